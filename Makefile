@@ -1,0 +1,93 @@
+# Warren build. `make` builds build/warrend; `make run` and `make test` install
+# missing Debian packages first (scripts/deps.sh), see README.md.
+
+CC       ?= cc
+CLANG    ?= clang
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Wformat=2
+CFLAGS   ?= -O2 -g
+CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -DWR_VERSION='"$(VERSION)"' \
+            -DWR_PREFIX='"$(PREFIX)"'
+LDLIBS   := -ljansson
+
+# Every part folder compiles into one library; warrend is main.c on top of it.
+PARTS    := core conf http control router daemon
+LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzzobj/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_RUNS ?= 50000
+
+.PHONY: all deps run test unit fuzz integration clean
+all: build/warrend
+
+deps:
+	@scripts/deps.sh
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
+
+build/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+
+build/libwarren-core.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/warrend: build/obj/src/main.o build/libwarren-core.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/unit/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $^ $(LDLIBS) -lcmocka
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+run: deps build/warrend
+	@scripts/run.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
+	  echo "== $$f ($(FUZZ_RUNS) runs)"; \
+	  mkdir -p build/fuzz/work-$$name; \
+	  $$f -runs=$(FUZZ_RUNS) -max_len=4096 build/fuzz/work-$$name \
+	      $$( [ -d $$corpus ] && echo $$corpus ) 2>build/fuzz/$$name.log \
+	    || { tail -50 build/fuzz/$$name.log; exit 1; }; \
+	  tail -1 build/fuzz/$$name.log; \
+	done
+
+integration: build/warrend
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory integration
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

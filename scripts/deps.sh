@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install the Debian packages Warren's build and tests need, only when missing.
+# Idempotent: a machine that has everything runs no apt command at all.
+set -eu
+
+PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libcmocka-dev
+      python3 python3-pytest procps util-linux"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing Debian packages:$missing; run as root to install them" >&2
+    exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing

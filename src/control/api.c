@@ -1,0 +1,250 @@
+/*
+ * The control API endpoints, in Unit's shape:
+ *   GET /                      {"certificates": ..., "config": ..., "status": ...}
+ *   GET|PUT|POST|DELETE /config[/pointer]
+ *   GET /status[/pointer]
+ *   GET /certificates[/pointer]
+ * Changes are queued and applied one at a time, each against the config that
+ * is running when its turn comes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/internal.h"
+#include "core/log.h"
+
+#define MSG_DONE         "Reconfiguration done."
+#define MSG_NO_VALUE     "Value doesn't exist."
+#define MSG_BAD_METHOD   "Invalid method."
+#define MSG_APPLY_FAILED "Failed to apply new configuration."
+
+typedef enum { EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_CERTS } endpoint_t;
+
+/* Which endpoint, and the pointer part after its prefix. */
+static endpoint_t endpoint(const char *path, const char **rest)
+{
+    static const struct { const char *prefix; endpoint_t ep; } eps[] = {
+        { "/config", EP_CONFIG }, { "/status", EP_STATUS }, { "/certificates", EP_CERTS },
+    };
+
+    if (strcmp(path, "/") == 0 || path[0] == '\0') {
+        *rest = "";
+        return EP_ROOT;
+    }
+    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+        size_t n = strlen(eps[i].prefix);
+        if (strncmp(path, eps[i].prefix, n) == 0 && (path[n] == '\0' || path[n] == '/')) {
+            *rest = path + n;
+            return eps[i].ep;
+        }
+    }
+    return EP_NONE;
+}
+
+static void respond_simple(wr_conn_t *c, int status, const char *key, const char *msg)
+{
+    wr_conn_respond(c, status, json_pack("{s:s}", key, msg));
+}
+
+/* Answer the value at pointer `rest` inside doc (borrowed). */
+static void respond_value(wr_conn_t *c, json_t *doc, const char *rest)
+{
+    wr_conf_error_t err;
+    wr_ptr_t p;
+    json_t *v;
+
+    wr_conf_error_init(&err);
+    if (wr_ptr_parse(rest, strlen(rest), &p, &err) < 0) {
+        wr_conn_respond_error(c, &err);
+        wr_conf_error_clear(&err);
+        return;
+    }
+    v = wr_ptr_get(doc, &p);
+    wr_ptr_free(&p);
+    if (v == NULL)
+        respond_simple(c, 404, "error", MSG_NO_VALUE);
+    else
+        wr_conn_respond(c, 200, json_incref(v));
+}
+
+/* The router's counters arrived (or an empty payload: no router now). */
+static json_t *status_doc(const char *json, size_t len)
+{
+    json_t *s = NULL;
+
+    if (len > 0)
+        s = json_loadb(json, len, 0, NULL);
+    if (s == NULL)
+        s = json_pack("{s:{s:i,s:i,s:i,s:i},s:{s:i},s:{}}",
+                      "connections", "accepted", 0, "active", 0, "idle", 0, "closed", 0,
+                      "requests", "total", 0, "applications");
+    return s;
+}
+
+void wr_api_status(wr_conn_t *c, const char *json, size_t len)
+{
+    json_t *status = status_doc(json, len);
+    const char *rest;
+    endpoint_t ep = endpoint(c->path, &rest);
+
+    if (ep == EP_ROOT) {
+        json_t *root = json_pack("{s:{},s:O,s:o}", "certificates", "config",
+                                 c->ctl->conf, "status", status);
+        wr_conn_respond(c, 200, root);
+        return;
+    }
+    respond_value(c, status, rest);
+    json_decref(status);
+}
+
+static void ask_status(wr_conn_t *c)
+{
+    wr_ctl_t *ctl = c->ctl;
+
+    c->state = WR_CONN_STATUS;
+    c->id = ++ctl->next_id;
+    if (wr_ctl_send(ctl, WR_MSG_STATUS_REQ, c->id, NULL, 0) < 0)
+        wr_api_status(c, NULL, 0);
+}
+
+static void queue_change(wr_conn_t *c)
+{
+    wr_ctl_t *ctl = c->ctl;
+
+    c->state = WR_CONN_QUEUED;
+    c->qnext = NULL;
+    if (ctl->qtail)
+        ctl->qtail->qnext = c;
+    else
+        ctl->qhead = c;
+    ctl->qtail = c;
+    if (ctl->qhead == c)
+        wr_api_queue_next(ctl);
+}
+
+void wr_api_handle(wr_conn_t *c)
+{
+    const char *rest;
+    endpoint_t ep = endpoint(c->path, &rest);
+    int get = strcmp(c->method, "GET") == 0;
+    int change = strcmp(c->method, "PUT") == 0 || strcmp(c->method, "POST") == 0
+                 || strcmp(c->method, "DELETE") == 0;
+
+    switch (ep) {
+    case EP_ROOT:
+    case EP_STATUS:
+        if (!get)
+            break;
+        ask_status(c);
+        return;
+    case EP_CERTS:
+        if (!get)
+            break;
+        {
+            json_t *none = json_object();
+            respond_value(c, none, rest);
+            json_decref(none);
+        }
+        return;
+    case EP_CONFIG:
+        if (get) {
+            respond_value(c, c->ctl->conf, rest);
+            return;
+        }
+        if (!change)
+            break;
+        queue_change(c);
+        return;
+    case EP_NONE:
+        respond_simple(c, 404, "error", MSG_NO_VALUE);
+        return;
+    }
+    respond_simple(c, 405, "error", MSG_BAD_METHOD);
+}
+
+/* ---- changes ---- */
+
+/* Build the candidate document for c's change, or answer c with why not. */
+static json_t *build_candidate(wr_conn_t *c)
+{
+    wr_ctl_t *ctl = c->ctl;
+    const char *rest;
+    wr_conf_error_t err;
+    wr_ptr_t p;
+    json_t *value = NULL, *doc = NULL;
+
+    endpoint(c->path, &rest);
+    wr_conf_error_init(&err);
+    if (wr_ptr_parse(rest, strlen(rest), &p, &err) < 0)
+        goto fail;
+    if (c->method[0] != 'D') {
+        value = wr_conf_parse(c->buf + c->head_len, c->body_len, &err);
+        if (value == NULL)
+            goto fail_ptr;
+    }
+    if (c->method[0] == 'D')
+        doc = wr_conf_delete(ctl->conf, &p, &err);
+    else if (c->method[1] == 'U')
+        doc = wr_conf_put(ctl->conf, &p, value, &err);
+    else
+        doc = wr_conf_post(ctl->conf, &p, value, &err);
+    json_decref(value);
+    if (doc == NULL)
+        goto fail_ptr;
+    if (wr_conf_validate(doc, &err) < 0) {
+        json_decref(doc);
+        goto fail_ptr;
+    }
+    wr_ptr_free(&p);
+    return doc;
+
+fail_ptr:
+    wr_ptr_free(&p);
+fail:
+    wr_conn_respond_error(c, &err);
+    wr_conf_error_clear(&err);
+    return NULL;
+}
+
+/* Take changes off the queue until one goes to main (or the queue is empty). */
+void wr_api_queue_next(wr_ctl_t *ctl)
+{
+    while (ctl->qhead && ctl->qhead->state == WR_CONN_QUEUED) {
+        wr_conn_t *c = ctl->qhead, *next = c->qnext;
+        char *text;
+
+        c->candidate = build_candidate(c);
+        if (c->candidate == NULL) {
+            ctl->qhead = next;              /* c was answered and may be gone */
+            if (ctl->qhead == NULL)
+                ctl->qtail = NULL;
+            continue;
+        }
+        text = json_dumps(c->candidate, JSON_COMPACT);
+        c->id = ++ctl->next_id;
+        c->state = WR_CONN_APPLYING;
+        if (text == NULL || wr_ctl_send(ctl, WR_MSG_CONF_APPLY, c->id, text, strlen(text)) < 0)
+            wr_api_applied(c, 0, "The main process is unreachable.");
+        free(text);
+        return;
+    }
+}
+
+void wr_api_applied(wr_conn_t *c, int ok, const char *reason)
+{
+    wr_ctl_t *ctl = c->ctl;
+
+    ctl->qhead = c->qnext;
+    if (ctl->qhead == NULL)
+        ctl->qtail = NULL;
+    if (ok) {
+        json_decref(ctl->conf);
+        ctl->conf = c->candidate;
+        c->candidate = NULL;
+        respond_simple(c, 200, "success", MSG_DONE);
+    } else {
+        wr_conn_respond(c, 500, json_pack("{s:s,s:s}", "error", MSG_APPLY_FAILED,
+                                          "detail", reason));
+    }
+    wr_api_queue_next(ctl);
+}

@@ -1,0 +1,77 @@
+/* The controller's context and what its files share. */
+#ifndef WR_CONTROL_INTERNAL_H
+#define WR_CONTROL_INTERNAL_H
+
+#include <jansson.h>
+
+#include "conf/conf.h"
+#include "control/control.h"
+#include "core/ev.h"
+#include "core/ipc.h"
+#include "http/http.h"
+
+#define WR_CONTROL_READ_TIMEOUT_MS   30000   /* whole request must arrive by then */
+#define WR_CONTROL_WRITE_TIMEOUT_MS  30000
+#define WR_CONTROL_READ_CHUNK        16384
+
+typedef struct wr_ctl wr_ctl_t;
+typedef struct wr_conn wr_conn_t;
+
+typedef enum {
+    WR_CONN_READ,        /* reading head and body */
+    WR_CONN_QUEUED,      /* a change waiting for its turn */
+    WR_CONN_APPLYING,    /* a change main is applying */
+    WR_CONN_STATUS,      /* waiting for the router's counters */
+    WR_CONN_WRITE        /* sending the response, then close */
+} wr_conn_state_t;
+
+struct wr_conn {
+    wr_ctl_t        *ctl;
+    wr_conn_t       *next, *prev;     /* all connections */
+    wr_conn_t       *qnext;           /* change queue */
+    wr_ev_t          ev;
+    int              polled;          /* ev is in epoll */
+    wr_timer_t       timer;
+    wr_conn_state_t  state;
+    uint32_t         id;
+    char            *buf;             /* request bytes, then response bytes */
+    size_t           len, cap, sent;
+    long             head_len;
+    long long        body_need;       /* Content-Length, or -1 for chunked */
+    wr_http_chunked_t chunked;
+    size_t           body_len;        /* decoded body bytes at buf + head_len */
+    char            *method;
+    char            *path;            /* raw path, query stripped */
+    json_t          *candidate;       /* the change main is applying */
+};
+
+struct wr_ctl {
+    const wr_controller_args_t *args;
+    wr_ev_loop_t  loop;
+    wr_chan_t     chan;
+    wr_ev_t       sig;
+    wr_ev_t       listen;
+    int           listening;
+    json_t       *conf;               /* running config, from main */
+    wr_conn_t    *conns;
+    wr_conn_t    *qhead, *qtail;      /* changes, applied in arrival order */
+    uint32_t      next_id;
+};
+
+/* conn.c */
+void wr_conn_accept(wr_ctl_t *ctl);
+void wr_conn_respond(wr_conn_t *c, int status, json_t *body);   /* steals body */
+void wr_conn_respond_error(wr_conn_t *c, const wr_conf_error_t *e);
+void wr_conn_close(wr_conn_t *c);
+wr_conn_t *wr_conn_find(wr_ctl_t *ctl, uint32_t id);
+
+/* api.c */
+void wr_api_handle(wr_conn_t *c);             /* a whole request was read */
+void wr_api_queue_next(wr_ctl_t *ctl);        /* start the next queued change */
+void wr_api_applied(wr_conn_t *c, int ok, const char *reason);
+void wr_api_status(wr_conn_t *c, const char *json, size_t len);
+
+/* controller.c */
+int  wr_ctl_send(wr_ctl_t *ctl, uint32_t type, uint32_t id, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * Typed messages between warrend's own processes over SOCK_SEQPACKET
+ * socketpairs, with one fd passed by SCM_RIGHTS where a message carries one.
+ * A message larger than WR_IPC_FRAGMENT travels as several fragments
+ * (WR_MSG_F_MORE on all but the last) and is handed over whole.
+ */
+#ifndef WR_IPC_H
+#define WR_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ev.h"
+
+typedef enum {
+    WR_MSG_READY = 1,      /* child -> main: initialized, serving */
+    WR_MSG_CONTROL_FD,     /* main -> controller: the control listen socket (fd) */
+    WR_MSG_CONF_CURRENT,   /* main -> controller: running config, JSON text */
+    WR_MSG_CONF_APPLY,     /* controller -> main -> router: candidate, JSON text */
+    WR_MSG_CONF_RESULT,    /* router -> main -> controller: wr_msg_result_t + reason */
+    WR_MSG_LISTENER,       /* main -> router: listen socket (fd) + address text */
+    WR_MSG_STATUS_REQ,     /* controller -> main -> router: no payload */
+    WR_MSG_STATUS,         /* router -> main -> controller: JSON text */
+    WR_MSG_LOG_FD,         /* main -> children: the reopened error log (fd) */
+    WR_MSG_TYPE_MAX
+} wr_msg_type_t;
+
+#define WR_MSG_F_MORE     1u
+#define WR_IPC_FRAGMENT   (32 * 1024)          /* payload bytes per datagram */
+#define WR_IPC_MAX_MSG    (64L * 1024 * 1024)  /* reassembled message cap */
+
+typedef struct {
+    uint32_t type;
+    uint32_t id;       /* correlates a reply with its request; 0 = none */
+    uint32_t len;      /* payload bytes in this fragment */
+    uint32_t flags;
+} wr_msg_hdr_t;
+
+/* Payload head of WR_MSG_CONF_RESULT; a NUL-free reason text follows. */
+typedef struct {
+    int32_t ok;        /* 1 applied, 0 refused */
+} wr_msg_result_t;
+
+/* A received message. fd is -1 or an fd the handler may take (set it to -1);
+ * an fd left in place is closed after the handler returns. */
+typedef struct {
+    uint32_t    type;
+    uint32_t    id;
+    const char *data;
+    size_t      len;
+    int         fd;
+} wr_msg_t;
+
+typedef struct wr_chan wr_chan_t;
+typedef struct wr_chan_out wr_chan_out_t;
+
+struct wr_chan {
+    wr_ev_t        ev;
+    wr_ev_loop_t  *loop;
+    wr_chan_out_t *head, *tail;      /* fragments waiting for EPOLLOUT */
+    char          *in;               /* reassembly of a fragmented message */
+    size_t         in_len, in_cap;
+    int            in_fd;
+    int            closed;
+    void         (*on_msg)(wr_chan_t *c, wr_msg_t *m);
+    void         (*on_close)(wr_chan_t *c);   /* peer gone or protocol error */
+    void          *data;
+};
+
+/* Create a SOCK_SEQPACKET pair (close-on-exec). */
+int  wr_chan_pair(int fds[2]);
+/* Start serving fd (taken) on loop; callbacks set by the caller beforehand. */
+int  wr_chan_open(wr_chan_t *c, wr_ev_loop_t *loop, int fd);
+/* Queue a message; fd (or -1) is duplicated, the caller keeps its own. */
+int  wr_chan_send(wr_chan_t *c, uint32_t type, uint32_t id,
+                  const void *data, size_t len, int fd);
+int  wr_chan_send_result(wr_chan_t *c, uint32_t id, int ok, const char *reason);
+/* Close the fd and drop what is queued; no callback is called. */
+void wr_chan_close(wr_chan_t *c);
+
+#endif

@@ -1,0 +1,91 @@
+/* The main process's own context and the functions its files share. */
+#ifndef WR_DAEMON_INTERNAL_H
+#define WR_DAEMON_INTERNAL_H
+
+#include <jansson.h>
+
+#include "core/addr.h"
+#include "core/ev.h"
+#include "core/ipc.h"
+#include "core/process.h"
+#include "daemon/daemon.h"
+
+#define WR_RESTART_MIN_MS     100      /* first delay before restarting a child */
+#define WR_RESTART_MAX_MS     5000     /* backoff cap */
+#define WR_RESTART_STABLE_MS  10000    /* up this long: the backoff resets */
+#define WR_APPLY_TIMEOUT_MS   30000    /* router must answer a config by then */
+#define WR_STOP_TIMEOUT_MS    5000     /* fast stop: then SIGKILL */
+#define WR_QUIT_TIMEOUT_MS    60000    /* graceful stop: then SIGKILL */
+
+typedef struct wr_main wr_main_t;
+
+typedef struct {
+    wr_main_t  *m;
+    wr_role_t   role;
+    pid_t       pid;            /* 0 when not running */
+    int         ready;          /* sent WR_MSG_READY */
+    wr_chan_t   chan;
+    uint64_t    started;        /* wr_ev_now() at fork */
+    uint64_t    backoff;        /* ms of the next restart delay */
+    wr_timer_t  restart;
+} wr_child_t;
+
+typedef struct {
+    char *addr;                 /* listener key as written in the config */
+    int   fd;
+} wr_listen_t;
+
+typedef struct {
+    size_t       n, cap;
+    wr_listen_t *v;
+} wr_listens_t;
+
+/* The one change being applied. */
+typedef struct {
+    int          active;
+    uint32_t     reply_id;      /* the controller's id, 0 for main's own */
+    uint32_t     router_id;
+    json_t      *conf;
+    char        *text;          /* compact JSON of conf */
+    wr_listens_t added;         /* bound for this change, not yet running */
+    wr_timer_t   timeout;
+} wr_apply_t;
+
+struct wr_main {
+    const wr_options_t *opt;
+    wr_ev_loop_t  loop;
+    wr_ev_t       sig;          /* signalfd */
+    uid_t         uid;          /* children drop to */
+    gid_t         gid;
+    uid_t         control_uid;  /* --control-user, or (uid_t) -1 */
+    gid_t         control_gid;  /* --control-group, or (gid_t) -1 */
+    wr_addr_t     control_addr;
+    int           control_fd;
+    wr_child_t    child[WR_ROLE_COUNT];   /* [WR_ROLE_MAIN] unused */
+    json_t       *running;      /* the running config */
+    char         *running_text;
+    wr_listens_t  listens;      /* sockets of the running config */
+    wr_apply_t    apply;
+    uint32_t      next_id;
+    int           stopping;     /* 0, SIGTERM (fast) or SIGQUIT (graceful) */
+    wr_timer_t    stop_timer;
+    int           pid_written;
+    int           ready_fd;     /* daemonizing parent waits on it; -1 when told */
+};
+
+/* children.c */
+int   wr_child_spawn(wr_main_t *m, wr_role_t role);
+void  wr_child_reap(wr_main_t *m);
+void  wr_children_signal(wr_main_t *m, int sig);
+int   wr_children_alive(wr_main_t *m);
+void  wr_children_send_log(wr_main_t *m);
+
+/* apply.c */
+int   wr_apply_initial(wr_main_t *m, json_t *conf);
+void  wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t len);
+void  wr_apply_router_result(wr_main_t *m, uint32_t id, int ok, const char *reason);
+void  wr_apply_router_lost(wr_main_t *m);
+void  wr_router_prime(wr_main_t *m);
+void  wr_listens_close(wr_listens_t *l);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * router: the data-plane process. Receives listen sockets and configurations
+ * from main, compiles them beside the running ones and swaps them in, and
+ * answers /status counters. (The HTTP engine arrives with issue 3.)
+ */
+#ifndef WR_ROUTER_H
+#define WR_ROUTER_H
+
+#include <sys/types.h>
+
+typedef struct {
+    int         chan_fd;            /* channel to main */
+    pid_t       parent;
+    uid_t       uid;                /* drop to */
+    gid_t       gid;
+    const char *tmpdir;
+} wr_router_args_t;
+
+__attribute__((noreturn)) void wr_router_main(const wr_router_args_t *a);
+
+#endif

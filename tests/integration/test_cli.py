@@ -1,0 +1,231 @@
+"""Command line of warrend: options, --version, --help, daemon mode."""
+
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+import warren_helpers as wh
+
+
+def run(args, timeout=10):
+    return subprocess.run([wh.BINARY] + args, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout)
+
+
+def test_version():
+    r = run(["--version"])
+    assert r.returncode == 0, r
+    out = (r.stdout + r.stderr).decode()
+    assert re.search(r"^warren version: \d+\.\d+\.\d+\S*$", out, re.M), out
+    assert re.search(r"^build features:", out, re.M), out
+
+
+@pytest.mark.parametrize("opt", ["-h", "--help"])
+def test_help(opt):
+    r = run([opt])
+    assert r.returncode == 0, r
+    out = (r.stdout + r.stderr).decode()
+    assert "usage" in out.lower(), out
+    for o in ("--no-daemon", "--control", "--user", "--pid", "--log", "--statedir"):
+        assert o in out, (o, out)
+
+
+def _warren_procs():
+    """Live warrend processes (by title or binary path) with their start time;
+    used as a 'before' snapshot: a concurrent run by someone else started
+    before the snapshot is ignored."""
+    out = {}
+    for p, st in wh.all_procs().items():
+        if st[0] in ("Z", "X"):
+            continue
+        c = wh.proc_cmdline(p) or ""
+        if c.startswith("warren:") or c.startswith(wh.BINARY):
+            out[p] = st[2]
+    return out
+
+
+def _no_new_processes(before):
+    """warrend processes that appeared since the snapshot."""
+    time.sleep(0.3)
+    return {p for p, t in _warren_procs().items() if before.get(p) != t}
+
+
+@pytest.mark.parametrize("args,name", [
+    (["--bogus"], "--bogus"),
+    (["--no-daemon", "--frobnicate", "1"], "--frobnicate"),
+    (["-z"], "-z"),
+])
+def test_unknown_option(args, name):
+    before = _warren_procs()
+    r = run(args)
+    assert r.returncode != 0, r
+    assert name.encode() in r.stderr, r.stderr
+    assert not _no_new_processes(before)
+
+
+@pytest.mark.parametrize("opt", ["--control", "--pid", "--log", "--statedir",
+                                 "--user", "--group", "--control-mode",
+                                 "--tmpdir", "--modulesdir"])
+def test_missing_argument(opt):
+    before = _warren_procs()
+    r = run(["--no-daemon", opt])
+    assert r.returncode != 0, r
+    assert opt.encode() in r.stderr, r.stderr
+    assert not _no_new_processes(before)
+
+
+def test_unknown_user_refused():
+    """--user naming no account: warrend must not run (exit non-zero, say why)."""
+    w = wh.Warren(user="no-such-user-warren")
+    try:
+        r = subprocess.run(w.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        assert r.returncode != 0
+        assert "no-such-user-warren" in r.stderr.decode() + w.log()
+    finally:
+        w.cleanup_dir()
+
+
+def test_no_daemon_pid_file(warren):
+    with open(warren.pid_path) as f:
+        assert int(f.read().strip()) == warren.main_pid
+
+
+def test_log_file_created(warren):
+    assert os.path.isfile(warren.log_path)
+
+
+def test_state_alias_and_modules_ignored(warren_factory, tmp_path):
+    """--state is --statedir; --modules / --modulesdir are accepted, ignored."""
+    w = warren_factory(start=False, extra_args=["--modules", "/nonexistent-mods",
+                                                "--modulesdir", "/nonexistent-mods2"])
+    alt = os.path.join(w.dir, "altstate")
+    os.makedirs(alt)
+    w.statedir = alt
+    w.argv_orig = w.argv
+    w.argv = lambda: [a if a != "--statedir" else "--state" for a in w.argv_orig()]
+    w.start()
+    port = wh.free_port()
+    s, j = w.put("/config", {"listeners": {"127.0.0.1:%d" % port:
+                                           {"pass": "routes"}},
+                             "routes": [{"action": {"return": 200}}]})
+    assert (s, j) == (200, wh.SUCCESS)
+    assert wh.wait_for(lambda: os.path.exists(os.path.join(alt, "conf.json")), 3)
+
+
+def test_control_mode(warren_factory):
+    w = warren_factory(extra_args=["--control-mode", "0640"])
+    assert stat.S_IMODE(os.stat(w.sock).st_mode) == 0o640
+
+
+def test_control_user_group(warren_factory):
+    w = warren_factory(extra_args=["--control-user", "nobody",
+                                   "--control-group", "nogroup"])
+    st = os.stat(w.sock)
+    assert (st.st_uid, st.st_gid) == (wh.NOBODY_UID, wh.NOGROUP_GID)
+
+
+def test_control_tcp(warren_factory):
+    port = wh.free_port()
+    w = warren_factory(control="127.0.0.1:%d" % port)
+    s, j = w.get("/")
+    assert s == 200 and j["config"] == {}
+    assert not os.path.exists(w.sock)
+
+
+@pytest.mark.skipif(not wh.ipv6_loopback_ok(), reason="no IPv6 loopback")
+def test_control_tcp6(warren_factory):
+    port = wh.free_port(socket.AF_INET6, "::1")
+    w = warren_factory(control="[::1]:%d" % port)
+    s, j = w.get("/config")
+    assert (s, j) == (200, {})
+
+
+def test_user_and_default_group(warren_factory):
+    """--user daemon: children run as daemon with daemon's primary group."""
+    import pwd
+    pw = pwd.getpwnam("daemon")
+    w = warren_factory(user="daemon")
+    for role in wh.ROLES:
+        st = wh.proc_status(w.pid(role))
+        assert st["Uid"].split() == [str(pw.pw_uid)] * 4, (role, st["Uid"])
+        assert st["Gid"].split() == [str(pw.pw_gid)] * 4, (role, st["Gid"])
+
+
+def test_user_and_group(warren_factory):
+    import grp
+    gid = grp.getgrnam("daemon").gr_gid
+    w = warren_factory(user="nobody", group="daemon")
+    for role in wh.ROLES:
+        st = wh.proc_status(w.pid(role))
+        assert st["Uid"].split() == [str(wh.NOBODY_UID)] * 4, (role, st["Uid"])
+        assert st["Gid"].split() == [str(gid)] * 4, (role, st["Gid"])
+
+
+class TestDaemonMode:
+    def test_daemonize(self):
+        w = wh.Warren(daemon=True)
+        try:
+            t0 = time.monotonic()
+            # stdout/stderr are pipes: run() only returns when every holder of
+            # the write ends has closed them, so a daemon keeping our stdio
+            # open makes this time out.
+            try:
+                r = subprocess.run(w.argv(), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   timeout=10)
+            except subprocess.TimeoutExpired:
+                pytest.fail("warrend (daemon mode) did not return within 10 s, "
+                            "or its daemon kept the caller's stdout/stderr open")
+            assert r.returncode == 0, r
+            assert time.monotonic() - t0 < 10
+            # ready when the command returns: socket bound, pid file written
+            assert os.path.exists(w.pid_path)
+            with open(w.pid_path) as f:
+                pid = int(f.read().strip())
+            w.main_pid = pid
+            w.main_start = wh.proc_stat(pid)[2]
+            w.seen[pid] = w.main_start
+            assert wh.proc_cmdline(pid).split()[:2] == ["warren:", "main"]
+            assert wh.proc_stat(pid)[1] != os.getpid()
+            assert wh.proc_status(pid)["Uid"].split()[0] == "0"
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(w.sock)          # no retry: must be bound already
+            s.close()
+            s_, j = w.get("/")
+            assert s_ == 200 and j["config"] == {}
+            w.wait_roles()
+            assert len(w.pids("controller")) == 1 and len(w.pids("router")) == 1
+            # session leader, detached from our terminal/session
+            assert os.getsid(pid) != os.getsid(0)
+            w.stop()
+            assert not os.path.exists(w.pid_path)
+            assert not os.path.exists(w.sock)
+            w.check_log()
+        finally:
+            if w.main_pid is not None or w.seen:
+                w.kill_all()
+            w.cleanup_dir()
+
+    def test_daemon_start_fails_cleanly(self):
+        """Daemon mode with an unusable control address: non-zero exit, no
+        process left behind."""
+        w = wh.Warren(daemon=True, control="unix:/nonexistent-dir/x/control.sock")
+        before = _warren_procs()
+        try:
+            r = subprocess.run(w.argv(), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=10)
+            assert r.returncode != 0
+            assert not _no_new_processes(before)
+        finally:
+            for p in _no_new_processes(before):
+                os.kill(p, signal.SIGKILL)
+            w.cleanup_dir()
