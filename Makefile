@@ -11,10 +11,10 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -DWR_VERSION='"$(VERSION)"' \
             -DWR_PREFIX='"$(PREFIX)"'
-LDLIBS   := -ljansson
+LDLIBS   := -ljansson -lpcre2-8 -lpthread
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
-PARTS    := core conf http control router daemon
+PARTS    := core conf http route control router daemon
 LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
