@@ -1,23 +1,37 @@
 #!/bin/sh
-# `make run`: start warrend in the foreground with everything under build/run.
-# The control socket is where to point curl; Ctrl-C stops it (SIGINT).
+# `make run`: start warrend in the foreground with everything under build/run,
+# on the demo configuration (scripts/demo) unless a saved one exists.
+# Ctrl-C stops it (SIGINT).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 run="$top/build/run"
-mkdir -p "$run/state"
-chmod 755 "$top/build" "$run"
+www="$run/www"
 sock="$run/control.sock"
+mkdir -p "$run/state" "$www"
+cp "$top/scripts/demo/index.html" "$www/"
+chmod -R a+rX "$run"
+chmod a+x "$top/build"
+
+if [ ! -f "$run/state/conf.json" ]; then
+    sed -e "s|@WWW@|$www|" -e "s|@RUN@|$run|" "$top/scripts/demo/config.json" \
+        > "$run/state/conf.json"
+fi
+# The router runs as nobody: it must be able to reach the demo files.
+if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
+    echo "note: user nobody cannot read $www (a parent directory is closed);" \
+         "the demo page will answer 403" >&2
+fi
 
 cat <<MSG
 Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
 
-  curl --unix-socket $sock http://localhost/
-  curl -X PUT --data-binary '{"listeners": {"127.0.0.1:8300": {"pass": "routes"}},
-        "routes": [{"action": {"return": 200}}]}' \\
-       --unix-socket $sock http://localhost/config
-  curl --unix-socket $sock http://localhost/config/listeners
+  curl -i http://127.0.0.1:8300/                 # the demo page, a static file
+  curl -i http://127.0.0.1:8300/hello            # a return action with a header
+  curl --unix-socket $sock http://localhost/     # the control API
+  curl -X PUT -d '{"return": 404}' --unix-socket $sock \\
+       http://localhost/config/routes/0/action   # change it live
 
-The configuration persists in $run/state/conf.json.
+The configuration persists in $run/state/conf.json; the access log is $run/access.log.
 MSG
 
 exec "$top/build/warrend" --no-daemon --control "unix:$sock" \

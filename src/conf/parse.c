@@ -145,9 +145,12 @@ static void
 set_jansson_error(wr_conf_error_t *err, const json_error_t *jerr)
 {
     if (json_error_code(jerr) == json_error_duplicate_key) {
+        const char *near = strstr(jerr->text, "near ");
+
         wr_conf_error_set(err, STATUS_BAD, INVALID_JSON, NULL,
-                          "Duplicate object member: all JSON object members "
-                          "must have unique names (%s).", jerr->text);
+                          "Duplicate object member%s%s; JSON object members "
+                          "must have unique names.", near != NULL ? " " : "",
+                          near != NULL ? near : "");
     } else {
         const char *t = jerr->text;
         size_t      n = strlen(t);
@@ -162,7 +165,9 @@ set_jansson_error(wr_conf_error_t *err, const json_error_t *jerr)
     }
     err->offset = jerr->position;
     err->line = jerr->line;
-    err->column = jerr->column;
+    /* jansson says column 0 before the first character; Unit counts from 1. */
+    err->column = jerr->column > 0 ? jerr->column : 1;
+    err->line = jerr->line > 0 ? jerr->line : 1;
 }
 
 json_t *

@@ -206,8 +206,8 @@ static const struct {
     const char *text;
 } type_names[] = {
     { WR_VT_STR, "a string" },
+    { WR_VT_NUM, "a number" },          /* before INT: covers both */
     { WR_VT_INT, "an integer" },
-    { WR_VT_NUM, "a number" },
     { WR_VT_BOOL, "a boolean" },
     { WR_VT_OBJ, "an object" },
     { WR_VT_ARR, "an array" },
@@ -238,9 +238,6 @@ types_text(unsigned types, char *buf, size_t size)
     const char *parts[N_TYPE_NAMES];
     size_t      n = 0, i, used = 0;
 
-    if ((types & WR_VT_NUM) == WR_VT_NUM) {
-        types &= ~(unsigned) WR_VT_INT;         /* "a number" covers both */
-    }
     for (i = 0; i < N_TYPE_NAMES; i++) {
         if ((types & type_names[i].type) == type_names[i].type) {
             parts[n++] = type_names[i].text;
@@ -391,9 +388,9 @@ find_member(const char *key, const wr_vmember_t *const *tabs, size_t ntabs)
     return NULL;
 }
 
-static int
-unknown_key(wr_vctx_t *c, const char *key, const wr_vmember_t *const *tabs,
-            size_t ntabs)
+int
+wr_v_unknown_key(wr_vctx_t *c, const char *key, const wr_vmember_t *const *tabs,
+                 size_t ntabs)
 {
     const char *close = closest_key(key, tabs, ntabs);
 
@@ -420,7 +417,7 @@ wr_v_members(wr_vctx_t *c, json_t *obj, const wr_vmember_t *const *tabs,
         }
         m = find_member(key, tabs, ntabs);
         if (m == NULL) {
-            return unknown_key(c, key, tabs, ntabs);
+            return wr_v_unknown_key(c, key, tabs, ntabs);
         }
         if (wr_v_value(c, v, m->desc, key) < 0) {
             return -1;

@@ -89,6 +89,11 @@ int  wr_v_value(wr_vctx_t *c, json_t *v, const wr_vdesc_t *d, const char *name);
 int  wr_v_members(wr_vctx_t *c, json_t *obj, const wr_vmember_t *const *tabs,
                   size_t ntabs);
 
+/* Reports key (already pushed on the path) as unknown, suggesting the
+ * closest key of tabs. Returns -1. */
+int  wr_v_unknown_key(wr_vctx_t *c, const char *key,
+                      const wr_vmember_t *const *tabs, size_t ntabs);
+
 /* Path: push a member / index before looking at it, pop after. */
 int  wr_v_push_key(wr_vctx_t *c, const char *key);
 int  wr_v_push_index(wr_vctx_t *c, size_t index);

@@ -569,6 +569,39 @@ kind_of_key(const char *key)
     return -1;
 }
 
+/* An action without a kind is most likely a typo'd one: name the key. */
+static int
+no_action_kind(wr_vctx_t *c, json_t *v)
+{
+    const wr_vmember_t *tabs[N_ACTION_KINDS + 1] = {
+        common_action_members, pass_members, return_members, share_members,
+        proxy_members,
+    };
+    const char         *key;
+    json_t             *member;
+    size_t              t;
+    bool                known;
+
+    json_object_foreach(v, key, member) {
+        known = false;
+        for (t = 0; t < N_ACTION_KINDS + 1; t++) {
+            const wr_vmember_t *m;
+
+            for (m = tabs[t]; m->name != NULL; m++) {
+                known = known || strcmp(m->name, key) == 0;
+            }
+        }
+        if (!known) {
+            if (wr_v_push_key(c, key) < 0) {
+                return -1;
+            }
+            return wr_v_unknown_key(c, key, tabs, N_ACTION_KINDS + 1);
+        }
+    }
+    return wr_v_error(c, "An action must have one of \"pass\", \"return\", "
+                      "\"share\", or \"proxy\".");
+}
+
 static int
 action_kind(wr_vctx_t *c, json_t *v)
 {
@@ -587,11 +620,7 @@ action_kind(wr_vctx_t *c, json_t *v)
         }
         kind = (int) k;
     }
-    if (kind < 0) {
-        return wr_v_error(c, "An action must have one of \"pass\", \"return\", "
-                          "\"share\", or \"proxy\".");
-    }
-    return kind;
+    return kind >= 0 ? kind : no_action_kind(c, v);
 }
 
 static int

@@ -22,10 +22,15 @@ typedef enum {
     WR_MSG_STATUS_REQ,     /* controller -> main -> router: no payload */
     WR_MSG_STATUS,         /* router -> main -> controller: JSON text */
     WR_MSG_LOG_FD,         /* main -> children: the reopened error log (fd) */
+    WR_MSG_ACCESS_LOG,     /* main -> router: access log fd (none: logging off) */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 
 #define WR_MSG_F_MORE     1u
+
+/* The one payload byte of WR_MSG_ACCESS_LOG. */
+#define WR_ALOG_WITH_CONF 'C'   /* use it from the next applied config on */
+#define WR_ALOG_NOW       'R'   /* a reopened file: switch now */
 #define WR_IPC_FRAGMENT   (32 * 1024)          /* payload bytes per datagram */
 #define WR_IPC_MAX_MSG    (64L * 1024 * 1024)  /* reassembled message cap */
 

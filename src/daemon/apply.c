@@ -119,6 +119,58 @@ static void send_listeners(wr_main_t *m, const wr_listens_t *l)
         wr_chan_send(c, WR_MSG_LISTENER, 0, l->v[i].addr, strlen(l->v[i].addr), l->v[i].fd);
 }
 
+/* ---- the access log: main opens it (the router cannot), the router writes ---- */
+
+static const char *access_log_path(json_t *conf)
+{
+    json_t *al = json_object_get(conf, "access_log");
+
+    if (json_is_object(al))
+        al = json_object_get(al, "path");
+    return json_string_value(al);
+}
+
+static int same_path(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static int open_access_log(const char *path, char *reason)
+{
+    int fd = wr_log_open(path);
+
+    if (fd < 0) {
+        wr_log_sys(WR_LOG_ERR, "open", path);
+        snprintf(reason, WR_REASON_MAX, "Failed to open the access log \"%s\": %s.",
+                 path, strerror(errno));
+    }
+    return fd;
+}
+
+/* when: WR_ALOG_WITH_CONF (takes effect with the next config) or
+ * WR_ALOG_NOW (a reopened file). fd -1 means: no access log. */
+static void send_access_log(wr_main_t *m, char when, int fd)
+{
+    wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_ACCESS_LOG, 0, &when, 1, fd);
+}
+
+void wr_access_log_reopen(wr_main_t *m)
+{
+    char reason[WR_REASON_MAX];
+    int fd;
+
+    if (m->alog_path == NULL)
+        return;
+    fd = open_access_log(m->alog_path, reason);
+    if (fd < 0)
+        return;
+    if (m->alog_fd >= 0)
+        close(m->alog_fd);
+    m->alog_fd = fd;
+    if (m->child[WR_ROLE_ROUTER].pid > 0)
+        send_access_log(m, WR_ALOG_NOW, fd);
+}
+
 static void set_running(wr_main_t *m, json_t *conf, char *text)
 {
     json_decref(m->running);
@@ -144,6 +196,14 @@ int wr_apply_initial(wr_main_t *m, json_t *conf)
         wr_log(WR_LOG_EMERG, "cannot restore the saved configuration: %s", reason);
         rc = -1;
     }
+    if (rc == 0 && access_log_path(conf)) {
+        m->alog_path = strdup(access_log_path(conf));
+        m->alog_fd = open_access_log(m->alog_path, reason);
+        if (m->alog_fd < 0) {
+            wr_log(WR_LOG_EMERG, "cannot restore the saved configuration: %s", reason);
+            rc = -1;
+        }
+    }
     wr_conf_listeners_free(&ls);
     if (rc == 0)
         set_running(m, json_incref(conf), text);
@@ -156,6 +216,7 @@ int wr_apply_initial(wr_main_t *m, json_t *conf)
 void wr_router_prime(wr_main_t *m)
 {
     send_listeners(m, &m->listens);
+    send_access_log(m, WR_ALOG_WITH_CONF, m->alog_fd);
     wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_CONF_APPLY, ++m->next_id,
                  m->running_text, strlen(m->running_text), -1);
 }
@@ -191,6 +252,15 @@ static void apply_end(wr_main_t *m, int ok, const char *reason)
             wr_conf_listeners_free(&ls);
         }
         set_running(m, a->conf, a->text);
+        if (!same_path(a->alog_path, m->alog_path)) {
+            if (m->alog_fd >= 0)
+                close(m->alog_fd);
+            free(m->alog_path);
+            m->alog_path = a->alog_path;
+            m->alog_fd = a->alog_fd;
+            a->alog_path = NULL;
+            a->alog_fd = -1;
+        }
         wr_log(WR_LOG_INFO, "reconfiguration done");
     } else {
         wr_state_abort(m->opt->statedir);
@@ -198,6 +268,11 @@ static void apply_end(wr_main_t *m, int ok, const char *reason)
         json_decref(a->conf);
         free(a->text);
     }
+    if (a->alog_fd >= 0)
+        close(a->alog_fd);
+    free(a->alog_path);
+    a->alog_path = NULL;
+    a->alog_fd = -1;
     apply_reply(m, a->reply_id, ok, reason);
     memset(&a->added, 0, sizeof(a->added));
     a->conf = NULL;
@@ -241,6 +316,12 @@ static int apply_prepare(wr_main_t *m, const char *text, size_t len, char *reaso
     wr_conf_listeners_free(&ls);
     if (rc < 0)
         return -1;
+    if (access_log_path(a->conf) && !same_path(access_log_path(a->conf), m->alog_path)) {
+        a->alog_path = strdup(access_log_path(a->conf));
+        a->alog_fd = open_access_log(a->alog_path, reason);
+        if (a->alog_fd < 0)
+            return -1;
+    }
     if (wr_state_prepare(m->opt->statedir, a->text, strlen(a->text)) < 0) {
         snprintf(reason, WR_REASON_MAX, "Failed to write the state file in \"%s\": %s.",
                  m->opt->statedir, strerror(errno));
@@ -264,6 +345,7 @@ void wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t le
         return;
     }
     memset(a, 0, sizeof(*a));
+    a->alog_fd = -1;
     a->active = 1;
     a->reply_id = reply_id;
     a->timeout.cb = apply_timeout;
@@ -274,6 +356,8 @@ void wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t le
     }
     a->router_id = ++m->next_id;
     send_listeners(m, &a->added);
+    if (!same_path(access_log_path(a->conf), m->alog_path))
+        send_access_log(m, WR_ALOG_WITH_CONF, a->alog_fd);
     wr_chan_send(&r->chan, WR_MSG_CONF_APPLY, a->router_id, a->text, strlen(a->text), -1);
     wr_timer_set(&m->loop, &a->timeout, WR_APPLY_TIMEOUT_MS);
 }

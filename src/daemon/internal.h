@@ -43,6 +43,8 @@ typedef struct {
 /* The one change being applied. */
 typedef struct {
     int          active;
+    char        *alog_path;     /* access log of the new config, or NULL */
+    int          alog_fd;       /* opened for it when the path changed, else -1 */
     uint32_t     reply_id;      /* the controller's id, 0 for main's own */
     uint32_t     router_id;
     json_t      *conf;
@@ -65,6 +67,8 @@ struct wr_main {
     json_t       *running;      /* the running config */
     char         *running_text;
     wr_listens_t  listens;      /* sockets of the running config */
+    char         *alog_path;    /* access log file of the running config */
+    int           alog_fd;      /* open on it (main's copy), or -1 */
     wr_apply_t    apply;
     uint32_t      next_id;
     int           stopping;     /* 0, SIGTERM (fast) or SIGQUIT (graceful) */
@@ -87,5 +91,6 @@ void  wr_apply_router_result(wr_main_t *m, uint32_t id, int ok, const char *reas
 void  wr_apply_router_lost(wr_main_t *m);
 void  wr_router_prime(wr_main_t *m);
 void  wr_listens_close(wr_listens_t *l);
+void  wr_access_log_reopen(wr_main_t *m);
 
 #endif

@@ -290,8 +290,10 @@ static void reopen_log(wr_main_t *m)
 {
     int fd;
 
-    if (m->opt->log_file == NULL)
+    if (m->opt->log_file == NULL) {
+        wr_access_log_reopen(m);
         return;
+    }
     fd = wr_log_open(m->opt->log_file);
     if (fd < 0) {
         wr_log_sys(WR_LOG_ALERT, "open", m->opt->log_file);
@@ -303,6 +305,7 @@ static void reopen_log(wr_main_t *m)
     close(fd);
     wr_log(WR_LOG_NOTICE, "log reopened");
     wr_children_send_log(m);
+    wr_access_log_reopen(m);
 }
 
 static void on_signal(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
@@ -406,6 +409,9 @@ static void cleanup(wr_main_t *m)
     }
     json_decref(m->running);
     free(m->running_text);
+    if (m->alog_fd >= 0)
+        close(m->alog_fd);
+    free(m->alog_path);
     if (m->loop.epfd > 0)
         wr_ev_free(&m->loop);
 }
@@ -419,6 +425,7 @@ int wr_daemon_run(const wr_options_t *o)
     m.opt = o;
     m.control_fd = -1;
     m.ready_fd = -1;
+    m.alog_fd = -1;
     m.loop.epfd = -1;
     wr_proc.role = WR_ROLE_MAIN;
     wr_proc.pid = getpid();

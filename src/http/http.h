@@ -26,6 +26,9 @@
 #define WR_HTTP_CHUNK_LINE_MAX      4096  /* bytes of a chunk-size line with extensions */
 #define WR_HTTP_TRAILER_MAX         8192  /* bytes of the trailer section of a chunked body */
 
+#define WR_HTTP_10                  10    /* wr_http_request_t.version values */
+#define WR_HTTP_11                  11
+
 #define WR_HTTP_DEFAULT_BUFFER_SIZE 8192  /* Unit's large_header_buffer_size */
 #define WR_HTTP_DEFAULT_BUFFERS     4     /* Unit's large_header_buffers */
 

@@ -25,6 +25,7 @@ enum {
 };
 
 #define LIT(s) s, sizeof(s) - 1
+#define DECIMAL_RADIX 10
 
 static const char wr_http_root_path[] = "/";
 
@@ -153,16 +154,22 @@ static int is_method(const wr_http_request_t *r, const char *m, size_t n)
     return r->method_len == n && memcmp(r->method, m, n) == 0;
 }
 
+static int starts_with_ci(const char *s, size_t n, const char *lit, size_t lit_len)
+{
+    return n >= lit_len && wr_hc_ieq(s, lit_len, lit, lit_len);
+}
+
 /* absolute-form: http(s)://authority[path][?query] (RFC 9112 §3.2.2). */
 static int absolute_form(parse_ctx_t *c, wr_http_request_t *r)
 {
+    static const char http[] = "http://", https[] = "https://";
     const char *s = r->target, *end = s + r->target_len;
     size_t scheme;
 
-    if (r->target_len > 7 && wr_hc_ieq(s, 7, LIT("http://")))
-        scheme = 7;
-    else if (r->target_len > 8 && wr_hc_ieq(s, 8, LIT("https://")))
-        scheme = 8;
+    if (starts_with_ci(s, r->target_len, LIT(http)))
+        scheme = sizeof(http) - 1;
+    else if (starts_with_ci(s, r->target_len, LIT(https)))
+        scheme = sizeof(https) - 1;
     else
         return HTTP_400;
 
@@ -241,7 +248,7 @@ static int parse_version(wr_http_request_t *r, const char **pp, const window_t *
     if (major != 1)
         return HTTP_505;
     /* RFC 9110 §6.2: a higher minor version is processed as our highest. */
-    r->version = minor == 0 ? 10 : 11;
+    r->version = minor == 0 ? WR_HTTP_10 : WR_HTTP_11;
     *pp = p;
     return STEP_OK;
 }
@@ -318,9 +325,9 @@ static int apply_content_length(parse_ctx_t *c, wr_http_request_t *r,
             if (e[i] < '0' || e[i] > '9')
                 return HTTP_400;
             int d = e[i] - '0';
-            if (v > (LLONG_MAX - d) / 10)
+            if (v > (LLONG_MAX - d) / DECIMAL_RADIX)
                 return HTTP_400;
-            v = v * 10 + d;
+            v = v * DECIMAL_RADIX + d;
         }
         if (r->content_length >= 0 && r->content_length != v)
             return HTTP_400;
@@ -341,7 +348,7 @@ static int apply_transfer_encoding(parse_ctx_t *c, wr_http_request_t *r,
     size_t n;
     int any = 0;
 
-    if (r->version == 10 || r->content_length >= 0)
+    if (r->version == WR_HTTP_10 || r->content_length >= 0)
         return HTTP_400;
     c->transfer_encoding = 1;
     while (list_next(&p, end, &e, &n)) {
@@ -467,9 +474,9 @@ static int parse_field_line(parse_ctx_t *c, wr_http_request_t *r, size_t *pos, i
 /* Checks that need the whole head. */
 static int finish_head(const parse_ctx_t *c, wr_http_request_t *r)
 {
-    if (r->version == 11 && c->hosts != 1)
+    if (r->version == WR_HTTP_11 && c->hosts != 1)
         return HTTP_400;
-    if (r->version == 11) {
+    if (r->version == WR_HTTP_11) {
         r->keep_alive = !c->conn_close;
         r->upgrade = c->conn_upgrade && c->upgrade_field;
     } else {

@@ -87,6 +87,10 @@ typedef struct {
 
 typedef struct wr_mime_filter wr_mime_filter_t;   /* "types" of a share */
 
+/* Does the MIME type pass the share's "types" filter? 1 or 0 (a NULL filter
+ * passes everything). Patterns as in matches, case-insensitive. */
+int wr_mime_filter_match(const wr_mime_filter_t *f, const char *mime);
+
 typedef struct wr_action {
     wr_action_kind_t   kind;
     int                status;          /* return */
@@ -131,6 +135,16 @@ enum {
  */
 int wr_routes_resolve(const wr_routes_t *rt, const char *pass, wr_req_view_t *r,
                       wr_buf_t *scratch, const wr_action_t **out);
+
+/*
+ * A share's fallback may itself be a pass to a route or a pass with
+ * variables, which no wr_action_t kind can express (such a fallback has kind
+ * 0). Run a fallback through this before looking at its kind: it applies the
+ * fallback's rewrite, follows a pass like wr_routes_resolve, and otherwise
+ * sets *out = fallback. Returns WR_ROUTE_*.
+ */
+int wr_routes_fallback(const wr_routes_t *rt, const wr_action_t *fallback,
+                       wr_req_view_t *r, wr_buf_t *scratch, const wr_action_t **out);
 
 /* ---- static files ---- */
 

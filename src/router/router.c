@@ -1,7 +1,8 @@
 /*
- * The router process. Today it holds the listen sockets main passes it and
- * swaps in each new configuration as a whole; the HTTP engine that serves
- * them (issue 3) plugs into router_apply().
+ * The router process: the control thread talks to main (sockets, configs,
+ * status, log fds) and N worker threads serve HTTP (thread.c, conn.c).
+ * A configuration is compiled here beside the running one, published to the
+ * threads, and acknowledged only once every thread has taken it.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -10,143 +11,177 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
-#include "conf/conf.h"
-#include "core/ev.h"
-#include "core/ipc.h"
 #include "core/log.h"
 #include "core/process.h"
-#include "router/router.h"
+#include "router/internal.h"
 
-#define WR_ROUTER_REASON_MAX  512
-
-typedef struct {
-    char *addr;
-    int   fd;
-} router_listen_t;
-
-typedef struct {
-    const wr_router_args_t *args;
-    wr_ev_loop_t        loop;
-    wr_chan_t           chan;
-    wr_ev_t             sig;
-    router_listen_t    *ls;          /* sockets received, by address */
-    size_t              nls, cap;
-    wr_conf_settings_t  settings;    /* of the running config */
-    /* /status counters; the HTTP engine keeps them exact */
-    unsigned long long  accepted, active, idle, closed, requests;
-} router_t;
-
-static router_listen_t *find_listen(router_t *r, const char *addr)
+static wr_listener_t *find_sock(wr_router_t *r, const char *addr, size_t *at)
 {
-    for (size_t i = 0; i < r->nls; i++)
-        if (strcmp(r->ls[i].addr, addr) == 0)
-            return &r->ls[i];
+    for (size_t i = 0; i < r->nsocks; i++) {
+        if (strcmp(r->socks[i]->addr, addr) == 0) {
+            *at = i;
+            return r->socks[i];
+        }
+    }
     return NULL;
 }
 
-static void take_listener(router_t *r, wr_msg_t *m)
+/* A socket from main. The router's table holds one reference; each config
+ * and each thread epoll that uses it hold theirs. */
+static void take_listener(wr_router_t *r, wr_msg_t *m)
 {
-    router_listen_t *l;
+    wr_listener_t *l;
+    size_t at;
     char *addr = strndup(m->data, m->len);
 
     if (addr == NULL || m->fd < 0) {
         free(addr);
         return;
     }
-    l = find_listen(r, addr);
-    if (l) {                 /* a replacement socket for the same address */
-        close(l->fd);
-        free(addr);
-    } else {
-        if (r->nls == r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 8;
-            router_listen_t *v = realloc(r->ls, cap * sizeof(*v));
-            if (v == NULL) {
-                free(addr);
-                return;
-            }
-            r->ls = v;
-            r->cap = cap;
-        }
-        l = &r->ls[r->nls++];
-        l->addr = addr;
+    if (find_sock(r, addr, &at)) {           /* replaced: the old one goes */
+        wr_listener_unref(r->socks[at]);
+        r->socks[at] = r->socks[--r->nsocks];
     }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL || (r->nsocks == r->capsocks && r->capsocks > 0 && 0)) {
+        free(addr);
+        free(l);
+        return;
+    }
+    if (r->nsocks == r->capsocks) {
+        size_t cap = r->capsocks ? r->capsocks * 2 : 8;
+        wr_listener_t **v = realloc(r->socks, cap * sizeof(*v));
+        if (v == NULL) {
+            free(addr);
+            free(l);
+            return;
+        }
+        r->socks = v;
+        r->capsocks = cap;
+    }
+    atomic_init(&l->refs, 1);
+    l->addr = addr;
     l->fd = m->fd;
+    l->unix_sock = strncmp(addr, "unix:", 5) == 0;
     m->fd = -1;
+    r->socks[r->nsocks++] = l;
 }
 
-/* Close the sockets of listeners the running config no longer has. */
-static void drop_unused(router_t *r, const wr_conf_listeners_t *keep)
+/* Sockets the running config no longer names leave the table. */
+static void drop_unused(wr_router_t *r, const wr_rconf_t *c)
 {
     size_t j = 0;
 
-    for (size_t i = 0; i < r->nls; i++) {
-        int wanted = 0;
-        for (size_t k = 0; k < keep->n && !wanted; k++)
-            wanted = strcmp(keep->addr[k], r->ls[i].addr) == 0;
-        if (wanted) {
-            r->ls[j++] = r->ls[i];
-        } else {
-            close(r->ls[i].fd);
-            free(r->ls[i].addr);
-        }
+    for (size_t i = 0; i < r->nsocks; i++) {
+        int used = 0;
+        for (size_t k = 0; k < c->nlisten && !used; k++)
+            used = c->listen[k].sock == r->socks[i];
+        if (used)
+            r->socks[j++] = r->socks[i];
+        else
+            wr_listener_unref(r->socks[i]);
     }
-    r->nls = j;
+    r->nsocks = j;
 }
 
-/* Build everything the new config needs beside the running one, then swap.
- * Returns 0, or -1 with reason and the running config untouched. */
-static int router_apply(router_t *r, const char *text, size_t len, char *reason)
+static int thread_count(const wr_rconf_t *c)
 {
-    wr_conf_error_t err;
-    wr_conf_listeners_t ls;
-    json_t *conf;
-    int rc = -1;
+    long n = c->settings.listen_threads;
 
-    wr_conf_error_init(&err);
-    conf = wr_conf_parse(text, len, &err);
-    if (conf == NULL) {
-        snprintf(reason, WR_ROUTER_REASON_MAX, "unreadable configuration: %s",
-                 err.detail ? err.detail : "");
-        wr_conf_error_clear(&err);
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > WR_ROUTER_MAX_THREADS ? WR_ROUTER_MAX_THREADS : (int) n;
+}
+
+static int router_apply(wr_router_t *r, const char *text, size_t len, char *reason)
+{
+    wr_rconf_t *c = wr_rconf_build(r, text, len, reason);
+
+    if (c == NULL)
         return -1;
-    }
-    if (wr_conf_listeners(conf, &ls) < 0) {
-        snprintf(reason, WR_ROUTER_REASON_MAX, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < ls.n; i++) {
-        if (find_listen(r, ls.addr[i]) == NULL) {
-            snprintf(reason, WR_ROUTER_REASON_MAX, "no socket for listener \"%s\"", ls.addr[i]);
-            goto done_ls;
+    /* The thread count is fixed by the first configuration of this router
+     * process; a later change of listen_threads applies on its restart. */
+    if (r->nthreads == 0) {
+        atomic_store(&r->conf, c);
+        if (wr_threads_start(r, thread_count(c)) < 0) {
+            snprintf(reason, WR_ROUTER_REASON_MAX, "cannot start router threads");
+            return -1;
         }
+    } else {
+        if (thread_count(c) != r->nthreads)
+            wr_log(WR_LOG_NOTICE, "listen_threads changes take effect when the router restarts");
+        wr_threads_publish(r, c);
     }
-    /* Nothing can fail from here: swap. */
-    wr_conf_settings(conf, &r->settings);
-    drop_unused(r, &ls);
-    rc = 0;
-done_ls:
-    wr_conf_listeners_free(&ls);
-done:
-    json_decref(conf);
-    return rc;
+    drop_unused(r, c);
+    return 0;
 }
 
-static void send_status(router_t *r, uint32_t id)
+static void send_status(wr_router_t *r, uint32_t id)
 {
+    wr_counters_t k;
     char buf[512];
-    int n = snprintf(buf, sizeof(buf),
-                     "{\"connections\":{\"accepted\":%llu,\"active\":%llu,\"idle\":%llu,"
-                     "\"closed\":%llu},\"requests\":{\"total\":%llu},\"applications\":{}}",
-                     r->accepted, r->active, r->idle, r->closed, r->requests);
+    int n;
 
+    wr_threads_counters(r, &k);
+    n = snprintf(buf, sizeof(buf),
+                 "{\"connections\":{\"accepted\":%llu,\"active\":%lld,\"idle\":%lld,"
+                 "\"closed\":%llu},\"requests\":{\"total\":%llu},\"applications\":{}}",
+                 (unsigned long long) k.accepted, (long long) k.active, (long long) k.idle,
+                 (unsigned long long) k.closed, (unsigned long long) k.requests);
     wr_chan_send(&r->chan, WR_MSG_STATUS, id, buf, (size_t) n, -1);
+}
+
+static void alog_switch(wr_router_t *r, int fd)
+{
+    if (r->alog == NULL) {
+        if (fd < 0)
+            return;
+        r->alog = wr_alog_writer_start(WR_ALOG_QUEUE_BYTES);
+        if (r->alog == NULL) {
+            wr_log(WR_LOG_ALERT, "cannot start the access log writer");
+            close(fd);
+            return;
+        }
+    }
+    wr_alog_writer_set_fd(r->alog, fd);     /* -1: access log off */
+}
+
+/* A reopened file switches now; a new config's file waits for that config
+ * (if the config is refused, its file is dropped). */
+static void take_access_log(wr_router_t *r, wr_msg_t *m)
+{
+    if (m->len == 1 && m->data[0] == WR_ALOG_NOW) {
+        if (m->fd >= 0)
+            alog_switch(r, m->fd);
+        m->fd = -1;
+        return;
+    }
+    if (r->alog_pending && r->alog_fd >= 0)
+        close(r->alog_fd);
+    r->alog_pending = 1;
+    r->alog_fd = m->fd;
+    m->fd = -1;
+}
+
+static void alog_settle(wr_router_t *r, int applied)
+{
+    if (!r->alog_pending)
+        return;
+    if (applied)
+        alog_switch(r, r->alog_fd);
+    else if (r->alog_fd >= 0)
+        close(r->alog_fd);
+    r->alog_pending = 0;
+    r->alog_fd = -1;
 }
 
 static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
 {
-    router_t *r = ch->data;
+    wr_router_t *r = ch->data;
     char reason[WR_ROUTER_REASON_MAX];
 
     switch (m->type) {
@@ -154,13 +189,20 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
         take_listener(r, m);
         break;
     case WR_MSG_CONF_APPLY:
-        if (router_apply(r, m->data, m->len, reason) == 0)
+        reason[0] = '\0';
+        if (router_apply(r, m->data, m->len, reason) == 0) {
+            alog_settle(r, 1);
             wr_chan_send_result(&r->chan, m->id, 1, NULL);
-        else
+        } else {
+            alog_settle(r, 0);
             wr_chan_send_result(&r->chan, m->id, 0, reason);
+        }
         break;
     case WR_MSG_STATUS_REQ:
         send_status(r, m->id);
+        break;
+    case WR_MSG_ACCESS_LOG:
+        take_access_log(r, m);
         break;
     case WR_MSG_LOG_FD:
         if (m->fd >= 0 && dup3(m->fd, wr_proc.log_fd, O_CLOEXEC) < 0)
@@ -179,14 +221,21 @@ static void on_main_gone(wr_chan_t *ch)
 
 static void on_signal(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 {
+    wr_router_t *r = ev->data;
     struct signalfd_siginfo si;
 
-    /* SIGQUIT would drain connections first; there are none to drain yet. */
-    if (read(ev->fd, &si, sizeof(si)) == sizeof(si))
-        loop->stop = 1;
+    if (read(ev->fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    if (si.ssi_signo != SIGQUIT)
+        _exit(0);                   /* fast stop: connections just close */
+    wr_log(WR_LOG_NOTICE, "router draining connections");
+    wr_threads_drain(r);
+    if (r->alog)
+        wr_alog_writer_stop(r->alog);
+    _exit(0);
 }
 
-static int setup_signals(router_t *r)
+static int setup_signals(wr_router_t *r)
 {
     sigset_t set;
 
@@ -194,6 +243,8 @@ static int setup_signals(router_t *r)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGQUIT);
+    /* Blocked before any thread starts, so every thread inherits the mask
+     * and only the control thread's signalfd sees them. */
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGHUP, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
@@ -209,10 +260,13 @@ static int setup_signals(router_t *r)
 
 void wr_router_main(const wr_router_args_t *a)
 {
-    router_t r;
+    static wr_router_t r;      /* lives as long as the process; threads point at it */
 
     memset(&r, 0, sizeof(r));
     r.args = a;
+    r.alog_fd = -1;
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.cond, NULL);
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
     if (wr_ev_init(&r.loop) < 0 || setup_signals(&r) < 0)

@@ -5,6 +5,8 @@ bad value, and leaves the running config byte-identical.
 The daemon is shared by the module (vwarren) and reset to the realistic base
 config (wh.base_config) before every test."""
 
+import json
+
 import pytest
 
 import warren_helpers as wh
@@ -312,7 +314,7 @@ def test_invalid_config(vwarren, change, path, suggestion):
     w = vwarren
     before = w.config_bytes()
     method, p, body = change(w.base)
-    r = w.request(method, p, body)
+    r = w.request(method, p, None if body is None else json.dumps(body))
     assert r.status == 400, r
     j = r.json()
     assert j.get("error") == "Invalid configuration.", j

@@ -1,0 +1,414 @@
+/*
+ * The router's HTTP/1.1 connections: read a head, discard a body the action
+ * does not need, write the response (writev, then sendfile), keep alive and
+ * pipeline, time out per settings.http. Counters for /status move on every
+ * transition, so they stay exact on every close path.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "core/log.h"
+#include "router/conn.h"
+
+#define MS(sec)  ((uint64_t) (sec) * 1000)
+
+static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
+static int conn_process(wr_hconn_t *c);
+
+/* ---- bookkeeping ---- */
+
+static void set_active(wr_hconn_t *c, int active)
+{
+    wr_counters_t *k = &c->t->count;
+
+    if (c->active == active)
+        return;
+    c->active = active;
+    atomic_fetch_add(&k->active, active ? 1 : -1);
+    atomic_fetch_add(&k->idle, active ? -1 : 1);
+}
+
+static void want(wr_hconn_t *c, uint32_t events)
+{
+    if (c->events != events && wr_ev_mod(&c->t->loop, &c->ev, events) == 0)
+        c->events = events;
+}
+
+static void release_request(wr_hconn_t *c)
+{
+    if (c->file >= 0)
+        close(c->file);
+    c->file = -1;
+    wr_rconf_unref(c->conf);
+    c->conf = NULL;
+    /* Idle connections should cost only their struct. */
+    wr_buf_free(&c->out);
+    wr_buf_free(&c->scratch);
+    wr_buf_free(&c->uri);
+    c->out_sent = 0;
+    c->deferred = 0;
+}
+
+static void conn_close(wr_hconn_t *c)
+{
+    wr_thread_t *t = c->t;
+
+    wr_timer_cancel(&t->loop, &c->timer);
+    wr_ev_del(&t->loop, &c->ev);
+    close(c->ev.fd);
+    release_request(c);
+    if (c->active)
+        atomic_fetch_sub(&t->count.active, 1);
+    else
+        atomic_fetch_sub(&t->count.idle, 1);
+    atomic_fetch_add(&t->count.closed, 1);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c->in);
+    free(c);
+    wr_thread_conn_closed(t);
+}
+
+void wr_conn_close_idle(wr_thread_t *t)
+{
+    wr_hconn_t *c = t->conn_list, *next;
+
+    for (; c; c = next) {
+        next = c->next;
+        if (c->state == WR_HC_IDLE && c->in_len == 0)
+            conn_close(c);
+        else
+            c->close_after = 1;
+    }
+}
+
+static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
+{
+    wr_hconn_t *c = tm->data;
+
+    /* A request that started but did not finish in time gets a 408. */
+    if (c->state == WR_HC_HEAD && c->in_len > 0) {
+        c->close_after = 1;
+        wr_respond_error(c, 408);
+        conn_process(c);
+        return;
+    }
+    conn_close(c);
+}
+
+static void arm(wr_hconn_t *c, int seconds)
+{
+    wr_timer_set(&c->t->loop, &c->timer, MS(seconds));
+}
+
+void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
+{
+    wr_hconn_t *c = calloc(1, sizeof(*c));
+    socklen_t len;
+
+    if (c == NULL) {
+        wr_log(WR_LOG_CRIT, "out of memory accepting a connection on %s", l->addr);
+        close(fd);
+        return;
+    }
+    c->t = t;
+    c->l = l;
+    c->file = -1;
+    c->ev.fd = fd;
+    c->ev.cb = conn_event;
+    c->ev.data = c;
+    c->timer.cb = on_timeout;
+    c->timer.data = c;
+    c->state = WR_HC_IDLE;
+    len = sizeof(c->peer);
+    getpeername(fd, (struct sockaddr *) &c->peer, &len);
+    len = sizeof(c->local);
+    getsockname(fd, (struct sockaddr *) &c->local, &len);
+    if (wr_ev_add(&t->loop, &c->ev, EPOLLIN | EPOLLRDHUP) < 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    c->events = EPOLLIN | EPOLLRDHUP;
+    c->next = t->conn_list;
+    if (t->conn_list)
+        t->conn_list->prev = c;
+    t->conn_list = c;
+    t->conns++;
+    atomic_fetch_add(&t->count.accepted, 1);
+    atomic_fetch_add(&t->count.idle, 1);
+    arm(c, t->conf ? t->conf->settings.header_read_timeout : 30);
+}
+
+/* ---- reading ---- */
+
+/* Room to read into; the head may grow up to the configured total. */
+static int in_reserve(wr_hconn_t *c)
+{
+    size_t cap;
+    char *p;
+
+    if (c->in_len < c->in_cap)
+        return 0;
+    cap = c->in_cap ? c->in_cap * 2 : WR_CONN_READ_MIN;
+    p = realloc(c->in, cap);
+    if (p == NULL)
+        return -1;
+    c->in = p;
+    c->in_cap = cap;
+    return 0;
+}
+
+/* Read what is there: 1 got bytes, 0 nothing now, -1 closed or failed. */
+static int conn_read(wr_hconn_t *c)
+{
+    ssize_t n;
+
+    if (in_reserve(c) < 0)
+        return -1;
+    do
+        n = recv(c->ev.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        c->in_len += (size_t) n;
+        return 1;
+    }
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    return -1;
+}
+
+/* Drop bytes of the body being discarded: 1 when the body is all gone,
+ * 0 for more, -1 for a broken chunked body (the connection must close).
+ * The response is already built, so the head bytes go too: the buffer
+ * never grows while a large body streams through. */
+static int discard_body(wr_hconn_t *c)
+{
+    size_t avail = c->in_len - c->consumed, used, out;
+    int rc;
+
+    if (!c->chunked) {
+        used = (long long) avail < c->body_left ? avail : (size_t) c->body_left;
+        c->body_left -= (long long) used;
+        rc = c->body_left == 0;
+    } else {
+        rc = wr_http_chunked_decode(&c->chunk, c->in + c->consumed, avail, &used, &out);
+    }
+    c->consumed += used;
+    memmove(c->in, c->in + c->consumed, c->in_len - c->consumed);
+    c->in_len -= c->consumed;
+    c->consumed = 0;
+    return rc < 0 ? -1 : rc;
+}
+
+/* A head is complete: set up the body and produce the response. */
+static void start_request(wr_hconn_t *c, long head_len)
+{
+    wr_http_request_t *req = &c->t->req;
+    wr_rconf_t *conf = c->t->conf;
+
+    c->head_len = (size_t) head_len;
+    c->consumed = (size_t) head_len;
+    c->keep_alive = req->keep_alive && !c->close_after && !atomic_load(&c->t->draining);
+    c->conf = conf;
+    if (conf)
+        wr_rconf_ref(conf);
+    clock_gettime(CLOCK_REALTIME, &c->start);
+    c->body_left = req->content_length > 0 ? req->content_length : 0;
+    c->chunked = req->chunked;
+
+    if (conf && (req->content_length > conf->settings.max_body_size)) {
+        c->close_after = 1;
+        wr_respond_error(c, 413);
+        return;
+    }
+    if (c->chunked)
+        wr_http_chunked_init(&c->chunk, conf ? conf->settings.max_body_size : -1);
+    /* The client waits for "100 Continue" before sending a body we do not
+     * need: answer now and close, so nothing is left half-sent. */
+    if ((c->body_left > 0 || c->chunked) && req->expect_continue)
+        c->close_after = 1;
+    wr_respond_request(c, req);
+    if (c->close_after || (c->body_left == 0 && !c->chunked))
+        return;
+    c->deferred = 1;          /* write once the body is read */
+}
+
+static void parse_head(wr_hconn_t *c)
+{
+    const wr_http_limits_t *lim = c->t->conf ? &c->t->conf->limits : NULL;
+    long n = wr_http_parse_request(&c->t->req, c->in, c->in_len, lim);
+
+    if (n == 0)
+        return;
+    if (n < 0) {
+        c->close_after = 1;
+        clock_gettime(CLOCK_REALTIME, &c->start);
+        wr_respond_error(c, (int) -n);
+        return;
+    }
+    start_request(c, n);
+}
+
+/* ---- writing ---- */
+
+/* 1 all sent, 0 would block, -1 failed. */
+static int conn_write(wr_hconn_t *c)
+{
+    while (c->out_sent < c->out.n) {
+        ssize_t n = send(c->ev.fd, c->out.p + c->out_sent, c->out.n - c->out_sent,
+                         MSG_NOSIGNAL | (c->file >= 0 ? MSG_MORE : 0));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        c->out_sent += (size_t) n;
+    }
+    while (c->file >= 0 && c->file_off < c->file_end) {
+        ssize_t n = sendfile(c->ev.fd, c->file, &c->file_off, (size_t) (c->file_end - c->file_off));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        if (n == 0)
+            return -1;         /* the file shrank under us */
+    }
+    return 1;
+}
+
+/* The response is out: next request, idle, or close. */
+static void finish_response(wr_hconn_t *c)
+{
+    wr_thread_t *t = c->t;
+    size_t rest = c->in_len - c->consumed;
+
+    release_request(c);
+    if (c->close_after || !c->keep_alive || atomic_load(&t->draining)) {
+        shutdown(c->ev.fd, SHUT_WR);
+        c->state = WR_HC_LINGER;
+        c->in_len = 0;
+        want(c, EPOLLIN | EPOLLRDHUP);
+        wr_timer_set(&t->loop, &c->timer, WR_LINGER_MS);
+        return;
+    }
+    /* Pipelined bytes move to the front; an empty buffer is freed so idle
+     * connections cost only their struct. */
+    if (rest > 0) {
+        memmove(c->in, c->in + c->consumed, rest);
+    } else {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    c->in_len = rest;
+    c->consumed = 0;
+    c->state = WR_HC_IDLE;
+    set_active(c, 0);
+    want(c, EPOLLIN | EPOLLRDHUP);
+    arm(c, t->conf ? t->conf->settings.idle_timeout : 180);
+}
+
+/* ---- the state machine ---- */
+
+/* Move c as far as its bytes allow. Returns -1 when c was closed (freed). */
+static int conn_process(wr_hconn_t *c)
+{
+    wr_rconf_t *conf;
+
+    for (;;) {
+        conf = c->conf ? c->conf : c->t->conf;
+        switch (c->state) {
+        case WR_HC_IDLE:
+            if (c->in_len == 0)
+                return 0;
+            c->state = WR_HC_HEAD;
+            set_active(c, 1);
+            arm(c, conf ? conf->settings.header_read_timeout : 30);
+            /* fall through */
+        case WR_HC_HEAD:
+            if (c->out.n == 0)
+                parse_head(c);
+            if (c->out.n == 0)
+                return 0;                     /* need more bytes */
+            if (c->deferred) {
+                c->state = WR_HC_BODY;
+                arm(c, conf ? conf->settings.body_read_timeout : 30);
+                continue;
+            }
+            c->state = WR_HC_WRITE;
+            arm(c, conf ? conf->settings.send_timeout : 30);
+            continue;
+        case WR_HC_BODY: {
+            int rc = discard_body(c);
+            if (rc == 0)
+                return 0;
+            if (rc < 0)                       /* the answer stands; no keep-alive */
+                c->close_after = 1;
+            c->state = WR_HC_WRITE;
+            arm(c, conf ? conf->settings.send_timeout : 30);
+            continue;
+        }
+        case WR_HC_WRITE: {
+            int rc = conn_write(c);
+            if (rc < 0) {
+                conn_close(c);
+                return -1;
+            }
+            if (rc == 0) {
+                want(c, EPOLLOUT);
+                return 0;
+            }
+            finish_response(c);
+            if (c->state == WR_HC_LINGER)
+                return 0;
+            continue;
+        }
+        case WR_HC_LINGER:
+            return 0;
+        }
+    }
+}
+
+static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    wr_hconn_t *c = ev->data;
+    int r;
+
+    if (c->state == WR_HC_WRITE) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            conn_close(c);
+            return;
+        }
+        conn_process(c);
+        return;
+    }
+    if (c->state == WR_HC_LINGER) {
+        /* Read and drop until the client closes or the linger timer ends. */
+        while ((r = conn_read(c)) > 0)
+            c->in_len = 0;
+        if (r < 0)
+            conn_close(c);
+        return;
+    }
+    /* The head limit is enforced by the parser (414/431 before the buffer
+     * outgrows header_buffers * size); a body is discarded as it comes. */
+    while ((r = conn_read(c)) > 0) {
+        if (conn_process(c) < 0)
+            return;
+        if (c->state == WR_HC_WRITE || c->state == WR_HC_LINGER)
+            return;
+    }
+    if (r < 0)
+        conn_close(c);      /* closed mid-request or between requests */
+}

@@ -1,0 +1,116 @@
+/* The router's own context: compiled configurations, threads, connections. */
+#ifndef WR_ROUTER_INTERNAL_H
+#define WR_ROUTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "core/buf.h"
+#include "core/ev.h"
+#include "core/ipc.h"
+#include "route/route.h"
+#include "router/access_log.h"
+#include "router/router.h"
+
+#define WR_ROUTER_REASON_MAX   512
+#define WR_ROUTER_MAX_THREADS  1024
+#define WR_CONN_READ_MIN       4096     /* first read buffer of a request */
+#define WR_LINGER_MS           2000     /* discard what a client still sends after an error */
+
+typedef struct wr_router wr_router_t;
+typedef struct wr_thread wr_thread_t;
+
+/* A listen socket; shared by every thread's epoll (EPOLLEXCLUSIVE). */
+typedef struct wr_listener {
+    atomic_int  refs;
+    char       *addr;
+    int         fd;
+    int         unix_sock;
+} wr_listener_t;
+
+/* A listener as one configuration uses it. */
+typedef struct {
+    wr_listener_t *sock;
+    char          *pass;
+} wr_rlisten_t;
+
+/* One compiled configuration: read-only once published; requests keep a
+ * reference to the one they started on. */
+typedef struct wr_rconf {
+    atomic_int          refs;
+    wr_conf_settings_t  settings;
+    wr_http_limits_t    limits;
+    wr_routes_t        *routes;
+    wr_mime_t          *mime;
+    wr_alog_format_t   *alog;
+    wr_rlisten_t       *listen;
+    size_t              nlisten;
+} wr_rconf_t;
+
+/* Counters of one thread; the sums make /status. */
+typedef struct {
+    atomic_ullong accepted, closed, requests;
+    atomic_llong  active, idle;
+} wr_counters_t;
+
+struct wr_thread {
+    wr_router_t     *router;
+    int              index;
+    pthread_t        tid;
+    wr_ev_loop_t     loop;
+    wr_ev_t          notify;         /* eventfd: a new config or a stop */
+    wr_rconf_t      *conf;           /* the one new connections get */
+    wr_ev_t         *lev;            /* listen events in this epoll */
+    wr_listener_t  **lsock;
+    size_t           nl;
+    wr_counters_t    count;
+    uint64_t         rng[2];         /* request ids */
+    time_t           date_sec;       /* cached Date header */
+    char             date[32];       /* wr_http_date output */
+    long             conns;          /* open connections */
+    struct wr_hconn *conn_list;      /* all of them, for draining */
+    wr_http_request_t req;           /* parse scratch (large: not per conn) */
+    atomic_int       draining;       /* graceful stop: no accepting */
+};
+
+struct wr_router {
+    const wr_router_args_t *args;
+    wr_ev_loop_t      loop;          /* the control thread's */
+    wr_chan_t         chan;
+    wr_ev_t           sig;
+    wr_listener_t   **socks;         /* received from main, by address */
+    size_t            nsocks, capsocks;
+    _Atomic(wr_rconf_t *) conf;      /* published configuration */
+    wr_thread_t      *threads;
+    int               nthreads;
+    pthread_mutex_t   lock;          /* for the sync handshake below */
+    pthread_cond_t    cond;
+    int               synced;        /* threads that took the latest config */
+    wr_alog_writer_t *alog;
+    int               alog_pending;  /* a file waits for the next config */
+    int               alog_fd;       /* ... this one (-1: logging off) */
+};
+
+/* rconf.c */
+wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *reason);
+void        wr_rconf_ref(wr_rconf_t *c);
+void        wr_rconf_unref(wr_rconf_t *c);
+void        wr_listener_unref(wr_listener_t *l);
+
+/* thread.c */
+int   wr_threads_start(wr_router_t *r, int n);
+void  wr_threads_publish(wr_router_t *r, wr_rconf_t *c);   /* waits until all took it */
+void  wr_threads_drain(wr_router_t *r);
+void  wr_threads_counters(wr_router_t *r, wr_counters_t *sum);
+const char *wr_thread_date(wr_thread_t *t);
+void  wr_thread_request_id(wr_thread_t *t, char out[33]);
+void  wr_thread_conn_closed(wr_thread_t *t);
+
+/* conn.c */
+void  wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd);
+void  wr_conn_close_idle(wr_thread_t *t);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * Compiled configurations. Everything a new configuration needs is built
+ * beside the running one; if any part fails, it is thrown away and the
+ * running one stays. Published configs are reference counted: each thread
+ * holds the current one and each request the one it started on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "router/internal.h"
+
+void wr_listener_unref(wr_listener_t *l)
+{
+    if (l && atomic_fetch_sub(&l->refs, 1) == 1) {
+        close(l->fd);
+        free(l->addr);
+        free(l);
+    }
+}
+
+void wr_rconf_ref(wr_rconf_t *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+static void rconf_free(wr_rconf_t *c)
+{
+    wr_routes_free(c->routes);
+    wr_mime_free(c->mime);
+    wr_alog_format_free(c->alog);
+    for (size_t i = 0; i < c->nlisten; i++) {
+        wr_listener_unref(c->listen[i].sock);
+        free(c->listen[i].pass);
+    }
+    free(c->listen);
+    free(c);
+}
+
+void wr_rconf_unref(wr_rconf_t *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        rconf_free(c);
+}
+
+static wr_listener_t *find_sock(wr_router_t *r, const char *addr)
+{
+    for (size_t i = 0; i < r->nsocks; i++)
+        if (strcmp(r->socks[i]->addr, addr) == 0)
+            return r->socks[i];
+    return NULL;
+}
+
+static int build_listeners(wr_router_t *r, wr_rconf_t *c, json_t *conf, char *reason)
+{
+    json_t *ls = json_object_get(conf, "listeners"), *l;
+    const char *addr;
+
+    c->listen = calloc(json_object_size(ls) + 1, sizeof(*c->listen));
+    if (c->listen == NULL)
+        return -1;
+    json_object_foreach(ls, addr, l) {
+        wr_listener_t *s = find_sock(r, addr);
+        const char *pass = json_string_value(json_object_get(l, "pass"));
+
+        if (s == NULL) {
+            snprintf(reason, WR_ROUTER_REASON_MAX, "no socket for listener \"%s\"", addr);
+            return -1;
+        }
+        atomic_fetch_add(&s->refs, 1);
+        c->listen[c->nlisten].sock = s;
+        c->listen[c->nlisten].pass = strdup(pass ? pass : "");
+        c->nlisten++;
+    }
+    return 0;
+}
+
+wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *reason)
+{
+    wr_conf_error_t err;
+    json_t *conf;
+    wr_rconf_t *c = NULL;
+
+    wr_conf_error_init(&err);
+    conf = wr_conf_parse(text, len, &err);
+    if (conf == NULL) {
+        snprintf(reason, WR_ROUTER_REASON_MAX, "unreadable configuration: %s",
+                 err.detail ? err.detail : "");
+        wr_conf_error_clear(&err);
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto nomem;
+    atomic_init(&c->refs, 1);
+    wr_conf_settings(conf, &c->settings);
+    wr_http_limits_default(&c->limits);
+    c->limits.header_buffer_size = (size_t) c->settings.large_header_buffer_size;
+    c->limits.header_buffers = (size_t) c->settings.large_header_buffers;
+    c->limits.discard_unsafe_fields = c->settings.discard_unsafe_fields;
+
+    c->routes = wr_routes_compile(conf, reason, WR_ROUTER_REASON_MAX);
+    if (c->routes == NULL)
+        goto fail;
+    c->mime = wr_mime_compile(conf, reason, WR_ROUTER_REASON_MAX);
+    if (c->mime == NULL)
+        goto fail;
+    reason[0] = '\0';
+    c->alog = wr_alog_format_compile(json_object_get(conf, "access_log"), reason,
+                                     WR_ROUTER_REASON_MAX);
+    if (c->alog == NULL && reason[0] != '\0')
+        goto fail;
+    if (build_listeners(r, c, conf, reason) < 0)
+        goto fail;
+    json_decref(conf);
+    return c;
+
+nomem:
+    snprintf(reason, WR_ROUTER_REASON_MAX, "out of memory");
+fail:
+    json_decref(conf);
+    if (c)
+        rconf_free(c);
+    return NULL;
+}

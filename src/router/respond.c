@@ -1,0 +1,347 @@
+/*
+ * From a parsed request to a response: build the request view, resolve the
+ * route, run the action (return, share, fallback), apply response_headers,
+ * write the access log line. The result is left in c->out (+ c->file).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "router/conn.h"
+
+#define WR_SERVER_NAME       "Warren"
+#define WR_MAX_FALLBACKS     8      /* share -> fallback -> ... nesting */
+#define WR_HTTP_VERSION_LEN  9      /* " HTTP/1.1" after the target */
+
+typedef struct {
+    wr_hconn_t          *c;
+    wr_req_view_t        v;
+    const wr_action_t   *action;     /* the one whose response_headers apply */
+    int                  head_only;  /* HEAD: no body */
+    const char          *ctype;
+    long long            clen;       /* body length */
+    const char          *body;       /* small in-memory body, or NULL */
+    wr_buf_t             page;       /* an error page */
+    wr_buf_t             loc;        /* Location value */
+    const char          *location;
+    const char          *etag;
+    char                 lastmod[32];
+    off_t                range_first, range_last;
+    int                  range;      /* 206 with Content-Range */
+    off_t                size;       /* whole file size for Content-Range */
+} resp_t;
+
+static int is_header(const char *name, const char *want)
+{
+    return strcasecmp(name, want) == 0;
+}
+
+/* response_headers of the action: is name replaced or deleted there? */
+static int overridden(const resp_t *r, const char *name)
+{
+    if (r->action == NULL)
+        return 0;
+    for (size_t i = 0; i < r->action->nheaders; i++)
+        if (is_header(r->action->headers[i].name, name))
+            return 1;
+    return 0;
+}
+
+static void add_header(resp_t *r, wr_buf_t *b, const char *name, const char *value)
+{
+    if (value == NULL || overridden(r, name))
+        return;
+    wr_buf_printf(b, "%s: %s\r\n", name, value);
+}
+
+static void add_action_headers(resp_t *r, wr_buf_t *b)
+{
+    wr_hconn_t *c = r->c;
+
+    if (r->action == NULL)
+        return;
+    for (size_t i = 0; i < r->action->nheaders; i++) {
+        const wr_resp_header_t *h = &r->action->headers[i];
+        /* Framing is ours: a config cannot break the message boundaries. */
+        if (h->value == NULL || is_header(h->name, "Content-Length")
+            || is_header(h->name, "Transfer-Encoding") || is_header(h->name, "Connection"))
+            continue;
+        wr_buf_puts(b, h->name);
+        wr_buf_puts(b, ": ");
+        wr_tpl_eval(h->value, &r->v, b);
+        wr_buf_puts(b, "\r\n");
+    }
+    (void) c;
+}
+
+/* Serialize status line and headers (and a small body) into c->out. */
+static void emit(resp_t *r, int status)
+{
+    wr_hconn_t *c = r->c;
+    wr_buf_t *b = &c->out;
+    const wr_rconf_t *conf = c->conf;
+    int with_version = conf == NULL || conf->settings.server_version;
+    char num[64];
+
+    c->status = status;
+    wr_buf_reset(b);
+    wr_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, wr_http_reason(status));
+    if (!overridden(r, "Server"))
+        wr_buf_printf(b, "Server: %s%s%s\r\n", WR_SERVER_NAME, with_version ? "/" : "",
+                      with_version ? WR_VERSION : "");
+    add_header(r, b, "Date", wr_thread_date(c->t));
+    add_header(r, b, "Content-Type", r->ctype);
+    if (status != 304 && !(status >= 100 && status < 200) && status != 204) {
+        snprintf(num, sizeof(num), "%lld", r->clen);
+        wr_buf_printf(b, "Content-Length: %s\r\n", num);
+    }
+    if (r->range) {
+        snprintf(num, sizeof(num), "bytes %lld-%lld/%lld", (long long) r->range_first,
+                 (long long) r->range_last, (long long) r->size);
+        add_header(r, b, "Content-Range", num);
+    } else if (status == 416) {
+        snprintf(num, sizeof(num), "bytes */%lld", (long long) r->size);
+        add_header(r, b, "Content-Range", num);
+    }
+    if (r->lastmod[0])
+        add_header(r, b, "Last-Modified", r->lastmod);
+    add_header(r, b, "ETag", r->etag);
+    add_header(r, b, "Location", r->location);
+    if (c->close_after || !c->keep_alive)
+        wr_buf_puts(b, "Connection: close\r\n");
+    else if (c->t->req.version == WR_HTTP_10)
+        wr_buf_puts(b, "Connection: keep-alive\r\n");
+    add_action_headers(r, b);
+    wr_buf_puts(b, "\r\n");
+    if (r->body && !r->head_only)
+        wr_buf_append(b, r->body, (size_t) r->clen);
+    if (b->p == NULL || b->n == 0) {      /* out of memory: minimal answer */
+        c->close_after = 1;
+        wr_buf_puts(b, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n");
+    }
+}
+
+/* A small HTML page for error statuses. */
+static void error_body(resp_t *r, int status)
+{
+    const char *why = wr_http_reason(status);
+
+    wr_buf_reset(&r->page);
+    wr_buf_printf(&r->page, "<!DOCTYPE html>\n<title>%d %s</title>\n<p>%d %s</p>\n"
+                  "<hr><p>%s</p>\n", status, why, status, why, WR_SERVER_NAME);
+    r->body = r->page.p;
+    r->clen = r->body ? (long long) r->page.n : 0;
+    r->ctype = "text/html";
+}
+
+static void log_access(resp_t *r)
+{
+    wr_hconn_t *c = r->c;
+    wr_router_t *router = c->t->router;
+    wr_buf_t line = { 0 }, tmp = { 0 };
+    struct timespec now;
+
+    atomic_fetch_add(&c->t->count.requests, 1);
+    if (c->conf == NULL || c->conf->alog == NULL || router->alog == NULL)
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    r->v.status = c->status;
+    r->v.body_bytes_sent = r->head_only || c->status == 304 ? 0 : (unsigned long long) r->clen;
+    r->v.request_time = (double) (now.tv_sec - c->start.tv_sec)
+                        + (double) (now.tv_nsec - c->start.tv_nsec) / 1e9;
+    if (wr_alog_format_line(c->conf->alog, &r->v, &line, &tmp) == 0)
+        wr_alog_writer_push(router->alog, line.p, line.n);
+    wr_buf_free(&line);
+    wr_buf_free(&tmp);
+}
+
+static void resp_free(resp_t *r)
+{
+    wr_buf_free(&r->page);
+    wr_buf_free(&r->loc);
+}
+
+static void respond_status(resp_t *r, int status)
+{
+    if (status >= 400 || status == 301 || status == 302)
+        error_body(r, status);
+    emit(r, status);
+}
+
+/* ---- actions ---- */
+
+static void serve_file(resp_t *r, wr_share_result_t *s)
+{
+    wr_hconn_t *c = r->c;
+    char etag[64];
+    int rng;
+
+    wr_share_etag(&s->st, etag);
+    wr_http_date(s->st.st_mtime, r->lastmod);
+    r->etag = etag;
+    r->ctype = s->mime;
+    r->size = s->st.st_size;
+    if (wr_share_not_modified(&r->v, &s->st, etag)) {
+        close(s->fd);
+        r->clen = 0;
+        emit(r, 304);
+        return;
+    }
+    rng = wr_share_range(&r->v, s->st.st_size, &r->range_first, &r->range_last);
+    if (rng < 0) {
+        close(s->fd);
+        r->ctype = NULL;
+        r->etag = NULL;
+        r->lastmod[0] = '\0';
+        r->clen = 0;
+        emit(r, 416);
+        return;
+    }
+    if (rng == 0) {
+        r->range_first = 0;
+        r->range_last = s->st.st_size - 1;
+    }
+    r->range = rng > 0;
+    r->clen = (long long) (r->range_last - r->range_first + 1);
+    if (s->st.st_size == 0)
+        r->clen = 0;
+    emit(r, r->range ? 206 : 200);
+    if (r->head_only || r->clen == 0) {
+        close(s->fd);
+        return;
+    }
+    c->file = s->fd;
+    c->file_off = r->range_first;
+    c->file_end = r->range_last + 1;
+}
+
+static void run_action(resp_t *r, const wr_action_t *a, int depth)
+{
+    wr_hconn_t *c = r->c;
+    wr_share_result_t s;
+    wr_buf_t tmp = { 0 };
+
+    r->action = a;
+    switch (a->kind) {
+    case WR_ACTION_RETURN:
+        if (a->location) {
+            wr_tpl_eval(a->location, &r->v, &r->loc);
+            wr_buf_append(&r->loc, "", 1);
+            r->location = r->loc.p;
+        }
+        respond_status(r, a->status);
+        return;
+    case WR_ACTION_SHARE:
+        memset(&s, 0, sizeof(s));
+        s.fd = -1;
+        /* Its own scratch: the view's strings may live in c->scratch. */
+        wr_share_open(a, c->conf->mime, &r->v, &tmp, &s);
+        wr_buf_free(&tmp);
+        if (s.status == 0 && a->fallback && depth < WR_MAX_FALLBACKS) {
+            run_action(r, a->fallback, depth + 1);
+            return;
+        }
+        if (s.status == 200) {
+            serve_file(r, &s);
+            return;
+        }
+        if (s.status == 301 && s.location) {
+            wr_buf_append(&r->loc, s.location, strlen(s.location) + 1);
+            r->location = r->loc.p;
+        }
+        free(s.location);
+        respond_status(r, s.status ? s.status : 404);
+        return;
+    default:
+        /* Applications, upstreams and proxying arrive with their issues. */
+        respond_status(r, 502);
+        return;
+    }
+}
+
+/* ---- entry points ---- */
+
+static const char *listener_pass(const wr_hconn_t *c)
+{
+    for (size_t i = 0; c->conf && i < c->conf->nlisten; i++)
+        if (c->conf->listen[i].sock == c->l)
+            return c->conf->listen[i].pass;
+    return NULL;
+}
+
+/* Fill the view of the request; -status when the target cannot be served. */
+static int build_view(resp_t *r, wr_http_request_t *req)
+{
+    wr_hconn_t *c = r->c;
+    wr_req_view_t *v = &r->v;
+    long n;
+
+    v->method = (wr_str_t) { req->method, req->method_len };
+    v->host = (wr_str_t) { req->host, req->host ? req->host_len : 0 };
+    v->request_uri = (wr_str_t) { req->target, req->target_len };
+    v->query = (wr_str_t) { req->query, req->query ? req->query_len : 0 };
+    v->request_line = (wr_str_t) { req->method, (size_t) (req->target + req->target_len
+                                   + WR_HTTP_VERSION_LEN - req->method) };
+    v->fields = req->fields;
+    v->nfields = req->nfields;
+    v->remote = (const struct sockaddr *) &c->peer;
+    v->local = (const struct sockaddr *) &c->local;
+    v->start = c->start;
+    wr_thread_request_id(c->t, c->reqid);
+    v->request_id = c->reqid;
+    if (req->path == NULL || req->path[0] != '/')
+        return -400;
+    wr_buf_reset(&c->uri);
+    if (wr_buf_reserve(&c->uri, req->path_len + 1) < 0)
+        return -500;
+    n = wr_http_normalize_path(req->path, req->path_len, c->uri.p);
+    if (n < 0)
+        return -400;
+    v->uri = (wr_str_t) { c->uri.p, (size_t) n };
+    r->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    return 0;
+}
+
+void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
+{
+    resp_t r;
+    const wr_action_t *a = NULL;
+    const char *pass = listener_pass(c);
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.c = c;
+    rc = build_view(&r, req);
+    if (rc < 0) {
+        respond_status(&r, -rc);
+        log_access(&r);
+        resp_free(&r);
+        return;
+    }
+    if (pass == NULL) {
+        respond_status(&r, 404);
+    } else {
+        rc = wr_routes_resolve(c->conf->routes, pass, &r.v, &c->scratch, &a);
+        if (rc == WR_ROUTE_FOUND)
+            run_action(&r, a, 0);
+        else
+            respond_status(&r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
+    }
+    log_access(&r);
+    resp_free(&r);
+}
+
+void wr_respond_error(wr_hconn_t *c, int status)
+{
+    resp_t r;
+
+    memset(&r, 0, sizeof(r));
+    r.c = c;
+    c->keep_alive = 0;
+    respond_status(&r, status);
+    atomic_fetch_add(&c->t->count.requests, 1);
+    resp_free(&r);
+}
