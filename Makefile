@@ -34,32 +34,41 @@ all: build/warrend
 deps:
 	@scripts/deps.sh
 
+# V=1 shows the whole command lines.
+Q        := $(if $(V),,@)
+
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
 
 build/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
 
 build/libwarren-core.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 build/warrend: build/obj/src/main.o build/libwarren-core.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/unit/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $^ $(LDLIBS) -lcmocka
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD-FUZZ $@")
+	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 run: deps build/warrend
 	@scripts/run.sh
