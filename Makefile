@@ -60,6 +60,12 @@ build/warrend: build/obj/src/main.o build/libwarren-core.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The integration suite runs this one: a sanitizer report in any process of
+# the daemon fails the test that caused it.
+build/warrend-asan: build/asan/src/main.o $(ASAN_OBJ)
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
 build/unit/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD-SAN  $@")
@@ -87,8 +93,9 @@ fuzz: $(FUZZ_BIN)
 	  tail -1 build/fuzz/$$name.log; \
 	done
 
-integration: build/warrend
-	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
+integration: build/warrend build/warrend-asan
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
+	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -211,15 +211,16 @@ void wr_api_queue_next(wr_ctl_t *ctl)
 {
     while (ctl->qhead && ctl->qhead->state == WR_CONN_QUEUED) {
         wr_conn_t *c = ctl->qhead, *next = c->qnext;
+        json_t *candidate = build_candidate(c);
         char *text;
 
-        c->candidate = build_candidate(c);
-        if (c->candidate == NULL) {
+        if (candidate == NULL) {
             ctl->qhead = next;              /* c was answered and may be gone */
             if (ctl->qhead == NULL)
                 ctl->qtail = NULL;
             continue;
         }
+        c->candidate = candidate;
         text = json_dumps(c->candidate, JSON_COMPACT);
         c->id = ++ctl->next_id;
         c->state = WR_CONN_APPLYING;

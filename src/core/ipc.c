@@ -214,7 +214,8 @@ static int in_append(wr_chan_t *c, const char *p, size_t n)
         c->in = b;
         c->in_cap = cap;
     }
-    memcpy(c->in + c->in_len, p, n);
+    if (n > 0)
+        memcpy(c->in + c->in_len, p, n);
     c->in_len += n;
     return 0;
 }
@@ -254,7 +255,7 @@ static int in_read(wr_chan_t *c)
     if (h.flags & WR_MSG_F_MORE)
         return 1;
 
-    wr_msg_t m = { .type = h.type, .id = h.id, .data = c->in,
+    wr_msg_t m = { .type = h.type, .id = h.id, .data = c->in ? c->in : "",
                    .len = c->in_len, .fd = c->in_fd };
     c->in_fd = -1;
     c->on_msg(c, &m);

@@ -391,12 +391,14 @@ static int start(wr_main_t *m)
     json_decref(conf);
     if (rc < 0)
         return -1;
+    /* Before the children exist, so none of them inherits the caller's
+     * terminal or pipes. */
+    wr_proc.log_echo = 0;
+    if (!o->no_daemon)
+        detach_stdio();
     if (wr_child_spawn(m, WR_ROLE_ROUTER) < 0 || wr_child_spawn(m, WR_ROLE_CONTROLLER) < 0)
         return -1;
     wr_log(WR_LOG_NOTICE, "warren %s started, control API on %s", WR_VERSION, o->control);
-    if (!o->no_daemon)
-        detach_stdio();
-    wr_proc.log_echo = 0;
     return 0;
 }
 

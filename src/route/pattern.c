@@ -327,6 +327,7 @@ wr_rule_match(const wr_rule_t *rule, const char *s, size_t n)
 {
     size_t i;
 
+    s = s != NULL ? s : "";     /* an absent value is the empty string */
     for (i = 0; i < rule->nneg; i++) {
         if (pat_match(&rule->pat[i], s, n, rule->icase)) {
             return false;

@@ -433,6 +433,9 @@ wr_routes_resolve(const wr_routes_t *rt, const char *pass, wr_req_view_t *r,
     wr_target_t t;
 
     *out = NULL;
+    if (rt == NULL || pass == NULL) {
+        return WR_ROUTE_ERROR;
+    }
     rctx_init(&c, rt, r, scratch);
     if (listener_target(&c, pass, &t) < 0) {
         return WR_ROUTE_ERROR;

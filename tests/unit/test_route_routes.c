@@ -377,7 +377,9 @@ test_rewrite(void **state)
         " \"g3\": [{\"action\": {\"rewrite\": \"$uri$uri\", \"pass\": \"routes/g4\"}}],"
         " \"g4\": [{\"action\": {\"rewrite\": \"$uri$uri\", \"pass\": \"routes/g5\"}}],"
         " \"g5\": [{\"action\": {\"rewrite\": \"$uri$uri\", \"pass\": \"routes/g6\"}}],"
-        " \"g6\": [{\"match\": {\"uri\": \"/grow/grow/*\"}, \"action\": {\"return\": 200}}]"
+        " \"g6\": [{\"match\": {\"if\": \"!$uri$uri$uri$uri\"}, \"action\": {\"return\": 500}},"
+        "        {\"match\": {\"uri\": \"/grow/grow/*\", \"query\": \"\"},"
+        "         \"action\": {\"return\": 200}}]"
         "}}");
     const wr_action_t *a;
     req_t              q;
@@ -408,8 +410,19 @@ test_rewrite(void **state)
     /* every rewrite grows scratch; the view must follow it (ASan watches) */
     req_init(&q, "GET", "/grow", NULL);
     assert_int_equal(wr_routes_resolve(rt, "routes/main", &q.r, &q.scratch, &a), WR_ROUTE_FOUND);
+    assert_int_equal(a->status, 200);
     assert_int_equal(q.r.uri.n, 15 * 32);
     assert_memory_equal(q.r.uri.p, "/grow/grow/grow", 15);
+    wr_buf_free(&q.scratch);
+
+    /* the caller's uri may already live in scratch */
+    req_init(&q, "GET", "/", NULL);
+    wr_buf_puts(&q.scratch, "/old/in-scratch");
+    q.r.uri = (wr_str_t) { q.scratch.p, q.scratch.n };
+    assert_int_equal(wr_routes_resolve(rt, "routes/main", &q.r, &q.scratch, &a), WR_ROUTE_FOUND);
+    assert_int_equal(a->status, 301);
+    assert_int_equal(q.r.uri.n, strlen("/new/old/in-scratch"));
+    assert_memory_equal(q.r.uri.p, "/new/old/in-scratch", q.r.uri.n);
     wr_buf_free(&q.scratch);
     wr_routes_free(rt);
 }
