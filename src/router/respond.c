@@ -14,6 +14,7 @@
 #define WR_SERVER_NAME       "Warren"
 #define WR_MAX_FALLBACKS     8      /* share -> fallback -> ... nesting */
 #define WR_HTTP_VERSION_LEN  9      /* " HTTP/1.1" after the target */
+#define WR_SCRATCH_RESERVE   4096   /* routing's strings for one request */
 
 typedef struct {
     wr_hconn_t          *c;
@@ -241,7 +242,13 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
         wr_share_open(a, c->conf->mime, &r->v, &tmp, &s);
         wr_buf_free(&tmp);
         if (s.status == 0 && a->fallback && depth < WR_MAX_FALLBACKS) {
-            run_action(r, a->fallback, depth + 1);
+            /* The fallback may pass on to a route (and rewrite): resolve it. */
+            const wr_action_t *fa = NULL;
+            int rc = wr_routes_fallback(c->conf->routes, a->fallback, &r->v, &c->scratch, &fa);
+            if (rc == WR_ROUTE_FOUND)
+                run_action(r, fa, depth + 1);
+            else
+                respond_status(r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
             return;
         }
         if (s.status == 200) {
@@ -321,6 +328,9 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         resp_free(&r);
         return;
     }
+    /* A rewrite leaves $uri in c->scratch; room reserved up front keeps
+     * later appends (a fallback's) from moving it. */
+    wr_buf_reserve(&c->scratch, WR_SCRATCH_RESERVE + 4 * req->target_len);
     if (pass == NULL) {
         respond_status(&r, 404);
     } else {

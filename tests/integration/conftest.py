@@ -26,6 +26,7 @@ import warren_helpers as wh  # noqa: E402
 
 
 def pytest_configure(config):
+    wh.become_subreaper()
     config.addinivalue_line("markers", "allow_alert: the test expects [alert] log lines")
     config.addinivalue_line("markers", "allow_emerg: the test expects [emerg] log lines")
 

@@ -37,23 +37,27 @@ def test_help(opt):
 
 
 def _warren_procs():
-    """Live warrend processes (by title or binary path) with their start time;
-    used as a 'before' snapshot: a concurrent run by someone else started
-    before the snapshot is ignored."""
-    out = {}
-    for p, st in wh.all_procs().items():
-        if st[0] in ("Z", "X"):
-            continue
-        c = wh.proc_cmdline(p) or ""
-        if c.startswith("warren:") or c.startswith(wh.BINARY):
-            out[p] = st[2]
-    return out
+    """Snapshot of live warrend processes that descend from this test process
+    (the harness is a child subreaper, so a daemonized warrend is ours too)."""
+    return wh.my_warren_procs()
 
 
 def _no_new_processes(before):
-    """warrend processes that appeared since the snapshot."""
+    """warrend processes of ours that appeared since the snapshot."""
     time.sleep(0.3)
     return {p for p, t in _warren_procs().items() if before.get(p) != t}
+
+
+def _kill_new(before):
+    """Last resort after a failed test: SIGKILL warrend processes of ours
+    that were not there before."""
+    import signal
+    for p in _no_new_processes(before):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wh.reap(p)
 
 
 @pytest.mark.parametrize("args,name", [
@@ -208,7 +212,6 @@ class TestDaemonMode:
             pid = _adopt(w)
             assert pid, "pid file does not name a live process"
             assert wh.proc_cmdline(pid).split()[:2] == ["warren:", "main"]
-            assert wh.proc_stat(pid)[1] != os.getpid()
             assert wh.proc_status(pid)["Uid"].split()[0] == "0"
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(w.sock)          # no retry: must be bound already
@@ -289,6 +292,7 @@ class TestDaemonMode:
             busy.close()
             _adopt(w)
             _cleanup_daemon(w)
+            _kill_new(before)
 
     def test_no_daemon_start_fails_cleanly(self):
         busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -306,3 +310,4 @@ class TestDaemonMode:
         finally:
             busy.close()
             w.cleanup_dir()
+            _kill_new(before)

@@ -35,6 +35,38 @@ BAD_LEVEL_RE = re.compile(r"\[(alert|emerg)\]")
 # --------------------------------------------------------------------------
 # small utilities
 
+def become_subreaper():
+    """Orphans of processes we start (a daemonized warrend, its children)
+    are re-parented to us instead of init: every process a test caused stays
+    findable as our descendant, and nobody else's warrend is ever mistaken
+    for ours."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap(pid):
+    """Collect an adopted child that has exited (no-op if not ours)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def my_warren_procs():
+    """{pid: starttime} of live warrend processes descending from this test
+    process (by title or binary path)."""
+    out = {}
+    for p, st in descendants(os.getpid()).items():
+        if st[0] in ("Z", "X"):
+            continue
+        c = proc_cmdline(p) or ""
+        if c.startswith("warren:") or c.startswith(BINARY):
+            out[p] = st[2]
+    return out
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     s = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -440,10 +472,15 @@ class Warren:
                               % (timeout, sig))
         if self.proc is not None:
             self.exit_status = self.proc.wait()
+        else:
+            reap(self.main_pid)
         self.main_pid = None
         self.stop_elapsed = elapsed
-        left = wait_for(lambda: not self.leftovers(), 3.0) or self.leftovers()
+        wait_for(lambda: not self.leftovers(), 3.0)
         left = self.leftovers()
+        for p in self.seen:
+            if p not in left:
+                reap(p)       # adopted by us (subreaper) once main is gone
         if left:
             desc = ["%d %r" % (p, proc_cmdline(p)) for p in left]
             self.kill_all()
