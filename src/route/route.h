@@ -146,6 +146,22 @@ int wr_routes_resolve(const wr_routes_t *rt, const char *pass, wr_req_view_t *r,
 int wr_routes_fallback(const wr_routes_t *rt, const wr_action_t *fallback,
                        wr_req_view_t *r, wr_buf_t *scratch, const wr_action_t **out);
 
+/* ---- a listener's "forwarded": the client behind a trusted proxy ---- */
+
+typedef struct wr_forwarded wr_forwarded_t;
+
+wr_forwarded_t *wr_forwarded_compile(json_t *forwarded, char *err, size_t errlen);
+void            wr_forwarded_free(wr_forwarded_t *f);
+/*
+ * If r->remote is a trusted "source", take the client address from the
+ * "client_ip" field (rightmost entry; with "recursive", the rightmost one
+ * that is not itself trusted) into *client and point r->remote at it, and
+ * set r->tls from the "protocol" field ("https"/"on"). Untrusted peers and
+ * unparsable values leave r untouched.
+ */
+void            wr_forwarded_apply(const wr_forwarded_t *f, wr_req_view_t *r,
+                                   struct sockaddr_storage *client);
+
 /* ---- static files ---- */
 
 typedef struct wr_mime wr_mime_t;

@@ -22,6 +22,7 @@ typedef struct wr_hconn {
     uint32_t                events;      /* epoll interest now */
     int                     active;      /* counted as active (else idle) */
     struct sockaddr_storage peer, local;
+    struct sockaddr_storage client;      /* from "forwarded", when trusted */
     char                   *in;          /* request bytes */
     size_t                  in_len, in_cap;
     size_t                  head_len;    /* of the request being served */

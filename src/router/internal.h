@@ -33,8 +33,9 @@ typedef struct wr_listener {
 
 /* A listener as one configuration uses it. */
 typedef struct {
-    wr_listener_t *sock;
-    char          *pass;
+    wr_listener_t  *sock;
+    char           *pass;
+    wr_forwarded_t *forwarded;     /* NULL: trust the socket's peer */
 } wr_rlisten_t;
 
 /* One compiled configuration: read-only once published; requests keep a

@@ -34,6 +34,7 @@ static void rconf_free(wr_rconf_t *c)
     for (size_t i = 0; i < c->nlisten; i++) {
         wr_listener_unref(c->listen[i].sock);
         free(c->listen[i].pass);
+        wr_forwarded_free(c->listen[i].forwarded);
     }
     free(c->listen);
     free(c);
@@ -73,6 +74,16 @@ static int build_listeners(wr_router_t *r, wr_rconf_t *c, json_t *conf, char *re
         c->listen[c->nlisten].sock = s;
         c->listen[c->nlisten].pass = strdup(pass ? pass : "");
         c->nlisten++;
+        if (json_object_get(l, "forwarded")) {
+            char why[WR_ROUTER_REASON_MAX / 2];
+            c->listen[c->nlisten - 1].forwarded =
+                wr_forwarded_compile(json_object_get(l, "forwarded"), why, sizeof(why));
+            if (c->listen[c->nlisten - 1].forwarded == NULL) {
+                snprintf(reason, WR_ROUTER_REASON_MAX, "listener \"%s\" forwarded: %s",
+                         addr, why);
+                return -1;
+            }
+        }
     }
     return 0;
 }

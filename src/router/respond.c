@@ -271,11 +271,11 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
 
 /* ---- entry points ---- */
 
-static const char *listener_pass(const wr_hconn_t *c)
+static const wr_rlisten_t *listener_conf(const wr_hconn_t *c)
 {
     for (size_t i = 0; c->conf && i < c->conf->nlisten; i++)
         if (c->conf->listen[i].sock == c->l)
-            return c->conf->listen[i].pass;
+            return &c->conf->listen[i];
     return NULL;
 }
 
@@ -316,7 +316,8 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
 {
     resp_t r;
     const wr_action_t *a = NULL;
-    const char *pass = listener_pass(c);
+    const wr_rlisten_t *ls = listener_conf(c);
+    const char *pass = ls ? ls->pass : NULL;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -328,6 +329,8 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         resp_free(&r);
         return;
     }
+    if (ls && ls->forwarded)
+        wr_forwarded_apply(ls->forwarded, &r.v, &c->client);
     /* A rewrite leaves $uri in c->scratch; room reserved up front keeps
      * later appends (a fallback's) from moving it. */
     wr_buf_reserve(&c->scratch, WR_SCRATCH_RESERVE + 4 * req->target_len);
