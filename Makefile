@@ -26,9 +26,10 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZ_RUNS ?= 50000
+FUZZ_RUNS ?= 200000
 
 .PHONY: all deps run test unit fuzz integration clean
+.SECONDARY:
 all: build/warrend
 
 deps:

@@ -279,6 +279,25 @@ static const wr_rlisten_t *listener_conf(const wr_hconn_t *c)
     return NULL;
 }
 
+/* settings.http.log_route: say where each request went, in the error log. */
+static void log_route(const resp_t *r, const char *pass, int rc, const wr_action_t *a)
+{
+    static const char *const kinds[] = {
+        [WR_ACTION_RETURN] = "return", [WR_ACTION_SHARE] = "share",
+        [WR_ACTION_PASS_APP] = "application", [WR_ACTION_PASS_UPSTREAM] = "upstream",
+        [WR_ACTION_PROXY] = "proxy",
+    };
+    const char *what = rc == WR_ROUTE_NOT_FOUND ? "no route step matched"
+                     : rc != WR_ROUTE_FOUND ? "routing failed"
+                     : a->kind <= WR_ACTION_PROXY && kinds[a->kind] ? kinds[a->kind] : "pass";
+
+    wr_log(WR_LOG_NOTICE, "*%s \"%.*s\" uri \"%.*s\" from \"%s\": %s%s%s",
+           r->v.request_id, (int) r->v.request_line.n, r->v.request_line.p,
+           (int) r->v.uri.n, r->v.uri.p, pass, what,
+           rc == WR_ROUTE_FOUND && a->app ? " " : "",
+           rc == WR_ROUTE_FOUND && a->app ? a->app : "");
+}
+
 /* Fill the view of the request; -status when the target cannot be served. */
 static int build_view(resp_t *r, wr_http_request_t *req)
 {
@@ -338,6 +357,8 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         respond_status(&r, 404);
     } else {
         rc = wr_routes_resolve(c->conf->routes, pass, &r.v, &c->scratch, &a);
+        if (c->conf->settings.log_route)
+            log_route(&r, pass, rc, a);
         if (rc == WR_ROUTE_FOUND)
             run_action(&r, a, 0);
         else
