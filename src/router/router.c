@@ -45,9 +45,8 @@ static void take_listener(wr_router_t *r, wr_msg_t *m)
         r->socks[at] = r->socks[--r->nsocks];
     }
     l = calloc(1, sizeof(*l));
-    if (l == NULL || (r->nsocks == r->capsocks && r->capsocks > 0 && 0)) {
+    if (l == NULL) {
         free(addr);
-        free(l);
         return;
     }
     if (r->nsocks == r->capsocks) {
@@ -226,10 +225,12 @@ static void on_signal(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 
     if (read(ev->fd, &si, sizeof(si)) != sizeof(si))
         return;
-    if (si.ssi_signo != SIGQUIT)
-        _exit(0);                   /* fast stop: connections just close */
-    wr_log(WR_LOG_NOTICE, "router draining connections");
-    wr_threads_drain(r);
+    if (si.ssi_signo == SIGQUIT) {
+        wr_log(WR_LOG_NOTICE, "router draining connections");
+        wr_threads_drain(r);
+    }
+    /* Fast stop: connections just close; either way the access log lines
+     * already queued are written. */
     if (r->alog)
         wr_alog_writer_stop(r->alog);
     _exit(0);
