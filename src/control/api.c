@@ -12,11 +12,13 @@
 
 #include "control/internal.h"
 #include "core/log.h"
+#include "router/router.h"
 
 #define MSG_DONE         "Reconfiguration done."
 #define MSG_NO_VALUE     "Value doesn't exist."
 #define MSG_BAD_METHOD   "Invalid method."
 #define MSG_APPLY_FAILED "Failed to apply new configuration."
+#define WR_COMPILE_ERR_MAX  1024
 
 typedef enum { EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_CERTS } endpoint_t;
 
@@ -164,6 +166,28 @@ void wr_api_handle(wr_conn_t *c)
 
 /* ---- changes ---- */
 
+/*
+ * What only compiling shows (a regex PCRE2 refuses, an unknown variable) is
+ * still a bad configuration: 400, with the pointer the message names.
+ */
+static int compile_check(json_t *doc, wr_conf_error_t *err)
+{
+    static const char at[] = "The value at \"";
+    char msg[WR_COMPILE_ERR_MAX], path[WR_COMPILE_ERR_MAX];
+    const char *p = NULL;
+
+    if (wr_router_check(doc, msg, sizeof(msg)) == 0)
+        return 0;
+    if (strncmp(msg, at, sizeof(at) - 1) == 0) {
+        const char *start = msg + sizeof(at) - 1, *end = strchr(start, '"');
+        if (end) {
+            snprintf(path, sizeof(path), "%.*s", (int) (end - start), start);
+            p = path;
+        }
+    }
+    return wr_conf_error_set(err, 400, "Invalid configuration.", p, "%s", msg);
+}
+
 /* Build the candidate document for c's change, or answer c with why not. */
 static json_t *build_candidate(wr_conn_t *c)
 {
@@ -191,7 +215,7 @@ static json_t *build_candidate(wr_conn_t *c)
     json_decref(value);
     if (doc == NULL)
         goto fail_ptr;
-    if (wr_conf_validate(doc, &err) < 0) {
+    if (wr_conf_validate(doc, &err) < 0 || compile_check(doc, &err) < 0) {
         json_decref(doc);
         goto fail_ptr;
     }

@@ -250,7 +250,7 @@ static int parse_more(wr_conn_t *c)
         c->head_len = n;
         if (take_head(c, &r) < 0)
             return -500;
-        c->body_len = c->len - (size_t) n;
+        c->body_len = 0;            /* decoded body bytes, at buf + head_len */
     }
     if (c->body_need >= 0) {
         if ((long long) (c->len - (size_t) c->head_len) < c->body_need)

@@ -158,7 +158,7 @@ int wr_addr_listen(const wr_addr_t *a, int backlog, const char *name)
         wr_log_sys(WR_LOG_ERR, "bind", name);
         goto fail;
     }
-    if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+    if (listen(fd, backlog > 0 ? backlog : WR_LISTEN_BACKLOG) < 0) {
         wr_log_sys(WR_LOG_ERR, "listen", name);
         goto fail;
     }

@@ -15,9 +15,11 @@ typedef struct {
 /* Returns 0, or -1 with *why set to a static reason text. */
 int wr_addr_parse(const char *text, wr_addr_t *a, const char **why);
 
+#define WR_LISTEN_BACKLOG  511     /* Unit's default "backlog" */
+
 /* socket + SO_REUSEADDR + bind + listen, non-blocking, close-on-exec.
  * A stale unix socket file (nobody listening) is replaced. backlog <= 0
- * means the system maximum. Logs the failing call; -1 with errno set. */
+ * means WR_LISTEN_BACKLOG. Logs the failing call; -1 with errno set. */
 int wr_addr_listen(const wr_addr_t *a, int backlog, const char *name);
 
 /* Unlink the file of a unix address, if it is one. */

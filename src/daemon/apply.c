@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "conf/conf.h"
 #include "conf/state.h"
@@ -79,6 +80,17 @@ static void listens_retain(wr_listens_t *l, const wr_conf_listeners_t *keep)
             listen_close(&l->v[i]);
     }
     l->n = j;
+}
+
+/* A changed "backlog" of a kept listener: listen() again sets it. */
+static void relisten(wr_main_t *m, const wr_conf_listeners_t *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        wr_listen_t *s = listens_find(&m->listens, ls->addr[i]);
+        int backlog = ls->backlog[i] > 0 ? ls->backlog[i] : WR_LISTEN_BACKLOG;
+        if (s && listen(s->fd, backlog) < 0)
+            wr_log_sys(WR_LOG_ERR, "listen", s->addr);
+    }
 }
 
 /* Bind what conf has and `have` lacks, into `added`. */
@@ -249,6 +261,7 @@ static void apply_end(wr_main_t *m, int ok, const char *reason)
         free(a->added.v);
         if (wr_conf_listeners(a->conf, &ls) == 0) {
             listens_retain(&m->listens, &ls);
+            relisten(m, &ls);
             wr_conf_listeners_free(&ls);
         }
         set_running(m, a->conf, a->text);

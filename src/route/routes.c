@@ -31,22 +31,21 @@ typedef struct {
     char         why[WR_WHY_MAX];
 } wr_cc_t;
 
-/* Appends "/seg" to the pointer ('/' and '%' percent-encoded, as the control
- * API writes them); returns the old length for cc_pop(). */
+/* Appends "/seg" to the pointer, escaped as RFC 6901 says ('~' -> "~0",
+ * '/' -> "~1"), as the validator writes them; returns the old length for
+ * cc_pop(). */
 static size_t
 cc_push(wr_cc_t *cc, const char *seg)
 {
     size_t old = cc->plen;
-    int    n;
 
     if (cc->plen + 1 < WR_PTR_MAX) {
         cc->path[cc->plen++] = '/';
     }
-    for (; *seg != '\0' && cc->plen + 4 < WR_PTR_MAX; seg++) {
-        if (*seg == '/' || *seg == '%') {
-            n = snprintf(cc->path + cc->plen, WR_PTR_MAX - cc->plen, "%%%02X",
-                         (unsigned char) *seg);
-            cc->plen += (size_t) n;
+    for (; *seg != '\0' && cc->plen + 3 < WR_PTR_MAX; seg++) {
+        if (*seg == '~' || *seg == '/') {
+            cc->path[cc->plen++] = '~';
+            cc->path[cc->plen++] = *seg == '~' ? '0' : '1';
         } else {
             cc->path[cc->plen++] = *seg;
         }

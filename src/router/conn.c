@@ -97,6 +97,7 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
 
     /* A request that started but did not finish in time gets a 408. */
     if (c->state == WR_HC_HEAD && c->in_len > 0) {
+        clock_gettime(CLOCK_REALTIME, &c->start);
         c->close_after = 1;
         wr_respond_error(c, 408);
         conn_process(c);
@@ -351,10 +352,19 @@ static int conn_process(wr_hconn_t *c)
             continue;
         case WR_HC_BODY: {
             int rc = discard_body(c);
-            if (rc == 0)
+            if (rc == 0) {
+                /* body_read_timeout is the longest pause between reads. */
+                arm(c, conf ? conf->settings.body_read_timeout : 30);
                 return 0;
-            if (rc < 0)                       /* the answer stands; no keep-alive */
+            }
+            if (rc < 0) {
+                /* A broken or oversized chunked body replaces the answer. */
+                if (c->file >= 0)
+                    close(c->file);
+                c->file = -1;
                 c->close_after = 1;
+                wr_respond_error(c, c->chunk.error < 0 ? -c->chunk.error : 400);
+            }
             c->state = WR_HC_WRITE;
             arm(c, conf ? conf->settings.send_timeout : 30);
             continue;
@@ -366,6 +376,8 @@ static int conn_process(wr_hconn_t *c)
                 return -1;
             }
             if (rc == 0) {
+                /* send_timeout is the longest pause between writes. */
+                arm(c, conf ? conf->settings.send_timeout : 30);
                 want(c, EPOLLOUT);
                 return 0;
             }

@@ -136,3 +136,25 @@ fail:
         rconf_free(c);
     return NULL;
 }
+
+int wr_router_check(json_t *conf, char *err, size_t errlen)
+{
+    wr_routes_t *routes;
+    wr_mime_t *mime;
+    wr_alog_format_t *alog;
+
+    routes = wr_routes_compile(conf, err, errlen);
+    if (routes == NULL)
+        return -1;
+    wr_routes_free(routes);
+    mime = wr_mime_compile(conf, err, errlen);
+    if (mime == NULL)
+        return -1;
+    wr_mime_free(mime);
+    err[0] = '\0';
+    alog = wr_alog_format_compile(json_object_get(conf, "access_log"), err, errlen);
+    if (alog == NULL && err[0] != '\0')
+        return -1;
+    wr_alog_format_free(alog);
+    return 0;
+}

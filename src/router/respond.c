@@ -28,6 +28,8 @@ typedef struct {
     wr_buf_t             loc;        /* Location value */
     const char          *location;
     const char          *etag;
+    const char          *allow;      /* Allow, with 405 */
+    int                  ranges;     /* Accept-Ranges: bytes */
     char                 lastmod[32];
     off_t                range_first, range_last;
     int                  range;      /* 206 with Content-Range */
@@ -110,6 +112,9 @@ static void emit(resp_t *r, int status)
         add_header(r, b, "Last-Modified", r->lastmod);
     add_header(r, b, "ETag", r->etag);
     add_header(r, b, "Location", r->location);
+    add_header(r, b, "Allow", r->allow);
+    if (r->ranges)
+        add_header(r, b, "Accept-Ranges", "bytes");
     if (c->close_after || !c->keep_alive)
         wr_buf_puts(b, "Connection: close\r\n");
     else if (c->t->req.version == WR_HTTP_10)
@@ -145,15 +150,17 @@ static void log_access(resp_t *r)
     wr_buf_t line = { 0 }, tmp = { 0 };
     struct timespec now;
 
+    const wr_rconf_t *conf = c->conf ? c->conf : c->t->conf;
+
     atomic_fetch_add(&c->t->count.requests, 1);
-    if (c->conf == NULL || c->conf->alog == NULL || router->alog == NULL)
+    if (conf == NULL || conf->alog == NULL || router->alog == NULL)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
     r->v.status = c->status;
     r->v.body_bytes_sent = r->head_only || c->status == 304 ? 0 : (unsigned long long) r->clen;
     r->v.request_time = (double) (now.tv_sec - c->start.tv_sec)
                         + (double) (now.tv_nsec - c->start.tv_nsec) / 1e9;
-    if (wr_alog_format_line(c->conf->alog, &r->v, &line, &tmp) == 0)
+    if (wr_alog_format_line(conf->alog, &r->v, &line, &tmp) == 0)
         wr_alog_writer_push(router->alog, line.p, line.n);
     wr_buf_free(&line);
     wr_buf_free(&tmp);
@@ -206,6 +213,7 @@ static void serve_file(resp_t *r, wr_share_result_t *s)
         r->range_last = s->st.st_size - 1;
     }
     r->range = rng > 0;
+    r->ranges = 1;
     r->clen = (long long) (r->range_last - r->range_first + 1);
     if (s->st.st_size == 0)
         r->clen = 0;
@@ -217,6 +225,26 @@ static void serve_file(resp_t *r, wr_share_result_t *s)
     c->file = s->fd;
     c->file_off = r->range_first;
     c->file_end = r->range_last + 1;
+}
+
+static void run_action(resp_t *r, const wr_action_t *a, int depth);
+
+static int is_get_or_head(const wr_req_view_t *v)
+{
+    return (v->method.n == 3 && memcmp(v->method.p, "GET", 3) == 0)
+           || (v->method.n == 4 && memcmp(v->method.p, "HEAD", 4) == 0);
+}
+
+/* The fallback may pass on to a route (and rewrite): resolve it first. */
+static void run_fallback(resp_t *r, const wr_action_t *a, int depth)
+{
+    const wr_action_t *fa = NULL;
+    int rc = wr_routes_fallback(r->c->conf->routes, a->fallback, &r->v, &r->c->scratch, &fa);
+
+    if (rc == WR_ROUTE_FOUND)
+        run_action(r, fa, depth + 1);
+    else
+        respond_status(r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
 }
 
 static void run_action(resp_t *r, const wr_action_t *a, int depth)
@@ -236,19 +264,23 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
         respond_status(r, a->status);
         return;
     case WR_ACTION_SHARE:
+        if (!is_get_or_head(&r->v)) {
+            /* Files are only read: other methods go to the fallback, or 405. */
+            if (a->fallback && depth < WR_MAX_FALLBACKS) {
+                run_fallback(r, a, depth);
+                return;
+            }
+            r->allow = "GET, HEAD";
+            respond_status(r, 405);
+            return;
+        }
         memset(&s, 0, sizeof(s));
         s.fd = -1;
         /* Its own scratch: the view's strings may live in c->scratch. */
         wr_share_open(a, c->conf->mime, &r->v, &tmp, &s);
         wr_buf_free(&tmp);
         if (s.status == 0 && a->fallback && depth < WR_MAX_FALLBACKS) {
-            /* The fallback may pass on to a route (and rewrite): resolve it. */
-            const wr_action_t *fa = NULL;
-            int rc = wr_routes_fallback(c->conf->routes, a->fallback, &r->v, &c->scratch, &fa);
-            if (rc == WR_ROUTE_FOUND)
-                run_action(r, fa, depth + 1);
-            else
-                respond_status(r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
+            run_fallback(r, a, depth);
             return;
         }
         if (s.status == 200) {
@@ -375,7 +407,13 @@ void wr_respond_error(wr_hconn_t *c, int status)
     memset(&r, 0, sizeof(r));
     r.c = c;
     c->keep_alive = 0;
+    /* What is known of a request that could not be parsed, for the log. */
+    r.v.remote = (const struct sockaddr *) &c->peer;
+    r.v.local = (const struct sockaddr *) &c->local;
+    r.v.start = c->start;
+    wr_thread_request_id(c->t, c->reqid);
+    r.v.request_id = c->reqid;
     respond_status(&r, status);
-    atomic_fetch_add(&c->t->count.requests, 1);
+    log_access(&r);
     resp_free(&r);
 }

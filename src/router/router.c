@@ -193,6 +193,10 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
             alog_settle(r, 1);
             wr_chan_send_result(&r->chan, m->id, 1, NULL);
         } else {
+            /* Sockets sent for the refused change must not linger here. */
+            wr_rconf_t *running = atomic_load(&r->conf);
+            if (running)
+                drop_unused(r, running);
             alog_settle(r, 0);
             wr_chan_send_result(&r->chan, m->id, 0, reason);
         }

@@ -7,6 +7,7 @@
 #define WR_ROUTER_H
 
 #include <sys/types.h>
+#include <jansson.h>
 
 typedef struct {
     int         chan_fd;            /* channel to main */
@@ -17,5 +18,11 @@ typedef struct {
 } wr_router_args_t;
 
 __attribute__((noreturn)) void wr_router_main(const wr_router_args_t *a);
+
+/* Build (and drop) what the router would build from a validated config:
+ * routes (regexes, variables), MIME table, access log format. The controller
+ * calls it so such errors are a 400 at validation, not a failed apply.
+ * Returns 0, or -1 with a sentence in err. */
+int wr_router_check(json_t *conf, char *err, size_t errlen);
 
 #endif

@@ -66,7 +66,8 @@ def test_malformed(vwarren, data, want):
 
 CHUNK_CASES = [
     ("bad_chunk_size", b"zz\r\nabc\r\n0\r\n\r\n", 400),
-    ("chunk_size_overflow", b"ffffffffffffffffffff\r\nabc\r\n0\r\n\r\n", 400),
+    # a size over max_body_size may be refused (413) before it overflows (400)
+    ("chunk_size_overflow", b"ffffffffffffffffffff\r\nabc\r\n0\r\n\r\n", (400, 413)),
     ("chunk_bare_lf", b"3\nabc\r\n0\r\n\r\n", 400),
     ("chunk_no_crlf_after_data", b"3\r\nabcX\r\n0\r\n\r\n", 400),
     ("chunked_over_max", b"80\r\n" + b"y" * 128 + b"\r\n0\r\n\r\n", 413),
@@ -84,7 +85,7 @@ def test_bad_chunked_body(vwarren, body, want):
         c.send(b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n" + body +
                b"GET /smuggled HTTP/1.1\r\n" + H + b"\r\n")
         r = c.read_response()
-        assert r.status == want, r
+        assert r.status in (want if isinstance(want, tuple) else (want,)), r
         assert c.closed(5.0), "connection not closed after a broken chunked body"
 
 

@@ -1,6 +1,7 @@
 """Process layout and privilege separation: main (root), controller and router
 (unprivileged, no_new_privs), restarted by main when killed."""
 
+import json
 import os
 import signal
 import time
@@ -169,3 +170,34 @@ def test_no_extra_processes_after_changes(warren):
         assert warren.put("/config", cfg) == (200, SUCCESS)
     assert len(warren.pids("controller")) == 1
     assert len(warren.pids("router")) == 1
+
+
+def test_change_during_router_restart_is_consistent(warren):
+    """A change sent while the router is being replaced is either applied
+    (200, in the config, listener open) or refused (error, config unchanged)."""
+    for _ in range(3):
+        before = warren.config_bytes()
+        port = wh.free_port()
+        key = "127.0.0.1:%d" % port
+        old = warren.pid("router")
+        os.kill(old, signal.SIGKILL)
+        r = warren.request("PUT", "/config", json.dumps(
+            {"listeners": {key: {"pass": "routes"}}, "routes": []}), timeout=10)
+        new = warren.wait_new("router", old, 5)
+        assert new
+        if r.status == 200:
+            assert r.json() == SUCCESS
+            assert key in warren.config()["listeners"]
+            assert wh.wait_for(lambda: wh.tcp_connect(port), 3)
+        else:
+            assert r.status >= 400 and isinstance(r.json().get("error"), str), r
+            assert warren.config_bytes() == before
+            assert not wh.tcp_connect(port)
+        assert wh.wait_for(lambda: warren.get("/config")[0] == 200, 5)
+        # once the router is back, the same change goes through
+        assert warren.put("/config", {"listeners": {key: {"pass": "routes"}},
+                                      "routes": []}) == (200, SUCCESS)
+        assert wh.wait_for(lambda: wh.tcp_connect(port), 3)
+        assert wh.wait_for(lambda: wh.listen_inodes_tcp(port)
+                           & wh.socket_inodes_of(warren.pid("router")), 3)
+    warren.baseline("router")

@@ -498,7 +498,7 @@ test_compile_errors(void **state)
     compile_fails("{\"routes\": {\"m/n\": [{\"action\": {\"return\": 200}},"
                   "{\"match\": {\"headers\": [{\"a\": \"x\"}, {\"b\": [\"~(\"]}]},"
                   " \"action\": {\"return\": 200}}]}}",
-                  "\"/routes/m%2Fn/1/match/headers/1/b\"");
+                  "\"/routes/m~1n/1/match/headers/1/b\"");
     compile_fails("{\"routes\": [{\"action\": {\"return\": 301, \"location\": \"$nope\"}}]}",
                   "\"/routes/0/action/location\" cannot be compiled: unknown variable \"nope\"");
     compile_fails("{\"routes\": [{\"action\": {\"pass\": \"routes/x\"}}]}",
