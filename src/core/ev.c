@@ -26,10 +26,19 @@ int wr_ev_init(wr_ev_loop_t *loop)
     return 0;
 }
 
+static void free_retired(wr_ev_loop_t *loop)
+{
+    for (size_t i = 0; i < loop->nretired; i++)
+        free(loop->retired[i]);
+    loop->nretired = 0;
+}
+
 void wr_ev_free(wr_ev_loop_t *loop)
 {
     if (loop->epfd >= 0)
         close(loop->epfd);
+    free_retired(loop);
+    free(loop->retired);
     free(loop->heap);
     memset(loop, 0, sizeof(*loop));
     loop->epfd = -1;
@@ -60,6 +69,32 @@ void wr_ev_del(wr_ev_loop_t *loop, wr_ev_t *ev)
 {
     /* ENOENT/EBADF are harmless here: closing an fd removes it anyway. */
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+}
+
+void wr_ev_retire(wr_ev_loop_t *loop, wr_ev_t *ev, void *mem)
+{
+    if (ev->fd >= 0)
+        wr_ev_del(loop, ev);
+    ev->cb = NULL;
+    wr_ev_defer_free(loop, mem);
+}
+
+void wr_ev_defer_free(wr_ev_loop_t *loop, void *mem)
+{
+    if (mem == NULL)
+        return;
+    if (loop->nretired == loop->capretired) {
+        size_t cap = loop->capretired ? loop->capretired * 2 : 16;
+        void **v = realloc(loop->retired, cap * sizeof(*v));
+        if (v == NULL) {
+            /* Cannot defer: leak rather than risk a dangling pointer. */
+            wr_log(WR_LOG_ALERT, "out of memory retiring an event");
+            return;
+        }
+        loop->retired = v;
+        loop->capretired = cap;
+    }
+    loop->retired[loop->nretired++] = mem;
 }
 
 /* ---- timers: min-heap on deadline ---- */
@@ -176,9 +211,12 @@ int wr_ev_run(wr_ev_loop_t *loop)
         }
         for (int i = 0; i < n && !loop->stop; i++) {
             wr_ev_t *ev = events[i].data.ptr;
-            ev->cb(loop, ev, events[i].events);
+            if (ev->cb)                      /* NULL: retired in this batch */
+                ev->cb(loop, ev, events[i].events);
         }
+        free_retired(loop);
         run_timers(loop);
+        free_retired(loop);
     }
     return 0;
 }

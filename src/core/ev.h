@@ -34,6 +34,8 @@ struct wr_ev_loop {
     int          stop;
     wr_timer_t **heap;
     size_t       nheap, cap;
+    void       **retired;    /* freed once the current batch is done */
+    size_t       nretired, capretired;
 };
 
 #define WR_EV_BATCH  64      /* events taken per epoll_wait */
@@ -43,6 +45,16 @@ void     wr_ev_free(wr_ev_loop_t *loop);
 int      wr_ev_add(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 int      wr_ev_mod(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 void     wr_ev_del(wr_ev_loop_t *loop, wr_ev_t *ev);
+/*
+ * For an ev about to go away for good: remove it from epoll and mark it so
+ * an event for it still waiting in the current batch is skipped; mem (the
+ * struct holding ev, or NULL) is freed after the batch. Without this, a
+ * callback that frees another ev's memory leaves a dangling pointer in the
+ * batch.
+ */
+void     wr_ev_retire(wr_ev_loop_t *loop, wr_ev_t *ev, void *mem);
+/* free(mem) once the current batch is done. */
+void     wr_ev_defer_free(wr_ev_loop_t *loop, void *mem);
 /* Runs until loop->stop is set; returns 0, or -1 if epoll_wait fails. */
 int      wr_ev_run(wr_ev_loop_t *loop);
 uint64_t wr_ev_now(void);

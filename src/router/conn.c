@@ -59,7 +59,7 @@ static void conn_close(wr_hconn_t *c)
     wr_thread_t *t = c->t;
 
     wr_timer_cancel(&t->loop, &c->timer);
-    wr_ev_del(&t->loop, &c->ev);
+    wr_ev_retire(&t->loop, &c->ev, c);      /* freed after this batch */
     close(c->ev.fd);
     release_request(c);
     if (c->active)
@@ -74,7 +74,6 @@ static void conn_close(wr_hconn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     free(c->in);
-    free(c);
     wr_thread_conn_closed(t);
 }
 

@@ -77,11 +77,12 @@ static void on_accept(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 
 static void listen_drop_all(wr_thread_t *t)
 {
+    /* An accept event for these may still wait in the current batch. */
     for (size_t i = 0; i < t->nl; i++) {
-        wr_ev_del(&t->loop, &t->lev[i]);
+        wr_ev_retire(&t->loop, &t->lev[i], NULL);
         wr_listener_unref(t->lsock[i]);
     }
-    free(t->lev);
+    wr_ev_defer_free(&t->loop, t->lev);
     free(t->lsock);
     t->lev = NULL;
     t->lsock = NULL;
