@@ -100,6 +100,7 @@ void wr_conn_close(wr_conn_t *c)
     wr_timer_cancel(&ctl->loop, &c->timer);
     if (c->polled)
         wr_ev_del(&ctl->loop, &c->ev);
+    c->ev.cb = NULL;                /* an event still in this batch is skipped */
     close(c->ev.fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -111,7 +112,7 @@ void wr_conn_close(wr_conn_t *c)
     free(c->buf);
     free(c->method);
     free(c->path);
-    free(c);
+    wr_ev_defer_free(&ctl->loop, c);
 }
 
 wr_conn_t *wr_conn_find(wr_ctl_t *ctl, uint32_t id)

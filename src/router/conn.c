@@ -46,10 +46,14 @@ static void release_request(wr_hconn_t *c)
     c->file = -1;
     wr_rconf_unref(c->conf);
     c->conf = NULL;
-    /* Idle connections should cost only their struct. */
-    wr_buf_free(&c->out);
-    wr_buf_free(&c->scratch);
-    wr_buf_free(&c->uri);
+    /* The response buffer goes back to the thread for the next one. */
+    if (c->t->out.p == NULL) {
+        c->t->out = c->out;
+        wr_buf_reset(&c->t->out);
+    } else {
+        wr_buf_free(&c->out);
+    }
+    memset(&c->out, 0, sizeof(c->out));
     c->out_sent = 0;
     c->deferred = 0;
 }
@@ -73,7 +77,8 @@ static void conn_close(wr_hconn_t *c)
         t->conn_list = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    free(c->in);
+    if (!c->in_borrowed)
+        free(c->in);
     wr_thread_conn_closed(t);
 }
 
@@ -151,21 +156,74 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
 
 /* ---- reading ---- */
 
-/* Room to read into; the head may grow up to the configured total. */
+/*
+ * Room to read into. A connection with nothing pending reads into its
+ * thread's buffer; only bytes that must wait for more (a partial head, a
+ * pipelined rest) are copied into a buffer of its own, by in_settle().
+ * The parser bounds a head, so an own buffer grows only as far as that.
+ */
 static int in_reserve(wr_hconn_t *c)
 {
+    wr_thread_t *t = c->t;
     size_t cap;
     char *p;
 
+    if (c->in == NULL) {
+        if (t->rbuf == NULL) {
+            t->rbuf = malloc(WR_THREAD_RBUF);
+            if (t->rbuf == NULL)
+                return -1;
+            t->rbuf_cap = WR_THREAD_RBUF;
+        }
+        c->in = t->rbuf;
+        c->in_cap = t->rbuf_cap;
+        c->in_len = 0;
+        c->in_borrowed = 1;
+    }
     if (c->in_len < c->in_cap)
         return 0;
-    cap = c->in_cap ? c->in_cap * 2 : WR_CONN_READ_MIN;
-    p = realloc(c->in, cap);
+    cap = c->in_cap * 2;
+    if (c->in_borrowed) {
+        p = malloc(cap);
+        if (p != NULL)
+            memcpy(p, c->in, c->in_len);
+    } else {
+        p = realloc(c->in, cap);
+    }
     if (p == NULL)
         return -1;
     c->in = p;
     c->in_cap = cap;
+    c->in_borrowed = 0;
     return 0;
+}
+
+/* Before the thread moves on: keep (a copy of) what is still pending. */
+static void in_settle(wr_hconn_t *c)
+{
+    size_t cap;
+    char *p;
+
+    if (!c->in_borrowed)
+        return;
+    c->in_borrowed = 0;
+    if (c->in_len == 0) {
+        c->in = NULL;
+        c->in_cap = 0;
+        return;
+    }
+    cap = c->in_len > WR_CONN_READ_MIN ? c->in_len : WR_CONN_READ_MIN;
+    p = malloc(cap);
+    if (p == NULL) {
+        wr_log(WR_LOG_CRIT, "out of memory keeping a partial request");
+        c->in = NULL;
+        c->in_len = c->in_cap = 0;
+        c->close_after = 1;
+        return;
+    }
+    memcpy(p, c->in, c->in_len);
+    c->in = p;
+    c->in_cap = cap;
 }
 
 /* Read what is there: 1 got bytes, 0 nothing now, -1 closed or failed. */
@@ -307,9 +365,11 @@ static void finish_response(wr_hconn_t *c)
     if (rest > 0) {
         memmove(c->in, c->in + c->consumed, rest);
     } else {
-        free(c->in);
+        if (!c->in_borrowed)
+            free(c->in);
         c->in = NULL;
         c->in_cap = 0;
+        c->in_borrowed = 0;
     }
     c->in_len = rest;
     c->consumed = 0;
@@ -391,35 +451,47 @@ static int conn_process(wr_hconn_t *c)
     }
 }
 
-static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+/* Handle one readiness event. Returns -1 when c was closed. */
+static int conn_handle(wr_hconn_t *c, uint32_t events)
 {
-    wr_hconn_t *c = ev->data;
     int r;
 
     if (c->state == WR_HC_WRITE) {
         if (events & (EPOLLERR | EPOLLHUP)) {
             conn_close(c);
-            return;
+            return -1;
         }
-        conn_process(c);
-        return;
+        return conn_process(c);
     }
     if (c->state == WR_HC_LINGER) {
         /* Read and drop until the client closes or the linger timer ends. */
         while ((r = conn_read(c)) > 0)
             c->in_len = 0;
-        if (r < 0)
+        if (r < 0) {
             conn_close(c);
-        return;
+            return -1;
+        }
+        return 0;
     }
     /* The head limit is enforced by the parser (414/431 before the buffer
      * outgrows header_buffers * size); a body is discarded as it comes. */
     while ((r = conn_read(c)) > 0) {
         if (conn_process(c) < 0)
-            return;
+            return -1;
         if (c->state == WR_HC_WRITE || c->state == WR_HC_LINGER)
-            return;
+            return 0;
     }
-    if (r < 0)
+    if (r < 0) {
         conn_close(c);      /* closed mid-request or between requests */
+        return -1;
+    }
+    return 0;
+}
+
+static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    wr_hconn_t *c = ev->data;
+
+    if (conn_handle(c, events) == 0)
+        in_settle(c);
 }

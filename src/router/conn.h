@@ -23,8 +23,11 @@ typedef struct wr_hconn {
     int                     active;      /* counted as active (else idle) */
     struct sockaddr_storage peer, local;
     struct sockaddr_storage client;      /* from "forwarded", when trusted */
-    char                   *in;          /* request bytes */
+    char                   *in;          /* request bytes: the thread's read buffer
+                                            while an event is handled, an own copy
+                                            only of what must wait for more */
     size_t                  in_len, in_cap;
+    int                     in_borrowed; /* in is t->rbuf */
     size_t                  head_len;    /* of the request being served */
     long long               body_left;   /* Content-Length body still to discard */
     int                     chunked;     /* discarding a chunked body */
@@ -32,7 +35,8 @@ typedef struct wr_hconn {
     size_t                  consumed;    /* bytes of in that belong to this request */
     wr_rconf_t             *conf;        /* held from head to end of response */
     /* response */
-    wr_buf_t                out;         /* head (+ small body) */
+    wr_buf_t                out;         /* head (+ small body); the thread's
+                                            buffer, kept only if it must wait */
     size_t                  out_sent;
     int                     file;        /* body from a file, or -1 */
     off_t                   file_off, file_end;
@@ -40,8 +44,6 @@ typedef struct wr_hconn {
     int                     close_after; /* no keep-alive after this response */
     int                     status;
     int                     deferred;    /* a response waits for the body to be read */
-    wr_buf_t                uri;         /* the normalized path: $uri */
-    wr_buf_t                scratch;     /* routing's strings (rewritten uri, ...) */
     char                    reqid[33];
     struct timespec         start;
 } wr_hconn_t;

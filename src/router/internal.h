@@ -17,7 +17,8 @@
 
 #define WR_ROUTER_REASON_MAX   512
 #define WR_ROUTER_MAX_THREADS  1024
-#define WR_CONN_READ_MIN       4096     /* first read buffer of a request */
+#define WR_CONN_READ_MIN       1024     /* own buffer of a waiting partial request */
+#define WR_THREAD_RBUF         65536    /* a thread's read buffer */
 #define WR_LINGER_MS           2000     /* discard what a client still sends after an error */
 
 typedef struct wr_router wr_router_t;
@@ -74,6 +75,11 @@ struct wr_thread {
     long             conns;          /* open connections */
     struct wr_hconn *conn_list;      /* all of them, for draining */
     wr_http_request_t req;           /* parse scratch (large: not per conn) */
+    char            *rbuf;           /* reads land here first */
+    size_t           rbuf_cap;
+    wr_buf_t         out;            /* responses are built here */
+    wr_buf_t         scratch;        /* routing strings of the request at hand */
+    wr_buf_t         uri;            /* its $uri */
     atomic_int       draining;       /* graceful stop: no accepting */
 };
 

@@ -89,6 +89,10 @@ static void emit(resp_t *r, int status)
     char num[64];
 
     c->status = status;
+    if (b->p == NULL) {                 /* borrow the thread's buffer */
+        *b = c->t->out;
+        memset(&c->t->out, 0, sizeof(c->t->out));
+    }
     wr_buf_reset(b);
     wr_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, wr_http_reason(status));
     if (!overridden(r, "Server"))
@@ -239,7 +243,7 @@ static int is_get_or_head(const wr_req_view_t *v)
 static void run_fallback(resp_t *r, const wr_action_t *a, int depth)
 {
     const wr_action_t *fa = NULL;
-    int rc = wr_routes_fallback(r->c->conf->routes, a->fallback, &r->v, &r->c->scratch, &fa);
+    int rc = wr_routes_fallback(r->c->conf->routes, a->fallback, &r->v, &r->c->t->scratch, &fa);
 
     if (rc == WR_ROUTE_FOUND)
         run_action(r, fa, depth + 1);
@@ -276,7 +280,7 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
         }
         memset(&s, 0, sizeof(s));
         s.fd = -1;
-        /* Its own scratch: the view's strings may live in c->scratch. */
+        /* Its own scratch: the view's strings may live in t->scratch. */
         wr_share_open(a, c->conf->mime, &r->v, &tmp, &s);
         wr_buf_free(&tmp);
         if (s.status == 0 && a->fallback && depth < WR_MAX_FALLBACKS) {
@@ -352,13 +356,13 @@ static int build_view(resp_t *r, wr_http_request_t *req)
     v->request_id = c->reqid;
     if (req->path == NULL || req->path[0] != '/')
         return -400;
-    wr_buf_reset(&c->uri);
-    if (wr_buf_reserve(&c->uri, req->path_len + 1) < 0)
+    wr_buf_reset(&c->t->uri);
+    if (wr_buf_reserve(&c->t->uri, req->path_len + 1) < 0)
         return -500;
-    n = wr_http_normalize_path(req->path, req->path_len, c->uri.p);
+    n = wr_http_normalize_path(req->path, req->path_len, c->t->uri.p);
     if (n < 0)
         return -400;
-    v->uri = (wr_str_t) { c->uri.p, (size_t) n };
+    v->uri = (wr_str_t) { c->t->uri.p, (size_t) n };
     r->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
     return 0;
 }
@@ -382,13 +386,16 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
     }
     if (ls && ls->forwarded)
         wr_forwarded_apply(ls->forwarded, &r.v, &c->client);
-    /* A rewrite leaves $uri in c->scratch; room reserved up front keeps
-     * later appends (a fallback's) from moving it. */
-    wr_buf_reserve(&c->scratch, WR_SCRATCH_RESERVE + 4 * req->target_len);
+    /* A rewrite leaves $uri in the scratch; room reserved up front keeps
+     * later appends (a fallback's) from moving it. The scratch and $uri are
+     * the thread's: a response is built in one go, so no connection keeps
+     * them, and idle connections cost only their struct. */
+    wr_buf_reset(&c->t->scratch);
+    wr_buf_reserve(&c->t->scratch, WR_SCRATCH_RESERVE + 4 * req->target_len);
     if (pass == NULL) {
         respond_status(&r, 404);
     } else {
-        rc = wr_routes_resolve(c->conf->routes, pass, &r.v, &c->scratch, &a);
+        rc = wr_routes_resolve(c->conf->routes, pass, &r.v, &c->t->scratch, &a);
         if (c->conf->settings.log_route)
             log_route(&r, pass, rc, a);
         if (rc == WR_ROUTE_FOUND)
