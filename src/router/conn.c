@@ -226,19 +226,22 @@ static void in_settle(wr_hconn_t *c)
     c->in_cap = cap;
 }
 
-/* Read what is there: 1 got bytes, 0 nothing now, -1 closed or failed. */
+/* Read what is there: 1 got bytes, 2 got bytes and the socket is likely
+ * drained (a short read), 0 nothing now, -1 closed or failed. */
 static int conn_read(wr_hconn_t *c)
 {
+    size_t room;
     ssize_t n;
 
     if (in_reserve(c) < 0)
         return -1;
+    room = c->in_cap - c->in_len;
     do
-        n = recv(c->ev.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        n = recv(c->ev.fd, c->in + c->in_len, room, 0);
     while (n < 0 && errno == EINTR);
     if (n > 0) {
         c->in_len += (size_t) n;
-        return 1;
+        return (size_t) n < room ? 2 : 1;
     }
     if (n < 0 && errno == EAGAIN)
         return 0;
@@ -479,6 +482,10 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
         if (conn_process(c) < 0)
             return -1;
         if (c->state == WR_HC_WRITE || c->state == WR_HC_LINGER)
+            return 0;
+        /* Epoll is level-triggered: after a short read, waiting for the
+         * next event costs nothing and saves a recv() that would say EAGAIN. */
+        if (r == 2)
             return 0;
     }
     if (r < 0) {

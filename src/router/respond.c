@@ -15,6 +15,7 @@
 #define WR_MAX_FALLBACKS     8      /* share -> fallback -> ... nesting */
 #define WR_HTTP_VERSION_LEN  9      /* " HTTP/1.1" after the target */
 #define WR_SCRATCH_RESERVE   4096   /* routing's strings for one request */
+#define WR_HEAD_RESERVE      512    /* a typical response head */
 
 typedef struct {
     wr_hconn_t          *c;
@@ -52,11 +53,34 @@ static int overridden(const resp_t *r, const char *name)
     return 0;
 }
 
+/* The hot path builds heads with plain copies: no printf per field. */
+static void put(wr_buf_t *b, const char *s)
+{
+    wr_buf_append(b, s, strlen(s));
+}
+
+static void put_num(wr_buf_t *b, long long v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
+
+    do
+        digits[--i] = (char) ('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        digits[--i] = '-';
+    wr_buf_append(b, digits + i, sizeof(digits) - i);
+}
+
 static void add_header(resp_t *r, wr_buf_t *b, const char *name, const char *value)
 {
     if (value == NULL || overridden(r, name))
         return;
-    wr_buf_printf(b, "%s: %s\r\n", name, value);
+    put(b, name);
+    wr_buf_append(b, ": ", 2);
+    put(b, value);
+    wr_buf_append(b, "\r\n", 2);
 }
 
 static void add_action_headers(resp_t *r, wr_buf_t *b)
@@ -94,15 +118,21 @@ static void emit(resp_t *r, int status)
         memset(&c->t->out, 0, sizeof(c->t->out));
     }
     wr_buf_reset(b);
-    wr_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, wr_http_reason(status));
+    wr_buf_reserve(b, WR_HEAD_RESERVE);
+    put(b, "HTTP/1.1 ");
+    put_num(b, status);
+    wr_buf_append(b, " ", 1);
+    put(b, wr_http_reason(status));
+    wr_buf_append(b, "\r\n", 2);
     if (!overridden(r, "Server"))
-        wr_buf_printf(b, "Server: %s%s%s\r\n", WR_SERVER_NAME, with_version ? "/" : "",
-                      with_version ? WR_VERSION : "");
+        put(b, with_version ? "Server: " WR_SERVER_NAME "/" WR_VERSION "\r\n"
+                            : "Server: " WR_SERVER_NAME "\r\n");
     add_header(r, b, "Date", wr_thread_date(c->t));
     add_header(r, b, "Content-Type", r->ctype);
     if (status != 304 && !(status >= 100 && status < 200) && status != 204) {
-        snprintf(num, sizeof(num), "%lld", r->clen);
-        wr_buf_printf(b, "Content-Length: %s\r\n", num);
+        put(b, "Content-Length: ");
+        put_num(b, r->clen);
+        wr_buf_append(b, "\r\n", 2);
     }
     if (r->range) {
         snprintf(num, sizeof(num), "bytes %lld-%lld/%lld", (long long) r->range_first,
