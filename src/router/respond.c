@@ -18,6 +18,7 @@
 #define WR_SCRATCH_RESERVE   4096   /* routing's strings for one request */
 #define WR_HEAD_RESERVE      512    /* a typical response head */
 #define WR_SMALL_FILE        16384  /* bodies up to this are read, not sendfile'd */
+#define WR_LOG_RESP_FIELDS   32     /* response fields $response_header_* sees */
 
 typedef struct {
     wr_hconn_t          *c;
@@ -179,11 +180,36 @@ static void error_body(resp_t *r, int status)
     r->ctype = "text/html";
 }
 
+/* The fields of the response head in c->out, for $response_header_NAME. */
+static size_t response_fields(const wr_buf_t *out, wr_http_field_t *f, size_t max)
+{
+    const char *p = out->p, *end = out->p + out->n;
+    size_t n = 0;
+
+    if (p == NULL)
+        return 0;
+    p = memchr(p, '\n', (size_t) (end - p));        /* skip the status line */
+    while (p && ++p < end && *p != '\r' && n < max) {
+        const char *eol = memchr(p, '\r', (size_t) (end - p));
+        const char *colon = memchr(p, ':', (size_t) ((eol ? eol : end) - p));
+        if (eol == NULL || colon == NULL)
+            break;
+        f[n].name = p;
+        f[n].name_len = (size_t) (colon - p);
+        f[n].value = colon + 2 <= eol ? colon + 2 : eol;
+        f[n].value_len = (size_t) (eol - f[n].value);
+        n++;
+        p = eol + 1;
+    }
+    return n;
+}
+
 static void log_access(resp_t *r)
 {
     wr_hconn_t *c = r->c;
     wr_router_t *router = c->t->router;
     wr_buf_t line = { 0 }, tmp = { 0 };
+    wr_http_field_t resp[WR_LOG_RESP_FIELDS];
     struct timespec now;
 
     const wr_rconf_t *conf = c->conf ? c->conf : c->t->conf;
@@ -196,6 +222,8 @@ static void log_access(resp_t *r)
     r->v.body_bytes_sent = r->head_only || c->status == 304 ? 0 : (unsigned long long) r->clen;
     r->v.request_time = (double) (now.tv_sec - c->start.tv_sec)
                         + (double) (now.tv_nsec - c->start.tv_nsec) / 1e9;
+    r->v.resp_fields = resp;
+    r->v.nresp_fields = response_fields(&c->out, resp, WR_LOG_RESP_FIELDS);
     if (wr_alog_format_line(conf->alog, &r->v, &line, &tmp) == 0)
         wr_alog_writer_push(router->alog, line.p, line.n);
     wr_buf_free(&line);
