@@ -1,0 +1,118 @@
+"""Data plane: behaviours fixed after review — share methods, Accept-Ranges,
+compile errors at validation, sockets of refused changes, backlog changes,
+$response_header_* in the access log."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+
+@pytest.fixture
+def root():
+    d = hh.make_root()
+    hh.write(d, "pub/a.txt", b"hello file\n")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def share_action(root, **more):
+    a = {"share": os.path.join(root, "pub") + "$uri"}
+    a.update(more)
+    return a
+
+
+def test_share_other_methods_405(vwarren, root):
+    port = hh.setup(vwarren, [{"action": share_action(root)}])
+    r = hh.get(port, "/a.txt", method="POST", body=b"x=1")
+    assert r.status == 405
+    assert r.header("Allow") == "GET, HEAD"
+    r = hh.get(port, "/a.txt", method="DELETE")
+    assert r.status == 405
+    assert hh.get(port, "/a.txt").status == 200
+
+
+def test_share_other_methods_go_to_fallback(vwarren, root):
+    port = hh.setup(vwarren, [{"action": share_action(root, fallback={"return": 204})}])
+    assert hh.get(port, "/a.txt", method="PUT", body=b"z").status == 204
+    assert hh.get(port, "/a.txt").body == b"hello file\n"
+
+
+def test_file_answers_accept_ranges(vwarren, root):
+    port = hh.setup(vwarren, [{"action": share_action(root)}])
+    r = hh.get(port, "/a.txt")
+    assert r.header("Accept-Ranges") == "bytes"
+    r = hh.get(port, "/a.txt", headers={"Range": "bytes=0-4"})
+    assert r.status == 206 and r.body == b"hello"
+
+
+@pytest.mark.parametrize("bad, path", [
+    ({"match": {"uri": "~("}, "action": {"return": 200}}, "/routes/0/match/uri"),
+    ({"action": {"return": 301, "location": "$nosuchvar"}}, "/routes/0/action/location"),
+])
+def test_compile_errors_are_400_with_path(vwarren, bad, path):
+    before = vwarren.config()
+    s, j = vwarren.put("/config/routes", [bad])
+    assert s == 400, j
+    assert j["error"] == "Invalid configuration."
+    assert j["location"]["path"] == path
+    assert vwarren.config() == before
+
+
+def test_refused_change_releases_its_new_listener(warren):
+    """A change that adds a listener and is refused later must not keep the
+    socket: the same address must be usable by the next change."""
+    port = wh.free_port()
+    addr = "127.0.0.1:%d" % port
+    # Refused by main (the access log directory does not exist) after the
+    # listener was bound and handed to the router.
+    s, j = warren.put("/config", {
+        "listeners": {addr: {"pass": "routes"}},
+        "routes": [{"action": {"return": 200}}],
+        "access_log": "/nonexistent-dir/warren/access.log"})
+    assert s == 500, j
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    hh.setup(warren, [{"action": {"return": 201}}], port=port)
+    assert hh.get(port, "/").status == 201
+
+
+def listen_backlog(port):
+    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return int(out[2])          # Send-Q of a listening socket is its backlog
+
+
+def test_backlog_default_and_live_change(vwarren):
+    port = wh.free_port()
+    addr = "127.0.0.1:%d" % port
+    hh.setup(vwarren, [{"action": {"return": 200}}], port=port)
+    assert listen_backlog(port) == 511
+    s, j = vwarren.put("/config/listeners/%s/backlog" % addr, 77)
+    assert s == 200, j
+    assert listen_backlog(port) == 77
+    assert hh.get(port, "/").status == 200
+
+
+def test_access_log_response_header_variable(vwarren, root):
+    log = os.path.join(vwarren.dir, "resp-fields.log")
+    port = hh.setup(vwarren, [{"action": share_action(root)}], extra={"access_log": {
+        "path": log,
+        "format": "$status $response_header_content_type $response_header_content_length"}})
+    hh.get(port, "/a.txt")
+    hh.get(port, "/missing")
+    deadline = time.time() + 5
+    lines = []
+    while time.time() < deadline:
+        if os.path.exists(log):
+            lines = open(log).read().splitlines()
+            if len(lines) >= 2:
+                break
+        time.sleep(0.05)
+    assert lines[:2] == ["200 text/plain 11", "404 text/html 84"]
