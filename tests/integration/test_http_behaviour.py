@@ -116,3 +116,34 @@ def test_access_log_response_header_variable(vwarren, root):
                 break
         time.sleep(0.05)
     assert lines[:2] == ["200 text/plain 11", "404 text/html 84"]
+
+
+def test_forwarded_client_address_and_scheme(vwarren):
+    """A trusted proxy (127.0.0.1) names the client; routing and $remote_addr
+    see the client, and the protocol field sets the scheme."""
+    port = wh.free_port()
+    addr = "127.0.0.1:%d" % port
+    hh.setup(vwarren, [
+        {"match": {"source": "203.0.113.0/24", "scheme": "https"},
+         "action": {"return": 200, "response_headers": {"X-Client": "$remote_addr"}}},
+        {"action": {"return": 403}},
+    ], listeners={addr: {"pass": "routes", "forwarded": {
+        "client_ip": "X-Forwarded-For", "protocol": "X-Forwarded-Proto",
+        "source": ["127.0.0.0/8"], "recursive": True}}})
+    r = hh.get(port, "/", headers={"X-Forwarded-For": "203.0.113.9, 127.0.0.5",
+                                   "X-Forwarded-Proto": "https"})
+    assert r.status == 200
+    assert r.header("X-Client") == "203.0.113.9"
+    # Without the fields the peer itself (127.0.0.1, plain http) is what routes see.
+    assert hh.get(port, "/").status == 403
+
+
+def test_forwarded_untrusted_peer_is_not_believed(vwarren):
+    port = wh.free_port()
+    addr = "127.0.0.1:%d" % port
+    hh.setup(vwarren, [
+        {"match": {"source": "203.0.113.0/24"}, "action": {"return": 200}},
+        {"action": {"return": 403}},
+    ], listeners={addr: {"pass": "routes", "forwarded": {
+        "client_ip": "X-Forwarded-For", "source": "192.0.2.1"}}})
+    assert hh.get(port, "/", headers={"X-Forwarded-For": "203.0.113.9"}).status == 403
