@@ -9,12 +9,12 @@ PREFIX   ?= /usr/local
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -Wformat=2
 CFLAGS   ?= -O2 -g
-CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -DWR_VERSION='"$(VERSION)"' \
+CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -Iinclude -DWR_VERSION='"$(VERSION)"' \
             -DWR_PREFIX='"$(PREFIX)"'
 LDLIBS   := -ljansson -lpcre2-8 -lpthread
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
-PARTS    := core conf http route control router daemon
+PARTS    := core conf http route control router daemon lib
 LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
@@ -30,7 +30,7 @@ FUZZ_RUNS ?= 200000
 
 .PHONY: all deps run test unit fuzz integration clean
 .SECONDARY:
-all: build/warrend
+all: build/warrend build/libwarren.a build/libwarren.so
 
 deps:
 	@scripts/deps.sh
@@ -60,6 +60,24 @@ build/libwarren-core.a: $(LIB_OBJ)
 build/warrend: build/obj/src/main.o build/libwarren-core.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# libwarren, the app side of the worker channel (include/warren.h): what
+# language runtimes and C applications link.
+LIBW_SRC := $(wildcard src/lib/*.c)
+LIBW_PIC := $(LIBW_SRC:%.c=build/pic/%.o)
+
+build/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-PIC  $<")
+	$(Q)$(CC) $(CPPFLAGS) -Iinclude $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+build/libwarren.a: $(LIBW_PIC)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+build/libwarren.so: $(LIBW_PIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libwarren.so.0 -o $@ $^
 
 # The integration suite runs this one: a sanitizer report in any process of
 # the daemon fails the test that caused it.

@@ -1,0 +1,69 @@
+/*
+ * The router <-> worker channel (DESIGN §5), shared by the router and by
+ * libwarren. One SOCK_SEQPACKET socketpair per worker; every datagram is one
+ * message: a wr_app_hdr_t then `len` payload bytes (len <= WR_APP_MAX_PAYLOAD).
+ *
+ * A request is a stream, named by `stream` (chosen by the router, never 0,
+ * unique among the worker's open streams). The router sends REQ_HEAD, then
+ * REQ_BODY chunks, then REQ_END; the worker answers RESP_HEAD, RESP_BODY
+ * chunks, RESP_END. Either side may send ABORT to end a stream at once.
+ *
+ * Flow control keeps memory per request bounded both ways: a sender may have
+ * at most the peer's granted window of body bytes in flight on a stream. The
+ * window starts at WR_APP_WINDOW_INIT for request and response bodies each;
+ * the receiver grants more with WINDOW (payload: uint32 bytes) as it consumes.
+ *
+ * All integers are in host byte order (both ends are on the same machine).
+ */
+#ifndef WR_APP_PROTO_H
+#define WR_APP_PROTO_H
+
+#include <stdint.h>
+
+#define WR_APP_PROTO_VERSION  1
+#define WR_APP_MAX_PAYLOAD    (64 * 1024)   /* bytes of payload in one message */
+#define WR_APP_WINDOW_INIT    (256 * 1024)  /* body bytes in flight per stream */
+
+typedef enum {
+    WR_APP_HELLO = 1,   /* worker -> router, stream 0: wr_app_hello_t */
+    WR_APP_REQ_HEAD,    /* router -> worker: encoded request head (below) */
+    WR_APP_REQ_BODY,    /* router -> worker: body bytes */
+    WR_APP_REQ_END,     /* router -> worker: no more body */
+    WR_APP_RESP_HEAD,   /* worker -> router: encoded response head (below) */
+    WR_APP_RESP_BODY,   /* worker -> router: body bytes */
+    WR_APP_RESP_END,    /* worker -> router: response complete */
+    WR_APP_ABORT,       /* either way: the stream is over, nothing more follows */
+    WR_APP_WINDOW,      /* either way: uint32 more body bytes may be sent */
+    WR_APP_TYPE_MAX
+} wr_app_type_t;
+
+typedef struct {
+    uint16_t type;
+    uint16_t flags;      /* none defined yet: 0 */
+    uint32_t stream;
+    uint32_t len;
+} wr_app_hdr_t;
+
+typedef struct {
+    uint32_t version;    /* WR_APP_PROTO_VERSION */
+    uint32_t pid;
+} wr_app_hello_t;
+
+/*
+ * REQ_HEAD payload: a sequence of fields, each a uint32 length followed by
+ * that many bytes (no NUL), in this order:
+ *   method, target (raw), path (decoded, normalized), query (raw),
+ *   version ("HTTP/1.1"), remote address (text), remote port (decimal),
+ *   local address, local port, server name (Host without port),
+ *   scheme ("http"/"https"), target name (application "targets" key or ""),
+ * then a uint32 count N and N (name, value) pairs of request fields, as sent.
+ * A head that does not fit one message is refused by the router (431 to the
+ * client): WR_APP_MAX_PAYLOAD is above every head limit Unit allows.
+ *
+ * RESP_HEAD payload: uint32 status, uint32 count N, then N (name, value)
+ * pairs, each string a uint32 length and bytes. Framing fields the worker
+ * sends (Content-Length, Transfer-Encoding, Connection) are the router's to
+ * decide: it frames the body itself.
+ */
+
+#endif
