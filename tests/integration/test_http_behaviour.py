@@ -147,3 +147,26 @@ def test_forwarded_untrusted_peer_is_not_believed(vwarren):
     ], listeners={addr: {"pass": "routes", "forwarded": {
         "client_ip": "X-Forwarded-For", "source": "192.0.2.1"}}})
     assert hh.get(port, "/", headers={"X-Forwarded-For": "203.0.113.9"}).status == 403
+
+
+def test_ipv6_listener(vwarren):
+    s6 = socket.socket(socket.AF_INET6)
+    s6.bind(("::1", 0))
+    port = s6.getsockname()[1]
+    s6.close()
+    hh.setup(vwarren, [{"match": {"destination": "[::1]:%d" % port},
+                        "action": {"return": 200, "response_headers":
+                                   {"X-Peer": "$remote_addr"}}},
+                       {"action": {"return": 404}}],
+             listeners={"[::1]:%d" % port: {"pass": "routes"}})
+    c = socket.create_connection(("::1", port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        data += d
+    c.close()
+    assert data.startswith(b"HTTP/1.1 200 "), data
+    assert b"\r\nX-Peer: ::1\r\n" in data
