@@ -105,27 +105,6 @@ static void on_signal(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         loop->stop = 1;
 }
 
-static int setup_signals(wr_ctl_t *ctl)
-{
-    sigset_t set;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGQUIT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
-    ctl->sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (ctl->sig.fd < 0) {
-        wr_log_sys(WR_LOG_EMERG, "signalfd", "controller");
-        return -1;
-    }
-    ctl->sig.cb = on_signal;
-    ctl->sig.data = ctl;
-    return wr_ev_add(&ctl->loop, &ctl->sig, EPOLLIN);
-}
-
 void wr_controller_main(const wr_controller_args_t *a)
 {
     wr_ctl_t ctl;
@@ -135,7 +114,8 @@ void wr_controller_main(const wr_controller_args_t *a)
     ctl.conf = json_object();
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
-    if (wr_ev_init(&ctl.loop) < 0 || setup_signals(&ctl) < 0)
+    if (wr_ev_init(&ctl.loop) < 0
+        || wr_child_signals(&ctl.loop, &ctl.sig, on_signal, &ctl) < 0)
         _exit(1);
     ctl.chan.on_msg = on_main_msg;
     ctl.chan.on_close = on_main_gone;

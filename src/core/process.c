@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 
 #include "core/log.h"
 #include "core/process.h"
@@ -137,4 +138,25 @@ int wr_watch_parent(pid_t parent)
     if (getppid() != parent)
         _exit(1);
     return 0;
+}
+
+int wr_child_signals(wr_ev_loop_t *loop, wr_ev_t *ev, wr_ev_cb cb, void *data)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    ev->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (ev->fd < 0) {
+        wr_log_sys(WR_LOG_EMERG, "signalfd", wr_role_name(wr_proc.role));
+        return -1;
+    }
+    ev->cb = cb;
+    ev->data = data;
+    return wr_ev_add(loop, ev, EPOLLIN);
 }

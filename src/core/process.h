@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include "core/ev.h"
+
 typedef enum {
     WR_ROLE_MAIN = 0,
     WR_ROLE_CONTROLLER,
@@ -40,6 +42,11 @@ int  wr_close_fds_except(const int *keep, int n);
 /* Become uid/gid with only gid as group, and set no_new_privs. Logs and
  * returns -1 on any failure; the caller must then exit. */
 int  wr_drop_privileges(uid_t uid, gid_t gid);
+
+/* A child's stop signals (TERM, INT, QUIT) arrive on a signalfd in ev,
+ * added to loop with cb; HUP and USR1 are main's business: ignored here.
+ * Call before starting any thread so all of them inherit the mask. */
+int  wr_child_signals(wr_ev_loop_t *loop, wr_ev_t *ev, wr_ev_cb cb, void *data);
 
 /* Die with the parent: SIGKILL on its death, and exit now if it is gone. */
 int  wr_watch_parent(pid_t parent);

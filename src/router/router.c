@@ -240,29 +240,6 @@ static void on_signal(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     _exit(0);
 }
 
-static int setup_signals(wr_router_t *r)
-{
-    sigset_t set;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGQUIT);
-    /* Blocked before any thread starts, so every thread inherits the mask
-     * and only the control thread's signalfd sees them. */
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
-    r->sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (r->sig.fd < 0) {
-        wr_log_sys(WR_LOG_EMERG, "signalfd", "router");
-        return -1;
-    }
-    r->sig.cb = on_signal;
-    r->sig.data = r;
-    return wr_ev_add(&r->loop, &r->sig, EPOLLIN);
-}
-
 void wr_router_main(const wr_router_args_t *a)
 {
     static wr_router_t r;      /* lives as long as the process; threads point at it */
@@ -274,7 +251,9 @@ void wr_router_main(const wr_router_args_t *a)
     pthread_cond_init(&r.cond, NULL);
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
-    if (wr_ev_init(&r.loop) < 0 || setup_signals(&r) < 0)
+    /* Before any thread exists, so every thread inherits the signal mask
+     * and only this thread's signalfd sees the stop signals. */
+    if (wr_ev_init(&r.loop) < 0 || wr_child_signals(&r.loop, &r.sig, on_signal, &r) < 0)
         _exit(1);
     r.chan.on_msg = on_main_msg;
     r.chan.on_close = on_main_gone;
