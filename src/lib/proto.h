@@ -66,4 +66,30 @@ typedef struct {
  * decide: it frames the body itself.
  */
 
+/*
+ * Stream lifecycle (added with libwarren; no wire change). Each direction of
+ * a stream is closed by exactly one message from its sender: the router's by
+ * REQ_END or ABORT, the worker's by RESP_END or ABORT.
+ *  - ABORT may be sent while the stream is open for the sender, even after
+ *    its own END: it asks the peer to send nothing more on the stream. After
+ *    the sender's END, the completed message stands (a worker that answered
+ *    without reading the whole body sends RESP_END, then ABORT to stop the
+ *    body; the router delivers the response).
+ *  - Whoever receives ABORT while its own direction is still open closes it
+ *    with ABORT in reply (no END follows). So each side sees both closings.
+ *  - A stream id may be reused for a new REQ_HEAD once the router has seen
+ *    both directions closed. Routers should pick ids increasing (wrapping,
+ *    skipping 0 and ids still open).
+ *  - WINDOW and ABORT for a stream id that is not open are ignored: they can
+ *    cross the stream's last message. Any other message for an id that is not
+ *    open, or after its sender's direction closed, is a protocol error.
+ *  - A WINDOW grants at least 1 byte; a sender never has more body bytes in
+ *    flight than granted (WR_APP_WINDOW_INIT plus all WINDOWs so far).
+ *  - flags must be 0; ABORT and *_END carry no payload; WINDOW carries 4.
+ * A worker holds at most WR_APP_MAX_STREAMS streams open at once (a stream
+ * counts from REQ_HEAD until both directions are closed); more is an error.
+ * On any protocol error the receiver closes the channel.
+ */
+#define WR_APP_MAX_STREAMS    8
+
 #endif

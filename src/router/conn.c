@@ -151,7 +151,7 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
     t->conns++;
     atomic_fetch_add(&t->count.accepted, 1);
     atomic_fetch_add(&t->count.idle, 1);
-    arm(c, t->conf ? t->conf->settings.header_read_timeout : 30);
+    arm(c, t->conf->settings.header_read_timeout);
 }
 
 /* ---- reading ---- */
@@ -281,19 +281,18 @@ static void start_request(wr_hconn_t *c, long head_len)
     c->consumed = (size_t) head_len;
     c->keep_alive = req->keep_alive && !c->close_after && !atomic_load(&c->t->draining);
     c->conf = conf;
-    if (conf)
-        wr_rconf_ref(conf);
+    wr_rconf_ref(conf);
     clock_gettime(CLOCK_REALTIME, &c->start);
     c->body_left = req->content_length > 0 ? req->content_length : 0;
     c->chunked = req->chunked;
 
-    if (conf && (req->content_length > conf->settings.max_body_size)) {
+    if (req->content_length > conf->settings.max_body_size) {
         c->close_after = 1;
         wr_respond_error(c, 413);
         return;
     }
     if (c->chunked)
-        wr_http_chunked_init(&c->chunk, conf ? conf->settings.max_body_size : -1);
+        wr_http_chunked_init(&c->chunk, conf->settings.max_body_size);
     /* The client waits for "100 Continue" before sending a body we do not
      * need: answer now and close, so nothing is left half-sent. */
     if ((c->body_left > 0 || c->chunked) && req->expect_continue)
@@ -306,7 +305,7 @@ static void start_request(wr_hconn_t *c, long head_len)
 
 static void parse_head(wr_hconn_t *c)
 {
-    const wr_http_limits_t *lim = c->t->conf ? &c->t->conf->limits : NULL;
+    const wr_http_limits_t *lim = &c->t->conf->limits;
     long n = wr_http_parse_request(&c->t->req, c->in, c->in_len, lim);
 
     if (n == 0)
@@ -379,7 +378,7 @@ static void finish_response(wr_hconn_t *c)
     c->state = WR_HC_IDLE;
     set_active(c, 0);
     want(c, EPOLLIN | EPOLLRDHUP);
-    arm(c, t->conf ? t->conf->settings.idle_timeout : 180);
+    arm(c, t->conf->settings.idle_timeout);
 }
 
 /* ---- the state machine ---- */
@@ -397,7 +396,7 @@ static int conn_process(wr_hconn_t *c)
                 return 0;
             c->state = WR_HC_HEAD;
             set_active(c, 1);
-            arm(c, conf ? conf->settings.header_read_timeout : 30);
+            arm(c, conf->settings.header_read_timeout);
             /* fall through */
         case WR_HC_HEAD:
             if (c->out.n == 0)
@@ -406,17 +405,17 @@ static int conn_process(wr_hconn_t *c)
                 return 0;                     /* need more bytes */
             if (c->deferred) {
                 c->state = WR_HC_BODY;
-                arm(c, conf ? conf->settings.body_read_timeout : 30);
+                arm(c, conf->settings.body_read_timeout);
                 continue;
             }
             c->state = WR_HC_WRITE;
-            arm(c, conf ? conf->settings.send_timeout : 30);
+            arm(c, conf->settings.send_timeout);
             continue;
         case WR_HC_BODY: {
             int rc = discard_body(c);
             if (rc == 0) {
                 /* body_read_timeout is the longest pause between reads. */
-                arm(c, conf ? conf->settings.body_read_timeout : 30);
+                arm(c, conf->settings.body_read_timeout);
                 return 0;
             }
             if (rc < 0) {
@@ -428,7 +427,7 @@ static int conn_process(wr_hconn_t *c)
                 wr_respond_error(c, c->chunk.error < 0 ? -c->chunk.error : 400);
             }
             c->state = WR_HC_WRITE;
-            arm(c, conf ? conf->settings.send_timeout : 30);
+            arm(c, conf->settings.send_timeout);
             continue;
         }
         case WR_HC_WRITE: {
@@ -439,7 +438,7 @@ static int conn_process(wr_hconn_t *c)
             }
             if (rc == 0) {
                 /* send_timeout is the longest pause between writes. */
-                arm(c, conf ? conf->settings.send_timeout : 30);
+                arm(c, conf->settings.send_timeout);
                 want(c, EPOLLOUT);
                 return 0;
             }

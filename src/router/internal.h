@@ -64,7 +64,8 @@ struct wr_thread {
     pthread_t        tid;
     wr_ev_loop_t     loop;
     wr_ev_t          notify;         /* eventfd: a new config or a stop */
-    wr_rconf_t      *conf;           /* the one new connections get */
+    wr_rconf_t      *conf;           /* the one new requests get; set before the
+                                        thread runs, never NULL after */
     wr_ev_t         *lev;            /* listen events in this epoll */
     wr_listener_t  **lsock;
     size_t           nl;

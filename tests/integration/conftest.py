@@ -81,11 +81,23 @@ def _finish(w, keep=False):
         raise err
 
 
+def _start_or_clean(w):
+    try:
+        w.start()
+    except BaseException:
+        try:
+            w.kill_all()
+        finally:
+            if not os.environ.get("WARREN_KEEP"):
+                w.cleanup_dir()
+        raise
+
+
 @pytest.fixture
 def warren(request):
     w = wh.Warren()
     _register(request.node, w)
-    w.start()
+    _start_or_clean(w)
     yield w
     _finish(w)
 
@@ -99,7 +111,7 @@ def warren_factory(request):
         made.append(w)
         _register(request.node, w)
         if start:
-            w.start()
+            w.start()     # on failure the factory's teardown cleans up
         return w
 
     yield make
@@ -116,7 +128,7 @@ def warren_factory(request):
 @pytest.fixture(scope="module")
 def _module_warren():
     w = wh.Warren()
-    w.start()
+    _start_or_clean(w)
     w.base = wh.base_config(w.dir)
     yield w
     _finish(w)

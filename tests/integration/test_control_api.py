@@ -617,3 +617,18 @@ def test_reload_storm_listeners(warren):
     assert wh.tcp_connect(p2)
     assert wh.wait_for(lambda: not wh.tcp_connect(p1), 3)
     assert warren.config()["listeners"] == {"127.0.0.1:%d" % p2: {"pass": "routes"}}
+
+
+def test_document_depth_error_has_location(warren):
+    """A 64-deep body parses, but put under /config/settings the document
+    would be deeper than 64: that is refused as "Invalid configuration.", and
+    like every such answer it carries location.path (here under the PUT
+    target /settings)."""
+    before = warren.config_bytes()
+    r = warren.request("PUT", "/config/settings", "[" * 64 + "]" * 64)
+    assert r.status == 400, r
+    j = r.json()
+    assert j["error"] == "Invalid configuration.", j
+    path = (j.get("location") or {}).get("path")
+    assert isinstance(path, str) and path.startswith("/settings"), j
+    assert warren.config_bytes() == before

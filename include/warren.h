@@ -1,0 +1,247 @@
+/*
+ * warren.h - libwarren, the application side of Warren.
+ *
+ * warrend runs every worker of an application with a channel to its router:
+ * a connected SOCK_SEQPACKET socket whose descriptor number is in the
+ * environment. A worker built on libwarren takes requests from that channel,
+ * reads their bodies, and sends responses back, one request at a time:
+ *
+ *     warren_ctx_t *ctx = warren_init();
+ *     warren_req_t *req;
+ *     while ((req = warren_accept(ctx)) != NULL) {
+ *         warren_response_init(req, 200, 1);
+ *         warren_response_add_header(req, "Content-Type", 12, "text/plain", 10);
+ *         warren_write(req, "Hello\n", 6);
+ *         warren_finish(req);
+ *     }
+ *     warren_done(ctx);
+ *
+ * or, the same loop, warren_run(ctx, handler, data).
+ *
+ * Environment a worker is started with:
+ *   WARREN_CHANNEL_FD  decimal number of the channel descriptor (warren_init)
+ *   WARREN_APP_NAME    the application's name in the configuration
+ *   WARREN_WORKER_ID   this worker's number, unique within the application
+ *                      generation (for logs; not a pid)
+ *
+ * Errors: calls that can fail return NULL or -1 and set errno; the text of
+ * the last failure on a context is warren_error(ctx). The errno values:
+ *   ECONNABORTED  the router aborted this request (the client went away, or
+ *                 a timeout); the request is over, only warren_finish()
+ *                 remains to be called
+ *   ECONNRESET    the router closed the channel: the worker should exit
+ *   EPROTO        the router sent a malformed message: the context is unusable
+ *   EINVAL        a bad argument (status, header name or value, call order)
+ *   EMSGSIZE      the response head does not fit one channel message
+ *   ENOMEM        out of memory
+ *   others        from the system calls on the channel (EPIPE, EBADF, ...)
+ * After an error other than ECONNABORTED and EINVAL the context is unusable:
+ * every later call fails the same way, and warren_accept() returns NULL.
+ *
+ * Memory: the library owns every warren_ctx_t and warren_req_t, and every
+ * string it returns. A request's strings stay valid until warren_finish()
+ * or warren_abort() on it; copy what you need longer. Strings are
+ * NUL-terminated and also come with their length (never containing NUL).
+ * Buffers are reused from one request to the next: steady-state requests
+ * allocate nothing.
+ *
+ * Threads: a context and its requests must be used by one thread at a time
+ * (serialize calls yourself if several threads share one). Distinct contexts
+ * are independent: the library has no global state. After fork(), use the
+ * context in one process only; a worker forked from a prototype calls
+ * warren_init() itself.
+ *
+ * Signals: blocking calls resume after a signal handler returns (EINTR is
+ * retried); the channel never raises SIGPIPE.
+ */
+#ifndef WARREN_H
+#define WARREN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WARREN_API __attribute__((visibility("default")))
+
+#define WARREN_ENV_CHANNEL_FD  "WARREN_CHANNEL_FD"
+#define WARREN_ENV_APP_NAME    "WARREN_APP_NAME"
+#define WARREN_ENV_WORKER_ID   "WARREN_WORKER_ID"
+
+typedef struct warren_ctx warren_ctx_t;   /* one worker's channel */
+typedef struct warren_req warren_req_t;   /* one request in progress */
+
+/* ------------------------------------------------------------- lifecycle */
+
+/*
+ * Connects to the router through the descriptor in WARREN_CHANNEL_FD and
+ * says hello (the worker is ready). Call it once the application is loaded.
+ * Returns a new context, or NULL with errno:
+ *   ENOENT       WARREN_CHANNEL_FD is not set (not started by warrend)
+ *   EINVAL       WARREN_CHANNEL_FD is not a descriptor number
+ *   EBADF        the descriptor is not open
+ *   ENOTSOCK     the descriptor is not a socket
+ *   EPROTOTYPE   the socket is not SOCK_SEQPACKET
+ *   ENOMEM, or   an error sending the hello (EPIPE: the router is gone)
+ * The descriptor is made close-on-exec (a program the application runs must
+ * not hold the channel open) and blocking.
+ */
+WARREN_API warren_ctx_t *warren_init(void);
+
+/* The same, with the channel descriptor given (for runtimes that get it in
+ * another way). The context owns fd from then on, also on failure. */
+WARREN_API warren_ctx_t *warren_init_fd(int fd);
+
+/* Closes the channel and frees the context and every request of it, also
+ * those not finished. NULL is allowed. */
+WARREN_API void warren_done(warren_ctx_t *ctx);
+
+/* Text of the last failure on ctx ("" when none; never NULL). Owned by ctx,
+ * valid until the next call on it. */
+WARREN_API const char *warren_error(const warren_ctx_t *ctx);
+
+/* -------------------------------------------------------------- requests */
+
+/*
+ * Blocks until the router sends the next request and returns it; the
+ * request head (below) is complete, the body is read with warren_read().
+ * Returns NULL when there will be no more: errno 0 when the router closed
+ * the channel (the normal way to tell a worker to exit), else the error.
+ * Every request returned must be ended with warren_finish() or
+ * warren_abort().
+ */
+WARREN_API warren_req_t *warren_accept(warren_ctx_t *ctx);
+
+/*
+ * The request head. Each getter returns a NUL-terminated string owned by
+ * req, and stores its length in *len when len is not NULL. Never NULL: a
+ * part that is absent is "".
+ */
+WARREN_API const char *warren_req_method(const warren_req_t *req, size_t *len);
+/* The request target as the client sent it: "/a%20b?x=1". */
+WARREN_API const char *warren_req_target(const warren_req_t *req, size_t *len);
+/* The path, percent-decoded and normalized (no "..", no "//"): "/a b". */
+WARREN_API const char *warren_req_path(const warren_req_t *req, size_t *len);
+/* The query string without "?", raw: "x=1". */
+WARREN_API const char *warren_req_query(const warren_req_t *req, size_t *len);
+/* "HTTP/1.1" */
+WARREN_API const char *warren_req_version(const warren_req_t *req, size_t *len);
+/* The client's address as text ("192.0.2.1", "2001:db8::1"), and port. */
+WARREN_API const char *warren_req_remote_addr(const warren_req_t *req, size_t *len);
+WARREN_API const char *warren_req_remote_port(const warren_req_t *req, size_t *len);
+/* The address and port the request came in on (the listener's side). */
+WARREN_API const char *warren_req_local_addr(const warren_req_t *req, size_t *len);
+WARREN_API const char *warren_req_local_port(const warren_req_t *req, size_t *len);
+/* The host the client asked for (Host without the port). */
+WARREN_API const char *warren_req_server_name(const warren_req_t *req, size_t *len);
+/* "http" or "https" */
+WARREN_API const char *warren_req_scheme(const warren_req_t *req, size_t *len);
+/* The key of the application's "targets" this request was passed to, or ""
+ * when the application has no targets. */
+WARREN_API const char *warren_req_target_name(const warren_req_t *req, size_t *len);
+
+/* Number of request header fields, in the order and spelling sent. */
+WARREN_API size_t warren_req_header_count(const warren_req_t *req);
+
+/*
+ * Header field i (0 <= i < count): stores name, value and their lengths in
+ * the pointers that are not NULL. Returns 0, or -1 (EINVAL) when i is out
+ * of range.
+ */
+WARREN_API int warren_req_header(const warren_req_t *req, size_t i,
+                                 const char **name, size_t *nlen,
+                                 const char **value, size_t *vlen);
+
+/* The value of the first field named name (compared case-insensitively), or
+ * NULL when there is none. Stores its length in *vlen when not NULL. */
+WARREN_API const char *warren_req_header_get(const warren_req_t *req,
+                                             const char *name, size_t *vlen);
+
+/*
+ * Reads up to n bytes of the request body into buf, blocking until some
+ * arrive. Returns the number of bytes read, 0 at the end of the body, or -1
+ * with errno. The router sends more as the application reads (the library
+ * grants it credit), so a large upload never sits whole in memory: read
+ * the body, or finish without it (the router is then told to stop).
+ */
+WARREN_API ssize_t warren_read(warren_req_t *req, void *buf, size_t n);
+
+/* ------------------------------------------------------------- responses */
+
+/*
+ * Starts (or restarts) the response head: status is 100..999, hint the
+ * number of header fields you expect to add (to size the buffer once; 0 is
+ * fine). Only before the head is sent. Returns 0 or -1 (EINVAL).
+ */
+WARREN_API int warren_response_init(warren_req_t *req, int status,
+                                    size_t nheaders_hint);
+
+/*
+ * Adds a response header field. The name must be an HTTP token, the value
+ * must not contain CR, LF or NUL (EINVAL otherwise); both are copied.
+ * Content-Length, Transfer-Encoding and Connection are the router's to
+ * decide: it frames the body itself. Returns 0, or -1 with EINVAL (bad
+ * field, head already sent, or no warren_response_init() yet) or EMSGSIZE
+ * (the head would not fit one channel message, about 64 KiB).
+ */
+WARREN_API int warren_response_add_header(warren_req_t *req,
+                                          const char *name, size_t nlen,
+                                          const char *value, size_t vlen);
+
+/*
+ * Sends the response head (status 200 with no fields when
+ * warren_response_init() was not called). warren_write() and
+ * warren_finish() do it themselves when needed; call it to send a head
+ * before a body that takes time to produce. Returns 0 or -1.
+ */
+WARREN_API int warren_response_send_head(warren_req_t *req);
+
+/*
+ * Sends n bytes of response body, sending the head first if needed. Blocks
+ * while the router has not taken the previous bytes (its credit is used up),
+ * so a slow client slows the application instead of filling memory.
+ * Returns 0 when all n bytes are sent, -1 with errno otherwise.
+ */
+WARREN_API int warren_write(warren_req_t *req, const void *buf, size_t n);
+
+/*
+ * Ends the response (sending the head first if needed) and frees req, in
+ * every case: req must not be used after. Returns 0 when the whole response
+ * went to the router, -1 with errno when it did not (for instance the
+ * request was aborted: ECONNABORTED).
+ */
+WARREN_API int warren_finish(warren_req_t *req);
+
+/*
+ * Ends the request abnormally and frees req: the router drops what was sent
+ * of the response (if the head went out, the client's connection is cut;
+ * else it answers an error). NULL is allowed.
+ */
+WARREN_API void warren_abort(warren_req_t *req);
+
+/* ------------------------------------------------------------- main loop */
+
+/*
+ * Handles one request. Return 0 when the response is complete, -1 when it
+ * failed. Do not call warren_finish() or warren_abort() on req: the loop
+ * does.
+ */
+typedef int (*warren_handler_t)(warren_req_t *req, void *data);
+
+/*
+ * Accepts requests and passes each to handler(req, data) until the router
+ * closes the channel. After a handler returns 0 the response is finished;
+ * after -1 it is answered 500 when its head was not sent yet, else aborted.
+ * Returns 0 when the router closed the channel, -1 with errno on an error
+ * of the channel (then the worker should exit too).
+ */
+WARREN_API int warren_run(warren_ctx_t *ctx, warren_handler_t handler,
+                          void *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
