@@ -81,16 +81,24 @@ build/libwarren.so: $(LIBW_PIC)
 
 # The integration suite runs this one: a sanitizer report in any process of
 # the daemon fails the test that caused it.
-build/warrend-asan: build/asan/src/main.o $(ASAN_OBJ)
+build/asan/libwarren-core.a: $(ASAN_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+build/warrend-asan: build/asan/src/main.o build/asan/libwarren-core.a
 	@$(if $(Q),echo "  LD-SAN  $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-build/unit/%: tests/unit/%.c $(ASAN_OBJ)
+build/unit/%: tests/unit/%.c build/asan/libwarren-core.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD-SAN  $@")
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $^ $(LDLIBS) -lcmocka
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+build/fuzzobj/libwarren-core.a: $(FUZZ_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD-FUZZ $@")
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)

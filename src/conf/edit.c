@@ -5,6 +5,7 @@
  * keeps the old one untouched if validation (or any part) refuses it.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf/conf.h"
 
@@ -56,15 +57,50 @@ depth_capped(json_t *v, int limit)
 
 /* Edits may not build a document deeper than a body could be parsed into:
  * other parts recurse over the tree. */
-static int
-too_deep(size_t at, json_t *value, wr_conf_error_t *err)
+/* p as an RFC 6901 string ("~" -> "~0", "/" -> "~1"); malloc'ed or NULL. */
+static char *
+pointer_text(const wr_ptr_t *p)
 {
+    size_t len = 1, i;
+    char  *s, *o;
+
+    for (i = 0; i < p->n; i++) {
+        len += 1 + 2 * strlen(p->seg[i]);
+    }
+    s = o = malloc(len);
+    if (s == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < p->n; i++) {
+        *o++ = '/';
+        for (const char *c = p->seg[i]; *c; c++) {
+            if (*c == '~' || *c == '/') {
+                *o++ = '~';
+                *o++ = *c == '~' ? '0' : '1';
+            } else {
+                *o++ = *c;
+            }
+        }
+    }
+    *o = '\0';
+    return s;
+}
+
+/* extra: 1 when value goes one level below p (POST appends to p). */
+static int
+too_deep(const wr_ptr_t *p, size_t extra, json_t *value, wr_conf_error_t *err)
+{
+    size_t at = p->n + extra;
+    char  *path;
+
     if (at > WR_CONF_MAX_DEPTH
         || (size_t) depth_capped(value, WR_CONF_MAX_DEPTH) + at > WR_CONF_MAX_DEPTH)
     {
-        wr_conf_error_set(err, STATUS_BAD, "Invalid configuration.", NULL,
+        path = pointer_text(p);
+        wr_conf_error_set(err, STATUS_BAD, "Invalid configuration.", path,
                           "The configuration would be nested more than %d "
                           "levels deep.", WR_CONF_MAX_DEPTH);
+        free(path);
         return 1;
     }
     return 0;
@@ -112,7 +148,7 @@ wr_conf_put(json_t *root, const wr_ptr_t *p, json_t *value, wr_conf_error_t *err
     long    idx;
     int     rc = -1;
 
-    if (too_deep(p->n, value, err)) {
+    if (too_deep(p, 0, value, err)) {
         return NULL;
     }
     if (p->n == 0) {
@@ -146,7 +182,7 @@ wr_conf_post(json_t *root, const wr_ptr_t *p, json_t *value, wr_conf_error_t *er
 {
     json_t *copy, *target;
 
-    if (too_deep(p->n + 1, value, err)) {
+    if (too_deep(p, 1, value, err)) {
         return NULL;
     }
     copy = copy_root(root, err);
