@@ -139,7 +139,27 @@ static void conn_write(wr_conn_t *c)
         }
         c->sent += (size_t) n;
     }
-    wr_conn_close(c);
+    if (!c->linger) {
+        wr_conn_close(c);
+        return;
+    }
+    /* Closing with unread input would reset the connection and could
+     * destroy the answer in flight: half-close, drain briefly, then close. */
+    shutdown(c->ev.fd, SHUT_WR);
+    c->state = WR_CONN_LINGER;
+    wr_ev_mod(&c->ctl->loop, &c->ev, EPOLLIN | EPOLLRDHUP);
+    wr_timer_set(&c->ctl->loop, &c->timer, WR_CONTROL_LINGER_MS);
+}
+
+static void conn_drain(wr_conn_t *c)
+{
+    char buf[WR_CONTROL_READ_CHUNK];
+    ssize_t n;
+
+    while ((n = recv(c->ev.fd, buf, sizeof(buf), 0)) > 0)
+        ;
+    if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        wr_conn_close(c);
 }
 
 void wr_conn_respond(wr_conn_t *c, int status, json_t *body)
@@ -290,6 +310,7 @@ static void conn_read(wr_conn_t *c)
         c->len += (size_t) n;
         rc = parse_more(c);
         if (rc < 0) {
+            c->linger = 1;
             respond_http_error(c, -rc, rc == -413 ? "The request body is larger than "
                                "the control API accepts." : "The request could not be parsed.");
             return;
@@ -313,4 +334,6 @@ static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         conn_read(c);
     else if (c->state == WR_CONN_WRITE)
         conn_write(c);
+    else if (c->state == WR_CONN_LINGER)
+        conn_drain(c);
 }

@@ -13,6 +13,7 @@
 #define WR_CONTROL_READ_TIMEOUT_MS   30000   /* whole request must arrive by then */
 #define WR_CONTROL_WRITE_TIMEOUT_MS  30000
 #define WR_CONTROL_READ_CHUNK        16384
+#define WR_CONTROL_LINGER_MS         1000    /* drain after an error answer */
 
 typedef struct wr_ctl wr_ctl_t;
 typedef struct wr_conn wr_conn_t;
@@ -22,7 +23,8 @@ typedef enum {
     WR_CONN_QUEUED,      /* a change waiting for its turn */
     WR_CONN_APPLYING,    /* a change main is applying */
     WR_CONN_STATUS,      /* waiting for the router's counters */
-    WR_CONN_WRITE        /* sending the response, then close */
+    WR_CONN_WRITE,       /* sending the response, then close */
+    WR_CONN_LINGER       /* after an error: drain what the client still sends */
 } wr_conn_state_t;
 
 struct wr_conn {
@@ -31,6 +33,7 @@ struct wr_conn {
     wr_conn_t       *qnext;           /* change queue */
     wr_ev_t          ev;
     int              polled;          /* ev is in epoll */
+    int              linger;          /* unread input may remain: drain, then close */
     wr_timer_t       timer;
     wr_conn_state_t  state;
     uint32_t         id;
