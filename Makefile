@@ -30,7 +30,7 @@ FUZZ_RUNS ?= 200000
 
 .PHONY: all deps run test unit fuzz integration clean
 .SECONDARY:
-all: build/warrend build/libwarren.a build/libwarren.so
+all: build/warrend build/libwarren.a build/libwarren.so $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
 deps:
 	@scripts/deps.sh
@@ -78,6 +78,13 @@ build/libwarren.a: $(LIBW_PIC)
 build/libwarren.so: $(LIBW_PIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-soname,libwarren.so.0 -o $@ $^
+	@ln -sf libwarren.so build/libwarren.so.0
+
+# Example and test applications on libwarren (tests/apps).
+build/apps/%: tests/apps/%.c build/libwarren.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< build/libwarren.a
 
 # The integration suite runs this one: a sanitizer report in any process of
 # the daemon fails the test that caused it.
@@ -120,7 +127,9 @@ fuzz: $(FUZZ_BIN)
 	  tail -1 build/fuzz/$$name.log; \
 	done
 
-integration: build/warrend build/warrend-asan
+APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
+
+integration: build/warrend build/warrend-asan $(APP_BIN)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 

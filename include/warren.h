@@ -35,8 +35,9 @@
  *   EMSGSIZE      the response head does not fit one channel message
  *   ENOMEM        out of memory
  *   others        from the system calls on the channel (EPIPE, EBADF, ...)
- * After an error other than ECONNABORTED and EINVAL the context is unusable:
+ * After EPROTO, ECONNRESET or a system call error the context is unusable:
  * every later call fails the same way, and warren_accept() returns NULL.
+ * ECONNABORTED ends one request; EINVAL, EMSGSIZE and ENOMEM only the call.
  *
  * Memory: the library owns every warren_ctx_t and warren_req_t, and every
  * string it returns. A request's strings stay valid until warren_finish()

@@ -15,13 +15,14 @@
 
 /* ---------------------------------------------------------------- errors */
 
+__attribute__((format(printf, 2, 0)))
 static void set_err(warren_ctx_t *ctx, const char *fmt, va_list ap)
 {
     vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
 }
 
 /* Records a failure of one call (the ctx stays usable); returns -1. */
-int wl_fail(warren_ctx_t *ctx, int err, const char *fmt, ...)
+int wlib_fail(warren_ctx_t *ctx, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -37,7 +38,7 @@ int wl_fail(warren_ctx_t *ctx, int err, const char *fmt, ...)
  * message, I/O error); returns -1. The channel is shut down at once so the
  * router sees the worker is gone even if the application lingers.
  */
-int wl_fatal(warren_ctx_t *ctx, int err, const char *fmt, ...)
+int wlib_fatal(warren_ctx_t *ctx, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -53,25 +54,25 @@ int wl_fatal(warren_ctx_t *ctx, int err, const char *fmt, ...)
 }
 
 /* 0 when the channel can carry messages, else -1 with errno. */
-int wl_usable(warren_ctx_t *ctx)
+int wlib_usable(warren_ctx_t *ctx)
 {
     if (ctx->fatal != 0) {
         errno = ctx->fatal;
         return -1;
     }
     if (ctx->eof)
-        return wl_fail(ctx, ECONNRESET, "the router closed the channel");
+        return wlib_fail(ctx, ECONNRESET, "the router closed the channel");
     return 0;
 }
 
 /* 0 when req is held by the app and can go on, else -1 with errno. */
-int wl_req_usable(warren_req_t *req)
+int wlib_req_usable(warren_req_t *req)
 {
-    if (wl_usable(req->ctx) < 0)
+    if (wlib_usable(req->ctx) < 0)
         return -1;
     if (req->aborted)
-        return wl_fail(req->ctx, ECONNABORTED,
-                       "request aborted by the router");
+        return wlib_fail(req->ctx, ECONNABORTED,
+                         "request aborted by the router");
     return 0;
 }
 
@@ -83,7 +84,7 @@ const char *warren_error(const warren_ctx_t *ctx)
 /* --------------------------------------------------------- stream table */
 
 /* Marks the stream closed on the wire once both directions are. */
-void wl_maybe_close(warren_req_t *req)
+void wlib_maybe_close(warren_req_t *req)
 {
     if (req->open && req->in_closed && req->out_closed) {
         req->open = false;
@@ -94,18 +95,18 @@ void wl_maybe_close(warren_req_t *req)
 }
 
 /* The app lets go of req (warren_finish / warren_abort). */
-void wl_release(warren_req_t *req)
+void wlib_release(warren_req_t *req)
 {
     req->held = false;
     req->ring_used = 0;         /* unread body is dropped */
-    wl_maybe_close(req);
+    wlib_maybe_close(req);
 }
 
 static void slot_free(warren_req_t *req)
 {
-    wl_head_free(req);
-    wl_body_free(req);
-    wl_resp_free(req);
+    wlib_head_free(req);
+    wlib_body_free(req);
+    wlib_resp_free(req);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -139,7 +140,7 @@ static int send_hello(warren_ctx_t *ctx)
         .pid     = (uint32_t) getpid(),
     };
 
-    return wl_send(ctx, WR_APP_HELLO, 0, &hello, sizeof(hello));
+    return wlib_send(ctx, WR_APP_HELLO, 0, &hello, sizeof(hello));
 }
 
 warren_ctx_t *warren_init_fd(int fd)
@@ -254,7 +255,7 @@ warren_req_t *warren_accept(warren_ctx_t *ctx)
         req = next_pending(ctx);
         if (req != NULL)
             break;
-        if (wl_pump(ctx, true) < 0 && ctx->fatal != 0) {
+        if (wlib_pump(ctx, true) < 0 && ctx->fatal != 0) {
             errno = ctx->fatal;
             return NULL;
         }

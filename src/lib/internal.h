@@ -40,24 +40,24 @@ typedef enum {
     WL_F_REMOTE_ADDR, WL_F_REMOTE_PORT, WL_F_LOCAL_ADDR, WL_F_LOCAL_PORT,
     WL_F_SERVER_NAME, WL_F_SCHEME, WL_F_TARGET_NAME,
     WL_NFIELDS
-} wl_field_id_t;
+} wlib_field_id_t;
 
 typedef struct {
     const char *p;
     size_t      n;
-} wl_str_t;
+} wlib_str_t;
 
 typedef struct {
-    wl_str_t name;
-    wl_str_t value;
-} wl_hfield_t;
+    wlib_str_t name;
+    wlib_str_t value;
+} wlib_hfield_t;
 
 typedef enum {
     WL_RESP_NONE,       /* nothing yet */
     WL_RESP_INIT,       /* head being built */
     WL_RESP_SENT,       /* head sent, body may follow */
     WL_RESP_DONE,       /* RESP_END sent */
-} wl_resp_state_t;
+} wlib_resp_state_t;
 
 /*
  * One stream: a slot of the context's table. Its buffers stay with the slot
@@ -78,8 +78,8 @@ struct warren_req {
     /* Request head: the strings, each NUL-terminated, in one buffer. */
     char           *strs;
     size_t          strs_cap;
-    wl_str_t        field[WL_NFIELDS];
-    wl_hfield_t    *hdrs;
+    wlib_str_t        field[WL_NFIELDS];
+    wlib_hfield_t    *hdrs;
     size_t          nhdrs;
     size_t          hdrs_cap;
 
@@ -92,7 +92,7 @@ struct warren_req {
     uint32_t        unacked;     /* consumed, not yet granted back */
 
     /* Response. */
-    wl_resp_state_t resp;
+    wlib_resp_state_t resp;
     uint64_t        out_credit;  /* body bytes we may still send */
     unsigned char  *rh;          /* encoded RESP_HEAD payload */
     size_t          rh_len;
@@ -111,34 +111,34 @@ struct warren_ctx {
 };
 
 /* ctx.c */
-WL_HIDDEN int  wl_fail(warren_ctx_t *ctx, int err, const char *fmt, ...)
+WL_HIDDEN int  wlib_fail(warren_ctx_t *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-WL_HIDDEN int  wl_fatal(warren_ctx_t *ctx, int err, const char *fmt, ...)
+WL_HIDDEN int  wlib_fatal(warren_ctx_t *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-WL_HIDDEN int  wl_usable(warren_ctx_t *ctx);
-WL_HIDDEN int  wl_req_usable(warren_req_t *req);
-WL_HIDDEN void wl_release(warren_req_t *req);
-WL_HIDDEN void wl_maybe_close(warren_req_t *req);
+WL_HIDDEN int  wlib_usable(warren_ctx_t *ctx);
+WL_HIDDEN int  wlib_req_usable(warren_req_t *req);
+WL_HIDDEN void wlib_release(warren_req_t *req);
+WL_HIDDEN void wlib_maybe_close(warren_req_t *req);
 
 /* chan.c */
-WL_HIDDEN int  wl_send(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
-                       const void *payload, size_t len);
-WL_HIDDEN int  wl_send_u32(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
-                           uint32_t value);
-WL_HIDDEN int  wl_pump(warren_ctx_t *ctx, bool block);
+WL_HIDDEN int  wlib_send(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
+                         const void *payload, size_t len);
+WL_HIDDEN int  wlib_send_u32(warren_ctx_t *ctx, uint16_t type,
+                             uint32_t stream, uint32_t value);
+WL_HIDDEN int  wlib_pump(warren_ctx_t *ctx, bool block);
 
 /* head.c */
-WL_HIDDEN int  wl_head_parse(warren_req_t *req, const unsigned char *p,
-                             size_t len);
-WL_HIDDEN void wl_head_free(warren_req_t *req);
+WL_HIDDEN int  wlib_head_parse(warren_req_t *req, const unsigned char *p,
+                               size_t len);
+WL_HIDDEN void wlib_head_free(warren_req_t *req);
 
 /* body.c */
-WL_HIDDEN int  wl_body_push(warren_req_t *req, const unsigned char *p,
-                            size_t len);
-WL_HIDDEN void wl_body_free(warren_req_t *req);
+WL_HIDDEN int  wlib_body_push(warren_req_t *req, const unsigned char *p,
+                              size_t len);
+WL_HIDDEN void wlib_body_free(warren_req_t *req);
 
 /* resp.c */
-WL_HIDDEN int  wl_send_abort(warren_req_t *req);
-WL_HIDDEN void wl_resp_free(warren_req_t *req);
+WL_HIDDEN int  wlib_send_abort(warren_req_t *req);
+WL_HIDDEN void wlib_resp_free(warren_req_t *req);
 
 #endif

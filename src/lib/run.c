@@ -1,0 +1,33 @@
+/*
+ * libwarren: warren_run, the accept-handle-finish loop most applications
+ * need.
+ */
+#include <errno.h>
+
+#include "lib/internal.h"
+
+enum { WL_STATUS_FAILED = 500 };
+
+/* A handler failed: answer 500 if nothing went out yet, else cut. */
+static void fail_request(warren_req_t *req)
+{
+    if (req->resp < WL_RESP_SENT && !req->aborted
+        && warren_response_init(req, WL_STATUS_FAILED, 0) == 0) {
+        warren_finish(req);
+        return;
+    }
+    warren_abort(req);
+}
+
+int warren_run(warren_ctx_t *ctx, warren_handler_t handler, void *data)
+{
+    warren_req_t *req;
+
+    while ((req = warren_accept(ctx)) != NULL) {
+        if (handler(req, data) == 0)
+            warren_finish(req);
+        else
+            fail_request(req);
+    }
+    return errno == 0 ? 0 : -1;
+}
