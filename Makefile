@@ -27,6 +27,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_RUNS ?= 200000
+FUZZ_SECONDS ?= 30       # per target: whichever comes first
 
 .PHONY: all deps run test unit fuzz integration clean
 .SECONDARY:
@@ -121,7 +122,7 @@ fuzz: $(FUZZ_BIN)
 	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	  echo "== $$f ($(FUZZ_RUNS) runs)"; \
 	  mkdir -p build/fuzz/work-$$name; \
-	  $$f -runs=$(FUZZ_RUNS) -max_len=4096 build/fuzz/work-$$name \
+	  $$f -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/work-$$name \
 	      $$( [ -d $$corpus ] && echo $$corpus ) 2>build/fuzz/$$name.log \
 	    || { tail -50 build/fuzz/$$name.log; exit 1; }; \
 	  tail -1 build/fuzz/$$name.log; \
