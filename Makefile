@@ -27,7 +27,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_RUNS ?= 200000
-FUZZ_SECONDS ?= 30       # per target: whichever comes first
+# Each fuzz target runs FUZZ_RUNS inputs or FUZZ_SECONDS, whichever ends first.
+FUZZ_SECONDS ?= 30
 
 .PHONY: all deps run test unit fuzz integration clean
 .SECONDARY:
