@@ -245,6 +245,21 @@ static void respond_status(resp_t *r, int status)
 
 /* ---- actions ---- */
 
+/* If-Range (RFC 9110 §13.1.5): a Range applies only while the validator
+ * sent still matches: the strong ETag, or exactly the Last-Modified date. */
+static int if_range_holds(const wr_req_view_t *v, const char *etag, const char *lastmod)
+{
+    for (size_t i = 0; i < v->nfields; i++) {
+        const wr_http_field_t *f = &v->fields[i];
+        if (f->name_len != 8 || strncasecmp(f->name, "If-Range", 8) != 0)
+            continue;
+        if (f->value_len > 0 && f->value[0] == '"')
+            return f->value_len == strlen(etag) && memcmp(f->value, etag, f->value_len) == 0;
+        return f->value_len == strlen(lastmod) && memcmp(f->value, lastmod, f->value_len) == 0;
+    }
+    return 1;
+}
+
 /* Append len bytes of fd at off to b; -1 (b unchanged) if that fails. */
 static int read_into(wr_buf_t *b, int fd, off_t off, long long len)
 {
@@ -282,6 +297,8 @@ static void serve_file(resp_t *r, wr_share_result_t *s)
         return;
     }
     rng = wr_share_range(&r->v, s->st.st_size, &r->range_first, &r->range_last);
+    if (rng != 0 && !if_range_holds(&r->v, etag, r->lastmod))
+        rng = 0;                            /* the file changed: all of it */
     if (rng < 0) {
         close(s->fd);
         r->ctype = NULL;

@@ -170,3 +170,18 @@ def test_ipv6_listener(vwarren):
     c.close()
     assert data.startswith(b"HTTP/1.1 200 "), data
     assert b"\r\nX-Peer: ::1\r\n" in data
+
+
+def test_if_range(vwarren, root):
+    port = hh.setup(vwarren, [{"action": share_action(root)}])
+    full = hh.get(port, "/a.txt")
+    etag, lastmod = full.header("ETag"), full.header("Last-Modified")
+    r = hh.get(port, "/a.txt", headers={"Range": "bytes=0-4", "If-Range": etag})
+    assert (r.status, r.body) == (206, b"hello")
+    r = hh.get(port, "/a.txt", headers={"Range": "bytes=0-4", "If-Range": lastmod})
+    assert (r.status, r.body) == (206, b"hello")
+    r = hh.get(port, "/a.txt", headers={"Range": "bytes=0-4", "If-Range": '"stale-1"'})
+    assert (r.status, r.body) == (200, b"hello file\n")
+    r = hh.get(port, "/a.txt", headers={"Range": "bytes=0-4",
+                                        "If-Range": "Thu, 01 Jan 1970 00:00:00 GMT"})
+    assert r.status == 200
