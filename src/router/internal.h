@@ -16,7 +16,8 @@
 #include "router/router.h"
 
 #define WR_ROUTER_REASON_MAX   512
-#define WR_ROUTER_MAX_THREADS  1024
+#define WR_ROUTER_MAX_THREADS  1024     /* settings.listen_threads' maximum */
+#define WR_REAP_MS             1000     /* how often retiring threads are joined */
 #define WR_CONN_READ_MIN       1024     /* own buffer of a waiting partial request */
 #define WR_THREAD_RBUF         65536    /* a thread's read buffer */
 #define WR_LINGER_MS           2000     /* discard what a client still sends after an error */
@@ -70,6 +71,7 @@ struct wr_thread {
     wr_listener_t  **lsock;
     size_t           nl;
     wr_counters_t    count;
+    unsigned         seen_gen;       /* the publication it took last */
     uint64_t         rng[2];         /* request ids */
     time_t           date_sec;       /* cached Date header */
     char             date[32];       /* wr_http_date output */
@@ -81,7 +83,8 @@ struct wr_thread {
     wr_buf_t         out;            /* responses are built here */
     wr_buf_t         scratch;        /* routing strings of the request at hand */
     wr_buf_t         uri;            /* its $uri */
-    atomic_int       draining;       /* graceful stop: no accepting */
+    atomic_int       draining;       /* let go or stopping: no accepting */
+    atomic_int       close_idle;     /* stopping: idle connections close now */
 };
 
 struct wr_router {
@@ -92,11 +95,15 @@ struct wr_router {
     wr_listener_t   **socks;         /* received from main, by address */
     size_t            nsocks, capsocks;
     _Atomic(wr_rconf_t *) conf;      /* published configuration */
-    wr_thread_t      *threads;
+    wr_thread_t      *threads[WR_ROUTER_MAX_THREADS];   /* serving */
     int               nthreads;
-    pthread_mutex_t   lock;          /* for the sync handshake below */
+    wr_thread_t      *retiring[WR_ROUTER_MAX_THREADS];  /* let go, finishing */
+    int               nretiring;
+    wr_counters_t     retired_count; /* totals of threads that ended */
+    pthread_mutex_t   lock;          /* for the publication handshake */
     pthread_cond_t    cond;
-    int               synced;        /* threads that took the latest config */
+    unsigned          pub_gen;       /* publications of r->conf so far */
+    wr_timer_t        reap_timer;
     wr_alog_writer_t *alog;
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */
@@ -109,7 +116,8 @@ void        wr_rconf_unref(wr_rconf_t *c);
 void        wr_listener_unref(wr_listener_t *l);
 
 /* thread.c */
-int   wr_threads_start(wr_router_t *r, int n);
+int   wr_threads_resize(wr_router_t *r, int n);
+void  wr_threads_reap(wr_router_t *r);
 void  wr_threads_publish(wr_router_t *r, wr_rconf_t *c);   /* waits until all took it */
 void  wr_threads_drain(wr_router_t *r);
 void  wr_threads_counters(wr_router_t *r, wr_counters_t *sum);

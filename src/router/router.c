@@ -96,24 +96,37 @@ static int thread_count(const wr_rconf_t *c)
     return n > WR_ROUTER_MAX_THREADS ? WR_ROUTER_MAX_THREADS : (int) n;
 }
 
+static void reap_tick(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    wr_router_t *r = t->data;
+
+    wr_threads_reap(r);
+    if (r->nretiring > 0)
+        wr_timer_set(loop, t, WR_REAP_MS);
+}
+
 static int router_apply(wr_router_t *r, const char *text, size_t len, char *reason)
 {
     wr_rconf_t *c = wr_rconf_build(r, text, len, reason);
+    int n;
 
     if (c == NULL)
         return -1;
-    /* The thread count is fixed by the first configuration of this router
-     * process; a later change of listen_threads applies on its restart. */
+    n = thread_count(c);
     if (r->nthreads == 0) {
+        /* The first config: threads start on it. */
         atomic_store(&r->conf, c);
-        if (wr_threads_start(r, thread_count(c)) < 0) {
+        r->pub_gen++;
+    } else {
+        wr_threads_publish(r, c);
+    }
+    if (n != r->nthreads) {
+        if (wr_threads_resize(r, n) < 0) {
             snprintf(reason, WR_ROUTER_REASON_MAX, "cannot start router threads");
             return -1;
         }
-    } else {
-        if (thread_count(c) != r->nthreads)
-            wr_log(WR_LOG_NOTICE, "listen_threads changes take effect when the router restarts");
-        wr_threads_publish(r, c);
+        if (r->nretiring > 0)
+            wr_timer_set(&r->loop, &r->reap_timer, WR_REAP_MS);
     }
     drop_unused(r, c);
     return 0;
@@ -249,6 +262,8 @@ void wr_router_main(const wr_router_args_t *a)
     r.alog_fd = -1;
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.cond, NULL);
+    r.reap_timer.cb = reap_tick;
+    r.reap_timer.data = &r;
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
     /* Before any thread exists, so every thread inherits the signal mask

@@ -18,6 +18,8 @@
 #include "core/log.h"
 #include "router/internal.h"
 
+#define WR_RNG_FALLBACK  0x9e3779b97f4a7c15ULL   /* any odd constant */
+
 /* ---- helpers the connections use ---- */
 
 const char *wr_thread_date(wr_thread_t *t)
@@ -119,17 +121,21 @@ static void listen_sync(wr_thread_t *t, wr_rconf_t *c)
 static void take_conf(wr_thread_t *t)
 {
     wr_router_t *r = t->router;
-    wr_rconf_t *c = atomic_load(&r->conf);
+    wr_rconf_t *c;
+    unsigned gen;
 
+    pthread_mutex_lock(&r->lock);
+    gen = r->pub_gen;
+    c = atomic_load(&r->conf);
+    pthread_mutex_unlock(&r->lock);
     if (c != t->conf) {
-        if (c)
-            wr_rconf_ref(c);
+        wr_rconf_ref(c);
         wr_rconf_unref(t->conf);
         t->conf = c;
     }
     listen_sync(t, c);
     pthread_mutex_lock(&r->lock);
-    r->synced++;
+    t->seen_gen = gen;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
 }
@@ -143,7 +149,11 @@ static void on_notify(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         wr_log_sys(WR_LOG_ERR, "read", "router thread eventfd");
     take_conf(t);
     if (atomic_load(&t->draining)) {
-        wr_conn_close_idle(t);
+        /* Stopping: idle keep-alive connections go now. A thread merely let
+         * go answers their next request (with Connection: close) instead,
+         * so no client races a close. */
+        if (atomic_load(&t->close_idle))
+            wr_conn_close_idle(t);
         if (t->conns == 0)
             loop->stop = 1;
     }
@@ -169,71 +179,135 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int thread_init(wr_router_t *r, wr_thread_t *t, int index)
+/* ---- the set of threads (the control thread's business only) ---- */
+
+static void thread_free(wr_thread_t *t)
 {
-    memset(t, 0, sizeof(*t));
+    close(t->notify.fd);
+    wr_ev_free(&t->loop);
+    wr_rconf_unref(t->conf);
+    free(t->rbuf);
+    wr_buf_free(&t->out);
+    wr_buf_free(&t->scratch);
+    wr_buf_free(&t->uri);
+    free(t);
+}
+
+static wr_thread_t *thread_new(wr_router_t *r, int index)
+{
+    wr_thread_t *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
     t->router = r;
     t->index = index;
-    if (getrandom(t->rng, sizeof(t->rng), 0) != sizeof(t->rng))
-        t->rng[0] = (uint64_t) time(NULL) ^ ((uint64_t) index << 32), t->rng[1] = 0x9e3779b97f4a7c15ULL;
+    t->notify.fd = -1;
+    if (getrandom(t->rng, sizeof(t->rng), 0) != sizeof(t->rng)) {
+        t->rng[0] = (uint64_t) time(NULL) ^ ((uint64_t) index << 32);
+        t->rng[1] = WR_RNG_FALLBACK;
+    }
     if (t->rng[0] == 0 && t->rng[1] == 0)
         t->rng[1] = 1;
     if (wr_ev_init(&t->loop) < 0)
-        return -1;
+        goto fail;
     t->notify.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (t->notify.fd < 0) {
         wr_log_sys(WR_LOG_ALERT, "eventfd", "router thread");
-        return -1;
+        goto fail;
     }
     t->notify.cb = on_notify;
     t->notify.data = t;
-    return wr_ev_add(&t->loop, &t->notify, EPOLLIN);
+    if (wr_ev_add(&t->loop, &t->notify, EPOLLIN) < 0)
+        goto fail;
+    /* Started as of the current publication: it takes that config first. */
+    t->seen_gen = r->pub_gen - 1;
+    if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+        wr_log(WR_LOG_ALERT, "pthread_create(router thread %d) failed", index);
+        goto fail;
+    }
+    return t;
+fail:
+    thread_free(t);
+    return NULL;
 }
 
+/* Every serving thread has taken publication pub_gen. */
 static void wait_synced(wr_router_t *r)
 {
     pthread_mutex_lock(&r->lock);
-    while (r->synced < r->nthreads)
-        pthread_cond_wait(&r->cond, &r->lock);
+    for (int i = 0; i < r->nthreads; i++)
+        while (r->threads[i]->seen_gen != r->pub_gen)
+            pthread_cond_wait(&r->cond, &r->lock);
     pthread_mutex_unlock(&r->lock);
 }
 
-int wr_threads_start(wr_router_t *r, int n)
+static void notify(wr_thread_t *t)
 {
-    r->threads = calloc((size_t) n, sizeof(*r->threads));
-    if (r->threads == NULL)
-        return -1;
-    r->synced = 0;
-    for (int i = 0; i < n; i++) {
-        if (thread_init(r, &r->threads[i], i) < 0)
-            return -1;
-        if (pthread_create(&r->threads[i].tid, NULL, thread_main, &r->threads[i]) != 0) {
-            wr_log(WR_LOG_ALERT, "pthread_create(router thread %d) failed", i);
-            return -1;
+    uint64_t one = 1;
+
+    if (write(t->notify.fd, &one, sizeof(one)) < 0)
+        wr_log_sys(WR_LOG_ALERT, "write", "router thread eventfd");
+}
+
+static void add_counters(wr_counters_t *sum, wr_counters_t *c)
+{
+    sum->accepted += atomic_load(&c->accepted);
+    sum->closed += atomic_load(&c->closed);
+    sum->requests += atomic_load(&c->requests);
+    sum->active += atomic_load(&c->active);
+    sum->idle += atomic_load(&c->idle);
+}
+
+/* Threads let go by a smaller listen_threads end once their connections
+ * have; join those that did, keeping their totals for /status. */
+void wr_threads_reap(wr_router_t *r)
+{
+    int j = 0;
+
+    for (int i = 0; i < r->nretiring; i++) {
+        wr_thread_t *t = r->retiring[i];
+        if (pthread_tryjoin_np(t->tid, NULL) != 0) {
+            r->retiring[j++] = t;
+            continue;
         }
-        r->nthreads++;
+        add_counters(&r->retired_count, &t->count);
+        thread_free(t);
+    }
+    r->nretiring = j;
+}
+
+/* Grow or shrink to n serving threads. A thread let go stops accepting,
+ * finishes the requests it has, then ends (wr_threads_reap joins it). */
+int wr_threads_resize(wr_router_t *r, int n)
+{
+    while (r->nthreads < n) {
+        wr_thread_t *t = thread_new(r, r->nthreads);
+        if (t == NULL)
+            return -1;
+        r->threads[r->nthreads++] = t;
+    }
+    while (r->nthreads > n) {
+        wr_thread_t *t = r->threads[--r->nthreads];
+        atomic_store(&t->draining, 1);
+        r->retiring[r->nretiring++] = t;
+        notify(t);
     }
     wait_synced(r);
     return 0;
 }
 
-static void notify_all(wr_router_t *r)
-{
-    uint64_t one = 1;
-
-    for (int i = 0; i < r->nthreads; i++)
-        if (write(r->threads[i].notify.fd, &one, sizeof(one)) < 0)
-            wr_log_sys(WR_LOG_ALERT, "write", "router thread eventfd");
-}
-
 void wr_threads_publish(wr_router_t *r, wr_rconf_t *c)
 {
-    wr_rconf_t *old = atomic_exchange(&r->conf, c);
+    wr_rconf_t *old;
 
     pthread_mutex_lock(&r->lock);
-    r->synced = 0;
+    old = atomic_exchange(&r->conf, c);
+    r->pub_gen++;
     pthread_mutex_unlock(&r->lock);
-    notify_all(r);
+    for (int i = 0; i < r->nthreads; i++)
+        notify(r->threads[i]);
+    for (int i = 0; i < r->nretiring; i++)
+        notify(r->retiring[i]);
     wait_synced(r);
     wr_rconf_unref(old);
 }
@@ -243,21 +317,23 @@ void wr_threads_publish(wr_router_t *r, wr_rconf_t *c)
 void wr_threads_drain(wr_router_t *r)
 {
     for (int i = 0; i < r->nthreads; i++)
-        atomic_store(&r->threads[i].draining, 1);
-    notify_all(r);
-    for (int i = 0; i < r->nthreads; i++)
-        pthread_join(r->threads[i].tid, NULL);
+        atomic_store(&r->threads[i]->close_idle, 1);
+    for (int i = 0; i < r->nretiring; i++) {
+        atomic_store(&r->retiring[i]->close_idle, 1);
+        notify(r->retiring[i]);
+    }
+    wr_threads_resize(r, 0);
+    for (int i = 0; i < r->nretiring; i++)
+        pthread_join(r->retiring[i]->tid, NULL);
 }
 
 void wr_threads_counters(wr_router_t *r, wr_counters_t *sum)
 {
+    wr_threads_reap(r);
     memset(sum, 0, sizeof(*sum));
-    for (int i = 0; i < r->nthreads; i++) {
-        wr_counters_t *c = &r->threads[i].count;
-        sum->accepted += atomic_load(&c->accepted);
-        sum->closed += atomic_load(&c->closed);
-        sum->requests += atomic_load(&c->requests);
-        sum->active += atomic_load(&c->active);
-        sum->idle += atomic_load(&c->idle);
-    }
+    add_counters(sum, &r->retired_count);
+    for (int i = 0; i < r->nthreads; i++)
+        add_counters(sum, &r->threads[i]->count);
+    for (int i = 0; i < r->nretiring; i++)
+        add_counters(sum, &r->retiring[i]->count);
 }

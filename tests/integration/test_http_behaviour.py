@@ -185,3 +185,41 @@ def test_if_range(vwarren, root):
     r = hh.get(port, "/a.txt", headers={"Range": "bytes=0-4",
                                         "If-Range": "Thu, 01 Jan 1970 00:00:00 GMT"})
     assert r.status == 200
+
+
+def router_threads(w):
+    pid = w.pid("router")
+    names = [open("/proc/%d/task/%s/comm" % (pid, t)).read().strip()
+             for t in os.listdir("/proc/%d/task" % pid)]
+    return sorted(n for n in names if n.startswith("router "))
+
+
+def test_listen_threads_change_live(vwarren):
+    port = hh.setup(vwarren, [{"action": {"return": 200}}],
+                    settings={"listen_threads": 3})
+    assert router_threads(vwarren) == ["router 0", "router 1", "router 2"]
+    # Keep-alive connections spread over the threads survive a shrink: the
+    # threads let go finish their requests, then end.
+    conns = [hh.Conn(port) for _ in range(6)]
+    for c in conns:
+        assert c.request("GET", "/").status == 200
+    s, j = vwarren.put("/config/settings/listen_threads", 1)
+    assert s == 200, j
+    # Whichever thread each landed on (the kernel picks), every open
+    # connection is answered after the shrink: the threads let go answer
+    # with Connection: close, they never drop a connection.
+    for c in conns:
+        r = c.request("GET", "/")
+        assert r.status == 200
+        c.close()
+    assert hh.get(port, "/").status == 200
+    deadline = time.time() + 5
+    while router_threads(vwarren) != ["router 0"] and time.time() < deadline:
+        time.sleep(0.1)
+    assert router_threads(vwarren) == ["router 0"]
+    s, j = vwarren.put("/config/settings/listen_threads", 2)
+    assert s == 200, j
+    assert router_threads(vwarren) == ["router 0", "router 1"]
+    st = hh.wait_status(vwarren, lambda s: s["connections"]["active"] == 0
+                        and s["connections"]["idle"] == 0)["connections"]
+    assert st["accepted"] == st["closed"]
