@@ -30,7 +30,7 @@ FUZZ_RUNS ?= 200000
 # Each fuzz target runs FUZZ_RUNS inputs or FUZZ_SECONDS, whichever ends first.
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps run test unit fuzz integration clean
+.PHONY: all deps run test unit fuzz integration runtime-test clean
 .SECONDARY:
 all: build/warrend build/libwarren.a build/libwarren.so $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
@@ -135,11 +135,47 @@ integration: build/warrend build/warrend-asan $(APP_BIN)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 
+# ---- python runtime
+# build/warren-python: the Python WSGI runtime, a worker program on libwarren
+# (src/runtime/python). Only this program links libpython; warrend never does.
+# Debian's CPython 3.11, named by path: another python3-config may come
+# first on PATH (pyenv).
+PYTHON_CONFIG ?= /usr/bin/python3-config
+PY_RT_SRC     := $(wildcard src/runtime/python/*.c)
+PY_RT_OBJ     := $(PY_RT_SRC:%.c=build/obj/%.o)
+PY_RT_ASAN    := $(PY_RT_SRC:%.c=build/asan/%.o)
+# -isystem: Python's headers are not ours to keep warning-free.
+PY_INCLUDES    = $(patsubst -I%,-isystem %,$(shell $(PYTHON_CONFIG) --includes))
+PY_LDFLAGS     = $(shell $(PYTHON_CONFIG) --embed --ldflags)
+# sys.executable: the interpreter python3-config belongs to.
+PY_BIN        := $(PYTHON_CONFIG:-config=)
+
+$(PY_RT_OBJ) $(PY_RT_ASAN): CPPFLAGS += $(PY_INCLUDES) -DWPY_PYTHON_BIN='"$(PY_BIN)"'
+
+all: build/warren-python
+
+build/warren-python: $(PY_RT_OBJ) build/libwarren.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PY_LDFLAGS)
+
+# The runtime's tests run this one: a sanitizer report fails the test.
+build/warren-python-asan: $(PY_RT_ASAN) $(LIBW_SRC:%.c=build/asan/%.o)
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(PY_LDFLAGS)
+
+.PHONY: runtime-test
+runtime-test: build/warren-python build/warren-python-asan
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	    WARREN_PYTHON_BIN=$(CURDIR)/build/warren-python-asan \
+	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/runtime
+# ---- end python runtime
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory runtime-test
 
 clean:
 	rm -rf build

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev
-      python3 python3-pytest procps util-linux"
+      python3 python3-dev python3-pytest procps util-linux iproute2"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,4 @@
+"""Exits while importing."""
+import sys
+
+sys.exit(3)

@@ -1,0 +1,2 @@
+"""Fails while importing."""
+LIMIT = 1 / 0
