@@ -13,13 +13,13 @@
 #include <sys/un.h>
 
 #include "conf/validate_int.h"
+#include "core/addr.h"
 
 #define STATUS_BAD         400
 #define INVALID_CONF       "Invalid configuration."
 #define MAX_SUGGEST_DIST   2        /* edits for a "Did you mean" */
 #define MAX_SUGGEST_LEN    64       /* longer keys aren't typos of ours */
 #define PORT_MAX           65535
-#define IP_TEXT_MAX        64       /* longer than any IPv6 text form */
 #define UNIX_PREFIX        "unix:"
 #define UNIX_PREFIX_LEN    (sizeof(UNIX_PREFIX) - 1)
 #define SUN_PATH_SIZE      sizeof(((struct sockaddr_un *) 0)->sun_path)
@@ -439,21 +439,9 @@ wr_v_members(wr_vctx_t *c, json_t *obj, const wr_vmember_t *const *tabs,
 int
 wr_v_ip_family(const char *s, size_t len)
 {
-    char          text[IP_TEXT_MAX];
     unsigned char bin[sizeof(struct in6_addr)];
 
-    if (len == 0 || len >= sizeof(text)) {
-        return 0;
-    }
-    memcpy(text, s, len);
-    text[len] = '\0';
-    if (inet_pton(AF_INET, text, bin) == 1) {
-        return AF_INET;
-    }
-    if (inet_pton(AF_INET6, text, bin) == 1) {
-        return AF_INET6;
-    }
-    return 0;
+    return wr_ip_parse(s, len, bin);
 }
 
 long

@@ -12,6 +12,21 @@
 
 #define WR_PORT_MAX  65535
 
+int wr_ip_parse(const char *s, size_t len, unsigned char out[16])
+{
+    char text[INET6_ADDRSTRLEN];
+
+    if (len == 0 || len >= sizeof(text))
+        return 0;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    if (inet_pton(AF_INET, text, out) == 1)
+        return AF_INET;
+    if (inet_pton(AF_INET6, text, out) == 1)
+        return AF_INET6;
+    return 0;
+}
+
 static int parse_port(const char *s, in_port_t *port, const char **why)
 {
     char *end;

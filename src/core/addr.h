@@ -12,6 +12,10 @@ typedef struct {
     socklen_t               len;
 } wr_addr_t;
 
+/* IPv4 or IPv6 address text of len bytes (no brackets, no port) into out
+ * (4 or 16 bytes, network order). Returns AF_INET, AF_INET6, or 0. */
+int wr_ip_parse(const char *s, size_t len, unsigned char out[16]);
+
 /* Returns 0, or -1 with *why set to a static reason text. */
 int wr_addr_parse(const char *text, wr_addr_t *a, const char **why);
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 
+#include "core/addr.h"
 #include "route/route_int.h"
 
 struct wr_forwarded {
@@ -49,9 +50,10 @@ wr_forwarded_t *wr_forwarded_compile(json_t *v, char *err, size_t errlen)
 /* "1.2.3.4", "::1" or "[::1]" (a port after brackets is ignored). */
 static int parse_ip(const char *s, size_t n, struct sockaddr_storage *ss)
 {
-    char buf[INET6_ADDRSTRLEN + 2];
     struct sockaddr_in *in = (struct sockaddr_in *) ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ss;
+    unsigned char bin[16];
+    int family;
 
     if (n > 0 && s[0] == '[') {
         const char *end = memchr(s, ']', n);
@@ -60,20 +62,16 @@ static int parse_ip(const char *s, size_t n, struct sockaddr_storage *ss)
         s++;
         n = (size_t) (end - s);
     }
-    if (n == 0 || n >= sizeof(buf))
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
+    family = wr_ip_parse(s, n, bin);
     memset(ss, 0, sizeof(*ss));
-    if (inet_pton(AF_INET, buf, &in->sin_addr) == 1) {
+    if (family == AF_INET) {
         in->sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, buf, &in6->sin6_addr) == 1) {
+        memcpy(&in->sin_addr, bin, sizeof(in->sin_addr));
+    } else if (family == AF_INET6) {
         in6->sin6_family = AF_INET6;
-        return 0;
+        memcpy(&in6->sin6_addr, bin, sizeof(in6->sin6_addr));
     }
-    return -1;
+    return family ? 0 : -1;
 }
 
 static void trim(const char **s, size_t *n)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "core/addr.h"
 #include "route/route_int.h"
 
 #define WR_PORT_MAX      65535
@@ -26,24 +27,6 @@ family_len(int family)
 }
 
 /* Parses an address of either family into buf; returns the family or 0. */
-static int
-ip_parse(const char *s, size_t len, unsigned char buf[WR_V6_LEN])
-{
-    char text[WR_IP_TEXT_MAX];
-
-    if (len == 0 || len >= sizeof(text)) {
-        return 0;
-    }
-    memcpy(text, s, len);
-    text[len] = '\0';
-    if (inet_pton(AF_INET, text, buf) == 1) {
-        return AF_INET;
-    }
-    if (inet_pton(AF_INET6, text, buf) == 1) {
-        return AF_INET6;
-    }
-    return 0;
-}
 
 static int
 prefix_range(wr_addr_pat_t *p, const char *digits)
@@ -84,17 +67,17 @@ host_parse(wr_addr_pat_t *p, const char *s, size_t len)
     buf[len] = '\0';
     p->kind = WR_ADDR_RANGE;
     if ((sep = strchr(buf, '/')) != NULL) {
-        p->family = ip_parse(buf, (size_t) (sep - buf), p->lo);
+        p->family = wr_ip_parse(buf, (size_t) (sep - buf), p->lo);
         return p->family != 0 ? prefix_range(p, sep + 1) : -1;
     }
     if ((sep = strchr(buf, '-')) != NULL) {
-        p->family = ip_parse(buf, (size_t) (sep - buf), p->lo);
-        if (p->family == 0 || ip_parse(sep + 1, strlen(sep + 1), p->hi) != p->family) {
+        p->family = wr_ip_parse(buf, (size_t) (sep - buf), p->lo);
+        if (p->family == 0 || wr_ip_parse(sep + 1, strlen(sep + 1), p->hi) != p->family) {
             return -1;
         }
         return memcmp(p->lo, p->hi, family_len(p->family)) <= 0 ? 0 : -1;
     }
-    p->family = ip_parse(buf, len, p->lo);
+    p->family = wr_ip_parse(buf, len, p->lo);
     memcpy(p->hi, p->lo, sizeof(p->hi));
     return p->family != 0 ? 0 : -1;
 }
