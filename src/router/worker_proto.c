@@ -1,0 +1,164 @@
+/*
+ * Encode request heads for workers and decode their response heads, as
+ * src/lib/proto.h lays them out: uint32 lengths, then bytes, host order.
+ */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include "lib/proto.h"
+#include "router/worker_proto.h"
+
+#define WR_PORT_TEXT  8      /* "65535" and a NUL */
+#define WR_ADDR_TEXT  128    /* "unix:" + a sun_path, or an IPv6 text */
+
+static int put_str(wr_buf_t *b, const char *s, size_t n)
+{
+    uint32_t len = (uint32_t) n;
+
+    if (wr_buf_append(b, &len, sizeof(len)) < 0)
+        return -1;
+    return wr_buf_append(b, s ? s : "", n);
+}
+
+static int put_cstr(wr_buf_t *b, const char *s)
+{
+    return put_str(b, s, s ? strlen(s) : 0);
+}
+
+/* Text address and port of sa ("" and "" for none, "unix:" path for unix). */
+static void addr_text(const struct sockaddr *sa, char *host, size_t hlen, char port[WR_PORT_TEXT])
+{
+    host[0] = port[0] = '\0';
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t) hlen);
+        snprintf(port, WR_PORT_TEXT, "%u", (unsigned) ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t) hlen);
+        snprintf(port, WR_PORT_TEXT, "%u", (unsigned) ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        snprintf(host, hlen, "unix:%.*s", (int) (hlen - sizeof("unix:")),
+                 ((const struct sockaddr_un *) sa)->sun_path);
+    }
+}
+
+/* Host without its port (and without the brackets of an IPv6 literal). */
+static wr_str_t server_name(wr_str_t host)
+{
+    const char *colon;
+
+    if (host.n == 0)
+        return (wr_str_t) { "", 0 };
+    if (host.p[0] == '[') {
+        const char *end = memchr(host.p, ']', host.n);
+        if (end)
+            return (wr_str_t) { host.p + 1, (size_t) (end - host.p - 1) };
+        return host;
+    }
+    colon = memchr(host.p, ':', host.n);
+    return colon ? (wr_str_t) { host.p, (size_t) (colon - host.p) } : host;
+}
+
+int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *version,
+                          const char *target_name)
+{
+    char rhost[WR_ADDR_TEXT], lhost[WR_ADDR_TEXT];
+    char rport[WR_PORT_TEXT], lport[WR_PORT_TEXT];
+    size_t start = out->n;
+    wr_str_t name = server_name(v->host);
+    uint32_t count = (uint32_t) v->nfields;
+    int rc = 0;
+
+    addr_text(v->remote, rhost, sizeof(rhost), rport);
+    addr_text(v->local, lhost, sizeof(lhost), lport);
+    rc |= put_str(out, v->method.p, v->method.n);
+    rc |= put_str(out, v->request_uri.p, v->request_uri.n);
+    rc |= put_str(out, v->uri.p, v->uri.n);
+    rc |= put_str(out, v->query.p, v->query.n);
+    rc |= put_cstr(out, version);
+    rc |= put_cstr(out, rhost);
+    rc |= put_cstr(out, rport);
+    rc |= put_cstr(out, lhost);
+    rc |= put_cstr(out, lport);
+    rc |= put_str(out, name.p, name.n);
+    rc |= put_cstr(out, v->tls ? "https" : "http");
+    rc |= put_cstr(out, target_name);
+    rc |= wr_buf_append(out, &count, sizeof(count));
+    for (size_t i = 0; i < v->nfields && rc == 0; i++) {
+        rc |= put_str(out, v->fields[i].name, v->fields[i].name_len);
+        rc |= put_str(out, v->fields[i].value, v->fields[i].value_len);
+    }
+    if (rc != 0 || out->n - start > WR_APP_MAX_PAYLOAD) {
+        out->n = start;
+        return -1;
+    }
+    return 0;
+}
+
+static int take_u32(const char **p, size_t *left, uint32_t *v)
+{
+    if (*left < sizeof(*v))
+        return -1;
+    memcpy(v, *p, sizeof(*v));
+    *p += sizeof(*v);
+    *left -= sizeof(*v);
+    return 0;
+}
+
+static int take_str(const char **p, size_t *left, const char **s, size_t *n)
+{
+    uint32_t len;
+
+    if (take_u32(p, left, &len) < 0 || len > *left)
+        return -1;
+    *s = *p;
+    *n = len;
+    *p += len;
+    *left -= len;
+    return 0;
+}
+
+static int is_token_char(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+static int field_ok(const wr_http_field_t *f)
+{
+    if (f->name_len == 0)
+        return 0;
+    for (size_t i = 0; i < f->name_len; i++)
+        if (!is_token_char((unsigned char) f->name[i]))
+            return 0;
+    for (size_t i = 0; i < f->value_len; i++)
+        if (f->value[i] == '\r' || f->value[i] == '\n' || f->value[i] == '\0')
+            return 0;
+    return 1;
+}
+
+int wr_worker_decode_resp_head(const char *p, size_t n, int *status,
+                               wr_http_field_t *fields, size_t max)
+{
+    uint32_t st, count;
+
+    if (take_u32(&p, &n, &st) < 0 || st < 100 || st > 999
+        || take_u32(&p, &n, &count) < 0 || count > max)
+        return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        wr_http_field_t *f = &fields[i];
+        if (take_str(&p, &n, &f->name, &f->name_len) < 0
+            || take_str(&p, &n, &f->value, &f->value_len) < 0 || !field_ok(f))
+            return -1;
+    }
+    if (n != 0)
+        return -1;
+    *status = (int) st;
+    return (int) count;
+}

@@ -1,0 +1,34 @@
+/*
+ * The router's side of the worker wire format (src/lib/proto.h): encoding a
+ * request head for a worker and decoding a worker's response head. Pure
+ * functions; the dispatch that uses them comes with applications (issue 4).
+ */
+#ifndef WR_WORKER_PROTO_H
+#define WR_WORKER_PROTO_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "http/http.h"
+#include "route/route.h"
+
+/*
+ * Append the REQ_HEAD payload for request v to out: method, target, path,
+ * query, version, remote address and port, local address and port, server
+ * name, scheme, target name (NULL: ""), then the fields. Returns 0, or -1
+ * when it would exceed WR_APP_MAX_PAYLOAD (the caller answers 431) or memory
+ * runs out; out is unchanged then.
+ */
+int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *version,
+                          const char *target_name);
+
+/*
+ * Decode a RESP_HEAD payload: the status and up to max fields, pointing into
+ * p. Returns the number of fields, or -1 for a malformed payload, a status
+ * outside 100-999, more than max fields, or a name or value a response must
+ * not carry (CR, LF, NUL; a name that is not a token).
+ */
+int wr_worker_decode_resp_head(const char *p, size_t n, int *status,
+                               wr_http_field_t *fields, size_t max);
+
+#endif
