@@ -23,6 +23,15 @@ typedef enum {
     WR_MSG_STATUS,         /* router -> main -> controller: JSON text */
     WR_MSG_LOG_FD,         /* main -> children: the reopened error log (fd) */
     WR_MSG_ACCESS_LOG,     /* main -> router: access log fd (none: logging off) */
+    WR_MSG_APP_MAP,        /* main -> router: {"app": generation, ...} of the config
+                              that the next WR_MSG_CONF_APPLY carries (JSON text) */
+    WR_MSG_APP_WORKER,     /* main -> router: wr_msg_worker_t + app name; fd = the
+                              router's end of a worker channel (HELLO already read) */
+    WR_MSG_APP_RETIRE,     /* main -> router: uint32 generation: dispatch no more to
+                              it; close idle channels now, busy ones after their request */
+    WR_MSG_PROTO_SPAWN,    /* main -> prototype: wr_msg_spawn_t: start one worker */
+    WR_MSG_PROTO_WORKER,   /* prototype -> main: wr_msg_worker_t; fd = router's end */
+    WR_MSG_PROTO_EXIT,     /* prototype -> main: wr_msg_exit_t + reason text */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 
@@ -45,6 +54,26 @@ typedef struct {
 typedef struct {
     int32_t ok;        /* 1 applied, 0 refused */
 } wr_msg_result_t;
+
+/* WR_MSG_APP_WORKER, WR_MSG_PROTO_WORKER: a worker of a generation. */
+typedef struct {
+    uint32_t gen;
+    uint32_t worker;   /* worker number within the generation */
+    int32_t  pid;      /* as main/the prototype sees it */
+} wr_msg_worker_t;
+
+/* WR_MSG_PROTO_SPAWN */
+typedef struct {
+    uint32_t worker;
+} wr_msg_spawn_t;
+
+/* WR_MSG_PROTO_EXIT: a worker ended (or could not start); a reason text
+ * ("execve(/srv/app) failed: No such file or directory") follows. */
+typedef struct {
+    uint32_t worker;
+    int32_t  pid;      /* 0 when fork itself failed */
+    int32_t  status;   /* waitpid status, or -1 when it never started */
+} wr_msg_exit_t;
 
 /* A received message. fd is -1 or an fd the handler may take (set it to -1);
  * an fd left in place is closed after the handler returns. */
