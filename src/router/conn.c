@@ -46,6 +46,10 @@ static void release_request(wr_hconn_t *c)
     c->file = -1;
     wr_rconf_unref(c->conf);
     c->conf = NULL;
+    wr_buf_free(&c->app_head);
+    c->app = NULL;
+    c->req_done = c->head_out = c->resp_done = c->head_only = c->chunked_out = 0;
+    c->resp_unacked = 0;
     /* The response buffer goes back to the thread for the next one. */
     if (c->t->out.p == NULL) {
         c->t->out = c->out;
@@ -63,6 +67,7 @@ static void conn_close(wr_hconn_t *c)
     wr_thread_t *t = c->t;
 
     wr_timer_cancel(&t->loop, &c->timer);
+    wr_app_conn_closing(c);
     wr_ev_retire(&t->loop, &c->ev, c);      /* freed after this batch */
     close(c->ev.fd);
     release_request(c);
@@ -127,6 +132,7 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
     }
     c->t = t;
     c->l = l;
+    c->id = ++t->next_conn_id;
     c->file = -1;
     c->ev.fd = fd;
     c->ev.cb = conn_event;
@@ -298,6 +304,11 @@ static void start_request(wr_hconn_t *c, long head_len)
     if ((c->body_left > 0 || c->chunked) && req->expect_continue)
         c->close_after = 1;
     wr_respond_request(c, req);
+    if (c->app != NULL) {
+        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+        wr_app_begin(c);      /* the body goes to the worker, not away */
+        return;
+    }
     if (c->close_after || (c->body_left == 0 && !c->chunked))
         return;
     c->deferred = 1;          /* write once the body is read */
@@ -381,6 +392,40 @@ static void finish_response(wr_hconn_t *c)
     arm(c, t->conf->settings.idle_timeout);
 }
 
+/* ---- what app.c uses ---- */
+
+int wr_conn_read(wr_hconn_t *c)
+{
+    return conn_read(c);
+}
+
+int wr_conn_flush(wr_hconn_t *c)
+{
+    return conn_write(c);
+}
+
+void wr_conn_done(wr_hconn_t *c)
+{
+    finish_response(c);
+    if (c->state == WR_HC_IDLE && c->in_len > 0)
+        conn_process(c);
+}
+
+void wr_conn_abort(wr_hconn_t *c)
+{
+    conn_close(c);
+}
+
+void wr_conn_want(wr_hconn_t *c, uint32_t events)
+{
+    want(c, events);
+}
+
+void wr_conn_arm(wr_hconn_t *c, int seconds)
+{
+    arm(c, seconds);
+}
+
 /* ---- the state machine ---- */
 
 /* Move c as far as its bytes allow. Returns -1 when c was closed (freed). */
@@ -401,6 +446,10 @@ static int conn_process(wr_hconn_t *c)
         case WR_HC_HEAD:
             if (c->out.n == 0)
                 parse_head(c);
+            if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT)
+                return 0;                     /* app.c has it now */
+            if (c->state == WR_HC_LINGER)
+                return 0;
             if (c->out.n == 0)
                 return 0;                     /* need more bytes */
             if (c->deferred) {
@@ -448,6 +497,8 @@ static int conn_process(wr_hconn_t *c)
             continue;
         }
         case WR_HC_LINGER:
+        case WR_HC_APP_WAIT:
+        case WR_HC_APP:
             return 0;
         }
     }
@@ -458,6 +509,10 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
 {
     int r;
 
+    if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT) {
+        wr_app_on_client(c, events);
+        return 0;            /* app.c settles c itself (it may be closed) */
+    }
     if (c->state == WR_HC_WRITE) {
         if (events & (EPOLLERR | EPOLLHUP)) {
             conn_close(c);
@@ -482,6 +537,8 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
             return -1;
         if (c->state == WR_HC_WRITE || c->state == WR_HC_LINGER)
             return 0;
+        if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT)
+            return 1;        /* app.c took it: maybe closed already */
         /* Epoll is level-triggered: after a short read, waiting for the
          * next event costs nothing and saves a recv() that would say EAGAIN. */
         if (r == 2)
@@ -497,7 +554,11 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
 static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 {
     wr_hconn_t *c = ev->data;
+    uint64_t id = c->id;
+    int rc = conn_handle(c, events);
 
-    if (conn_handle(c, events) == 0)
+    /* app.c may have closed c: its memory stays until the batch ends, but
+     * its ev is retired (cb NULL) then. */
+    if (rc == 0 || (rc == 1 && c->ev.cb != NULL && c->id == id))
         in_settle(c);
 }

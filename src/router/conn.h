@@ -9,6 +9,8 @@ typedef enum {
     WR_HC_HEAD,         /* reading a request head */
     WR_HC_BODY,         /* reading (and discarding) a request body */
     WR_HC_WRITE,        /* sending a response */
+    WR_HC_APP_WAIT,     /* queued for a worker of an application */
+    WR_HC_APP,          /* exchanging with a worker (app.c) */
     WR_HC_LINGER        /* response sent, close pending: drain what arrives */
 } wr_hc_state_t;
 
@@ -46,7 +48,34 @@ typedef struct wr_hconn {
     int                     deferred;    /* a response waits for the body to be read */
     char                    reqid[33];
     struct timespec         start;
+    /* an application request (app.c) */
+    uint64_t                id;          /* unique in its thread */
+    uint32_t                stream;      /* of the exchange with the worker */
+    wr_appgen_t            *app;         /* the generation it goes to */
+    wr_worker_t            *worker;      /* the worker serving it */
+    struct wr_hconn        *app_next;    /* the thread's waiting list */
+    wr_buf_t                app_head;    /* encoded REQ_HEAD */
+    long long               req_window;  /* request body bytes the worker takes */
+    size_t                  resp_unacked;/* response body bytes not yet granted back */
+    unsigned                req_done:1;  /* REQ_END (or ABORT) sent */
+    unsigned                head_out:1;  /* the response head went to c->out */
+    unsigned                resp_done:1; /* RESP_END received */
+    unsigned                head_only:1; /* HEAD: no body to the client */
+    unsigned                chunked_out:1; /* the response body is chunked */
 } wr_hconn_t;
+
+/* conn.c, for app.c */
+int  wr_conn_read(wr_hconn_t *c);         /* 1/2 got bytes, 0 none now, -1 closed */
+int  wr_conn_flush(wr_hconn_t *c);        /* 1 sent, 0 would block, -1 failed */
+void wr_conn_done(wr_hconn_t *c);         /* the response is out: next or close */
+void wr_conn_abort(wr_hconn_t *c);        /* close now */
+void wr_conn_want(wr_hconn_t *c, uint32_t events);
+void wr_conn_arm(wr_hconn_t *c, int seconds);
+
+/* app.c */
+void wr_app_begin(wr_hconn_t *c);         /* c->app and c->app_head are set */
+void wr_app_on_client(wr_hconn_t *c, uint32_t events);
+void wr_app_conn_closing(wr_hconn_t *c);
 
 /* respond.c: decide and build the response of the request in c->in.
  * Leaves c ready to write (c->out, c->file). */

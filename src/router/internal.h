@@ -25,6 +25,51 @@
 typedef struct wr_router wr_router_t;
 typedef struct wr_thread wr_thread_t;
 
+#define WR_APP_QUEUE_MAX       1024     /* requests waiting for a worker, per app */
+
+typedef struct wr_appgen wr_appgen_t;
+struct wr_hconn;
+
+/* A worker's channel. Idle ones sit in their generation's list, in no epoll;
+ * the thread that takes one adds it to its own epoll for that request. */
+typedef struct wr_worker {
+    wr_appgen_t      *gen;
+    int               fd;
+    pid_t             pid;
+    uint32_t          id;
+    wr_ev_t           ev;
+    struct wr_hconn  *conn;          /* the request it serves, or NULL */
+    struct wr_worker *next;          /* idle list */
+} wr_worker_t;
+
+/* A request waiting for a worker: its thread and its connection's id (the
+ * connection may be gone by the time a worker frees up). */
+typedef struct wr_waiter {
+    struct wr_waiter *next;
+    struct wr_thread *t;
+    uint64_t          conn_id;
+} wr_waiter_t;
+
+/* One generation of an application, shared by every thread. */
+struct wr_appgen {
+    atomic_int        refs;
+    uint32_t          gen;
+    char             *name;
+    pthread_mutex_t   lock;          /* the fields below */
+    wr_worker_t      *idle;
+    int               nworkers;      /* alive: idle or busy */
+    int               retired;
+    wr_waiter_t      *qhead, *qtail;
+    int               qlen;
+};
+
+/* A worker handed to a thread for one of its waiting connections. */
+typedef struct wr_handoff {
+    struct wr_handoff *next;
+    wr_worker_t       *w;
+    uint64_t           conn_id;
+} wr_handoff_t;
+
 /* A listen socket; shared by every thread's epoll (EPOLLEXCLUSIVE). */
 typedef struct wr_listener {
     atomic_int  refs;
@@ -40,6 +85,12 @@ typedef struct {
     wr_forwarded_t *forwarded;     /* NULL: trust the socket's peer */
 } wr_rlisten_t;
 
+/* An application as one configuration uses it: its current generation. */
+typedef struct {
+    char        *name;
+    wr_appgen_t *gen;
+} wr_rapp_t;
+
 /* One compiled configuration: read-only once published; requests keep a
  * reference to the one they started on. */
 typedef struct wr_rconf {
@@ -51,6 +102,8 @@ typedef struct wr_rconf {
     wr_alog_format_t   *alog;
     wr_rlisten_t       *listen;
     size_t              nlisten;
+    wr_rapp_t          *apps;
+    size_t              napps;
 } wr_rconf_t;
 
 /* Counters of one thread; the sums make /status. */
@@ -85,6 +138,10 @@ struct wr_thread {
     wr_buf_t         uri;            /* its $uri */
     atomic_int       draining;       /* let go or stopping: no accepting */
     atomic_int       close_idle;     /* stopping: idle connections close now */
+    uint64_t         next_conn_id;
+    struct wr_hconn *app_waiting;    /* connections queued for a worker */
+    pthread_mutex_t  inbox_lock;
+    wr_handoff_t    *inbox;          /* workers handed over by other threads */
 };
 
 struct wr_router {
@@ -105,6 +162,10 @@ struct wr_router {
     unsigned          pub_gen;       /* publications of r->conf so far */
     wr_timer_t        reap_timer;
     wr_alog_writer_t *alog;
+    wr_appgen_t     **gens;          /* every live generation (control thread) */
+    size_t            ngens, capgens;
+    json_t           *app_map;       /* from main, for the next config */
+    atomic_uint       next_stream;   /* worker stream ids */
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */
 };
@@ -124,6 +185,13 @@ void  wr_threads_counters(wr_router_t *r, wr_counters_t *sum);
 const char *wr_thread_date(wr_thread_t *t);
 void  wr_thread_request_id(wr_thread_t *t, char out[33]);
 void  wr_thread_conn_closed(wr_thread_t *t);
+
+/* app.c */
+wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int create);
+void  wr_appgen_unref(wr_appgen_t *g);
+void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id);
+void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
+void  wr_thread_take_inbox(wr_thread_t *t);
 
 /* conn.c */
 void  wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd);

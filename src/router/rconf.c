@@ -37,6 +37,11 @@ static void rconf_free(wr_rconf_t *c)
         wr_forwarded_free(c->listen[i].forwarded);
     }
     free(c->listen);
+    for (size_t i = 0; i < c->napps; i++) {
+        free(c->apps[i].name);
+        wr_appgen_unref(c->apps[i].gen);
+    }
+    free(c->apps);
     free(c);
 }
 
@@ -88,6 +93,30 @@ static int build_listeners(wr_router_t *r, wr_rconf_t *c, json_t *conf, char *re
     return 0;
 }
 
+/* Each application of the config, with the generation main started for it
+ * (from the map main sent just before the config). */
+static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
+{
+    json_t *apps = json_object_get(conf, "applications"), *v;
+    const char *name;
+
+    c->apps = calloc(json_object_size(apps) + 1, sizeof(*c->apps));
+    if (c->apps == NULL)
+        return -1;
+    json_object_foreach(apps, name, v) {
+        json_t *gen = json_object_get(r->app_map, name);
+        wr_appgen_t *g = json_is_integer(gen)
+            ? wr_appgen_find(r, (uint32_t) json_integer_value(gen), name, 1) : NULL;
+        c->apps[c->napps].name = strdup(name);
+        if (c->apps[c->napps].name == NULL)
+            return -1;
+        if (g)
+            atomic_fetch_add(&g->refs, 1);
+        c->apps[c->napps++].gen = g;
+    }
+    return 0;
+}
+
 wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *reason)
 {
     wr_conf_error_t err;
@@ -125,6 +154,8 @@ wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *r
         goto fail;
     if (build_listeners(r, c, conf, reason) < 0)
         goto fail;
+    if (build_apps(r, c, conf) < 0)
+        goto nomem;
     json_decref(conf);
     return c;
 

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "router/conn.h"
+#include "router/worker_proto.h"
 
 #define WR_SERVER_NAME       "Warren"
 #define WR_MAX_FALLBACKS     8      /* share -> fallback -> ... nesting */
@@ -335,6 +336,32 @@ static void serve_file(resp_t *r, wr_share_result_t *s)
 
 static void run_action(resp_t *r, const wr_action_t *a, int depth);
 
+/* Hand the request to app.c: its running generation and the encoded head. */
+static void pass_app(resp_t *r, const wr_action_t *a)
+{
+    wr_hconn_t *c = r->c;
+    wr_appgen_t *g = NULL;
+
+    for (size_t i = 0; i < c->conf->napps; i++)
+        if (strcmp(c->conf->apps[i].name, a->app) == 0)
+            g = c->conf->apps[i].gen;
+    if (g == NULL) {
+        respond_status(r, 503);        /* configured, but no worker has started */
+        return;
+    }
+    if (c->t->req.chunked) {
+        respond_status(r, 411);        /* chunked bodies to applications: not yet */
+        return;
+    }
+    wr_buf_reset(&c->app_head);
+    if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
+                              ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0) {
+        respond_status(r, 431);
+        return;
+    }
+    c->app = g;
+}
+
 static int is_get_or_head(const wr_req_view_t *v)
 {
     return (v->method.n == 3 && memcmp(v->method.p, "GET", 3) == 0)
@@ -400,8 +427,11 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
         free(s.location);
         respond_status(r, s.status ? s.status : 404);
         return;
+    case WR_ACTION_PASS_APP:
+        pass_app(r, a);
+        return;
     default:
-        /* Applications, upstreams and proxying arrive with their issues. */
+        /* Upstreams and proxying arrive with their issues. */
         respond_status(r, 502);
         return;
     }
@@ -505,7 +535,10 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         else
             respond_status(&r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
     }
-    log_access(&r);
+    if (c->app == NULL)
+        log_access(&r);           /* an application's answer comes later */
+    else
+        atomic_fetch_add(&c->t->count.requests, 1);
     resp_free(&r);
 }
 

@@ -191,6 +191,25 @@ static void alog_settle(wr_router_t *r, int applied)
     r->alog_fd = -1;
 }
 
+/* A worker main started and checked (HELLO): into its generation's pool. */
+static void take_worker(wr_router_t *r, wr_msg_t *m)
+{
+    wr_msg_worker_t w;
+    char *name;
+    wr_appgen_t *g;
+
+    if (m->fd < 0 || m->len <= sizeof(w))
+        return;
+    memcpy(&w, m->data, sizeof(w));
+    name = strndup(m->data + sizeof(w), m->len - sizeof(w));
+    g = name ? wr_appgen_find(r, w.gen, name, 1) : NULL;
+    free(name);
+    if (g == NULL)
+        return;
+    wr_appgen_add_worker(g, m->fd, w.pid, w.worker);
+    m->fd = -1;
+}
+
 static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
 {
     wr_router_t *r = ch->data;
@@ -223,6 +242,20 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
     case WR_MSG_LOG_FD:
         if (m->fd >= 0 && dup3(m->fd, wr_proc.log_fd, O_CLOEXEC) < 0)
             wr_log_sys(WR_LOG_ERR, "dup3", "log fd");
+        break;
+    case WR_MSG_APP_MAP:
+        json_decref(r->app_map);
+        r->app_map = json_loadb(m->data, m->len, 0, NULL);
+        break;
+    case WR_MSG_APP_WORKER:
+        take_worker(r, m);
+        break;
+    case WR_MSG_APP_RETIRE:
+        if (m->len == sizeof(uint32_t)) {
+            uint32_t gen;
+            memcpy(&gen, m->data, sizeof(gen));
+            wr_appgen_retire(r, gen);
+        }
         break;
     default:
         wr_log(WR_LOG_WARN, "unexpected message %u from main", m->type);

@@ -148,6 +148,7 @@ static void on_notify(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         wr_log_sys(WR_LOG_ERR, "read", "router thread eventfd");
     take_conf(t);
+    wr_thread_take_inbox(t);
     if (atomic_load(&t->draining)) {
         /* Stopping: idle keep-alive connections go now. A thread merely let
          * go answers their next request (with Connection: close) instead,
@@ -217,6 +218,7 @@ static wr_thread_t *thread_new(wr_router_t *r, int index)
     }
     t->notify.cb = on_notify;
     t->notify.data = t;
+    pthread_mutex_init(&t->inbox_lock, NULL);
     if (wr_ev_add(&t->loop, &t->notify, EPOLLIN) < 0)
         goto fail;
     /* Started as of the current publication: it takes that config first. */

@@ -1,0 +1,636 @@
+/*
+ * Requests to applications: a connection takes an idle worker of the app's
+ * generation (or waits in its queue), sends the request head and body over
+ * the worker's channel within the worker's window, and writes the response
+ * back, granting the worker more window only as the client takes the bytes:
+ * memory per request stays bounded both ways (src/lib/proto.h).
+ *
+ * Idle workers belong to their generation, in no epoll. The thread whose
+ * connection takes one adds it to its own epoll for that request. A worker
+ * freed while others wait is handed to the waiter's thread through its
+ * inbox (the thread's eventfd wakes it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "lib/proto.h"
+#include "router/conn.h"
+#include "router/worker_proto.h"
+
+#define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
+#define WR_APP_GRANT_MIN    (WR_APP_WINDOW_INIT / 4)  /* batch WINDOW messages */
+
+/* ---- generations (registry: the control thread's) ---- */
+
+wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int create)
+{
+    wr_appgen_t *g;
+
+    for (size_t i = 0; i < r->ngens; i++)
+        if (r->gens[i]->gen == gen)
+            return r->gens[i];
+    if (!create)
+        return NULL;
+    if (r->ngens == r->capgens) {
+        size_t cap = r->capgens ? r->capgens * 2 : 8;
+        wr_appgen_t **v = realloc(r->gens, cap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        r->gens = v;
+        r->capgens = cap;
+    }
+    g = calloc(1, sizeof(*g));
+    if (g == NULL || (g->name = strdup(name)) == NULL) {
+        free(g);
+        return NULL;
+    }
+    atomic_init(&g->refs, 1);           /* the registry's */
+    g->gen = gen;
+    pthread_mutex_init(&g->lock, NULL);
+    r->gens[r->ngens++] = g;
+    return g;
+}
+
+static void worker_close(wr_worker_t *w)
+{
+    close(w->fd);
+    free(w);
+}
+
+void wr_appgen_unref(wr_appgen_t *g)
+{
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    while (g->idle) {
+        wr_worker_t *w = g->idle;
+        g->idle = w->next;
+        worker_close(w);
+    }
+    pthread_mutex_destroy(&g->lock);
+    free(g->name);
+    free(g);
+}
+
+static void discard(wr_worker_t *w);
+
+/* w NULL: no worker will come (the generation was retired). */
+static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id)
+{
+    wr_handoff_t *h = malloc(sizeof(*h));
+    uint64_t one = 1;
+
+    if (h == NULL) {
+        wr_log(WR_LOG_CRIT, "out of memory handing a worker over");
+        if (w)
+            discard(w);
+        return;
+    }
+    h->w = w;
+    h->conn_id = conn_id;
+    pthread_mutex_lock(&t->inbox_lock);
+    h->next = t->inbox;
+    t->inbox = h;
+    pthread_mutex_unlock(&t->inbox_lock);
+    if (write(t->notify.fd, &one, sizeof(one)) < 0)
+        wr_log_sys(WR_LOG_ERR, "write", "router thread eventfd");
+}
+
+/* A worker is free: to the first waiter, or to the idle list. Called with
+ * g->lock held. */
+static void give_locked(wr_appgen_t *g, wr_worker_t *w)
+{
+    wr_waiter_t *q;
+
+    w->conn = NULL;
+    if (g->retired) {
+        g->nworkers--;
+        worker_close(w);
+        return;
+    }
+    q = g->qhead;
+    if (q != NULL) {
+        g->qhead = q->next;
+        if (g->qhead == NULL)
+            g->qtail = NULL;
+        g->qlen--;
+        post_handoff(q->t, w, q->conn_id);
+        free(q);
+        return;
+    }
+    w->next = g->idle;
+    g->idle = w;
+}
+
+static void give(wr_worker_t *w)
+{
+    wr_appgen_t *g = w->gen;
+
+    pthread_mutex_lock(&g->lock);
+    give_locked(g, w);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* A worker whose stream state is unknown (mid-request): never reused. */
+static void discard(wr_worker_t *w)
+{
+    wr_appgen_t *g = w->gen;
+
+    pthread_mutex_lock(&g->lock);
+    g->nworkers--;
+    pthread_mutex_unlock(&g->lock);
+    worker_close(w);
+}
+
+void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
+{
+    wr_worker_t *w = calloc(1, sizeof(*w));
+
+    if (w == NULL) {
+        close(fd);
+        return;
+    }
+    w->gen = g;
+    w->fd = fd;
+    w->pid = pid;
+    w->id = id;
+    pthread_mutex_lock(&g->lock);
+    g->nworkers++;
+    give_locked(g, w);
+    pthread_mutex_unlock(&g->lock);
+}
+
+void wr_appgen_retire(wr_router_t *r, uint32_t gen)
+{
+    wr_appgen_t *g = NULL;
+    size_t i;
+
+    for (i = 0; i < r->ngens; i++) {
+        if (r->gens[i]->gen == gen) {
+            g = r->gens[i];
+            break;
+        }
+    }
+    if (g == NULL)
+        return;
+    r->gens[i] = r->gens[--r->ngens];
+    /* Idle channels close now (their workers see EOF and exit); busy ones
+     * when their request ends (give_locked). Waiters are answered 503 by
+     * their threads when the config that dropped the app took effect. */
+    pthread_mutex_lock(&g->lock);
+    g->retired = 1;
+    while (g->qhead) {                    /* nothing will serve them: 503 */
+        wr_waiter_t *q = g->qhead;
+        g->qhead = q->next;
+        post_handoff(q->t, NULL, q->conn_id);
+        free(q);
+    }
+    g->qtail = NULL;
+    g->qlen = 0;
+    while (g->idle) {
+        wr_worker_t *w = g->idle;
+        g->idle = w->next;
+        g->nworkers--;
+        worker_close(w);
+    }
+    pthread_mutex_unlock(&g->lock);
+    wr_appgen_unref(g);
+}
+
+/* ---- one exchange ---- */
+
+static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
+static void fail(wr_hconn_t *c, int status);
+
+static int send_msg(wr_worker_t *w, uint16_t type, uint32_t stream, const void *p, size_t n)
+{
+    wr_app_hdr_t h = { .type = type, .stream = stream, .len = (uint32_t) n };
+    struct iovec iov[2] = { { &h, sizeof(h) }, { (void *) p, n } };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n ? 2 : 1 };
+    ssize_t r;
+
+    do
+        r = sendmsg(w->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
+}
+
+/* A new stream id for each request: a late message of the worker's
+ * previous request (an ABORT after its END) can never match the next one. */
+static uint32_t stream_of(const wr_hconn_t *c)
+{
+    return c->stream;
+}
+
+/* End the exchange: the worker goes back (or away), c continues. */
+static void detach(wr_hconn_t *c, int reusable)
+{
+    wr_worker_t *w = c->worker;
+
+    if (w == NULL)
+        return;
+    wr_ev_retire(&c->t->loop, &w->ev, NULL);
+    c->worker = NULL;
+    if (reusable)
+        give(w);
+    else
+        discard(w);
+}
+
+/* Answer with an error status (nothing was sent yet), then go on. */
+static void fail(wr_hconn_t *c, int status)
+{
+    detach(c, 0);
+    c->close_after = 1;
+    c->state = WR_HC_WRITE;
+    wr_respond_error(c, status);
+    if (wr_conn_flush(c) != 0)
+        wr_conn_done(c);
+    else
+        wr_conn_want(c, EPOLLOUT);
+}
+
+/* Forward request body bytes waiting in c->in, as the window allows. */
+static int pump_body(wr_hconn_t *c)
+{
+    while (c->body_left > 0 && c->req_window > 0 && c->consumed < c->in_len) {
+        size_t n = c->in_len - c->consumed;
+        if ((long long) n > c->body_left)
+            n = (size_t) c->body_left;
+        if ((long long) n > c->req_window)
+            n = (size_t) c->req_window;
+        if (n > WR_APP_MAX_PAYLOAD)
+            n = WR_APP_MAX_PAYLOAD;
+        if (send_msg(c->worker, WR_APP_REQ_BODY, stream_of(c), c->in + c->consumed, n) < 0)
+            return errno == EAGAIN ? 0 : -1;
+        c->consumed += n;
+        c->body_left -= (long long) n;
+        c->req_window -= (long long) n;
+    }
+    /* What was forwarded need not stay in the buffer. */
+    if (c->consumed > c->head_len && c->body_left > 0) {
+        memmove(c->in + c->head_len, c->in + c->consumed, c->in_len - c->consumed);
+        c->in_len -= c->consumed - c->head_len;
+        c->consumed = c->head_len;
+    }
+    if (c->body_left == 0 && !c->req_done) {
+        if (send_msg(c->worker, WR_APP_REQ_END, stream_of(c), NULL, 0) < 0)
+            return -1;
+        c->req_done = 1;
+    }
+    return 0;
+}
+
+/* Which client events c needs now. */
+static void client_interest(wr_hconn_t *c)
+{
+    uint32_t ev = EPOLLRDHUP;
+
+    if (c->body_left > 0 && c->req_window > 0)
+        ev |= EPOLLIN;
+    if (c->out_sent < c->out.n)
+        ev |= EPOLLOUT;
+    wr_conn_want(c, ev);
+}
+
+static void attach(wr_hconn_t *c, wr_worker_t *w)
+{
+    c->worker = w;
+    w->conn = c;
+    w->ev.fd = w->fd;
+    w->ev.cb = worker_event;
+    w->ev.data = w;
+    c->state = WR_HC_APP;
+    c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
+    if (c->stream == 0)
+        c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
+    c->req_window = WR_APP_WINDOW_INIT;
+    if (wr_ev_add(&c->t->loop, &w->ev, EPOLLIN) < 0
+        || send_msg(w, WR_APP_REQ_HEAD, stream_of(c), c->app_head.p, c->app_head.n) < 0
+        || pump_body(c) < 0) {
+        fail(c, 502);
+        return;
+    }
+    client_interest(c);
+}
+
+static void waiting_remove(wr_hconn_t *c)
+{
+    for (wr_hconn_t **p = &c->t->app_waiting; *p; p = &(*p)->app_next) {
+        if (*p == c) {
+            *p = c->app_next;
+            return;
+        }
+    }
+}
+
+void wr_app_begin(wr_hconn_t *c)
+{
+    wr_appgen_t *g = c->app;
+    wr_worker_t *w;
+    wr_waiter_t *q;
+
+    /* The application takes the time it takes (limits.timeout comes with
+     * the process manager's timeouts); the head's timer is over. */
+    wr_timer_cancel(&c->t->loop, &c->timer);
+    pthread_mutex_lock(&g->lock);
+    w = g->idle;
+    if (w != NULL) {
+        g->idle = w->next;
+        pthread_mutex_unlock(&g->lock);
+        attach(c, w);
+        return;
+    }
+    if (g->retired || g->qlen >= WR_APP_QUEUE_MAX || (q = malloc(sizeof(*q))) == NULL) {
+        pthread_mutex_unlock(&g->lock);
+        fail(c, 503);
+        return;
+    }
+    q->next = NULL;
+    q->t = c->t;
+    q->conn_id = c->id;
+    if (g->qtail)
+        g->qtail->next = q;
+    else
+        g->qhead = q;
+    g->qtail = q;
+    g->qlen++;
+    pthread_mutex_unlock(&g->lock);
+    c->state = WR_HC_APP_WAIT;
+    c->app_next = c->t->app_waiting;
+    c->t->app_waiting = c;
+    wr_conn_want(c, EPOLLRDHUP);          /* only to notice the client leaving */
+}
+
+/* Workers other threads handed to this one's waiting connections. */
+void wr_thread_take_inbox(wr_thread_t *t)
+{
+    wr_handoff_t *h;
+
+    pthread_mutex_lock(&t->inbox_lock);
+    h = t->inbox;
+    t->inbox = NULL;
+    pthread_mutex_unlock(&t->inbox_lock);
+    while (h) {
+        wr_handoff_t *next = h->next;
+        wr_hconn_t *c = t->app_waiting;
+        while (c && c->id != h->conn_id)
+            c = c->app_next;
+        if (c == NULL) {
+            if (h->w)
+                give(h->w);               /* that connection is gone */
+        } else {
+            waiting_remove(c);
+            if (h->w)
+                attach(c, h->w);
+            else
+                fail(c, 503);             /* its application was retired */
+        }
+        free(h);
+        h = next;
+    }
+}
+
+/* ---- the response ---- */
+
+static int framing_field(const wr_http_field_t *f)
+{
+    return (f->name_len == 14 && strncasecmp(f->name, "Content-Length", 14) == 0)
+        || (f->name_len == 17 && strncasecmp(f->name, "Transfer-Encoding", 17) == 0)
+        || (f->name_len == 10 && strncasecmp(f->name, "Connection", 10) == 0);
+}
+
+static int on_resp_head(wr_hconn_t *c, const char *p, size_t n)
+{
+    wr_http_field_t f[WR_APP_RESP_FIELDS];
+    int status, nf = wr_worker_decode_resp_head(p, n, &status, f, WR_APP_RESP_FIELDS);
+    wr_buf_t *b = &c->out;
+    int v10 = c->t->req.version == WR_HTTP_10;
+
+    if (nf < 0 || c->head_out)
+        return -1;
+    if (b->p == NULL) {
+        *b = c->t->out;
+        memset(&c->t->out, 0, sizeof(c->t->out));
+    }
+    wr_buf_reset(b);
+    c->status = status;
+    /* HTTP/1.1 bodies are chunked (the app streams; its length is unknown);
+     * an HTTP/1.0 body ends with the connection. */
+    c->chunked_out = !v10 && !c->head_only && status >= 200 && status != 204 && status != 304;
+    if (v10 || c->close_after)
+        c->close_after = 1;
+    wr_buf_printf(b, "HTTP/1.1 %d %s\r\nServer: Warren/%s\r\nDate: %s\r\n", status,
+                  wr_http_reason(status), WR_VERSION, wr_thread_date(c->t));
+    for (int i = 0; i < nf; i++) {
+        if (framing_field(&f[i]))
+            continue;
+        wr_buf_append(b, f[i].name, f[i].name_len);
+        wr_buf_append(b, ": ", 2);
+        wr_buf_append(b, f[i].value, f[i].value_len);
+        wr_buf_append(b, "\r\n", 2);
+    }
+    if (c->chunked_out)
+        wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    if (c->close_after || !c->keep_alive)
+        wr_buf_puts(b, "Connection: close\r\n");
+    wr_buf_puts(b, "\r\n");
+    c->out_sent = 0;
+    c->head_out = 1;
+    return b->p ? 0 : -1;
+}
+
+static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
+{
+    if (!c->head_out)
+        return -1;
+    c->resp_unacked += n;
+    if (c->head_only || n == 0)
+        return 0;
+    if (c->chunked_out)
+        wr_buf_printf(&c->out, "%zx\r\n", n);
+    wr_buf_append(&c->out, p, n);
+    if (c->chunked_out)
+        wr_buf_append(&c->out, "\r\n", 2);
+    return 0;
+}
+
+/* Write what is pending to the client; grant the worker what went out;
+ * finish when the response is complete. Returns -1 if c was closed. */
+static int flush_client(wr_hconn_t *c)
+{
+    int rc = wr_conn_flush(c);
+
+    if (rc < 0) {
+        wr_conn_abort(c);
+        return -1;
+    }
+    if (rc == 0) {
+        client_interest(c);
+        wr_conn_arm(c, c->conf->settings.send_timeout);
+        return 0;
+    }
+    wr_buf_reset(&c->out);
+    c->out_sent = 0;
+    if (c->resp_done) {
+        /* An app that answered before taking the whole body: stop it, and
+         * the connection cannot carry another request. */
+        if (!c->req_done) {
+            send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
+            c->req_done = 1;
+            c->close_after = 1;
+        }
+        detach(c, 1);
+        c->state = WR_HC_WRITE;
+        wr_conn_done(c);
+        return -1;                         /* c moved on; callers stop */
+    }
+    if (c->resp_unacked >= WR_APP_GRANT_MIN) {
+        uint32_t n = (uint32_t) c->resp_unacked;
+        if (send_msg(c->worker, WR_APP_WINDOW, stream_of(c), &n, sizeof(n)) < 0) {
+            wr_conn_abort(c);
+            return -1;
+        }
+        c->resp_unacked = 0;
+    }
+    client_interest(c);
+    return 0;
+}
+
+/* One datagram from the worker. Returns -1 when c is finished or closed. */
+static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
+{
+    uint32_t n;
+
+    if (h->stream != stream_of(c))
+        return 0;                          /* a late message of an old stream */
+    switch (h->type) {
+    case WR_APP_RESP_HEAD:
+        return on_resp_head(c, p, h->len) < 0 ? (fail(c, 502), -1) : 0;
+    case WR_APP_RESP_BODY:
+        return on_resp_body(c, p, h->len) < 0 ? (fail(c, 502), -1) : 0;
+    case WR_APP_RESP_END:
+        if (!c->head_out && on_resp_head(c, "\xc8\0\0\0\0\0\0\0", 8) < 0)
+            return fail(c, 502), -1;
+        if (c->chunked_out)
+            wr_buf_puts(&c->out, "0\r\n\r\n");
+        c->resp_done = 1;
+        return 0;
+    case WR_APP_WINDOW:
+        if (h->len != sizeof(n))
+            return fail(c, 502), -1;
+        memcpy(&n, p, sizeof(n));
+        c->req_window += n;
+        return pump_body(c) < 0 ? (fail(c, 502), -1) : 0;
+    case WR_APP_ABORT:
+        if (!c->req_done)
+            send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
+        c->req_done = 1;
+        if (!c->head_out)
+            return fail(c, 502), -1;
+        detach(c, 1);
+        wr_conn_abort(c);                  /* the head is out: cut it short */
+        return -1;
+    default:
+        return fail(c, 502), -1;
+    }
+}
+
+static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    wr_worker_t *w = ev->data;
+    wr_hconn_t *c = w->conn;
+    char buf[sizeof(wr_app_hdr_t) + WR_APP_MAX_PAYLOAD];
+
+    for (;;) {
+        wr_app_hdr_t h;
+        ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < (ssize_t) sizeof(h)) {     /* EOF, error or a runt: the worker is gone */
+            if (c->head_out)
+                wr_conn_abort(c);
+            else
+                fail(c, 502);
+            return;
+        }
+        memcpy(&h, buf, sizeof(h));
+        if (h.len != (size_t) n - sizeof(h)) {
+            fail(c, 502);
+            return;
+        }
+        if (on_worker_msg(c, &h, buf + sizeof(h)) < 0)
+            return;
+        if (c->resp_done)
+            break;
+    }
+    flush_client(c);
+}
+
+/* ---- the client side ---- */
+
+void wr_app_on_client(wr_hconn_t *c, uint32_t events)
+{
+    if (c->state == WR_HC_APP_WAIT || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        /* Waiting, only a departure is of interest; during an exchange a
+         * client that hung up ends it (its answer has nowhere to go). */
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            wr_conn_abort(c);
+            return;
+        }
+    }
+    if (c->state != WR_HC_APP)
+        return;
+    if (events & EPOLLIN) {
+        int r = wr_conn_read(c);
+        if (r < 0) {
+            wr_conn_abort(c);
+            return;
+        }
+        if (pump_body(c) < 0) {
+            fail(c, 502);
+            return;
+        }
+    }
+    flush_client(c);
+}
+
+void wr_app_conn_closing(wr_hconn_t *c)
+{
+    if (c->state == WR_HC_APP_WAIT) {
+        wr_appgen_t *g = c->app;
+        wr_waiter_t **p;
+
+        pthread_mutex_lock(&g->lock);
+        for (p = &g->qhead; *p; p = &(*p)->next) {
+            if ((*p)->t == c->t && (*p)->conn_id == c->id) {
+                wr_waiter_t *q = *p;
+                *p = q->next;
+                if (g->qtail == q) {
+                    g->qtail = NULL;
+                    for (wr_waiter_t *x = g->qhead; x; x = x->next)
+                        g->qtail = x;
+                }
+                g->qlen--;
+                free(q);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&g->lock);
+        waiting_remove(c);
+    }
+    if (c->worker) {
+        /* Mid-stream: tell the worker, and never reuse it (its state is
+         * unknown); main replaces it. */
+        send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
+        detach(c, 0);
+    }
+}
