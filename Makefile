@@ -14,7 +14,7 @@ CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -Iinclude -DWR_VERSION='"$(VERSION)"' \
 LDLIBS   := -ljansson -lpcre2-8 -lpthread
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
-PARTS    := core conf http route control router daemon lib
+PARTS    := core conf http route control router daemon lib app
 LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)

@@ -229,6 +229,7 @@ void wr_router_prime(wr_main_t *m)
 {
     send_listeners(m, &m->listens);
     send_access_log(m, WR_ALOG_WITH_CONF, m->alog_fd);
+    wr_apps_send_map(m, m->running);
     wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_CONF_APPLY, ++m->next_id,
                  m->running_text, strlen(m->running_text), -1);
 }
@@ -265,6 +266,7 @@ static void apply_end(wr_main_t *m, int ok, const char *reason)
             wr_conf_listeners_free(&ls);
         }
         set_running(m, a->conf, a->text);
+        wr_apps_commit(m);
         if (!same_path(a->alog_path, m->alog_path)) {
             if (m->alog_fd >= 0)
                 close(m->alog_fd);
@@ -277,6 +279,7 @@ static void apply_end(wr_main_t *m, int ok, const char *reason)
         wr_log(WR_LOG_INFO, "reconfiguration done");
     } else {
         wr_state_abort(m->opt->statedir);
+        wr_apps_abort(m);
         wr_listens_close(&a->added);
         json_decref(a->conf);
         free(a->text);
@@ -291,6 +294,7 @@ static void apply_end(wr_main_t *m, int ok, const char *reason)
     a->conf = NULL;
     a->text = NULL;
     a->active = 0;
+    a->waiting_apps = 0;
 }
 
 static void apply_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
@@ -343,6 +347,21 @@ static int apply_prepare(wr_main_t *m, const char *text, size_t len, char *reaso
     return 0;
 }
 
+/* Hand the prepared change to the router. */
+static void apply_send(wr_main_t *m)
+{
+    wr_apply_t *a = &m->apply;
+    wr_child_t *r = &m->child[WR_ROLE_ROUTER];
+
+    a->router_id = ++m->next_id;
+    send_listeners(m, &a->added);
+    if (!same_path(access_log_path(a->conf), m->alog_path))
+        send_access_log(m, WR_ALOG_WITH_CONF, a->alog_fd);
+    wr_apps_send_map(m, a->conf);
+    wr_chan_send(&r->chan, WR_MSG_CONF_APPLY, a->router_id, a->text, strlen(a->text), -1);
+    wr_timer_set(&m->loop, &a->timeout, WR_APPLY_TIMEOUT_MS);
+}
+
 void wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t len)
 {
     wr_apply_t *a = &m->apply;
@@ -367,12 +386,32 @@ void wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t le
         apply_end(m, 0, reason);
         return;
     }
-    a->router_id = ++m->next_id;
-    send_listeners(m, &a->added);
-    if (!same_path(access_log_path(a->conf), m->alog_path))
-        send_access_log(m, WR_ALOG_WITH_CONF, a->alog_fd);
-    wr_chan_send(&r->chan, WR_MSG_CONF_APPLY, a->router_id, a->text, strlen(a->text), -1);
-    wr_timer_set(&m->loop, &a->timeout, WR_APPLY_TIMEOUT_MS);
+    if (wr_apps_prepare(m, a->conf, reason, sizeof(reason)) < 0) {
+        apply_end(m, 0, reason);
+        return;
+    }
+    /* New generations first: the router gets the config once each has a
+     * worker that said hello (or the change fails with the reason). */
+    if (wr_apps_pending(m) > 0 && a->active) {
+        a->waiting_apps = 1;
+        return;
+    }
+    if (a->active)
+        apply_send(m);
+}
+
+void wr_apply_apps_ready(wr_main_t *m)
+{
+    if (m->apply.active && m->apply.waiting_apps) {
+        m->apply.waiting_apps = 0;
+        apply_send(m);
+    }
+}
+
+void wr_apply_apps_failed(wr_main_t *m, const char *reason)
+{
+    if (m->apply.active && m->apply.waiting_apps)
+        apply_end(m, 0, reason);
 }
 
 void wr_apply_router_result(wr_main_t *m, uint32_t id, int ok, const char *reason)

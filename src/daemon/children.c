@@ -247,6 +247,8 @@ void wr_child_reap(wr_main_t *m)
                 known = 1;
             }
         }
+        if (!known && wr_apps_reaped(m, pid, status))
+            known = 1;
         if (!known)
             wr_log(WR_LOG_DEBUG, "reaped process %d", (int) pid);
     }
@@ -265,7 +267,7 @@ int wr_children_alive(wr_main_t *m)
 
     for (int r = WR_ROLE_CONTROLLER; r < WR_ROLE_COUNT; r++)
         n += m->child[r].pid > 0;
-    return n;
+    return n + wr_apps_alive(m);
 }
 
 void wr_children_send_log(wr_main_t *m)
@@ -273,4 +275,5 @@ void wr_children_send_log(wr_main_t *m)
     for (int r = WR_ROLE_CONTROLLER; r < WR_ROLE_COUNT; r++)
         if (m->child[r].pid > 0)
             wr_chan_send(&m->child[r].chan, WR_MSG_LOG_FD, 0, NULL, 0, wr_proc.log_fd);
+    wr_apps_send_log(m);
 }

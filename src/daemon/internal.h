@@ -16,8 +16,11 @@
 #define WR_APPLY_TIMEOUT_MS   30000    /* router must answer a config by then */
 #define WR_STOP_TIMEOUT_MS    5000     /* fast stop: then SIGKILL */
 #define WR_QUIT_TIMEOUT_MS    60000    /* graceful stop: then SIGKILL */
+#define WR_APP_HELLO_TIMEOUT_MS  10000  /* a spawned worker must say hello by then */
+#define WR_APP_DRAIN_TIMEOUT_MS  30000  /* a retired generation: then SIGKILL */
 
 typedef struct wr_main wr_main_t;
+typedef struct wr_gen wr_gen_t;
 
 typedef struct {
     wr_main_t  *m;
@@ -50,6 +53,7 @@ typedef struct {
     json_t      *conf;
     char        *text;          /* compact JSON of conf */
     wr_listens_t added;         /* bound for this change, not yet running */
+    int          waiting_apps;  /* new generations not ready yet */
     wr_timer_t   timeout;
 } wr_apply_t;
 
@@ -75,6 +79,8 @@ struct wr_main {
     wr_timer_t    stop_timer;
     int           pid_written;
     int           ready_fd;     /* daemonizing parent waits on it; -1 when told */
+    wr_gen_t     *gens;         /* every application generation with a process */
+    uint32_t      next_gen;
 };
 
 /* children.c */
@@ -92,5 +98,20 @@ void  wr_apply_router_lost(wr_main_t *m);
 void  wr_router_prime(wr_main_t *m);
 void  wr_listens_close(wr_listens_t *l);
 void  wr_access_log_reopen(wr_main_t *m);
+void  wr_apply_apps_ready(wr_main_t *m);
+void  wr_apply_apps_failed(wr_main_t *m, const char *reason);
+
+/* apps.c: application generations */
+void  wr_apps_start_running(wr_main_t *m);
+int   wr_apps_prepare(wr_main_t *m, json_t *conf, char *reason, size_t rlen);
+int   wr_apps_pending(wr_main_t *m);
+void  wr_apps_commit(wr_main_t *m);
+void  wr_apps_abort(wr_main_t *m);
+void  wr_apps_send_map(wr_main_t *m, json_t *conf);
+int   wr_apps_reaped(wr_main_t *m, pid_t pid, int status);
+void  wr_apps_signal(wr_main_t *m, int sig, int group);
+int   wr_apps_alive(wr_main_t *m);
+void  wr_apps_send_log(wr_main_t *m);
+void  wr_apps_free(wr_main_t *m);
 
 #endif

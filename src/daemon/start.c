@@ -264,6 +264,7 @@ static void stop_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
 
     wr_log(WR_LOG_WARN, "children did not exit in time; killing them");
     wr_children_signal(m, SIGKILL);
+    wr_apps_signal(m, SIGKILL, 1);
 }
 
 static void begin_stop(wr_main_t *m, int sig)
@@ -280,6 +281,9 @@ static void begin_stop(wr_main_t *m, int sig)
         kill(m->child[WR_ROLE_ROUTER].pid, m->stopping);
     if (m->child[WR_ROLE_CONTROLLER].pid > 0)
         kill(m->child[WR_ROLE_CONTROLLER].pid, SIGTERM);
+    /* Fast: workers too, at once. Graceful: the prototypes stop spawning and
+     * their workers end when the draining router closes their channels. */
+    wr_apps_signal(m, SIGTERM, m->stopping == SIGTERM);
     m->stop_timer.cb = stop_timeout;
     m->stop_timer.data = m;
     wr_timer_set(&m->loop, &m->stop_timer,
@@ -396,6 +400,8 @@ static int start(wr_main_t *m)
     wr_proc.log_echo = 0;
     if (!o->no_daemon)
         detach_stdio();
+    /* Before the router: its first config comes with their generations. */
+    wr_apps_start_running(m);
     if (wr_child_spawn(m, WR_ROLE_ROUTER) < 0 || wr_child_spawn(m, WR_ROLE_CONTROLLER) < 0)
         return -1;
     wr_log(WR_LOG_NOTICE, "warren %s started, control API on %s", WR_VERSION, o->control);
@@ -404,6 +410,7 @@ static int start(wr_main_t *m)
 
 static void cleanup(wr_main_t *m)
 {
+    wr_apps_free(m);
     wr_listens_close(&m->listens);
     if (m->control_fd >= 0) {
         close(m->control_fd);
@@ -439,6 +446,7 @@ int wr_daemon_run(const wr_options_t *o)
     } else if (m.child[WR_ROLE_ROUTER].pid || m.child[WR_ROLE_CONTROLLER].pid) {
         wr_children_signal(&m, SIGKILL);
     }
+    wr_apps_signal(&m, SIGKILL, 1);
     if (m.pid_written && unlink(o->pid_file) < 0)
         wr_log_sys(WR_LOG_WARN, "unlink", o->pid_file);
     cleanup(&m);

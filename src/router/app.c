@@ -147,6 +147,38 @@ static void discard(wr_worker_t *w)
     worker_close(w);
 }
 
+/* An idle worker's channel still open? (Stale bytes of its last stream may
+ * be waiting: they are ignored when it serves next.) */
+static int alive(wr_worker_t *w)
+{
+    char byte;
+    ssize_t n = recv(w->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
+/* Close the channels of idle workers that died (main replaces them). */
+void wr_appgen_sweep(wr_router_t *r)
+{
+    for (size_t i = 0; i < r->ngens; i++) {
+        wr_appgen_t *g = r->gens[i];
+        wr_worker_t **p;
+
+        pthread_mutex_lock(&g->lock);
+        for (p = &g->idle; *p; ) {
+            wr_worker_t *w = *p;
+            if (alive(w)) {
+                p = &w->next;
+                continue;
+            }
+            *p = w->next;
+            g->nworkers--;
+            worker_close(w);
+        }
+        pthread_mutex_unlock(&g->lock);
+    }
+}
+
 void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
 {
     wr_worker_t *w = calloc(1, sizeof(*w));
@@ -234,7 +266,11 @@ static void detach(wr_hconn_t *c, int reusable)
 
     if (w == NULL)
         return;
-    wr_ev_retire(&c->t->loop, &w->ev, NULL);
+    /* An event for this attachment may still wait in the batch: the ev is
+     * retired (skipped, freed after the batch); the worker itself may be
+     * taken by another thread right away. */
+    wr_ev_retire(&c->t->loop, w->ev, w->ev);
+    w->ev = NULL;
     c->worker = NULL;
     if (reusable)
         give(w);
@@ -255,6 +291,16 @@ static void fail(wr_hconn_t *c, int status)
         wr_conn_want(c, EPOLLOUT);
 }
 
+/* The worker's channel is full (the app is busy): go on when it drains. */
+static int worker_blocked(wr_hconn_t *c)
+{
+    if (!c->worker_out) {
+        c->worker_out = 1;
+        wr_ev_mod(&c->t->loop, c->worker->ev, EPOLLIN | EPOLLOUT);
+    }
+    return 0;
+}
+
 /* Forward request body bytes waiting in c->in, as the window allows. */
 static int pump_body(wr_hconn_t *c)
 {
@@ -267,7 +313,7 @@ static int pump_body(wr_hconn_t *c)
         if (n > WR_APP_MAX_PAYLOAD)
             n = WR_APP_MAX_PAYLOAD;
         if (send_msg(c->worker, WR_APP_REQ_BODY, stream_of(c), c->in + c->consumed, n) < 0)
-            return errno == EAGAIN ? 0 : -1;
+            return errno == EAGAIN ? worker_blocked(c) : -1;
         c->consumed += n;
         c->body_left -= (long long) n;
         c->req_window -= (long long) n;
@@ -280,7 +326,7 @@ static int pump_body(wr_hconn_t *c)
     }
     if (c->body_left == 0 && !c->req_done) {
         if (send_msg(c->worker, WR_APP_REQ_END, stream_of(c), NULL, 0) < 0)
-            return -1;
+            return errno == EAGAIN ? worker_blocked(c) : -1;
         c->req_done = 1;
     }
     return 0;
@@ -302,15 +348,22 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
 {
     c->worker = w;
     w->conn = c;
-    w->ev.fd = w->fd;
-    w->ev.cb = worker_event;
-    w->ev.data = w;
+    w->ev = calloc(1, sizeof(*w->ev));
+    if (w->ev == NULL) {
+        c->worker = NULL;
+        discard(w);
+        fail(c, 503);
+        return;
+    }
+    w->ev->fd = w->fd;
+    w->ev->cb = worker_event;
+    w->ev->data = w;
     c->state = WR_HC_APP;
     c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
     if (c->stream == 0)
         c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
     c->req_window = WR_APP_WINDOW_INIT;
-    if (wr_ev_add(&c->t->loop, &w->ev, EPOLLIN) < 0
+    if (wr_ev_add(&c->t->loop, w->ev, EPOLLIN) < 0
         || send_msg(w, WR_APP_REQ_HEAD, stream_of(c), c->app_head.p, c->app_head.n) < 0
         || pump_body(c) < 0) {
         fail(c, 502);
@@ -339,9 +392,14 @@ void wr_app_begin(wr_hconn_t *c)
      * the process manager's timeouts); the head's timer is over. */
     wr_timer_cancel(&c->t->loop, &c->timer);
     pthread_mutex_lock(&g->lock);
-    w = g->idle;
-    if (w != NULL) {
+    while ((w = g->idle) != NULL) {
         g->idle = w->next;
+        if (alive(w))
+            break;
+        g->nworkers--;                    /* it died while idle */
+        worker_close(w);
+    }
+    if (w != NULL) {
         pthread_mutex_unlock(&g->lock);
         attach(c, w);
         return;
@@ -492,11 +550,14 @@ static int flush_client(wr_hconn_t *c)
     }
     if (c->resp_unacked >= WR_APP_GRANT_MIN) {
         uint32_t n = (uint32_t) c->resp_unacked;
-        if (send_msg(c->worker, WR_APP_WINDOW, stream_of(c), &n, sizeof(n)) < 0) {
+        if (send_msg(c->worker, WR_APP_WINDOW, stream_of(c), &n, sizeof(n)) == 0)
+            c->resp_unacked = 0;
+        else if (errno == EAGAIN)
+            worker_blocked(c);            /* granted once the channel drains */
+        else {
             wr_conn_abort(c);
             return -1;
         }
-        c->resp_unacked = 0;
     }
     client_interest(c);
     return 0;
@@ -546,6 +607,15 @@ static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     wr_worker_t *w = ev->data;
     wr_hconn_t *c = w->conn;
     char buf[sizeof(wr_app_hdr_t) + WR_APP_MAX_PAYLOAD];
+
+    if ((events & EPOLLOUT) && c->worker_out) {
+        c->worker_out = 0;
+        wr_ev_mod(loop, ev, EPOLLIN);
+        if (pump_body(c) < 0) {
+            fail(c, 502);
+            return;
+        }
+    }
 
     for (;;) {
         wr_app_hdr_t h;

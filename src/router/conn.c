@@ -49,6 +49,7 @@ static void release_request(wr_hconn_t *c)
     wr_buf_free(&c->app_head);
     c->app = NULL;
     c->req_done = c->head_out = c->resp_done = c->head_only = c->chunked_out = 0;
+    c->worker_out = 0;
     c->resp_unacked = 0;
     /* The response buffer goes back to the thread for the next one. */
     if (c->t->out.p == NULL) {

@@ -62,6 +62,7 @@ typedef struct wr_hconn {
     unsigned                resp_done:1; /* RESP_END received */
     unsigned                head_only:1; /* HEAD: no body to the client */
     unsigned                chunked_out:1; /* the response body is chunked */
+    unsigned                worker_out:1;  /* waiting for the worker's channel to drain */
 } wr_hconn_t;
 
 /* conn.c, for app.c */

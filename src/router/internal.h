@@ -26,6 +26,7 @@ typedef struct wr_router wr_router_t;
 typedef struct wr_thread wr_thread_t;
 
 #define WR_APP_QUEUE_MAX       1024     /* requests waiting for a worker, per app */
+#define WR_WORKER_SWEEP_MS     500      /* idle workers checked for a hang-up */
 
 typedef struct wr_appgen wr_appgen_t;
 struct wr_hconn;
@@ -37,7 +38,8 @@ typedef struct wr_worker {
     int               fd;
     pid_t             pid;
     uint32_t          id;
-    wr_ev_t           ev;
+    wr_ev_t          *ev;            /* its event while it serves (one per
+                                        attachment, retired after) */
     struct wr_hconn  *conn;          /* the request it serves, or NULL */
     struct wr_worker *next;          /* idle list */
 } wr_worker_t;
@@ -161,6 +163,7 @@ struct wr_router {
     pthread_cond_t    cond;
     unsigned          pub_gen;       /* publications of r->conf so far */
     wr_timer_t        reap_timer;
+    wr_timer_t        sweep_timer;
     wr_alog_writer_t *alog;
     wr_appgen_t     **gens;          /* every live generation (control thread) */
     size_t            ngens, capgens;
@@ -191,6 +194,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
 void  wr_appgen_unref(wr_appgen_t *g);
 void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id);
 void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
+void  wr_appgen_sweep(wr_router_t *r);
 void  wr_thread_take_inbox(wr_thread_t *t);
 
 /* conn.c */

@@ -105,6 +105,14 @@ static void reap_tick(wr_ev_loop_t *loop, wr_timer_t *t)
         wr_timer_set(loop, t, WR_REAP_MS);
 }
 
+static void sweep_tick(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    wr_router_t *r = t->data;
+
+    wr_appgen_sweep(r);
+    wr_timer_set(loop, t, WR_WORKER_SWEEP_MS);
+}
+
 static int router_apply(wr_router_t *r, const char *text, size_t len, char *reason)
 {
     wr_rconf_t *c = wr_rconf_build(r, text, len, reason);
@@ -297,6 +305,8 @@ void wr_router_main(const wr_router_args_t *a)
     pthread_cond_init(&r.cond, NULL);
     r.reap_timer.cb = reap_tick;
     r.reap_timer.data = &r;
+    r.sweep_timer.cb = sweep_tick;
+    r.sweep_timer.data = &r;
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
     /* Before any thread exists, so every thread inherits the signal mask
@@ -309,6 +319,7 @@ void wr_router_main(const wr_router_args_t *a)
     if (wr_chan_open(&r.chan, &r.loop, a->chan_fd) < 0)
         _exit(1);
     wr_chan_send(&r.chan, WR_MSG_READY, 0, NULL, 0, -1);
+    wr_timer_set(&r.loop, &r.sweep_timer, WR_WORKER_SWEEP_MS);
     wr_ev_run(&r.loop);
     _exit(0);
 }

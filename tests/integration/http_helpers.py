@@ -132,11 +132,14 @@ class Conn:
         cl = r.all("Content-Length")
         if len(cl) > 1:
             raise HTTPError("several Content-Length: %r" % cl)
-        if r.header("Transfer-Encoding"):
-            raise HTTPError("unexpected Transfer-Encoding in %r" % head)
+        te = r.header("Transfer-Encoding")
+        if te is not None and (te.lower() != "chunked" or cl):
+            raise HTTPError("unexpected framing in %r" % head)
         if head_only or st in (204, 304):
             return r
-        if cl:
+        if te is not None:
+            r.body = self._read_chunked()
+        elif cl:
             n = int(cl[0])
             while len(self.buf) < n:
                 if not self._fill():
@@ -147,6 +150,36 @@ class Conn:
                 pass
             r.body, self.buf = self.buf, b""
         return r
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            if not self._fill():
+                raise HTTPError("chunked body cut short; have %r" % self.buf[:200])
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            if not self._fill():
+                raise HTTPError("chunked body cut short; have %r" % self.buf[:200])
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def _read_chunked(self):
+        """A chunked body, strictly: hex sizes, CRLF after each chunk, no
+        trailers expected."""
+        body = b""
+        while True:
+            size = self._line()
+            if not size or any(ch not in b"0123456789abcdefABCDEF" for ch in size):
+                raise HTTPError("bad chunk size line %r" % size)
+            n = int(size, 16)
+            if n == 0:
+                if self._line() != b"":
+                    raise HTTPError("trailers after the last chunk")
+                return body
+            self._need(n + 2)
+            if self.buf[n:n + 2] != b"\r\n":
+                raise HTTPError("no CRLF after a chunk")
+            body, self.buf = body + self.buf[:n], self.buf[n + 2:]
 
     def closed(self, timeout=3.0):
         """True if the peer closes (EOF or reset) within timeout with no more

@@ -1,0 +1,60 @@
+/*
+ * app: application generations (DESIGN §4, without isolation for now).
+ *
+ * main turns an application's config object into a wr_app_spec_t (names
+ * resolved, unsupported features refused) BEFORE it forks, then the child
+ * runs wr_proto_main(): the prototype. It drops to the app's user, changes
+ * directory and forks a worker on every WR_MSG_PROTO_SPAWN from main.
+ *
+ * Worker process (external type):
+ *   argv     executable, then "arguments"
+ *   env      PATH (a fixed default), the app's "environment" (may override
+ *            PATH), WARREN_CHANNEL_FD, WARREN_APP_NAME, WARREN_WORKER_ID.
+ *            warrend's own environment is not passed on.
+ *   stdin    /dev/null
+ *   stdout   the app's "stdout" file (append, created 0644), else /dev/null
+ *   stderr   the app's "stderr" file, else warrend's error log
+ *   cwd      "working_directory", else warrend's working directory
+ *   creds    "user" (default: warrend --user), "group" (default: the app
+ *            user's primary group when "user" is set, else warrend --group);
+ *            no supplementary groups; no_new_privs.
+ *   dies with its prototype (PR_SET_PDEATHSIG), which dies with main.
+ */
+#ifndef WR_APP_H
+#define WR_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+typedef struct {
+    char      *name;
+    uint32_t   gen;
+    uid_t      uid;
+    gid_t      gid;
+    char      *executable;
+    char     **argv;          /* NULL-terminated; argv[0] = executable */
+    char     **env;           /* NULL-terminated "K=V" of "environment" + PATH */
+    char      *cwd;           /* NULL: inherited */
+    char      *out_path;      /* NULL: /dev/null */
+    char      *err_path;      /* NULL: the error log */
+    int        processes;     /* workers to keep */
+} wr_app_spec_t;
+
+/*
+ * Build spec from a validated application object. Returns 0, or -1 with a
+ * sentence in reason ("Application \"x\": type \"python\" is not supported
+ * yet."). def_uid/def_gid: warrend's --user/--group.
+ */
+int  wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t gen,
+                       uid_t def_uid, gid_t def_gid, char *reason, size_t rlen);
+void wr_app_spec_free(wr_app_spec_t *s);
+
+/* The prototype process; never returns. chan_fd: its channel to main. */
+__attribute__((noreturn))
+void wr_proto_main(const wr_app_spec_t *s, int chan_fd, pid_t parent);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * The prototype of one application generation. Forked from main (root),
+ * it drops to the app's credentials, then serves main's channel: every
+ * WR_MSG_PROTO_SPAWN forks one worker and execs the application; the
+ * router's end of the worker's channel goes back to main
+ * (WR_MSG_PROTO_WORKER), every worker exit too (WR_MSG_PROTO_EXIT).
+ * SIGTERM: spawn no more, exit once the last worker has.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "app/app.h"
+#include "core/ipc.h"
+#include "core/log.h"
+#include "core/process.h"
+#include "warren.h"
+
+#define WR_PROTO_REASON_MAX 512
+
+typedef struct {
+    uint32_t worker;
+    pid_t    pid;
+} wr_pworker_t;
+
+typedef struct {
+    const wr_app_spec_t *s;
+    wr_ev_loop_t  loop;
+    wr_chan_t     chan;
+    wr_ev_t       sig;
+    int           stopping;
+    wr_pworker_t *w;
+    size_t        n, cap;
+} wr_proto_t;
+
+static void send_exit(wr_proto_t *p, uint32_t worker, pid_t pid, int status,
+                      const char *reason)
+{
+    char buf[sizeof(wr_msg_exit_t) + WR_PROTO_REASON_MAX];
+    wr_msg_exit_t e = { .worker = worker, .pid = (int32_t) pid, .status = status };
+    size_t rl = strlen(reason);
+
+    if (rl > WR_PROTO_REASON_MAX)
+        rl = WR_PROTO_REASON_MAX;
+    memcpy(buf, &e, sizeof(e));
+    memcpy(buf + sizeof(e), reason, rl);
+    wr_chan_send(&p->chan, WR_MSG_PROTO_EXIT, 0, buf, sizeof(e) + rl, -1);
+}
+
+/* A set-up step failed: tell main (worker 0 = the prototype itself), exit. */
+__attribute__((noreturn))
+static void setup_failed(wr_proto_t *p, const char *call, const char *object)
+{
+    char reason[WR_PROTO_REASON_MAX];
+    int err = errno;
+
+    snprintf(reason, sizeof(reason), "%s(%s) failed: %s", call, object, strerror(err));
+    wr_log(WR_LOG_ERR, "app \"%s\" prototype: %s", p->s->name, reason);
+    send_exit(p, 0, getpid(), -1, reason);
+    _exit(1);
+}
+
+static void drop_creds(wr_proto_t *p)
+{
+    const wr_app_spec_t *s = p->s;
+    char obj[32];
+
+    snprintf(obj, sizeof(obj), "%u", (unsigned) s->gid);
+    if (setgroups(1, &s->gid) < 0)
+        setup_failed(p, "setgroups", obj);
+    if (setresgid(s->gid, s->gid, s->gid) < 0)
+        setup_failed(p, "setresgid", obj);
+    snprintf(obj, sizeof(obj), "%u", (unsigned) s->uid);
+    if (setresuid(s->uid, s->uid, s->uid) < 0)
+        setup_failed(p, "setresuid", obj);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        setup_failed(p, "prctl", "PR_SET_NO_NEW_PRIVS");
+    if (s->cwd && chdir(s->cwd) < 0)
+        setup_failed(p, "chdir", s->cwd);
+}
+
+/* ---- a worker ---- */
+
+/* In the worker child: report why it could not start on the error pipe. */
+__attribute__((noreturn))
+static void child_fail(int efd, const char *call, const char *object)
+{
+    char msg[WR_PROTO_REASON_MAX];
+    int n = snprintf(msg, sizeof(msg), "%s(%s) failed: %s", call, object, strerror(errno));
+
+    if (n > 0 && write(efd, msg, (size_t) n) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+static void child_stdio(int efd, const char *path, int target, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC, 0644);
+
+    if (fd < 0)
+        child_fail(efd, "open", path);
+    if (dup2(fd, target) < 0)
+        child_fail(efd, "dup2", path);
+    close(fd);
+}
+
+__attribute__((noreturn))
+static void worker_exec(wr_proto_t *p, int chan_fd, int efd, pid_t proto, uint32_t worker)
+{
+    const wr_app_spec_t *s = p->s;
+    sigset_t none;
+    size_t n = 0;
+    char **envp;
+    char num[32];
+
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        child_fail(efd, "prctl", "PR_SET_PDEATHSIG");
+    if (getppid() != proto)
+        _exit(1);
+    /* Dispositions set to ignore and the blocked mask survive execve. */
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    child_stdio(efd, "/dev/null", STDIN_FILENO, O_RDONLY);
+    child_stdio(efd, s->out_path ? s->out_path : "/dev/null", STDOUT_FILENO,
+                O_WRONLY | O_APPEND | O_CREAT);
+    if (s->err_path)
+        child_stdio(efd, s->err_path, STDERR_FILENO, O_WRONLY | O_APPEND | O_CREAT);
+    else if (dup2(wr_proc.log_fd, STDERR_FILENO) < 0)
+        child_fail(efd, "dup2", "error log");
+    /* The channel is the one fd the worker inherits beyond stdio. */
+    if (fcntl(chan_fd, F_SETFD, 0) < 0)
+        child_fail(efd, "fcntl", "channel");
+
+    while (s->env[n])
+        n++;
+    envp = calloc(n + 4, sizeof(char *));
+    if (envp == NULL)
+        child_fail(efd, "calloc", "environment");
+    memcpy(envp, s->env, n * sizeof(char *));
+    snprintf(num, sizeof(num), "%d", chan_fd);
+    if (asprintf(&envp[n++], "%s=%s", WARREN_ENV_CHANNEL_FD, num) < 0
+        || asprintf(&envp[n++], "%s=%s", WARREN_ENV_APP_NAME, s->name) < 0
+        || asprintf(&envp[n++], "%s=%u", WARREN_ENV_WORKER_ID, (unsigned) worker) < 0)
+        child_fail(efd, "asprintf", "environment");
+    envp[n] = NULL;
+    execve(s->executable, s->argv, envp);
+    child_fail(efd, "execve", s->executable);
+}
+
+static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        wr_pworker_t *v = realloc(p->w, cap * sizeof(*v));
+        if (v == NULL) {
+            /* Untracked, it would outlive a retire: do not keep it. */
+            wr_log(WR_LOG_ERR, "app \"%s\": out of memory tracking worker %d",
+                   p->s->name, (int) pid);
+            kill(pid, SIGKILL);
+            return;
+        }
+        p->w = v;
+        p->cap = cap;
+    }
+    p->w[p->n].worker = worker;
+    p->w[p->n++].pid = pid;
+}
+
+static void spawn(wr_proto_t *p, uint32_t worker)
+{
+    int sv[2], ep[2];
+    char msg[WR_PROTO_REASON_MAX];
+    ssize_t got = 0, r;
+    pid_t pid, me = getpid();
+
+    if (p->stopping) {
+        send_exit(p, worker, 0, -1, "the generation is stopping");
+        return;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        snprintf(msg, sizeof(msg), "socketpair(worker channel) failed: %s", strerror(errno));
+        send_exit(p, worker, 0, -1, msg);
+        return;
+    }
+    if (pipe2(ep, O_CLOEXEC) < 0) {
+        snprintf(msg, sizeof(msg), "pipe2(exec status) failed: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        send_exit(p, worker, 0, -1, msg);
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        close(ep[0]);
+        worker_exec(p, sv[1], ep[1], me, worker);
+    }
+    close(sv[1]);
+    close(ep[1]);
+    if (pid < 0) {
+        snprintf(msg, sizeof(msg), "fork(worker) failed: %s", strerror(errno));
+        close(sv[0]);
+        close(ep[0]);
+        send_exit(p, worker, 0, -1, msg);
+        return;
+    }
+    /* EOF at execve (close-on-exec); text when the child failed before. */
+    while ((r = read(ep[0], msg + got, sizeof(msg) - 1 - (size_t) got)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (got += r) >= (ssize_t) sizeof(msg) - 1)
+            break;
+    }
+    close(ep[0]);
+    if (got > 0) {
+        int st;
+        msg[got] = '\0';
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        close(sv[0]);
+        send_exit(p, worker, pid, -1, msg);
+        return;
+    }
+    wr_msg_worker_t w = { .gen = p->s->gen, .worker = worker, .pid = (int32_t) pid };
+    workers_add(p, worker, pid);
+    wr_chan_send(&p->chan, WR_MSG_PROTO_WORKER, 0, &w, sizeof(w), sv[0]);
+    close(sv[0]);
+}
+
+static void maybe_done(wr_proto_t *p)
+{
+    if (p->stopping && p->n == 0)
+        _exit(0);
+}
+
+static void reap(wr_proto_t *p)
+{
+    int st;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        char reason[64];
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->w[i].pid != pid)
+                continue;
+            if (WIFSIGNALED(st))
+                snprintf(reason, sizeof(reason), "killed by signal %d", WTERMSIG(st));
+            else
+                snprintf(reason, sizeof(reason), "exited with code %d", WEXITSTATUS(st));
+            send_exit(p, p->w[i].worker, pid, st, reason);
+            p->w[i] = p->w[--p->n];
+            break;
+        }
+    }
+    maybe_done(p);
+}
+
+static void on_signal(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    wr_proto_t *p = ev->data;
+    struct signalfd_siginfo si;
+
+    while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD) {
+            reap(p);
+        } else {
+            p->stopping = 1;
+            /* Fast stop (main stopping): workers get it too via the group. */
+            maybe_done(p);
+        }
+    }
+}
+
+static void on_msg(wr_chan_t *c, wr_msg_t *m)
+{
+    wr_proto_t *p = c->data;
+    wr_msg_spawn_t sp;
+
+    if (m->type == WR_MSG_PROTO_SPAWN && m->len == sizeof(sp)) {
+        memcpy(&sp, m->data, sizeof(sp));
+        spawn(p, sp.worker);
+    } else if (m->type == WR_MSG_LOG_FD && m->fd >= 0) {
+        if (dup3(m->fd, wr_proc.log_fd, O_CLOEXEC) < 0)
+            wr_log_sys(WR_LOG_WARN, "dup3", "error log");
+    } else {
+        wr_log(WR_LOG_WARN, "app \"%s\" prototype: unexpected message %u", p->s->name,
+               m->type);
+    }
+}
+
+static void on_close(wr_chan_t *c)
+{
+    /* main is gone; the workers die with us (PDEATHSIG). */
+    _exit(0);
+}
+
+void wr_proto_main(const wr_app_spec_t *s, int chan_fd, pid_t parent)
+{
+    static wr_proto_t p;
+    char title[128];
+    sigset_t set;
+    int keep[] = { chan_fd, wr_proc.log_fd };
+
+    p.s = s;
+    wr_proc.pid = getpid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+        _exit(1);
+    /* Own session and process group: main signals the whole set at once. */
+    if (setsid() < 0)
+        wr_log_sys(WR_LOG_WARN, "setsid", s->name);
+    if (wr_close_fds_except(keep, 2) < 0) {
+        wr_log_sys(WR_LOG_ERR, "close_range", "inherited fds");
+        _exit(1);
+    }
+    snprintf(title, sizeof(title), "warren: %s prototype", s->name);
+    wr_title_set(title);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+
+    if (wr_ev_init(&p.loop) < 0)
+        _exit(1);
+    p.chan.on_msg = on_msg;
+    p.chan.on_close = on_close;
+    p.chan.data = &p;
+    if (wr_chan_open(&p.chan, &p.loop, chan_fd) < 0)
+        _exit(1);
+    p.sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (p.sig.fd < 0)
+        setup_failed(&p, "signalfd", s->name);
+    p.sig.cb = on_signal;
+    p.sig.data = &p;
+    if (wr_ev_add(&p.loop, &p.sig, EPOLLIN) < 0)
+        setup_failed(&p, "epoll_ctl", "signalfd");
+    drop_creds(&p);
+    wr_ev_run(&p.loop);
+    _exit(0);
+}

@@ -1,0 +1,188 @@
+/*
+ * An application's config object -> what the prototype needs, resolved in
+ * main before the fork (user and group names, supported features).
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+
+static int fail(char *reason, size_t rlen, const char *name, const char *why)
+{
+    snprintf(reason, rlen, "Application \"%s\": %s", name, why);
+    return -1;
+}
+
+static int oom(char *reason, size_t rlen, const char *name)
+{
+    return fail(reason, rlen, name, "out of memory.");
+}
+
+static char *dup_opt(json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    return s ? strdup(s) : NULL;
+}
+
+/* Workers to keep: integer N; object: max(spare, 1) until dynamic scaling
+ * exists; absent: 1. */
+static int processes_of(json_t *p)
+{
+    if (json_is_integer(p))
+        return (int) json_integer_value(p);
+    if (json_is_object(p)) {
+        json_int_t spare = json_integer_value(json_object_get(p, "spare"));
+        return spare > 1 ? (int) spare : 1;
+    }
+    return 1;
+}
+
+static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def_gid,
+                         char *reason, size_t rlen)
+{
+    const char *user = json_string_value(json_object_get(app, "user"));
+    const char *group = json_string_value(json_object_get(app, "group"));
+    char why[256];
+
+    s->uid = def_uid;
+    s->gid = def_gid;
+    if (user) {
+        struct passwd *pw;
+        errno = 0;
+        pw = getpwnam(user);
+        if (pw == NULL) {
+            snprintf(why, sizeof(why), "user \"%s\" does not exist%s%s.", user,
+                     errno ? ": " : "", errno ? strerror(errno) : "");
+            return fail(reason, rlen, s->name, why);
+        }
+        s->uid = pw->pw_uid;
+        s->gid = pw->pw_gid;
+    }
+    if (group) {
+        struct group *gr;
+        errno = 0;
+        gr = getgrnam(group);
+        if (gr == NULL) {
+            snprintf(why, sizeof(why), "group \"%s\" does not exist%s%s.", group,
+                     errno ? ": " : "", errno ? strerror(errno) : "");
+            return fail(reason, rlen, s->name, why);
+        }
+        s->gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+static int refuse_unsupported(json_t *app, const char *name, char *reason, size_t rlen)
+{
+    const char *type = json_string_value(json_object_get(app, "type"));
+    const char *proto = json_string_value(json_object_get(app, "protocol"));
+    json_t *iso = json_object_get(app, "isolation");
+    char why[256];
+
+    if (type == NULL || strcmp(type, "external") != 0) {
+        snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
+        return fail(reason, rlen, name, why);
+    }
+    if (proto && strcmp(proto, "warren") != 0) {
+        snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
+        return fail(reason, rlen, name, why);
+    }
+    /* Running without the sandbox asked for would be worse than refusing. */
+    if (json_object_size(iso) > 0)
+        return fail(reason, rlen, name, "\"isolation\" is not supported yet.");
+    return 0;
+}
+
+static int build_argv(wr_app_spec_t *s, json_t *app)
+{
+    json_t *args = json_object_get(app, "arguments");
+    size_t n = json_array_size(args);
+
+    s->argv = calloc(n + 2, sizeof(char *));
+    if (s->argv == NULL || (s->argv[0] = strdup(s->executable)) == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((s->argv[i + 1] = dup_opt(json_array_get(args, i))) == NULL)
+            return -1;
+    return 0;
+}
+
+static int build_env(wr_app_spec_t *s, json_t *app)
+{
+    json_t *env = json_object_get(app, "environment");
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+
+    s->env = calloc(json_object_size(env) + 2, sizeof(char *));
+    if (s->env == NULL)
+        return -1;
+    if (!json_is_string(json_object_get(env, "PATH"))
+        && (s->env[n++] = strdup("PATH=" WR_APP_DEFAULT_PATH)) == NULL)
+        return -1;
+    json_object_foreach(env, k, v) {
+        const char *val = json_string_value(v);
+        if (val == NULL)
+            continue;
+        if (asprintf(&s->env[n], "%s=%s", k, val) < 0) {
+            s->env[n] = NULL;
+            return -1;
+        }
+        n++;
+    }
+    return 0;
+}
+
+int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t gen,
+                      uid_t def_uid, gid_t def_gid, char *reason, size_t rlen)
+{
+    memset(s, 0, sizeof(*s));
+    if (refuse_unsupported(app, name, reason, rlen) < 0)
+        return -1;
+    s->gen = gen;
+    s->processes = processes_of(json_object_get(app, "processes"));
+    s->name = strdup(name);
+    s->executable = dup_opt(json_object_get(app, "executable"));
+    if (s->name == NULL || s->executable == NULL) {
+        wr_app_spec_free(s);
+        return oom(reason, rlen, name);
+    }
+    if (resolve_creds(s, app, def_uid, def_gid, reason, rlen) < 0) {
+        wr_app_spec_free(s);
+        return -1;
+    }
+    s->cwd = dup_opt(json_object_get(app, "working_directory"));
+    s->out_path = dup_opt(json_object_get(app, "stdout"));
+    s->err_path = dup_opt(json_object_get(app, "stderr"));
+    if (build_argv(s, app) < 0 || build_env(s, app) < 0) {
+        wr_app_spec_free(s);
+        return oom(reason, rlen, name);
+    }
+    return 0;
+}
+
+static void free_vec(char **v)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+void wr_app_spec_free(wr_app_spec_t *s)
+{
+    free(s->name);
+    free(s->executable);
+    free_vec(s->argv);
+    free_vec(s->env);
+    free(s->cwd);
+    free(s->out_path);
+    free(s->err_path);
+    memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,744 @@
+/*
+ * Application generations in main. A generation is one prototype process
+ * (src/app/proto.c) for one application object of the config; main asks it
+ * for workers, reads each worker's HELLO, then hands the worker's channel
+ * to the router (WR_MSG_APP_WORKER).
+ *
+ * A generation is NEW (started for the change being applied), LIVE (part of
+ * the running config) or DEAD (retired or failed: waiting for its prototype
+ * to be reaped, then freed). An apply keeps the LIVE generation of every app
+ * whose JSON object did not change; the others start as NEW and the apply
+ * waits until each has one worker that said hello. On commit the LIVE ones
+ * no longer wanted are retired; on failure the NEW ones are torn down.
+ *
+ * A worker that exits while its generation is in use is replaced, after a
+ * delay that doubles from WR_RESTART_MIN_MS to WR_RESTART_MAX_MS while it
+ * keeps failing early (reset once a worker stayed up WR_RESTART_STABLE_MS).
+ * A prototype that dies is restarted the same way.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "app/app.h"
+#include "core/log.h"
+#include "daemon/internal.h"
+#include "lib/proto.h"
+
+#define WR_GEN_REASON_MAX 768
+
+enum { GEN_NEW, GEN_LIVE, GEN_DEAD };
+enum { W_NONE, W_SPAWNING, W_HELLO, W_UP, W_DYING };
+
+typedef struct {
+    wr_gen_t   *g;
+    int         state;
+    uint32_t    worker;       /* current worker number, 0 none */
+    pid_t       pid;          /* known from PROTO_WORKER */
+    wr_ev_t     ev;           /* router's end until HELLO; fd -1 otherwise */
+    wr_timer_t  hello;
+    wr_timer_t  restart;
+    uint64_t    started;
+    uint64_t    backoff;
+} wr_slot_t;
+
+struct wr_gen {
+    wr_main_t     *m;
+    wr_gen_t      *next;
+    wr_app_spec_t  spec;
+    json_t        *app;
+    int            role;
+    int            ready;         /* a worker said hello once */
+    int            forwarded;     /* the router got a worker: it must hear RETIRE */
+    int            failed;        /* NEW: the apply was told already */
+    pid_t          pid;           /* prototype; 0 when not running */
+    wr_chan_t      chan;
+    int            chan_open;
+    uint32_t       next_worker;
+    uint64_t       started, backoff;
+    wr_timer_t     restart;       /* prototype restart */
+    wr_timer_t     drain;         /* DEAD: SIGKILL after the drain timeout */
+    size_t         nslots;
+    wr_slot_t      slots[];
+};
+
+static void slot_spawn(wr_slot_t *s);
+static int  proto_start(wr_gen_t *g);
+static void gen_free(wr_gen_t *g);
+
+static int gen_in_use(const wr_gen_t *g)
+{
+    return g->role != GEN_DEAD && !g->m->stopping;
+}
+
+static const char *exit_text(int status, char *buf, size_t len)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, len, "exited with code %d", WEXITSTATUS(status));
+    return buf;
+}
+
+/* ---- failure before ready: the apply learns why ---- */
+
+static void gen_fail(wr_gen_t *g, const char *why)
+{
+    char reason[2 * WR_GEN_REASON_MAX];
+
+    wr_log(WR_LOG_ERR, "app \"%s\" generation %u could not start: %s", g->spec.name,
+           g->spec.gen, why);
+    if (g->role != GEN_NEW || g->ready || g->failed)
+        return;
+    g->failed = 1;
+    snprintf(reason, sizeof(reason), "Application \"%s\" could not start: %s.",
+             g->spec.name, why);
+    wr_apply_apps_failed(g->m, reason);
+}
+
+/* ---- slots ---- */
+
+static void slot_close_fd(wr_slot_t *s)
+{
+    if (s->ev.fd >= 0) {
+        wr_ev_del(&s->g->m->loop, &s->ev);
+        close(s->ev.fd);
+        s->ev.fd = -1;
+    }
+    wr_timer_cancel(&s->g->m->loop, &s->hello);
+}
+
+static void slot_reset(wr_slot_t *s)
+{
+    slot_close_fd(s);
+    wr_timer_cancel(&s->g->m->loop, &s->restart);
+    s->state = W_NONE;
+    s->worker = 0;
+    s->pid = 0;
+}
+
+static void slot_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    wr_slot_t *s = t->data;
+
+    if (gen_in_use(s->g) && s->g->pid > 0 && s->state == W_NONE)
+        slot_spawn(s);
+}
+
+static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    wr_slot_t *s = t->data;
+    wr_gen_t *g = s->g;
+    char why[128];
+
+    if (s->state == W_SPAWNING) {
+        /* The prototype did not even answer: it is stuck. */
+        snprintf(why, sizeof(why), "the prototype did not start worker %u within %d ms",
+                 s->worker, WR_APP_HELLO_TIMEOUT_MS);
+        gen_fail(g, why);
+        if (g->pid > 0)
+            kill(-g->pid, SIGKILL);
+        return;
+    }
+    if (s->state == W_DYING)
+        snprintf(why, sizeof(why), "worker %u (pid %d) closed its channel before saying "
+                 "hello", s->worker, (int) s->pid);
+    else
+        snprintf(why, sizeof(why), "worker %u (pid %d) did not say hello within %d ms",
+                 s->worker, (int) s->pid, WR_APP_HELLO_TIMEOUT_MS);
+    if (g->role == GEN_NEW && !g->ready)
+        gen_fail(g, why);
+    else
+        wr_log(WR_LOG_ERR, "app \"%s\": %s; killing it", g->spec.name, why);
+    slot_close_fd(s);
+    s->state = W_DYING;
+    if (s->pid > 0)
+        kill(s->pid, SIGKILL);
+}
+
+static void slot_spawn(wr_slot_t *s)
+{
+    wr_gen_t *g = s->g;
+    wr_msg_spawn_t sp;
+
+    if (++g->next_worker == 0)
+        g->next_worker = 1;
+    s->worker = g->next_worker;
+    s->pid = 0;
+    s->state = W_SPAWNING;
+    s->started = wr_ev_now();
+    sp.worker = s->worker;
+    wr_chan_send(&g->chan, WR_MSG_PROTO_SPAWN, 0, &sp, sizeof(sp), -1);
+    wr_timer_set(&g->m->loop, &s->hello, WR_APP_HELLO_TIMEOUT_MS);
+}
+
+static wr_slot_t *slot_of(wr_gen_t *g, uint32_t worker)
+{
+    for (size_t i = 0; i < g->nslots; i++)
+        if (g->slots[i].worker == worker && g->slots[i].state != W_NONE)
+            return &g->slots[i];
+    return NULL;
+}
+
+/* The worker said hello (or not): forward its channel to the router. */
+static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    wr_slot_t *s = ev->data;
+    wr_gen_t *g = s->g;
+    wr_main_t *m = g->m;
+    char buf[sizeof(wr_app_hdr_t) + sizeof(wr_app_hello_t) + 1];
+    wr_app_hdr_t h;
+    wr_app_hello_t hello;
+    char why[160];
+    ssize_t n = recv(ev->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n < 0)
+        snprintf(why, sizeof(why), "recv(worker %u channel) failed: %s", s->worker,
+                 strerror(errno));
+    else if (n == 0)
+        snprintf(why, sizeof(why), "worker %u (pid %d) closed its channel before saying hello",
+                 s->worker, (int) s->pid);
+    if (n > 0) {
+        memcpy(&h, buf, (size_t) n < sizeof(h) ? (size_t) n : sizeof(h));
+        if ((size_t) n != sizeof(h) + sizeof(hello) || h.type != WR_APP_HELLO
+            || h.len != sizeof(hello)) {
+            snprintf(why, sizeof(why), "worker %u (pid %d) sent something else than hello",
+                     s->worker, (int) s->pid);
+            n = -1;
+        } else {
+            memcpy(&hello, buf + sizeof(h), sizeof(hello));
+            if (hello.version != WR_APP_PROTO_VERSION) {
+                snprintf(why, sizeof(why), "worker %u speaks protocol version %u, not %u",
+                         s->worker, hello.version, WR_APP_PROTO_VERSION);
+                n = -1;
+            }
+        }
+    }
+    if (n == 0) {
+        /* Most likely it is exiting: its exit status says more, soon. If it
+         * does not exit, the hello timer (still armed) ends it. */
+        wr_ev_del(&m->loop, &s->ev);
+        close(s->ev.fd);
+        s->ev.fd = -1;
+        s->state = W_DYING;
+        return;
+    }
+    if (n < 0) {
+        if (g->role == GEN_NEW && !g->ready)
+            gen_fail(g, why);
+        else
+            wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, why);
+        slot_close_fd(s);
+        s->state = W_DYING;
+        if (s->pid > 0)
+            kill(s->pid, SIGKILL);
+        return;
+    }
+
+    if (m->child[WR_ROLE_ROUTER].pid > 0) {
+        char msg[sizeof(wr_msg_worker_t) + 256];
+        wr_msg_worker_t w = { .gen = g->spec.gen, .worker = s->worker, .pid = s->pid };
+        size_t nl = strlen(g->spec.name);
+
+        if (nl > 256)
+            nl = 256;
+        memcpy(msg, &w, sizeof(w));
+        memcpy(msg + sizeof(w), g->spec.name, nl);
+        wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_APP_WORKER, 0, msg,
+                     sizeof(w) + nl, ev->fd);
+        g->forwarded = 1;
+    }
+    /* Without a router the worker sees EOF, exits and is replaced later. */
+    slot_close_fd(s);
+    s->state = W_UP;
+    wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ready", g->spec.name,
+           g->spec.gen, s->worker, (int) s->pid);
+    if (!g->ready) {
+        g->ready = 1;
+        if (g->role == GEN_NEW && wr_apps_pending(m) == 0)
+            wr_apply_apps_ready(m);
+    }
+}
+
+/* ---- messages from a prototype ---- */
+
+static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
+{
+    wr_msg_worker_t w;
+    wr_slot_t *s;
+
+    if (msg->len != sizeof(w) || msg->fd < 0)
+        return;
+    memcpy(&w, msg->data, sizeof(w));
+    s = slot_of(g, w.worker);
+    if (s == NULL || s->state != W_SPAWNING) {
+        /* A worker nobody waits for any more (timed out): end it. */
+        if (w.pid > 0)
+            kill(w.pid, SIGKILL);
+        return;
+    }
+    s->pid = w.pid;
+    s->ev.fd = msg->fd;
+    s->ev.cb = slot_hello;
+    s->ev.data = s;
+    msg->fd = -1;
+    if (wr_ev_add(&g->m->loop, &s->ev, EPOLLIN) < 0) {
+        close(s->ev.fd);
+        s->ev.fd = -1;
+        s->state = W_DYING;
+        kill(s->pid, SIGKILL);
+        return;
+    }
+    s->state = W_HELLO;
+}
+
+static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
+{
+    wr_msg_exit_t e;
+    char why[WR_GEN_REASON_MAX - 128];
+    size_t rl;
+    wr_slot_t *s;
+    uint64_t up;
+
+    if (msg->len < sizeof(e))
+        return;
+    memcpy(&e, msg->data, sizeof(e));
+    rl = msg->len - sizeof(e);
+    if (rl >= sizeof(why))
+        rl = sizeof(why) - 1;
+    memcpy(why, msg->data + sizeof(e), rl);
+    why[rl] = '\0';
+
+    if (e.worker == 0) {
+        /* The prototype itself could not set up; it exits next. */
+        if (g->role == GEN_NEW && !g->ready)
+            gen_fail(g, why);
+        else
+            wr_log(WR_LOG_ERR, "app \"%s\" prototype: %s", g->spec.name, why);
+        return;
+    }
+    s = slot_of(g, e.worker);
+    if (s == NULL)
+        return;
+    up = wr_ev_now() - s->started;
+    slot_reset(s);
+    if (!gen_in_use(g))
+        return;
+    if (g->role == GEN_NEW && !g->ready) {
+        char full[WR_GEN_REASON_MAX];
+        if (e.status == -1)
+            snprintf(full, sizeof(full), "%s", why);
+        else
+            snprintf(full, sizeof(full), "worker %u (pid %d) %s before saying hello",
+                     e.worker, (int) e.pid, why);
+        gen_fail(g, full);
+        return;
+    }
+    if (up >= WR_RESTART_STABLE_MS || s->backoff == 0)
+        s->backoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
+    else if (s->backoff * 2 <= WR_RESTART_MAX_MS)
+        s->backoff *= 2;
+    else
+        s->backoff = WR_RESTART_MAX_MS;
+    wr_log(e.status == 0 ? WR_LOG_WARN : WR_LOG_ERR,
+           "app \"%s\" generation %u worker %u (pid %d) %s; replacing it in %llu ms",
+           g->spec.name, g->spec.gen, e.worker, (int) e.pid, why,
+           (unsigned long long) s->backoff);
+    if (s->backoff == 0)
+        slot_spawn(s);
+    else
+        wr_timer_set(&g->m->loop, &s->restart, s->backoff);
+}
+
+static void proto_msg(wr_chan_t *c, wr_msg_t *msg)
+{
+    wr_gen_t *g = c->data;
+
+    if (msg->type == WR_MSG_PROTO_WORKER)
+        on_proto_worker(g, msg);
+    else if (msg->type == WR_MSG_PROTO_EXIT)
+        on_proto_exit(g, msg);
+    else
+        wr_log(WR_LOG_WARN, "unexpected message %u from app \"%s\" prototype", msg->type,
+               g->spec.name);
+}
+
+static void proto_chan_closed(wr_chan_t *c)
+{
+    /* Handled when the prototype is reaped. */
+}
+
+/* ---- the prototype process ---- */
+
+static void proto_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    wr_gen_t *g = t->data;
+
+    if (gen_in_use(g) && g->pid == 0)
+        proto_start(g);
+}
+
+static int proto_start(wr_gen_t *g)
+{
+    wr_main_t *m = g->m;
+    int fds[2];
+    pid_t pid, parent = getpid();
+
+    if (wr_chan_pair(fds) < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        wr_log_sys(WR_LOG_ERR, "fork", g->spec.name);
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        close(fds[0]);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        wr_proto_main(&g->spec, fds[1], parent);
+    }
+    close(fds[1]);
+    g->pid = pid;
+    g->started = wr_ev_now();
+    g->chan.on_msg = proto_msg;
+    g->chan.on_close = proto_chan_closed;
+    g->chan.data = g;
+    if (wr_chan_open(&g->chan, &m->loop, fds[0]) < 0) {
+        close(fds[0]);
+        kill(pid, SIGKILL);
+        return 0;          /* reaped later, as any prototype death */
+    }
+    g->chan_open = 1;
+    wr_log(WR_LOG_INFO, "app \"%s\" generation %u prototype %d started as uid %u gid %u",
+           g->spec.name, g->spec.gen, (int) pid, (unsigned) g->spec.uid,
+           (unsigned) g->spec.gid);
+    for (size_t i = 0; i < g->nslots; i++)
+        slot_spawn(&g->slots[i]);
+    return 0;
+}
+
+static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
+                         char *reason, size_t rlen)
+{
+    wr_gen_t *g;
+    uint32_t id;
+    wr_app_spec_t spec;
+
+    if (++m->next_gen == 0)
+        m->next_gen = 1;
+    id = m->next_gen;
+    if (wr_app_spec_build(&spec, name, app, id, m->uid, m->gid, reason, rlen) < 0)
+        return NULL;
+    g = calloc(1, sizeof(*g) + (size_t) (spec.processes > 0 ? spec.processes : 0)
+               * sizeof(wr_slot_t));
+    if (g == NULL) {
+        wr_app_spec_free(&spec);
+        snprintf(reason, rlen, "Out of memory.");
+        return NULL;
+    }
+    g->m = m;
+    g->spec = spec;
+    g->app = json_incref(app);
+    g->role = role;
+    g->nslots = (size_t) (spec.processes > 0 ? spec.processes : 0);
+    g->ready = g->nslots == 0;
+    g->restart.cb = proto_restart_cb;
+    g->restart.data = g;
+    for (size_t i = 0; i < g->nslots; i++) {
+        wr_slot_t *s = &g->slots[i];
+        s->g = g;
+        s->ev.fd = -1;
+        s->hello.cb = slot_hello_timeout;
+        s->hello.data = s;
+        s->restart.cb = slot_restart_cb;
+        s->restart.data = s;
+    }
+    g->next = m->gens;
+    m->gens = g;
+    if (proto_start(g) < 0) {
+        snprintf(reason, rlen, "Application \"%s\" could not start: fork failed: %s.",
+                 name, strerror(errno));
+        g->role = GEN_DEAD;
+        gen_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void gen_free(wr_gen_t *g)
+{
+    wr_main_t *m = g->m;
+
+    for (wr_gen_t **pp = &m->gens; *pp; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    }
+    for (size_t i = 0; i < g->nslots; i++) {
+        slot_reset(&g->slots[i]);
+        wr_ev_retire(&m->loop, &g->slots[i].ev, NULL);
+    }
+    wr_timer_cancel(&m->loop, &g->restart);
+    wr_timer_cancel(&m->loop, &g->drain);
+    if (g->chan_open)
+        wr_chan_close(&g->chan);
+    wr_ev_retire(&m->loop, &g->chan.ev, NULL);
+    json_decref(g->app);
+    wr_app_spec_free(&g->spec);
+    wr_ev_defer_free(&m->loop, g);
+}
+
+static void drain_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    wr_gen_t *g = t->data;
+
+    if (g->pid > 0) {
+        wr_log(WR_LOG_WARN, "app \"%s\" generation %u did not drain in %d ms; killing it",
+               g->spec.name, g->spec.gen, WR_APP_DRAIN_TIMEOUT_MS);
+        kill(-g->pid, SIGKILL);
+    }
+}
+
+/* No more work for g: the router lets go of its workers, the prototype
+ * ends once they have exited (or is killed after the drain timeout). */
+static void gen_retire(wr_gen_t *g, int now)
+{
+    wr_main_t *m = g->m;
+    uint32_t id = g->spec.gen;
+
+    g->role = GEN_DEAD;
+    wr_log(WR_LOG_INFO, "app \"%s\" generation %u retired", g->spec.name, id);
+    if (g->forwarded && m->child[WR_ROLE_ROUTER].pid > 0)
+        wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_APP_RETIRE, 0, &id, sizeof(id), -1);
+    for (size_t i = 0; i < g->nslots; i++) {
+        wr_slot_t *s = &g->slots[i];
+        wr_timer_cancel(&m->loop, &s->restart);
+        if (s->state == W_HELLO || s->state == W_SPAWNING) {
+            slot_close_fd(s);
+            s->state = W_DYING;
+            if (s->pid > 0)
+                kill(s->pid, SIGKILL);
+        }
+    }
+    wr_timer_cancel(&m->loop, &g->restart);
+    if (g->pid == 0) {
+        gen_free(g);
+        return;
+    }
+    if (now) {
+        kill(-g->pid, SIGKILL);
+        return;
+    }
+    kill(g->pid, SIGTERM);
+    g->drain.cb = drain_timeout;
+    g->drain.data = g;
+    wr_timer_set(&m->loop, &g->drain, WR_APP_DRAIN_TIMEOUT_MS);
+}
+
+/* ---- what apply.c and children.c call ---- */
+
+static wr_gen_t *find(wr_main_t *m, const char *name, int role)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        if (g->role == role && strcmp(g->spec.name, name) == 0)
+            return g;
+    return NULL;
+}
+
+void wr_apps_start_running(wr_main_t *m)
+{
+    json_t *apps = json_object_get(m->running, "applications");
+    const char *name;
+    json_t *app;
+
+    json_object_foreach(apps, name, app) {
+        char reason[WR_GEN_REASON_MAX];
+        if (gen_new(m, name, app, GEN_LIVE, reason, sizeof(reason)) == NULL)
+            wr_log(WR_LOG_ERR, "cannot start the saved application: %s", reason);
+    }
+}
+
+int wr_apps_prepare(wr_main_t *m, json_t *conf, char *reason, size_t rlen)
+{
+    json_t *apps = json_object_get(conf, "applications");
+    const char *name;
+    json_t *app;
+
+    json_object_foreach(apps, name, app) {
+        wr_gen_t *live = find(m, name, GEN_LIVE);
+        if (live && json_equal(live->app, app))
+            continue;
+        if (gen_new(m, name, app, GEN_NEW, reason, rlen) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+int wr_apps_pending(wr_main_t *m)
+{
+    int n = 0;
+
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        n += g->role == GEN_NEW && !g->ready;
+    return n;
+}
+
+void wr_apps_commit(wr_main_t *m)
+{
+    json_t *apps = json_object_get(m->running, "applications");
+    wr_gen_t *g, *next;
+
+    /* m->running is the new config already. */
+    for (g = m->gens; g; g = next) {
+        next = g->next;
+        if (g->role == GEN_LIVE
+            && (json_object_get(apps, g->spec.name) == NULL || find(m, g->spec.name, GEN_NEW)))
+            gen_retire(g, 0);
+    }
+    for (g = m->gens; g; g = g->next)
+        if (g->role == GEN_NEW)
+            g->role = GEN_LIVE;
+}
+
+void wr_apps_abort(wr_main_t *m)
+{
+    wr_gen_t *g, *next;
+
+    for (g = m->gens; g; g = next) {
+        next = g->next;
+        if (g->role == GEN_NEW)
+            gen_retire(g, 1);
+    }
+}
+
+/* {"app": generation} for conf: the NEW generation of an app if the apply
+ * started one, else its LIVE one. */
+void wr_apps_send_map(wr_main_t *m, json_t *conf)
+{
+    json_t *apps = json_object_get(conf, "applications");
+    json_t *map = json_object();
+    const char *name;
+    json_t *app;
+    char *text;
+
+    if (map == NULL)
+        return;
+    json_object_foreach(apps, name, app) {
+        wr_gen_t *g = find(m, name, GEN_NEW);
+        if (g == NULL)
+            g = find(m, name, GEN_LIVE);
+        if (g)
+            json_object_set_new(map, name, json_integer(g->spec.gen));
+    }
+    text = json_dumps(map, JSON_COMPACT);
+    json_decref(map);
+    if (text == NULL)
+        return;
+    wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_APP_MAP, 0, text, strlen(text), -1);
+    free(text);
+}
+
+int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
+{
+    wr_gen_t *g;
+    char why[64];
+    uint64_t up;
+
+    for (g = m->gens; g; g = g->next)
+        if (g->pid == pid)
+            break;
+    if (g == NULL)
+        return 0;
+    exit_text(status, why, sizeof(why));
+    up = wr_ev_now() - g->started;
+    g->pid = 0;
+    if (g->chan_open) {
+        wr_chan_close(&g->chan);
+        g->chan_open = 0;
+    }
+    for (size_t i = 0; i < g->nslots; i++)
+        slot_reset(&g->slots[i]);
+    if (!gen_in_use(g)) {
+        wr_log(WR_LOG_INFO, "app \"%s\" generation %u prototype %d %s", g->spec.name,
+               g->spec.gen, (int) pid, why);
+        if (g->role == GEN_DEAD)
+            gen_free(g);
+        return 1;
+    }
+    if (g->role == GEN_NEW && !g->ready) {
+        char full[128];
+        snprintf(full, sizeof(full), "its prototype %s", why);
+        gen_fail(g, full);
+        return 1;
+    }
+    if (up >= WR_RESTART_STABLE_MS || g->backoff == 0)
+        g->backoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
+    else if (g->backoff * 2 <= WR_RESTART_MAX_MS)
+        g->backoff *= 2;
+    else
+        g->backoff = WR_RESTART_MAX_MS;
+    wr_log(WR_LOG_ERR, "app \"%s\" generation %u prototype %d %s; restarting it in %llu ms",
+           g->spec.name, g->spec.gen, (int) pid, why, (unsigned long long) g->backoff);
+    if (g->backoff == 0)
+        proto_start(g);
+    else
+        wr_timer_set(&m->loop, &g->restart, g->backoff);
+    return 1;
+}
+
+/* group: the prototype's whole process group (workers included). */
+void wr_apps_signal(wr_main_t *m, int sig, int group)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next) {
+        wr_timer_cancel(&m->loop, &g->restart);
+        for (size_t i = 0; i < g->nslots; i++)
+            wr_timer_cancel(&m->loop, &g->slots[i].restart);
+        if (g->pid > 0)
+            kill(group ? -g->pid : g->pid, sig);
+    }
+}
+
+int wr_apps_alive(wr_main_t *m)
+{
+    int n = 0;
+
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        n += g->pid > 0;
+    return n;
+}
+
+void wr_apps_send_log(wr_main_t *m)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        if (g->pid > 0 && g->chan_open)
+            wr_chan_send(&g->chan, WR_MSG_LOG_FD, 0, NULL, 0, wr_proc.log_fd);
+}
+
+void wr_apps_free(wr_main_t *m)
+{
+    while (m->gens) {
+        wr_gen_t *g = m->gens;
+        if (g->pid > 0)
+            kill(-g->pid, SIGKILL);
+        m->gens = g->next;
+        for (size_t i = 0; i < g->nslots; i++)
+            if (g->slots[i].ev.fd >= 0)
+                close(g->slots[i].ev.fd);
+        if (g->chan_open)
+            wr_chan_close(&g->chan);
+        json_decref(g->app);
+        wr_app_spec_free(&g->spec);
+        free(g);
+    }
+}

@@ -1,0 +1,128 @@
+"""Requests to an external application on libwarren (tests/apps/hello):
+the router takes a worker, streams the body to it within its window and the
+answer back, queues when all workers are busy, and fails cleanly when a
+worker dies."""
+
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HELLO = os.path.join(REPO, "build", "apps", "hello")
+
+
+@pytest.fixture
+def app(vwarren):
+    """hello, copied where user nobody can run it, behind a listener."""
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, "hello")
+    shutil.copy(HELLO, exe)
+    os.chmod(exe, 0o755)
+    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}], extra={
+        "applications": {"hello": {"type": "external", "executable": exe,
+                                   "processes": 2}}})
+    yield port
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_get(app):
+    r = hh.get(app, "/x?y=1")
+    assert r.status == 200
+    assert r.body == b"Hello, world\n"
+    assert r.header("Content-Type") == "text/plain"
+
+
+def test_keep_alive_and_pipelining(app):
+    with hh.Conn(app) as c:
+        for _ in range(5):
+            r = c.request("GET", "/")
+            assert (r.status, r.body) == (200, b"Hello, world\n")
+        c.send(hh.build("GET", "/") * 3)
+        for _ in range(3):
+            assert c.read_response().body == b"Hello, world\n"
+
+
+def test_large_body_both_ways(app):
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    r = hh.get(app, "/echo", method="POST", body=body,
+               headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 200
+    assert r.header("Content-Type") == "application/octet-stream"
+    assert r.body == body
+
+
+def test_head_has_no_body(app):
+    r = hh.get(app, "/", method="HEAD")
+    assert r.status == 200
+    assert r.body == b""
+
+
+def test_http10_answer_closes(app):
+    resp, closed = hh.raw(app, b"GET / HTTP/1.0\r\n\r\n")
+    assert resp.status == 200 and resp.body == b"Hello, world\n"
+    assert closed
+
+
+def test_more_requests_than_workers_wait_their_turn(app):
+    results = []
+
+    def one():
+        results.append(hh.get(app, "/", method="POST", body=b"x" * 200000).status)
+
+    ts = [threading.Thread(target=one) for _ in range(12)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert results == [200] * 12
+
+
+def test_chunked_body_to_an_app_is_411(app):
+    resp, closed = hh.raw(app, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                               b"\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert resp.status == 411
+
+
+def test_worker_killed_mid_request_gets_502_and_is_replaced(vwarren, app):
+    # A request whose body never completes keeps its worker busy.
+    s = socket.create_connection(("127.0.0.1", app))
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+    time.sleep(0.3)
+    workers = [p for p, t in vwarren.children().items() if t and t.endswith("/hello")]
+    assert len(workers) == 2
+    for p in workers:
+        os.kill(p, signal.SIGKILL)
+    s.settimeout(5)
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except OSError:
+        pass
+    s.close()
+    # Before its head: a 502. After (hello streams its echo): the response
+    # is cut short, and the client can tell: no last chunk.
+    if data.startswith(b"HTTP/1.1 200 "):
+        assert not data.endswith(b"0\r\n\r\n")
+    else:
+        assert data.startswith(b"HTTP/1.1 502 "), data
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            if hh.get(app, "/").status == 200:
+                break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    assert hh.get(app, "/").body == b"Hello, world\n"
