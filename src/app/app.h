@@ -6,6 +6,10 @@
  * runs wr_proto_main(): the prototype. It drops to the app's user, changes
  * directory and forks a worker on every WR_MSG_PROTO_SPAWN from main.
  *
+ * A "python" app runs the WSGI runtime RUNTIMES/warren-python (RUNTIMES:
+ * --modulesdir, by default the directory warrend itself is in) with the
+ * app's options in WARREN_PYTHON_* variables (src/runtime/python/main.c).
+ *
  * Worker process (external type):
  *   argv     executable, then "arguments"
  *   env      PATH (a fixed default), the app's "environment" (may override
@@ -29,6 +33,7 @@
 #include <jansson.h>
 
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define WR_PYTHON_RUNTIME    "warren-python"
 
 typedef struct {
     char      *name;
@@ -50,7 +55,8 @@ typedef struct {
  * yet."). def_uid/def_gid: warrend's --user/--group.
  */
 int  wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t gen,
-                       uid_t def_uid, gid_t def_gid, char *reason, size_t rlen);
+                       uid_t def_uid, gid_t def_gid, const char *runtimes,
+                       char *reason, size_t rlen);
 void wr_app_spec_free(wr_app_spec_t *s);
 
 /* The prototype process; never returns. chan_fd: its channel to main. */

@@ -27,9 +27,22 @@
 
 #define WR_PROTO_REASON_MAX 512
 
+#define WR_LAST_WORDS  200        /* bytes of a worker's last stderr line kept */
+
+/* A worker's stderr, when it goes to the error log: relayed through a pipe
+ * so the last line it wrote can explain an early exit ("No module named
+ * 'x'") in the answer to the PUT that started it. */
 typedef struct {
-    uint32_t worker;
-    pid_t    pid;
+    wr_ev_t  ev;
+    char     last[WR_LAST_WORDS];
+    size_t   len;                   /* of the line being collected */
+    char     done[WR_LAST_WORDS];   /* the last complete line */
+} wr_relay_t;
+
+typedef struct {
+    uint32_t    worker;
+    pid_t       pid;
+    wr_relay_t *relay;              /* NULL: stderr goes to a file */
 } wr_pworker_t;
 
 typedef struct {
@@ -114,7 +127,8 @@ static void child_stdio(int efd, const char *path, int target, int flags)
 }
 
 __attribute__((noreturn))
-static void worker_exec(wr_proto_t *p, int chan_fd, int efd, pid_t proto, uint32_t worker)
+static void worker_exec(wr_proto_t *p, int chan_fd, int efd, int errw, pid_t proto,
+                        uint32_t worker)
 {
     const wr_app_spec_t *s = p->s;
     sigset_t none;
@@ -138,8 +152,8 @@ static void worker_exec(wr_proto_t *p, int chan_fd, int efd, pid_t proto, uint32
                 O_WRONLY | O_APPEND | O_CREAT);
     if (s->err_path)
         child_stdio(efd, s->err_path, STDERR_FILENO, O_WRONLY | O_APPEND | O_CREAT);
-    else if (dup2(wr_proc.log_fd, STDERR_FILENO) < 0)
-        child_fail(efd, "dup2", "error log");
+    else if (dup2(errw, STDERR_FILENO) < 0)
+        child_fail(efd, "dup2", "stderr relay");
     /* The channel is the one fd the worker inherits beyond stdio. */
     if (fcntl(chan_fd, F_SETFD, 0) < 0)
         child_fail(efd, "fcntl", "channel");
@@ -160,7 +174,54 @@ static void worker_exec(wr_proto_t *p, int chan_fd, int efd, pid_t proto, uint32
     child_fail(efd, "execve", s->executable);
 }
 
-static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid)
+/* Copy what the worker wrote to the log, remembering its last line. */
+static int relay_drain(wr_relay_t *rl)
+{
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = read(rl->ev.fd, buf, sizeof(buf))) > 0) {
+        if (write(wr_proc.log_fd, buf, (size_t) n) < 0)
+            break;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                if (rl->len > 0) {
+                    memcpy(rl->done, rl->last, rl->len);
+                    rl->done[rl->len] = '\0';
+                }
+                rl->len = 0;
+            } else if (rl->len < sizeof(rl->last) - 1) {
+                rl->last[rl->len++] = buf[i];
+            }
+        }
+    }
+    return n == 0 ? 0 : (errno == EAGAIN || errno == EINTR) ? 1 : 0;
+}
+
+static void on_relay(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    wr_relay_t *rl = ev->data;
+
+    if (relay_drain(rl) == 0) {         /* EOF: the worker is gone */
+        wr_ev_del(loop, ev);
+        close(ev->fd);
+        ev->fd = -1;
+    }
+}
+
+static void relay_free(wr_proto_t *p, wr_relay_t *rl)
+{
+    if (rl == NULL)
+        return;
+    if (rl->ev.fd >= 0) {
+        relay_drain(rl);
+        wr_ev_del(&p->loop, &rl->ev);
+        close(rl->ev.fd);
+    }
+    free(rl);
+}
+
+static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *relay)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
@@ -170,18 +231,47 @@ static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid)
             wr_log(WR_LOG_ERR, "app \"%s\": out of memory tracking worker %d",
                    p->s->name, (int) pid);
             kill(pid, SIGKILL);
+            relay_free(p, relay);
             return;
         }
         p->w = v;
         p->cap = cap;
     }
     p->w[p->n].worker = worker;
+    p->w[p->n].relay = relay;
     p->w[p->n++].pid = pid;
+}
+
+/* A pipe whose write end (errp[1]) becomes the worker's stderr; NULL when
+ * it cannot be made (the worker then writes to the log directly). */
+static wr_relay_t *relay_new(wr_proto_t *p, int errp[2])
+{
+    wr_relay_t *rl = calloc(1, sizeof(*rl));
+
+    if (rl == NULL)
+        return NULL;
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        wr_log_sys(WR_LOG_WARN, "pipe2", "worker stderr");
+        free(rl);
+        return NULL;
+    }
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    rl->ev.fd = errp[0];
+    rl->ev.cb = on_relay;
+    rl->ev.data = rl;
+    if (wr_ev_add(&p->loop, &rl->ev, EPOLLIN) < 0) {
+        close(errp[0]);
+        close(errp[1]);
+        free(rl);
+        return NULL;
+    }
+    return rl;
 }
 
 static void spawn(wr_proto_t *p, uint32_t worker)
 {
-    int sv[2], ep[2];
+    int sv[2], ep[2], errp[2] = { -1, -1 };
+    wr_relay_t *relay;
     char msg[WR_PROTO_REASON_MAX];
     ssize_t got = 0, r;
     pid_t pid, me = getpid();
@@ -202,18 +292,22 @@ static void spawn(wr_proto_t *p, uint32_t worker)
         send_exit(p, worker, 0, -1, msg);
         return;
     }
+    relay = p->s->err_path ? NULL : relay_new(p, errp);
     pid = fork();
     if (pid == 0) {
         close(sv[0]);
         close(ep[0]);
-        worker_exec(p, sv[1], ep[1], me, worker);
+        worker_exec(p, sv[1], ep[1], relay ? errp[1] : -1, me, worker);
     }
     close(sv[1]);
     close(ep[1]);
+    if (relay)
+        close(errp[1]);
     if (pid < 0) {
         snprintf(msg, sizeof(msg), "fork(worker) failed: %s", strerror(errno));
         close(sv[0]);
         close(ep[0]);
+        relay_free(p, relay);
         send_exit(p, worker, 0, -1, msg);
         return;
     }
@@ -231,11 +325,12 @@ static void spawn(wr_proto_t *p, uint32_t worker)
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
         close(sv[0]);
+        relay_free(p, relay);
         send_exit(p, worker, pid, -1, msg);
         return;
     }
     wr_msg_worker_t w = { .gen = p->s->gen, .worker = worker, .pid = (int32_t) pid };
-    workers_add(p, worker, pid);
+    workers_add(p, worker, pid, relay);
     wr_chan_send(&p->chan, WR_MSG_PROTO_WORKER, 0, &w, sizeof(w), sv[0]);
     close(sv[0]);
 }
@@ -252,14 +347,26 @@ static void reap(wr_proto_t *p)
     pid_t pid;
 
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        char reason[64];
+        char reason[WR_PROTO_REASON_MAX];
         for (size_t i = 0; i < p->n; i++) {
             if (p->w[i].pid != pid)
                 continue;
+            wr_relay_t *rl = p->w[i].relay;
+            if (rl && rl->ev.fd >= 0)
+                relay_drain(rl);        /* it is dead: all it wrote is there */
             if (WIFSIGNALED(st))
                 snprintf(reason, sizeof(reason), "killed by signal %d", WTERMSIG(st));
             else
                 snprintf(reason, sizeof(reason), "exited with code %d", WEXITSTATUS(st));
+            if (rl && (rl->done[0] || rl->len)) {
+                if (rl->len) {
+                    memcpy(rl->done, rl->last, rl->len);
+                    rl->done[rl->len] = '\0';
+                }
+                snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+                         "; its last words: %s", rl->done);
+            }
+            relay_free(p, rl);
             send_exit(p, p->w[i].worker, pid, st, reason);
             p->w[i] = p->w[--p->n];
             break;

@@ -77,6 +77,12 @@ static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def
     return 0;
 }
 
+/* "python", "python 3", "python 3.11": Unit's type with an optional version. */
+static int is_python(const char *type)
+{
+    return strncmp(type, "python", 6) == 0 && (type[6] == '\0' || type[6] == ' ');
+}
+
 static int refuse_unsupported(json_t *app, const char *name, char *reason, size_t rlen)
 {
     const char *type = json_string_value(json_object_get(app, "type"));
@@ -84,11 +90,16 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     json_t *iso = json_object_get(app, "isolation");
     char why[256];
 
-    if (type == NULL || strcmp(type, "external") != 0) {
+    if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type))) {
         snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
         return fail(reason, rlen, name, why);
     }
-    if (proto && strcmp(proto, "warren") != 0) {
+    if (is_python(type)) {
+        if (proto && strcmp(proto, "wsgi") != 0)
+            return fail(reason, rlen, name, "Python \"protocol\": \"asgi\" is not supported yet.");
+        if (json_object_get(app, "targets"))
+            return fail(reason, rlen, name, "Python \"targets\" are not supported yet.");
+    } else if (proto && strcmp(proto, "warren") != 0) {
         snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
         return fail(reason, rlen, name, why);
     }
@@ -112,6 +123,43 @@ static int build_argv(wr_app_spec_t *s, json_t *app)
     return 0;
 }
 
+/* The python options, for the runtime: "KEY=value" strings into env. */
+static int python_env(char **env, size_t *n, json_t *app)
+{
+    static const struct { const char *key, *var; } opts[] = {
+        { "module", "WARREN_PYTHON_MODULE" }, { "callable", "WARREN_PYTHON_CALLABLE" },
+        { "home", "WARREN_PYTHON_HOME" }, { "prefix", "WARREN_PYTHON_PREFIX" },
+    };
+    json_t *path = json_object_get(app, "path");
+
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        const char *v = json_string_value(json_object_get(app, opts[i].key));
+        if (v && asprintf(&env[(*n)++], "%s=%s", opts[i].var, v) < 0)
+            return -1;
+    }
+    if (json_is_true(json_object_get(app, "factory"))
+        && (env[(*n)++] = strdup("WARREN_PYTHON_FACTORY=1")) == NULL)
+        return -1;
+    if (json_is_string(path)) {
+        if (asprintf(&env[(*n)++], "WARREN_PYTHON_PATH=%s", json_string_value(path)) < 0)
+            return -1;
+    } else if (json_array_size(path) > 0) {
+        size_t len = sizeof("WARREN_PYTHON_PATH=");
+        char *p;
+        for (size_t i = 0; i < json_array_size(path); i++)
+            len += strlen(json_string_value(json_array_get(path, i))) + 1;
+        p = env[(*n)++] = malloc(len);
+        if (p == NULL)
+            return -1;
+        p += sprintf(p, "WARREN_PYTHON_PATH=");
+        for (size_t i = 0; i < json_array_size(path); i++)
+            p += sprintf(p, "%s%s", i ? ":" : "", json_string_value(json_array_get(path, i)));
+    }
+    return 0;
+}
+
+#define WR_PYTHON_VARS  6       /* python_env() adds at most this many */
+
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
     json_t *env = json_object_get(app, "environment");
@@ -119,7 +167,7 @@ static int build_env(wr_app_spec_t *s, json_t *app)
     json_t *v;
     size_t n = 0;
 
-    s->env = calloc(json_object_size(env) + 2, sizeof(char *));
+    s->env = calloc(json_object_size(env) + 2 + WR_PYTHON_VARS, sizeof(char *));
     if (s->env == NULL)
         return -1;
     if (!json_is_string(json_object_get(env, "PATH"))
@@ -135,11 +183,14 @@ static int build_env(wr_app_spec_t *s, json_t *app)
         }
         n++;
     }
+    if (is_python(json_string_value(json_object_get(app, "type"))))
+        return python_env(s->env, &n, app);
     return 0;
 }
 
 int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t gen,
-                      uid_t def_uid, gid_t def_gid, char *reason, size_t rlen)
+                      uid_t def_uid, gid_t def_gid, const char *runtimes,
+                      char *reason, size_t rlen)
 {
     memset(s, 0, sizeof(*s));
     if (refuse_unsupported(app, name, reason, rlen) < 0)
@@ -147,7 +198,12 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     s->gen = gen;
     s->processes = processes_of(json_object_get(app, "processes"));
     s->name = strdup(name);
-    s->executable = dup_opt(json_object_get(app, "executable"));
+    if (is_python(json_string_value(json_object_get(app, "type")))) {
+        if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)
+            s->executable = NULL;
+    } else {
+        s->executable = dup_opt(json_object_get(app, "executable"));
+    }
     if (s->name == NULL || s->executable == NULL) {
         wr_app_spec_free(s);
         return oom(reason, rlen, name);

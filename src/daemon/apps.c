@@ -336,7 +336,7 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
         if (e.status == -1)
             snprintf(full, sizeof(full), "%s", why);
         else
-            snprintf(full, sizeof(full), "worker %u (pid %d) %s before saying hello",
+            snprintf(full, sizeof(full), "worker %u (pid %d) ended before saying hello: %s",
                      e.worker, (int) e.pid, why);
         gen_fail(g, full);
         return;
@@ -437,7 +437,7 @@ static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
     if (++m->next_gen == 0)
         m->next_gen = 1;
     id = m->next_gen;
-    if (wr_app_spec_build(&spec, name, app, id, m->uid, m->gid, reason, rlen) < 0)
+    if (wr_app_spec_build(&spec, name, app, id, m->uid, m->gid, m->runtimes, reason, rlen) < 0)
         return NULL;
     g = calloc(1, sizeof(*g) + (size_t) (spec.processes > 0 ? spec.processes : 0)
                * sizeof(wr_slot_t));

@@ -77,6 +77,7 @@ struct wr_main {
     uint32_t      next_id;
     int           stopping;     /* 0, SIGTERM (fast) or SIGQUIT (graceful) */
     wr_timer_t    stop_timer;
+    char          runtimes[4096];   /* where language runtimes are (--modulesdir) */
     int           pid_written;
     int           ready_fd;     /* daemonizing parent waits on it; -1 when told */
     wr_gen_t     *gens;         /* every application generation with a process */

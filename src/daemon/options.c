@@ -12,7 +12,6 @@
 #define DEF_LOG        WR_PREFIX "/var/log/warren/warren.log"
 #define DEF_STATE      WR_PREFIX "/var/lib/warren"
 #define DEF_TMP        "/tmp"
-#define DEF_MODULES    WR_PREFIX "/lib/warren/modules"
 #define DEF_USER       "nobody"
 #define DEF_MODE       0600
 
@@ -34,7 +33,8 @@ static const char usage[] =
 "                            stderr with --no-daemon unless given)\n"
 "  --statedir DIR, --state DIR  state directory (default " DEF_STATE ")\n"
 "  --tmpdir DIR              temporary files (default " DEF_TMP ")\n"
-"  --modulesdir DIR, --modules DIR  accepted for Unit compatibility; unused\n"
+"  --modulesdir DIR, --modules DIR  where language runtimes are (warren-python)\n"
+"                            (default: the directory warrend is in)\n"
 "  --version                 print the version and build features\n"
 "  -h, --help                this help\n";
 
@@ -113,7 +113,7 @@ int wr_options_parse(wr_options_t *o, int argc, char **argv)
     o->pid_file = DEF_PID;
     o->statedir = DEF_STATE;
     o->tmpdir = DEF_TMP;
-    o->modulesdir = DEF_MODULES;
+    o->modulesdir = NULL;               /* warrend's own directory */
 
     for (int i = 1; i < argc; ) {
         const char *arg = argv[i];

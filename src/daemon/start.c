@@ -368,6 +368,30 @@ static int setup_signals(wr_main_t *m)
 
 /* ---- run ---- */
 
+/* Language runtimes live in --modulesdir, else beside warrend itself. */
+static int find_runtimes(wr_main_t *m)
+{
+    char self[sizeof(m->runtimes)];
+    ssize_t n;
+    char *slash;
+
+    if (m->opt->modulesdir) {
+        snprintf(m->runtimes, sizeof(m->runtimes), "%s", m->opt->modulesdir);
+        return 0;
+    }
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n < 0) {
+        wr_log_sys(WR_LOG_EMERG, "readlink", "/proc/self/exe");
+        return -1;
+    }
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(m->runtimes, sizeof(m->runtimes), "%s", self);
+    return 0;
+}
+
 static int start(wr_main_t *m)
 {
     const wr_options_t *o = m->opt;
@@ -378,7 +402,7 @@ static int start(wr_main_t *m)
     wr_proc.log_echo = 1;
     if (geteuid() != 0)
         wr_log(WR_LOG_WARN, "not started as root: children cannot change user");
-    if (resolve_ids(m) < 0 || open_log(o) < 0)
+    if (resolve_ids(m) < 0 || open_log(o) < 0 || find_runtimes(m) < 0)
         return -1;
     if (!o->no_daemon && daemonize(m) < 0)
         return -1;

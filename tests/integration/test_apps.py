@@ -159,7 +159,7 @@ def test_exit_before_hello_fails_the_put(warren):
     s, j = w.put("/config", app_config(w, exe="/bin/true"))
     assert s == 500, j
     assert j["detail"].startswith('Application "h" could not start: worker'), j
-    assert "exited with code 0 before saying hello" in j["detail"], j
+    assert "ended before saying hello: exited with code 0" in j["detail"], j
     assert wh.wait_for(lambda: not app_pids(w)), w.children()
 
 

@@ -377,8 +377,8 @@ VALID = [
 # Valid, but main cannot run them yet: validation passes (not 400), the apply
 # refuses them with 500 "... is not supported yet." and nothing changes.
 VALID_UNSUPPORTED = [
-    ("python-app", lambda c: c["applications"].__setitem__(
-        "py", {"type": "python", "path": "/tmp", "module": "wsgi"})),
+    ("python-asgi", lambda c: c["applications"].__setitem__(
+        "py", {"type": "python", "path": "/tmp", "module": "asgi", "protocol": "asgi"})),
     ("isolation", lambda c: app(c).__setitem__("isolation", {
         "namespaces": {"credential": True, "pid": True, "mount": True},
         "uidmap": [{"container": 0, "host": 65534, "size": 1}],

@@ -1,0 +1,65 @@
+"""A Python WSGI application run by warrend: `type: "python"` starts the
+runtime (warren-python, from --modulesdir) with the app's options."""
+
+import os
+import shutil
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+WSGI = '''
+import os
+
+def application(environ, start_response):
+    body = environ["wsgi.input"].read()
+    text = "%s %s %s|%s|%s|%d" % (environ["REQUEST_METHOD"], environ["SCRIPT_NAME"],
+                                  environ["PATH_INFO"], environ["QUERY_STRING"],
+                                  os.environ.get("GREETING", ""), len(body))
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Pid", str(os.getpid()))])
+    return [text.encode()]
+'''
+
+
+@pytest.fixture
+def pyw(warren_factory):
+    """A warrend whose --modulesdir holds a copy of warren-python, and an app
+    directory that user nobody can read."""
+    rt = hh.make_root("warren-rt-")
+    shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
+    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    appdir = hh.make_root("warren-py-")
+    hh.write(appdir, "hello_wsgi.py", WSGI)
+    w = warren_factory(extra_args=["--modulesdir", rt])
+    yield w, appdir
+    shutil.rmtree(rt, ignore_errors=True)
+    shutil.rmtree(appdir, ignore_errors=True)
+
+
+def test_wsgi_app_serves(pyw):
+    w, appdir = pyw
+    port = hh.setup(w, [{"action": {"pass": "applications/py"}}], extra={
+        "applications": {"py": {"type": "python 3", "path": appdir, "module": "hello_wsgi",
+                                "prefix": "/app", "processes": 2,
+                                "environment": {"GREETING": "hi"}}}})
+    r = hh.get(port, "/app/x/y?q=1", method="POST", body=b"12345")
+    assert r.status == 200
+    assert r.body == b"POST /app /x/y|q=1|hi|5"
+    assert r.header("Content-Type") == "text/plain"
+    pids = {hh.get(port, "/app/").header("X-Pid") for _ in range(20)}
+    assert 1 <= len(pids) <= 2
+
+
+def test_wsgi_app_that_cannot_load_fails_the_put(pyw):
+    w, appdir = pyw
+    before = w.config_bytes()
+    s, j = w.put("/config", {"applications": {"py": {
+        "type": "python", "path": appdir, "module": "no_such_module"}}})
+    assert s == 500, j
+    # The runtime's own last line says why.
+    assert 'Application "py" could not start' in j["detail"], j
+    assert "No module named 'no_such_module'" in j["detail"], j
+    assert w.config_bytes() == before
