@@ -234,6 +234,23 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
     wr_appgen_unref(g);
 }
 
+/* Unit's /status/applications/NAME: processes running, starting, idle;
+ * requests active (being served or waiting for a worker). */
+json_t *wr_appgen_status(wr_appgen_t *g)
+{
+    int idle = 0, running, queued;
+
+    pthread_mutex_lock(&g->lock);
+    for (wr_worker_t *w = g->idle; w; w = w->next)
+        idle++;
+    running = g->nworkers;
+    queued = g->qlen;
+    pthread_mutex_unlock(&g->lock);
+    return json_pack("{s:{s:i,s:i,s:i},s:{s:i}}",
+                     "processes", "running", running, "starting", 0, "idle", idle,
+                     "requests", "active", running - idle + queued);
+}
+
 /* ---- one exchange ---- */
 
 static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);

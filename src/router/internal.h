@@ -195,6 +195,7 @@ void  wr_appgen_unref(wr_appgen_t *g);
 void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id);
 void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
+json_t *wr_appgen_status(wr_appgen_t *g);
 void  wr_thread_take_inbox(wr_thread_t *t);
 
 /* conn.c */

@@ -142,17 +142,28 @@ static int router_apply(wr_router_t *r, const char *text, size_t len, char *reas
 
 static void send_status(wr_router_t *r, uint32_t id)
 {
+    wr_rconf_t *c = atomic_load(&r->conf);
     wr_counters_t k;
-    char buf[512];
-    int n;
+    json_t *apps = json_object(), *st;
+    char *text;
 
     wr_threads_counters(r, &k);
-    n = snprintf(buf, sizeof(buf),
-                 "{\"connections\":{\"accepted\":%llu,\"active\":%lld,\"idle\":%lld,"
-                 "\"closed\":%llu},\"requests\":{\"total\":%llu},\"applications\":{}}",
-                 (unsigned long long) k.accepted, (long long) k.active, (long long) k.idle,
-                 (unsigned long long) k.closed, (unsigned long long) k.requests);
-    wr_chan_send(&r->chan, WR_MSG_STATUS, id, buf, (size_t) n, -1);
+    for (size_t i = 0; c && i < c->napps; i++)
+        json_object_set_new(apps, c->apps[i].name, c->apps[i].gen
+                            ? wr_appgen_status(c->apps[i].gen)
+                            : json_pack("{s:{s:i,s:i,s:i},s:{s:i}}", "processes",
+                                        "running", 0, "starting", 0, "idle", 0,
+                                        "requests", "active", 0));
+    st = json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I},s:o}",
+                   "connections", "accepted", (json_int_t) k.accepted,
+                   "active", (json_int_t) k.active, "idle", (json_int_t) k.idle,
+                   "closed", (json_int_t) k.closed,
+                   "requests", "total", (json_int_t) k.requests, "applications", apps);
+    text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    json_decref(st);
+    if (text)
+        wr_chan_send(&r->chan, WR_MSG_STATUS, id, text, strlen(text), -1);
+    free(text);
 }
 
 static void alog_switch(wr_router_t *r, int fd)

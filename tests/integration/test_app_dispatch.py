@@ -126,3 +126,23 @@ def test_worker_killed_mid_request_gets_502_and_is_replaced(vwarren, app):
             pass
         time.sleep(0.2)
     assert hh.get(app, "/").body == b"Hello, world\n"
+
+
+def test_status_applications(vwarren, app):
+    s, j = vwarren.get("/status/applications/hello")
+    assert s == 200, j
+    assert j["processes"]["running"] == 2 or j["processes"]["running"] == 1
+    # One request held open on a worker shows as active, that worker as busy.
+    c = socket.create_connection(("127.0.0.1", app))
+    c.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        s, j = vwarren.get("/status/applications/hello")
+        if j["requests"]["active"] == 1 and j["processes"]["running"] == 2:
+            break
+        time.sleep(0.05)
+    assert j == {"processes": {"running": 2, "starting": 0, "idle": 1},
+                 "requests": {"active": 1}}, j
+    c.sendall(b"defghij")
+    c.recv(65536)
+    c.close()

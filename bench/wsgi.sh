@@ -1,0 +1,217 @@
+#!/bin/bash
+# bench/wsgi.sh: one Python WSGI hello-world (10 KB text/plain body) served by
+# Warren, uWSGI and gunicorn (sync workers), 2 worker processes each, same box,
+# same app, same client. See bench/README.md. Run as root from anywhere:
+# bench/wsgi.sh
+#
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-32}
+WRK_DURATION=${WRK_DURATION:-5s}
+PROCESSES=${PROCESSES:-2}
+PY=/usr/bin/python3          # Debian's interpreter, whatever else is on PATH
+NPROC=$(nproc)
+BODY_LEN=10240
+UWSGI_PLUGIN=/usr/lib/uwsgi/plugins/python3_plugin.so
+
+# ---- 1. tools (Debian packages, only when missing; one at a time, so a peer
+#         that cannot be installed is skipped rather than stopping the run)
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[ -x /usr/bin/uwsgi ] || missing+=(uwsgi)
+[ -f "$UWSGI_PLUGIN" ] || missing+=(uwsgi-plugin-python3)
+$PY -c 'import gunicorn' 2>/dev/null || missing+=(python3-gunicorn)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || echo "   apt-get update failed; trying the install anyway"
+    for p in "${missing[@]}"; do
+        apt-get install -y -qq --no-install-recommends "$p" >/dev/null \
+            || echo "   could not install $p"
+    done
+    # Debian's uwsgi package ships an init script; nothing of it is used here
+fi
+command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
+
+echo "== building warrend and warren-python"
+make -C "$top" --no-print-directory build/warrend build/warren-python
+
+# ---- 2. a private world in a temp dir
+work=$(mktemp -d /tmp/warren-wsgi-bench-XXXXXX)
+chmod 755 "$work"
+app="$work/app"
+mkdir -p "$app" "$work/state" "$work/tmp" "$work/logs"
+cat > "$app/app.py" <<PYAPP
+BODY = b"x" * $BODY_LEN
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
+
+
+def application(environ, start_response):
+    start_response("200 OK", HEADERS)
+    return [BODY]
+PYAPP
+chmod -R a+rX "$app"          # Warren's workers run as nobody
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+declare -A used_ports=()
+free_port() {
+    local p
+    while :; do
+        p=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        [ -z "${used_ports[$p]:-}" ] && { used_ports[$p]=1; echo "$p"; return; }
+    done
+}
+
+# answers URL: 200 and exactly b"x" * BODY_LEN, waiting up to ~10 s for a start
+check_body() {
+    $PY - "$1" "$BODY_LEN" <<'PYCHK'
+import sys, time, urllib.request
+url, n = sys.argv[1], int(sys.argv[2])
+last = "no answer"
+for _ in range(100):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            body = r.read()
+            if r.status == 200 and body == b"x" * n:
+                sys.exit(0)
+            last = "status %d, %d bytes" % (r.status, len(body))
+            break
+    except Exception as e:
+        last = str(e)
+    time.sleep(0.1)
+print(last)
+sys.exit(1)
+PYCHK
+}
+
+declare -A port=() pid=() desc=()
+servers=()
+skip() { echo "== SKIPPED $1: $2 (continuing with the others)"; }
+
+# ---- 3. Warren
+WPORT=$(free_port)
+sock="$work/control.sock"
+"$top/build/warrend" --no-daemon --control "unix:$sock" --statedir "$work/state" \
+    --pid "$work/warren.pid" --log "$work/logs/warren.log" --tmpdir "$work/tmp" \
+    </dev/null >/dev/null 2>&1 &
+WPID=$!
+pids+=("$WPID")
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+conf=$(cat <<JSON
+{"listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"}},
+ "applications": {"py": {"type": "python", "path": "$app", "module": "app",
+                         "processes": $PROCESSES}}}
+JSON
+)
+out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
+case "$out" in
+    *"Reconfiguration done"*)
+        if why=$(check_body "http://127.0.0.1:$WPORT/"); then
+            servers+=(warren); port[warren]=$WPORT; pid[warren]=$WPID
+            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes"
+        else
+            skip warren "not answering 200 with the $BODY_LEN-byte body: $why"
+            tail -5 "$work/logs/warren.log" | sed 's/^/   /'
+        fi;;
+    *) skip warren "refused the config: $out";;
+esac
+
+# ---- 4. uWSGI (Debian's binary and python3 plugin)
+if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
+    UPORT=$(free_port)
+    /usr/bin/uwsgi --plugin python3 --http-socket "127.0.0.1:$UPORT" \
+        --master --processes "$PROCESSES" --die-on-term --disable-logging \
+        --chdir "$app" --module app:application --pidfile "$work/uwsgi.pid" \
+        </dev/null >"$work/logs/uwsgi.log" 2>&1 &
+    UPID=$!
+    pids+=("$UPID")
+    if why=$(check_body "http://127.0.0.1:$UPORT/"); then
+        servers+=(uwsgi); port[uwsgi]=$UPORT; pid[uwsgi]=$UPID
+        desc[uwsgi]="uWSGI $(/usr/bin/uwsgi --version), $PROCESSES processes"
+    else
+        skip uwsgi "not answering 200 with the $BODY_LEN-byte body: $why"
+        tail -5 "$work/logs/uwsgi.log" | sed 's/^/   /'
+    fi
+else
+    skip uwsgi "uwsgi or uwsgi-plugin-python3 is not installed"
+fi
+
+# ---- 5. gunicorn (Debian's python3-gunicorn), sync workers, no access log
+if $PY -c 'import gunicorn' 2>/dev/null; then
+    GPORT=$(free_port)
+    $PY -m gunicorn --bind "127.0.0.1:$GPORT" --workers "$PROCESSES" \
+        --worker-class sync --chdir "$app" --error-logfile "$work/logs/gunicorn.log" \
+        app:application </dev/null >/dev/null 2>&1 &
+    GPID=$!
+    pids+=("$GPID")
+    if why=$(check_body "http://127.0.0.1:$GPORT/"); then
+        servers+=(gunicorn); port[gunicorn]=$GPORT; pid[gunicorn]=$GPID
+        desc[gunicorn]="gunicorn $($PY -c 'import gunicorn; print(gunicorn.__version__)') sync, $PROCESSES workers"
+    else
+        skip gunicorn "not answering 200 with the $BODY_LEN-byte body: $why"
+        tail -5 "$work/logs/gunicorn.log" | sed 's/^/   /'
+    fi
+else
+    skip gunicorn "python3-gunicorn is not installed"
+fi
+
+[ ${#servers[@]} -gt 0 ] || { echo "no server could be started; nothing measured"; exit 1; }
+
+echo "== $(uname -r), $NPROC CPUs, $($PY --version); $(wrk -v 2>&1 | head -1 | cut -c1-40)"
+for s in "${servers[@]}"; do echo "   $s: ${desc[$s]} (pid ${pid[$s]}, port ${port[$s]})"; done
+echo "== app: WSGI hello world, $BODY_LEN-byte text/plain body; wrk -t$WRK_THREADS" \
+     "-c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds, servers alternating; no access logs"
+
+results="$work/results.txt"
+: > "$results"
+run_wrk() {   # server
+    local out rps errs
+    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}/" 2>&1 || true)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
+    printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
+    echo "$1 ${rps:-0}" >> "$results"
+}
+n=${#servers[@]}
+for round in $(seq "$ROUNDS"); do
+    for i in $(seq 0 $((n - 1))); do          # rotate the order each round
+        run_wrk "${servers[$(( (i + round - 1) % n ))]}"
+    done
+done
+
+echo "== medians (req/s)"
+$PY - "$results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    s, r = line.split()
+    runs.setdefault(s, []).append(float(r))
+med = {s: statistics.median(v) for s, v in runs.items()}
+for s in ("warren", "uwsgi", "gunicorn"):
+    print("  %-9s %10s" % (s, "%.0f" % med[s] if s in med else "not measured"))
+goals = {"uwsgi": 2.0, "gunicorn": 3.0}
+for peer, goal in goals.items():
+    if "warren" in med and peer in med and med[peer] > 0:
+        r = med["warren"] / med[peer]
+        print("  warren/%-8s %.2f   (goal >= %.0fx: %s)" % (peer, r, goal, "met" if r >= goal else "NOT met"))
+    else:
+        print("  warren/%-8s n/a    (goal >= %.0fx: not measured)" % (peer, goal))
+PY
+echo "== done (stopping pids ${pids[*]})"
