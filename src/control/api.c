@@ -15,18 +15,23 @@
 #include "router/router.h"
 
 #define MSG_DONE         "Reconfiguration done."
+#define MSG_RESTARTED    "Ok"
 #define MSG_NO_VALUE     "Value doesn't exist."
 #define MSG_BAD_METHOD   "Invalid method."
 #define MSG_APPLY_FAILED "Failed to apply new configuration."
 #define WR_COMPILE_ERR_MAX  1024
 
-typedef enum { EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_CERTS } endpoint_t;
+typedef enum { EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_CERTS, EP_CONTROL } endpoint_t;
+
+#define CONTROL_APPS     "/control/applications/"
+#define CONTROL_RESTART  "/restart"
 
 /* Which endpoint, and the pointer part after its prefix. */
 static endpoint_t endpoint(const char *path, const char **rest)
 {
     static const struct { const char *prefix; endpoint_t ep; } eps[] = {
         { "/config", EP_CONFIG }, { "/status", EP_STATUS }, { "/certificates", EP_CERTS },
+        { "/control", EP_CONTROL },
     };
 
     if (strcmp(path, "/") == 0 || path[0] == '\0') {
@@ -42,6 +47,8 @@ static endpoint_t endpoint(const char *path, const char **rest)
     }
     return EP_NONE;
 }
+
+static char *restart_name(const char *path);
 
 static void respond_simple(wr_conn_t *c, int status, const char *key, const char *msg)
 {
@@ -157,6 +164,20 @@ void wr_api_handle(wr_conn_t *c)
             break;
         queue_change(c);
         return;
+    case EP_CONTROL: {
+        char *name = restart_name(c->path);
+        int known = name != NULL;
+
+        free(name);
+        if (!known) {
+            respond_simple(c, 404, "error", MSG_NO_VALUE);
+            return;
+        }
+        if (!get)
+            break;
+        queue_change(c);                  /* a restart is a change, in turn */
+        return;
+    }
     case EP_NONE:
         respond_simple(c, 404, "error", MSG_NO_VALUE);
         return;
@@ -165,6 +186,43 @@ void wr_api_handle(wr_conn_t *c)
 }
 
 /* ---- changes ---- */
+
+/* NAME of "/control/applications/NAME/restart" (percent-decoded, malloc'ed),
+ * or NULL for any other path. */
+static char *restart_name(const char *path)
+{
+    size_t pre = strlen(CONTROL_APPS), post = strlen(CONTROL_RESTART), n = strlen(path);
+    wr_conf_error_t err;
+    wr_ptr_t p;
+    char *name = NULL;
+
+    if (n <= pre + post || strncmp(path, CONTROL_APPS, pre) != 0
+        || strcmp(path + n - post, CONTROL_RESTART) != 0)
+        return NULL;
+    wr_conf_error_init(&err);
+    /* One pointer segment: percent-decoded like /config's. */
+    if (wr_ptr_parse(path + pre - 1, n - pre - post + 1, &p, &err) == 0) {
+        if (p.n == 1)
+            name = strdup(p.seg[0]);
+        wr_ptr_free(&p);
+    }
+    wr_conf_error_clear(&err);
+    return name;
+}
+
+/* A queued restart: main starts a new generation of the app. */
+static int send_restart(wr_conn_t *c)
+{
+    char *name = restart_name(c->path);
+    int rc;
+
+    if (name == NULL)
+        return -1;
+    c->candidate = json_incref(c->ctl->conf);   /* the config stays as it is */
+    rc = wr_ctl_send(c->ctl, WR_MSG_APP_RESTART, c->id, name, strlen(name));
+    free(name);
+    return rc;
+}
 
 /*
  * What only compiling shows (a regex PCRE2 refuses, an unknown variable) is
@@ -235,8 +293,17 @@ void wr_api_queue_next(wr_ctl_t *ctl)
 {
     while (ctl->qhead && ctl->qhead->state == WR_CONN_QUEUED) {
         wr_conn_t *c = ctl->qhead, *next = c->qnext;
-        json_t *candidate = build_candidate(c);
+        json_t *candidate;
         char *text;
+
+        if (strncmp(c->path, "/control/", 9) == 0) {
+            c->id = ++ctl->next_id;
+            c->state = WR_CONN_APPLYING;
+            if (send_restart(c) < 0)
+                wr_api_applied(c, 0, "The main process is unreachable.");
+            return;
+        }
+        candidate = build_candidate(c);
 
         if (candidate == NULL) {
             ctl->qhead = next;              /* c was answered and may be gone */
@@ -263,10 +330,13 @@ void wr_api_applied(wr_conn_t *c, int ok, const char *reason)
     if (ctl->qhead == NULL)
         ctl->qtail = NULL;
     if (ok) {
+        int restart = strncmp(c->path, "/control/", 9) == 0;
         json_decref(ctl->conf);
         ctl->conf = c->candidate;
         c->candidate = NULL;
-        respond_simple(c, 200, "success", MSG_DONE);
+        respond_simple(c, 200, "success", restart ? MSG_RESTARTED : MSG_DONE);
+    } else if (strcmp(reason, "No such application.") == 0) {
+        respond_simple(c, 404, "error", MSG_NO_VALUE);
     } else {
         wr_conn_respond(c, 500, json_pack("{s:s,s:s}", "error", MSG_APPLY_FAILED,
                                           "detail", reason));

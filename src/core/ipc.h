@@ -32,6 +32,8 @@ typedef enum {
     WR_MSG_PROTO_SPAWN,    /* main -> prototype: wr_msg_spawn_t: start one worker */
     WR_MSG_PROTO_WORKER,   /* prototype -> main: wr_msg_worker_t; fd = router's end */
     WR_MSG_PROTO_EXIT,     /* prototype -> main: wr_msg_exit_t + reason text */
+    WR_MSG_APP_RESTART,    /* controller -> main: app name: a new generation of it
+                              (answered with WR_MSG_CONF_RESULT) */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 

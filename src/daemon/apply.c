@@ -364,6 +364,14 @@ static void apply_send(wr_main_t *m)
 
 void wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t len)
 {
+    wr_apply_restart(m, reply_id, text, len, NULL);
+}
+
+/* An apply; restart names an application whose generation is replaced even
+ * though its configuration did not change (GET .../restart). */
+void wr_apply_restart(wr_main_t *m, uint32_t reply_id, const char *text, size_t len,
+                      const char *restart)
+{
     wr_apply_t *a = &m->apply;
     wr_child_t *r = &m->child[WR_ROLE_ROUTER];
     char reason[WR_REASON_MAX];
@@ -386,7 +394,7 @@ void wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t le
         apply_end(m, 0, reason);
         return;
     }
-    if (wr_apps_prepare(m, a->conf, reason, sizeof(reason)) < 0) {
+    if (wr_apps_prepare(m, a->conf, restart, reason, sizeof(reason)) < 0) {
         apply_end(m, 0, reason);
         return;
     }

@@ -569,7 +569,8 @@ void wr_apps_start_running(wr_main_t *m)
     }
 }
 
-int wr_apps_prepare(wr_main_t *m, json_t *conf, char *reason, size_t rlen)
+int wr_apps_prepare(wr_main_t *m, json_t *conf, const char *restart, char *reason,
+                    size_t rlen)
 {
     json_t *apps = json_object_get(conf, "applications");
     const char *name;
@@ -577,7 +578,8 @@ int wr_apps_prepare(wr_main_t *m, json_t *conf, char *reason, size_t rlen)
 
     json_object_foreach(apps, name, app) {
         wr_gen_t *live = find(m, name, GEN_LIVE);
-        if (live && json_equal(live->app, app))
+        if (live && json_equal(live->app, app)
+            && (restart == NULL || strcmp(restart, name) != 0))
             continue;
         if (gen_new(m, name, app, GEN_NEW, reason, rlen) == NULL)
             return -1;

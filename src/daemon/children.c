@@ -35,6 +35,18 @@ static void from_controller(wr_main_t *m, wr_msg_t *msg)
     case WR_MSG_CONF_APPLY:
         wr_apply_start(m, msg->id, msg->data, msg->len);
         break;
+    case WR_MSG_APP_RESTART: {
+        /* The running config again, with a new generation of that app. */
+        char *name = strndup(msg->data, msg->len);
+        if (name == NULL || json_object_get(json_object_get(m->running, "applications"),
+                                            name) == NULL)
+            wr_chan_send_result(&m->child[WR_ROLE_CONTROLLER].chan, msg->id, 0,
+                                "No such application.");
+        else
+            wr_apply_restart(m, msg->id, m->running_text, strlen(m->running_text), name);
+        free(name);
+        break;
+    }
     case WR_MSG_STATUS_REQ:
         /* Without a router there are no counters to report: answer empty. */
         if (m->child[WR_ROLE_ROUTER].pid == 0

@@ -94,6 +94,8 @@ void  wr_children_send_log(wr_main_t *m);
 /* apply.c */
 int   wr_apply_initial(wr_main_t *m, json_t *conf);
 void  wr_apply_start(wr_main_t *m, uint32_t reply_id, const char *text, size_t len);
+void  wr_apply_restart(wr_main_t *m, uint32_t reply_id, const char *text, size_t len,
+                       const char *restart);
 void  wr_apply_router_result(wr_main_t *m, uint32_t id, int ok, const char *reason);
 void  wr_apply_router_lost(wr_main_t *m);
 void  wr_router_prime(wr_main_t *m);
@@ -104,7 +106,8 @@ void  wr_apply_apps_failed(wr_main_t *m, const char *reason);
 
 /* apps.c: application generations */
 void  wr_apps_start_running(wr_main_t *m);
-int   wr_apps_prepare(wr_main_t *m, json_t *conf, char *reason, size_t rlen);
+int   wr_apps_prepare(wr_main_t *m, json_t *conf, const char *restart, char *reason,
+                      size_t rlen);
 int   wr_apps_pending(wr_main_t *m);
 void  wr_apps_commit(wr_main_t *m);
 void  wr_apps_abort(wr_main_t *m);

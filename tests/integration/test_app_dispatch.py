@@ -146,3 +146,26 @@ def test_status_applications(vwarren, app):
     c.sendall(b"defghij")
     c.recv(65536)
     c.close()
+
+
+def hello_pids(w):
+    return sorted(p for p, t in w.children().items() if t and t.endswith("/hello"))
+
+
+def test_restart_starts_a_new_generation(vwarren, app):
+    before = hello_pids(vwarren)
+    assert len(before) == 2
+    conf = vwarren.config_bytes()
+    s, j = vwarren.get("/control/applications/hello/restart")
+    assert (s, j) == (200, {"success": "Ok"})
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = hello_pids(vwarren)
+        if len(now) == 2 and not set(now) & set(before):
+            break
+        time.sleep(0.1)
+    assert len(now) == 2 and not set(now) & set(before), (before, now)
+    assert hh.get(app, "/").body == b"Hello, world\n"
+    assert vwarren.config_bytes() == conf
+    s, j = vwarren.get("/control/applications/nosuch/restart")
+    assert s == 404, j
