@@ -6,6 +6,7 @@
 #
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
+#   UWSGI_SOCKET [http-socket]: or http11-socket (uWSGI with keep-alive)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +15,7 @@ WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-32}
 WRK_DURATION=${WRK_DURATION:-5s}
 PROCESSES=${PROCESSES:-2}
+UWSGI_SOCKET=${UWSGI_SOCKET:-http-socket}
 PY=/usr/bin/python3          # Debian's interpreter, whatever else is on PATH
 NPROC=$(nproc)
 BODY_LEN=10240
@@ -136,7 +138,7 @@ esac
 # ---- 4. uWSGI (Debian's binary and python3 plugin)
 if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
     UPORT=$(free_port)
-    /usr/bin/uwsgi --plugin python3 --http-socket "127.0.0.1:$UPORT" \
+    /usr/bin/uwsgi --plugin python3 --"$UWSGI_SOCKET" "127.0.0.1:$UPORT" \
         --master --processes "$PROCESSES" --die-on-term --disable-logging \
         --chdir "$app" --module app:application --pidfile "$work/uwsgi.pid" \
         </dev/null >"$work/logs/uwsgi.log" 2>&1 &
@@ -144,7 +146,7 @@ if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
     pids+=("$UPID")
     if why=$(check_body "http://127.0.0.1:$UPORT/"); then
         servers+=(uwsgi); port[uwsgi]=$UPORT; pid[uwsgi]=$UPID
-        desc[uwsgi]="uWSGI $(/usr/bin/uwsgi --version), $PROCESSES processes"
+        desc[uwsgi]="uWSGI $(/usr/bin/uwsgi --version), --$UWSGI_SOCKET, $PROCESSES processes"
     else
         skip uwsgi "not answering 200 with the $BODY_LEN-byte body: $why"
         tail -5 "$work/logs/uwsgi.log" | sed 's/^/   /'
@@ -178,6 +180,8 @@ echo "== $(uname -r), $NPROC CPUs, $($PY --version); $(wrk -v 2>&1 | head -1 | c
 for s in "${servers[@]}"; do echo "   $s: ${desc[$s]} (pid ${pid[$s]}, port ${port[$s]})"; done
 echo "== app: WSGI hello world, $BODY_LEN-byte text/plain body; wrk -t$WRK_THREADS" \
      "-c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds, servers alternating; no access logs"
+echo "   keep-alive: warren yes; gunicorn sync no (it sends Connection: close); uwsgi" \
+     "$([ "$UWSGI_SOCKET" = http11-socket ] && echo yes || echo "no: --http-socket closes after every response without Connection: close, so wrk counts each close as a read socket error (the responses are complete; UWSGI_SOCKET=http11-socket for keep-alive)")"
 
 results="$work/results.txt"
 : > "$results"

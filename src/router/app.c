@@ -25,6 +25,7 @@
 
 #define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
 #define WR_APP_GRANT_MIN    (WR_APP_WINDOW_INIT / 4)  /* batch WINDOW messages */
+#define WR_CL_DIGITS_MAX    18      /* a Content-Length that fits a long long */
 
 /* ---- generations (registry: the control thread's) ---- */
 
@@ -480,6 +481,20 @@ static int framing_field(const wr_http_field_t *f)
         || (f->name_len == 10 && strncasecmp(f->name, "Connection", 10) == 0);
 }
 
+static long long content_length(const wr_http_field_t *f)
+{
+    long long v = 0;
+
+    if (f->value_len == 0 || f->value_len > WR_CL_DIGITS_MAX)
+        return -1;
+    for (size_t i = 0; i < f->value_len; i++) {
+        if (f->value[i] < '0' || f->value[i] > '9')
+            return -1;
+        v = v * 10 + (f->value[i] - '0');
+    }
+    return v;
+}
+
 static int on_resp_head(wr_hconn_t *c, const char *p, size_t n)
 {
     wr_http_field_t f[WR_APP_RESP_FIELDS];
@@ -489,16 +504,22 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n)
 
     if (nf < 0 || c->head_out)
         return -1;
+    c->resp_length = -1;
+    for (int i = 0; i < nf; i++)
+        if (f[i].name_len == 14 && strncasecmp(f[i].name, "Content-Length", 14) == 0)
+            c->resp_length = content_length(&f[i]);
     if (b->p == NULL) {
         *b = c->t->out;
         memset(&c->t->out, 0, sizeof(c->t->out));
     }
     wr_buf_reset(b);
     c->status = status;
-    /* HTTP/1.1 bodies are chunked (the app streams; its length is unknown);
-     * an HTTP/1.0 body ends with the connection. */
-    c->chunked_out = !v10 && !c->head_only && status >= 200 && status != 204 && status != 304;
-    if (v10 || c->close_after)
+    /* The app's Content-Length frames the body when it gave one (and the
+     * router holds it to it); otherwise HTTP/1.1 bodies are chunked and an
+     * HTTP/1.0 body ends with the connection. */
+    c->chunked_out = c->resp_length < 0 && !v10 && !c->head_only && status >= 200
+                     && status != 204 && status != 304;
+    if (c->resp_length < 0 && v10)
         c->close_after = 1;
     wr_buf_printf(b, "HTTP/1.1 %d %s\r\nServer: Warren/%s\r\nDate: %s\r\n", status,
                   wr_http_reason(status), WR_VERSION, wr_thread_date(c->t));
@@ -512,6 +533,8 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n)
     }
     if (c->chunked_out)
         wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    else if (c->resp_length >= 0)
+        wr_buf_printf(b, "Content-Length: %lld\r\n", c->resp_length);
     if (c->close_after || !c->keep_alive)
         wr_buf_puts(b, "Connection: close\r\n");
     wr_buf_puts(b, "\r\n");
@@ -524,6 +547,11 @@ static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
 {
     if (!c->head_out)
         return -1;
+    if (c->resp_length >= 0) {
+        if ((long long) n > c->resp_length)
+            return -1;                    /* more than it announced */
+        c->resp_length -= (long long) n;
+    }
     c->resp_unacked += n;
     if (c->head_only || n == 0)
         return 0;
@@ -597,6 +625,10 @@ static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
             return fail(c, 502), -1;
         if (c->chunked_out)
             wr_buf_puts(&c->out, "0\r\n\r\n");
+        /* Fewer bytes than announced: the client can only learn it from
+         * the connection ending. */
+        if (c->resp_length > 0 && !c->head_only)
+            c->close_after = 1;
         c->resp_done = 1;
         return 0;
     case WR_APP_WINDOW:

@@ -57,6 +57,7 @@ typedef struct wr_hconn {
     wr_buf_t                app_head;    /* encoded REQ_HEAD */
     long long               req_window;  /* request body bytes the worker takes */
     size_t                  resp_unacked;/* response body bytes not yet granted back */
+    long long               resp_length; /* the app's Content-Length still to come, or -1 */
     unsigned                req_done:1;  /* REQ_END (or ABORT) sent */
     unsigned                head_out:1;  /* the response head went to c->out */
     unsigned                resp_done:1; /* RESP_END received */
