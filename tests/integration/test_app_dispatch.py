@@ -169,3 +169,37 @@ def test_restart_starts_a_new_generation(vwarren, app):
     assert vwarren.config_bytes() == conf
     s, j = vwarren.get("/control/applications/nosuch/restart")
     assert s == 404, j
+
+
+def test_generation_changes_under_load_lose_no_request(vwarren, app):
+    """Requests keep flowing while the app is replaced ten times: every one
+    gets a whole 200 (old generations drain, new ones take over)."""
+    stop = threading.Event()
+    results, errors = [], []
+
+    def load():
+        while not stop.is_set():
+            try:
+                with hh.Conn(app) as c:
+                    for _ in range(5):
+                        r = c.request("GET", "/")
+                        results.append((r.status, r.body))
+            except Exception as e:          # noqa: BLE001 - recorded, asserted below
+                errors.append(repr(e))
+
+    ts = [threading.Thread(target=load) for _ in range(3)]
+    for t in ts:
+        t.start()
+    try:
+        for i in range(10):
+            s, j = vwarren.put("/config/applications/hello/environment", {"ROUND": str(i)})
+            assert (s, j) == (200, wh.SUCCESS)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(30)
+    assert errors == []
+    assert len(results) > 50
+    assert all(r == (200, b"Hello, world\n") for r in results), \
+        [r for r in results if r != (200, b"Hello, world\n")][:3]
