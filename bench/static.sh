@@ -43,25 +43,10 @@ head -c 1024 /dev/urandom > "$www/1k.bin"
 head -c 102400 /dev/urandom > "$www/100k.bin"
 chmod -R a+rX "$www"
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 WPORT=$(free_port)
 NPORT=$(free_port)
-while [ "$NPORT" = "$WPORT" ]; do NPORT=$(free_port); done
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

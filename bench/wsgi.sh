@@ -59,27 +59,7 @@ def application(environ, start_response):
 PYAPP
 chmod -R a+rX "$app"          # Warren's workers run as nobody
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-declare -A used_ports=()
-free_port() {
-    local p
-    while :; do
-        p=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        [ -z "${used_ports[$p]:-}" ] && { used_ports[$p]=1; echo "$p"; return; }
-    done
-}
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port
 
 # answers URL: 200 and exactly b"x" * BODY_LEN, waiting up to ~10 s for a start
 check_body() {

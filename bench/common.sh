@@ -1,0 +1,26 @@
+# bench/common.sh: what the bench scripts share. Source it after setting
+# `work` (the run's temp dir); it defines `pids` (add every server you start)
+# and stops them all, by pid, on exit.
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A free loopback port, never the same twice in one run.
+declare -A used_ports=()
+free_port() {
+    local p
+    while :; do
+        p=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        [ -z "${used_ports[$p]:-}" ] && { used_ports[$p]=1; echo "$p"; return; }
+    done
+}
