@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
@@ -406,9 +407,12 @@ void wr_app_begin(wr_hconn_t *c)
     wr_worker_t *w;
     wr_waiter_t *q;
 
-    /* The application takes the time it takes (limits.timeout comes with
-     * the process manager's timeouts); the head's timer is over. */
-    wr_timer_cancel(&c->t->loop, &c->timer);
+    /* From here the clock is the app's limits.timeout (none: it takes the
+     * time it takes), covering the wait for a worker and the answer. */
+    if (c->app_timeout > 0)
+        wr_conn_arm(c, c->app_timeout);
+    else
+        wr_timer_cancel(&c->t->loop, &c->timer);
     pthread_mutex_lock(&g->lock);
     while ((w = g->idle) != NULL) {
         g->idle = w->next;
@@ -574,9 +578,18 @@ static int flush_client(wr_hconn_t *c)
         return -1;
     }
     if (rc == 0) {
+        /* A slow client: its send_timeout, not the app's timeout, counts. */
         client_interest(c);
+        c->out_blocked = 1;
         wr_conn_arm(c, c->conf->settings.send_timeout);
         return 0;
+    }
+    if (c->out_blocked) {
+        c->out_blocked = 0;
+        if (c->app_timeout > 0)
+            wr_conn_arm(c, c->app_timeout);
+        else
+            wr_timer_cancel(&c->t->loop, &c->timer);
     }
     wr_buf_reset(&c->out);
     c->out_sent = 0;
@@ -720,6 +733,32 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
         }
     }
     flush_client(c);
+}
+
+/*
+ * limits.timeout: the request gets a 503 (or, if its head is out, is cut
+ * short) and a hung worker is killed; main replaces it. The router may only
+ * signal workers of its own user; others are left to exit on the closed
+ * channel.
+ */
+void wr_app_timeout(wr_hconn_t *c)
+{
+    wr_worker_t *w = c->worker;
+
+    wr_log(WR_LOG_WARN, "application \"%s\" did not answer within %d s%s",
+           c->app->name, c->app_timeout, w ? "; killing its worker" : " (queued)");
+    if (w && kill(w->pid, SIGKILL) < 0)
+        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
+               c->app->name, strerror(errno));
+    if (c->head_out) {
+        wr_conn_abort(c);
+        return;
+    }
+    if (c->state == WR_HC_APP_WAIT) {
+        wr_app_conn_closing(c);           /* out of the queue */
+        c->state = WR_HC_APP;
+    }
+    fail(c, 503);
 }
 
 void wr_app_conn_closing(wr_hconn_t *c)

@@ -50,6 +50,8 @@ static void release_request(wr_hconn_t *c)
     c->app = NULL;
     c->req_done = c->head_out = c->resp_done = c->head_only = c->chunked_out = 0;
     c->worker_out = 0;
+    c->app_timeout = 0;
+    c->out_blocked = 0;
     c->resp_unacked = 0;
     /* The response buffer goes back to the thread for the next one. */
     if (c->t->out.p == NULL) {
@@ -111,6 +113,12 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
         c->close_after = 1;
         wr_respond_error(c, 408);
         conn_process(c);
+        return;
+    }
+    /* An application that took longer than its limits.timeout. */
+    if ((c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT) && c->app_timeout > 0
+        && !c->out_blocked) {
+        wr_app_timeout(c);
         return;
     }
     conn_close(c);

@@ -58,6 +58,8 @@ typedef struct wr_hconn {
     long long               req_window;  /* request body bytes the worker takes */
     size_t                  resp_unacked;/* response body bytes not yet granted back */
     long long               resp_length; /* the app's Content-Length still to come, or -1 */
+    int                     app_timeout; /* limits.timeout, seconds; 0: none */
+    int                     out_blocked; /* the timer is send_timeout (client slow) */
     unsigned                req_done:1;  /* REQ_END (or ABORT) sent */
     unsigned                head_out:1;  /* the response head went to c->out */
     unsigned                resp_done:1; /* RESP_END received */
@@ -78,6 +80,7 @@ void wr_conn_arm(wr_hconn_t *c, int seconds);
 void wr_app_begin(wr_hconn_t *c);         /* c->app and c->app_head are set */
 void wr_app_on_client(wr_hconn_t *c, uint32_t events);
 void wr_app_conn_closing(wr_hconn_t *c);
+void wr_app_timeout(wr_hconn_t *c);       /* limits.timeout passed */
 
 /* respond.c: decide and build the response of the request in c->in.
  * Leaves c ready to write (c->out, c->file). */

@@ -91,6 +91,7 @@ typedef struct {
 typedef struct {
     char        *name;
     wr_appgen_t *gen;
+    int          timeout;          /* limits.timeout, seconds; 0: none */
 } wr_rapp_t;
 
 /* One compiled configuration: read-only once published; requests keep a

@@ -341,10 +341,14 @@ static void pass_app(resp_t *r, const wr_action_t *a)
 {
     wr_hconn_t *c = r->c;
     wr_appgen_t *g = NULL;
+    int timeout = 0;
 
-    for (size_t i = 0; i < c->conf->napps; i++)
-        if (strcmp(c->conf->apps[i].name, a->app) == 0)
+    for (size_t i = 0; i < c->conf->napps; i++) {
+        if (strcmp(c->conf->apps[i].name, a->app) == 0) {
             g = c->conf->apps[i].gen;
+            timeout = c->conf->apps[i].timeout;
+        }
+    }
     if (g == NULL) {
         respond_status(r, 503);        /* configured, but no worker has started */
         return;
@@ -360,6 +364,7 @@ static void pass_app(resp_t *r, const wr_action_t *a)
         return;
     }
     c->app = g;
+    c->app_timeout = timeout;
 }
 
 static int is_get_or_head(const wr_req_view_t *v)

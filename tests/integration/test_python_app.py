@@ -3,6 +3,7 @@ runtime (warren-python, from --modulesdir) with the app's options."""
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -63,3 +64,41 @@ def test_wsgi_app_that_cannot_load_fails_the_put(pyw):
     assert 'Application "py" could not start' in j["detail"], j
     assert "No module named 'no_such_module'" in j["detail"], j
     assert w.config_bytes() == before
+
+
+SLOW = '''
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/sleep":
+        time.sleep(30)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Pid", str(os.getpid()))])
+    return [b"ok"]
+'''
+
+
+def test_limits_timeout_answers_503_and_replaces_the_worker(pyw):
+    w, appdir = pyw
+    hh.write(appdir, "slow_wsgi.py", SLOW)
+    port = hh.setup(w, [{"action": {"pass": "applications/slow"}}], extra={
+        "applications": {"slow": {"type": "python", "path": appdir, "module": "slow_wsgi",
+                                  "processes": 1, "limits": {"timeout": 1}}}})
+    first = hh.get(port, "/").header("X-Pid")
+    t0 = time.time()
+    r = hh.get(port, "/sleep")
+    assert r.status == 503
+    assert time.time() - t0 < 10
+    # The hung worker was killed; a new one serves.
+    deadline = time.time() + 10
+    pid = None
+    while time.time() < deadline:
+        try:
+            r = hh.get(port, "/")
+            if r.status == 200:
+                pid = r.header("X-Pid")
+                break
+        except Exception:
+            pass
+        time.sleep(0.1)
+    assert pid is not None and pid != first
+    assert "did not answer within 1 s" in w.log()
