@@ -306,6 +306,7 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     size_t rl;
     wr_slot_t *s;
     uint64_t up;
+    int served;
 
     if (msg->len < sizeof(e))
         return;
@@ -328,6 +329,10 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     if (s == NULL)
         return;
     up = wr_ev_now() - s->started;
+    /* A worker that served and then ended cleanly was recycled (the router
+     * closed it after limits.requests): replaced at once, no backoff. */
+    served = s->state == W_UP && e.status >= 0 && WIFEXITED(e.status)
+             && WEXITSTATUS(e.status) == 0;
     slot_reset(s);
     if (!gen_in_use(g))
         return;
@@ -339,6 +344,13 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
             snprintf(full, sizeof(full), "worker %u (pid %d) ended before saying hello: %s",
                      e.worker, (int) e.pid, why);
         gen_fail(g, full);
+        return;
+    }
+    if (served) {
+        wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ended; "
+               "replacing it", g->spec.name, g->spec.gen, e.worker, (int) e.pid);
+        s->backoff = 0;
+        slot_spawn(s);
         return;
     }
     if (up >= WR_RESTART_STABLE_MS || s->backoff == 0)

@@ -567,6 +567,19 @@ static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
     return 0;
 }
 
+/* limits.requests: a worker that answered its share is closed (it exits,
+ * main starts a fresh one). Each worker's share differs by up to a tenth,
+ * so a pool started together does not recycle all at once. */
+static int recycle(wr_hconn_t *c)
+{
+    wr_worker_t *w = c->worker;
+    long max = c->app_max_requests;
+
+    if (w == NULL || max <= 0)
+        return 0;
+    return ++w->served >= (unsigned long) (max + (long) (w->id % (uint32_t) (max / 10 + 1)));
+}
+
 /* Write what is pending to the client; grant the worker what went out;
  * finish when the response is complete. Returns -1 if c was closed. */
 static int flush_client(wr_hconn_t *c)
@@ -601,7 +614,7 @@ static int flush_client(wr_hconn_t *c)
             c->req_done = 1;
             c->close_after = 1;
         }
-        detach(c, 1);
+        detach(c, !recycle(c));
         c->state = WR_HC_WRITE;
         wr_conn_done(c);
         return -1;                         /* c moved on; callers stop */

@@ -59,6 +59,7 @@ typedef struct wr_hconn {
     size_t                  resp_unacked;/* response body bytes not yet granted back */
     long long               resp_length; /* the app's Content-Length still to come, or -1 */
     int                     app_timeout; /* limits.timeout, seconds; 0: none */
+    long                    app_max_requests; /* limits.requests; 0: none */
     int                     out_blocked; /* the timer is send_timeout (client slow) */
     unsigned                req_done:1;  /* REQ_END (or ABORT) sent */
     unsigned                head_out:1;  /* the response head went to c->out */

@@ -38,6 +38,7 @@ typedef struct wr_worker {
     int               fd;
     pid_t             pid;
     uint32_t          id;
+    unsigned long     served;        /* requests answered */
     wr_ev_t          *ev;            /* its event while it serves (one per
                                         attachment, retired after) */
     struct wr_hconn  *conn;          /* the request it serves, or NULL */
@@ -92,6 +93,7 @@ typedef struct {
     char        *name;
     wr_appgen_t *gen;
     int          timeout;          /* limits.timeout, seconds; 0: none */
+    long         max_requests;     /* limits.requests; 0: none */
 } wr_rapp_t;
 
 /* One compiled configuration: read-only once published; requests keep a

@@ -114,6 +114,8 @@ static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
             atomic_fetch_add(&g->refs, 1);
         c->apps[c->napps].timeout = (int) json_integer_value(
             json_object_get(json_object_get(v, "limits"), "timeout"));
+        c->apps[c->napps].max_requests = (long) json_integer_value(
+            json_object_get(json_object_get(v, "limits"), "requests"));
         c->apps[c->napps++].gen = g;
     }
     return 0;

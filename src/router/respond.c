@@ -340,15 +340,14 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth);
 static void pass_app(resp_t *r, const wr_action_t *a)
 {
     wr_hconn_t *c = r->c;
+    const wr_rapp_t *ra = NULL;
     wr_appgen_t *g = NULL;
-    int timeout = 0;
 
-    for (size_t i = 0; i < c->conf->napps; i++) {
-        if (strcmp(c->conf->apps[i].name, a->app) == 0) {
-            g = c->conf->apps[i].gen;
-            timeout = c->conf->apps[i].timeout;
-        }
-    }
+    for (size_t i = 0; i < c->conf->napps; i++)
+        if (strcmp(c->conf->apps[i].name, a->app) == 0)
+            ra = &c->conf->apps[i];
+    if (ra)
+        g = ra->gen;
     if (g == NULL) {
         respond_status(r, 503);        /* configured, but no worker has started */
         return;
@@ -364,7 +363,8 @@ static void pass_app(resp_t *r, const wr_action_t *a)
         return;
     }
     c->app = g;
-    c->app_timeout = timeout;
+    c->app_timeout = ra->timeout;
+    c->app_max_requests = ra->max_requests;
 }
 
 static int is_get_or_head(const wr_req_view_t *v)

@@ -102,3 +102,21 @@ def test_limits_timeout_answers_503_and_replaces_the_worker(pyw):
         time.sleep(0.1)
     assert pid is not None and pid != first
     assert "did not answer within 1 s" in w.log()
+
+
+def test_limits_requests_recycles_workers(pyw):
+    w, appdir = pyw
+    hh.write(appdir, "slow_wsgi.py", SLOW)
+    port = hh.setup(w, [{"action": {"pass": "applications/rec"}}], extra={
+        "applications": {"rec": {"type": "python", "path": appdir, "module": "slow_wsgi",
+                                 "processes": 1, "limits": {"requests": 3}}}})
+    pids = []
+    for _ in range(10):
+        r = hh.get(port, "/")
+        assert r.status == 200
+        pids.append(r.header("X-Pid"))
+    # A worker answers 3 (with jitter: at most 3 + 3 // 10 + ... = 3) requests.
+    assert len(set(pids)) >= 3, pids
+    for p in set(pids):
+        assert pids.count(p) <= 3, pids
+    assert "replacing it in" not in w.log()     # recycled at once, no backoff
