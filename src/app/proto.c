@@ -209,16 +209,20 @@ static void on_relay(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     }
 }
 
+/* Reaping happens in a signal callback: an event for this relay may still
+ * wait in the same epoll batch, so it is retired (skipped, freed after). */
 static void relay_free(wr_proto_t *p, wr_relay_t *rl)
 {
+    int fd;
+
     if (rl == NULL)
         return;
-    if (rl->ev.fd >= 0) {
+    fd = rl->ev.fd;
+    if (fd >= 0)
         relay_drain(rl);
-        wr_ev_del(&p->loop, &rl->ev);
-        close(rl->ev.fd);
-    }
-    free(rl);
+    wr_ev_retire(&p->loop, &rl->ev, rl);
+    if (fd >= 0)
+        close(fd);
 }
 
 static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *relay)
