@@ -24,3 +24,15 @@ free_port() {
         [ -z "${used_ports[$p]:-}" ] && { used_ports[$p]=1; echo "$p"; return; }
     done
 }
+
+# Start warrend in the foreground on $work (control socket $sock); sets WPID
+# and waits until the control socket exists. $1: the error log path.
+start_warrend() {
+    sock="$work/control.sock"
+    "$top/build/warrend" --no-daemon --control "unix:$sock" --statedir "$work/state" \
+        --pid "$work/warren.pid" --log "$1" --tmpdir "$work/tmp" \
+        </dev/null >/dev/null 2>&1 &
+    WPID=$!
+    pids+=("$WPID")
+    for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+}

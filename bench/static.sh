@@ -51,13 +51,7 @@ NPORT=$(free_port)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ---- 3. warrend
-sock="$work/control.sock"
-"$top/build/warrend" --no-daemon --control "unix:$sock" --statedir "$work/state" \
-    --pid "$work/warren.pid" --log "$work/warren.log" --tmpdir "$work/tmp" \
-    </dev/null >/dev/null 2>&1 &
-WPID=$!
-pids+=("$WPID")
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+start_warrend "$work/warren.log"
 conf=$(cat <<JSON
 {"listeners": {"127.0.0.1:$WPORT": {"pass": "routes"}},
  "routes": [{"action": {"share": "$www\$uri"}}],

@@ -89,13 +89,7 @@ skip() { echo "== SKIPPED $1: $2 (continuing with the others)"; }
 
 # ---- 3. Warren
 WPORT=$(free_port)
-sock="$work/control.sock"
-"$top/build/warrend" --no-daemon --control "unix:$sock" --statedir "$work/state" \
-    --pid "$work/warren.pid" --log "$work/logs/warren.log" --tmpdir "$work/tmp" \
-    </dev/null >/dev/null 2>&1 &
-WPID=$!
-pids+=("$WPID")
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+start_warrend "$work/logs/warren.log"
 conf=$(cat <<JSON
 {"listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"}},
  "applications": {"py": {"type": "python", "path": "$app", "module": "app",
