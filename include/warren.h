@@ -208,6 +208,16 @@ WARREN_API int warren_response_send_head(warren_req_t *req);
 WARREN_API int warren_write(warren_req_t *req, const void *buf, size_t n);
 
 /*
+ * Sends the last n bytes of the response body (n may be 0) and ends the
+ * response, in as few channel messages as fit: with a head not sent yet
+ * and a small body, head, body and end travel as one. Blocks like
+ * warren_write(). Nothing more may be written after; warren_finish()
+ * (or warren_run's loop) must still be called to free req. Returns 0 or
+ * -1 with errno.
+ */
+WARREN_API int warren_write_end(warren_req_t *req, const void *buf, size_t n);
+
+/*
  * Ends the response (sending the head first if needed) and frees req, in
  * every case: req must not be used after. Returns 0 when the whole response
  * went to the router, -1 with errno when it did not (for instance the

@@ -12,24 +12,32 @@
 
 /* ------------------------------------------------------------------ send */
 
-/* Sends one message. Any failure is fatal: the channel is then unusable. */
-int wlib_send(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
-              const void *payload, size_t len)
+/*
+ * Sends one message whose payload is the concatenation of parts (up to
+ * WL_PARTS_MAX). Any failure is fatal: the channel is then unusable.
+ */
+int wlib_sendv(warren_ctx_t *ctx, uint16_t type, uint16_t flags,
+               uint32_t stream, const struct iovec *parts, size_t nparts)
 {
-    wr_app_hdr_t h = {
-        .type = type, .flags = 0, .stream = stream, .len = (uint32_t) len,
-    };
-    struct iovec iov[2] = {
+    wr_app_hdr_t h = { .type = type, .flags = flags, .stream = stream };
+    struct iovec iov[1 + WL_PARTS_MAX] = {
         { .iov_base = &h, .iov_len = sizeof(h) },
-        { .iov_base = (void *) payload, .iov_len = len },
     };
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len > 0 ? 2 : 1 };
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 1 };
+    size_t len = 0;
     ssize_t n;
 
     if (ctx->fatal != 0) {
         errno = ctx->fatal;
         return -1;
     }
+    for (size_t i = 0; i < nparts && i < WL_PARTS_MAX; i++) {
+        if (parts[i].iov_len == 0)
+            continue;
+        iov[msg.msg_iovlen++] = parts[i];
+        len += parts[i].iov_len;
+    }
+    h.len = (uint32_t) len;
     do
         n = sendmsg(ctx->fd, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -37,6 +45,14 @@ int wlib_send(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
         return wlib_fatal(ctx, errno, "send on the channel: %s",
                           strerror(errno));
     return 0;                   /* SEQPACKET: all of it or nothing */
+}
+
+int wlib_send(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
+              const void *payload, size_t len)
+{
+    struct iovec part = { .iov_base = (void *) payload, .iov_len = len };
+
+    return wlib_sendv(ctx, type, 0, stream, &part, 1);
 }
 
 int wlib_send_u32(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
@@ -92,6 +108,8 @@ static int on_req_head(warren_ctx_t *ctx, const wr_app_hdr_t *h,
     req->unacked = 0;
     req->resp = WL_RESP_NONE;
     req->out_credit = WR_APP_WINDOW_INIT;
+    if (h->flags & WR_APP_F_END)
+        req->in_closed = true;  /* no body: REQ_END is implied */
     return 0;
 }
 
@@ -193,6 +211,12 @@ static long expected_len(uint16_t type)
     }
 }
 
+/* The flags a message of this type may carry from the router. */
+static uint16_t allowed_flags(uint16_t type)
+{
+    return type == WR_APP_REQ_HEAD ? WR_APP_F_END : 0;
+}
+
 /* Checks the framing that does not depend on stream state. */
 static int check_frame(warren_ctx_t *ctx, const wr_app_hdr_t *h, size_t got)
 {
@@ -202,7 +226,7 @@ static int check_frame(warren_ctx_t *ctx, const wr_app_hdr_t *h, size_t got)
         return wlib_fatal(ctx, EPROTO,
                           "protocol: header says %u payload bytes, got %zu",
                           h->len, got - WL_HDR_SIZE);
-    if (h->flags != 0)
+    if (h->flags & ~allowed_flags(h->type))
         return wlib_fatal(ctx, EPROTO, "protocol: flags 0x%x on type %u",
                           h->flags, h->type);
     want = expected_len(h->type);

@@ -32,6 +32,7 @@ enum {
     WL_RESP_FIXED    = 2 * WL_U32,
     WL_FIELD_FIXED   = 2 * WL_U32,
     WL_FIELD_GUESS   = 48,      /* typical name + value bytes, for sizing */
+    WL_PARTS_MAX     = 2,       /* payload pieces of one message (head, body) */
 };
 
 /* The fixed strings of REQ_HEAD, in wire order. */
@@ -121,6 +122,10 @@ WL_HIDDEN void wlib_release(warren_req_t *req);
 WL_HIDDEN void wlib_maybe_close(warren_req_t *req);
 
 /* chan.c */
+struct iovec;
+WL_HIDDEN int  wlib_sendv(warren_ctx_t *ctx, uint16_t type, uint16_t flags,
+                          uint32_t stream, const struct iovec *parts,
+                          size_t nparts);
 WL_HIDDEN int  wlib_send(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
                          const void *payload, size_t len);
 WL_HIDDEN int  wlib_send_u32(warren_ctx_t *ctx, uint16_t type,

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define WR_APP_PROTO_VERSION  1
+#define WR_APP_PROTO_VERSION  2     /* 2: the WR_APP_F_* flags below */
 #define WR_APP_MAX_PAYLOAD    (64 * 1024)   /* bytes of payload in one message */
 #define WR_APP_WINDOW_INIT    (256 * 1024)  /* body bytes in flight per stream */
 
@@ -39,7 +39,7 @@ typedef enum {
 
 typedef struct {
     uint16_t type;
-    uint16_t flags;      /* none defined yet: 0 */
+    uint16_t flags;      /* WR_APP_F_*, where allowed (below); else 0 */
     uint32_t stream;
     uint32_t len;
 } wr_app_hdr_t;
@@ -67,9 +67,26 @@ typedef struct {
  */
 
 /*
+ * Flags (version 2) let one message do the work of several, so a request
+ * without a body and a small response each cross the channel as one
+ * datagram:
+ *  - WR_APP_F_END on REQ_HEAD: the request has no body; the router's
+ *    direction is closed as if REQ_END followed (none does).
+ *  - WR_APP_F_END on RESP_HEAD or RESP_BODY: the response is complete with
+ *    this message, as if RESP_END followed (none does).
+ *  - WR_APP_F_BODY on RESP_HEAD: the payload is the encoded head followed
+ *    by response body bytes (the head is self-delimiting); those bytes
+ *    count against the window like a RESP_BODY's.
+ * Any other flag, or a flag on another type, is a protocol error.
+ */
+#define WR_APP_F_END   0x1
+#define WR_APP_F_BODY  0x2
+
+/*
  * Stream lifecycle (added with libwarren; no wire change). Each direction of
  * a stream is closed by exactly one message from its sender: the router's by
- * REQ_END or ABORT, the worker's by RESP_END or ABORT.
+ * REQ_END, REQ_HEAD with WR_APP_F_END, or ABORT; the worker's by RESP_END,
+ * a RESP_HEAD or RESP_BODY with WR_APP_F_END, or ABORT.
  *  - ABORT may be sent while the stream is open for the sender, even after
  *    its own END: it asks the peer to send nothing more on the stream. After
  *    the sender's END, the completed message stands (a worker that answered
@@ -85,7 +102,8 @@ typedef struct {
  *    open, or after its sender's direction closed, is a protocol error.
  *  - A WINDOW grants at least 1 byte; a sender never has more body bytes in
  *    flight than granted (WR_APP_WINDOW_INIT plus all WINDOWs so far).
- *  - flags must be 0; ABORT and *_END carry no payload; WINDOW carries 4.
+ *  - flags only as allowed above; ABORT and *_END carry no payload;
+ *    WINDOW carries 4.
  * A worker holds at most WR_APP_MAX_STREAMS streams open at once (a stream
  * counts from REQ_HEAD until both directions are closed); more is an error.
  * On any protocol error the receiver closes the channel.

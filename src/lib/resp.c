@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "lib/internal.h"
 
@@ -158,14 +159,20 @@ int warren_response_add_header(warren_req_t *req, const char *name,
     return 0;
 }
 
-int warren_response_send_head(warren_req_t *req)
+/* Completes the pending head (status 200 if none was set) for sending. */
+static int head_ready(warren_req_t *req)
 {
-    if (head_open(req, "warren_response_send_head") < 0)
-        return -1;
     if (req->resp == WL_RESP_NONE
         && warren_response_init(req, WL_STATUS_OK, 0) < 0)
         return -1;
     memcpy(req->rh + WL_COUNT_OFF, &req->rh_count, sizeof(req->rh_count));
+    return 0;
+}
+
+int warren_response_send_head(warren_req_t *req)
+{
+    if (head_open(req, "warren_response_send_head") < 0 || head_ready(req) < 0)
+        return -1;
     if (wlib_send(req->ctx, WR_APP_RESP_HEAD, req->stream, req->rh,
                   req->rh_len) < 0)
         return -1;
@@ -174,12 +181,6 @@ int warren_response_send_head(warren_req_t *req)
 }
 
 /* -------------------------------------------------------------- the body */
-
-/* Sends the head unless it went out already. */
-static int ensure_head(warren_req_t *req)
-{
-    return req->resp >= WL_RESP_SENT ? 0 : warren_response_send_head(req);
-}
 
 /* Blocks until the router grants credit; -1 when the request ends first. */
 static int wait_credit(warren_req_t *req)
@@ -193,28 +194,84 @@ static int wait_credit(warren_req_t *req)
     return 0;
 }
 
-int warren_write(warren_req_t *req, const void *buf, size_t n)
+/*
+ * Sends n body bytes in as few messages as the window and the message size
+ * allow: a head not sent yet travels with the first bytes (WR_APP_F_BODY),
+ * and with last the final message also ends the response (WR_APP_F_END),
+ * so a small response is one datagram.
+ */
+static int send_body(warren_req_t *req, const unsigned char *p, size_t n,
+                     bool last)
 {
-    const unsigned char *p = buf;
+    for (;;) {
+        bool head = req->resp < WL_RESP_SENT;
+        size_t room, k;
+        struct iovec part[WL_PARTS_MAX];
+        uint16_t type = head ? WR_APP_RESP_HEAD : WR_APP_RESP_BODY;
+        uint16_t flags = 0;
 
-    if (!req->held)
-        return wlib_fail(req->ctx, EINVAL, "warren_write: request not held");
-    if (wlib_req_usable(req) < 0 || ensure_head(req) < 0)
-        return -1;
-    while (n > 0) {
-        size_t k = n < WR_APP_MAX_PAYLOAD ? n : WR_APP_MAX_PAYLOAD;
-
-        if (wait_credit(req) < 0)
+        if (head && head_ready(req) < 0)
+            return -1;
+        room = WR_APP_MAX_PAYLOAD - (head ? req->rh_len : 0);
+        k = n < room ? n : room;
+        part[0] = (struct iovec) { .iov_base = req->rh,
+                                   .iov_len = head ? req->rh_len : 0 };
+        if (k > 0 && wait_credit(req) < 0)
             return -1;
         if (k > req->out_credit)
             k = (size_t) req->out_credit;
-        if (wlib_send(req->ctx, WR_APP_RESP_BODY, req->stream, p, k) < 0)
+        part[1] = (struct iovec) { .iov_base = (void *) p, .iov_len = k };
+        if (head && k > 0)
+            flags |= WR_APP_F_BODY;
+        if (last && k == n)
+            flags |= WR_APP_F_END;
+        if (!head && k == 0)
+            type = WR_APP_RESP_END;     /* last, nothing left to carry */
+        if (wlib_sendv(req->ctx, type, type == WR_APP_RESP_END ? 0 : flags,
+                       req->stream, part, WL_PARTS_MAX) < 0)
             return -1;
+        req->resp = WL_RESP_SENT;
         req->out_credit -= k;
         p += k;
         n -= k;
+        if (flags & WR_APP_F_END) {
+            req->out_closed = true;
+            req->resp = WL_RESP_DONE;
+            return 0;
+        }
+        if (n == 0)
+            return 0;
     }
+}
+
+/* The request is held, usable, and its response not ended yet. */
+static int body_open(warren_req_t *req, const char *call)
+{
+    if (!req->held)
+        return wlib_fail(req->ctx, EINVAL, "%s: request not held", call);
+    if (wlib_req_usable(req) < 0)
+        return -1;
+    if (req->resp == WL_RESP_DONE)
+        return wlib_fail(req->ctx, EINVAL, "%s: response already ended",
+                         call);
     return 0;
+}
+
+int warren_write(warren_req_t *req, const void *buf, size_t n)
+{
+    if (body_open(req, "warren_write") < 0)
+        return -1;
+    if (n == 0)
+        return req->resp >= WL_RESP_SENT ? 0
+               : warren_response_send_head(req);
+    return send_body(req, buf, n, false);
+}
+
+int warren_write_end(warren_req_t *req, const void *buf, size_t n)
+{
+    if (body_open(req, "warren_write_end") < 0)
+        return -1;
+    return send_body(req, buf, n, true);
 }
 
 /* ------------------------------------------------------------------ end */
@@ -247,12 +304,10 @@ static int stop_body(warren_req_t *req)
 
 static int finish(warren_req_t *req)
 {
-    if (wlib_req_usable(req) < 0 || ensure_head(req) < 0)
+    if (wlib_req_usable(req) < 0)
         return -1;
-    if (wlib_send(req->ctx, WR_APP_RESP_END, req->stream, NULL, 0) < 0)
+    if (req->resp != WL_RESP_DONE && send_body(req, NULL, 0, true) < 0)
         return -1;
-    req->out_closed = true;
-    req->resp = WL_RESP_DONE;
     return stop_body(req);
 }
 

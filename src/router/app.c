@@ -258,9 +258,10 @@ json_t *wr_appgen_status(wr_appgen_t *g)
 static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 static void fail(wr_hconn_t *c, int status);
 
-static int send_msg(wr_worker_t *w, uint16_t type, uint32_t stream, const void *p, size_t n)
+static int send_msg_flags(wr_worker_t *w, uint16_t type, uint16_t flags, uint32_t stream,
+                          const void *p, size_t n)
 {
-    wr_app_hdr_t h = { .type = type, .stream = stream, .len = (uint32_t) n };
+    wr_app_hdr_t h = { .type = type, .flags = flags, .stream = stream, .len = (uint32_t) n };
     struct iovec iov[2] = { { &h, sizeof(h) }, { (void *) p, n } };
     struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n ? 2 : 1 };
     ssize_t r;
@@ -269,6 +270,11 @@ static int send_msg(wr_worker_t *w, uint16_t type, uint32_t stream, const void *
         r = sendmsg(w->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
     return r < 0 ? -1 : 0;
+}
+
+static int send_msg(wr_worker_t *w, uint16_t type, uint32_t stream, const void *p, size_t n)
+{
+    return send_msg_flags(w, type, 0, stream, p, n);
 }
 
 /* A new stream id for each request: a late message of the worker's
@@ -351,12 +357,20 @@ static int pump_body(wr_hconn_t *c)
     return 0;
 }
 
-/* Which client events c needs now. */
+/* Client input is wanted now: body bytes the worker's window can take. */
+static int body_wanted(const wr_hconn_t *c)
+{
+    return c->body_left > 0 && c->req_window > 0;
+}
+
+/* Which client events c needs now. Without a body to forward, EPOLLIN is
+ * left as it is: it is only dropped if input actually comes (a pipelining
+ * client, wr_app_on_client), so a plain request costs no epoll_ctl. */
 static void client_interest(wr_hconn_t *c)
 {
     uint32_t ev = EPOLLRDHUP;
 
-    if (c->body_left > 0 && c->req_window > 0)
+    if (body_wanted(c) || (c->body_left == 0 && (c->events & EPOLLIN)))
         ev |= EPOLLIN;
     if (c->out_sent < c->out.n)
         ev |= EPOLLOUT;
@@ -382,8 +396,11 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     if (c->stream == 0)
         c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
     c->req_window = WR_APP_WINDOW_INIT;
+    /* No body: the head closes the router's direction (one message). */
+    c->req_done = c->body_left == 0;
     if (wr_ev_add(&c->t->loop, w->ev, EPOLLIN) < 0
-        || send_msg(w, WR_APP_REQ_HEAD, stream_of(c), c->app_head.p, c->app_head.n) < 0
+        || send_msg_flags(w, WR_APP_REQ_HEAD, c->req_done ? WR_APP_F_END : 0, stream_of(c),
+                          c->app_head.p, c->app_head.n) < 0
         || pump_body(c) < 0) {
         fail(c, 502);
         return;
@@ -444,7 +461,7 @@ void wr_app_begin(wr_hconn_t *c)
     c->state = WR_HC_APP_WAIT;
     c->app_next = c->t->app_waiting;
     c->t->app_waiting = c;
-    wr_conn_want(c, EPOLLRDHUP);          /* only to notice the client leaving */
+    /* Only a departure matters now; EPOLLIN goes lazily (wr_app_on_client). */
 }
 
 /* Workers other threads handed to this one's waiting connections. */
@@ -499,10 +516,14 @@ static long long content_length(const wr_http_field_t *f)
     return v;
 }
 
-static int on_resp_head(wr_hconn_t *c, const char *p, size_t n)
+/* A response head; with used, only a prefix of p (body bytes follow, and
+ * *used says where). */
+static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
 {
     wr_http_field_t f[WR_APP_RESP_FIELDS];
-    int status, nf = wr_worker_decode_resp_head(p, n, &status, f, WR_APP_RESP_FIELDS);
+    int status, nf = used ? wr_worker_decode_resp_head_prefix(p, n, &status, f,
+                                                              WR_APP_RESP_FIELDS, used)
+                          : wr_worker_decode_resp_head(p, n, &status, f, WR_APP_RESP_FIELDS);
     wr_buf_t *b = &c->out;
     int v10 = c->t->req.version == WR_HTTP_10;
 
@@ -634,6 +655,48 @@ static int flush_client(wr_hconn_t *c)
     return 0;
 }
 
+/* The flags a worker's message of this type may carry (proto.h). */
+static uint16_t allowed_flags(uint16_t type)
+{
+    switch (type) {
+    case WR_APP_RESP_HEAD:
+        return WR_APP_F_END | WR_APP_F_BODY;
+    case WR_APP_RESP_BODY:
+        return WR_APP_F_END;
+    default:
+        return 0;
+    }
+}
+
+/* The response is complete (RESP_END, or a message with WR_APP_F_END). */
+static int on_resp_end(wr_hconn_t *c)
+{
+    if (c->resp_done)
+        return fail(c, 502), -1;
+    if (!c->head_out && on_resp_head(c, "\xc8\0\0\0\0\0\0\0", 8, NULL) < 0)
+        return fail(c, 502), -1;
+    if (c->chunked_out)
+        wr_buf_puts(&c->out, "0\r\n\r\n");
+    /* Fewer bytes than announced: the client can only learn it from
+     * the connection ending. */
+    if (c->resp_length > 0 && !c->head_only)
+        c->close_after = 1;
+    c->resp_done = 1;
+    return 0;
+}
+
+/* RESP_HEAD, with body bytes (WR_APP_F_BODY) and the end (WR_APP_F_END)
+ * folded in when the worker could. */
+static int on_resp_head_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
+{
+    size_t used = h->len;
+
+    if (on_resp_head(c, p, h->len, (h->flags & WR_APP_F_BODY) ? &used : NULL) < 0
+        || ((h->flags & WR_APP_F_BODY) && on_resp_body(c, p + used, h->len - used) < 0))
+        return fail(c, 502), -1;
+    return (h->flags & WR_APP_F_END) ? on_resp_end(c) : 0;
+}
+
 /* One datagram from the worker. Returns -1 when c is finished or closed. */
 static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
 {
@@ -641,22 +704,17 @@ static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
 
     if (h->stream != stream_of(c))
         return 0;                          /* a late message of an old stream */
+    if (h->flags & ~allowed_flags(h->type))
+        return fail(c, 502), -1;
     switch (h->type) {
     case WR_APP_RESP_HEAD:
-        return on_resp_head(c, p, h->len) < 0 ? (fail(c, 502), -1) : 0;
+        return on_resp_head_msg(c, h, p);
     case WR_APP_RESP_BODY:
-        return on_resp_body(c, p, h->len) < 0 ? (fail(c, 502), -1) : 0;
-    case WR_APP_RESP_END:
-        if (!c->head_out && on_resp_head(c, "\xc8\0\0\0\0\0\0\0", 8) < 0)
+        if (on_resp_body(c, p, h->len) < 0)
             return fail(c, 502), -1;
-        if (c->chunked_out)
-            wr_buf_puts(&c->out, "0\r\n\r\n");
-        /* Fewer bytes than announced: the client can only learn it from
-         * the connection ending. */
-        if (c->resp_length > 0 && !c->head_only)
-            c->close_after = 1;
-        c->resp_done = 1;
-        return 0;
+        return (h->flags & WR_APP_F_END) ? on_resp_end(c) : 0;
+    case WR_APP_RESP_END:
+        return on_resp_end(c);
     case WR_APP_WINDOW:
         if (h->len != sizeof(n))
             return fail(c, 502), -1;
@@ -731,6 +789,12 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
             wr_conn_abort(c);
             return;
         }
+    }
+    if ((events & EPOLLIN) && (c->state != WR_HC_APP || !body_wanted(c))) {
+        /* Input nobody asked for (pipelined requests, or a body beyond
+         * the window): it waits in the socket until it is wanted. */
+        wr_conn_want(c, c->events & ~EPOLLIN);
+        events &= ~EPOLLIN;
     }
     if (c->state != WR_HC_APP)
         return;

@@ -143,9 +143,11 @@ static int field_ok(const wr_http_field_t *f)
     return 1;
 }
 
-int wr_worker_decode_resp_head(const char *p, size_t n, int *status,
-                               wr_http_field_t *fields, size_t max)
+int wr_worker_decode_resp_head_prefix(const char *p, size_t n, int *status,
+                                      wr_http_field_t *fields, size_t max,
+                                      size_t *head_len)
 {
+    size_t total = n;
     uint32_t st, count;
 
     if (take_u32(&p, &n, &st) < 0 || st < 100 || st > 999
@@ -157,8 +159,16 @@ int wr_worker_decode_resp_head(const char *p, size_t n, int *status,
             || take_str(&p, &n, &f->value, &f->value_len) < 0 || !field_ok(f))
             return -1;
     }
-    if (n != 0)
-        return -1;
     *status = (int) st;
+    *head_len = total - n;
     return (int) count;
+}
+
+int wr_worker_decode_resp_head(const char *p, size_t n, int *status,
+                               wr_http_field_t *fields, size_t max)
+{
+    size_t used;
+    int nf = wr_worker_decode_resp_head_prefix(p, n, status, fields, max, &used);
+
+    return nf >= 0 && used == n ? nf : -1;
 }

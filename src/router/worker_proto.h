@@ -31,4 +31,12 @@ int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *ver
 int wr_worker_decode_resp_head(const char *p, size_t n, int *status,
                                wr_http_field_t *fields, size_t max);
 
+/*
+ * The same for a RESP_HEAD with WR_APP_F_BODY: the head is a prefix of the
+ * payload; *head_len says where it ends (the body bytes follow).
+ */
+int wr_worker_decode_resp_head_prefix(const char *p, size_t n, int *status,
+                                      wr_http_field_t *fields, size_t max,
+                                      size_t *head_len);
+
 #endif

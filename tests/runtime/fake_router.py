@@ -14,7 +14,8 @@ import struct
 import subprocess
 import time
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
+F_END, F_BODY = 0x1, 0x2       # proto.h flags (version 2)
 MAX_PAYLOAD = 64 * 1024
 WINDOW_INIT = 256 * 1024
 
@@ -61,6 +62,22 @@ def encode_head(method="GET", target=None, path="/", query="",
     for name, value in headers:
         out += encode_str(name) + encode_str(value)
     return out
+
+
+def resp_head_len(payload):
+    """Where the encoded head at the start of payload ends."""
+    if len(payload) < 8:
+        raise ProtocolError("RESP_HEAD shorter than 8 bytes")
+    (count,) = U32.unpack_from(payload, 4)
+    at = 8
+    for _ in range(2 * count):
+        if at + 4 > len(payload):
+            raise ProtocolError("RESP_HEAD string runs past the end")
+        (n,) = U32.unpack_from(payload, at)
+        at += 4 + n
+    if at > len(payload):
+        raise ProtocolError("RESP_HEAD string runs past the end")
+    return at
 
 
 def decode_resp_head(payload):
@@ -135,14 +152,20 @@ class Worker:
         child.close()
         self.next_stream = 1
         self.hello = None
+        self.pending = []       # the rest of a folded datagram, unfolded
+        self.datagrams = []     # (type, flags) of every datagram received
 
     # ------------------------------------------------------------ messages
 
-    def send(self, mtype, stream, payload=b""):
-        self.sock.sendall(HDR.pack(mtype, 0, stream, len(payload)) + payload)
+    def send(self, mtype, stream, payload=b"", flags=0):
+        self.sock.sendall(HDR.pack(mtype, flags, stream, len(payload))
+                          + payload)
 
     def recv(self, timeout=WAIT_S):
-        """(type, stream, payload), or None when the worker closed."""
+        """(type, stream, payload), or None when the worker closed. A
+        folded datagram comes out as the messages it stands for."""
+        if self.pending:
+            return self.pending.pop(0)
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             raise ProtocolError("no message from the worker in %ss"
@@ -162,14 +185,32 @@ class Worker:
                                 % (n, len(payload)))
         if n > MAX_PAYLOAD:
             raise ProtocolError("payload over MAX_PAYLOAD")
-        if flags != 0:
-            raise ProtocolError("flags %d" % flags)
+        allowed = {RESP_HEAD: F_END | F_BODY, RESP_BODY: F_END}.get(mtype, 0)
+        if flags & ~allowed:
+            raise ProtocolError("flags %d on %s" % (flags,
+                                                    TYPE_NAMES.get(mtype)))
+        self.datagrams.append((mtype, flags))
+        if flags:
+            return self._unfold(mtype, flags, stream, payload)
         if mtype in (RESP_END, ABORT) and n != 0:
             raise ProtocolError("%s with payload" % TYPE_NAMES[mtype])
         if mtype == WINDOW:
             if n != 4 or U32.unpack(payload)[0] == 0:
                 raise ProtocolError("bad WINDOW")
         return mtype, stream, payload
+
+    def _unfold(self, mtype, flags, stream, payload):
+        msgs = []
+        if flags & F_BODY:
+            at = resp_head_len(payload)
+            msgs += [(mtype, stream, payload[:at]),
+                     (RESP_BODY, stream, payload[at:])]
+        else:
+            msgs.append((mtype, stream, payload))
+        if flags & F_END:
+            msgs.append((RESP_END, stream, b""))
+        self.pending = msgs[1:]
+        return msgs[0]
 
     def expect_hello(self):
         msg = self.recv()
@@ -214,16 +255,18 @@ class Worker:
         checking the windows; returns a Response."""
         stream = self.next_stream
         self.next_stream += 1
+        # No body: the head closes our direction (F_END), as the router does.
         self.send(REQ_HEAD, stream, encode_head(method=method, path=path,
-                                                headers=headers, **head))
-        return Exchange(self, stream, body, chunk).run()
+                                                headers=headers, **head),
+                  flags=0 if body else F_END)
+        return Exchange(self, stream, body, chunk, in_open=bool(body)).run()
 
 
 class Exchange:
     """One stream: sends the body within the worker's credit while taking
     what the worker sends, until both directions are closed."""
 
-    def __init__(self, worker, stream, body, chunk):
+    def __init__(self, worker, stream, body, chunk, in_open=True):
         self.w = worker
         self.stream = stream
         self.body = body
@@ -231,7 +274,7 @@ class Exchange:
         self.sent = 0
         self.credit = WINDOW_INIT     # request body bytes we may send
         self.out_credit = WINDOW_INIT  # response bytes the worker may send
-        self.in_open = True           # our direction (REQ_*)
+        self.in_open = in_open        # our direction (REQ_*)
         self.out_open = True          # the worker's (RESP_*)
         self.resp = Response()
         self.deadline = time.monotonic() + 4 * WAIT_S
@@ -242,6 +285,9 @@ class Exchange:
                 raise ProtocolError("exchange did not end: %r" % self.resp)
             can_send = self.in_open and (self.sent == len(self.body)
                                          or self.credit > 0)
+            if self.w.pending:
+                self._take()
+                continue
             wr = [self.w.sock] if can_send else []
             rd, wr, _ = select.select([self.w.sock], wr, [], WAIT_S)
             if rd:

@@ -50,6 +50,29 @@ def test_reason_phrase_and_empty_body(python_worker):
     assert r.headers == [("X-Only", "status code")]
 
 
+# ------------------------------------------------- one datagram each way
+
+def test_list_response_is_one_datagram(python_worker):
+    """A list result's last item ends the response in the same message:
+    head, body and end cross the channel as one datagram (proto.h flags);
+    a generator's end cannot be known early, so RESP_END follows apart."""
+    from fake_router import F_BODY, F_END, RESP_END, RESP_HEAD
+    w = python_worker()
+    w.datagrams.clear()
+    r = get(w, "/env")
+    assert (r.status, r.end) == (200, "END")
+    assert w.datagrams == [(RESP_HEAD, F_BODY | F_END)]
+    w.datagrams.clear()
+    r = get(w, "/reason")                   # [b""]: head and end, no body
+    assert (r.status, r.body, r.end) == (299, b"", "END")
+    assert w.datagrams == [(RESP_HEAD, F_END)]
+    w.datagrams.clear()
+    r = get(w, "/stream")
+    assert r.chunks == [b"chunk %d\n" % i for i in range(5)]
+    assert w.datagrams[0] == (RESP_HEAD, F_BODY)
+    assert w.datagrams[-1] == (RESP_END, 0)
+
+
 # ---------------------------------------------------------------- close
 
 def test_close_called_on_success_and_errors(python_worker):

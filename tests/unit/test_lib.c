@@ -65,11 +65,67 @@ static void rsend_u32(int fd, uint16_t type, uint32_t stream, uint32_t v)
     rsend(fd, type, stream, &v, sizeof(v));
 }
 
-/* 1: a message, 0: nothing within ms, -1: the worker closed the channel. */
-static int rrecv(int fd, msg_t *m, int ms)
+/*
+ * Folded messages (proto.h flags) are split back into the messages they
+ * stand for, so most tests check the logical sequence; test_folding checks
+ * the datagrams themselves. The pieces wait here.
+ */
+enum { UNFOLD_MAX = 3 };
+static msg_t unfold_q[UNFOLD_MAX];
+static int unfold_n, unfold_at;
+
+/* Length of the encoded response head at the start of p (n bytes). */
+static size_t resp_head_len(const unsigned char *p, size_t n)
+{
+    uint32_t count, len;
+    size_t at = 8;
+
+    assert_true(n >= at);
+    memcpy(&count, p + 4, 4);
+    for (uint32_t i = 0; i < 2 * count; i++) {
+        assert_true(n >= at + 4);
+        memcpy(&len, p + at, 4);
+        at += 4 + len;
+        assert_true(at <= n);
+    }
+    return at;
+}
+
+static void unfold_push(uint16_t type, uint32_t stream, const void *p,
+                        size_t n)
+{
+    msg_t *q = &unfold_q[unfold_n++];
+
+    q->h = (wr_app_hdr_t) { .type = type, .stream = stream,
+                            .len = (uint32_t) n };
+    q->n = n;
+    if (n > 0)
+        memcpy(q->p, p, n);
+}
+
+static void unfold(const wr_app_hdr_t *h, const unsigned char *p, size_t n)
+{
+    uint16_t allowed = h->type == WR_APP_RESP_HEAD
+                       ? WR_APP_F_END | WR_APP_F_BODY
+                       : h->type == WR_APP_RESP_BODY ? WR_APP_F_END : 0;
+    size_t hl = n;
+
+    assert_int_equal(h->flags & ~allowed, 0);
+    unfold_n = unfold_at = 0;
+    if (h->flags & WR_APP_F_BODY)
+        hl = resp_head_len(p, n);
+    unfold_push(h->type, h->stream, p, hl);
+    if (h->flags & WR_APP_F_BODY)
+        unfold_push(WR_APP_RESP_BODY, h->stream, p + hl, n - hl);
+    if (h->flags & WR_APP_F_END)
+        unfold_push(WR_APP_RESP_END, h->stream, NULL, 0);
+}
+
+/* One datagram as it is: 1, 0 (nothing within ms) or -1 (closed). */
+static int rrecv_raw(int fd, msg_t *m, int ms)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    unsigned char buf[HDR + MAXP + 1];
+    static unsigned char buf[HDR + MAXP + 1];
     ssize_t n;
 
     if (poll(&pfd, 1, ms) == 0)
@@ -81,8 +137,25 @@ static int rrecv(int fd, msg_t *m, int ms)
     memcpy(&m->h, buf, HDR);
     m->n = (size_t) n - HDR;
     assert_int_equal(m->h.len, m->n);
-    assert_int_equal(m->h.flags, 0);
     memcpy(m->p, buf + HDR, m->n);
+    return 1;
+}
+
+/* 1: a message, 0: nothing within ms, -1: the worker closed the channel. */
+static int rrecv(int fd, msg_t *m, int ms)
+{
+    static msg_t raw;
+    int r;
+
+    if (unfold_at < unfold_n) {
+        *m = unfold_q[unfold_at++];
+        return 1;
+    }
+    r = rrecv_raw(fd, &raw, ms);
+    if (r != 1)
+        return r;
+    unfold(&raw.h, raw.p, raw.n);
+    *m = unfold_q[unfold_at++];
     return 1;
 }
 
@@ -836,6 +909,130 @@ static void app_run(fx_t *fx, warren_ctx_t *ctx)
     fx->rc[0] = warren_run(ctx, handler, &fx->rc[1]);
 }
 
+/* ------------------------------------------------- folded messages */
+
+enum { BIG_LAST = MAXP + 1000 };
+
+/*
+ * Request 1 (REQ_HEAD with WR_APP_F_END, no REQ_END): the body reads empty
+ * at once; warren_write then warren_finish. Request 2: warren_write_end
+ * with a small body. Request 3: warren_write_end with more than one
+ * message holds. Request 4: warren_write_end with nothing.
+ */
+static void app_fold(fx_t *fx, warren_ctx_t *ctx)
+{
+    static unsigned char big[BIG_LAST];
+    warren_req_t *req;
+    char c;
+
+    for (int i = 0; i < 4 && (req = warren_accept(ctx)) != NULL; i++) {
+        switch (i) {
+        case 0:
+            fx->rc[0] = (int) warren_read(req, &c, 1);
+            fx->rc[1] = warren_write(req, "ab", 2);
+            fx->rc[2] = warren_finish(req);
+            break;
+        case 1:
+            warren_response_init(req, 201, 1);
+            warren_response_add_header(req, "X-A", 3, "b", 1);
+            fx->rc[3] = warren_write_end(req, "hello", 5);
+            fx->rc[4] = warren_write(req, "more", 4);   /* ended: refused */
+            fx->err[4] = errno;
+            fx->rc[5] = warren_finish(req);
+            break;
+        case 2:
+            for (size_t k = 0; k < sizeof(big); k++)
+                big[k] = pat(k);
+            fx->rc[6] = warren_write_end(req, big, sizeof(big));
+            warren_finish(req);
+            break;
+        default:
+            warren_response_init(req, 204, 0);
+            fx->rc[7] = warren_write_end(req, NULL, 0);
+            warren_finish(req);
+        }
+    }
+}
+
+static void send_get_folded(int fd, uint32_t stream)
+{
+    static unsigned char buf[HDR + MAXP];
+    wr_app_hdr_t h = { .type = WR_APP_REQ_HEAD, .flags = WR_APP_F_END,
+                       .stream = stream };
+    head_t hd;
+
+    make_head(&hd, "GET", "/", NULL);
+    h.len = (uint32_t) hd.n;
+    memcpy(buf, &h, HDR);
+    memcpy(buf + HDR, hd.b, hd.n);
+    rsend_raw(fd, buf, HDR + hd.n);
+}
+
+static void test_folding(void **state)
+{
+    static msg_t m;
+    size_t hl;
+    resp_t r;
+    fx_t fx;
+
+    start(&fx, app_fold);
+    /* 1: head + first bytes in one datagram, then RESP_END. */
+    send_get_folded(fx.rfd, 1);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_HEAD);
+    assert_int_equal(m.h.flags, WR_APP_F_BODY);
+    hl = resp_head_len(m.p, m.n);
+    assert_int_equal(m.n - hl, 2);
+    assert_memory_equal(m.p + hl, "ab", 2);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_END);
+    assert_int_equal(m.h.flags, 0);
+    rquiet(fx.rfd);                     /* no ABORT: the body was closed */
+
+    /* 2: the whole response is one datagram. */
+    send_get_folded(fx.rfd, 2);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_HEAD);
+    assert_int_equal(m.h.flags, WR_APP_F_BODY | WR_APP_F_END);
+    assert_int_equal(m.h.stream, 2);
+    unfold(&m.h, m.p, m.n);
+    parse_resp_head(&unfold_q[0], &r);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(r.first_name, "X-A");
+    assert_int_equal(unfold_q[1].n, 5);
+    assert_memory_equal(unfold_q[1].p, "hello", 5);
+    unfold_n = unfold_at = 0;
+    rquiet(fx.rfd);
+
+    /* 3: head with the first bytes, the last RESP_BODY ends it. */
+    send_get_folded(fx.rfd, 3);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.flags, WR_APP_F_BODY);
+    hl = resp_head_len(m.p, m.n);
+    assert_int_equal(m.n, MAXP);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_BODY);
+    assert_int_equal(m.h.flags, WR_APP_F_END);
+    assert_int_equal(m.n, BIG_LAST - (MAXP - hl));
+    assert_int_equal(m.p[m.n - 1], pat(BIG_LAST - 1));
+
+    /* 4: a head alone that ends the response. */
+    send_get_folded(fx.rfd, 4);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_HEAD);
+    assert_int_equal(m.h.flags, WR_APP_F_END);
+    stop(&fx);
+    assert_int_equal(fx.rc[0], 0);      /* no body, no waiting for one */
+    assert_int_equal(fx.rc[1], 0);
+    assert_int_equal(fx.rc[2], 0);
+    assert_int_equal(fx.rc[3], 0);
+    assert_int_equal(fx.rc[4], -1);
+    assert_int_equal(fx.err[4], EINVAL);
+    assert_int_equal(fx.rc[5], 0);
+    assert_int_equal(fx.rc[6], 0);
+    assert_int_equal(fx.rc[7], 0);
+}
+
 static void test_run(void **state)
 {
     fx_t fx;
@@ -880,6 +1077,7 @@ typedef enum {
     PRE_HEAD_END,       /* ... and its REQ_END */
     PRE_HEAD_WINDOW,    /* ... and a whole window of body */
     PRE_EIGHT_HEADS,    /* the table full */
+    PRE_HEAD_FOLDED,    /* a head with WR_APP_F_END (no body) */
 } pre_t;
 
 typedef struct {
@@ -907,6 +1105,12 @@ static const bad_t bad_cases[] = {
     { "type zero", PRE_NONE, 0, 0, 1, -1, 0, PL_ZERO },
     { "type max", PRE_NONE, WR_APP_TYPE_MAX, 0, 1, -1, 0, PL_ZERO },
     { "flags", PRE_NONE, WR_APP_ABORT, 1, 1, -1, 0, PL_ZERO },
+    { "end flag on body", PRE_HEAD, WR_APP_REQ_BODY, WR_APP_F_END, 1, -1, 4,
+      PL_ZERO },
+    { "body flag on head", PRE_NONE, WR_APP_REQ_HEAD, WR_APP_F_BODY, 1, -1,
+      0, PL_HEAD },
+    { "end after folded end", PRE_HEAD_FOLDED, WR_APP_REQ_END, 0, 1, -1, 0,
+      PL_ZERO },
     { "hello from router", PRE_NONE, WR_APP_HELLO, 0, 0, -1, 8, PL_ZERO },
     { "resp head from router", PRE_HEAD, WR_APP_RESP_HEAD, 0, 1, -1, 8,
       PL_ZERO },
@@ -980,6 +1184,10 @@ static void send_pre(int fd, pre_t pre)
     if (pre == PRE_EIGHT_HEADS) {
         for (uint32_t s = 1; s <= WR_APP_MAX_STREAMS; s++)
             rsend(fd, WR_APP_REQ_HEAD, s, h.b, h.n);
+        return;
+    }
+    if (pre == PRE_HEAD_FOLDED) {
+        send_get_folded(fd, 1);
         return;
     }
     rsend(fd, WR_APP_REQ_HEAD, 1, h.b, h.n);
@@ -1070,6 +1278,7 @@ int main(void)
         cmocka_unit_test(test_early_answer),
         cmocka_unit_test(test_channel_closed),
         cmocka_unit_test(test_response_rules),
+        cmocka_unit_test(test_folding),
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_in_read),

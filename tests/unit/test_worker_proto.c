@@ -150,6 +150,30 @@ static void test_decode_rejects(void **state)
     assert_int_equal(wr_worker_decode_resp_head(buf, at, &status, f, 2), 1);
 }
 
+/* A RESP_HEAD with WR_APP_F_BODY: the head is a prefix, body bytes follow. */
+static void test_decode_prefix(void **state)
+{
+    char buf[64];
+    uint32_t one[2] = { 203, 1 }, len = 1;
+    size_t at = 0, used = 0;
+    wr_http_field_t f[2];
+    int status = 0;
+
+    memcpy(buf + at, one, sizeof(one)); at += sizeof(one);
+    memcpy(buf + at, &len, 4); at += 4; buf[at++] = 'X';
+    memcpy(buf + at, &len, 4); at += 4; buf[at++] = 'v';
+    memcpy(buf + at, "body", 4);
+    assert_int_equal(wr_worker_decode_resp_head_prefix(buf, at + 4, &status, f, 2,
+                                                       &used), 1);
+    assert_int_equal(status, 203);
+    assert_int_equal(used, at);
+    /* The whole-payload decoder refuses the same bytes. */
+    assert_int_equal(wr_worker_decode_resp_head(buf, at + 4, &status, f, 2), -1);
+    /* A head cut short is refused either way. */
+    assert_int_equal(wr_worker_decode_resp_head_prefix(buf, at - 1, &status, f, 2,
+                                                       &used), -1);
+}
+
 static void test_encode_too_large(void **state)
 {
     static char big[WR_APP_MAX_PAYLOAD];
@@ -172,6 +196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_decode_rejects),
+        cmocka_unit_test(test_decode_prefix),
         cmocka_unit_test(test_encode_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,8 +86,25 @@ int wpy_exchange_write(wpy_exchange_t *ex, const void *p, size_t n)
     return rc < 0 ? chan_error(ex, err) : 0;
 }
 
-/* One body chunk: any bytes-like object; empty ones send nothing. */
-static int send_chunk(wpy_exchange_t *ex, PyObject *chunk)
+/* The last body bytes: they end the response in the same message (one
+ * datagram for a small response, warren_write_end). */
+static int write_end(wpy_exchange_t *ex, const void *p, size_t n)
+{
+    int rc, err;
+
+    /* What the app logged is out before its response is complete. */
+    wpy_errors_flush(wpy_environ_errors());
+    ex->head_sent = true;
+    Py_BEGIN_ALLOW_THREADS
+    rc = warren_write_end(ex->req, p, n);
+    err = errno;
+    Py_END_ALLOW_THREADS
+    return rc < 0 ? chan_error(ex, err) : 0;
+}
+
+/* One body chunk: any bytes-like object; empty ones send nothing, unless
+ * last (then the response ends with it). */
+static int send_chunk(wpy_exchange_t *ex, PyObject *chunk, bool last)
 {
     Py_buffer view;
     int rc = 0;
@@ -100,7 +117,10 @@ static int send_chunk(wpy_exchange_t *ex, PyObject *chunk)
     }
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0)
         return -1;
-    if (view.len > 0)
+    if (last)
+        rc = wpy_exchange_check_started(ex) < 0 ? -1
+             : write_end(ex, view.buf, (size_t) view.len);
+    else if (view.len > 0)
         rc = wpy_exchange_check_started(ex) < 0 ? -1
              : wpy_exchange_write(ex, view.buf, (size_t) view.len);
     PyBuffer_Release(&view);
@@ -290,7 +310,7 @@ static PyObject *ex_write(PyObject *self, PyObject *data)
         request_over("write()");
         return NULL;
     }
-    if (send_chunk(ex, data) < 0)
+    if (send_chunk(ex, data, false) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -307,11 +327,26 @@ int wpy_exchange_send_result(wpy_exchange_t *ex, PyObject *result)
         if (rc != 0)
             return rc < 0 ? -1 : wpy_exchange_check_started(ex);
     }
+    /* A list or tuple (the common case): its last item is known, so it
+     * ends the response in the same message. Iterating one runs no
+     * application code, so nothing can fail after the end. */
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        PyObject *seq = Py_NewRef(result);
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+            chunk = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+            rc = send_chunk(ex, chunk, i == n - 1);
+            Py_DECREF(chunk);
+        }
+        Py_DECREF(seq);
+        return rc < 0 ? -1 : wpy_exchange_check_started(ex);
+    }
     it = PyObject_GetIter(result);
     if (it == NULL)
         return -1;
     while (rc == 0 && (chunk = PyIter_Next(it)) != NULL) {
-        rc = send_chunk(ex, chunk);
+        rc = send_chunk(ex, chunk, false);
         Py_DECREF(chunk);
     }
     Py_DECREF(it);

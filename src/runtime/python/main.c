@@ -116,6 +116,7 @@ static void serve(warren_ctx_t *ctx, warren_req_t *req, PyObject *app)
         rc = wpy_exchange_send_result(ex, result);
         close_result(result);
     }
+    wpy_errors_flush(wpy_environ_errors());   /* logged before the end */
     wpy_exchange_end(ex, rc);
     if (input != NULL)
         wpy_input_detach(input);
