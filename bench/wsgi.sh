@@ -192,4 +192,42 @@ for peer, goal in goals.items():
     else:
         print("  warren/%-8s n/a    (goal >= %.0fx: not measured)" % (peer, goal))
 PY
+# ---- 7. Warren's system calls per request: strace -c on the router (all its
+#         threads) and on the workers, during a short fixed wrk run (strace
+#         slows everything down: only the counts mean something here)
+if [ -n "${port[warren]:-}" ] && [ "${SYSCALLS:-1}" = 1 ] && command -v strace >/dev/null; then
+    router=$(ps -o pid=,args= --ppid "$WPID" | awk '/warren: router/ {print $1}')
+    workers=()
+    for p in $(ps -o pid= --ppid "$WPID"); do
+        for w in $(ps -o pid= --ppid "$p"); do workers+=(-p "$w"); done
+    done
+    if [ -n "$router" ] && [ ${#workers[@]} -gt 0 ]; then
+        strace -c -f -o "$work/strace.router" -p "$router" 2>/dev/null & s1=$!
+        strace -c -f -o "$work/strace.workers" "${workers[@]}" 2>/dev/null & s2=$!
+        sleep 1
+        out=$(wrk -t1 -c"$WRK_CONNS" -d3s "http://127.0.0.1:${port[warren]}/" 2>&1 || true)
+        kill -INT "$s1" "$s2"; wait "$s1" "$s2" 2>/dev/null || true
+        reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+        echo "== warren system calls per request (strace -c -f, wrk -t1 -c$WRK_CONNS -d3s: $reqs requests)"
+        for part in router workers; do
+            $PY - "$work/strace.$part" "$reqs" "$part" <<'PYSC'
+import sys
+path, reqs, part = sys.argv[1], int(sys.argv[2] or 0), sys.argv[3]
+calls = {}
+for line in open(path):
+    f = line.split()
+    if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+        calls[f[-1]] = int(f[3])
+if reqs <= 0:
+    print("  %-8s no requests measured" % part)
+    sys.exit(0)
+total = sum(calls.values())
+top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+print("  %-8s %5.1f per request: %s" % (part, total / reqs, ", ".join(
+    "%s %.2f" % (k, v / reqs) for k, v in top)))
+PYSC
+        done
+    fi
+fi
+
 echo "== done (stopping pids ${pids[*]})"

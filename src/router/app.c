@@ -6,9 +6,12 @@
  * memory per request stays bounded both ways (src/lib/proto.h).
  *
  * Idle workers belong to their generation, in no epoll. The thread whose
- * connection takes one adds it to its own epoll for that request. A worker
- * freed while others wait is handed to the waiter's thread through its
- * inbox (the thread's eventfd wakes it).
+ * connection takes one adds it to its own epoll. A worker freed while
+ * connections of the same thread wait goes straight to the next of them,
+ * still in that epoll: under load a worker stays with one thread, and a
+ * request costs no epoll_ctl and no wake-up of another thread. Otherwise
+ * it leaves the epoll and is handed to the first waiter's thread through
+ * its inbox (the thread's eventfd wakes it), or goes idle.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +30,10 @@
 #define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
 #define WR_APP_GRANT_MIN    (WR_APP_WINDOW_INIT / 4)  /* batch WINDOW messages */
 #define WR_CL_DIGITS_MAX    18      /* a Content-Length that fits a long long */
+/* How many times a freed worker may serve a later waiter of its own thread
+ * before the head of the queue (another thread's): bounds the wait the
+ * preference adds. */
+#define WR_APP_SKIPS_MAX    8
 
 /* ---- generations (registry: the control thread's) ---- */
 
@@ -284,6 +291,73 @@ static uint32_t stream_of(const wr_hconn_t *c)
     return c->stream;
 }
 
+/* Take w out of this thread's epoll. An event for it may still wait in
+ * the batch: the ev is retired (skipped, freed after the batch); the
+ * worker itself may be taken by another thread right away. */
+static void unhome(wr_thread_t *t, wr_worker_t *w)
+{
+    if (w->ev == NULL)
+        return;
+    wr_ev_retire(&t->loop, w->ev, w->ev);
+    w->ev = NULL;
+}
+
+/* The first waiter of thread t, out of the queue, if t may go before the
+ * head (WR_APP_SKIPS_MAX); NULL otherwise. Called with g->lock held. */
+static wr_waiter_t *take_own_waiter(wr_appgen_t *g, wr_thread_t *t)
+{
+    wr_waiter_t **p, *q;
+
+    if (g->qhead != g->skip_head) {
+        g->skip_head = g->qhead;
+        g->skips = 0;
+    }
+    for (p = &g->qhead; (q = *p) != NULL; p = &q->next) {
+        if (q->t != t)
+            continue;
+        if (q != g->qhead && g->skips >= WR_APP_SKIPS_MAX)
+            return NULL;
+        if (q != g->qhead)
+            g->skips++;
+        *p = q->next;
+        if (g->qtail == q) {
+            g->qtail = NULL;
+            for (wr_waiter_t *x = g->qhead; x; x = x->next)
+                g->qtail = x;
+        }
+        g->qlen--;
+        return q;
+    }
+    return NULL;
+}
+
+static void attach(wr_hconn_t *c, wr_worker_t *w);
+static wr_hconn_t *waiting_take(wr_thread_t *t, uint64_t conn_id);
+
+/* A worker this thread is done with: to a waiting connection of the same
+ * thread while still in its epoll, else out of it and on (give). */
+static void pass_on(wr_thread_t *t, wr_worker_t *w)
+{
+    wr_appgen_t *g = w->gen;
+    wr_waiter_t *q = NULL;
+    wr_hconn_t *next = NULL;
+
+    pthread_mutex_lock(&g->lock);
+    if (!g->retired)
+        q = take_own_waiter(g, t);
+    pthread_mutex_unlock(&g->lock);
+    if (q != NULL) {
+        next = waiting_take(t, q->conn_id);
+        free(q);
+    }
+    if (next != NULL) {
+        attach(next, w);
+        return;
+    }
+    unhome(t, w);
+    give(w);
+}
+
 /* End the exchange: the worker goes back (or away), c continues. */
 static void detach(wr_hconn_t *c, int reusable)
 {
@@ -291,16 +365,14 @@ static void detach(wr_hconn_t *c, int reusable)
 
     if (w == NULL)
         return;
-    /* An event for this attachment may still wait in the batch: the ev is
-     * retired (skipped, freed after the batch); the worker itself may be
-     * taken by another thread right away. */
-    wr_ev_retire(&c->t->loop, w->ev, w->ev);
-    w->ev = NULL;
     c->worker = NULL;
-    if (reusable)
-        give(w);
-    else
-        discard(w);
+    w->conn = NULL;
+    if (reusable) {
+        pass_on(c->t, w);
+        return;
+    }
+    unhome(c->t, w);
+    discard(w);
 }
 
 /* Answer with an error status (nothing was sent yet), then go on. */
@@ -377,12 +449,15 @@ static void client_interest(wr_hconn_t *c)
     wr_conn_want(c, ev);
 }
 
+/* Start c's exchange on w; w joins this thread's epoll unless it is in it
+ * already (passed on from the previous request, pass_on). */
 static void attach(wr_hconn_t *c, wr_worker_t *w)
 {
+    int fresh = w->ev == NULL;
+
     c->worker = w;
     w->conn = c;
-    w->ev = calloc(1, sizeof(*w->ev));
-    if (w->ev == NULL) {
+    if (fresh && (w->ev = calloc(1, sizeof(*w->ev))) == NULL) {
         c->worker = NULL;
         discard(w);
         fail(c, 503);
@@ -398,7 +473,7 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     c->req_window = WR_APP_WINDOW_INIT;
     /* No body: the head closes the router's direction (one message). */
     c->req_done = c->body_left == 0;
-    if (wr_ev_add(&c->t->loop, w->ev, EPOLLIN) < 0
+    if ((fresh && wr_ev_add(&c->t->loop, w->ev, EPOLLIN) < 0)
         || send_msg_flags(w, WR_APP_REQ_HEAD, c->req_done ? WR_APP_F_END : 0, stream_of(c),
                           c->app_head.p, c->app_head.n) < 0
         || pump_body(c) < 0) {
@@ -406,6 +481,19 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
         return;
     }
     client_interest(c);
+}
+
+/* The waiting connection of t with this id, out of the waiting list. */
+static wr_hconn_t *waiting_take(wr_thread_t *t, uint64_t conn_id)
+{
+    for (wr_hconn_t **p = &t->app_waiting; *p; p = &(*p)->app_next) {
+        wr_hconn_t *c = *p;
+        if (c->id == conn_id) {
+            *p = c->app_next;
+            return c;
+        }
+    }
+    return NULL;
 }
 
 static void waiting_remove(wr_hconn_t *c)
@@ -740,8 +828,10 @@ static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     wr_worker_t *w = ev->data;
     wr_hconn_t *c = w->conn;
     char buf[sizeof(wr_app_hdr_t) + WR_APP_MAX_PAYLOAD];
+    int got = 0;
 
     if ((events & EPOLLOUT) && c->worker_out) {
+        got = 1;
         c->worker_out = 0;
         wr_ev_mod(loop, ev, EPOLLIN);
         if (pump_body(c) < 0) {
@@ -756,8 +846,12 @@ static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && errno == EAGAIN) {
+            if (!got)
+                return;                    /* a stale event: nothing to do */
             break;
+        }
+        got = 1;
         if (n < (ssize_t) sizeof(h)) {     /* EOF, error or a runt: the worker is gone */
             if (c->head_out)
                 wr_conn_abort(c);

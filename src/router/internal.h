@@ -32,15 +32,16 @@ typedef struct wr_appgen wr_appgen_t;
 struct wr_hconn;
 
 /* A worker's channel. Idle ones sit in their generation's list, in no epoll;
- * the thread that takes one adds it to its own epoll for that request. */
+ * the thread that takes one adds it to its own epoll, where it stays while
+ * it goes from one waiting connection of that thread to the next. */
 typedef struct wr_worker {
     wr_appgen_t      *gen;
     int               fd;
     pid_t             pid;
     uint32_t          id;
     unsigned long     served;        /* requests answered */
-    wr_ev_t          *ev;            /* its event while it serves (one per
-                                        attachment, retired after) */
+    wr_ev_t          *ev;            /* its event while in a thread's epoll
+                                        (retired when it leaves it) */
     struct wr_hconn  *conn;          /* the request it serves, or NULL */
     struct wr_worker *next;          /* idle list */
 } wr_worker_t;
@@ -64,6 +65,8 @@ struct wr_appgen {
     int               retired;
     wr_waiter_t      *qhead, *qtail;
     int               qlen;
+    wr_waiter_t      *skip_head;     /* the head that waiters passed ... */
+    int               skips;         /* ... so many times (take_own_waiter) */
 };
 
 /* A worker handed to a thread for one of its waiting connections. */

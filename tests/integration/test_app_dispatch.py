@@ -85,6 +85,42 @@ def test_more_requests_than_workers_wait_their_turn(app):
     assert results == [200] * 12
 
 
+def test_one_worker_serves_keep_alive_clients_of_every_thread(vwarren):
+    """One worker, two router threads, many keep-alive clients: a freed
+    worker goes straight to the next waiting connection of its own thread
+    (still in that thread's epoll), yet the other thread's connections get
+    their turn too (the preference is bounded), and nothing is lost."""
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, "hello")
+    shutil.copy(HELLO, exe)
+    os.chmod(exe, 0o755)
+    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}],
+                    settings={"listen_threads": 2}, extra={
+        "applications": {"hello": {"type": "external", "executable": exe,
+                                   "processes": 1}}})
+    results, errors = [], []
+
+    def client():
+        try:
+            with hh.Conn(port) as c:
+                for _ in range(25):
+                    r = c.request("GET", "/")
+                    results.append((r.status, r.body))
+        except Exception as e:          # reported below, with the count
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=client) for _ in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    shutil.rmtree(d, ignore_errors=True)
+    assert errors == []
+    assert results == [(200, b"Hello, world\n")] * (16 * 25)
+    s, j = vwarren.get("/status/applications/hello")
+    assert s == 200 and j["requests"]["active"] == 0, j
+
+
 def test_chunked_body_to_an_app_is_411(app):
     resp, closed = hh.raw(app, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                                b"\r\n3\r\nabc\r\n0\r\n\r\n")
