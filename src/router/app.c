@@ -653,6 +653,8 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
     wr_buf_puts(b, "\r\n");
     c->out_sent = 0;
     c->head_out = 1;
+    c->head_in_out = 1;
+    c->resp_bytes = 0;
     return b->p ? 0 : -1;
 }
 
@@ -666,6 +668,7 @@ static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
         c->resp_length -= (long long) n;
     }
     c->resp_unacked += n;
+    c->resp_bytes += n;
     if (c->head_only || n == 0)
         return 0;
     if (c->chunked_out)
@@ -687,6 +690,20 @@ static int recycle(wr_hconn_t *c)
     if (w == NULL || max <= 0)
         return 0;
     return ++w->served >= (unsigned long) (max + (long) (w->id % (uint32_t) (max / 10 + 1)));
+}
+
+/* The response head leaves c->out before the response ends: the access
+ * log still needs its fields. The request head's buffer is free by now
+ * (it went to the worker) and keeps a copy, only when logging is on. */
+static void save_head(wr_hconn_t *c)
+{
+    const char *end = memmem(c->out.p, c->out.n, "\r\n\r\n", 4);
+
+    if (end == NULL || c->conf == NULL || c->conf->alog == NULL)
+        return;
+    wr_buf_reset(&c->app_head);
+    if (wr_buf_append(&c->app_head, c->out.p, (size_t) (end - c->out.p) + 4) == 0)
+        c->head_saved = 1;
 }
 
 /* Write what is pending to the client; grant the worker what went out;
@@ -713,8 +730,11 @@ static int flush_client(wr_hconn_t *c)
         else
             wr_timer_cancel(&c->t->loop, &c->timer);
     }
+    if (c->head_in_out && !c->resp_done)
+        save_head(c);
     wr_buf_reset(&c->out);
     c->out_sent = 0;
+    c->head_in_out = 0;
     if (c->resp_done) {
         /* An app that answered before taking the whole body: stop it, and
          * the connection cannot carry another request. */
@@ -770,6 +790,8 @@ static int on_resp_end(wr_hconn_t *c)
     if (c->resp_length > 0 && !c->head_only)
         c->close_after = 1;
     c->resp_done = 1;
+    wr_respond_log_app(c, c->head_only ? 0 : c->resp_bytes,
+                       c->head_in_out ? &c->out : c->head_saved ? &c->app_head : NULL);
     return 0;
 }
 

@@ -49,6 +49,7 @@ static void release_request(wr_hconn_t *c)
     wr_buf_free(&c->app_head);
     c->app = NULL;
     c->req_done = c->head_out = c->resp_done = c->head_only = c->chunked_out = 0;
+    c->head_in_out = c->head_saved = 0;
     c->worker_out = 0;
     c->app_timeout = 0;
     c->app_max_requests = 0;

@@ -58,6 +58,7 @@ typedef struct wr_hconn {
     long long               req_window;  /* request body bytes the worker takes */
     size_t                  resp_unacked;/* response body bytes not yet granted back */
     long long               resp_length; /* the app's Content-Length still to come, or -1 */
+    unsigned long long      resp_bytes;  /* body bytes the app sent (access log) */
     int                     app_timeout; /* limits.timeout, seconds; 0: none */
     long                    app_max_requests; /* limits.requests; 0: none */
     int                     out_blocked; /* the timer is send_timeout (client slow) */
@@ -67,6 +68,8 @@ typedef struct wr_hconn {
     unsigned                head_only:1; /* HEAD: no body to the client */
     unsigned                chunked_out:1; /* the response body is chunked */
     unsigned                worker_out:1;  /* waiting for the worker's channel to drain */
+    unsigned                head_in_out:1; /* c->out still starts with the response head */
+    unsigned                head_saved:1;  /* ... or app_head holds a copy (access log) */
 } wr_hconn_t;
 
 /* conn.c, for app.c */
@@ -88,5 +91,9 @@ void wr_app_timeout(wr_hconn_t *c);       /* limits.timeout passed */
 void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req);
 /* An error response for a request that could not be parsed or served. */
 void wr_respond_error(wr_hconn_t *c, int status);
+/* The access log line of a request an application answered, once its
+ * response is complete; head: the response head as sent (for
+ * $response_header_*), or NULL. */
+void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_buf_t *head);
 
 #endif

@@ -205,7 +205,9 @@ static size_t response_fields(const wr_buf_t *out, wr_http_field_t *f, size_t ma
     return n;
 }
 
-static void log_access(resp_t *r)
+/* The access log line of r; head: the response head as sent (its fields
+ * are $response_header_*), or NULL. */
+static void write_access(resp_t *r, const wr_buf_t *head)
 {
     wr_hconn_t *c = r->c;
     wr_router_t *router = c->t->router;
@@ -215,7 +217,6 @@ static void log_access(resp_t *r)
 
     const wr_rconf_t *conf = c->conf ? c->conf : c->t->conf;
 
-    atomic_fetch_add(&c->t->count.requests, 1);
     if (conf == NULL || conf->alog == NULL || router->alog == NULL)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -224,11 +225,17 @@ static void log_access(resp_t *r)
     r->v.request_time = (double) (now.tv_sec - c->start.tv_sec)
                         + (double) (now.tv_nsec - c->start.tv_nsec) / 1e9;
     r->v.resp_fields = resp;
-    r->v.nresp_fields = response_fields(&c->out, resp, WR_LOG_RESP_FIELDS);
+    r->v.nresp_fields = head ? response_fields(head, resp, WR_LOG_RESP_FIELDS) : 0;
     if (wr_alog_format_line(conf->alog, &r->v, &line, &tmp) == 0)
         wr_alog_writer_push(router->alog, line.p, line.n);
     wr_buf_free(&line);
     wr_buf_free(&tmp);
+}
+
+static void log_access(resp_t *r)
+{
+    atomic_fetch_add(&r->c->t->count.requests, 1);
+    write_access(r, &r->c->out);
 }
 
 static void resp_free(resp_t *r)
@@ -545,6 +552,34 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
     else
         atomic_fetch_add(&c->t->count.requests, 1);
     resp_free(&r);
+}
+
+void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_buf_t *head)
+{
+    wr_http_request_t *req = &c->t->req;
+    const wr_rlisten_t *ls = listener_conf(c);
+    char reqid[sizeof(c->reqid)];
+    resp_t r;
+    int rc;
+
+    if (c->conf == NULL || c->conf->alog == NULL || c->t->router->alog == NULL)
+        return;
+    /* The request's view is gone with its event; its head is still at the
+     * start of c->in (only body bytes after it move), so parse it again. */
+    if (wr_http_parse_request(req, c->in, c->head_len, &c->conf->limits) != (long) c->head_len)
+        return;
+    memset(&r, 0, sizeof(r));
+    r.c = c;
+    memcpy(reqid, c->reqid, sizeof(reqid));
+    rc = build_view(&r, req);
+    memcpy(c->reqid, reqid, sizeof(reqid));      /* the same $request_id */
+    if (rc < 0)
+        return;
+    if (ls && ls->forwarded)
+        wr_forwarded_apply(ls->forwarded, &r.v, &c->client);
+    r.clen = (long long) body_bytes;
+    r.head_only = c->head_only;
+    write_access(&r, head);
 }
 
 void wr_respond_error(wr_hconn_t *c, int status)

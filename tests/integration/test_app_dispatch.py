@@ -121,6 +121,41 @@ def test_one_worker_serves_keep_alive_clients_of_every_thread(vwarren):
     assert s == 200 and j["requests"]["active"] == 0, j
 
 
+def test_access_log_lines_for_application_requests(vwarren):
+    """Requests an application answered are logged like any other: the
+    request line, the app's status and the body bytes it sent."""
+    import re
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, "hello")
+    shutil.copy(HELLO, exe)
+    os.chmod(exe, 0o755)
+    log = os.path.join(vwarren.dir, "apps-access.log")
+    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}], extra={
+        "access_log": {"path": log, "format": "$request_line $status $body_bytes_sent"
+                                              " $response_header_content_type"},
+        "applications": {"hello": {"type": "external", "executable": exe,
+                                   "processes": 1}}})
+    with hh.Conn(port) as c:
+        assert c.request("GET", "/one?x=1").status == 200
+        assert c.request("HEAD", "/two").status == 200
+        r = c.request("POST", "/echo", {"Content-Type": "a/b"}, body=b"z" * 70000)
+        assert (r.status, len(r.body)) == (200, 70000)
+    want = ["GET /one?x=1 HTTP/1.1 200 13 text/plain",
+            "HEAD /two HTTP/1.1 200 0 text/plain",
+            "POST /echo HTTP/1.1 200 70000 a/b"]
+
+    def got():
+        try:
+            with open(log) as f:
+                ls = f.read().splitlines()
+        except FileNotFoundError:
+            return None
+        return ls if len(ls) >= len(want) else None
+    ls = wh.wait_for(got, 5.0, 0.05)
+    shutil.rmtree(d, ignore_errors=True)
+    assert ls == want, ls
+
+
 def test_chunked_body_to_an_app_is_411(app):
     resp, closed = hh.raw(app, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                                b"\r\n3\r\nabc\r\n0\r\n\r\n")
