@@ -398,13 +398,54 @@ static int worker_blocked(wr_hconn_t *c)
     return 0;
 }
 
+/*
+ * Request body bytes ready to forward at c->in + c->consumed. A chunked
+ * body is decoded in place as it comes (the raw bytes after the decoded
+ * ones move up): the worker gets the payload only, and c->body_left stays
+ * 1 until the last chunk. -1 for a broken chunked body (c->chunk.error).
+ */
+static int body_ready(wr_hconn_t *c, size_t *ready)
+{
+    size_t at = c->consumed + c->dec_len, used, out;
+    int rc;
+
+    if (!c->chunked) {
+        size_t n = c->in_len - c->consumed;
+        *ready = (long long) n > c->body_left ? (size_t) c->body_left : n;
+        return 0;
+    }
+    if (c->dec_len == 0 && !c->chunk_end && at < c->in_len) {
+        rc = wr_http_chunked_decode(&c->chunk, c->in + at, c->in_len - at, &used, &out);
+        if (rc < 0)
+            return -1;
+        memmove(c->in + at + out, c->in + at + used, c->in_len - at - used);
+        c->in_len -= used - out;
+        c->dec_len = out;
+        c->chunk_end = rc == 1;
+    }
+    if (c->chunk_end && c->dec_len == 0)
+        c->body_left = 0;                 /* what follows is the next request */
+    *ready = c->dec_len;
+    return 0;
+}
+
+/* The status for a failed pump_body: a broken chunked body is the
+ * client's (400, 413), anything else the worker's channel (502). */
+static int body_status(const wr_hconn_t *c)
+{
+    return c->chunked && c->chunk.error < 0 ? -c->chunk.error : 502;
+}
+
 /* Forward request body bytes waiting in c->in, as the window allows. */
 static int pump_body(wr_hconn_t *c)
 {
-    while (c->body_left > 0 && c->req_window > 0 && c->consumed < c->in_len) {
-        size_t n = c->in_len - c->consumed;
-        if ((long long) n > c->body_left)
-            n = (size_t) c->body_left;
+    size_t n;
+
+    while (c->body_left > 0 && c->req_window > 0) {
+        if (body_ready(c, &n) < 0)
+            return -1;
+        if (n == 0)
+            break;
         if ((long long) n > c->req_window)
             n = (size_t) c->req_window;
         if (n > WR_APP_MAX_PAYLOAD)
@@ -412,9 +453,14 @@ static int pump_body(wr_hconn_t *c)
         if (send_msg(c->worker, WR_APP_REQ_BODY, stream_of(c), c->in + c->consumed, n) < 0)
             return errno == EAGAIN ? worker_blocked(c) : -1;
         c->consumed += n;
-        c->body_left -= (long long) n;
+        if (c->chunked)
+            c->dec_len -= n;
+        else
+            c->body_left -= (long long) n;
         c->req_window -= (long long) n;
     }
+    if (c->chunked && body_ready(c, &n) < 0)
+        return -1;                         /* notices the end after the last bytes */
     /* What was forwarded need not stay in the buffer. */
     if (c->consumed > c->head_len && c->body_left > 0) {
         memmove(c->in + c->head_len, c->in + c->consumed, c->in_len - c->consumed);
@@ -477,7 +523,7 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
         || send_msg_flags(w, WR_APP_REQ_HEAD, c->req_done ? WR_APP_F_END : 0, stream_of(c),
                           c->app_head.p, c->app_head.n) < 0
         || pump_body(c) < 0) {
-        fail(c, 502);
+        fail(c, body_status(c));
         return;
     }
     client_interest(c);
@@ -512,6 +558,12 @@ void wr_app_begin(wr_hconn_t *c)
     wr_worker_t *w;
     wr_waiter_t *q;
 
+    /* A chunked body has no length: "more" until its last chunk. */
+    if (c->chunked) {
+        c->body_left = 1;
+        c->dec_len = 0;
+        c->chunk_end = 0;
+    }
     /* From here the clock is the app's limits.timeout (none: it takes the
      * time it takes), covering the wait for a worker and the answer. */
     if (c->app_timeout > 0)
@@ -830,7 +882,7 @@ static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
             return fail(c, 502), -1;
         memcpy(&n, p, sizeof(n));
         c->req_window += n;
-        return pump_body(c) < 0 ? (fail(c, 502), -1) : 0;
+        return pump_body(c) < 0 ? (fail(c, body_status(c)), -1) : 0;
     case WR_APP_ABORT:
         if (!c->req_done)
             send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
@@ -857,7 +909,7 @@ static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         c->worker_out = 0;
         wr_ev_mod(loop, ev, EPOLLIN);
         if (pump_body(c) < 0) {
-            fail(c, 502);
+            fail(c, body_status(c));
             return;
         }
     }
@@ -921,7 +973,7 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
             return;
         }
         if (pump_body(c) < 0) {
-            fail(c, 502);
+            fail(c, body_status(c));
             return;
         }
     }

@@ -56,6 +56,7 @@ typedef struct wr_hconn {
     struct wr_hconn        *app_next;    /* the thread's waiting list */
     wr_buf_t                app_head;    /* encoded REQ_HEAD */
     long long               req_window;  /* request body bytes the worker takes */
+    size_t                  dec_len;     /* decoded chunked body bytes at in + consumed */
     size_t                  resp_unacked;/* response body bytes not yet granted back */
     long long               resp_length; /* the app's Content-Length still to come, or -1 */
     unsigned long long      resp_bytes;  /* body bytes the app sent (access log) */
@@ -70,6 +71,7 @@ typedef struct wr_hconn {
     unsigned                worker_out:1;  /* waiting for the worker's channel to drain */
     unsigned                head_in_out:1; /* c->out still starts with the response head */
     unsigned                head_saved:1;  /* ... or app_head holds a copy (access log) */
+    unsigned                chunk_end:1;   /* the chunked body's last chunk was decoded */
 } wr_hconn_t;
 
 /* conn.c, for app.c */

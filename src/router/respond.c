@@ -359,10 +359,6 @@ static void pass_app(resp_t *r, const wr_action_t *a)
         respond_status(r, 503);        /* configured, but no worker has started */
         return;
     }
-    if (c->t->req.chunked) {
-        respond_status(r, 411);        /* chunked bodies to applications: not yet */
-        return;
-    }
     wr_buf_reset(&c->app_head);
     if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
                               ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0) {

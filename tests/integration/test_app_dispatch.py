@@ -156,10 +156,39 @@ def test_access_log_lines_for_application_requests(vwarren):
     assert ls == want, ls
 
 
-def test_chunked_body_to_an_app_is_411(app):
-    resp, closed = hh.raw(app, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                               b"\r\n3\r\nabc\r\n0\r\n\r\n")
-    assert resp.status == 411
+def chunked(body, size):
+    out = b""
+    for i in range(0, len(body), size):
+        piece = body[i:i + size]
+        out += b"%x;ext=1\r\n" % len(piece) + piece + b"\r\n"
+    return out + b"0\r\nX-Trailer: t\r\n\r\n"
+
+
+def test_chunked_body_to_an_app_is_decoded(app):
+    """A chunked request body reaches the application decoded (no
+    Content-Length; it reads to the end), larger than the window, and a
+    request pipelined behind it is served next."""
+    body = os.urandom(700 * 1024 + 5)
+    head = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    with hh.Conn(app) as c:
+        c.send(head + chunked(body, 10000) + hh.build("GET", "/"))
+        r = c.read_response()
+        assert (r.status, r.header("Content-Type")) == (200, "a/b")
+        assert r.body == body
+        r = c.read_response()
+        assert (r.status, r.body) == (200, b"Hello, world\n")
+        r = c.request("POST", "/echo", {"Transfer-Encoding": "chunked",
+                                        "Content-Type": "c/d"},
+                      body=chunked(b"", 1))
+        assert (r.status, r.body) == (200, b"")
+
+
+def test_broken_chunked_body_to_an_app_is_400(app):
+    resp, closed = hh.raw(app, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                               b"\r\n\r\n3\r\nabc\r\nzz\r\n\r\n")
+    assert resp.status == 400
+    assert closed
 
 
 def test_worker_killed_mid_request_gets_502_and_is_replaced(vwarren, app):

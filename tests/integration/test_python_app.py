@@ -52,6 +52,10 @@ def test_wsgi_app_serves(pyw):
     assert r.header("Content-Type") == "text/plain"
     pids = {hh.get(port, "/app/").header("X-Pid") for _ in range(20)}
     assert 1 <= len(pids) <= 2
+    # A chunked body: no CONTENT_LENGTH, wsgi.input reads it to its end.
+    r = hh.get(port, "/app/c", method="POST", headers={"Transfer-Encoding": "chunked"},
+               body=b"4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n")
+    assert (r.status, r.body) == (200, b"POST /app /c||hi|7")
 
 
 def test_wsgi_app_that_cannot_load_fails_the_put(pyw):
