@@ -436,6 +436,21 @@ static int body_status(const wr_hconn_t *c)
     return c->chunked && c->chunk.error < 0 ? -c->chunk.error : 502;
 }
 
+/* pump_body failed: answer the error. A broken chunked body is the
+ * client's fault, not the worker's: its stream is cut with ABORT (proto.h;
+ * its late messages are ignored by stream id) and the worker serves on. */
+static void fail_body(wr_hconn_t *c)
+{
+    int status = body_status(c);
+
+    if (status != 502 && c->worker != NULL && !c->head_out
+        && send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0) == 0) {
+        c->req_done = 1;
+        detach(c, 1);
+    }
+    fail(c, status);
+}
+
 /* Forward request body bytes waiting in c->in, as the window allows. */
 static int pump_body(wr_hconn_t *c)
 {
@@ -523,7 +538,7 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
         || send_msg_flags(w, WR_APP_REQ_HEAD, c->req_done ? WR_APP_F_END : 0, stream_of(c),
                           c->app_head.p, c->app_head.n) < 0
         || pump_body(c) < 0) {
-        fail(c, body_status(c));
+        fail_body(c);
         return;
     }
     client_interest(c);
@@ -882,7 +897,7 @@ static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
             return fail(c, 502), -1;
         memcpy(&n, p, sizeof(n));
         c->req_window += n;
-        return pump_body(c) < 0 ? (fail(c, body_status(c)), -1) : 0;
+        return pump_body(c) < 0 ? (fail_body(c), -1) : 0;
     case WR_APP_ABORT:
         if (!c->req_done)
             send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
@@ -909,7 +924,7 @@ static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         c->worker_out = 0;
         wr_ev_mod(loop, ev, EPOLLIN);
         if (pump_body(c) < 0) {
-            fail(c, body_status(c));
+            fail_body(c);
             return;
         }
     }
@@ -973,7 +988,7 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
             return;
         }
         if (pump_body(c) < 0) {
-            fail(c, body_status(c));
+            fail_body(c);
             return;
         }
     }

@@ -85,77 +85,6 @@ def test_more_requests_than_workers_wait_their_turn(app):
     assert results == [200] * 12
 
 
-def test_one_worker_serves_keep_alive_clients_of_every_thread(vwarren):
-    """One worker, two router threads, many keep-alive clients: a freed
-    worker goes straight to the next waiting connection of its own thread
-    (still in that thread's epoll), yet the other thread's connections get
-    their turn too (the preference is bounded), and nothing is lost."""
-    d = hh.make_root("warren-app-")
-    exe = os.path.join(d, "hello")
-    shutil.copy(HELLO, exe)
-    os.chmod(exe, 0o755)
-    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}],
-                    settings={"listen_threads": 2}, extra={
-        "applications": {"hello": {"type": "external", "executable": exe,
-                                   "processes": 1}}})
-    results, errors = [], []
-
-    def client():
-        try:
-            with hh.Conn(port) as c:
-                for _ in range(25):
-                    r = c.request("GET", "/")
-                    results.append((r.status, r.body))
-        except Exception as e:          # reported below, with the count
-            errors.append(repr(e))
-
-    ts = [threading.Thread(target=client) for _ in range(16)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(60)
-    shutil.rmtree(d, ignore_errors=True)
-    assert errors == []
-    assert results == [(200, b"Hello, world\n")] * (16 * 25)
-    s, j = vwarren.get("/status/applications/hello")
-    assert s == 200 and j["requests"]["active"] == 0, j
-
-
-def test_access_log_lines_for_application_requests(vwarren):
-    """Requests an application answered are logged like any other: the
-    request line, the app's status and the body bytes it sent."""
-    import re
-    d = hh.make_root("warren-app-")
-    exe = os.path.join(d, "hello")
-    shutil.copy(HELLO, exe)
-    os.chmod(exe, 0o755)
-    log = os.path.join(vwarren.dir, "apps-access.log")
-    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}], extra={
-        "access_log": {"path": log, "format": "$request_line $status $body_bytes_sent"
-                                              " $response_header_content_type"},
-        "applications": {"hello": {"type": "external", "executable": exe,
-                                   "processes": 1}}})
-    with hh.Conn(port) as c:
-        assert c.request("GET", "/one?x=1").status == 200
-        assert c.request("HEAD", "/two").status == 200
-        r = c.request("POST", "/echo", {"Content-Type": "a/b"}, body=b"z" * 70000)
-        assert (r.status, len(r.body)) == (200, 70000)
-    want = ["GET /one?x=1 HTTP/1.1 200 13 text/plain",
-            "HEAD /two HTTP/1.1 200 0 text/plain",
-            "POST /echo HTTP/1.1 200 70000 a/b"]
-
-    def got():
-        try:
-            with open(log) as f:
-                ls = f.read().splitlines()
-        except FileNotFoundError:
-            return None
-        return ls if len(ls) >= len(want) else None
-    ls = wh.wait_for(got, 5.0, 0.05)
-    shutil.rmtree(d, ignore_errors=True)
-    assert ls == want, ls
-
-
 def chunked(body, size):
     out = b""
     for i in range(0, len(body), size):
@@ -184,11 +113,19 @@ def test_chunked_body_to_an_app_is_decoded(app):
         assert (r.status, r.body) == (200, b"")
 
 
-def test_broken_chunked_body_to_an_app_is_400(app):
+def test_broken_chunked_body_to_an_app_is_400(vwarren, app):
+    """The client's error: 400, and the worker, its stream aborted, serves
+    on (it is not killed and replaced)."""
+    before = wh.wait_for(lambda: (lambda p: p if len(p) == 2 else None)(hello_pids(vwarren)),
+                         10.0, 0.05)
+    assert before, hello_pids(vwarren)
     resp, closed = hh.raw(app, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
                                b"\r\n\r\n3\r\nabc\r\nzz\r\n\r\n")
     assert resp.status == 400
     assert closed
+    for _ in range(4):
+        assert hh.get(app, "/").body == b"Hello, world\n"
+    assert hello_pids(vwarren) == before
 
 
 def test_worker_killed_mid_request_gets_502_and_is_replaced(vwarren, app):
@@ -303,3 +240,76 @@ def test_generation_changes_under_load_lose_no_request(vwarren, app):
     assert len(results) > 50
     assert all(r == (200, b"Hello, world\n") for r in results), \
         [r for r in results if r != (200, b"Hello, world\n")][:3]
+
+
+# ---- these two change the generation (one process): last in the module
+
+def test_one_worker_serves_keep_alive_clients_of_every_thread(vwarren):
+    """One worker, two router threads, many keep-alive clients: a freed
+    worker goes straight to the next waiting connection of its own thread
+    (still in that thread's epoll), yet the other thread's connections get
+    their turn too (the preference is bounded), and nothing is lost."""
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, "hello")
+    shutil.copy(HELLO, exe)
+    os.chmod(exe, 0o755)
+    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}],
+                    settings={"listen_threads": 2}, extra={
+        "applications": {"hello": {"type": "external", "executable": exe,
+                                   "processes": 1}}})
+    results, errors = [], []
+
+    def client():
+        try:
+            with hh.Conn(port) as c:
+                for _ in range(25):
+                    r = c.request("GET", "/")
+                    results.append((r.status, r.body))
+        except Exception as e:          # reported below, with the count
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=client) for _ in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    shutil.rmtree(d, ignore_errors=True)
+    assert errors == []
+    assert results == [(200, b"Hello, world\n")] * (16 * 25)
+    s, j = vwarren.get("/status/applications/hello")
+    assert s == 200 and j["requests"]["active"] == 0, j
+
+
+def test_access_log_lines_for_application_requests(vwarren):
+    """Requests an application answered are logged like any other: the
+    request line, the app's status and the body bytes it sent."""
+    import re
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, "hello")
+    shutil.copy(HELLO, exe)
+    os.chmod(exe, 0o755)
+    log = os.path.join(vwarren.dir, "apps-access.log")
+    port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}], extra={
+        "access_log": {"path": log, "format": "$request_line $status $body_bytes_sent"
+                                              " $response_header_content_type"},
+        "applications": {"hello": {"type": "external", "executable": exe,
+                                   "processes": 1}}})
+    with hh.Conn(port) as c:
+        assert c.request("GET", "/one?x=1").status == 200
+        assert c.request("HEAD", "/two").status == 200
+        r = c.request("POST", "/echo", {"Content-Type": "a/b"}, body=b"z" * 70000)
+        assert (r.status, len(r.body)) == (200, 70000)
+    want = ["GET /one?x=1 HTTP/1.1 200 13 text/plain",
+            "HEAD /two HTTP/1.1 200 0 text/plain",
+            "POST /echo HTTP/1.1 200 70000 a/b"]
+
+    def got():
+        try:
+            with open(log) as f:
+                ls = f.read().splitlines()
+        except FileNotFoundError:
+            return None
+        return ls if len(ls) >= len(want) else None
+    ls = wh.wait_for(got, 5.0, 0.05)
+    shutil.rmtree(d, ignore_errors=True)
+    assert ls == want, ls
