@@ -124,3 +124,42 @@ def test_limits_requests_recycles_workers(pyw):
     for p in set(pids):
         assert pids.count(p) <= 3, pids
     assert "replacing it in" not in w.log()     # recycled at once, no backoff
+
+
+NAP = '''
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/nap":
+        time.sleep(1)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Pid", str(os.getpid()))])
+    return [b"ok"]
+'''
+
+
+def test_client_leaving_mid_request_ends_the_worker_cleanly(pyw):
+    """The router drops a worker whose client left mid-request (closing its
+    channel); the worker then finds a broken pipe when it answers. That is
+    a normal end (exit 0, replaced at once), not a failure in the log."""
+    import socket
+    w, appdir = pyw
+    hh.write(appdir, "nap_wsgi.py", NAP)
+    port = hh.setup(w, [{"action": {"pass": "applications/nap"}}], extra={
+        "applications": {"nap": {"type": "python", "path": appdir, "module": "nap_wsgi",
+                                 "processes": 1}}})
+    first = hh.get(port, "/").header("X-Pid")
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /nap HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)
+    s.close()
+
+    def replaced():
+        try:
+            r = hh.get(port, "/")
+        except Exception:
+            return None
+        return r.header("X-Pid") if r.status == 200 and r.header("X-Pid") != first else None
+    assert wh.wait_for(replaced, 10.0, 0.1)
+    log = w.log()
+    assert "exited with code" not in log, log[-2000:]
+    assert "request failed" not in log, log[-2000:]

@@ -411,7 +411,10 @@ void wpy_exchange_end(wpy_exchange_t *ex, int rc)
         /* The exception is our own OSError from the channel: no app bug,
          * and no use answering. */
         PyErr_Clear();
-        if (ex->chan_errno != ECONNABORTED)
+        /* Aborted, or the router closed the channel (its client left):
+         * the router knows; nothing to report. */
+        if (ex->chan_errno != ECONNABORTED && ex->chan_errno != EPIPE
+            && ex->chan_errno != ECONNRESET)
             wpy_log("request failed: %s", warren_error(ex->ctx));
         ex->req = NULL;
         cut(req);

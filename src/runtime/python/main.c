@@ -146,8 +146,9 @@ static int serve_all(warren_ctx_t *ctx, PyObject *app)
     while ((req = accept_request(ctx)) != NULL)
         serve(ctx, req, app);
     /* The router closing the channel is the normal end of a worker (a
-     * retired generation, limits.requests): a reset says the same. */
-    if (errno == 0 || errno == ECONNRESET)
+     * retired generation, limits.requests, a request whose client left):
+     * a reset, or a broken pipe while answering, says the same. */
+    if (errno == 0 || errno == ECONNRESET || errno == EPIPE)
         return 0;
     wpy_log("channel failed: %s", warren_error(ctx));
     return -1;
