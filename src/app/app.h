@@ -6,6 +6,11 @@
  * runs wr_proto_main(): the prototype. It drops to the app's user, changes
  * directory and forks a worker on every WR_MSG_PROTO_SPAWN from main.
  *
+ * "isolation" (src/sandbox/sandbox.h, docs/isolation.md): main prepares
+ * and clone3()s the prototype into its namespaces; the prototype enters its
+ * rootfs, drops caps and creds; every worker calls wr_sb_exec_prepare()
+ * (no_new_privs, seccomp) right before its exec.
+ *
  * A "python" app runs the WSGI runtime RUNTIMES/warren-python (RUNTIMES:
  * --modulesdir, by default the directory warrend itself is in) with the
  * app's options in WARREN_PYTHON_* variables (src/runtime/python/main.c).
@@ -32,6 +37,8 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "sandbox/sandbox.h"
+
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define WR_PYTHON_RUNTIME    "warren-python"
 
@@ -47,6 +54,10 @@ typedef struct {
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
     int        processes;     /* workers to keep */
+    int        python;        /* the python runtime, opened by main */
+    uid_t      host_uid;      /* uid/gid outside a credential namespace */
+    gid_t      host_gid;      /* (uid/gid: inside it) */
+    wr_sb_conf_t sb;          /* "isolation" */
 } wr_app_spec_t;
 
 /*
@@ -58,9 +69,14 @@ int  wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t
                        uid_t def_uid, gid_t def_gid, const char *runtimes,
                        char *reason, size_t rlen);
 void wr_app_spec_free(wr_app_spec_t *s);
+/* "isolation" into s->sb (spec_iso.c): 0, -1 out of memory, -2 why set. */
+int  wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why,
+                           size_t wlen);
 
-/* The prototype process; never returns. chan_fd: its channel to main. */
+/* The prototype process; never returns. chan_fd: its channel to main.
+ * sb: its sandbox as main prepared it (NULL without isolation); filter:
+ * main's seccomp program. parent 0: do not check (own pid namespace). */
 __attribute__((noreturn))
-void wr_proto_main(const wr_app_spec_t *s, int chan_fd, pid_t parent);
+void wr_proto_main(const wr_app_spec_t *s, wr_sb_run_t *sb, int chan_fd, pid_t parent);
 
 #endif

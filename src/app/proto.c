@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -47,6 +49,8 @@ typedef struct {
 
 typedef struct {
     const wr_app_spec_t *s;
+    wr_sb_run_t  *sb;               /* NULL: no isolation */
+    int           stdio[3];         /* opened before entering a rootfs; -1 */
     wr_ev_loop_t  loop;
     wr_chan_t     chan;
     wr_ev_t       sig;
@@ -82,9 +86,36 @@ static void setup_failed(wr_proto_t *p, const char *call, const char *object)
     _exit(1);
 }
 
+/* A sandbox step failed: err has the whole "call(object) failed: text". */
+__attribute__((noreturn))
+static void sandbox_failed(wr_proto_t *p, const wr_sb_err_t *err)
+{
+    wr_log(WR_LOG_ERR, "app \"%s\" prototype: %s", p->s->name, err->text);
+    send_exit(p, 0, getpid(), -1, err->text);
+    _exit(1);
+}
+
+/* A rootfs hides the host's /dev/null and the app's log files: they are
+ * opened before entering it (as the prototype, before it drops creds). */
+static void stdio_open(wr_proto_t *p)
+{
+    const wr_app_spec_t *s = p->s;
+    const char *paths[3] = { "/dev/null", s->out_path, s->err_path };
+    int flags[3] = { O_RDWR, O_WRONLY | O_APPEND | O_CREAT, O_WRONLY | O_APPEND | O_CREAT };
+
+    for (int i = 0; i < 3; i++) {
+        if (paths[i] == NULL)
+            continue;
+        p->stdio[i] = open(paths[i], flags[i] | O_CLOEXEC, 0644);
+        if (p->stdio[i] < 0)
+            setup_failed(p, "open", paths[i]);
+    }
+}
+
 static void drop_creds(wr_proto_t *p)
 {
     const wr_app_spec_t *s = p->s;
+    wr_sb_err_t err;
     char obj[32];
 
     snprintf(obj, sizeof(obj), "%u", (unsigned) s->gid);
@@ -95,7 +126,9 @@ static void drop_creds(wr_proto_t *p)
     snprintf(obj, sizeof(obj), "%u", (unsigned) s->uid);
     if (setresuid(s->uid, s->uid, s->uid) < 0)
         setup_failed(p, "setresuid", obj);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    if (p->sb && wr_sb_creds_done(&s->sb, &err) < 0)
+        sandbox_failed(p, &err);
+    if ((p->sb == NULL || !s->sb.new_privs) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         setup_failed(p, "prctl", "PR_SET_NO_NEW_PRIVS");
     if (s->cwd && chdir(s->cwd) < 0)
         setup_failed(p, "chdir", s->cwd);
@@ -115,9 +148,16 @@ static void child_fail(int efd, const char *call, const char *object)
     _exit(127);
 }
 
-static void child_stdio(int efd, const char *path, int target, int flags)
+static void child_stdio(int efd, int pre, const char *path, int target, int flags)
 {
-    int fd = open(path, flags | O_CLOEXEC, 0644);
+    int fd;
+
+    if (pre >= 0) {
+        if (dup2(pre, target) < 0)
+            child_fail(efd, "dup2", path);
+        return;
+    }
+    fd = open(path, flags | O_CLOEXEC, 0644);
 
     if (fd < 0)
         child_fail(efd, "open", path);
@@ -147,11 +187,13 @@ static void worker_exec(wr_proto_t *p, int chan_fd, int efd, int errw, pid_t pro
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    child_stdio(efd, "/dev/null", STDIN_FILENO, O_RDONLY);
-    child_stdio(efd, s->out_path ? s->out_path : "/dev/null", STDOUT_FILENO,
+    child_stdio(efd, p->stdio[0], "/dev/null", STDIN_FILENO, O_RDONLY);
+    child_stdio(efd, s->out_path ? p->stdio[1] : p->stdio[0],
+                s->out_path ? s->out_path : "/dev/null", STDOUT_FILENO,
                 O_WRONLY | O_APPEND | O_CREAT);
     if (s->err_path)
-        child_stdio(efd, s->err_path, STDERR_FILENO, O_WRONLY | O_APPEND | O_CREAT);
+        child_stdio(efd, p->stdio[2], s->err_path, STDERR_FILENO,
+                    O_WRONLY | O_APPEND | O_CREAT);
     else if (dup2(errw, STDERR_FILENO) < 0)
         child_fail(efd, "dup2", "stderr relay");
     /* The channel is the one fd the worker inherits beyond stdio. */
@@ -170,6 +212,19 @@ static void worker_exec(wr_proto_t *p, int chan_fd, int efd, int errw, pid_t pro
         || asprintf(&envp[n++], "%s=%u", WARREN_ENV_WORKER_ID, (unsigned) worker) < 0)
         child_fail(efd, "asprintf", "environment");
     envp[n] = NULL;
+    if (p->sb) {
+        wr_sb_err_t err;
+        if (wr_sb_exec_prepare(&s->sb, p->sb->filter, &err) < 0) {
+            if (write(efd, err.text, strlen(err.text)) < 0)
+                _exit(126);
+            _exit(127);
+        }
+        if (p->sb->exec_fd >= 0) {
+            /* The runtime lives outside the rootfs: main opened it. */
+            syscall(SYS_execveat, p->sb->exec_fd, "", s->argv, envp, AT_EMPTY_PATH);
+            child_fail(efd, "execveat", s->executable);
+        }
+    }
     execve(s->executable, s->argv, envp);
     child_fail(efd, "execve", s->executable);
 }
@@ -272,6 +327,20 @@ static wr_relay_t *relay_new(wr_proto_t *p, int errp[2])
     return rl;
 }
 
+/* In our own pid namespace, pid means nothing to main: a pidfd does (main
+ * reads the host pid from its fdinfo). */
+static void send_pidfd(wr_proto_t *p, uint32_t worker, pid_t pid)
+{
+    int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+
+    if (fd < 0) {
+        wr_log_sys(WR_LOG_WARN, "pidfd_open", p->s->name);
+        return;
+    }
+    wr_chan_send(&p->chan, WR_MSG_PROTO_PIDFD, 0, &worker, sizeof(worker), fd);
+    close(fd);
+}
+
 static void spawn(wr_proto_t *p, uint32_t worker)
 {
     int sv[2], ep[2], errp[2] = { -1, -1 };
@@ -335,6 +404,8 @@ static void spawn(wr_proto_t *p, uint32_t worker)
     }
     wr_msg_worker_t w = { .gen = p->s->gen, .worker = worker, .pid = (int32_t) pid };
     workers_add(p, worker, pid, relay);
+    if (p->sb && (p->s->sb.clone_flags & CLONE_NEWPID))
+        send_pidfd(p, worker, pid);
     wr_chan_send(&p->chan, WR_MSG_PROTO_WORKER, 0, &w, sizeof(w), sv[0]);
     close(sv[0]);
 }
@@ -418,21 +489,24 @@ static void on_close(wr_chan_t *c)
     _exit(0);
 }
 
-void wr_proto_main(const wr_app_spec_t *s, int chan_fd, pid_t parent)
+void wr_proto_main(const wr_app_spec_t *s, wr_sb_run_t *sb, int chan_fd, pid_t parent)
 {
     static wr_proto_t p;
     char title[128];
     sigset_t set;
-    int keep[] = { chan_fd, wr_proc.log_fd };
+    int keep[] = { chan_fd, wr_proc.log_fd, sb ? sb->rootfs_fd : -1, sb ? sb->exec_fd : -1 };
+    wr_sb_err_t err;
 
     p.s = s;
+    p.sb = sb;
+    p.stdio[0] = p.stdio[1] = p.stdio[2] = -1;
     wr_proc.pid = getpid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || (parent && getppid() != parent))
         _exit(1);
     /* Own session and process group: main signals the whole set at once. */
     if (setsid() < 0)
         wr_log_sys(WR_LOG_WARN, "setsid", s->name);
-    if (wr_close_fds_except(keep, 2) < 0) {
+    if (wr_close_fds_except(keep, 4) < 0) {
         wr_log_sys(WR_LOG_ERR, "close_range", "inherited fds");
         _exit(1);
     }
@@ -462,6 +536,12 @@ void wr_proto_main(const wr_app_spec_t *s, int chan_fd, pid_t parent)
     p.sig.data = &p;
     if (wr_ev_add(&p.loop, &p.sig, EPOLLIN) < 0)
         setup_failed(&p, "epoll_ctl", "signalfd");
+    if (sb) {
+        if (s->sb.rootfs)
+            stdio_open(&p);
+        if (wr_sb_enter(&s->sb, sb, &err) < 0)
+            sandbox_failed(&p, &err);
+    }
     drop_creds(&p);
     wr_ev_run(&p.loop);
     _exit(0);

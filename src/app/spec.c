@@ -104,8 +104,9 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
         return fail(reason, rlen, name, why);
     }
     /* Running without the sandbox asked for would be worse than refusing. */
-    if (json_object_size(iso) > 0)
-        return fail(reason, rlen, name, "\"isolation\" is not supported yet.");
+    if (json_is_string(json_object_get(iso, "seccomp"))
+        && strcmp(json_string_value(json_object_get(iso, "seccomp")), "default") != 0)
+        return fail(reason, rlen, name, "only the \"default\" seccomp profile exists.");
     return 0;
 }
 
@@ -192,7 +193,10 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                       uid_t def_uid, gid_t def_gid, const char *runtimes,
                       char *reason, size_t rlen)
 {
+    char why[256];
+
     memset(s, 0, sizeof(*s));
+    wr_sb_conf_init(&s->sb);
     if (refuse_unsupported(app, name, reason, rlen) < 0)
         return -1;
     s->gen = gen;
@@ -209,6 +213,19 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
         return oom(reason, rlen, name);
     }
     if (resolve_creds(s, app, def_uid, def_gid, reason, rlen) < 0) {
+        wr_app_spec_free(s);
+        return -1;
+    }
+    s->host_uid = s->uid;
+    s->host_gid = s->gid;
+    s->python = is_python(json_string_value(json_object_get(app, "type")));
+    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), s->python,
+                                  why, sizeof(why))) {
+    case -1:
+        wr_app_spec_free(s);
+        return oom(reason, rlen, name);
+    case -2:
+        fail(reason, rlen, name, why);
         wr_app_spec_free(s);
         return -1;
     }
@@ -240,5 +257,6 @@ void wr_app_spec_free(wr_app_spec_t *s)
     free(s->cwd);
     free(s->out_path);
     free(s->err_path);
+    wr_sb_conf_free(&s->sb);
     memset(s, 0, sizeof(*s));
 }

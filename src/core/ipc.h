@@ -34,6 +34,9 @@ typedef enum {
     WR_MSG_PROTO_EXIT,     /* prototype -> main: wr_msg_exit_t + reason text */
     WR_MSG_APP_RESTART,    /* controller -> main: app name: a new generation of it
                               (answered with WR_MSG_CONF_RESULT) */
+    WR_MSG_PROTO_PIDFD,    /* prototype -> main: uint32 worker; fd = its pidfd (sent
+                              before WR_MSG_PROTO_WORKER when the prototype has its
+                              own pid namespace: main learns the host pid) */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 

@@ -17,6 +17,8 @@
  * A prototype that dies is restarted the same way.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ struct wr_gen {
     wr_main_t     *m;
     wr_gen_t      *next;
     wr_app_spec_t  spec;
+    wr_sb_run_t    sb;            /* spec.sb.on: prepared by wr_sb_prepare */
     json_t        *app;
     int            role;
     int            ready;         /* a worker said hello once */
@@ -68,7 +71,7 @@ struct wr_gen {
 };
 
 static void slot_spawn(wr_slot_t *s);
-static int  proto_start(wr_gen_t *g);
+static int  proto_start(wr_gen_t *g, char *reason, size_t rlen);
 static void gen_free(wr_gen_t *g);
 
 static int gen_in_use(const wr_gen_t *g)
@@ -284,7 +287,8 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
             kill(w.pid, SIGKILL);
         return;
     }
-    s->pid = w.pid;
+    if (!(g->spec.sb.clone_flags & CLONE_NEWPID))
+        s->pid = w.pid;
     s->ev.fd = msg->fd;
     s->ev.cb = slot_hello;
     s->ev.data = s;
@@ -293,10 +297,46 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
         close(s->ev.fd);
         s->ev.fd = -1;
         s->state = W_DYING;
-        kill(s->pid, SIGKILL);
+        if (s->pid > 0)
+            kill(s->pid, SIGKILL);
         return;
     }
     s->state = W_HELLO;
+}
+
+/* "Pid:\t123" of a pidfd's fdinfo: the pid in main's namespace. */
+static pid_t pidfd_host_pid(int fd)
+{
+    char path[64], line[128];
+    FILE *f;
+    long pid = 0;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        wr_log_sys(WR_LOG_WARN, "fopen", path);
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Pid: %ld", &pid) == 1)
+            break;
+    fclose(f);
+    return pid > 0 ? (pid_t) pid : 0;
+}
+
+/* The prototype has its own pid namespace: this tells the worker's pid as
+ * main and the router see it (kill on timeout, logs). */
+static void on_proto_pidfd(wr_gen_t *g, wr_msg_t *msg)
+{
+    uint32_t worker;
+    wr_slot_t *s;
+
+    if (msg->len != sizeof(worker) || msg->fd < 0)
+        return;
+    memcpy(&worker, msg->data, sizeof(worker));
+    s = slot_of(g, worker);
+    if (s && s->state == W_SPAWNING)
+        s->pid = pidfd_host_pid(msg->fd);
 }
 
 static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
@@ -377,6 +417,8 @@ static void proto_msg(wr_chan_t *c, wr_msg_t *msg)
         on_proto_worker(g, msg);
     else if (msg->type == WR_MSG_PROTO_EXIT)
         on_proto_exit(g, msg);
+    else if (msg->type == WR_MSG_PROTO_PIDFD)
+        on_proto_pidfd(g, msg);
     else
         wr_log(WR_LOG_WARN, "unexpected message %u from app \"%s\" prototype", msg->type,
                g->spec.name);
@@ -393,21 +435,43 @@ static void proto_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
 {
     wr_gen_t *g = t->data;
 
-    if (gen_in_use(g) && g->pid == 0)
-        proto_start(g);
+    char reason[WR_GEN_REASON_MAX];
+
+    if (gen_in_use(g) && g->pid == 0 && proto_start(g, reason, sizeof(reason)) < 0)
+        wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, reason);
 }
 
-static int proto_start(wr_gen_t *g)
+/* fork(), or with isolation clone3() into the namespaces and cgroup. */
+static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
+{
+    wr_sb_err_t err;
+    pid_t pid;
+
+    if (!g->spec.sb.on) {
+        pid = fork();
+        if (pid < 0)
+            snprintf(reason, rlen, "fork(prototype) failed: %s", strerror(errno));
+        return pid;
+    }
+    pid = wr_sb_clone(&g->spec.sb, &g->sb, g->spec.host_uid, g->spec.host_gid, &err);
+    if (pid < 0)
+        snprintf(reason, rlen, "%s", err.text);
+    return pid;
+}
+
+static int proto_start(wr_gen_t *g, char *reason, size_t rlen)
 {
     wr_main_t *m = g->m;
     int fds[2];
     pid_t pid, parent = getpid();
 
-    if (wr_chan_pair(fds) < 0)
+    if (wr_chan_pair(fds) < 0) {
+        snprintf(reason, rlen, "socketpair(prototype channel) failed: %s", strerror(errno));
         return -1;
-    pid = fork();
+    }
+    pid = proto_fork(g, reason, rlen);
     if (pid < 0) {
-        wr_log_sys(WR_LOG_ERR, "fork", g->spec.name);
+        wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, reason);
         close(fds[0]);
         close(fds[1]);
         return -1;
@@ -417,7 +481,9 @@ static int proto_start(wr_gen_t *g)
         close(fds[0]);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        wr_proto_main(&g->spec, fds[1], parent);
+        /* In its own pid namespace its parent is pid 0 to it. */
+        wr_proto_main(&g->spec, g->spec.sb.on ? &g->sb : NULL, fds[1],
+                      (g->spec.sb.clone_flags & CLONE_NEWPID) ? 0 : parent);
     }
     close(fds[1]);
     g->pid = pid;
@@ -439,12 +505,34 @@ static int proto_start(wr_gen_t *g)
     return 0;
 }
 
+/* Before the first clone: what main opens and makes for the sandbox. */
+static int sandbox_prepare(wr_gen_t *g, char *reason, size_t rlen)
+{
+    wr_main_t *m = g->m;
+    wr_app_spec_t *s = &g->spec;
+    wr_sb_err_t err;
+
+    if (!s->sb.on)
+        return 0;
+    if (s->sb.seccomp && m->seccomp.insns == NULL && wr_sb_seccomp_build(&m->seccomp, &err) < 0)
+        goto fail;
+    if (wr_sb_prepare(&s->sb, &g->sb, s->executable, !s->python, &err) < 0)
+        goto fail;
+    g->sb.filter = s->sb.seccomp ? &m->seccomp : NULL;
+    return 0;
+fail:
+    snprintf(reason, rlen, "Application \"%s\" could not start: %s.", s->name, err.text);
+    wr_log(WR_LOG_ERR, "%s", reason);
+    return -1;
+}
+
 static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
                          char *reason, size_t rlen)
 {
     wr_gen_t *g;
     uint32_t id;
     wr_app_spec_t spec;
+    char why[WR_GEN_REASON_MAX] = "";
 
     if (++m->next_gen == 0)
         m->next_gen = 1;
@@ -475,11 +563,12 @@ static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
         s->restart.cb = slot_restart_cb;
         s->restart.data = s;
     }
+    g->sb.rootfs_fd = g->sb.exec_fd = g->sb.cgroup_fd = -1;
     g->next = m->gens;
     m->gens = g;
-    if (proto_start(g) < 0) {
-        snprintf(reason, rlen, "Application \"%s\" could not start: fork failed: %s.",
-                 name, strerror(errno));
+    if (sandbox_prepare(g, reason, rlen) < 0 || proto_start(g, why, sizeof(why)) < 0) {
+        if (why[0])
+            snprintf(reason, rlen, "Application \"%s\" could not start: %s.", name, why);
         g->role = GEN_DEAD;
         gen_free(g);
         return NULL;
@@ -507,6 +596,8 @@ static void gen_free(wr_gen_t *g)
         wr_chan_close(&g->chan);
     wr_ev_retire(&m->loop, &g->chan.ev, NULL);
     json_decref(g->app);
+    if (g->spec.sb.on)
+        wr_sb_release(&g->sb);
     wr_app_spec_free(&g->spec);
     wr_ev_defer_free(&m->loop, g);
 }
@@ -704,9 +795,11 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
         g->backoff = WR_RESTART_MAX_MS;
     wr_log(WR_LOG_ERR, "app \"%s\" generation %u prototype %d %s; restarting it in %llu ms",
            g->spec.name, g->spec.gen, (int) pid, why, (unsigned long long) g->backoff);
-    if (g->backoff == 0)
-        proto_start(g);
-    else
+    if (g->backoff == 0) {
+        char reason[WR_GEN_REASON_MAX];
+        if (proto_start(g, reason, sizeof(reason)) < 0)
+            wr_timer_set(&m->loop, &g->restart, WR_RESTART_MAX_MS);
+    } else
         wr_timer_set(&m->loop, &g->restart, g->backoff);
     return 1;
 }
@@ -752,7 +845,10 @@ void wr_apps_free(wr_main_t *m)
         if (g->chan_open)
             wr_chan_close(&g->chan);
         json_decref(g->app);
+        if (g->spec.sb.on)
+            wr_sb_release(&g->sb);
         wr_app_spec_free(&g->spec);
         free(g);
     }
+    wr_sb_seccomp_free(&m->seccomp);
 }

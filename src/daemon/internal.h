@@ -9,6 +9,7 @@
 #include "core/ipc.h"
 #include "core/process.h"
 #include "daemon/daemon.h"
+#include "sandbox/sandbox.h"
 
 #define WR_RESTART_MIN_MS     100      /* first delay before restarting a child */
 #define WR_RESTART_MAX_MS     5000     /* backoff cap */
@@ -82,6 +83,7 @@ struct wr_main {
     int           ready_fd;     /* daemonizing parent waits on it; -1 when told */
     wr_gen_t     *gens;         /* every application generation with a process */
     uint32_t      next_gen;
+    wr_sb_filter_t seccomp;     /* the default profile, built on first use */
 };
 
 /* children.c */

@@ -379,10 +379,6 @@ VALID = [
 VALID_UNSUPPORTED = [
     ("python-asgi", lambda c: c["applications"].__setitem__(
         "py", {"type": "python", "path": "/tmp", "module": "asgi", "protocol": "asgi"})),
-    ("isolation", lambda c: app(c).__setitem__("isolation", {
-        "namespaces": {"credential": True, "pid": True, "mount": True},
-        "uidmap": [{"container": 0, "host": 65534, "size": 1}],
-        "gidmap": [{"container": 0, "host": 65534, "size": 1}]})),
 ]
 
 
