@@ -21,7 +21,11 @@ static int enter_rootfs_ns(const wr_sb_conf_t *c, wr_sb_run_t *r, wr_sb_err_t *e
     struct stat want, got;
     int root;
 
-    /* pivot_root needs the new root to be a mount point. */
+    /* pivot_root needs the new root to be a mount point. By path: the fd
+     * main opened belongs to the host's mount namespace, which can be
+     * neither cloned nor mounted on from here. If the path was swapped
+     * since, the bind happened in our private namespace only, and the
+     * dev/ino check below refuses to go on. */
     if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         return wr_sb_fail(err, "mount", c->rootfs);
     root = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -30,11 +30,11 @@ static const char *const denied[] = {
     "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig",
     "fsmount", "fspick", "mount_setattr", "chroot", "unshare", "setns",
     "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
-    "ptrace", "process_vm_writev", "open_by_handle_at", "name_to_handle_at",
+    "ptrace", "process_vm_writev", "open_by_handle_at",
     "swapon", "swapoff", "reboot", "acct", "settimeofday", "clock_settime",
     "clock_adjtime", "adjtimex", "syslog", "quotactl", "quotactl_fd", "lookup_dcookie",
     "iopl", "ioperm", "create_module", "query_module", "uselib", "vhangup",
-    "nfsservctl", "personality", "fanotify_init",
+    "nfsservctl", "fanotify_init",
 };
 
 static int add_rules(scmp_filter_ctx ctx, wr_sb_err_t *err)

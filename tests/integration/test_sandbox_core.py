@@ -220,3 +220,36 @@ def test_python_app_in_rootfs(warren):
     names = eval(r.body.decode())
     assert "app" in names and "proc" in names and "tmp" in names and "home" not in names
     w.baseline_all()
+
+
+def test_reload_storm_small(warren):
+    """automount.tmpfs toggled: each round converges (the app's /tmp mount
+    appears/disappears), the router's fds stay bounded, no host mount."""
+    w = warren
+    port = wh.free_port()
+    root = rootfs(w)
+    before = host_mounts()
+    router = w.pid("router")
+    fds0 = None
+    for i in range(20):
+        tmpfs = i % 2 == 0
+        iso = {"namespaces": {"credential": True, "mount": True, "pid": True},
+               "rootfs": root, "automount": {"tmpfs": tmpfs}}
+        put_ok(w, cfg(port, iso))
+        assert hh.get(port).status == 200
+
+        def converged():
+            p = worker(w)
+            if p is None or len(prototypes(w)) != 1:
+                return False
+            try:
+                with open("/proc/%d/mountinfo" % p) as f:
+                    return (" /tmp " in f.read()) == tmpfs
+            except OSError:
+                return False
+        assert wh.wait_for(converged), i
+        if fds0 is None:
+            fds0 = len(os.listdir("/proc/%d/fd" % router))
+    assert abs(len(os.listdir("/proc/%d/fd" % router)) - fds0) <= 2
+    assert host_mounts() == before
+    w.baseline_all()
