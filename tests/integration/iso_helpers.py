@@ -57,6 +57,10 @@ def start_inspect(w, isolation=None, exe=None, port=None, **app):
                   else wh.app_binary(w.dir, "inspect"))
     cfg = app_config(port, isolation, exe, **app)
     put(w, cfg)
+    # what the running generation holds in main and the router (its
+    # channels, its rootfs and program fds) is not a leak; anything more
+    # after a later (failed) PUT is
+    w.baseline_all()
     return port, cfg
 
 

@@ -364,6 +364,7 @@ def test_python_twin_in_a_rootfs(warren_factory):
                    "processes": 1, "environment": {"MARKER": "py"},
                    "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}}
         ih.put(w, cfg)
+        w.baseline_all()
         rep = ih.report(port)
         host = host_ns(w)
         for n in ("user", "pid", "mnt"):
