@@ -453,9 +453,15 @@ static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
             snprintf(reason, rlen, "fork(prototype) failed: %s", strerror(errno));
         return pid;
     }
+    if (wr_sb_prepare(&g->spec.sb, &g->sb, g->spec.executable, !g->spec.python, &err) < 0) {
+        snprintf(reason, rlen, "%s", err.text);
+        return -1;
+    }
     pid = wr_sb_clone(&g->spec.sb, &g->sb, g->spec.host_uid, g->spec.host_gid, &err);
     if (pid < 0)
         snprintf(reason, rlen, "%s", err.text);
+    if (pid != 0)
+        wr_sb_started(&g->sb);      /* the prototype has its copies */
     return pid;
 }
 
@@ -505,7 +511,7 @@ static int proto_start(wr_gen_t *g, char *reason, size_t rlen)
     return 0;
 }
 
-/* Before the first clone: what main opens and makes for the sandbox. */
+/* Once for all apps: main's seccomp program. */
 static int sandbox_prepare(wr_gen_t *g, char *reason, size_t rlen)
 {
     wr_main_t *m = g->m;
@@ -515,8 +521,6 @@ static int sandbox_prepare(wr_gen_t *g, char *reason, size_t rlen)
     if (!s->sb.on)
         return 0;
     if (s->sb.seccomp && m->seccomp.insns == NULL && wr_sb_seccomp_build(&m->seccomp, &err) < 0)
-        goto fail;
-    if (wr_sb_prepare(&s->sb, &g->sb, s->executable, !s->python, &err) < 0)
         goto fail;
     g->sb.filter = s->sb.seccomp ? &m->seccomp : NULL;
     return 0;
@@ -563,7 +567,7 @@ static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
         s->restart.cb = slot_restart_cb;
         s->restart.data = s;
     }
-    g->sb.rootfs_fd = g->sb.exec_fd = g->sb.cgroup_fd = -1;
+    wr_sb_run_init(&g->sb);
     g->next = m->gens;
     m->gens = g;
     if (sandbox_prepare(g, reason, rlen) < 0 || proto_start(g, why, sizeof(why)) < 0) {
@@ -597,7 +601,7 @@ static void gen_free(wr_gen_t *g)
     wr_ev_retire(&m->loop, &g->chan.ev, NULL);
     json_decref(g->app);
     if (g->spec.sb.on)
-        wr_sb_release(&g->sb);
+        wr_sb_release(&g->spec.sb, &g->sb);
     wr_app_spec_free(&g->spec);
     wr_ev_defer_free(&m->loop, g);
 }
@@ -846,7 +850,7 @@ void wr_apps_free(wr_main_t *m)
             wr_chan_close(&g->chan);
         json_decref(g->app);
         if (g->spec.sb.on)
-            wr_sb_release(&g->sb);
+            wr_sb_release(&g->spec.sb, &g->sb);
         wr_app_spec_free(&g->spec);
         free(g);
     }

@@ -112,6 +112,8 @@ int wr_sb_cgroup_open(const char *path, wr_sb_run_t *r, wr_sb_err_t *err)
     }
     while (n > 1 && dir[n - 1] == '/')
         dir[--n] = '\0';
+    free(r->cgroup_dir);            /* a restart of the prototype: again */
+    r->cgroup_dir = NULL;
     if (cg_mkdirs(dir, strlen(mnt), err) < 0)
         return -1;
     r->cgroup_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);

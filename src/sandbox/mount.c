@@ -121,17 +121,29 @@ out:
     return -1;
 }
 
-/* Remember a mount made in the host namespace (chroot): fd of its root. */
-static int keep_mount(wr_sb_run_t *r, int fd, wr_sb_err_t *err)
+/* Remember a mount made in the host namespace (chroot): its path and id;
+ * fd is its root (closed here). */
+static int keep_mount(wr_sb_run_t *r, int fd, const char *dest, int kind, wr_sb_err_t *err)
 {
-    int *v = realloc(r->host_mnt, (r->nhost_mnt + 1) * sizeof(int));
+    wr_sb_hostmnt_t *v = realloc(r->host_mnt, (r->nhost_mnt + 1) * sizeof(*v));
+    struct statx stx;
 
     if (v == NULL) {
         close(fd);
         return wr_sb_fail(err, "realloc", "host mount list");
     }
     r->host_mnt = v;
-    r->host_mnt[r->nhost_mnt++] = fd;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+        close(fd);
+        return wr_sb_fail(err, "statx", dest);
+    }
+    close(fd);
+    v[r->nhost_mnt].id = stx.stx_mnt_id;
+    v[r->nhost_mnt].kind = kind;
+    v[r->nhost_mnt].dest = strdup(dest);
+    if (v[r->nhost_mnt].dest == NULL)
+        return wr_sb_fail(err, "strdup", dest);
+    r->nhost_mnt++;
     return 0;
 }
 
@@ -165,7 +177,7 @@ static int bind_one(wr_sb_run_t *r, int rootfd, const char *rootfs, const wr_sb_
     }
     /* After move_mount the tree fd is the attached mount's root. */
     if (keep)
-        rc = keep_mount(r, tree, err);
+        rc = keep_mount(r, tree, m->dest, m->kind, err);
     else
         rc = (close(tree), 0);
 out:
@@ -193,7 +205,7 @@ static int fs_one(wr_sb_run_t *r, int rootfd, const char *rootfs, const char *fs
         return 0;
     /* Resolved again: the walk now ends on the new mount's root. */
     root = wr_sb_resolve(rootfd, rootfs, dest, 0, WR_SB_MNT_DIR, err);
-    return root < 0 ? -1 : keep_mount(r, root, err);
+    return root < 0 ? -1 : keep_mount(r, root, dest, WR_SB_MNT_DIR, err);
 }
 
 int wr_sb_mount_all(const wr_sb_conf_t *c, wr_sb_run_t *r, int rootfd, int keep,

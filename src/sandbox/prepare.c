@@ -128,11 +128,15 @@ static int open_rootfs(const wr_sb_conf_t *c, wr_sb_run_t *r, wr_sb_err_t *err)
     return 0;
 }
 
-int wr_sb_prepare(const wr_sb_conf_t *c, wr_sb_run_t *r, const char *exec,
-                  int exec_in_rootfs, wr_sb_err_t *err)
+void wr_sb_run_init(wr_sb_run_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->rootfs_fd = r->exec_fd = r->cgroup_fd = -1;
+}
+
+int wr_sb_prepare(const wr_sb_conf_t *c, wr_sb_run_t *r, const char *exec,
+                  int exec_in_rootfs, wr_sb_err_t *err)
+{
     if (c->rootfs) {
         if (open_rootfs(c, r, err) < 0)
             goto fail;
@@ -149,39 +153,30 @@ int wr_sb_prepare(const wr_sb_conf_t *c, wr_sb_run_t *r, const char *exec,
         if (mount_kinds(c, err) < 0 || mount_points(c, r, err) < 0)
             goto fail;
     }
-    if (c->cgroup && wr_sb_cgroup_open(c->cgroup, r, err) < 0)
+    if (c->cgroup && r->cgroup_fd < 0 && wr_sb_cgroup_open(c->cgroup, r, err) < 0)
         goto fail;
     /* No mount namespace: the mounts are made here, in the host namespace,
-     * and undone by wr_sb_release(). */
-    if (c->rootfs && !(c->clone_flags & CLONE_NEWNS)
-        && wr_sb_mount_all(c, r, r->rootfs_fd, 1, err) < 0)
-        goto fail;
+     * once for the generation, and undone by wr_sb_release(). */
+    if (c->rootfs && !(c->clone_flags & CLONE_NEWNS) && !r->host_mounted) {
+        r->host_mounted = 1;
+        if (wr_sb_mount_all(c, r, r->rootfs_fd, 1, err) < 0)
+            goto fail;
+    }
     return 0;
 fail:
-    wr_sb_release(r);
+    wr_sb_started(r);
     return -1;
 }
 
-void wr_sb_release(wr_sb_run_t *r)
+void wr_sb_started(wr_sb_run_t *r)
 {
-    char path[WR_PROC_FD_PATH];
-
-    /* Newest first: a mount made on top of an earlier one goes first. */
-    while (r->nhost_mnt > 0) {
-        int fd = r->host_mnt[--r->nhost_mnt];
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        if (umount2(path, MNT_DETACH) < 0)
-            wr_log_sys(WR_LOG_ERR, "umount2", path);
-        close(fd);
-    }
-    free(r->host_mnt);
-    r->host_mnt = NULL;
     if (r->rootfs_fd >= 0)
         close(r->rootfs_fd);
     if (r->exec_fd >= 0)
         close(r->exec_fd);
-    r->rootfs_fd = r->exec_fd = -1;
-    wr_sb_cgroup_close(r);
+    if (r->cgroup_fd >= 0)
+        close(r->cgroup_fd);
+    r->rootfs_fd = r->exec_fd = r->cgroup_fd = -1;
     for (size_t i = 0; i < r->ndeps; i++) {
         free(r->deps[i].source);
         free(r->deps[i].dest);
@@ -191,3 +186,52 @@ void wr_sb_release(wr_sb_run_t *r)
     r->ndeps = 0;
 }
 
+/* A host mount, found again by path beneath the rootfs (no symlink
+ * followed), is unmounted only if it is still the one main made. */
+static void host_umount(const wr_sb_conf_t *c, int rootfd, const wr_sb_hostmnt_t *hm)
+{
+    char path[WR_PROC_FD_PATH], obj[PATH_MAX * 2];
+    struct statx stx;
+    wr_sb_err_t err;
+    int fd = wr_sb_resolve(rootfd, c->rootfs, hm->dest, 0, hm->kind, &err);
+
+    if (fd < 0) {
+        wr_log(WR_LOG_ERR, "cannot unmount %s%s: %s", c->rootfs, hm->dest, err.text);
+        return;
+    }
+    snprintf(obj, sizeof(obj), "%s%s", c->rootfs, hm->dest);
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+        wr_log_sys(WR_LOG_ERR, "statx", obj);
+    } else if (stx.stx_mnt_id != hm->id) {
+        wr_log(WR_LOG_ERR, "not unmounting %s: it is no longer the mount warrend made", obj);
+    } else {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        if (umount2(path, MNT_DETACH) < 0)
+            wr_log_sys(WR_LOG_ERR, "umount2", obj);
+    }
+    close(fd);
+}
+
+void wr_sb_release(const wr_sb_conf_t *c, wr_sb_run_t *r)
+{
+    int rootfd = -1;
+
+    wr_sb_started(r);
+    if (r->nhost_mnt > 0) {
+        rootfd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            wr_log_sys(WR_LOG_ERR, "open", c->rootfs);
+    }
+    /* Newest first: a mount made inside an earlier one goes first. */
+    while (r->nhost_mnt > 0) {
+        wr_sb_hostmnt_t *hm = &r->host_mnt[--r->nhost_mnt];
+        if (rootfd >= 0)
+            host_umount(c, rootfd, hm);
+        free(hm->dest);
+    }
+    if (rootfd >= 0)
+        close(rootfd);
+    free(r->host_mnt);
+    r->host_mnt = NULL;
+    wr_sb_cgroup_close(r);
+}

@@ -78,7 +78,17 @@ typedef struct {
     unsigned short      len;
 } wr_sb_filter_t;
 
-/* A running generation's sandbox, main side (copied into the prototype). */
+/* A mount main made in the host namespace (chroot): found again at release
+ * by its path under the rootfs, unmounted only if it still has this id. */
+typedef struct {
+    char     *dest;
+    int       kind;                 /* WR_SB_MNT_DIR / FILE */
+    uint64_t  id;                   /* statx STATX_MNT_ID */
+} wr_sb_hostmnt_t;
+
+/* A generation's sandbox, main side; the prototype gets a copy at clone.
+ * The fds and deps exist from wr_sb_prepare() to wr_sb_started(): main
+ * holds nothing per generation while it runs but the host mount list. */
 typedef struct {
     int            rootfs_fd;       /* -1 */
     int            exec_fd;         /* -1: exec by path */
@@ -86,8 +96,9 @@ typedef struct {
     char          *cgroup_dir;      /* absolute, to rmdir */
     wr_sb_mount_t *deps;            /* language deps: binds, read-only */
     size_t         ndeps;
-    int           *host_mnt;        /* chroot only: fds of the mounts made */
+    wr_sb_hostmnt_t *host_mnt;      /* chroot only: the mounts made */
     size_t         nhost_mnt;
+    int            host_mounted;    /* made once for the generation */
     const wr_sb_filter_t *filter;   /* NULL: no seccomp */
 } wr_sb_run_t;
 
@@ -115,7 +126,12 @@ void wr_sb_seccomp_free(wr_sb_filter_t *f);
  * inside the rootfs (external apps); else it is opened here (runtimes). */
 int  wr_sb_prepare(const wr_sb_conf_t *c, wr_sb_run_t *r, const char *exec,
                    int exec_in_rootfs, wr_sb_err_t *err);
-void wr_sb_release(wr_sb_run_t *r);
+/* After the clone (or a failed one): main's fds closed, deps freed. */
+void wr_sb_started(wr_sb_run_t *r);
+/* The generation is gone: host mounts undone, cgroup removed if empty. */
+void wr_sb_release(const wr_sb_conf_t *c, wr_sb_run_t *r);
+/* Before the first wr_sb_prepare. */
+void wr_sb_run_init(wr_sb_run_t *r);
 /* ELF deps of the program at fd: binds for its interpreter and library dirs,
  * appended to *v (n entries). */
 int  wr_sb_elf_deps(int fd, const char *what, wr_sb_mount_t **v, size_t *n,
@@ -133,8 +149,8 @@ pid_t wr_sb_clone(const wr_sb_conf_t *c, const wr_sb_run_t *r, uid_t uid, gid_t 
  * symlink; create missing parts when create (kind: of the last part). */
 int  wr_sb_resolve(int rootfd, const char *rootfs, const char *dest, int create, int kind,
                    wr_sb_err_t *err);
-/* Every mount of c + r->deps under rootfd. keep: store each mount's root fd
- * in r->host_mnt (host namespace: for release). */
+/* Every mount of c + r->deps under rootfd. keep: record each mount in
+ * r->host_mnt (host namespace: for release). */
 int  wr_sb_mount_all(const wr_sb_conf_t *c, wr_sb_run_t *r, int rootfd, int keep,
                      wr_sb_err_t *err);
 
