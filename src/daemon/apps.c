@@ -441,6 +441,38 @@ static void proto_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
         wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, reason);
 }
 
+/* The other generations whose host mounts g may share (chroot rootfs). */
+static void sb_peers(wr_gen_t *g)
+{
+    const wr_sb_conf_t *c = &g->spec.sb;
+    const wr_sb_run_t **v;
+    size_t n = 0;
+
+    g->sb.peers = NULL;
+    g->sb.npeers = 0;
+    if (c->rootfs == NULL || (c->clone_flags & CLONE_NEWNS))
+        return;
+    for (wr_gen_t *o = g->m->gens; o; o = o->next)
+        n++;
+    v = calloc(n, sizeof(*v));
+    if (v == NULL)
+        return;             /* then nothing is shared: stacked, logged at release */
+    n = 0;
+    for (wr_gen_t *o = g->m->gens; o; o = o->next)
+        if (o != g && o->spec.sb.rootfs && o->sb.nhost_mnt > 0
+            && strcmp(o->spec.sb.rootfs, c->rootfs) == 0)
+            v[n++] = &o->sb;
+    g->sb.peers = v;
+    g->sb.npeers = n;
+}
+
+static void sb_peers_done(wr_gen_t *g)
+{
+    free((void *) g->sb.peers);
+    g->sb.peers = NULL;
+    g->sb.npeers = 0;
+}
+
 /* fork(), or with isolation clone3() into the namespaces and cgroup. */
 static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
 {
@@ -453,10 +485,13 @@ static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
             snprintf(reason, rlen, "fork(prototype) failed: %s", strerror(errno));
         return pid;
     }
+    sb_peers(g);
     if (wr_sb_prepare(&g->spec.sb, &g->sb, g->spec.executable, !g->spec.python, &err) < 0) {
+        sb_peers_done(g);
         snprintf(reason, rlen, "%s", err.text);
         return -1;
     }
+    sb_peers_done(g);
     pid = wr_sb_clone(&g->spec.sb, &g->sb, g->spec.host_uid, g->spec.host_gid, &err);
     if (pid < 0)
         snprintf(reason, rlen, "%s", err.text);
@@ -600,8 +635,11 @@ static void gen_free(wr_gen_t *g)
         wr_chan_close(&g->chan);
     wr_ev_retire(&m->loop, &g->chan.ev, NULL);
     json_decref(g->app);
-    if (g->spec.sb.on)
+    if (g->spec.sb.on) {
+        sb_peers(g);
         wr_sb_release(&g->spec.sb, &g->sb);
+        sb_peers_done(g);
+    }
     wr_app_spec_free(&g->spec);
     wr_ev_defer_free(&m->loop, g);
 }
@@ -849,8 +887,11 @@ void wr_apps_free(wr_main_t *m)
         if (g->chan_open)
             wr_chan_close(&g->chan);
         json_decref(g->app);
-        if (g->spec.sb.on)
+        if (g->spec.sb.on) {
+            sb_peers(g);
             wr_sb_release(&g->spec.sb, &g->sb);
+            sb_peers_done(g);
+        }
         wr_app_spec_free(&g->spec);
         free(g);
     }

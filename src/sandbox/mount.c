@@ -123,27 +123,54 @@ out:
 
 /* Remember a mount made in the host namespace (chroot): its path and id;
  * fd is its root (closed here). */
-static int keep_mount(wr_sb_run_t *r, int fd, const char *dest, int kind, wr_sb_err_t *err)
+static int record(wr_sb_run_t *r, const char *dest, int kind, uint64_t id, const char *sig,
+                  wr_sb_err_t *err)
 {
     wr_sb_hostmnt_t *v = realloc(r->host_mnt, (r->nhost_mnt + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return wr_sb_fail(err, "realloc", "host mount list");
+    r->host_mnt = v;
+    v += r->nhost_mnt;
+    v->id = id;
+    v->kind = kind;
+    v->dest = strdup(dest);
+    v->sig = strdup(sig);
+    if (v->dest == NULL || v->sig == NULL) {
+        free(v->dest);
+        free(v->sig);
+        return wr_sb_fail(err, "strdup", dest);
+    }
+    r->nhost_mnt++;
+    return 0;
+}
+
+static int keep_mount(wr_sb_run_t *r, int fd, const char *dest, int kind, const char *sig,
+                      wr_sb_err_t *err)
+{
     struct statx stx;
 
-    if (v == NULL) {
-        close(fd);
-        return wr_sb_fail(err, "realloc", "host mount list");
-    }
-    r->host_mnt = v;
     if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
         close(fd);
         return wr_sb_fail(err, "statx", dest);
     }
     close(fd);
-    v[r->nhost_mnt].id = stx.stx_mnt_id;
-    v[r->nhost_mnt].kind = kind;
-    v[r->nhost_mnt].dest = strdup(dest);
-    if (v[r->nhost_mnt].dest == NULL)
-        return wr_sb_fail(err, "strdup", dest);
-    r->nhost_mnt++;
+    return record(r, dest, kind, stx.stx_mnt_id, sig, err);
+}
+
+/* A running generation on the same rootfs made this very mount: share it.
+ * 1 adopted, 0 not, -1 error. */
+static int adopt(wr_sb_run_t *r, const char *dest, int kind, const char *sig,
+                 wr_sb_err_t *err)
+{
+    for (size_t p = 0; p < r->npeers; p++) {
+        const wr_sb_run_t *o = r->peers[p];
+        for (size_t i = 0; i < o->nhost_mnt; i++) {
+            const wr_sb_hostmnt_t *h = &o->host_mnt[i];
+            if (strcmp(h->dest, dest) == 0 && strcmp(h->sig, sig) == 0)
+                return record(r, dest, kind, h->id, sig, err) < 0 ? -1 : 1;
+        }
+    }
     return 0;
 }
 
@@ -151,9 +178,13 @@ static int bind_one(wr_sb_run_t *r, int rootfd, const char *rootfs, const wr_sb_
                     int keep, wr_sb_err_t *err)
 {
     struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
-    char obj[PATH_MAX * 2 + 8];
+    char obj[PATH_MAX * 2 + 8], sig[PATH_MAX + 16];
     int tree, target, rc = -1;
 
+    snprintf(sig, sizeof(sig), "bind:%s:%s", m->source, m->read_only ? "ro" : "rw");
+    if (keep && (rc = adopt(r, m->dest, m->kind, sig, err)) != 0)
+        return rc < 0 ? -1 : 0;
+    rc = -1;
     target = wr_sb_resolve(rootfd, rootfs, m->dest, 0, m->kind, err);
     if (target < 0)
         return -1;
@@ -177,7 +208,7 @@ static int bind_one(wr_sb_run_t *r, int rootfd, const char *rootfs, const wr_sb_
     }
     /* After move_mount the tree fd is the attached mount's root. */
     if (keep)
-        rc = keep_mount(r, tree, m->dest, m->kind, err);
+        rc = keep_mount(r, tree, m->dest, m->kind, sig, err);
     else
         rc = (close(tree), 0);
 out:
@@ -188,9 +219,13 @@ out:
 static int fs_one(wr_sb_run_t *r, int rootfd, const char *rootfs, const char *fstype,
                   const char *dest, const char *opts, int keep, wr_sb_err_t *err)
 {
-    char fdpath[WR_PROC_FD_PATH], obj[PATH_MAX + 64];
-    int target = wr_sb_resolve(rootfd, rootfs, dest, 0, WR_SB_MNT_DIR, err), root;
+    char fdpath[WR_PROC_FD_PATH], obj[PATH_MAX + 64], sig[WR_TMPFS_OPTS + 16];
+    int target, root, rc;
 
+    snprintf(sig, sizeof(sig), "%s:%s", fstype, opts ? opts : "");
+    if (keep && (rc = adopt(r, dest, WR_SB_MNT_DIR, sig, err)) != 0)
+        return rc < 0 ? -1 : 0;
+    target = wr_sb_resolve(rootfd, rootfs, dest, 0, WR_SB_MNT_DIR, err);
     if (target < 0)
         return -1;
     snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", target);
@@ -205,7 +240,7 @@ static int fs_one(wr_sb_run_t *r, int rootfd, const char *rootfs, const char *fs
         return 0;
     /* Resolved again: the walk now ends on the new mount's root. */
     root = wr_sb_resolve(rootfd, rootfs, dest, 0, WR_SB_MNT_DIR, err);
-    return root < 0 ? -1 : keep_mount(r, root, dest, WR_SB_MNT_DIR, err);
+    return root < 0 ? -1 : keep_mount(r, root, dest, WR_SB_MNT_DIR, sig, err);
 }
 
 int wr_sb_mount_all(const wr_sb_conf_t *c, wr_sb_run_t *r, int rootfd, int keep,

@@ -212,6 +212,15 @@ static void host_umount(const wr_sb_conf_t *c, int rootfd, const wr_sb_hostmnt_t
     close(fd);
 }
 
+static int peer_holds(const wr_sb_run_t *r, uint64_t id)
+{
+    for (size_t p = 0; p < r->npeers; p++)
+        for (size_t i = 0; i < r->peers[p]->nhost_mnt; i++)
+            if (r->peers[p]->host_mnt[i].id == id)
+                return 1;
+    return 0;
+}
+
 void wr_sb_release(const wr_sb_conf_t *c, wr_sb_run_t *r)
 {
     int rootfd = -1;
@@ -225,9 +234,10 @@ void wr_sb_release(const wr_sb_conf_t *c, wr_sb_run_t *r)
     /* Newest first: a mount made inside an earlier one goes first. */
     while (r->nhost_mnt > 0) {
         wr_sb_hostmnt_t *hm = &r->host_mnt[--r->nhost_mnt];
-        if (rootfd >= 0)
+        if (rootfd >= 0 && !peer_holds(r, hm->id))
             host_umount(c, rootfd, hm);
         free(hm->dest);
+        free(hm->sig);
     }
     if (rootfd >= 0)
         close(rootfd);

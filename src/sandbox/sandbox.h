@@ -84,12 +84,15 @@ typedef struct {
     char     *dest;
     int       kind;                 /* WR_SB_MNT_DIR / FILE */
     uint64_t  id;                   /* statx STATX_MNT_ID */
+    char     *sig;                  /* what it is: "proc", "tmpfs:OPTS", "bind:SRC:ro" */
 } wr_sb_hostmnt_t;
+
+typedef struct wr_sb_run wr_sb_run_t;
 
 /* A generation's sandbox, main side; the prototype gets a copy at clone.
  * The fds and deps exist from wr_sb_prepare() to wr_sb_started(): main
  * holds nothing per generation while it runs but the host mount list. */
-typedef struct {
+struct wr_sb_run {
     int            rootfs_fd;       /* -1 */
     int            exec_fd;         /* -1: exec by path */
     int            cgroup_fd;       /* -1 */
@@ -99,8 +102,14 @@ typedef struct {
     wr_sb_hostmnt_t *host_mnt;      /* chroot only: the mounts made */
     size_t         nhost_mnt;
     int            host_mounted;    /* made once for the generation */
+    /* Set by the caller around wr_sb_prepare/release: the other running
+     * generations on the same rootfs without a mount namespace. Their host
+     * mounts are adopted (same dest and sig) rather than stacked on, and
+     * not unmounted while one of them still holds them. */
+    const wr_sb_run_t *const *peers;
+    size_t         npeers;
     const wr_sb_filter_t *filter;   /* NULL: no seccomp */
-} wr_sb_run_t;
+};
 
 /* ---- conf helpers (pure) ---- */
 void wr_sb_conf_init(wr_sb_conf_t *c);

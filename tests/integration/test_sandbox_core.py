@@ -253,3 +253,23 @@ def test_reload_storm_small(warren):
     assert abs(len(os.listdir("/proc/%d/fd" % router)) - fds0) <= 2
     assert host_mounts() == before
     w.baseline_all()
+
+
+def test_chroot_rootfs_reloads_leave_no_host_mount(warren):
+    """Generations of a chroot-only app share its rootfs: a new one adopts
+    the host mounts the old one made (same options) instead of stacking
+    on them, and the last one gone unmounts them."""
+    w = warren
+    port = wh.free_port()
+    root = rootfs(w)
+    before = host_mounts()
+    for i in range(6):
+        iso = {"rootfs": root, "automount": {"tmpfs": i % 3 != 2}}
+        put_ok(w, cfg(port, iso, environment={"ROUND": str(i)}))
+        assert hh.get(port).status == 200
+        mounts = [l.split()[4] for l in host_mounts().splitlines() if root in l]
+        assert len(mounts) == len(set(mounts)), mounts      # nothing stacked
+    s, j = w.put("/config", {})
+    assert s == 200, j
+    assert wh.wait_for(lambda: root not in host_mounts()), host_mounts()
+    assert host_mounts() == before
