@@ -273,3 +273,39 @@ def test_chroot_rootfs_reloads_leave_no_host_mount(warren):
     assert s == 200, j
     assert wh.wait_for(lambda: root not in host_mounts()), host_mounts()
     assert host_mounts() == before
+
+
+SLOW = '''
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/sleep":
+        time.sleep(60)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Pid", str(os.getpid()))])
+    return [b"ok"]
+'''
+
+
+def test_pid_namespace_worker_killed_on_timeout(warren):
+    """main learns a pid-namespaced worker's host pid (pidfd from the
+    prototype): the router's limits.timeout kill reaches the right process."""
+    w = warren
+    port = wh.free_port()
+    appdir = os.path.join(w.dir, "py")
+    os.makedirs(appdir)
+    with open(os.path.join(appdir, "slow_wsgi.py"), "w") as f:
+        f.write(SLOW)
+    c = {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/s"}},
+         "applications": {"s": {"type": "python", "path": appdir, "module": "slow_wsgi",
+                                "processes": 1, "limits": {"timeout": 1},
+                                "isolation": {"namespaces": {"pid": True}}}}}
+    put_ok(w, c)
+    first = hh.get(port).header("X-Pid")
+    host = worker(w)
+    assert host is not None and str(host) != first        # a pid inside the namespace
+    assert "worker 1 (pid %d) ready" % host in w.log()
+    assert hh.get(port, "/sleep").status == 503
+    assert wh.wait_for(lambda: not wh.proc_alive(host), timeout=10)
+    assert "kill(worker" not in w.log()
+    assert wh.wait_for(lambda: hh.get(port).status == 200, timeout=10)
+    w.baseline_all()
