@@ -590,6 +590,7 @@ ATTACKS = [
     ("proc", {}),
     ("tmp", {}),
     ("srv", {"mounts": "srv"}),
+    ("usr", {}),                 # where the language deps are bound
 ]
 
 
@@ -657,6 +658,15 @@ INVALID = [
     ("rlimit-unknown", {"rlimits": {"stack": 1}}, P + "/rlimits/stack"),
     ("rlimit-negative", {"rlimits": {"nofile": -1}}, P + "/rlimits/nofile"),
     ("tmpfs-size-negative", {"rootfs": "/srv/root", "tmpfs_size": -1}, P + "/tmpfs_size"),
+    ("tmpfs-size-without-rootfs", {"tmpfs_size": 1 << 20}, P + "/tmpfs_size"),
+    ("tmpfs-size-zero", {"rootfs": "/srv/root", "tmpfs_size": 0}, P + "/tmpfs_size"),
+    ("seccomp-with-new-privs", {"new_privs": True, "seccomp": True}, P + "/seccomp"),
+    ("seccomp-unknown-profile", {"seccomp": "strict"}, P + "/seccomp"),
+    ("mount-destination-root",
+     {"rootfs": "/srv/root", "mounts": [{"source": "/srv", "destination": "/"}]},
+     P + "/mounts/0/destination"),
+    ("hostname-too-long", {"namespaces": {"uname": True}, "hostname": "h" * 65},
+     P + "/hostname"),
     ("cgroup-path-dotdot", {"cgroup": {"path": "../escape"}}, P + "/cgroup/path"),
     ("uidmap-size-zero", {"namespaces": {"credential": True},
                           "uidmap": [{"container": 0, "host": 0, "size": 0}]},
