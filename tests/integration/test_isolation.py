@@ -643,6 +643,7 @@ INVALID = [
     ("rootfs-credential-without-mount",
      {"namespaces": {"credential": True}, "rootfs": "/srv/root"}, P + "/rootfs"),
     ("rootfs-slash", {"rootfs": "/"}, P + "/rootfs"),
+    ("rootfs-slashes", {"rootfs": "//./"}, P + "/rootfs"),
     ("rootfs-relative", {"rootfs": "srv/root"}, P + "/rootfs"),
     ("rootfs-dotdot", {"rootfs": "/srv/../root"}, P + "/rootfs"),
     ("mounts-without-rootfs",
@@ -756,5 +757,34 @@ def test_mount_source_missing_fails_the_put(warren):
     detail = refused_at_start(w, cfg)
     obj, err = ih.failed_step(detail)
     assert missing in obj and err == "No such file or directory", detail
+    assert serving_pid(good) == serving
+    assert ih.mounts_under([w.dir]) == []
+
+
+def test_rootfs_resolving_to_slash_fails_the_put(warren):
+    """A rootfs that passes validation but is "/" after all (a symlink to
+    it) is refused when the generation starts."""
+    w = warren
+    good, _ = ih.start_inspect(w)
+    serving = serving_pid(good)
+    link = os.path.join(w.dir, "slash")
+    os.symlink("/", link)
+    cfg = ih.app_config(good, {"namespaces": ROOT_NS, "rootfs": link}, ih.INSPECT_IN_ROOT)
+    obj, err = ih.failed_step(refused_at_start(w, cfg))
+    assert obj == link and err == "Invalid argument", (obj, err)
+    assert serving_pid(good) == serving
+
+
+def test_procfs_in_a_user_namespace_needs_a_pid_namespace(warren):
+    """credential + mount without pid: the kernel refuses procfs (the pid
+    namespace is not the user namespace's); the PUT says which mount."""
+    w = warren
+    good, _ = ih.start_inspect(w)
+    serving = serving_pid(good)
+    root = ih.make_rootfs(w)
+    cfg = ih.app_config(good, {"namespaces": {"credential": True, "mount": True},
+                               "rootfs": root}, ih.INSPECT_IN_ROOT)
+    obj, err = ih.failed_step(refused_at_start(w, cfg))
+    assert obj == "proc, %s/proc" % root and err == "Operation not permitted", (obj, err)
     assert serving_pid(good) == serving
     assert ih.mounts_under([w.dir]) == []
