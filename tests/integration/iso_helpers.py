@@ -156,6 +156,13 @@ def tmp_is_tmpfs(rep):
     return m is not None and m["fstype"] == "tmpfs"
 
 
+def shared_mounts(rep):
+    """Mounts of a report's mountinfo that have shared propagation (peers
+    outside could see what is mounted under them)."""
+    return [m["line"] for m in parse_mountinfo(rep["mountinfo"])
+            if any(o.startswith("shared:") for o in m["optional"])]
+
+
 def mounts_under(prefixes, pid="self"):
     """Lines of /proc/PID/mountinfo whose mount point or root is at or
     under one of prefixes (our test's own directories)."""

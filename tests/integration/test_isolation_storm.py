@@ -102,6 +102,7 @@ def storm(w):
     rep = ih.report(port)
     assert ih.tmp_is_tmpfs(rep) == state
     assert ih.mount_at(rep, "/")["root"] == root
+    assert ih.shared_mounts(rep) == [], rep["mountinfo"]
     print("storm: %d rounds in %.1f s (%.0f ms per round), polls per round: max %d"
           % (STORM_ROUNDS, elapsed, 1000 * elapsed / STORM_ROUNDS, max(rounds)))
     return elapsed
