@@ -61,7 +61,7 @@ static int add_bind(wr_sb_mount_t **v, size_t *n, const char *path, int kind)
     nv[*n].source = strdup(path);
     nv[*n].dest = strdup(path);
     nv[*n].read_only = 1;
-    nv[*n].kind = kind;
+    nv[*n].kind = kind | WR_SB_IN_ROOT;
     if (nv[*n].source == NULL || nv[*n].dest == NULL) {
         free(nv[*n].source);
         free(nv[*n].dest);
@@ -190,7 +190,7 @@ int wr_sb_elf_deps(int fd, const char *what, wr_sb_mount_t **v, size_t *n,
     int rc = 0;
 
     if (elf_fd(fd, interp, sizeof(interp), &q) < 0)
-        return wr_sb_fail(err, "read ELF", what);
+        return wr_sb_fail(err, "mmap", what);
     if (interp[0] && add_bind(v, n, interp, WR_SB_MNT_FILE) < 0)
         rc = wr_sb_fail(err, "language_deps", interp);
     /* q grows while it is walked: breadth first over the whole closure. */

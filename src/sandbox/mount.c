@@ -60,13 +60,33 @@ static int make_part(int dirfd, const char *name, int dir)
     return 0;
 }
 
+/* dest[0..end) resolved from the rootfs as its "/". */
+static int open_in_root(int rootfd, const char *dest, size_t end)
+{
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    char prefix[PATH_MAX];
+
+    if (end >= sizeof(prefix)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(prefix, dest, end);
+    prefix[end] = '\0';
+    return (int) syscall(SYS_openat2, rootfd, prefix, &how, sizeof(how));
+}
+
 int wr_sb_resolve(int rootfd, const char *rootfs, const char *dest, int create, int kind,
                   wr_sb_err_t *err)
 {
     char part[NAME_MAX + 1], obj[PATH_MAX + 64];
     const char *p = dest;
-    int cur = rootfd;
+    int cur = rootfd, in_root = kind & WR_SB_IN_ROOT;
     struct stat st;
+
+    kind &= ~WR_SB_IN_ROOT;
 
     for (;;) {
         size_t len;
@@ -83,14 +103,16 @@ int wr_sb_resolve(int rootfd, const char *rootfs, const char *dest, int create, 
         }
         memcpy(part, p, len);
         part[len] = '\0';
-        next = open_beneath(cur, part);
+        next = in_root ? open_in_root(rootfd, dest, (size_t) (p - dest) + len)
+                       : open_beneath(cur, part);
         if (next < 0 && errno == ENOENT && create) {
             if (make_part(cur, part, !last || kind == WR_SB_MNT_DIR) < 0) {
                 where(obj, sizeof(obj), rootfs, dest, (size_t) (p - dest) + len);
                 wr_sb_fail(err, last && kind == WR_SB_MNT_FILE ? "openat" : "mkdirat", obj);
                 goto out;
             }
-            next = open_beneath(cur, part);
+            next = in_root ? open_in_root(rootfd, dest, (size_t) (p - dest) + len)
+                           : open_beneath(cur, part);
         }
         if (next < 0) {
             p += len;

@@ -39,7 +39,8 @@ static int python_dirs(wr_sb_run_t *r, wr_sb_err_t *err)
             return wr_sb_fail(err, "realloc", "language deps");
         r->deps = v;
         v[r->ndeps] = (wr_sb_mount_t) { .source = strdup(d), .dest = strdup(d),
-                                        .read_only = 1, .kind = WR_SB_MNT_DIR };
+                                        .read_only = 1,
+                                        .kind = WR_SB_MNT_DIR | WR_SB_IN_ROOT };
         r->ndeps++;
         if (v[r->ndeps - 1].source == NULL || v[r->ndeps - 1].dest == NULL)
             return wr_sb_fail(err, "strdup", d);

@@ -44,12 +44,16 @@ typedef struct {
 } wr_sb_idmap_t;
 
 enum { WR_SB_MNT_DIR = 0, WR_SB_MNT_FILE = 1 };
+/* Or-ed into wr_sb_resolve's kind: symlinks inside the rootfs are followed,
+ * as if the rootfs were "/" (RESOLVE_IN_ROOT: they still cannot lead out).
+ * For language deps, which a distro rootfs may hold behind /lib64 -> usr/lib64. */
+#define WR_SB_IN_ROOT 2
 
 typedef struct {
     char *source;            /* host path */
     char *dest;              /* absolute path inside the rootfs */
     int   read_only;
-    int   kind;              /* WR_SB_MNT_DIR / FILE, set by wr_sb_prepare */
+    int   kind;              /* WR_SB_MNT_DIR / FILE (| WR_SB_IN_ROOT for deps) */
 } wr_sb_mount_t;
 
 /* What "isolation" asks for. */

@@ -309,3 +309,32 @@ def test_pid_namespace_worker_killed_on_timeout(warren):
     assert "kill(worker" not in w.log()
     assert wh.wait_for(lambda: hh.get(port).status == 200, timeout=10)
     w.baseline_all()
+
+
+def test_language_deps_follow_symlinks_only_inside_the_rootfs(warren):
+    """A distro rootfs has /lib64 -> usr/lib64: deps are bound through such
+    links as if the rootfs were "/" (an absolute link target stays inside
+    it); proc and tmp never follow one (test_symlinked_proc_fails_cleanly)."""
+    w = warren
+    port = wh.free_port()
+    root = rootfs(w)
+    outside = os.path.join(w.dir, "outside")
+    os.makedirs(outside)
+    os.makedirs(os.path.join(root, "usr", "lib64"))
+    os.symlink("usr/lib64", os.path.join(root, "lib64"))
+    # absolute: inside the rootfs it means ROOT/OUTSIDE, not the host's
+    os.symlink(outside, os.path.join(root, "usr", "lib"))
+    os.makedirs(root + outside)
+    before = host_mounts()
+    # (no tmpfs: it would hide ROOT/tmp, where OUTSIDE is)
+    put_ok(w, cfg(port, {"namespaces": {"mount": True}, "rootfs": root,
+                         "automount": {"tmpfs": False}}))
+    assert hh.get(port).body == b"Hello, world\n"
+    pid = worker(w)
+    with open("/proc/%d/mountinfo" % pid) as f:
+        mps = [l.split()[4] for l in f]
+    assert "/usr/lib64/ld-linux-x86-64.so.2" in mps, mps
+    assert any(m.startswith(outside + "/") for m in mps), mps      # ROOT/OUTSIDE/...
+    assert os.listdir(outside) == []
+    assert host_mounts() == before
+    w.baseline_all()
