@@ -289,6 +289,14 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
     }
     if (!(g->spec.sb.clone_flags & CLONE_NEWPID))
         s->pid = w.pid;
+    if (s->pid <= 0) {
+        /* No pidfd came (or it was dead already): without a pid nobody
+         * could kill it on a timeout. Its channel closes: it exits. */
+        wr_log(WR_LOG_ERR, "app \"%s\": no host pid for worker %u; dropping it",
+               g->spec.name, w.worker);
+        s->state = W_DYING;
+        return;
+    }
     s->ev.fd = msg->fd;
     s->ev.cb = slot_hello;
     s->ev.data = s;
@@ -368,6 +376,9 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     s = slot_of(g, e.worker);
     if (s == NULL)
         return;
+    /* In a pid namespace the prototype's pid is not ours: the host one. */
+    if (g->spec.sb.clone_flags & CLONE_NEWPID)
+        e.pid = s->pid;
     up = wr_ev_now() - s->started;
     /* A worker that served and then ended cleanly was recycled (the router
      * closed it after limits.requests): replaced at once, no backoff. */

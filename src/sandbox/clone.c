@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/sched.h>
@@ -88,6 +89,10 @@ pid_t wr_sb_clone(const wr_sb_conf_t *c, const wr_sb_run_t *r, uid_t uid, gid_t 
     }
     if (pid == 0) {
         close(go[1]);
+        /* Before waiting: main dying from now on ends us too (and if it
+         * died before, the pipe says so with EOF). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+            _exit(1);
         while (read(go[0], &b, 1) < 0 && errno == EINTR)
             ;
         if (b != WR_SB_GO)
