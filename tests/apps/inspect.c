@@ -60,6 +60,9 @@
 #define READ_CHUNK       4096
 #define BUF_START        16384
 #define HOST_NAME_LEN    256
+#define CAP_BITS         64         /* the sets are 64-bit masks */
+#define JSON_CTRL_END    0x20       /* below: escaped as \u00XX */
+#define ASCII_DEL        0x7f
 
 enum { STATUS_OK = 200, STATUS_BAD = 400 };
 
@@ -135,7 +138,7 @@ static void buf_json_str(buf_t *b, const char *s, size_t n)
             buf_add(b, esc, 2);
         } else if (c == '\n') {
             buf_add(b, "\\n", 2);
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < JSON_CTRL_END || c == ASCII_DEL) {
             buf_printf(b, "\\u%04x", c);
         } else {
             buf_add(b, (const char *) &s[i], 1);
@@ -240,7 +243,7 @@ static void add_caps(buf_t *b)
         prm = data[0].permitted | (uint64_t) data[1].permitted << 32;
     }
     /* prctl answers EINVAL past the kernel's last capability */
-    for (int c = 0; c < 64; c++) {
+    for (int c = 0; c < CAP_BITS; c++) {
         int r = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
         if (r < 0)
             break;
