@@ -5,6 +5,12 @@
  * router's end of the worker's channel goes back to main
  * (WR_MSG_PROTO_WORKER), every worker exit too (WR_MSG_PROTO_EXIT).
  * SIGTERM: spawn no more, exit once the last worker has.
+ *
+ * With "isolation", main clone3()s it into its namespaces; it enters the
+ * sandbox (wr_sb_enter: mounts, pivot_root or chroot, hostname, rlimits,
+ * bounding set) before dropping creds, and each worker calls
+ * wr_sb_exec_prepare() right before exec. In its own pid namespace it is
+ * pid 1: it reaps every orphan, and tells main each worker's pidfd.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -17,7 +17,6 @@
  * A prototype that dies is restarted the same way.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -445,11 +444,12 @@ static void proto_chan_closed(wr_chan_t *c)
 static void proto_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
 {
     wr_gen_t *g = t->data;
-
     char reason[WR_GEN_REASON_MAX];
 
+    /* proto_start logged why; a sandbox step may succeed later (a rootfs
+     * back in place): try again, at the slowest pace. */
     if (gen_in_use(g) && g->pid == 0 && proto_start(g, reason, sizeof(reason)) < 0)
-        wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, reason);
+        wr_timer_set(loop, &g->restart, WR_RESTART_MAX_MS);
 }
 
 /* The other generations whose host mounts g may share (chroot rootfs). */
@@ -558,7 +558,7 @@ static int proto_start(wr_gen_t *g, char *reason, size_t rlen)
 }
 
 /* Once for all apps: main's seccomp program. */
-static int sandbox_prepare(wr_gen_t *g, char *reason, size_t rlen)
+static int seccomp_ready(wr_gen_t *g, char *reason, size_t rlen)
 {
     wr_main_t *m = g->m;
     wr_app_spec_t *s = &g->spec;
@@ -616,7 +616,7 @@ static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
     wr_sb_run_init(&g->sb);
     g->next = m->gens;
     m->gens = g;
-    if (sandbox_prepare(g, reason, rlen) < 0 || proto_start(g, why, sizeof(why)) < 0) {
+    if (seccomp_ready(g, reason, rlen) < 0 || proto_start(g, why, sizeof(why)) < 0) {
         if (why[0])
             snprintf(reason, rlen, "Application \"%s\" could not start: %s.", name, why);
         g->role = GEN_DEAD;

@@ -8,7 +8,8 @@
  * never needs, and the interfaces most kernel exploits start from.
  * socket(AF_ALG) fails with EAFNOSUPPORT (as on a kernel without it);
  * clone3 fails with ENOSYS (its flags cannot be inspected, so libc falls
- * back to clone, whose namespace flags are denied).
+ * back to clone, whose namespace flags are denied); unshare and setns are
+ * denied whole: an app has no namespace to make or join.
  */
 #include <errno.h>
 #include <sched.h>
@@ -39,6 +40,8 @@ static const char *const denied[] = {
 
 static int add_rules(scmp_filter_ctx ctx, wr_sb_err_t *err)
 {
+    struct scmp_arg_cmp cmp = { .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_ALG,
+                                .datum_b = 0 };
     int rc;
 
     for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
@@ -51,18 +54,18 @@ static int add_rules(scmp_filter_ctx ctx, wr_sb_err_t *err)
             return wr_sb_fail(err, "seccomp_rule_add", denied[i]);
         }
     }
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                          SCMP_A0(SCMP_CMP_EQ, AF_ALG));
+    rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, &cmp);
     if (rc == 0) {
         /* Any namespace flag set: the masked value differs from 0. Written
          * as one rule per flag (libseccomp compares, it cannot test "!= 0"). */
         static const int flags[] = { CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
                                      CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
                                      CLONE_NEWCGROUP, CLONE_NEWTIME };
-        for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && rc == 0; i++)
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                                  SCMP_A0(SCMP_CMP_MASKED_EQ, (scmp_datum_t) flags[i],
-                                          (scmp_datum_t) flags[i]));
+        cmp.op = SCMP_CMP_MASKED_EQ;
+        for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && rc == 0; i++) {
+            cmp.datum_a = cmp.datum_b = (scmp_datum_t) flags[i];
+            rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, &cmp);
+        }
     }
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
