@@ -600,7 +600,9 @@ ATTACKS = [
     ("proc", {}),
     ("tmp", {}),
     ("srv", {"mounts": "srv"}),
-    ("usr", {}),                 # where the language deps are bound
+    # where the language deps are bound: resolved as if the rootfs were "/",
+    # so a link out of it points at a missing path inside it (ENOENT)
+    ("usr", {}),
 ]
 
 
