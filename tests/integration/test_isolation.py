@@ -800,3 +800,32 @@ def test_procfs_in_a_user_namespace_needs_a_pid_namespace(warren):
     assert obj == "proc, %s/proc" % root and err == "Operation not permitted", (obj, err)
     assert serving_pid(good) == serving
     assert ih.mounts_under([w.dir]) == []
+
+
+def test_namespaced_generation_leaves_nothing(warren):
+    """Deleting a pid + mount namespaced app ends its prototype (the
+    namespace's init) and so every process in the namespace; no mount of
+    it is left anywhere we can see."""
+    w = warren
+    root = ih.make_rootfs(w)
+    port, _ = ih.start_inspect(w, {"namespaces": ROOT_NS_USER, "rootfs": root},
+                               processes=3)
+    rep = ih.report(port)
+    protos, workers = w.app_processes()
+    assert len(protos) == 1 and len(workers) == 3, w.children()
+    ns = ih.ns_of(next(iter(workers)))
+    assert ns["pid"] == rep["ns"]["pid"]
+    s, j = w.put("/config", {"listeners": {}, "applications": {}})
+    assert (s, j) == (200, wh.SUCCESS)
+    assert wh.wait_for(lambda: not any(wh.proc_alive(p) for p in protos | workers), 10.0), \
+        w.children()
+    # no process of ours is left in that pid namespace
+    left = []
+    for p in wh.descendants(os.getpid()):
+        try:
+            if os.stat("/proc/%d/ns/pid" % p).st_ino == ns["pid"]:
+                left.append(p)
+        except OSError:
+            pass
+    assert left == []
+    assert ih.mounts_under([w.dir]) == []
