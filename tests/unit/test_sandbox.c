@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +150,49 @@ static void test_seccomp_program(void **state)
     assert_null(f.insns);
 }
 
+/* The ELF deps of a dynamically linked host program: its interpreter as a
+ * file, libc's real directory; a script has none. */
+static void test_elf_deps(void **state)
+{
+    wr_sb_mount_t *v = NULL;
+    size_t n = 0;
+    wr_sb_err_t err;
+    char real[PATH_MAX];
+    int fd = open("/bin/true", O_RDONLY | O_CLOEXEC), found_interp = 0, found_libc = 0;
+
+    assert_true(fd >= 0);
+    assert_int_equal(wr_sb_elf_deps(fd, "/bin/true", &v, &n, &err), 0);
+    close(fd);
+    assert_true(n >= 2);
+    assert_non_null(realpath("/lib/x86_64-linux-gnu/libc.so.6", real));
+    *strrchr(real, '/') = '\0';
+    for (size_t i = 0; i < n; i++) {
+        assert_true(v[i].read_only);
+        assert_string_equal(v[i].source, v[i].dest);
+        if ((v[i].kind & ~WR_SB_IN_ROOT) == WR_SB_MNT_FILE
+            && strstr(v[i].dest, "ld-linux") != NULL)
+            found_interp = 1;
+        if (strcmp(v[i].dest, real) == 0)
+            found_libc = 1;
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(v[i].dest, v[j].dest);     /* no duplicates */
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].source);
+        free(v[i].dest);
+    }
+    free(v);
+    assert_true(found_interp && found_libc);
+
+    v = NULL;
+    n = 0;
+    fd = open("/usr/bin/ldd", O_RDONLY | O_CLOEXEC);              /* a shell script */
+    assert_true(fd >= 0);
+    assert_int_equal(wr_sb_elf_deps(fd, "/usr/bin/ldd", &v, &n, &err), 0);
+    close(fd);
+    assert_int_equal(n, 0);
+}
+
 /* ---- validation of "isolation" */
 
 typedef struct {
@@ -243,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_rlimit_table),
         cmocka_unit_test(test_conf_defaults),
         cmocka_unit_test(test_seccomp_program),
+        cmocka_unit_test(test_elf_deps),
         cmocka_unit_test(test_validation),
     };
 
