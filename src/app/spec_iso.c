@@ -126,7 +126,7 @@ int wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why, 
     }
     for (size_t i = 0; i < json_array_size(caps); i++) {
         int cap = wr_sb_cap_parse(json_string_value(json_array_get(caps, i)));
-        if (cap >= 0 && cap < 64)
+        if (cap >= 0 && cap < WR_SB_CAP_BITS)
             c->caps |= 1ULL << cap;
     }
     if (c->clone_flags & CLONE_NEWUSER) {

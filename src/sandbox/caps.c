@@ -16,7 +16,7 @@
 
 #include "sandbox/sandbox.h"
 
-#define WR_CAP_MAX 64       /* bits of wr_sb_conf_t.caps */
+#define WR_CAP_MAX WR_SB_CAP_BITS
 
 static int kept(const wr_sb_conf_t *c, int cap)
 {

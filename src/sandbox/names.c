@@ -59,6 +59,7 @@ static const char *const cap_names[] = {
 };
 
 #define CAP_NAME_MAX 32     /* longer than any name above */
+#define CAP_PREFIX   "cap_" /* accepted, in any case: "CAP_NET_RAW" */
 #define CAP_COUNT ((int) (sizeof(cap_names) / sizeof(cap_names[0])))
 
 int wr_sb_cap_from_name(const char *name)
@@ -74,8 +75,8 @@ int wr_sb_cap_parse(const char *name)
     char low[CAP_NAME_MAX];
     size_t i;
 
-    if (strncasecmp(name, "cap_", 4) == 0)
-        name += 4;
+    if (strncasecmp(name, CAP_PREFIX, sizeof(CAP_PREFIX) - 1) == 0)
+        name += sizeof(CAP_PREFIX) - 1;
     for (i = 0; name[i] && i < sizeof(low) - 1; i++)
         low[i] = (char) tolower((unsigned char) name[i]);
     low[i] = '\0';

@@ -34,6 +34,7 @@
 #define WR_SB_ERR_MAX    512
 #define WR_SB_RLIM_N     6         /* nofile nproc as core cpu fsize */
 #define WR_SB_RLIM_UNSET (-1LL)
+#define WR_SB_CAP_BITS   64        /* capabilities wr_sb_conf_t.caps can hold */
 
 typedef struct {
     char text[WR_SB_ERR_MAX];
