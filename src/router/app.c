@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "lib/proto.h"
 #include "router/conn.h"
+#include "router/proxy.h"
 #include "router/worker_proto.h"
 
 #define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
@@ -62,6 +63,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
 static void worker_close(wr_worker_t *w)
 {
     close(w->fd);
+    free(w->http);
     free(w);
 }
 
@@ -181,6 +183,29 @@ void wr_appgen_sweep(wr_router_t *r)
     }
 }
 
+/* An HTTP worker's prototype sent where it listens, right after its hello
+ * (src/lib/proto.h WR_APP_HTTP_ADDR): the message is there already. */
+static void http_address(wr_worker_t *w)
+{
+    char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_storage)];
+    wr_app_hdr_t h;
+    ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_PEEK);
+
+    if (n < (ssize_t) sizeof(h))
+        return;
+    memcpy(&h, buf, sizeof(h));
+    if (h.type != WR_APP_HTTP_ADDR || h.len != (size_t) n - sizeof(h)
+        || (w->http = calloc(1, sizeof(*w->http))) == NULL)
+        return;
+    if (recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT) != n) {
+        free(w->http);
+        w->http = NULL;
+        return;
+    }
+    memcpy(&w->http->sa, buf + sizeof(h), h.len);
+    w->http->len = (socklen_t) h.len;
+}
+
 void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
 {
     wr_worker_t *w = calloc(1, sizeof(*w));
@@ -193,6 +218,7 @@ void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
     w->fd = fd;
     w->pid = pid;
     w->id = id;
+    http_address(w);
     pthread_mutex_lock(&g->lock);
     g->nworkers++;
     give_locked(g, w);
@@ -363,10 +389,35 @@ static void client_interest(wr_hconn_t *c)
     wr_conn_want(c, ev);
 }
 
+static int recycle(wr_hconn_t *c);
+
+/* An HTTP worker back from proxy.c. */
+static void http_release(wr_hconn_t *c, int how)
+{
+    wr_worker_t *w = c->worker;
+
+    if (w == NULL)
+        return;
+    if (how == WR_PROXY_HUNG && kill(w->pid, SIGKILL) < 0)
+        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
+               c->app->name, strerror(errno));
+    if (how == WR_PROXY_DONE && !recycle(c)) {
+        c->worker = NULL;
+        give(w);
+        return;
+    }
+    c->worker = NULL;
+    discard(w);                            /* its prototype ends it */
+}
+
 static void attach(wr_hconn_t *c, wr_worker_t *w)
 {
     c->worker = w;
     w->conn = c;
+    if (w->http) {                         /* it speaks HTTP: proxy.c */
+        wr_proxy_begin_app(c, w->http, http_release);
+        return;
+    }
     w->ev = calloc(1, sizeof(*w->ev));
     if (w->ev == NULL) {
         c->worker = NULL;
