@@ -130,8 +130,14 @@ static void on_probe(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n > 0) {
+        /* Read the answer to its end: cutting it short would make the
+         * program log a broken pipe. */
+        if (!h->ready)
+            say_ready(h);
+        return;
+    }
+    if (h->ready) {
         probe_close(h);
-        say_ready(h);
         return;
     }
     /* Closed without a word: dying (its exit will say why) or not

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
@@ -28,6 +29,7 @@
 #define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
 #define WR_APP_GRANT_MIN    (WR_APP_WINDOW_INIT / 4)  /* batch WINDOW messages */
 #define WR_CL_DIGITS_MAX    18      /* a Content-Length that fits a long long */
+#define WR_HTTP_ADDR_WAIT_MS 1000   /* an HTTP worker's address, after its hello */
 
 /* ---- generations (registry: the control thread's) ---- */
 
@@ -183,14 +185,20 @@ void wr_appgen_sweep(wr_router_t *r)
     }
 }
 
-/* An HTTP worker's prototype sent where it listens, right after its hello
- * (src/lib/proto.h WR_APP_HTTP_ADDR): the message is there already. */
-static void http_address(wr_worker_t *w)
+/* An HTTP worker's prototype sends where it listens right after its hello
+ * (src/lib/proto.h WR_APP_HTTP_ADDR); main may have passed the channel on
+ * before that second message was written. wait_ms: how long to wait for
+ * it (0: only look); it comes at once unless the prototype died. */
+static void http_address(wr_worker_t *w, int wait_ms)
 {
     char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_storage)];
     wr_app_hdr_t h;
-    ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_PEEK);
+    struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+    ssize_t n;
 
+    if (wait_ms > 0 && poll(&pfd, 1, wait_ms) <= 0)
+        return;
+    n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_PEEK);
     if (n < (ssize_t) sizeof(h))
         return;
     memcpy(&h, buf, sizeof(h));
@@ -218,7 +226,7 @@ void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
     w->fd = fd;
     w->pid = pid;
     w->id = id;
-    http_address(w);
+    http_address(w, 0);
     pthread_mutex_lock(&g->lock);
     g->nworkers++;
     give_locked(g, w);
@@ -414,6 +422,14 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
 {
     c->worker = w;
     w->conn = c;
+    if (w->gen->http && w->http == NULL)
+        http_address(w, WR_HTTP_ADDR_WAIT_MS);
+    if (w->gen->http && w->http == NULL) {
+        c->worker = NULL;
+        discard(w);
+        fail(c, 502);
+        return;
+    }
     if (w->http) {                         /* it speaks HTTP: proxy.c */
         wr_proxy_begin_app(c, w->http, http_release);
         return;

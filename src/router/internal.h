@@ -63,6 +63,8 @@ struct wr_appgen {
     pthread_mutex_t   lock;          /* the fields below */
     wr_worker_t      *idle;
     int               nworkers;      /* alive: idle or busy */
+    int               http;          /* "protocol": "http" (set by the first
+                                        config using it, before it routes) */
     int               retired;
     wr_waiter_t      *qhead, *qtail;
     int               qlen;

@@ -118,6 +118,8 @@ static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
             json_object_get(json_object_get(v, "limits"), "requests"));
         proto = json_string_value(json_object_get(v, "protocol"));
         c->apps[c->napps].http = proto != NULL && strcmp(proto, "http") == 0;
+        if (g)
+            g->http = c->apps[c->napps].http;
         c->apps[c->napps++].gen = g;
     }
     return 0;

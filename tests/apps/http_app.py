@@ -11,6 +11,7 @@ over (fd 3, LISTEN_FDS, LISTEN_PID). Run with /usr/bin/python3, stdlib only.
   POST /echo         the body back (read whole first), with Content-Length
   POST /sha          "<length> <sha256>" of the body
   GET  /die          the process exits in the middle of the request
+  GET  /sleep?n=S     answers after S seconds
   HEAD /             the head of GET /
 argv[1] == "fail": print a reason to stderr and exit at once.
 """
@@ -21,6 +22,7 @@ import json
 import os
 import socket
 import sys
+import time
 import urllib.parse
 
 SD_LISTEN_FDS_START = 3
@@ -61,6 +63,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/die":
             os._exit(3)
+        if path == "/sleep":
+            time.sleep(self._n())
         if path == "/env":
             env = {k: v for k, v in os.environ.items() if k.startswith(("LISTEN_", "WARREN_"))}
             env["pid"] = os.getpid()

@@ -157,6 +157,17 @@ def test_killed_idle_worker_is_replaced(warren, appdir):
                        and worker_pids(w) and pid not in worker_pids(w), 10)
 
 
+def test_limits_timeout_answers_503_and_replaces_the_worker(warren, appdir):
+    w = warren
+    port = start(w, appdir, limits={"timeout": 1})
+    (pid,) = worker_pids(w)
+    r = hh.get(port, "/sleep?n=3600")
+    assert r.status == 503, r
+    assert wh.wait_for(lambda: worker_pids(w) and pid not in worker_pids(w), 10)
+    assert wh.wait_for(lambda: hh.get(port, "/").status == 200, 10)
+    w.baseline_all()
+
+
 def test_program_failing_at_once_fails_the_put(warren, appdir):
     w = warren
     before = w.config_bytes()
