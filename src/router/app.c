@@ -571,7 +571,7 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n)
     wr_http_field_t f[WR_APP_RESP_FIELDS];
     int status, nf = wr_worker_decode_resp_head(p, n, &status, f, WR_APP_RESP_FIELDS);
     wr_buf_t *b = &c->out;
-    int v10 = c->t->req.version == WR_HTTP_10;
+    int v10 = c->v10;     /* t->req may be another request's by now */
 
     if (nf < 0 || c->head_out)
         return -1;
