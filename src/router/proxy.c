@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
@@ -64,7 +65,22 @@ static int dropped_request_field(const wr_http_field_t *f)
     return 0;
 }
 
-int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host)
+/* The client's address as X-Forwarded-For writes it (no port). */
+static void forwarded_for(wr_buf_t *out, const struct sockaddr *sa)
+{
+    char text[INET6_ADDRSTRLEN] = "unix:";
+
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr,
+                  text, sizeof(text));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
+                  text, sizeof(text));
+    wr_buf_printf(out, "X-Forwarded-For: %s\r\n", text);
+}
+
+int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
+                  const struct sockaddr *client)
 {
     wr_buf_reset(out);
     wr_buf_append(out, req->method, req->method_len);
@@ -91,6 +107,8 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host)
         wr_buf_append(out, f->value, f->value_len);
         wr_buf_append(out, "\r\n", 2);
     }
+    if (client)
+        forwarded_for(out, client);
     if (req->content_length >= 0)
         wr_buf_printf(out, "Content-Length: %lld\r\n", req->content_length);
     wr_buf_puts(out, "Connection: close\r\n\r\n");

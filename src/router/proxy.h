@@ -40,9 +40,12 @@ typedef void (*wr_proxy_release_t)(wr_hconn_t *c, int how);
 /*
  * Append the upstream request head for req (still parsed: call it while
  * routing) to out. host: the Host to send when the client gave none.
+ * client: NULL, or the address added as the last X-Forwarded-For entry
+ * ("protocol": "http" applications, which cannot see it otherwise).
  * Returns 0, or -1 out of memory.
  */
-int  wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host);
+int  wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
+                   const struct sockaddr *client);
 
 /* The "proxy" action: c->app_head holds the head; url is the action's. Sets
  * c->proxy; returns 0, or an HTTP status to answer instead. */

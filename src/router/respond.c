@@ -360,7 +360,7 @@ static void pass_app(resp_t *r, const wr_action_t *a)
     wr_buf_reset(&c->app_head);
     if (ra->http) {
         /* Its workers speak HTTP: the head goes to them as is (proxy.c). */
-        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost") < 0) {
+        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost", r->v.remote) < 0) {
             respond_status(r, 500);
             return;
         }
@@ -388,7 +388,7 @@ static void proxy_action(resp_t *r, const wr_action_t *a)
         respond_status(r, 411);        /* chunked request bodies: not yet */
         return;
     }
-    if (wr_proxy_head(&c->app_head, &c->t->req, host) < 0) {
+    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL) < 0) {
         respond_status(r, 500);
         return;
     }

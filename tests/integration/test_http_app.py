@@ -81,6 +81,7 @@ def test_request_fields_forwarded_host_kept(warren, appdir):
     names = [k.lower() for k, _ in fields]
     assert ["Host", "example.test:8080"] in fields
     assert ["X-Custom", "v1"] in fields
+    assert ["X-Forwarded-For", "127.0.0.1"] in fields   # the client, for the app
     assert names.count("connection") == 1          # the proxy's own: close
     assert "keep-alive" not in names
 

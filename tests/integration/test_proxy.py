@@ -118,6 +118,7 @@ def test_proxy_to_loopback(warren, upstream):
     assert ("Host", "site.example") in fields
     assert ("X-A", "1") in fields
     assert all(k.lower() != "keep-alive" for k, _ in fields)
+    assert all(k.lower() != "x-forwarded-for" for k, _ in fields)   # as Unit
 
 
 def test_proxy_bodies_chunked_keepalive_head(warren, upstream):
