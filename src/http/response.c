@@ -24,10 +24,14 @@
 static int next_line(const char *buf, size_t len, size_t at, size_t *eol, size_t *next)
 {
     const char *lf = memchr(buf + at, '\n', len - at);
+    const char *cr;
     size_t e;
 
-    if (lf == NULL)
-        return memchr(buf + at, '\r', len - at) && buf[len - 1] != '\r' ? -1 : 0;
+    if (lf == NULL) {
+        /* A CR with a byte after it that is not LF is bare already. */
+        cr = memchr(buf + at, '\r', len - at);
+        return cr && cr < buf + len - 1 ? -1 : 0;
+    }
     e = (size_t) (lf - buf);
     *next = e + 1;
     if (e > at && buf[e - 1] == '\r')
