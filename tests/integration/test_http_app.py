@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import signal
-import socket
+import threading
 
 import pytest
 
@@ -196,3 +196,37 @@ def test_retire_stops_workers(warren, appdir):
     assert hh.get(port, "/").status == 200
     s, j = w.delete("/config/applications")
     assert s == 400 or s == 200
+
+
+def test_reconfiguration_loop_under_load_loses_no_request(warren, appdir):
+    w = warren
+    port = start(w, appdir, processes=2)
+    results, stop = [], [False]
+
+    def load():
+        while not stop[0]:
+            try:
+                with hh.Conn(port, timeout=10) as c:
+                    for _ in range(5):
+                        results.append(c.request("POST", "/sha", body=b"x" * 1000).status)
+            except Exception as e:          # noqa: BLE001 - any failure counts
+                results.append(repr(e))
+
+    # One client: never more requests than ready workers, so none waits in a
+    # queue (waiters of a generation being retired get 503: app.c's rule).
+    threads = [threading.Thread(target=load)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(8):
+            s, j = w.put("/config/applications/web/environment", {"ROUND": str(i)})
+            assert s == 200, j
+    finally:
+        stop[0] = True
+        for t in threads:
+            t.join()
+    assert len(results) > 10 and all(r == 200 for r in results), \
+        [r for r in results if r != 200][:5]
+    print("%d requests across 8 generations" % len(results))
+    assert wh.wait_for(lambda: len(worker_pids(w)) == 2, 10)
+    w.baseline_all()
