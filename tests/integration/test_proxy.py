@@ -146,6 +146,25 @@ def test_proxy_over_unix_socket(warren, unix_upstream):
     assert r.body == hashlib.sha256(b"hello").hexdigest().encode()
 
 
+class TCP6Server(TCPServer):
+    address_family = socket.AF_INET6
+
+
+@pytest.mark.skipif(not wh.ipv6_loopback_ok(), reason="no IPv6 loopback")
+def test_proxy_to_ipv6_loopback(warren):
+    s = serve(TCP6Server(("::1", 0), Handler))
+    try:
+        port = proxy_to(warren, "http://[::1]:%d" % s.server_address[1])
+        r = hh.get(port, "/", version="HTTP/1.0", host=None)
+        assert r.status == 200 and r.body == b"upstream says hi"
+        r = hh.get(port, "/headers", version="HTTP/1.0", host=None)
+        # No Host from the client: the upstream gets the proxy address.
+        assert ["Host", "[::1]:%d" % s.server_address[1]] in json.loads(r.body)[1:]
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
 def test_proxy_nothing_listening_is_502(warren):
     w = warren
     dead = wh.free_port()
