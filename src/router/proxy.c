@@ -28,12 +28,14 @@
 #define LIT(s)                 s, sizeof(s) - 1
 #define PROXY_SCHEME           "http://"
 #define STATUS_SWITCHING       101
+#define WR_PROXY_NAME_MAX      128   /* of an upstream's name in log lines */
 
 typedef struct wr_proxy {
     wr_ev_t             ev;          /* the upstream socket; fd -1 when closed */
     wr_hconn_t         *c;
     wr_addr_t           addr;
     wr_proxy_release_t  release;     /* an application's worker, else NULL */
+    char                what[WR_PROXY_NAME_MAX]; /* the upstream, for the log */
     uint32_t            up_events;   /* interest now (0: not in epoll) */
     int                 connected;
     int                 client_v10;  /* the client spoke HTTP/1.0 */
@@ -367,8 +369,8 @@ static int take_head(wr_hconn_t *c)
         return p->len == WR_PROXY_BUF ? -502 : 0;
     }
     if (n < 0 || r->status == STATUS_SWITCHING) {
-        wr_log(WR_LOG_ERR, "upstream of \"%.*s\" sent a %s response head", 64,
-               c->app_head.p, n == -2 ? "too large" : "malformed or unsupported");
+        wr_log(WR_LOG_ERR, "%s sent a %s response head", p->what,
+               n == -2 ? "too large" : "malformed or unsupported");
         free(r);
         return -502;
     }
@@ -432,6 +434,8 @@ static int read_upstream(wr_hconn_t *c)
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN)
         return 0;
+    if (n < 0)
+        wr_log(WR_LOG_ERR, "recv(%s) failed: %s", p->what, strerror(errno));
     if (n <= 0) {
         /* The end: normal for a close-delimited body, else it was cut. */
         if (p->head_seen && p->until_close) {
@@ -513,6 +517,7 @@ static void progress(wr_hconn_t *c)
     if (p->connected && !p->req_failed && pump_request(c) < 0) {
         /* It may have answered already (a 413) and closed: read that; the
          * rest of the request body ends the client connection. */
+        wr_log(WR_LOG_INFO, "send(%s) failed: %s", p->what, strerror(errno));
         p->req_failed = 1;
         c->close_after = 1;
     }
@@ -545,7 +550,7 @@ static void up_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
         if (err != 0) {
-            wr_log(WR_LOG_ERR, "connect() to upstream failed: %s", strerror(err));
+            wr_log(WR_LOG_ERR, "connect(%s) failed: %s", p->what, strerror(err));
             fail(c, 502, WR_PROXY_BROKEN);
             return;
         }
@@ -568,7 +573,7 @@ static void start(wr_hconn_t *c)
     c->resp_length = -1;
     p->buf = malloc(WR_PROXY_BUF);
     if (fd < 0 || p->buf == NULL) {
-        wr_log_sys(WR_LOG_ERR, fd < 0 ? "socket" : "malloc", "proxy upstream");
+        wr_log_sys(WR_LOG_ERR, fd < 0 ? "socket" : "malloc", p->what);
         fail(c, 502, WR_PROXY_BROKEN);
         return;
     }
@@ -576,7 +581,7 @@ static void start(wr_hconn_t *c)
         p->connected = 1;
     } else if (errno != EINPROGRESS) {
         /* Refused, no such socket, or a unix backlog full (EAGAIN). */
-        wr_log(WR_LOG_ERR, "connect() to upstream failed: %s", strerror(errno));
+        wr_log(WR_LOG_ERR, "connect(%s) failed: %s", p->what, strerror(errno));
         fail(c, 502, WR_PROXY_BROKEN);
         return;
     }
@@ -611,6 +616,7 @@ int wr_proxy_prepare(wr_hconn_t *c, const char *url)
     }
     p->ev.fd = -1;
     p->client_v10 = c->v10;
+    snprintf(p->what, sizeof(p->what), "upstream %s", url + sizeof(PROXY_SCHEME) - 1);
     c->proxy = p;
     return 0;
 }
@@ -633,6 +639,8 @@ void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t re
     p->addr = *a;
     p->release = release;
     p->client_v10 = c->v10;
+    snprintf(p->what, sizeof(p->what), "application \"%s\" worker",
+             c->app ? c->app->name : "?");
     c->proxy = p;
     start(c);
 }
@@ -670,7 +678,7 @@ void wr_proxy_timeout(wr_hconn_t *c)
         wr_log(WR_LOG_WARN, "application \"%s\" did not answer within %d s; killing "
                "its worker", c->app ? c->app->name : "?", c->app_timeout);
     else
-        wr_log(WR_LOG_ERR, "upstream timed out");
+        wr_log(WR_LOG_ERR, "%s did not answer in time", c->proxy->what);
     if (c->head_out)
         cut(c, app ? WR_PROXY_HUNG : WR_PROXY_BROKEN);
     else
