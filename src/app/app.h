@@ -47,7 +47,12 @@ typedef struct {
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
     int        processes;     /* workers to keep */
+    int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
 } wr_app_spec_t;
+
+/* An external application with "protocol": "http" (the router proxies to
+ * its workers instead of speaking the worker channel). */
+int  wr_app_is_http(json_t *app);
 
 /*
  * Build spec from a validated application object. Returns 0, or -1 with a

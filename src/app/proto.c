@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "app/app.h"
+#include "app/http_worker.h"
 #include "core/ipc.h"
 #include "core/log.h"
 #include "core/process.h"
@@ -28,6 +29,7 @@
 #define WR_PROTO_REASON_MAX 512
 
 #define WR_LAST_WORDS  200        /* bytes of a worker's last stderr line kept */
+#define WR_WORKER_ENV_ADDED  5    /* variables a worker gets beyond the app's */
 
 /* A worker's stderr, when it goes to the error log: relayed through a pipe
  * so the last line it wrote can explain an early exit ("No module named
@@ -43,6 +45,7 @@ typedef struct {
     uint32_t    worker;
     pid_t       pid;
     wr_relay_t *relay;              /* NULL: stderr goes to a file */
+    wr_httpw_t *http;               /* "protocol": "http" only */
 } wr_pworker_t;
 
 typedef struct {
@@ -128,7 +131,7 @@ static void child_stdio(int efd, const char *path, int target, int flags)
 
 __attribute__((noreturn))
 static void worker_exec(wr_proto_t *p, int chan_fd, int efd, int errw, pid_t proto,
-                        uint32_t worker)
+                        uint32_t worker, int lfd)
 {
     const wr_app_spec_t *s = p->s;
     sigset_t none;
@@ -154,19 +157,26 @@ static void worker_exec(wr_proto_t *p, int chan_fd, int efd, int errw, pid_t pro
         child_stdio(efd, s->err_path, STDERR_FILENO, O_WRONLY | O_APPEND | O_CREAT);
     else if (dup2(errw, STDERR_FILENO) < 0)
         child_fail(efd, "dup2", "stderr relay");
-    /* The channel is the one fd the worker inherits beyond stdio. */
-    if (fcntl(chan_fd, F_SETFD, 0) < 0)
-        child_fail(efd, "fcntl", "channel");
-
     while (s->env[n])
         n++;
-    envp = calloc(n + 4, sizeof(char *));
+    envp = calloc(n + WR_WORKER_ENV_ADDED + 1, sizeof(char *));
     if (envp == NULL)
         child_fail(efd, "calloc", "environment");
     memcpy(envp, s->env, n * sizeof(char *));
-    snprintf(num, sizeof(num), "%d", chan_fd);
-    if (asprintf(&envp[n++], "%s=%s", WARREN_ENV_CHANNEL_FD, num) < 0
-        || asprintf(&envp[n++], "%s=%s", WARREN_ENV_APP_NAME, s->name) < 0
+    /* The one fd the worker inherits beyond stdio: the channel, or for an
+     * HTTP app its listen socket as fd 3 (socket activation). */
+    if (lfd >= 0) {
+        const char *call;
+        if (wr_httpw_child(lfd, &efd, envp, &n, s->name, &call) < 0)
+            child_fail(efd, call, s->name);
+    } else {
+        if (fcntl(chan_fd, F_SETFD, 0) < 0)
+            child_fail(efd, "fcntl", "channel");
+        snprintf(num, sizeof(num), "%d", chan_fd);
+        if (asprintf(&envp[n++], "%s=%s", WARREN_ENV_CHANNEL_FD, num) < 0)
+            child_fail(efd, "asprintf", "environment");
+    }
+    if (asprintf(&envp[n++], "%s=%s", WARREN_ENV_APP_NAME, s->name) < 0
         || asprintf(&envp[n++], "%s=%u", WARREN_ENV_WORKER_ID, (unsigned) worker) < 0)
         child_fail(efd, "asprintf", "environment");
     envp[n] = NULL;
@@ -225,7 +235,8 @@ static void relay_free(wr_proto_t *p, wr_relay_t *rl)
         close(fd);
 }
 
-static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *relay)
+static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *relay,
+                        wr_httpw_t *http)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
@@ -236,6 +247,7 @@ static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *r
                    p->s->name, (int) pid);
             kill(pid, SIGKILL);
             relay_free(p, relay);
+            wr_httpw_gone(&p->loop, http);
             return;
         }
         p->w = v;
@@ -243,6 +255,7 @@ static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *r
     }
     p->w[p->n].worker = worker;
     p->w[p->n].relay = relay;
+    p->w[p->n].http = http;
     p->w[p->n++].pid = pid;
 }
 
@@ -272,9 +285,30 @@ static wr_relay_t *relay_new(wr_proto_t *p, int errp[2])
     return rl;
 }
 
+/* An HTTP worker's own fds in the prototype, after the fork: the listen
+ * socket goes to the worker alone, the channel end stays here (watched by
+ * http_worker.c); started only once the worker exec'd. */
+static wr_httpw_t *http_after_fork(wr_proto_t *p, int lfd, int chan, pid_t pid)
+{
+    wr_httpw_t *h;
+
+    if (lfd < 0)
+        return NULL;
+    if (pid <= 0) {                       /* fork or exec failed */
+        close(lfd);
+        close(chan);
+        return NULL;
+    }
+    h = wr_httpw_start(&p->loop, lfd, chan, pid, p->s->name);
+    if (h == NULL)
+        kill(pid, SIGKILL);               /* unwatched it could not be stopped */
+    return h;
+}
+
 static void spawn(wr_proto_t *p, uint32_t worker)
 {
-    int sv[2], ep[2], errp[2] = { -1, -1 };
+    int sv[2], ep[2], errp[2] = { -1, -1 }, lfd = -1;
+    wr_httpw_t *http = NULL;
     wr_relay_t *relay;
     char msg[WR_PROTO_REASON_MAX];
     ssize_t got = 0, r;
@@ -284,8 +318,14 @@ static void spawn(wr_proto_t *p, uint32_t worker)
         send_exit(p, worker, 0, -1, "the generation is stopping");
         return;
     }
+    if (p->s->http && (lfd = wr_httpw_listen(msg, sizeof(msg))) < 0) {
+        send_exit(p, worker, 0, -1, msg);
+        return;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         snprintf(msg, sizeof(msg), "socketpair(worker channel) failed: %s", strerror(errno));
+        if (lfd >= 0)
+            close(lfd);
         send_exit(p, worker, 0, -1, msg);
         return;
     }
@@ -293,6 +333,8 @@ static void spawn(wr_proto_t *p, uint32_t worker)
         snprintf(msg, sizeof(msg), "pipe2(exec status) failed: %s", strerror(errno));
         close(sv[0]);
         close(sv[1]);
+        if (lfd >= 0)
+            close(lfd);
         send_exit(p, worker, 0, -1, msg);
         return;
     }
@@ -301,9 +343,10 @@ static void spawn(wr_proto_t *p, uint32_t worker)
     if (pid == 0) {
         close(sv[0]);
         close(ep[0]);
-        worker_exec(p, sv[1], ep[1], relay ? errp[1] : -1, me, worker);
+        worker_exec(p, sv[1], ep[1], relay ? errp[1] : -1, me, worker, lfd);
     }
-    close(sv[1]);
+    if (lfd < 0)
+        close(sv[1]);                     /* else kept: http_after_fork */
     close(ep[1]);
     if (relay)
         close(errp[1]);
@@ -312,6 +355,7 @@ static void spawn(wr_proto_t *p, uint32_t worker)
         close(sv[0]);
         close(ep[0]);
         relay_free(p, relay);
+        http_after_fork(p, lfd, sv[1], -1);
         send_exit(p, worker, 0, -1, msg);
         return;
     }
@@ -330,11 +374,13 @@ static void spawn(wr_proto_t *p, uint32_t worker)
             ;
         close(sv[0]);
         relay_free(p, relay);
+        http_after_fork(p, lfd, sv[1], -1);
         send_exit(p, worker, pid, -1, msg);
         return;
     }
+    http = http_after_fork(p, lfd, sv[1], pid);
     wr_msg_worker_t w = { .gen = p->s->gen, .worker = worker, .pid = (int32_t) pid };
-    workers_add(p, worker, pid, relay);
+    workers_add(p, worker, pid, relay, http);
     wr_chan_send(&p->chan, WR_MSG_PROTO_WORKER, 0, &w, sizeof(w), sv[0]);
     close(sv[0]);
 }
@@ -371,6 +417,7 @@ static void reap(wr_proto_t *p)
                          "; its last words: %s", rl->done);
             }
             relay_free(p, rl);
+            wr_httpw_gone(&p->loop, p->w[i].http);
             send_exit(p, p->w[i].worker, pid, st, reason);
             p->w[i] = p->w[--p->n];
             break;

@@ -83,6 +83,14 @@ static int is_python(const char *type)
     return strncmp(type, "python", 6) == 0 && (type[6] == '\0' || type[6] == ' ');
 }
 
+int wr_app_is_http(json_t *app)
+{
+    const char *type = json_string_value(json_object_get(app, "type"));
+    const char *proto = json_string_value(json_object_get(app, "protocol"));
+
+    return type && proto && strcmp(type, "external") == 0 && strcmp(proto, "http") == 0;
+}
+
 static int refuse_unsupported(json_t *app, const char *name, char *reason, size_t rlen)
 {
     const char *type = json_string_value(json_object_get(app, "type"));
@@ -99,7 +107,7 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
             return fail(reason, rlen, name, "Python \"protocol\": \"asgi\" is not supported yet.");
         if (json_object_get(app, "targets"))
             return fail(reason, rlen, name, "Python \"targets\" are not supported yet.");
-    } else if (proto && strcmp(proto, "warren") != 0) {
+    } else if (proto && strcmp(proto, "warren") != 0 && strcmp(proto, "http") != 0) {
         snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
         return fail(reason, rlen, name, why);
     }
@@ -197,6 +205,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
         return -1;
     s->gen = gen;
     s->processes = processes_of(json_object_get(app, "processes"));
+    s->http = wr_app_is_http(app);
     s->name = strdup(name);
     if (is_python(json_string_value(json_object_get(app, "type")))) {
         if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)

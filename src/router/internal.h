@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "core/addr.h"
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/ipc.h"
@@ -42,6 +43,7 @@ typedef struct wr_worker {
     wr_ev_t          *ev;            /* its event while it serves (one per
                                         attachment, retired after) */
     struct wr_hconn  *conn;          /* the request it serves, or NULL */
+    wr_addr_t        *http;          /* "protocol": "http": where it listens */
     struct wr_worker *next;          /* idle list */
 } wr_worker_t;
 
@@ -61,6 +63,8 @@ struct wr_appgen {
     pthread_mutex_t   lock;          /* the fields below */
     wr_worker_t      *idle;
     int               nworkers;      /* alive: idle or busy */
+    int               http;          /* "protocol": "http" (set by the first
+                                        config using it, before it routes) */
     int               retired;
     wr_waiter_t      *qhead, *qtail;
     int               qlen;
@@ -94,6 +98,7 @@ typedef struct {
     wr_appgen_t *gen;
     int          timeout;          /* limits.timeout, seconds; 0: none */
     long         max_requests;     /* limits.requests; 0: none */
+    int          http;             /* "protocol": "http": requests are proxied */
 } wr_rapp_t;
 
 /* One compiled configuration: read-only once published; requests keep a
