@@ -219,7 +219,7 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
      * their threads when the config that dropped the app took effect. */
     pthread_mutex_lock(&g->lock);
     g->retired = 1;
-    while (g->qhead) {                    /* nothing will serve them: 503 */
+    while (g->qhead) {                    /* not here: a newer generation or 503 */
         wr_waiter_t *q = g->qhead;
         g->qhead = q->next;
         post_handoff(q->t, NULL, q->conn_id);
@@ -471,8 +471,8 @@ void wr_thread_take_inbox(wr_thread_t *t)
             waiting_remove(c);
             if (h->w)
                 attach(c, h->w);
-            else
-                fail(c, 503);             /* its application was retired */
+            else if (wr_app_scale_requeue(c) < 0)
+                fail(c, 503);             /* its application is gone */
         }
         free(h);
         h = next;

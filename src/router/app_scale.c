@@ -26,6 +26,9 @@
  *     here; the control thread sends WR_MSG_APP_KILL {gen, worker} and main
  *     (root, it knows the pid) kills it: the router could only signal
  *     workers of its own user.
+ *   - a request still waiting when its generation is retired (the app was
+ *     changed) moves to the app's generation in the thread's current
+ *     configuration instead of getting a 503 (wr_app_scale_requeue).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #include <sys/eventfd.h>
 
 #include "core/log.h"
+#include "router/conn.h"
 #include "router/internal.h"
 
 #define WR_APP_WANT_RETRY_MS  2000   /* a WANT unanswered this long is sent again */
@@ -235,4 +239,26 @@ void wr_app_scale_on_msg(wr_router_t *r, const wr_msg_t *m)
     g->dynamic = sc.dynamic;
     pthread_mutex_unlock(&g->lock);
     g->asked = 0;
+}
+
+int wr_app_scale_requeue(wr_hconn_t *c)
+{
+    wr_rconf_t *cur = c->t->conf;
+    const wr_rapp_t *ra = NULL;
+
+    for (size_t i = 0; i < cur->napps && ra == NULL; i++)
+        if (strcmp(cur->apps[i].name, c->app->name) == 0)
+            ra = &cur->apps[i];
+    if (ra == NULL || ra->gen == NULL || ra->gen == c->app)
+        return -1;                /* the app is gone (or nothing newer) */
+    /* The request now belongs to the configuration that holds the new
+     * generation (c->conf keeps it alive until the response is out). */
+    wr_rconf_ref(cur);
+    wr_rconf_unref(c->conf);
+    c->conf = cur;
+    c->app = ra->gen;
+    c->app_timeout = ra->timeout;
+    c->app_max_requests = ra->max_requests;
+    wr_app_begin(c);
+    return 0;
 }

@@ -229,6 +229,9 @@ void  wr_app_scale_poke(wr_router_t *r);                 /* any thread */
 void  wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w);   /* any thread */
 void  wr_app_scale_tick(wr_router_t *r);
 void  wr_app_scale_on_msg(wr_router_t *r, const wr_msg_t *m);    /* WR_MSG_APP_SCALE */
+/* c waited on a retired generation: 0 if it waits on the current one now,
+ * -1 if the app is gone (the caller answers 503). */
+int   wr_app_scale_requeue(struct wr_hconn *c);
 
 /* conn.c */
 void  wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd);
