@@ -27,6 +27,8 @@ def application(environ, start_response):
     q = environ.get("QUERY_STRING", "")
     if q.startswith("sleep="):
         time.sleep(float(q[6:]))
+    if q == "crash":
+        os._exit(3)
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-Pid", str(os.getpid()))])
     return [b"ok"]
 '''
@@ -280,3 +282,19 @@ def test_reconfiguration_under_load_loses_no_request(warren):
         settle(w, 1, "hello")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_failing_workers_back_off_whoever_asks(pyw):
+    """Workers that die on every request: the starts the router asks for
+    are held back by a delay that doubles, as the floor's are."""
+    w, appdir = pyw
+    port = put_py(w, appdir, {"max": 3, "spare": 0, "idle_timeout": 1})
+    w.baseline_all()
+    for _ in range(4):
+        r = hh.get(port, "/?crash")
+        assert r.status == 502
+    delays = [int(x.split(" not before ")[1].split()[0]) for x in w.log().splitlines()
+              if "exited with code 3; workers start again on demand, not before" in x]
+    assert delays[:4] == [100, 200, 400, 800], delays
+    assert hh.get(port, "/").status == 200
+    settle(w, 0)
