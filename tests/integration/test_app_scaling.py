@@ -240,7 +240,7 @@ def test_prototype_killed_under_load(pyw):
         old = workers(w)
         os.kill(proto, signal.SIGKILL)
         t0 = time.time()
-        assert wh.wait_for(lambda: prototypes(w) and prototypes(w)[0] != proto, 10.0), \
+        assert wh.wait_for(lambda: [p for p in prototypes(w) if p != proto], 10.0), \
             w.children()
         assert wh.wait_for(lambda: load.ok_since(t0 + 0.5) >= 20, 20.0, 0.1), \
             (load.failures(), app_status(w))
@@ -293,8 +293,10 @@ def test_failing_workers_back_off_whoever_asks(pyw):
     for _ in range(4):
         r = hh.get(port, "/?crash")
         assert r.status == 502
-    delays = [int(x.split(" not before ")[1].split()[0]) for x in w.log().splitlines()
-              if "exited with code 3; workers start again on demand, not before" in x]
-    assert delays[:4] == [100, 200, 400, 800], delays
+    def delays():
+        return [int(x.split(" not before ")[1].split()[0]) for x in w.log().splitlines()
+                if "exited with code 3; workers start again on demand, not before" in x]
+    wh.wait_for(lambda: len(delays()) >= 4, 5.0)
+    assert delays()[:4] == [100, 200, 400, 800], delays()
     assert hh.get(port, "/").status == 200
     settle(w, 0)
