@@ -34,6 +34,9 @@
 
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define WR_PYTHON_RUNTIME    "warren-python"
+#define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
+#define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
+#define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */
 
 typedef struct {
     char      *name;
@@ -46,7 +49,12 @@ typedef struct {
     char      *cwd;           /* NULL: inherited */
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
-    int        processes;     /* workers to keep */
+    /* "processes": an integer N is max = spare = N, not dynamic; the object
+     * {max, spare, idle_timeout} is dynamic (Unit's defaults: 1, 0, 15 s). */
+    int        max;           /* workers never exceed it */
+    int        spare;         /* idle workers kept (static: workers kept) */
+    int        idle_timeout;  /* seconds an idle worker beyond spare may stay */
+    int        dynamic;
     int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
 } wr_app_spec_t;
 

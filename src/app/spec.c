@@ -29,17 +29,28 @@ static char *dup_opt(json_t *v)
     return s ? strdup(s) : NULL;
 }
 
-/* Workers to keep: integer N; object: max(spare, 1) until dynamic scaling
- * exists; absent: 1. */
-static int processes_of(json_t *p)
+/* "processes": integer N (N workers, always), object (dynamic, Unit's
+ * defaults for what it leaves out), absent (one worker). */
+static void processes_of(wr_app_spec_t *s, json_t *p)
 {
-    if (json_is_integer(p))
-        return (int) json_integer_value(p);
-    if (json_is_object(p)) {
-        json_int_t spare = json_integer_value(json_object_get(p, "spare"));
-        return spare > 1 ? (int) spare : 1;
+    json_t *v;
+
+    s->max = s->spare = 1;
+    s->idle_timeout = 0;
+    s->dynamic = 0;
+    if (json_is_integer(p)) {
+        s->max = s->spare = (int) json_integer_value(p);
+        return;
     }
-    return 1;
+    if (!json_is_object(p))
+        return;
+    s->dynamic = 1;
+    v = json_object_get(p, "max");
+    s->max = v ? (int) json_integer_value(v) : WR_APP_DEFAULT_MAX;
+    v = json_object_get(p, "spare");
+    s->spare = v ? (int) json_integer_value(v) : WR_APP_DEFAULT_SPARE;
+    v = json_object_get(p, "idle_timeout");
+    s->idle_timeout = v ? (int) json_integer_value(v) : WR_APP_DEFAULT_IDLE;
 }
 
 static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def_gid,
@@ -204,7 +215,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     if (refuse_unsupported(app, name, reason, rlen) < 0)
         return -1;
     s->gen = gen;
-    s->processes = processes_of(json_object_get(app, "processes"));
+    processes_of(s, json_object_get(app, "processes"));
     s->http = wr_app_is_http(app);
     s->name = strdup(name);
     if (is_python(json_string_value(json_object_get(app, "type")))) {

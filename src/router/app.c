@@ -129,6 +129,7 @@ static void give_locked(wr_appgen_t *g, wr_worker_t *w)
         free(q);
         return;
     }
+    w->idle_since = wr_ev_now();          /* for idle_timeout (app_scale.c) */
     w->next = g->idle;
     g->idle = w;
 }
@@ -252,7 +253,7 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
      * their threads when the config that dropped the app took effect. */
     pthread_mutex_lock(&g->lock);
     g->retired = 1;
-    while (g->qhead) {                    /* nothing will serve them: 503 */
+    while (g->qhead) {                    /* not here: a newer generation or 503 */
         wr_waiter_t *q = g->qhead;
         g->qhead = q->next;
         post_handoff(q->t, NULL, q->conn_id);
@@ -274,16 +275,17 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
  * requests active (being served or waiting for a worker). */
 json_t *wr_appgen_status(wr_appgen_t *g)
 {
-    int idle = 0, running, queued;
+    int idle = 0, running, queued, starting;
 
     pthread_mutex_lock(&g->lock);
     for (wr_worker_t *w = g->idle; w; w = w->next)
         idle++;
     running = g->nworkers;
     queued = g->qlen;
+    starting = g->starting;
     pthread_mutex_unlock(&g->lock);
     return json_pack("{s:{s:i,s:i,s:i},s:{s:i}}",
-                     "processes", "running", running, "starting", 0, "idle", idle,
+                     "processes", "running", running, "starting", starting, "idle", idle,
                      "requests", "active", running - idle + queued);
 }
 
@@ -508,6 +510,7 @@ void wr_app_begin(wr_hconn_t *c)
     g->qtail = q;
     g->qlen++;
     pthread_mutex_unlock(&g->lock);
+    wr_app_scale_poke(c->t->router);      /* more workers, if "processes" allows */
     c->state = WR_HC_APP_WAIT;
     c->app_next = c->t->app_waiting;
     c->t->app_waiting = c;
@@ -535,8 +538,8 @@ void wr_thread_take_inbox(wr_thread_t *t)
             waiting_remove(c);
             if (h->w)
                 attach(c, h->w);
-            else
-                fail(c, 503);             /* its application was retired */
+            else if (wr_app_scale_requeue(c) < 0)
+                fail(c, 503);             /* its application is gone */
         }
         free(h);
         h = next;
@@ -817,9 +820,8 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
 
 /*
  * limits.timeout: the request gets a 503 (or, if its head is out, is cut
- * short) and a hung worker is killed; main replaces it. The router may only
- * signal workers of its own user; others are left to exit on the closed
- * channel.
+ * short) and main kills the hung worker (the router could not signal one
+ * of another user) and replaces it.
  */
 void wr_app_timeout(wr_hconn_t *c)
 {
@@ -827,9 +829,8 @@ void wr_app_timeout(wr_hconn_t *c)
 
     wr_log(WR_LOG_WARN, "application \"%s\" did not answer within %d s%s",
            c->app->name, c->app_timeout, w ? "; killing its worker" : " (queued)");
-    if (w && kill(w->pid, SIGKILL) < 0)
-        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
-               c->app->name, strerror(errno));
+    if (w)
+        wr_app_scale_kill(c->t->router, w);
     if (c->head_out) {
         wr_conn_abort(c);
         return;
