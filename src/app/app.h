@@ -47,6 +47,8 @@ typedef struct {
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
     int        processes;     /* workers to keep */
+    int        zygote;        /* the runtime loads the app once and forks
+                               * workers (src/app/zygote.h): python */
 } wr_app_spec_t;
 
 /*
