@@ -127,12 +127,10 @@ int wpy_targets_load(const wpy_options_t *o, wpy_targets_t *ts)
                             : read_single(o, ts)) < 0)
         return -1;
     for (size_t i = 0; i < ts->n; i++) {
+        /* The cause line, last, names the module and callable. */
         ts->v[i].app = wpy_app_load(&ts->v[i]);
-        if (ts->v[i].app == NULL) {
-            if (ts->v[i].name != NULL)
-                wpy_log("target \"%s\" did not load", ts->v[i].name);
+        if (ts->v[i].app == NULL)
             return -1;
-        }
     }
     return 0;
 }
