@@ -105,8 +105,12 @@ static void serve(warren_ctx_t *ctx, warren_req_t *req, wpy_targets_t *ts)
     if (ex != NULL && t == NULL) {
         size_t n;
         const char *name = warren_req_target_name(req, &n);
-        PyErr_Format(PyExc_LookupError, "no target \"%.*s\" in this application",
-                     (int) n, name);
+        PyObject *text = PyUnicode_DecodeLatin1(name, (Py_ssize_t) n, NULL);
+        if (text != NULL) {
+            PyErr_Format(PyExc_LookupError, "no target \"%U\" in this application",
+                         text);
+            Py_DECREF(text);
+        }
         wpy_exchange_end(ex, -1);
         Py_DECREF(ex);
         return;
