@@ -25,6 +25,14 @@
  *                           a request path under it has SCRIPT_NAME set
  *                           to it and PATH_INFO to the rest ("/" or unset:
  *                           no prefix)
+ *   WARREN_PYTHON_TARGETS   the application's "targets" as a JSON object
+ *                           (then MODULE & co. are unset): every target is
+ *                           loaded, each request runs the one the router
+ *                           names (targets.c)
+ *   WARREN_ZYGOTE_FD        zygote mode (src/app/zygote.h, zygote.c): load
+ *                           the application, then fork a worker for each
+ *                           request of the prototype on this socket; the
+ *                           forked workers continue below as if exec'd
  * The PYTHON* variables of CPython itself are honoured as usual.
  *
  * Start order: options, interpreter, import of the application (and the
