@@ -95,13 +95,16 @@ def test_zygote_forks_workers_without_importing_again(tmp_path, subreaper):
     kind, _, pid, _ = ZMSG.unpack(zs.recv(ZMSG.size))
     assert (kind, pid) == (READY, proc.pid)
     workers = [spawn(zs, n, tmp_path) for n in (1, 2)]
-    for w in workers:
+    for n, w in enumerate(workers, 1):
         w.expect_hello()
         r = w.request(path="/")
         assert r.body == b"forked"
         # Re-parented to us (the prototype), not the zygote's child.
         assert int(r.header("X-Pid")) == w.proc.pid != proc.pid
         assert int(r.header("X-PPid")) == os.getpid()
+        # os.environ is the worker's: its id, not the zygote's socket.
+        assert r.header("X-Worker") == str(n)
+        assert r.header("X-Zygote-Fd") == ""
     assert (tmp_path / "imports.txt").read_text().split() == [str(proc.pid)]
     for n, w in enumerate(workers, 1):
         w.sock.close()

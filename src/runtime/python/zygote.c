@@ -103,6 +103,28 @@ static void worker_adopted(const zygote_t *z)
         _exit(WPY_EXIT_NO_ROUTER);      /* the prototype is gone */
 }
 
+/* os.environ was copied when Python started (in the zygote): the worker's
+ * own id goes there too, and the zygote's socket out. */
+static void environ_update(const char *worker_id)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *env = os != NULL ? PyObject_GetAttrString(os, "environ") : NULL;
+    PyObject *id = PyUnicode_FromString(worker_id);
+    PyObject *gone;
+
+    if (env == NULL || id == NULL
+        || PyMapping_SetItemString(env, WARREN_ENV_WORKER_ID, id) < 0)
+        wpy_log_exception("worker: cannot update os.environ");
+    gone = env != NULL ? PyObject_CallMethod(env, "pop", "sO", WR_ZYGOTE_ENV_FD,
+                                             Py_None) : NULL;
+    if (env != NULL && gone == NULL)
+        wpy_log_exception("worker: cannot update os.environ");
+    Py_XDECREF(gone);
+    Py_XDECREF(id);
+    Py_XDECREF(env);
+    Py_XDECREF(os);
+}
+
 /* In the worker: its channel and stderr in place, as an exec'd worker
  * would have them. */
 static void worker_setup(const zygote_t *z, const wr_zygote_msg_t *m,
@@ -123,6 +145,7 @@ static void worker_setup(const zygote_t *z, const wr_zygote_msg_t *m,
     snprintf(num, sizeof(num), "%u", (unsigned) m->worker);
     setenv(WARREN_ENV_WORKER_ID, num, 1);
     unsetenv(WR_ZYGOTE_ENV_FD);
+    environ_update(num);
 }
 
 /* Forks the worker through a middle child; the worker's pid, or -1. In

@@ -9,5 +9,7 @@ with open(os.environ["MARKER"], "a") as f:
 
 def application(environ, start_response):
     start_response("200 OK", [("X-Pid", str(os.getpid())),
+                              ("X-Worker", os.environ.get("WARREN_WORKER_ID", "")),
+                              ("X-Zygote-Fd", os.environ.get("WARREN_ZYGOTE_FD", "")),
                               ("X-PPid", str(os.getppid()))])
     return [b"forked"]
