@@ -265,3 +265,41 @@ def test_import_exception_fails_the_put_with_its_text(pyw):
     assert s == 500, j
     assert "RuntimeError: boom at import time" in j["detail"], j
     assert w.config_bytes() == before
+
+
+VENV_APP = '''
+import os, sys
+import venv_only
+
+def application(environ, start_response):
+    start_response("200 OK", [])
+    return [("%s|%s|%s|%s" % (venv_only.MARK, sys.prefix, os.getcwd(),
+                              os.environ.get("GREETING"))).encode()]
+'''
+
+
+def test_home_venv_path_and_working_directory(pyw):
+    import subprocess
+    import sys
+    w, appdir = pyw
+    venv = os.path.join(appdir, "venv")
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", venv], check=True)
+    site = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+    hh.write(site, "venv_only.py", "MARK = 'from the venv'\n")
+    code = os.path.join(appdir, "code")
+    hh.write(code, "venv_wsgi.py", VENV_APP)
+    wd = os.path.join(appdir, "wd")
+    os.mkdir(wd)
+    for root, dirs, files in os.walk(appdir):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    port = hh.setup(w, [{"action": {"pass": "applications/v"}}], extra={
+        "applications": {"v": {"type": "python", "home": venv, "path": [code],
+                               "working_directory": wd, "processes": 2,
+                               "module": "venv_wsgi", "environment": {"GREETING": "hi"}}}})
+    mark, prefix, cwd, greeting = hh.get(port, "/").body.decode().split("|")
+    assert mark == "from the venv"
+    assert os.path.realpath(prefix) == os.path.realpath(venv)
+    assert (os.path.realpath(cwd), greeting) == (os.path.realpath(wd), "hi")
