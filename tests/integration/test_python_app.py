@@ -290,11 +290,6 @@ def test_home_venv_path_and_working_directory(pyw):
     hh.write(code, "venv_wsgi.py", VENV_APP)
     wd = os.path.join(appdir, "wd")
     os.mkdir(wd)
-    for root, dirs, files in os.walk(appdir):
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o755)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o644)
     port = hh.setup(w, [{"action": {"pass": "applications/v"}}], extra={
         "applications": {"v": {"type": "python", "home": venv, "path": [code],
                                "working_directory": wd, "processes": 2,
