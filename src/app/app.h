@@ -56,6 +56,8 @@ typedef struct {
     int        idle_timeout;  /* seconds an idle worker beyond spare may stay */
     int        dynamic;
     int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
+    int        zygote;        /* the runtime loads the app once and forks
+                               * workers (src/app/zygote.h): python */
 } wr_app_spec_t;
 
 /* An external application with "protocol": "http" (the router proxies to

@@ -116,8 +116,11 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     if (is_python(type)) {
         if (proto && strcmp(proto, "wsgi") != 0)
             return fail(reason, rlen, name, "Python \"protocol\": \"asgi\" is not supported yet.");
-        if (json_object_get(app, "targets"))
-            return fail(reason, rlen, name, "Python \"targets\" are not supported yet.");
+        /* One request at a time per worker for now: several would need
+         * the router to send a worker more than one request at once. */
+        if (json_integer_value(json_object_get(app, "threads")) > 1)
+            return fail(reason, rlen, name, "Python \"threads\" above 1 are not "
+                        "supported yet; use \"processes\".");
     } else if (proto && strcmp(proto, "warren") != 0 && strcmp(proto, "http") != 0) {
         snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
         return fail(reason, rlen, name, why);
@@ -156,6 +159,14 @@ static int python_env(char **env, size_t *n, json_t *app)
         if (v && asprintf(&env[(*n)++], "%s=%s", opts[i].var, v) < 0)
             return -1;
     }
+    if (json_object_get(app, "targets") != NULL) {
+        char *t = json_dumps(json_object_get(app, "targets"), JSON_COMPACT);
+        if (t == NULL || asprintf(&env[(*n)++], "WARREN_PYTHON_TARGETS=%s", t) < 0) {
+            free(t);
+            return -1;
+        }
+        free(t);
+    }
     if (json_is_true(json_object_get(app, "factory"))
         && (env[(*n)++] = strdup("WARREN_PYTHON_FACTORY=1")) == NULL)
         return -1;
@@ -177,7 +188,7 @@ static int python_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-#define WR_PYTHON_VARS  6       /* python_env() adds at most this many */
+#define WR_PYTHON_VARS  7       /* python_env() adds at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
@@ -219,6 +230,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     s->http = wr_app_is_http(app);
     s->name = strdup(name);
     if (is_python(json_string_value(json_object_get(app, "type")))) {
+        s->zygote = 1;
         if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)
             s->executable = NULL;
     } else {
