@@ -41,6 +41,9 @@
 
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define WR_PYTHON_RUNTIME    "warren-python"
+#define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
+#define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
+#define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */
 
 typedef struct {
     char      *name;
@@ -53,12 +56,24 @@ typedef struct {
     char      *cwd;           /* NULL: inherited */
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
-    int        processes;     /* workers to keep */
     int        python;        /* the python runtime, opened by main */
     uid_t      host_uid;      /* uid/gid outside a credential namespace */
     gid_t      host_gid;      /* (uid/gid: inside it) */
     wr_sb_conf_t sb;          /* "isolation" */
+    /* "processes": an integer N is max = spare = N, not dynamic; the object
+     * {max, spare, idle_timeout} is dynamic (Unit's defaults: 1, 0, 15 s). */
+    int        max;           /* workers never exceed it */
+    int        spare;         /* idle workers kept (static: workers kept) */
+    int        idle_timeout;  /* seconds an idle worker beyond spare may stay */
+    int        dynamic;
+    int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
+    int        zygote;        /* the runtime loads the app once and forks
+                               * workers (src/app/zygote.h): python */
 } wr_app_spec_t;
+
+/* An external application with "protocol": "http" (the router proxies to
+ * its workers instead of speaking the worker channel). */
+int  wr_app_is_http(json_t *app);
 
 /*
  * Build spec from a validated application object. Returns 0, or -1 with a

@@ -14,6 +14,7 @@
 #define TARGETS_MAX        254         /* as Unit */
 #define ID_MAX             4294967294LL /* uid/gid: 32 bits, -1 reserved */
 #define DEFAULT_MAX_PROCS  1           /* "max" when only "spare" is set */
+#define IDLE_TIMEOUT_MAX   (INT_MAX / 1000)   /* seconds: milliseconds fit an int */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -296,7 +297,8 @@ static const wr_vmember_t processes_members[] = {
         .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1, .max = INT_MAX }, false },
     { "spare", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0, .max = INT_MAX }, false },
-    { "idle_timeout", &wr_vd_uint, false },
+    { "idle_timeout", &(const wr_vdesc_t) {
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0, .max = IDLE_TIMEOUT_MAX }, false },
     { NULL, NULL, false },
 };
 

@@ -118,6 +118,7 @@ int   wr_apps_reaped(wr_main_t *m, pid_t pid, int status);
 void  wr_apps_signal(wr_main_t *m, int sig, int group);
 int   wr_apps_alive(wr_main_t *m);
 void  wr_apps_send_log(wr_main_t *m);
+void  wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg);   /* WANT, KILL */
 void  wr_apps_free(wr_main_t *m);
 
 #endif
