@@ -348,6 +348,25 @@ check_external_protocol(wr_vctx_t *c, json_t *v, const char *name)
     return one_of(c, v, name, "warren", "http");
 }
 
+/* The router reaches an http app's workers through abstract unix sockets,
+ * which belong to a network namespace: a worker in its own cannot be
+ * reached. Said now rather than found out as a hung start. */
+static int
+check_external(wr_vctx_t *c, json_t *v, const char *name)
+{
+    const char *proto = json_string_value(json_object_get(v, "protocol"));
+    json_t     *ns = json_object_get(json_object_get(v, "isolation"), "namespaces");
+
+    if (proto != NULL && strcmp(proto, "http") == 0
+        && json_is_true(json_object_get(ns, "network")))
+    {
+        return wr_v_error_at(c, "protocol", "An application with \"protocol\": "
+                             "\"http\" cannot have its own \"network\" namespace: "
+                             "the router could not reach it.");
+    }
+    return 0;
+}
+
 static const wr_vmember_t external_members[] = {
     { "executable", &wr_vd_name, true },
     { "arguments", &str_array, false },
@@ -559,9 +578,9 @@ static const struct {
     const wr_vmember_t *members;
     wr_vcheck_t         check;
 } languages[] = {
-    { "external", external_members, NULL },
-    { "go", external_members, NULL },           /* Unit's aliases of external */
-    { "nodejs", external_members, NULL },
+    { "external", external_members, check_external },
+    { "go", external_members, check_external },           /* Unit's aliases of external */
+    { "nodejs", external_members, check_external },
     { "python", python_members, check_python },
     { "php", php_members, check_php },
     { "perl", perl_members, NULL },

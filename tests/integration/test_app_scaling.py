@@ -61,20 +61,10 @@ def prototypes(w, name="py"):
     return sorted(p for p, t in w.children().items() if t == title)
 
 
-def is_zygote(pid):
-    """A Python app's zygote (it loads the app, forks the workers) is a
-    child of the prototype too, but not a worker."""
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip() == "warren-zygote"
-    except OSError:
-        return False
-
-
 def workers(w, name="py"):
     protos = prototypes(w, name)
     return sorted(p for p, st in wh.descendants(w.main_pid).items()
-                  if st[1] in protos and st[0] not in ("Z", "X") and not is_zygote(p))
+                  if st[1] in protos and st[0] not in ("Z", "X") and not wh.is_zygote(p))
 
 
 def app_status(w, name="py"):

@@ -42,7 +42,7 @@ def prototypes(w, name="s"):
 def worker(w, name="s"):
     protos = prototypes(w, name)
     for p, st in wh.descendants(w.main_pid).items():
-        if st[1] in protos and st[0] not in ("Z", "X"):
+        if st[1] in protos and st[0] not in ("Z", "X") and not wh.is_zygote(p):
             return p
     return None
 
