@@ -286,10 +286,21 @@ def application(environ, start_response):
 '''
 
 
-def test_pid_namespace_worker_killed_on_timeout(warren):
+def test_pid_namespace_worker_killed_on_timeout(warren_factory):
     """main learns a pid-namespaced worker's host pid (pidfd from the
     prototype): the router's limits.timeout kill reaches the right process."""
-    w = warren
+    # Without a rootfs the runtime is exec'd by path as user nobody: a
+    # --modulesdir nobody can reach (the checkout may be private).
+    rt = hh.make_root("warren-rt-")
+    shutil.copy(os.path.join(wh.REPO, "build", "warren-python"), rt)
+    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    try:
+        pid_namespace_timeout(warren_factory(extra_args=["--modulesdir", rt]))
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
+
+
+def pid_namespace_timeout(w):
     port = wh.free_port()
     appdir = os.path.join(w.dir, "py")
     os.makedirs(appdir)
