@@ -11,10 +11,10 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -Iinclude -DWR_VERSION='"$(VERSION)"' \
             -DWR_PREFIX='"$(PREFIX)"'
-LDLIBS   := -ljansson -lpcre2-8 -lpthread
+LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lpthread
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
-PARTS    := core conf http route control router daemon lib app
+PARTS    := core conf http route control router daemon lib app sandbox
 LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
@@ -151,6 +151,11 @@ PY_LDFLAGS     = $(shell $(PYTHON_CONFIG) --embed --ldflags)
 PY_BIN        := $(PYTHON_CONFIG:-config=)
 
 $(PY_RT_OBJ) $(PY_RT_ASAN): CPPFLAGS += $(PY_INCLUDES) -DWPY_PYTHON_BIN='"$(PY_BIN)"'
+
+# isolation "language_deps" of a python app: the stdlib and site directories
+# of the interpreter the runtime embeds (src/sandbox/prepare.c).
+PY_DEP_DIRS    = $(shell $(PY_BIN) -c 'import sysconfig, site; print(":".join(dict.fromkeys([sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"), *site.getsitepackages()])))')
+$(foreach d,obj asan fuzzobj,build/$(d)/src/sandbox/prepare.o): CPPFLAGS += -DWR_PYTHON_DIRS='"$(PY_DEP_DIRS)"'
 
 all: build/warren-python
 

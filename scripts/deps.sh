@@ -3,7 +3,7 @@
 # Idempotent: a machine that has everything runs no apt command at all.
 set -eu
 
-PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev
+PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
       python3 python3-dev python3-pytest procps util-linux iproute2"
 
 missing=""

@@ -6,6 +6,11 @@
  * runs wr_proto_main(): the prototype. It drops to the app's user, changes
  * directory and forks a worker on every WR_MSG_PROTO_SPAWN from main.
  *
+ * "isolation" (src/sandbox/sandbox.h, docs/isolation.md): main prepares
+ * and clone3()s the prototype into its namespaces; the prototype enters its
+ * rootfs, drops caps and creds; every worker calls wr_sb_exec_prepare()
+ * (no_new_privs, seccomp) right before its exec.
+ *
  * A "python" app runs the WSGI runtime RUNTIMES/warren-python (RUNTIMES:
  * --modulesdir, by default the directory warrend itself is in) with the
  * app's options in WARREN_PYTHON_* variables (src/runtime/python/main.c).
@@ -32,8 +37,13 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "sandbox/sandbox.h"
+
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define WR_PYTHON_RUNTIME    "warren-python"
+#define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
+#define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
+#define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */
 
 typedef struct {
     char      *name;
@@ -46,8 +56,24 @@ typedef struct {
     char      *cwd;           /* NULL: inherited */
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
-    int        processes;     /* workers to keep */
+    int        python;        /* the python runtime, opened by main */
+    uid_t      host_uid;      /* uid/gid outside a credential namespace */
+    gid_t      host_gid;      /* (uid/gid: inside it) */
+    wr_sb_conf_t sb;          /* "isolation" */
+    /* "processes": an integer N is max = spare = N, not dynamic; the object
+     * {max, spare, idle_timeout} is dynamic (Unit's defaults: 1, 0, 15 s). */
+    int        max;           /* workers never exceed it */
+    int        spare;         /* idle workers kept (static: workers kept) */
+    int        idle_timeout;  /* seconds an idle worker beyond spare may stay */
+    int        dynamic;
+    int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
+    int        zygote;        /* the runtime loads the app once and forks
+                               * workers (src/app/zygote.h): python */
 } wr_app_spec_t;
+
+/* An external application with "protocol": "http" (the router proxies to
+ * its workers instead of speaking the worker channel). */
+int  wr_app_is_http(json_t *app);
 
 /*
  * Build spec from a validated application object. Returns 0, or -1 with a
@@ -58,9 +84,14 @@ int  wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t
                        uid_t def_uid, gid_t def_gid, const char *runtimes,
                        char *reason, size_t rlen);
 void wr_app_spec_free(wr_app_spec_t *s);
+/* "isolation" into s->sb (spec_iso.c): 0, -1 out of memory, -2 why set. */
+int  wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why,
+                           size_t wlen);
 
-/* The prototype process; never returns. chan_fd: its channel to main. */
+/* The prototype process; never returns. chan_fd: its channel to main.
+ * sb: its sandbox as main prepared it (NULL without isolation); filter:
+ * main's seccomp program. parent 0: do not check (own pid namespace). */
 __attribute__((noreturn))
-void wr_proto_main(const wr_app_spec_t *s, int chan_fd, pid_t parent);
+void wr_proto_main(const wr_app_spec_t *s, wr_sb_run_t *sb, int chan_fd, pid_t parent);
 
 #endif

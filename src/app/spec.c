@@ -29,17 +29,28 @@ static char *dup_opt(json_t *v)
     return s ? strdup(s) : NULL;
 }
 
-/* Workers to keep: integer N; object: max(spare, 1) until dynamic scaling
- * exists; absent: 1. */
-static int processes_of(json_t *p)
+/* "processes": integer N (N workers, always), object (dynamic, Unit's
+ * defaults for what it leaves out), absent (one worker). */
+static void processes_of(wr_app_spec_t *s, json_t *p)
 {
-    if (json_is_integer(p))
-        return (int) json_integer_value(p);
-    if (json_is_object(p)) {
-        json_int_t spare = json_integer_value(json_object_get(p, "spare"));
-        return spare > 1 ? (int) spare : 1;
+    json_t *v;
+
+    s->max = s->spare = 1;
+    s->idle_timeout = 0;
+    s->dynamic = 0;
+    if (json_is_integer(p)) {
+        s->max = s->spare = (int) json_integer_value(p);
+        return;
     }
-    return 1;
+    if (!json_is_object(p))
+        return;
+    s->dynamic = 1;
+    v = json_object_get(p, "max");
+    s->max = v ? (int) json_integer_value(v) : WR_APP_DEFAULT_MAX;
+    v = json_object_get(p, "spare");
+    s->spare = v ? (int) json_integer_value(v) : WR_APP_DEFAULT_SPARE;
+    v = json_object_get(p, "idle_timeout");
+    s->idle_timeout = v ? (int) json_integer_value(v) : WR_APP_DEFAULT_IDLE;
 }
 
 static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def_gid,
@@ -83,6 +94,14 @@ static int is_python(const char *type)
     return strncmp(type, "python", 6) == 0 && (type[6] == '\0' || type[6] == ' ');
 }
 
+int wr_app_is_http(json_t *app)
+{
+    const char *type = json_string_value(json_object_get(app, "type"));
+    const char *proto = json_string_value(json_object_get(app, "protocol"));
+
+    return type && proto && strcmp(type, "external") == 0 && strcmp(proto, "http") == 0;
+}
+
 static int refuse_unsupported(json_t *app, const char *name, char *reason, size_t rlen)
 {
     const char *type = json_string_value(json_object_get(app, "type"));
@@ -97,15 +116,19 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     if (is_python(type)) {
         if (proto && strcmp(proto, "wsgi") != 0)
             return fail(reason, rlen, name, "Python \"protocol\": \"asgi\" is not supported yet.");
-        if (json_object_get(app, "targets"))
-            return fail(reason, rlen, name, "Python \"targets\" are not supported yet.");
-    } else if (proto && strcmp(proto, "warren") != 0) {
+        /* One request at a time per worker for now: several would need
+         * the router to send a worker more than one request at once. */
+        if (json_integer_value(json_object_get(app, "threads")) > 1)
+            return fail(reason, rlen, name, "Python \"threads\" above 1 are not "
+                        "supported yet; use \"processes\".");
+    } else if (proto && strcmp(proto, "warren") != 0 && strcmp(proto, "http") != 0) {
         snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
         return fail(reason, rlen, name, why);
     }
     /* Running without the sandbox asked for would be worse than refusing. */
-    if (json_object_size(iso) > 0)
-        return fail(reason, rlen, name, "\"isolation\" is not supported yet.");
+    if (json_is_string(json_object_get(iso, "seccomp"))
+        && strcmp(json_string_value(json_object_get(iso, "seccomp")), "default") != 0)
+        return fail(reason, rlen, name, "only the \"default\" seccomp profile exists.");
     return 0;
 }
 
@@ -137,6 +160,14 @@ static int python_env(char **env, size_t *n, json_t *app)
         if (v && asprintf(&env[(*n)++], "%s=%s", opts[i].var, v) < 0)
             return -1;
     }
+    if (json_object_get(app, "targets") != NULL) {
+        char *t = json_dumps(json_object_get(app, "targets"), JSON_COMPACT);
+        if (t == NULL || asprintf(&env[(*n)++], "WARREN_PYTHON_TARGETS=%s", t) < 0) {
+            free(t);
+            return -1;
+        }
+        free(t);
+    }
     if (json_is_true(json_object_get(app, "factory"))
         && (env[(*n)++] = strdup("WARREN_PYTHON_FACTORY=1")) == NULL)
         return -1;
@@ -158,7 +189,7 @@ static int python_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-#define WR_PYTHON_VARS  6       /* python_env() adds at most this many */
+#define WR_PYTHON_VARS  7       /* python_env() adds at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
@@ -192,13 +223,18 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                       uid_t def_uid, gid_t def_gid, const char *runtimes,
                       char *reason, size_t rlen)
 {
+    char why[256];
+
     memset(s, 0, sizeof(*s));
+    wr_sb_conf_init(&s->sb);
     if (refuse_unsupported(app, name, reason, rlen) < 0)
         return -1;
     s->gen = gen;
-    s->processes = processes_of(json_object_get(app, "processes"));
+    processes_of(s, json_object_get(app, "processes"));
+    s->http = wr_app_is_http(app);
     s->name = strdup(name);
     if (is_python(json_string_value(json_object_get(app, "type")))) {
+        s->zygote = 1;
         if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)
             s->executable = NULL;
     } else {
@@ -209,6 +245,19 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
         return oom(reason, rlen, name);
     }
     if (resolve_creds(s, app, def_uid, def_gid, reason, rlen) < 0) {
+        wr_app_spec_free(s);
+        return -1;
+    }
+    s->host_uid = s->uid;
+    s->host_gid = s->gid;
+    s->python = is_python(json_string_value(json_object_get(app, "type")));
+    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), s->python,
+                                  why, sizeof(why))) {
+    case -1:
+        wr_app_spec_free(s);
+        return oom(reason, rlen, name);
+    case -2:
+        fail(reason, rlen, name, why);
         wr_app_spec_free(s);
         return -1;
     }
@@ -240,5 +289,6 @@ void wr_app_spec_free(wr_app_spec_t *s)
     free(s->cwd);
     free(s->out_path);
     free(s->err_path);
+    wr_sb_conf_free(&s->sb);
     memset(s, 0, sizeof(*s));
 }

@@ -8,11 +8,13 @@
 #include <string.h>
 
 #include "conf/validate_int.h"
+#include "sandbox/sandbox.h"
 
 #define THREAD_STACK_MIN   16384       /* PTHREAD_STACK_MIN on Linux */
 #define TARGETS_MAX        254         /* as Unit */
 #define ID_MAX             4294967294LL /* uid/gid: 32 bits, -1 reserved */
 #define DEFAULT_MAX_PROCS  1           /* "max" when only "spare" is set */
+#define IDLE_TIMEOUT_MAX   (INT_MAX / 1000)   /* seconds: milliseconds fit an int */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -94,13 +96,67 @@ static const wr_vdesc_t idmap = {
     .items = &(const wr_vdesc_t) { .types = WR_VT_OBJ, .members = idmap_members },
 };
 
+/* "/", "//", "/./": every component empty or "." */
+static bool
+is_root(const char *p)
+{
+    for (; *p; p++) {
+        if (*p == '/') {
+            continue;
+        }
+        if (*p == '.' && (p[1] == '/' || p[1] == '\0')) {
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
 static int
 check_rootfs(wr_vctx_t *c, json_t *v, const char *name)
 {
-    if (strcmp(json_string_value(v), "/") == 0) {
+    if (is_root(json_string_value(v))) {
         return wr_v_error(c, "The \"rootfs\" value must not be \"/\".");
     }
     return check_no_dotdot(c, v, name);
+}
+
+/* The sandbox's capability names: "net_bind_service" or "CAP_NET_BIND_SERVICE". */
+static int
+check_capability(wr_vctx_t *c, json_t *v, const char *name)
+{
+    if (wr_sb_cap_parse(json_string_value(v)) < 0) {
+        return wr_v_error(c, "The capability \"%s\" is unknown; use a name such "
+                          "as \"net_bind_service\".", json_string_value(v));
+    }
+    return 0;
+}
+
+static const wr_vdesc_t capabilities = {
+    .types = WR_VT_ARR,
+    .items = &(const wr_vdesc_t) {
+        .types = WR_VT_STR, .flags = WR_VF_NONEMPTY, .check = check_capability },
+};
+
+static int
+check_seccomp(wr_vctx_t *c, json_t *v, const char *name)
+{
+    if (json_is_string(v) && strcmp(json_string_value(v), "default") != 0) {
+        return wr_v_error(c, "The \"seccomp\" value must be true, false or "
+                          "\"default\".");
+    }
+    return 0;
+}
+
+/* sethostname(2) takes at most HOST_NAME_MAX bytes. */
+static int
+check_hostname(wr_vctx_t *c, json_t *v, const char *name)
+{
+    if (strlen(json_string_value(v)) > HOST_NAME_MAX) {
+        return wr_v_error(c, "The \"hostname\" value must not be longer than %d "
+                          "bytes.", HOST_NAME_MAX);
+    }
+    return 0;
 }
 
 static const wr_vmember_t automount_members[] = {
@@ -118,9 +174,19 @@ static const wr_vmember_t cgroup_members[] = {
     { NULL, NULL, false },
 };
 
+static int
+check_mount_dest(wr_vctx_t *c, json_t *v, const char *name)
+{
+    if (is_root(json_string_value(v))) {
+        return wr_v_error(c, "The \"destination\" value must not be \"/\" "
+                          "(that is \"rootfs\" itself).");
+    }
+    return check_no_dotdot(c, v, name);
+}
+
 static const wr_vdesc_t mount_path = {
     .types = WR_VT_STR, .flags = WR_VF_NONEMPTY | WR_VF_ABSPATH,
-    .check = check_no_dotdot,
+    .check = check_mount_dest,
 };
 
 static const wr_vmember_t mount_members[] = {
@@ -141,19 +207,42 @@ static const wr_vmember_t rlimits_members[] = {
 };
 
 /* With a credential namespace and no mount namespace, warrend can neither
- * pivot_root (needs a mount namespace) nor chroot (needs host privilege). */
+ * pivot_root (needs a mount namespace) nor chroot (needs host privilege).
+ * Options that only mean something with another one need it. */
 static int
 check_isolation(wr_vctx_t *c, json_t *v, const char *name)
 {
     json_t *ns = json_object_get(v, "namespaces");
+    json_t *sc = json_object_get(v, "seccomp");
+    bool    rootfs = json_object_get(v, "rootfs") != NULL;
 
-    if (json_object_get(v, "rootfs") != NULL
-        && json_is_true(json_object_get(ns, "credential"))
+    if (rootfs && json_is_true(json_object_get(ns, "credential"))
         && !json_is_true(json_object_get(ns, "mount")))
     {
         return wr_v_error_at(c, "rootfs", "The \"rootfs\" option needs the "
                              "\"mount\" namespace when the \"credential\" "
                              "namespace is enabled.");
+    }
+    if (!rootfs && json_array_size(json_object_get(v, "mounts")) > 0) {
+        return wr_v_error_at(c, "mounts", "The \"mounts\" option needs "
+                             "\"rootfs\": they are made inside it.");
+    }
+    if (!rootfs && json_object_get(v, "tmpfs_size") != NULL) {
+        return wr_v_error_at(c, "tmpfs_size", "The \"tmpfs_size\" option needs "
+                             "\"rootfs\" (it sizes the automounted /tmp).");
+    }
+    if (json_object_get(v, "hostname") != NULL
+        && !json_is_true(json_object_get(ns, "uname")))
+    {
+        return wr_v_error_at(c, "hostname", "The \"hostname\" option needs the "
+                             "\"uname\" namespace.");
+    }
+    if (json_is_true(json_object_get(v, "new_privs")) && sc != NULL
+        && !json_is_false(sc))
+    {
+        return wr_v_error_at(c, "seccomp", "The \"seccomp\" filter needs "
+                             "no_new_privs: it cannot be used with \"new_privs\": "
+                             "true.");
     }
     return 0;
 }
@@ -177,9 +266,14 @@ static const wr_vmember_t isolation_members[] = {
             .types = WR_VT_OBJ, .members = mount_members } }, false },
     { "rlimits", &(const wr_vdesc_t) {
         .types = WR_VT_OBJ, .members = rlimits_members }, false },
-    { "capabilities", &wr_vd_name_array, false },
+    { "capabilities", &capabilities, false },
     { "seccomp", &(const wr_vdesc_t) {
-        .types = WR_VT_BOOL | WR_VT_STR, .flags = WR_VF_NONEMPTY }, false },
+        .types = WR_VT_BOOL | WR_VT_STR, .flags = WR_VF_NONEMPTY,
+        .check = check_seccomp }, false },
+    { "tmpfs_size", &(const wr_vdesc_t) {
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1, .max = LLONG_MAX }, false },
+    { "hostname", &(const wr_vdesc_t) {
+        .types = WR_VT_STR, .flags = WR_VF_NONEMPTY, .check = check_hostname }, false },
     { NULL, NULL, false },
 };
 
@@ -203,7 +297,8 @@ static const wr_vmember_t processes_members[] = {
         .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1, .max = INT_MAX }, false },
     { "spare", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0, .max = INT_MAX }, false },
-    { "idle_timeout", &wr_vd_uint, false },
+    { "idle_timeout", &(const wr_vdesc_t) {
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0, .max = IDLE_TIMEOUT_MAX }, false },
     { NULL, NULL, false },
 };
 
@@ -251,6 +346,25 @@ static int
 check_external_protocol(wr_vctx_t *c, json_t *v, const char *name)
 {
     return one_of(c, v, name, "warren", "http");
+}
+
+/* The router reaches an http app's workers through abstract unix sockets,
+ * which belong to a network namespace: a worker in its own cannot be
+ * reached. Said now rather than found out as a hung start. */
+static int
+check_external(wr_vctx_t *c, json_t *v, const char *name)
+{
+    const char *proto = json_string_value(json_object_get(v, "protocol"));
+    json_t     *ns = json_object_get(json_object_get(v, "isolation"), "namespaces");
+
+    if (proto != NULL && strcmp(proto, "http") == 0
+        && json_is_true(json_object_get(ns, "network")))
+    {
+        return wr_v_error_at(c, "protocol", "An application with \"protocol\": "
+                             "\"http\" cannot have its own \"network\" namespace: "
+                             "the router could not reach it.");
+    }
+    return 0;
 }
 
 static const wr_vmember_t external_members[] = {
@@ -464,9 +578,9 @@ static const struct {
     const wr_vmember_t *members;
     wr_vcheck_t         check;
 } languages[] = {
-    { "external", external_members, NULL },
-    { "go", external_members, NULL },           /* Unit's aliases of external */
-    { "nodejs", external_members, NULL },
+    { "external", external_members, check_external },
+    { "go", external_members, check_external },           /* Unit's aliases of external */
+    { "nodejs", external_members, check_external },
     { "python", python_members, check_python },
     { "php", php_members, check_php },
     { "perl", perl_members, NULL },

@@ -34,6 +34,15 @@ typedef enum {
     WR_MSG_PROTO_EXIT,     /* prototype -> main: wr_msg_exit_t + reason text */
     WR_MSG_APP_RESTART,    /* controller -> main: app name: a new generation of it
                               (answered with WR_MSG_CONF_RESULT) */
+    WR_MSG_PROTO_PIDFD,    /* prototype -> main: uint32 worker; fd = its pidfd (sent
+                              before WR_MSG_PROTO_WORKER when the prototype has its
+                              own pid namespace: main learns the host pid) */
+    WR_MSG_APP_WANT,       /* router -> main: wr_msg_want_t: requests wait, start more
+                              workers (answered with WR_MSG_APP_SCALE) */
+    WR_MSG_APP_KILL,       /* router -> main: wr_msg_worker_t (pid unused): a worker
+                              past limits.timeout; main kills it */
+    WR_MSG_APP_SCALE,      /* main -> router: wr_msg_scale_t + app name: a generation's
+                              process options and workers starting */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 
@@ -63,6 +72,23 @@ typedef struct {
     uint32_t worker;   /* worker number within the generation */
     int32_t  pid;      /* as main/the prototype sees it */
 } wr_msg_worker_t;
+
+/* WR_MSG_APP_WANT */
+typedef struct {
+    uint32_t gen;
+    uint32_t count;    /* workers wanted beyond those running or starting */
+} wr_msg_want_t;
+
+/* WR_MSG_APP_SCALE (src/router/app_scale.c says how the two sides share
+ * the work of scaling). */
+typedef struct {
+    uint32_t gen;
+    int32_t  starting; /* spawned, not yet handed over (or waiting on backoff) */
+    int32_t  max;
+    int32_t  spare;
+    int32_t  idle_timeout;   /* seconds; 0: none */
+    int32_t  dynamic;  /* 0: "processes" is an integer: main alone keeps them */
+} wr_msg_scale_t;
 
 /* WR_MSG_PROTO_SPAWN */
 typedef struct {

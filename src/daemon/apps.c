@@ -11,12 +11,25 @@
  * waits until each has one worker that said hello. On commit the LIVE ones
  * no longer wanted are retired; on failure the NEW ones are torn down.
  *
- * A worker that exits while its generation is in use is replaced, after a
- * delay that doubles from WR_RESTART_MIN_MS to WR_RESTART_MAX_MS while it
- * keeps failing early (reset once a worker stayed up WR_RESTART_STABLE_MS).
- * A prototype that dies is restarted the same way.
+ * How many workers: main keeps a floor by itself ("processes": N keeps N;
+ * the object form keeps "spare"; a NEW generation starts at least one so
+ * the PUT learns whether the app can serve at all). Beyond the floor the
+ * router asks (WR_MSG_APP_WANT) for workers when requests wait, and lets
+ * idle ones go after idle_timeout (src/router/app_scale.c); main never
+ * lets a generation have more than "max" processes, starting and dying
+ * ones included. Every change of the starting count is told to the router
+ * (WR_MSG_APP_SCALE), with the options, for its decisions and /status.
+ *
+ * A worker that fails (killed, or exits non-zero, or before hello) holds
+ * back every spawn of its generation for a delay that doubles from
+ * WR_RESTART_MIN_MS to WR_RESTART_MAX_MS while workers keep failing early
+ * (reset once one stayed up WR_RESTART_STABLE_MS): neither the floor nor
+ * the router's demand makes a respawn storm. A worker that ends cleanly
+ * after serving (recycled, or let go while idle) is no failure.
+ * A prototype that dies is restarted with the same backoff.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +48,8 @@
 enum { GEN_NEW, GEN_LIVE, GEN_DEAD };
 enum { W_NONE, W_SPAWNING, W_HELLO, W_UP, W_DYING };
 
+/* One worker process, from its spawn request to its exit. Allocated one
+ * by one (timers point at them) and reused once W_NONE. */
 typedef struct {
     wr_gen_t   *g;
     int         state;
@@ -42,15 +57,14 @@ typedef struct {
     pid_t       pid;          /* known from PROTO_WORKER */
     wr_ev_t     ev;           /* router's end until HELLO; fd -1 otherwise */
     wr_timer_t  hello;
-    wr_timer_t  restart;
     uint64_t    started;
-    uint64_t    backoff;
 } wr_slot_t;
 
 struct wr_gen {
     wr_main_t     *m;
     wr_gen_t      *next;
     wr_app_spec_t  spec;
+    wr_sb_run_t    sb;            /* spec.sb.on: prepared by wr_sb_prepare */
     json_t        *app;
     int            role;
     int            ready;         /* a worker said hello once */
@@ -63,13 +77,19 @@ struct wr_gen {
     uint64_t       started, backoff;
     wr_timer_t     restart;       /* prototype restart */
     wr_timer_t     drain;         /* DEAD: SIGKILL after the drain timeout */
-    size_t         nslots;
-    wr_slot_t      slots[];
+    wr_timer_t     fill;          /* spawns held back by the failure backoff */
+    uint64_t       hold_until;    /* no spawn before (wr_ev_now() ms) */
+    uint64_t       wbackoff;      /* the workers' failure backoff, ms */
+    int            demand;        /* workers the router asked for, not spawned yet */
+    int            told;          /* starting count the router knows; -1 none */
+    size_t         nslots, capslots;
+    wr_slot_t    **slots;
 };
 
-static void slot_spawn(wr_slot_t *s);
-static int  proto_start(wr_gen_t *g);
+static int  proto_start(wr_gen_t *g, char *reason, size_t rlen);
 static void gen_free(wr_gen_t *g);
+static void gen_fill(wr_gen_t *g);
+static void gen_tell(wr_gen_t *g, int force);
 
 static int gen_in_use(const wr_gen_t *g)
 {
@@ -116,18 +136,9 @@ static void slot_close_fd(wr_slot_t *s)
 static void slot_reset(wr_slot_t *s)
 {
     slot_close_fd(s);
-    wr_timer_cancel(&s->g->m->loop, &s->restart);
     s->state = W_NONE;
     s->worker = 0;
     s->pid = 0;
-}
-
-static void slot_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
-{
-    wr_slot_t *s = t->data;
-
-    if (gen_in_use(s->g) && s->g->pid > 0 && s->state == W_NONE)
-        slot_spawn(s);
 }
 
 static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
@@ -159,6 +170,7 @@ static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
     s->state = W_DYING;
     if (s->pid > 0)
         kill(s->pid, SIGKILL);
+    gen_tell(g, 0);
 }
 
 static void slot_spawn(wr_slot_t *s)
@@ -180,9 +192,130 @@ static void slot_spawn(wr_slot_t *s)
 static wr_slot_t *slot_of(wr_gen_t *g, uint32_t worker)
 {
     for (size_t i = 0; i < g->nslots; i++)
-        if (g->slots[i].worker == worker && g->slots[i].state != W_NONE)
-            return &g->slots[i];
+        if (g->slots[i]->worker == worker && g->slots[i]->state != W_NONE)
+            return g->slots[i];
     return NULL;
+}
+
+/* A free slot, or a new one; NULL when out of memory. */
+static wr_slot_t *slot_free_one(wr_gen_t *g)
+{
+    wr_slot_t *s;
+
+    for (size_t i = 0; i < g->nslots; i++)
+        if (g->slots[i]->state == W_NONE)
+            return g->slots[i];
+    if (g->nslots == g->capslots) {
+        size_t cap = g->capslots ? g->capslots * 2 : 4;
+        wr_slot_t **v = realloc(g->slots, cap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        g->slots = v;
+        g->capslots = cap;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->g = g;
+    s->ev.fd = -1;
+    s->hello.cb = slot_hello_timeout;
+    s->hello.data = s;
+    g->slots[g->nslots++] = s;
+    return s;
+}
+
+/* ---- how many workers ---- */
+
+/* Processes of g's workers: every state but W_NONE has (or will have) one. */
+static int gen_live(const wr_gen_t *g)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < g->nslots; i++)
+        n += g->slots[i]->state != W_NONE;
+    return n;
+}
+
+static int gen_starting(const wr_gen_t *g)
+{
+    int n = g->demand;
+
+    for (size_t i = 0; i < g->nslots; i++)
+        n += g->slots[i]->state == W_SPAWNING || g->slots[i]->state == W_HELLO;
+    return n;
+}
+
+/* Workers main keeps without being asked. */
+static int gen_floor(const wr_gen_t *g)
+{
+    if (!g->ready && g->spec.dynamic && g->spec.spare < 1)
+        return 1;                 /* the PUT waits for one: can the app serve? */
+    return g->spec.spare;
+}
+
+/* The router's view: options and workers on their way. Sent when the
+ * starting count changed, and always (force) in answer to a WANT. */
+static void gen_tell(wr_gen_t *g, int force)
+{
+    wr_child_t *r = &g->m->child[WR_ROLE_ROUTER];
+    char msg[sizeof(wr_msg_scale_t) + 256];
+    wr_msg_scale_t sc = {
+        .gen = g->spec.gen, .starting = gen_starting(g), .max = g->spec.max,
+        .spare = g->spec.spare, .idle_timeout = g->spec.idle_timeout,
+        .dynamic = g->spec.dynamic,
+    };
+    size_t nl = strlen(g->spec.name);
+
+    if (!gen_in_use(g) || r->pid <= 0 || (!force && sc.starting == g->told))
+        return;
+    if (nl > 256)
+        nl = 256;
+    memcpy(msg, &sc, sizeof(sc));
+    memcpy(msg + sizeof(sc), g->spec.name, nl);
+    if (wr_chan_send(&r->chan, WR_MSG_APP_SCALE, 0, msg, sizeof(sc) + nl, -1) == 0) {
+        g->told = sc.starting;
+        g->forwarded = 1;         /* the router knows g: it must hear RETIRE */
+    }
+}
+
+static void fill_cb(wr_ev_loop_t *loop, wr_timer_t *t)
+{
+    gen_fill(t->data);
+}
+
+/* Spawn what the floor and the router's demand call for, within max and
+ * (all at once: the prototype forks them side by side) unless a failure
+ * holds spawns back. */
+static void gen_fill(wr_gen_t *g)
+{
+    uint64_t now = wr_ev_now();
+    int live, n;
+
+    if (!gen_in_use(g) || g->pid <= 0 || !g->chan_open) {
+        gen_tell(g, 0);           /* demand waits for the prototype */
+        return;
+    }
+    if (now < g->hold_until) {
+        wr_timer_set(&g->m->loop, &g->fill, g->hold_until - now);
+        gen_tell(g, 0);
+        return;
+    }
+    live = gen_live(g);
+    n = gen_floor(g) - live;
+    if (n < g->demand)
+        n = g->demand;
+    if (n > g->spec.max - live)
+        n = g->spec.max - live;   /* more demand than max: the router asks again */
+    g->demand = 0;
+    for (; n > 0; n--) {
+        wr_slot_t *s = slot_free_one(g);
+        if (s == NULL) {
+            wr_log(WR_LOG_CRIT, "app \"%s\": out of memory starting a worker", g->spec.name);
+            break;
+        }
+        slot_spawn(s);
+    }
+    gen_tell(g, 0);
 }
 
 /* The worker said hello (or not): forward its channel to the router. */
@@ -260,6 +393,7 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     s->state = W_UP;
     wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ready", g->spec.name,
            g->spec.gen, s->worker, (int) s->pid);
+    gen_tell(g, 0);
     if (!g->ready) {
         g->ready = 1;
         if (g->role == GEN_NEW && wr_apps_pending(m) == 0)
@@ -284,7 +418,16 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
             kill(w.pid, SIGKILL);
         return;
     }
-    s->pid = w.pid;
+    if (!(g->spec.sb.clone_flags & CLONE_NEWPID))
+        s->pid = w.pid;
+    if (s->pid <= 0) {
+        /* No pidfd came (or it was dead already): without a pid nobody
+         * could kill it on a timeout. Its channel closes: it exits. */
+        wr_log(WR_LOG_ERR, "app \"%s\": no host pid for worker %u; dropping it",
+               g->spec.name, w.worker);
+        s->state = W_DYING;
+        return;
+    }
     s->ev.fd = msg->fd;
     s->ev.cb = slot_hello;
     s->ev.data = s;
@@ -293,10 +436,46 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
         close(s->ev.fd);
         s->ev.fd = -1;
         s->state = W_DYING;
-        kill(s->pid, SIGKILL);
+        if (s->pid > 0)
+            kill(s->pid, SIGKILL);
         return;
     }
     s->state = W_HELLO;
+}
+
+/* "Pid:\t123" of a pidfd's fdinfo: the pid in main's namespace. */
+static pid_t pidfd_host_pid(int fd)
+{
+    char path[64], line[128];
+    FILE *f;
+    long pid = 0;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        wr_log_sys(WR_LOG_WARN, "fopen", path);
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Pid: %ld", &pid) == 1)
+            break;
+    fclose(f);
+    return pid > 0 ? (pid_t) pid : 0;
+}
+
+/* The prototype has its own pid namespace: this tells the worker's pid as
+ * main and the router see it (kill on timeout, logs). */
+static void on_proto_pidfd(wr_gen_t *g, wr_msg_t *msg)
+{
+    uint32_t worker;
+    wr_slot_t *s;
+
+    if (msg->len != sizeof(worker) || msg->fd < 0)
+        return;
+    memcpy(&worker, msg->data, sizeof(worker));
+    s = slot_of(g, worker);
+    if (s && s->state == W_SPAWNING)
+        s->pid = pidfd_host_pid(msg->fd);
 }
 
 static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
@@ -328,6 +507,9 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     s = slot_of(g, e.worker);
     if (s == NULL)
         return;
+    /* In a pid namespace the prototype's pid is not ours: the host one. */
+    if (g->spec.sb.clone_flags & CLONE_NEWPID)
+        e.pid = s->pid;
     up = wr_ev_now() - s->started;
     /* A worker that served and then ended cleanly was recycled (the router
      * closed it after limits.requests): replaced at once, no backoff. */
@@ -347,26 +529,29 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
         return;
     }
     if (served) {
-        wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ended; "
-               "replacing it", g->spec.name, g->spec.gen, e.worker, (int) e.pid);
-        s->backoff = 0;
-        slot_spawn(s);
+        wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ended",
+               g->spec.name, g->spec.gen, e.worker, (int) e.pid);
+        gen_fill(g);
         return;
     }
-    if (up >= WR_RESTART_STABLE_MS || s->backoff == 0)
-        s->backoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
-    else if (s->backoff * 2 <= WR_RESTART_MAX_MS)
-        s->backoff *= 2;
+    if (up >= WR_RESTART_STABLE_MS || g->wbackoff == 0)
+        g->wbackoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
+    else if (g->wbackoff * 2 <= WR_RESTART_MAX_MS)
+        g->wbackoff *= 2;
     else
-        s->backoff = WR_RESTART_MAX_MS;
-    wr_log(e.status == 0 ? WR_LOG_WARN : WR_LOG_ERR,
-           "app \"%s\" generation %u worker %u (pid %d) %s; replacing it in %llu ms",
-           g->spec.name, g->spec.gen, e.worker, (int) e.pid, why,
-           (unsigned long long) s->backoff);
-    if (s->backoff == 0)
-        slot_spawn(s);
+        g->wbackoff = WR_RESTART_MAX_MS;
+    g->hold_until = wr_ev_now() + g->wbackoff;
+    if (gen_live(g) < gen_floor(g))
+        wr_log(e.status == 0 ? WR_LOG_WARN : WR_LOG_ERR,
+               "app \"%s\" generation %u worker %u (pid %d) %s; replacing it in %llu ms",
+               g->spec.name, g->spec.gen, e.worker, (int) e.pid, why,
+               (unsigned long long) g->wbackoff);
     else
-        wr_timer_set(&g->m->loop, &s->restart, s->backoff);
+        wr_log(e.status == 0 ? WR_LOG_WARN : WR_LOG_ERR,
+               "app \"%s\" generation %u worker %u (pid %d) %s; workers start again "
+               "on demand, not before %llu ms", g->spec.name, g->spec.gen, e.worker,
+               (int) e.pid, why, (unsigned long long) g->wbackoff);
+    gen_fill(g);
 }
 
 static void proto_msg(wr_chan_t *c, wr_msg_t *msg)
@@ -377,6 +562,8 @@ static void proto_msg(wr_chan_t *c, wr_msg_t *msg)
         on_proto_worker(g, msg);
     else if (msg->type == WR_MSG_PROTO_EXIT)
         on_proto_exit(g, msg);
+    else if (msg->type == WR_MSG_PROTO_PIDFD)
+        on_proto_pidfd(g, msg);
     else
         wr_log(WR_LOG_WARN, "unexpected message %u from app \"%s\" prototype", msg->type,
                g->spec.name);
@@ -392,22 +579,86 @@ static void proto_chan_closed(wr_chan_t *c)
 static void proto_restart_cb(wr_ev_loop_t *loop, wr_timer_t *t)
 {
     wr_gen_t *g = t->data;
+    char reason[WR_GEN_REASON_MAX];
 
-    if (gen_in_use(g) && g->pid == 0)
-        proto_start(g);
+    /* proto_start logged why; a sandbox step may succeed later (a rootfs
+     * back in place): try again, at the slowest pace. */
+    if (gen_in_use(g) && g->pid == 0 && proto_start(g, reason, sizeof(reason)) < 0)
+        wr_timer_set(loop, &g->restart, WR_RESTART_MAX_MS);
 }
 
-static int proto_start(wr_gen_t *g)
+/* The other generations whose host mounts g may share (chroot rootfs). */
+static void sb_peers(wr_gen_t *g)
+{
+    const wr_sb_conf_t *c = &g->spec.sb;
+    const wr_sb_run_t **v;
+    size_t n = 0;
+
+    g->sb.peers = NULL;
+    g->sb.npeers = 0;
+    if (c->rootfs == NULL || (c->clone_flags & CLONE_NEWNS))
+        return;
+    for (wr_gen_t *o = g->m->gens; o; o = o->next)
+        n++;
+    v = calloc(n, sizeof(*v));
+    if (v == NULL)
+        return;             /* then nothing is shared: stacked, logged at release */
+    n = 0;
+    for (wr_gen_t *o = g->m->gens; o; o = o->next)
+        if (o != g && o->spec.sb.rootfs && o->sb.nhost_mnt > 0
+            && strcmp(o->spec.sb.rootfs, c->rootfs) == 0)
+            v[n++] = &o->sb;
+    g->sb.peers = v;
+    g->sb.npeers = n;
+}
+
+static void sb_peers_done(wr_gen_t *g)
+{
+    free((void *) g->sb.peers);
+    g->sb.peers = NULL;
+    g->sb.npeers = 0;
+}
+
+/* fork(), or with isolation clone3() into the namespaces and cgroup. */
+static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
+{
+    wr_sb_err_t err;
+    pid_t pid;
+
+    if (!g->spec.sb.on) {
+        pid = fork();
+        if (pid < 0)
+            snprintf(reason, rlen, "fork(prototype) failed: %s", strerror(errno));
+        return pid;
+    }
+    sb_peers(g);
+    if (wr_sb_prepare(&g->spec.sb, &g->sb, g->spec.executable, !g->spec.python, &err) < 0) {
+        sb_peers_done(g);
+        snprintf(reason, rlen, "%s", err.text);
+        return -1;
+    }
+    sb_peers_done(g);
+    pid = wr_sb_clone(&g->spec.sb, &g->sb, g->spec.host_uid, g->spec.host_gid, &err);
+    if (pid < 0)
+        snprintf(reason, rlen, "%s", err.text);
+    if (pid != 0)
+        wr_sb_started(&g->sb);      /* the prototype has its copies */
+    return pid;
+}
+
+static int proto_start(wr_gen_t *g, char *reason, size_t rlen)
 {
     wr_main_t *m = g->m;
     int fds[2];
     pid_t pid, parent = getpid();
 
-    if (wr_chan_pair(fds) < 0)
+    if (wr_chan_pair(fds) < 0) {
+        snprintf(reason, rlen, "socketpair(prototype channel) failed: %s", strerror(errno));
         return -1;
-    pid = fork();
+    }
+    pid = proto_fork(g, reason, rlen);
     if (pid < 0) {
-        wr_log_sys(WR_LOG_ERR, "fork", g->spec.name);
+        wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, reason);
         close(fds[0]);
         close(fds[1]);
         return -1;
@@ -417,7 +668,9 @@ static int proto_start(wr_gen_t *g)
         close(fds[0]);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        wr_proto_main(&g->spec, fds[1], parent);
+        /* In its own pid namespace its parent is pid 0 to it. */
+        wr_proto_main(&g->spec, g->spec.sb.on ? &g->sb : NULL, fds[1],
+                      (g->spec.sb.clone_flags & CLONE_NEWPID) ? 0 : parent);
     }
     close(fds[1]);
     g->pid = pid;
@@ -434,9 +687,27 @@ static int proto_start(wr_gen_t *g)
     wr_log(WR_LOG_INFO, "app \"%s\" generation %u prototype %d started as uid %u gid %u",
            g->spec.name, g->spec.gen, (int) pid, (unsigned) g->spec.uid,
            (unsigned) g->spec.gid);
-    for (size_t i = 0; i < g->nslots; i++)
-        slot_spawn(&g->slots[i]);
+    gen_fill(g);
     return 0;
+}
+
+/* Once for all apps: main's seccomp program. */
+static int seccomp_ready(wr_gen_t *g, char *reason, size_t rlen)
+{
+    wr_main_t *m = g->m;
+    wr_app_spec_t *s = &g->spec;
+    wr_sb_err_t err;
+
+    if (!s->sb.on)
+        return 0;
+    if (s->sb.seccomp && m->seccomp.insns == NULL && wr_sb_seccomp_build(&m->seccomp, &err) < 0)
+        goto fail;
+    g->sb.filter = s->sb.seccomp ? &m->seccomp : NULL;
+    return 0;
+fail:
+    snprintf(reason, rlen, "Application \"%s\" could not start: %s.", s->name, err.text);
+    wr_log(WR_LOG_ERR, "%s", reason);
+    return -1;
 }
 
 static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
@@ -445,14 +716,14 @@ static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
     wr_gen_t *g;
     uint32_t id;
     wr_app_spec_t spec;
+    char why[WR_GEN_REASON_MAX] = "";
 
     if (++m->next_gen == 0)
         m->next_gen = 1;
     id = m->next_gen;
     if (wr_app_spec_build(&spec, name, app, id, m->uid, m->gid, m->runtimes, reason, rlen) < 0)
         return NULL;
-    g = calloc(1, sizeof(*g) + (size_t) (spec.processes > 0 ? spec.processes : 0)
-               * sizeof(wr_slot_t));
+    g = calloc(1, sizeof(*g));
     if (g == NULL) {
         wr_app_spec_free(&spec);
         snprintf(reason, rlen, "Out of memory.");
@@ -462,24 +733,18 @@ static wr_gen_t *gen_new(wr_main_t *m, const char *name, json_t *app, int role,
     g->spec = spec;
     g->app = json_incref(app);
     g->role = role;
-    g->nslots = (size_t) (spec.processes > 0 ? spec.processes : 0);
-    g->ready = g->nslots == 0;
+    g->ready = !spec.dynamic && spec.spare == 0;    /* "processes": 0 */
+    g->told = -1;
     g->restart.cb = proto_restart_cb;
     g->restart.data = g;
-    for (size_t i = 0; i < g->nslots; i++) {
-        wr_slot_t *s = &g->slots[i];
-        s->g = g;
-        s->ev.fd = -1;
-        s->hello.cb = slot_hello_timeout;
-        s->hello.data = s;
-        s->restart.cb = slot_restart_cb;
-        s->restart.data = s;
-    }
+    g->fill.cb = fill_cb;
+    g->fill.data = g;
+    wr_sb_run_init(&g->sb);
     g->next = m->gens;
     m->gens = g;
-    if (proto_start(g) < 0) {
-        snprintf(reason, rlen, "Application \"%s\" could not start: fork failed: %s.",
-                 name, strerror(errno));
+    if (seccomp_ready(g, reason, rlen) < 0 || proto_start(g, why, sizeof(why)) < 0) {
+        if (why[0])
+            snprintf(reason, rlen, "Application \"%s\" could not start: %s.", name, why);
         g->role = GEN_DEAD;
         gen_free(g);
         return NULL;
@@ -498,15 +763,22 @@ static void gen_free(wr_gen_t *g)
         }
     }
     for (size_t i = 0; i < g->nslots; i++) {
-        slot_reset(&g->slots[i]);
-        wr_ev_retire(&m->loop, &g->slots[i].ev, NULL);
+        slot_reset(g->slots[i]);
+        wr_ev_retire(&m->loop, &g->slots[i]->ev, g->slots[i]);
     }
+    free(g->slots);
     wr_timer_cancel(&m->loop, &g->restart);
     wr_timer_cancel(&m->loop, &g->drain);
+    wr_timer_cancel(&m->loop, &g->fill);
     if (g->chan_open)
         wr_chan_close(&g->chan);
     wr_ev_retire(&m->loop, &g->chan.ev, NULL);
     json_decref(g->app);
+    if (g->spec.sb.on) {
+        sb_peers(g);
+        wr_sb_release(&g->spec.sb, &g->sb);
+        sb_peers_done(g);
+    }
     wr_app_spec_free(&g->spec);
     wr_ev_defer_free(&m->loop, g);
 }
@@ -533,9 +805,10 @@ static void gen_retire(wr_gen_t *g, int now)
     wr_log(WR_LOG_INFO, "app \"%s\" generation %u retired", g->spec.name, id);
     if (g->forwarded && m->child[WR_ROLE_ROUTER].pid > 0)
         wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_APP_RETIRE, 0, &id, sizeof(id), -1);
+    wr_timer_cancel(&m->loop, &g->fill);
+    g->demand = 0;
     for (size_t i = 0; i < g->nslots; i++) {
-        wr_slot_t *s = &g->slots[i];
-        wr_timer_cancel(&m->loop, &s->restart);
+        wr_slot_t *s = g->slots[i];
         if (s->state == W_HELLO || s->state == W_SPAWNING) {
             slot_close_fd(s);
             s->state = W_DYING;
@@ -682,7 +955,8 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
         g->chan_open = 0;
     }
     for (size_t i = 0; i < g->nslots; i++)
-        slot_reset(&g->slots[i]);
+        slot_reset(g->slots[i]);
+    gen_tell(g, 0);
     if (!gen_in_use(g)) {
         wr_log(WR_LOG_INFO, "app \"%s\" generation %u prototype %d %s", g->spec.name,
                g->spec.gen, (int) pid, why);
@@ -704,11 +978,72 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
         g->backoff = WR_RESTART_MAX_MS;
     wr_log(WR_LOG_ERR, "app \"%s\" generation %u prototype %d %s; restarting it in %llu ms",
            g->spec.name, g->spec.gen, (int) pid, why, (unsigned long long) g->backoff);
-    if (g->backoff == 0)
-        proto_start(g);
-    else
+    if (g->backoff == 0) {
+        char reason[WR_GEN_REASON_MAX];
+        if (proto_start(g, reason, sizeof(reason)) < 0)
+            wr_timer_set(&m->loop, &g->restart, WR_RESTART_MAX_MS);
+    } else
         wr_timer_set(&m->loop, &g->restart, g->backoff);
     return 1;
+}
+
+/* ---- what the router asks ---- */
+
+static wr_gen_t *find_gen(wr_main_t *m, uint32_t id)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        if (g->spec.gen == id)
+            return g;
+    return NULL;
+}
+
+/* Requests wait: count more workers, within max (gen_fill). Always
+ * answered, so the router knows its ask was heard. */
+static void on_want(wr_main_t *m, const wr_msg_t *msg)
+{
+    wr_msg_want_t w;
+    wr_gen_t *g;
+
+    if (msg->len != sizeof(w))
+        return;
+    memcpy(&w, msg->data, sizeof(w));
+    g = find_gen(m, w.gen);
+    if (g == NULL || !gen_in_use(g))
+        return;                   /* retired: the router hears RETIRE */
+    if (g->spec.dynamic && w.count > (uint32_t) g->demand)
+        g->demand = w.count > (uint32_t) g->spec.max ? g->spec.max : (int) w.count;
+    gen_fill(g);
+    gen_tell(g, 1);
+}
+
+/* limits.timeout: the router cannot signal a worker of another user;
+ * main can, and knows its pid. */
+static void on_kill(wr_main_t *m, const wr_msg_t *msg)
+{
+    wr_msg_worker_t w;
+    wr_gen_t *g;
+    wr_slot_t *s;
+
+    if (msg->len != sizeof(w))
+        return;
+    memcpy(&w, msg->data, sizeof(w));
+    g = find_gen(m, w.gen);
+    s = g ? slot_of(g, w.worker) : NULL;
+    if (s == NULL || s->pid <= 0)
+        return;                   /* already gone */
+    wr_log(WR_LOG_WARN, "app \"%s\" generation %u worker %u (pid %d) did not answer "
+           "in time; killing it", g->spec.name, g->spec.gen, s->worker, (int) s->pid);
+    if (kill(s->pid, SIGKILL) < 0 && errno != ESRCH)
+        wr_log(WR_LOG_ERR, "kill(worker %d of \"%s\", SIGKILL) failed: %s", (int) s->pid,
+               g->spec.name, strerror(errno));
+}
+
+void wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg)
+{
+    if (msg->type == WR_MSG_APP_WANT)
+        on_want(m, msg);
+    else if (msg->type == WR_MSG_APP_KILL)
+        on_kill(m, msg);
 }
 
 /* group: the prototype's whole process group (workers included). */
@@ -716,8 +1051,7 @@ void wr_apps_signal(wr_main_t *m, int sig, int group)
 {
     for (wr_gen_t *g = m->gens; g; g = g->next) {
         wr_timer_cancel(&m->loop, &g->restart);
-        for (size_t i = 0; i < g->nslots; i++)
-            wr_timer_cancel(&m->loop, &g->slots[i].restart);
+        wr_timer_cancel(&m->loop, &g->fill);
         if (g->pid > 0)
             kill(group ? -g->pid : g->pid, sig);
     }
@@ -746,13 +1080,22 @@ void wr_apps_free(wr_main_t *m)
         if (g->pid > 0)
             kill(-g->pid, SIGKILL);
         m->gens = g->next;
-        for (size_t i = 0; i < g->nslots; i++)
-            if (g->slots[i].ev.fd >= 0)
-                close(g->slots[i].ev.fd);
+        for (size_t i = 0; i < g->nslots; i++) {
+            if (g->slots[i]->ev.fd >= 0)
+                close(g->slots[i]->ev.fd);
+            free(g->slots[i]);
+        }
+        free(g->slots);
         if (g->chan_open)
             wr_chan_close(&g->chan);
         json_decref(g->app);
+        if (g->spec.sb.on) {
+            sb_peers(g);
+            wr_sb_release(&g->spec.sb, &g->sb);
+            sb_peers_done(g);
+        }
         wr_app_spec_free(&g->spec);
         free(g);
     }
+    wr_sb_seccomp_free(&m->seccomp);
 }

@@ -82,6 +82,10 @@ static void from_router(wr_main_t *m, wr_msg_t *msg)
             wr_chan_send(&m->child[WR_ROLE_CONTROLLER].chan, WR_MSG_STATUS, msg->id,
                          msg->data, msg->len, -1);
         break;
+    case WR_MSG_APP_WANT:
+    case WR_MSG_APP_KILL:
+        wr_apps_router_msg(m, msg);
+        break;
     default:
         wr_log(WR_LOG_WARN, "unexpected message %u from the router", msg->type);
     }

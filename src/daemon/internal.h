@@ -9,6 +9,7 @@
 #include "core/ipc.h"
 #include "core/process.h"
 #include "daemon/daemon.h"
+#include "sandbox/sandbox.h"
 
 #define WR_RESTART_MIN_MS     100      /* first delay before restarting a child */
 #define WR_RESTART_MAX_MS     5000     /* backoff cap */
@@ -82,6 +83,7 @@ struct wr_main {
     int           ready_fd;     /* daemonizing parent waits on it; -1 when told */
     wr_gen_t     *gens;         /* every application generation with a process */
     uint32_t      next_gen;
+    wr_sb_filter_t seccomp;     /* the default profile, built on first use */
 };
 
 /* children.c */
@@ -116,6 +118,7 @@ int   wr_apps_reaped(wr_main_t *m, pid_t pid, int status);
 void  wr_apps_signal(wr_main_t *m, int sig, int group);
 int   wr_apps_alive(wr_main_t *m);
 void  wr_apps_send_log(wr_main_t *m);
+void  wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg);   /* WANT, KILL */
 void  wr_apps_free(wr_main_t *m);
 
 #endif

@@ -110,4 +110,15 @@ typedef struct {
  */
 #define WR_APP_MAX_STREAMS    8
 
+/*
+ * "protocol": "http" workers speak HTTP, not this protocol. Their channel
+ * is held by the prototype instead (src/app/http_worker.c): it sends HELLO
+ * for the worker once the worker answered HTTP, then one WR_APP_HTTP_ADDR
+ * message whose payload is the struct sockaddr_un the worker listens on.
+ * The channel closing tells the router the worker is gone; the router
+ * closing it tells the prototype to end the worker. Outside the enum: it
+ * never travels on a libwarren channel.
+ */
+#define WR_APP_HTTP_ADDR      0x100
+
 #endif

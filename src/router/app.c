@@ -20,11 +20,13 @@
 #include <strings.h>
 #include <unistd.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
 #include "lib/proto.h"
 #include "router/conn.h"
+#include "router/proxy.h"
 #include "router/worker_proto.h"
 
 #define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
@@ -34,6 +36,7 @@
  * before the head of the queue (another thread's): bounds the wait the
  * preference adds. */
 #define WR_APP_SKIPS_MAX    8
+#define WR_HTTP_ADDR_WAIT_MS 1000   /* an HTTP worker's address, after its hello */
 
 /* ---- generations (registry: the control thread's) ---- */
 
@@ -69,6 +72,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
 static void worker_close(wr_worker_t *w)
 {
     close(w->fd);
+    free(w->http);
     free(w);
 }
 
@@ -132,6 +136,7 @@ static void give_locked(wr_appgen_t *g, wr_worker_t *w)
         free(q);
         return;
     }
+    w->idle_since = wr_ev_now();          /* for idle_timeout (app_scale.c) */
     w->next = g->idle;
     g->idle = w;
 }
@@ -188,6 +193,35 @@ void wr_appgen_sweep(wr_router_t *r)
     }
 }
 
+/* An HTTP worker's prototype sends where it listens right after its hello
+ * (src/lib/proto.h WR_APP_HTTP_ADDR); main may have passed the channel on
+ * before that second message was written. wait_ms: how long to wait for
+ * it (0: only look); it comes at once unless the prototype died. */
+static void http_address(wr_worker_t *w, int wait_ms)
+{
+    char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_storage)];
+    wr_app_hdr_t h;
+    struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+    ssize_t n;
+
+    if (wait_ms > 0 && poll(&pfd, 1, wait_ms) <= 0)
+        return;
+    n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_PEEK);
+    if (n < (ssize_t) sizeof(h))
+        return;
+    memcpy(&h, buf, sizeof(h));
+    if (h.type != WR_APP_HTTP_ADDR || h.len != (size_t) n - sizeof(h)
+        || (w->http = calloc(1, sizeof(*w->http))) == NULL)
+        return;
+    if (recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT) != n) {
+        free(w->http);
+        w->http = NULL;
+        return;
+    }
+    memcpy(&w->http->sa, buf + sizeof(h), h.len);
+    w->http->len = (socklen_t) h.len;
+}
+
 void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
 {
     wr_worker_t *w = calloc(1, sizeof(*w));
@@ -200,6 +234,7 @@ void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
     w->fd = fd;
     w->pid = pid;
     w->id = id;
+    http_address(w, 0);
     pthread_mutex_lock(&g->lock);
     g->nworkers++;
     give_locked(g, w);
@@ -225,7 +260,7 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
      * their threads when the config that dropped the app took effect. */
     pthread_mutex_lock(&g->lock);
     g->retired = 1;
-    while (g->qhead) {                    /* nothing will serve them: 503 */
+    while (g->qhead) {                    /* not here: a newer generation or 503 */
         wr_waiter_t *q = g->qhead;
         g->qhead = q->next;
         post_handoff(q->t, NULL, q->conn_id);
@@ -247,16 +282,17 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
  * requests active (being served or waiting for a worker). */
 json_t *wr_appgen_status(wr_appgen_t *g)
 {
-    int idle = 0, running, queued;
+    int idle = 0, running, queued, starting;
 
     pthread_mutex_lock(&g->lock);
     for (wr_worker_t *w = g->idle; w; w = w->next)
         idle++;
     running = g->nworkers;
     queued = g->qlen;
+    starting = g->starting;
     pthread_mutex_unlock(&g->lock);
     return json_pack("{s:{s:i,s:i,s:i},s:{s:i}}",
-                     "processes", "running", running, "starting", 0, "idle", idle,
+                     "processes", "running", running, "starting", starting, "idle", idle,
                      "requests", "active", running - idle + queued);
 }
 
@@ -510,6 +546,27 @@ static void client_interest(wr_hconn_t *c)
     wr_conn_want(c, ev);
 }
 
+static int recycle(wr_hconn_t *c);
+
+/* An HTTP worker back from proxy.c. */
+static void http_release(wr_hconn_t *c, int how)
+{
+    wr_worker_t *w = c->worker;
+
+    if (w == NULL)
+        return;
+    if (how == WR_PROXY_HUNG && kill(w->pid, SIGKILL) < 0)
+        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
+               c->app->name, strerror(errno));
+    if (how == WR_PROXY_DONE && !recycle(c)) {
+        c->worker = NULL;
+        give(w);
+        return;
+    }
+    c->worker = NULL;
+    discard(w);                            /* its prototype ends it */
+}
+
 /* Start c's exchange on w; w joins this thread's epoll unless it is in it
  * already (passed on from the previous request, pass_on). */
 static void attach(wr_hconn_t *c, wr_worker_t *w)
@@ -518,6 +575,18 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
 
     c->worker = w;
     w->conn = c;
+    if (w->gen->http && w->http == NULL)
+        http_address(w, WR_HTTP_ADDR_WAIT_MS);
+    if (w->gen->http && w->http == NULL) {
+        c->worker = NULL;
+        discard(w);
+        fail(c, 502);
+        return;
+    }
+    if (w->http) {                         /* it speaks HTTP: proxy.c */
+        wr_proxy_begin_app(c, w->http, http_release);
+        return;
+    }
     if (fresh && (w->ev = calloc(1, sizeof(*w->ev))) == NULL) {
         c->worker = NULL;
         discard(w);
@@ -613,6 +682,7 @@ void wr_app_begin(wr_hconn_t *c)
     g->qtail = q;
     g->qlen++;
     pthread_mutex_unlock(&g->lock);
+    wr_app_scale_poke(c->t->router);      /* more workers, if "processes" allows */
     c->state = WR_HC_APP_WAIT;
     c->app_next = c->t->app_waiting;
     c->t->app_waiting = c;
@@ -640,8 +710,8 @@ void wr_thread_take_inbox(wr_thread_t *t)
             waiting_remove(c);
             if (h->w)
                 attach(c, h->w);
-            else
-                fail(c, 503);             /* its application was retired */
+            else if (wr_app_scale_requeue(c) < 0)
+                fail(c, 503);             /* its application is gone */
         }
         free(h);
         h = next;
@@ -680,7 +750,7 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
                                                               WR_APP_RESP_FIELDS, used)
                           : wr_worker_decode_resp_head(p, n, &status, f, WR_APP_RESP_FIELDS);
     wr_buf_t *b = &c->out;
-    int v10 = c->t->req.version == WR_HTTP_10;
+    int v10 = c->v10;     /* t->req may be another request's by now */
 
     if (nf < 0 || c->head_out)
         return -1;
@@ -997,9 +1067,8 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
 
 /*
  * limits.timeout: the request gets a 503 (or, if its head is out, is cut
- * short) and a hung worker is killed; main replaces it. The router may only
- * signal workers of its own user; others are left to exit on the closed
- * channel.
+ * short) and main kills the hung worker (the router could not signal one
+ * of another user) and replaces it.
  */
 void wr_app_timeout(wr_hconn_t *c)
 {
@@ -1007,9 +1076,8 @@ void wr_app_timeout(wr_hconn_t *c)
 
     wr_log(WR_LOG_WARN, "application \"%s\" did not answer within %d s%s",
            c->app->name, c->app_timeout, w ? "; killing its worker" : " (queued)");
-    if (w && kill(w->pid, SIGKILL) < 0)
-        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
-               c->app->name, strerror(errno));
+    if (w)
+        wr_app_scale_kill(c->t->router, w);
     if (c->head_out) {
         wr_conn_abort(c);
         return;

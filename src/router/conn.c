@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "router/conn.h"
+#include "router/proxy.h"
 
 #define MS(sec)  ((uint64_t) (sec) * 1000)
 
@@ -72,6 +73,7 @@ static void conn_close(wr_hconn_t *c)
     wr_thread_t *t = c->t;
 
     wr_timer_cancel(&t->loop, &c->timer);
+    wr_proxy_conn_closing(c);
     wr_app_conn_closing(c);
     wr_ev_retire(&t->loop, &c->ev, c);      /* freed after this batch */
     close(c->ev.fd);
@@ -115,6 +117,10 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
         c->close_after = 1;
         wr_respond_error(c, 408);
         conn_process(c);
+        return;
+    }
+    if (c->state == WR_HC_PROXY) {
+        wr_proxy_timeout(c);
         return;
     }
     /* An application that took longer than its limits.timeout. */
@@ -302,6 +308,7 @@ static void start_request(wr_hconn_t *c, long head_len)
     clock_gettime(CLOCK_REALTIME, &c->start);
     c->body_left = req->content_length > 0 ? req->content_length : 0;
     c->chunked = req->chunked;
+    c->v10 = req->version == WR_HTTP_10;
 
     if (req->content_length > conf->settings.max_body_size) {
         c->close_after = 1;
@@ -318,6 +325,11 @@ static void start_request(wr_hconn_t *c, long head_len)
     if (c->app != NULL) {
         c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
         wr_app_begin(c);      /* the body goes to the worker, not away */
+        return;
+    }
+    if (c->proxy != NULL) {
+        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+        wr_proxy_begin(c);    /* the body goes upstream */
         return;
     }
     if (c->close_after || (c->body_left == 0 && !c->chunked))
@@ -457,8 +469,9 @@ static int conn_process(wr_hconn_t *c)
         case WR_HC_HEAD:
             if (c->out.n == 0)
                 parse_head(c);
-            if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT)
-                return 0;                     /* app.c has it now */
+            if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT
+                || c->state == WR_HC_PROXY)
+                return 0;                     /* app.c / proxy.c has it now */
             if (c->state == WR_HC_LINGER)
                 return 0;
             if (c->out.n == 0)
@@ -508,6 +521,7 @@ static int conn_process(wr_hconn_t *c)
             continue;
         }
         case WR_HC_LINGER:
+        case WR_HC_PROXY:
         case WR_HC_APP_WAIT:
         case WR_HC_APP:
             return 0;
@@ -523,6 +537,10 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
     if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT) {
         wr_app_on_client(c, events);
         return 0;            /* app.c settles c itself (it may be closed) */
+    }
+    if (c->state == WR_HC_PROXY) {
+        wr_proxy_on_client(c, events);
+        return 1;            /* settled only if still open */
     }
     if (c->state == WR_HC_WRITE) {
         if (events & (EPOLLERR | EPOLLHUP)) {
@@ -548,8 +566,9 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
             return -1;
         if (c->state == WR_HC_WRITE || c->state == WR_HC_LINGER)
             return 0;
-        if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT)
-            return 1;        /* app.c took it: maybe closed already */
+        if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT
+            || c->state == WR_HC_PROXY)
+            return 1;        /* app.c / proxy.c took it: maybe closed already */
         /* Epoll is level-triggered: after a short read, waiting for the
          * next event costs nothing and saves a recv() that would say EAGAIN. */
         if (r == 2)

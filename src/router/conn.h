@@ -11,7 +11,8 @@ typedef enum {
     WR_HC_WRITE,        /* sending a response */
     WR_HC_APP_WAIT,     /* queued for a worker of an application */
     WR_HC_APP,          /* exchanging with a worker (app.c) */
-    WR_HC_LINGER        /* response sent, close pending: drain what arrives */
+    WR_HC_LINGER,       /* response sent, close pending: drain what arrives */
+    WR_HC_PROXY         /* exchanging with an upstream (proxy.c) */
 } wr_hc_state_t;
 
 typedef struct wr_hconn {
@@ -72,6 +73,8 @@ typedef struct wr_hconn {
     unsigned                head_in_out:1; /* c->out still starts with the response head */
     unsigned                head_saved:1;  /* ... or app_head holds a copy (access log) */
     unsigned                chunk_end:1;   /* the chunked body's last chunk was decoded */
+    unsigned                v10:1;       /* the request is HTTP/1.0 */
+    struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
 } wr_hconn_t;
 
 /* conn.c, for app.c */

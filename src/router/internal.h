@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "core/addr.h"
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/ipc.h"
@@ -40,9 +41,11 @@ typedef struct wr_worker {
     pid_t             pid;
     uint32_t          id;
     unsigned long     served;        /* requests answered */
+    uint64_t          idle_since;    /* wr_ev_now() when it last went idle */
     wr_ev_t          *ev;            /* its event while in a thread's epoll
                                         (retired when it leaves it) */
     struct wr_hconn  *conn;          /* the request it serves, or NULL */
+    wr_addr_t        *http;          /* "protocol": "http": where it listens */
     struct wr_worker *next;          /* idle list */
 } wr_worker_t;
 
@@ -62,12 +65,34 @@ struct wr_appgen {
     pthread_mutex_t   lock;          /* the fields below */
     wr_worker_t      *idle;
     int               nworkers;      /* alive: idle or busy */
+    int               http;          /* "protocol": "http" (set by the first
+                                        config using it, before it routes) */
     int               retired;
     wr_waiter_t      *qhead, *qtail;
     int               qlen;
     wr_waiter_t      *skip_head;     /* the head that waiters passed ... */
     int               skips;         /* ... so many times (take_own_waiter) */
+    /* Scaling (app_scale.c), from main's WR_MSG_APP_SCALE: */
+    int               starting;      /* workers main is starting for it */
+    int               max, spare, idle_timeout, dynamic;   /* max 0: not told yet */
+    uint64_t          asked;         /* when a WANT went out, 0: none (control thread) */
 };
+
+/* A hung worker to kill (limits.timeout), for the control thread to pass
+ * on to main. */
+typedef struct wr_app_kill {
+    struct wr_app_kill *next;
+    uint32_t            gen, worker;
+} wr_app_kill_t;
+
+/* The router side of scaling (app_scale.c): threads poke the control
+ * thread through an eventfd; it talks to main. */
+typedef struct {
+    wr_ev_t          ev;             /* eventfd */
+    atomic_int       poked;          /* a wake-up is pending already */
+    pthread_mutex_t  lock;
+    wr_app_kill_t   *kills;
+} wr_app_scale_t;
 
 /* A worker handed to a thread for one of its waiting connections. */
 typedef struct wr_handoff {
@@ -97,6 +122,7 @@ typedef struct {
     wr_appgen_t *gen;
     int          timeout;          /* limits.timeout, seconds; 0: none */
     long         max_requests;     /* limits.requests; 0: none */
+    int          http;             /* "protocol": "http": requests are proxied */
 } wr_rapp_t;
 
 /* One compiled configuration: read-only once published; requests keep a
@@ -177,6 +203,7 @@ struct wr_router {
     atomic_uint       next_stream;   /* worker stream ids */
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */
+    wr_app_scale_t    scale;
 };
 
 /* rconf.c */
@@ -203,6 +230,16 @@ void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
 json_t *wr_appgen_status(wr_appgen_t *g);
 void  wr_thread_take_inbox(wr_thread_t *t);
+
+/* app_scale.c */
+int   wr_app_scale_init(wr_router_t *r);
+void  wr_app_scale_poke(wr_router_t *r);                 /* any thread */
+void  wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w);   /* any thread */
+void  wr_app_scale_tick(wr_router_t *r);
+void  wr_app_scale_on_msg(wr_router_t *r, const wr_msg_t *m);    /* WR_MSG_APP_SCALE */
+/* c waited on a retired generation: 0 if it waits on the current one now,
+ * -1 if the app is gone (the caller answers 503). */
+int   wr_app_scale_requeue(struct wr_hconn *c);
 
 /* conn.c */
 void  wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd);

@@ -98,7 +98,7 @@ static int build_listeners(wr_router_t *r, wr_rconf_t *c, json_t *conf, char *re
 static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
 {
     json_t *apps = json_object_get(conf, "applications"), *v;
-    const char *name;
+    const char *name, *proto;
 
     c->apps = calloc(json_object_size(apps) + 1, sizeof(*c->apps));
     if (c->apps == NULL)
@@ -116,6 +116,10 @@ static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
             json_object_get(json_object_get(v, "limits"), "timeout"));
         c->apps[c->napps].max_requests = (long) json_integer_value(
             json_object_get(json_object_get(v, "limits"), "requests"));
+        proto = json_string_value(json_object_get(v, "protocol"));
+        c->apps[c->napps].http = proto != NULL && strcmp(proto, "http") == 0;
+        if (g)
+            g->http = c->apps[c->napps].http;
         c->apps[c->napps++].gen = g;
     }
     return 0;

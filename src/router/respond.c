@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "router/conn.h"
+#include "router/proxy.h"
 #include "router/worker_proto.h"
 
 #define WR_SERVER_NAME       "Warren"
@@ -360,7 +361,13 @@ static void pass_app(resp_t *r, const wr_action_t *a)
         return;
     }
     wr_buf_reset(&c->app_head);
-    if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
+    if (ra->http) {
+        /* Its workers speak HTTP: the head goes to them as is (proxy.c). */
+        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost", r->v.remote) < 0) {
+            respond_status(r, 500);
+            return;
+        }
+    } else if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
                               ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0) {
         respond_status(r, 431);
         return;
@@ -368,6 +375,29 @@ static void pass_app(resp_t *r, const wr_action_t *a)
     c->app = g;
     c->app_timeout = ra->timeout;
     c->app_max_requests = ra->max_requests;
+}
+
+/* "proxy": the upstream head now (the parsed request is the thread's
+ * scratch), the exchange once the head is done (start_request). */
+static void proxy_action(resp_t *r, const wr_action_t *a)
+{
+    wr_hconn_t *c = r->c;
+    const char *host = a->proxy + strlen("http://");
+    int status;
+
+    if (strncmp(host, "unix:", 5) == 0)
+        host = "localhost";             /* for a client that sent no Host */
+    if (c->t->req.chunked) {
+        respond_status(r, 411);        /* chunked request bodies: not yet */
+        return;
+    }
+    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL) < 0) {
+        respond_status(r, 500);
+        return;
+    }
+    status = wr_proxy_prepare(c, a->proxy);
+    if (status != 0)
+        respond_status(r, status);
 }
 
 static int is_get_or_head(const wr_req_view_t *v)
@@ -438,8 +468,11 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
     case WR_ACTION_PASS_APP:
         pass_app(r, a);
         return;
+    case WR_ACTION_PROXY:
+        proxy_action(r, a);
+        return;
     default:
-        /* Upstreams and proxying arrive with their issues. */
+        /* Upstreams arrive with their issue. */
         respond_status(r, 502);
         return;
     }
@@ -543,7 +576,7 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         else
             respond_status(&r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
     }
-    if (c->app == NULL)
+    if (c->app == NULL && c->proxy == NULL)
         log_access(&r);           /* an application's answer comes later */
     else
         atomic_fetch_add(&c->t->count.requests, 1);

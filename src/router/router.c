@@ -110,6 +110,7 @@ static void sweep_tick(wr_ev_loop_t *loop, wr_timer_t *t)
     wr_router_t *r = t->data;
 
     wr_appgen_sweep(r);
+    wr_app_scale_tick(r);
     wr_timer_set(loop, t, WR_WORKER_SWEEP_MS);
 }
 
@@ -276,6 +277,9 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
             wr_appgen_retire(r, gen);
         }
         break;
+    case WR_MSG_APP_SCALE:
+        wr_app_scale_on_msg(r, m);
+        break;
     default:
         wr_log(WR_LOG_WARN, "unexpected message %u from main", m->type);
     }
@@ -322,7 +326,8 @@ void wr_router_main(const wr_router_args_t *a)
         _exit(1);
     /* Before any thread exists, so every thread inherits the signal mask
      * and only this thread's signalfd sees the stop signals. */
-    if (wr_ev_init(&r.loop) < 0 || wr_child_signals(&r.loop, &r.sig, on_signal, &r) < 0)
+    if (wr_ev_init(&r.loop) < 0 || wr_child_signals(&r.loop, &r.sig, on_signal, &r) < 0
+        || wr_app_scale_init(&r) < 0)
         _exit(1);
     r.chan.on_msg = on_main_msg;
     r.chan.on_close = on_main_gone;

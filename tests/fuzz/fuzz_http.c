@@ -172,6 +172,35 @@ static void fuzz_path(const uint8_t *d, size_t n)
     free(out);
 }
 
+/* Response heads (the proxy's parser): pointers inside, prefixes agree. */
+static void fuzz_response(const uint8_t *d, size_t n, size_t split, size_t max)
+{
+    static wr_http_response_t whole, part;
+    char *buf = malloc(n ? n : 1), *pre = malloc(split ? split : 1);
+    long rc, prc;
+
+    memcpy(buf, d, n);
+    memcpy(pre, d, split);
+    rc = wr_http_parse_response(&whole, buf, n, max);
+    CHECK(rc >= -2 && rc <= (long)n && rc <= (long)max);
+    if (rc > 0) {
+        CHECK(whole.status >= 100 && whole.status <= 999);
+        CHECK(whole.nfields <= WR_HTTP_MAX_FIELDS);
+        CHECK(!whole.chunked || whole.content_length == -1);
+        for (size_t i = 0; i < whole.nfields; i++) {
+            CHECK(inside(whole.fields[i].name, whole.fields[i].name_len, buf, (size_t)rc));
+            CHECK(inside(whole.fields[i].value, whole.fields[i].value_len, buf, (size_t)rc));
+        }
+    }
+    prc = wr_http_parse_response(&part, pre, split, max);
+    if (rc > 0 && (long)split < rc)
+        CHECK(prc == 0);
+    else if (prc != 0)
+        CHECK(prc == rc);
+    free(buf);
+    free(pre);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -195,6 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_request(d, n, split, &lim);
     fuzz_chunked(d, n, split, max);
     fuzz_path(d, n);
+    fuzz_response(d, n, split, (flags & F_SMALL_LIMITS) ? SMALL_BUFFER * SMALL_BUFFERS
+                                                        : WR_HTTP_DEFAULT_BUFFER_SIZE);
 
     /* A head followed by a chunked body: decode what follows the head. */
     wr_http_request_t *r = malloc(sizeof(*r));

@@ -163,3 +163,181 @@ def test_client_leaving_mid_request_ends_the_worker_cleanly(pyw):
     log = w.log()
     assert "exited with code" not in log, log[-2000:]
     assert "request failed" not in log, log[-2000:]
+
+
+# ------------------------------------------------------------------ targets
+
+TARGETS_APP = '''
+def front(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("front %s|%s" % (environ["SCRIPT_NAME"], environ["PATH_INFO"])).encode()]
+
+def make_admin():
+    def admin(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("admin %s|%s" % (environ["SCRIPT_NAME"], environ["PATH_INFO"])).encode()]
+    return admin
+'''
+
+
+def test_targets_route_to_two_callables_of_one_app(pyw):
+    w, appdir = pyw
+    hh.write(appdir, "targets_wsgi.py", TARGETS_APP)
+    port = hh.setup(w, [
+        {"match": {"uri": "/admin/*"}, "action": {"pass": "applications/shop/admin"}},
+        {"action": {"pass": "applications/shop/front"}}], extra={
+        "applications": {"shop": {"type": "python", "path": appdir, "processes": 1,
+                                  "targets": {
+                                      "front": {"module": "targets_wsgi", "callable": "front"},
+                                      "admin": {"module": "targets_wsgi",
+                                                "callable": "make_admin", "factory": True,
+                                                "prefix": "/admin"}}}}})
+    r = hh.get(port, "/x/y")
+    assert (r.status, r.body) == (200, b"front |/x/y")
+    r = hh.get(port, "/admin/users")
+    assert (r.status, r.body) == (200, b"admin /admin|/users")
+
+
+def test_targets_with_a_broken_target_fail_the_put(pyw):
+    w, appdir = pyw
+    hh.write(appdir, "targets_wsgi.py", TARGETS_APP)
+    s, j = w.put("/config", {"applications": {"shop": {
+        "type": "python", "path": appdir, "targets": {
+            "front": {"module": "targets_wsgi", "callable": "front"},
+            "bad": {"module": "targets_wsgi", "callable": "nope"}}}}})
+    assert s == 500, j
+    assert 'no callable "nope"' in j["detail"], j
+
+
+def test_threads_above_one_are_refused_clearly(pyw):
+    w, appdir = pyw
+    s, j = w.put("/config", {"applications": {"py": {
+        "type": "python", "path": appdir, "module": "hello_wsgi", "threads": 4}}})
+    assert s == 500, j
+    assert '"threads" above 1 are not supported yet' in j["detail"], j
+
+
+# ------------------------------------------------------------------- zygote
+
+IMPORT_ONCE = '''
+import os
+with open(os.environ["MARKER"], "a") as f:
+    f.write("%d\\n" % os.getpid())
+
+def application(environ, start_response):
+    start_response("200 OK", [("X-Pid", str(os.getpid()))])
+    return [b"ok"]
+'''
+
+
+def imports(marker):
+    with open(marker) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def ppid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    return None
+
+
+def children_of(ppid):
+    out = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if ppid_of(int(d)) == ppid:
+                    out.add(int(d))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def wait_for(cond, what, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_zygote_imports_once_and_forks_the_workers(pyw):
+    w, appdir = pyw
+    marker = os.path.join(appdir, "imports.txt")
+    open(marker, "w").close()
+    os.chmod(marker, 0o666)
+    hh.write(appdir, "once_wsgi.py", IMPORT_ONCE)
+    port = hh.setup(w, [{"action": {"pass": "applications/once"}}], extra={
+        "applications": {"once": {"type": "python", "path": appdir, "module": "once_wsgi",
+                                  "processes": 3, "environment": {"MARKER": marker}}}})
+    assert hh.get(port, "/").status == 200
+    [zygote] = imports(marker)
+    proto = ppid_of(zygote)
+    # Three workers, children of the prototype (re-parented), none the importer.
+    workers = wait_for(lambda: (children_of(proto) - {zygote}
+                                if len(children_of(proto) - {zygote}) == 3 else None),
+                       "three workers")
+    assert zygote not in workers
+    pid = int(hh.get(port, "/").header("X-Pid"))
+    assert pid in workers
+
+    # A worker killed -9 is replaced from the zygote: no second import.
+    os.kill(pid, 9)
+    wait_for(lambda: len(children_of(proto) - {zygote} - {pid}) == 3, "a replacement")
+    for _ in range(10):
+        assert hh.get(port, "/").status == 200
+    assert imports(marker) == [zygote]
+    # A new generation imports once more.
+    s, j = w.get("/control/applications/once/restart")
+    assert s == 200, j
+    wait_for(lambda: len(imports(marker)) == 2, "the new generation's import")
+    assert hh.get(port, "/").status == 200
+    assert len(imports(marker)) == 2
+
+
+def test_import_exception_fails_the_put_with_its_text(pyw):
+    w, appdir = pyw
+    hh.write(appdir, "boom_wsgi.py", "raise RuntimeError('boom at import time')\n")
+    before = w.config_bytes()
+    s, j = w.put("/config", {"applications": {"py": {
+        "type": "python", "path": appdir, "module": "boom_wsgi", "processes": 2}}})
+    assert s == 500, j
+    assert "RuntimeError: boom at import time" in j["detail"], j
+    assert w.config_bytes() == before
+
+
+VENV_APP = '''
+import os, sys
+import venv_only
+
+def application(environ, start_response):
+    start_response("200 OK", [])
+    return [("%s|%s|%s|%s" % (venv_only.MARK, sys.prefix, os.getcwd(),
+                              os.environ.get("GREETING"))).encode()]
+'''
+
+
+def test_home_venv_path_and_working_directory(pyw):
+    import subprocess
+    import sys
+    w, appdir = pyw
+    venv = os.path.join(appdir, "venv")
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", venv], check=True)
+    site = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+    hh.write(site, "venv_only.py", "MARK = 'from the venv'\n")
+    code = os.path.join(appdir, "code")
+    hh.write(code, "venv_wsgi.py", VENV_APP)
+    wd = os.path.join(appdir, "wd")
+    os.mkdir(wd)
+    port = hh.setup(w, [{"action": {"pass": "applications/v"}}], extra={
+        "applications": {"v": {"type": "python", "home": venv, "path": [code],
+                               "working_directory": wd, "processes": 2,
+                               "module": "venv_wsgi", "environment": {"GREETING": "hi"}}}})
+    mark, prefix, cwd, greeting = hh.get(port, "/").body.decode().split("|")
+    assert mark == "from the venv"
+    assert os.path.realpath(prefix) == os.path.realpath(venv)
+    assert (os.path.realpath(cwd), greeting) == (os.path.realpath(wd), "hi")

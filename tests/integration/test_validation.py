@@ -205,6 +205,9 @@ CASES = [
     ("app-processes-unknown-key",
      with_(lambda c: app(c).__setitem__("processes", {"max": 2, "bogus": 1})),
      "/applications/app/processes/bogus", None),
+    ("app-processes-idle-timeout-too-big",
+     with_(lambda c: app(c).__setitem__("processes", {"max": 2, "idle_timeout": 2147484})),
+     "/applications/app/processes/idle_timeout", None),
     ("app-limits-timeout-string",
      with_(lambda c: set_in(c, ["applications", "app", "limits", "timeout"], "x")),
      "/applications/app/limits/timeout", None),
@@ -379,10 +382,6 @@ VALID = [
 VALID_UNSUPPORTED = [
     ("python-asgi", lambda c: c["applications"].__setitem__(
         "py", {"type": "python", "path": "/tmp", "module": "asgi", "protocol": "asgi"})),
-    ("isolation", lambda c: app(c).__setitem__("isolation", {
-        "namespaces": {"credential": True, "pid": True, "mount": True},
-        "uidmap": [{"container": 0, "host": 65534, "size": 1}],
-        "gidmap": [{"container": 0, "host": 65534, "size": 1}]})),
 ]
 
 

@@ -55,6 +55,16 @@ def reap(pid):
         pass
 
 
+def is_zygote(pid):
+    """A Python app's zygote (it imports the app once and forks the workers)
+    is a child of the prototype like the workers, but not one of them."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip() == "warren-zygote"
+    except OSError:
+        return False
+
+
 def my_warren_procs():
     """{pid: starttime} of live warrend processes descending from this test
     process (by title or binary path)."""
@@ -580,7 +590,8 @@ class Warren:
         protos = {p for p, t in kids.items()
                   if t is not None and t.startswith("warren: ") and t.endswith(" prototype")}
         procs = descendants(self.main_pid) if self.main_pid else {}
-        workers = {p for p, st in procs.items() if st[1] in protos and st[0] not in ("Z", "X")}
+        workers = {p for p, st in procs.items()
+                   if st[1] in protos and st[0] not in ("Z", "X") and not is_zygote(p)}
         return protos, workers
 
     def app_fd_allowance(self, pid):

@@ -24,8 +24,6 @@ enum {
 
 static PyObject *base_environ;      /* the constant keys */
 static PyObject *errors;            /* its wsgi.errors */
-static const char *script_name;     /* WARREN_PYTHON_PREFIX */
-static size_t script_name_len;
 
 static int set_obj(PyObject *env, const char *key, PyObject *value)
 {
@@ -49,8 +47,6 @@ int wpy_environ_init(const wpy_options_t *o)
     PyObject *env = PyDict_New();
 
     errors = wpy_errors_new();
-    script_name = o->prefix;
-    script_name_len = o->prefix_len;
     if (env == NULL
         || set_obj(env, "wsgi.version", Py_BuildValue("(ii)", 1, 0)) < 0
         || set_obj(env, "wsgi.errors", Py_XNewRef(errors)) < 0
@@ -86,10 +82,12 @@ static int set_field(PyObject *env, const char *key, warren_req_t *req,
 
 /* SCRIPT_NAME is the prefix when the path lies under it (at a segment
  * boundary); PATH_INFO is the rest. Other paths keep SCRIPT_NAME "". */
-static int set_paths(PyObject *env, warren_req_t *req)
+static int set_paths(PyObject *env, warren_req_t *req, const wpy_target_t *t)
 {
     size_t n, cut = 0;
     const char *path = warren_req_path(req, &n);
+    const char *script_name = t->prefix;
+    size_t script_name_len = t->prefix_len;
 
     if (script_name_len > 0 && n >= script_name_len
         && memcmp(path, script_name, script_name_len) == 0
@@ -100,7 +98,7 @@ static int set_paths(PyObject *env, warren_req_t *req)
     return set_str(env, "PATH_INFO", path + cut, n - cut);
 }
 
-static int set_head(PyObject *env, warren_req_t *req)
+static int set_head(PyObject *env, warren_req_t *req, const wpy_target_t *t)
 {
     size_t n;
     const char *server = warren_req_server_name(req, &n);
@@ -109,7 +107,7 @@ static int set_head(PyObject *env, warren_req_t *req)
     if (n == 0)
         server = warren_req_local_addr(req, &n);
     if (set_field(env, "REQUEST_METHOD", req, warren_req_method) < 0
-        || set_paths(env, req) < 0
+        || set_paths(env, req, t) < 0
         || set_field(env, "QUERY_STRING", req, warren_req_query) < 0
         || set_field(env, "REQUEST_URI", req, warren_req_target) < 0
         || set_field(env, "SERVER_PROTOCOL", req, warren_req_version) < 0
@@ -211,13 +209,14 @@ PyObject *wpy_environ_errors(void)
     return errors;
 }
 
-PyObject *wpy_environ_new(warren_req_t *req, PyObject *input)
+PyObject *wpy_environ_new(warren_req_t *req, PyObject *input,
+                          const wpy_target_t *t)
 {
     PyObject *env = PyDict_Copy(base_environ);
 
     if (env == NULL)
         return NULL;
-    if (set_head(env, req) < 0 || set_headers(env, req) < 0
+    if (set_head(env, req, t) < 0 || set_headers(env, req) < 0
         || PyDict_SetItemString(env, "wsgi.input", input) < 0) {
         Py_DECREF(env);
         return NULL;

@@ -226,7 +226,7 @@ static PyObject *resolve(PyObject *module, const char *dotted)
 }
 
 /* `called` is "()" when app is what the factory returned. */
-static PyObject *checked_callable(PyObject *app, const wpy_options_t *o,
+static PyObject *checked_callable(PyObject *app, const wpy_target_t *o,
                                   const char *called)
 {
     if (PyCallable_Check(app))
@@ -237,7 +237,7 @@ static PyObject *checked_callable(PyObject *app, const wpy_options_t *o,
     return NULL;
 }
 
-PyObject *wpy_app_load(const wpy_options_t *o)
+PyObject *wpy_app_load(const wpy_target_t *o)
 {
     char what[WPY_LINE_MAX];
     PyObject *module, *obj, *app;

@@ -25,6 +25,14 @@
  *                           a request path under it has SCRIPT_NAME set
  *                           to it and PATH_INFO to the rest ("/" or unset:
  *                           no prefix)
+ *   WARREN_PYTHON_TARGETS   the application's "targets" as a JSON object
+ *                           (then MODULE & co. are unset): every target is
+ *                           loaded, each request runs the one the router
+ *                           names (targets.c)
+ *   WARREN_ZYGOTE_FD        zygote mode (src/app/zygote.h, zygote.c): load
+ *                           the application, then fork a worker for each
+ *                           request of the prototype on this socket; the
+ *                           forked workers continue below as if exec'd
  * The PYTHON* variables of CPython itself are honoured as usual.
  *
  * Start order: options, interpreter, import of the application (and the
@@ -50,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/zygote.h"
 #include "runtime/python/wpy.h"
 
 /* The channel must not leak into processes the application starts while
@@ -94,24 +103,38 @@ static void close_result(PyObject *result)
 }
 
 /* Runs the application on one request, start to end. */
-static void serve(warren_ctx_t *ctx, warren_req_t *req, PyObject *app)
+static void serve(warren_ctx_t *ctx, warren_req_t *req, wpy_targets_t *ts)
 {
+    wpy_target_t *t = wpy_target_pick(ts, req);
     wpy_exchange_t *ex = wpy_exchange_new(ctx, req);
     PyObject *input = NULL, *environ = NULL, *start = NULL, *result = NULL;
     int rc = -1;
 
+    if (ex != NULL && t == NULL) {
+        size_t n;
+        const char *name = warren_req_target_name(req, &n);
+        PyObject *text = PyUnicode_DecodeLatin1(name, (Py_ssize_t) n, NULL);
+        if (text != NULL) {
+            PyErr_Format(PyExc_LookupError, "no target \"%U\" in this application",
+                         text);
+            Py_DECREF(text);
+        }
+        wpy_exchange_end(ex, -1);
+        Py_DECREF(ex);
+        return;
+    }
     if (ex == NULL) {
         wpy_log_exception("cannot set up a request");
         warren_abort(req);
         return;
     }
     input = wpy_input_new(ex);
-    environ = input != NULL ? wpy_environ_new(req, input) : NULL;
+    environ = input != NULL ? wpy_environ_new(req, input, t) : NULL;
     start = environ != NULL ? PyObject_GetAttrString((PyObject *) ex,
                                                      "start_response")
                             : NULL;
     if (start != NULL)
-        result = PyObject_CallFunctionObjArgs(app, environ, start, NULL);
+        result = PyObject_CallFunctionObjArgs(t->app, environ, start, NULL);
     if (result != NULL) {
         rc = wpy_exchange_send_result(ex, result);
         close_result(result);
@@ -139,12 +162,12 @@ static warren_req_t *accept_request(warren_ctx_t *ctx)
 }
 
 /* Serves until the router closes the channel: 0, or -1 when it failed. */
-static int serve_all(warren_ctx_t *ctx, PyObject *app)
+static int serve_all(warren_ctx_t *ctx, wpy_targets_t *ts)
 {
     warren_req_t *req;
 
     while ((req = accept_request(ctx)) != NULL)
-        serve(ctx, req, app);
+        serve(ctx, req, ts);
     /* The router closing the channel is the normal end of a worker (a
      * retired generation, limits.requests, a request whose client left):
      * a reset, or a broken pipe while answering, says the same. */
@@ -154,30 +177,59 @@ static int serve_all(warren_ctx_t *ctx, PyObject *app)
     return -1;
 }
 
+/* WR_ZYGOTE_ENV_FD: the fd of the zygote socket, or -1 (a plain worker). */
+static int zygote_fd(void)
+{
+    const char *v = getenv(WR_ZYGOTE_ENV_FD);
+    char *end;
+    long fd;
+
+    if (v == NULL || v[0] == '\0')
+        return -1;
+    errno = 0;
+    fd = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || fd < 0 || fd > INT_MAX)
+        return -2;
+    fcntl((int) fd, F_SETFD, FD_CLOEXEC);
+    return (int) fd;
+}
+
 int main(void)
 {
     wpy_options_t opt;
+    wpy_targets_t ts;
     warren_ctx_t *ctx;
-    PyObject *app;
-    int rc;
+    int rc, zfd;
 
     if (wpy_options_read(&opt) < 0)
         return WPY_EXIT_CONFIG;
+    zfd = zygote_fd();
+    if (zfd == -2) {
+        wpy_log(WR_ZYGOTE_ENV_FD " is not a descriptor number");
+        return WPY_EXIT_CONFIG;
+    }
     channel_cloexec();
     if (wpy_python_start(&opt) < 0)
         return WPY_EXIT_PYTHON;
-    app = wpy_app_load(&opt);
-    if (app == NULL)
+    if (wpy_targets_load(&opt, &ts) < 0)
         return WPY_EXIT_APP;
+    if (zfd >= 0) {
+        rc = wpy_zygote_run(zfd);
+        if (rc <= 0) {                  /* the zygote itself ends */
+            wpy_targets_free(&ts);
+            Py_FinalizeEx();
+            return rc < 0 ? WPY_EXIT_CHANNEL : WPY_EXIT_OK;
+        }
+    }
     ctx = warren_init();
     if (ctx == NULL) {
         wpy_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s",
                 strerror(errno));
         return WPY_EXIT_NO_ROUTER;
     }
-    rc = serve_all(ctx, app);
+    rc = serve_all(ctx, &ts);
     warren_done(ctx);
-    Py_DECREF(app);
+    wpy_targets_free(&ts);
     /* atexit handlers, logging shutdown, buffered output. */
     if (Py_FinalizeEx() < 0 && rc == 0)
         wpy_log("Python finalization failed");

@@ -81,7 +81,8 @@ int wpy_options_read(wpy_options_t *o)
     o->app_name = env(WARREN_ENV_APP_NAME);
     wpy_log_init(o->app_name);
     o->module = env(WPY_ENV_MODULE);
-    if (o->module == NULL) {
+    o->targets = env(WPY_ENV_TARGETS);
+    if (o->module == NULL && o->targets == NULL) {
         wpy_log(WPY_ENV_MODULE " is not set: no application module to load");
         return -1;
     }

@@ -20,6 +20,9 @@
 #include "warren.h"
 
 #define WPY_PROGRAM            "warren-python"
+/* Process names (comm, at most 15 bytes) of a zygote and of its workers. */
+#define WPY_ZYGOTE_COMM        "warren-zygote"
+#define WPY_WORKER_COMM        "warren-python"
 
 /* The environment a worker is started with, besides libwarren's. */
 #define WPY_ENV_MODULE         "WARREN_PYTHON_MODULE"
@@ -28,6 +31,8 @@
 #define WPY_ENV_HOME           "WARREN_PYTHON_HOME"
 #define WPY_ENV_FACTORY        "WARREN_PYTHON_FACTORY"
 #define WPY_ENV_PREFIX         "WARREN_PYTHON_PREFIX"
+#define WPY_ENV_TARGETS        "WARREN_PYTHON_TARGETS"
+#define WPY_ENV_ZYGOTE_FD      "WARREN_PYTHON_ZYGOTE_FD"
 #define WPY_DEFAULT_CALLABLE   "application"
 
 /* Exit statuses (sysexits.h values, so they read the same everywhere). */
@@ -65,7 +70,25 @@ typedef struct {
     bool        factory;
     const char *prefix;     /* SCRIPT_NAME: "" or "/x" (no trailing /) */
     size_t      prefix_len;
+    const char *targets;    /* JSON object of "targets", or NULL */
 } wpy_options_t;
+
+/* One callable the runtime serves: the application's own (name NULL), or
+ * one of its "targets" (the router names it in each request). */
+typedef struct {
+    char       *name;
+    char       *module;
+    char       *callable;
+    bool        factory;
+    char       *prefix;     /* "" or "/x" */
+    size_t      prefix_len;
+    PyObject   *app;        /* the loaded callable */
+} wpy_target_t;
+
+typedef struct {
+    wpy_target_t *v;
+    size_t        n;
+} wpy_targets_t;
 
 /* options.c: reads and checks the environment; on failure logs the cause
  * and returns -1. */
@@ -85,7 +108,19 @@ void wpy_exception_line(PyObject *exc, char *buf, size_t size);
 /* interp.c: starts the interpreter; loads the application callable (a new
  * reference) or logs a one-line cause and returns NULL. */
 int       wpy_python_start(const wpy_options_t *o);
-PyObject *wpy_app_load(const wpy_options_t *o);
+PyObject *wpy_app_load(const wpy_target_t *t);
+
+/* targets.c: loads every target (or the one application): 0, or -1 with
+ * the cause logged. wpy_target_pick: the target a request is for, NULL
+ * when the router named one the runtime does not have. */
+int           wpy_targets_load(const wpy_options_t *o, wpy_targets_t *ts);
+wpy_target_t *wpy_target_pick(wpy_targets_t *ts, warren_req_t *req);
+void          wpy_targets_free(wpy_targets_t *ts);
+
+/* zygote.c: load once, fork workers (see there). Returns in each forked
+ * worker with its channel fd set in WARREN_CHANNEL_FD (1), or 0 when the
+ * prototype closed the zygote's socket (the zygote ends), -1 on failure. */
+int  wpy_zygote_run(int fd);
 
 /* ---------------------------------------------------------- one request */
 
@@ -137,7 +172,8 @@ int  wpy_filewrap_send(wpy_exchange_t *ex, PyObject *wrapper);
 
 /* environ.c */
 int       wpy_environ_init(const wpy_options_t *o);
-PyObject *wpy_environ_new(warren_req_t *req, PyObject *input);
+PyObject *wpy_environ_new(warren_req_t *req, PyObject *input,
+                          const wpy_target_t *t);
 /* The wsgi.errors every environ shares (borrowed). */
 PyObject *wpy_environ_errors(void);
 

@@ -1,0 +1,65 @@
+/*
+ * The router's one HTTP/1.1 upstream client: the "proxy" route action
+ * ("http://IP:port" or "http://unix:/path") and the workers of "protocol":
+ * "http" applications both go through it.
+ *
+ * A request is forwarded with its method, target and fields (Host kept;
+ * hop-by-hop fields dropped; "Connection: close" added: one upstream
+ * connection per request), its Content-Length body streamed as it arrives.
+ * The response head is re-framed for the client (upstream Content-Length
+ * kept; chunked or close-delimited bodies go out chunked to an HTTP/1.1
+ * client, close-delimited to an HTTP/1.0 one) and the body streams back:
+ * the upstream is read only when what went to the client has been sent, so
+ * a slow client holds at most WR_PROXY_BUF bytes (plus framing) in memory.
+ *
+ * Errors: connecting fails -> 502; a malformed or cut response before its
+ * head -> 502; a response cut after its head -> the client connection is
+ * closed; no upstream progress for the proxy timeouts below -> 504.
+ */
+#ifndef WR_ROUTER_PROXY_H
+#define WR_ROUTER_PROXY_H
+
+#include "core/addr.h"
+#include "router/conn.h"
+
+/* Unit's (fixed) proxy timeouts, seconds. */
+#define WR_PROXY_TIMEOUT       60   /* connect and send the request head */
+#define WR_PROXY_READ_TIMEOUT  30   /* longest wait for upstream bytes */
+#define WR_PROXY_SEND_TIMEOUT  30   /* longest wait to send the upstream body */
+#define WR_PROXY_BUF           65536 /* upstream bytes read at once, per request */
+#define WR_PROXY_HEAD_MAX      (WR_HTTP_DEFAULT_BUFFER_SIZE * WR_HTTP_DEFAULT_BUFFERS)
+
+/* How an application's worker comes back from a proxied request. */
+enum {
+    WR_PROXY_DONE,      /* the exchange ended cleanly: reuse the worker */
+    WR_PROXY_BROKEN,    /* the worker failed: never reuse it */
+    WR_PROXY_HUNG       /* limits.timeout passed: kill it */
+};
+typedef void (*wr_proxy_release_t)(wr_hconn_t *c, int how);
+
+/*
+ * Append the upstream request head for req (still parsed: call it while
+ * routing) to out. host: the Host to send when the client gave none.
+ * client: NULL, or the address added as the last X-Forwarded-For entry
+ * ("protocol": "http" applications, which cannot see it otherwise).
+ * Returns 0, or -1 out of memory.
+ */
+int  wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
+                   const struct sockaddr *client);
+
+/* The "proxy" action: c->app_head holds the head; url is the action's. Sets
+ * c->proxy; returns 0, or an HTTP status to answer instead. */
+int  wr_proxy_prepare(wr_hconn_t *c, const char *url);
+
+/* Start the exchange prepared for c (from start_request). */
+void wr_proxy_begin(wr_hconn_t *c);
+
+/* An application worker listening at a: c->app_head holds the head,
+ * c->worker the worker, handed back through release. */
+void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t release);
+
+void wr_proxy_on_client(wr_hconn_t *c, uint32_t events);
+void wr_proxy_timeout(wr_hconn_t *c);
+void wr_proxy_conn_closing(wr_hconn_t *c);   /* the client connection closes */
+
+#endif

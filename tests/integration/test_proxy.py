@@ -1,0 +1,264 @@
+"""The "proxy" route action: requests forwarded to an HTTP server the test
+starts, on loopback TCP and on a unix socket; 502 when nothing listens;
+a slow client does not make the router buffer the response."""
+
+import hashlib
+import http.server
+import json
+import os
+import socket
+import socketserver
+import threading
+import time
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+MB = 1024 * 1024
+
+
+def pattern(n):
+    block = bytes(range(256)) * 256
+    return (block * (n // len(block) + 1))[:n]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _reply(self, body, extra=()):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path.startswith("/headers"):
+            self._reply(json.dumps([self.requestline] + list(self.headers.items())).encode())
+        elif self.path.startswith("/chunked"):
+            self.send_response(201)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("X-Up", "yes")
+            self.end_headers()
+            for piece in (b"abc", b"d" * 70000, b"e"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._reply(b"upstream says hi", [("X-Up", "yes")])
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._reply(hashlib.sha256(body).hexdigest().encode())
+
+
+class TCPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        sock, _ = self.socket.accept()
+        return sock, ("unix", 0)
+
+
+def serve(server):
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    return server
+
+
+@pytest.fixture
+def upstream():
+    s = serve(TCPServer(("127.0.0.1", 0), Handler))
+    yield s.server_address[1]
+    s.shutdown()
+    s.server_close()
+
+
+@pytest.fixture
+def unix_upstream():
+    d = hh.make_root("warren-proxy-")
+    path = os.path.join(d, "up.sock")
+    s = serve(UnixServer(path, Handler))
+    os.chmod(path, 0o777)              # the router runs as nobody
+    yield path
+    s.shutdown()
+    s.server_close()
+
+
+def proxy_to(w, target):
+    return hh.setup(w, [{"match": {"uri": "/here"}, "action": {"return": 204}},
+                        {"action": {"proxy": target}}])
+
+
+def test_proxy_to_loopback(warren, upstream):
+    port = proxy_to(warren, "http://127.0.0.1:%d" % upstream)
+    r = hh.get(port, "/anything?q=1")
+    assert r.status == 200, r
+    assert r.body == b"upstream says hi"
+    assert r.header("X-Up") == "yes"
+    r = hh.get(port, "/here")
+    assert r.status == 204
+    r = hh.get(port, "/headers/x?y=%20z", host="site.example",
+               headers={"X-A": "1", "Keep-Alive": "timeout=5"})
+    got = json.loads(r.body)
+    assert got[0] == "GET /headers/x?y=%20z HTTP/1.1"
+    fields = [tuple(f) for f in got[1:]]
+    assert ("Host", "site.example") in fields
+    assert ("X-A", "1") in fields
+    assert all(k.lower() != "keep-alive" for k, _ in fields)
+    assert all(k.lower() != "x-forwarded-for" for k, _ in fields)   # as Unit
+
+
+def test_proxy_bodies_chunked_keepalive_head(warren, upstream):
+    port = proxy_to(warren, "http://127.0.0.1:%d" % upstream)
+    body = os.urandom(3 * MB)
+    with hh.Conn(port, timeout=30) as c:
+        r = c.request("POST", "/up", body=body)
+        assert r.body == hashlib.sha256(body).hexdigest().encode()
+        r = c.request("GET", "/chunked")
+        assert r.status == 201
+        assert r.header("X-Up") == "yes"
+        assert r.body == b"abc" + b"d" * 70000 + b"e"
+        r = c.request("HEAD", "/")
+        assert r.status == 200 and r.header("Content-Length") == "16"
+        r = c.request("GET", "/")
+        assert r.body == b"upstream says hi"
+
+
+def test_proxy_over_unix_socket(warren, unix_upstream):
+    port = proxy_to(warren, "http://unix:" + unix_upstream)
+    r = hh.get(port, "/")
+    assert r.status == 200, r
+    assert r.body == b"upstream says hi"
+    r = hh.get(port, "/x", method="POST", body=b"hello")
+    assert r.body == hashlib.sha256(b"hello").hexdigest().encode()
+
+
+class TCP6Server(TCPServer):
+    address_family = socket.AF_INET6
+
+
+@pytest.mark.skipif(not wh.ipv6_loopback_ok(), reason="no IPv6 loopback")
+def test_proxy_to_ipv6_loopback(warren):
+    s = serve(TCP6Server(("::1", 0), Handler))
+    try:
+        port = proxy_to(warren, "http://[::1]:%d" % s.server_address[1])
+        r = hh.get(port, "/", version="HTTP/1.0", host=None)
+        assert r.status == 200 and r.body == b"upstream says hi"
+        r = hh.get(port, "/headers", version="HTTP/1.0", host=None)
+        # No Host from the client: the upstream gets the proxy address.
+        assert ["Host", "[::1]:%d" % s.server_address[1]] in json.loads(r.body)[1:]
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+def test_proxy_nothing_listening_is_502(warren):
+    w = warren
+    dead = wh.free_port()
+    port = proxy_to(w, "http://127.0.0.1:%d" % dead)
+    assert hh.get(port, "/").status == 502
+    port2 = hh.setup(w, [{"action": {"proxy": "http://unix:/nonexistent/warren.sock"}}])
+    assert hh.get(port2, "/").status == 502
+    assert hh.get(port2, "/").status == 502
+
+
+def test_upstream_closing_without_answer_is_502(warren):
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+
+    def rude():
+        while True:
+            try:
+                s, _ = lst.accept()
+            except OSError:
+                return
+            s.recv(65536)
+            s.close()
+    threading.Thread(target=rude, daemon=True).start()
+    port = proxy_to(warren, "http://127.0.0.1:%d" % lst.getsockname()[1])
+    try:
+        assert hh.get(port, "/").status == 502
+    finally:
+        lst.close()
+
+
+def rss_kb(pid):
+    return int(wh.proc_status(pid)["VmRSS"].split()[0])
+
+
+def test_slow_client_does_not_make_the_router_buffer(warren):
+    """A 100 MB response to a client that stops reading: the upstream is
+    held back (it can only have sent what the socket buffers and the
+    router's bounded per-request buffer hold) and the router's memory stays
+    flat; then the whole body arrives intact."""
+    w = warren
+    total = 100 * MB
+    block = pattern(MB)
+    sent = [0]
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+
+    def big():
+        s, _ = lst.accept()
+        s.recv(65536)
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+        for _ in range(total // MB):
+            s.sendall(block)
+            sent[0] += MB
+        s.close()
+    threading.Thread(target=big, daemon=True).start()
+    port = proxy_to(w, "http://127.0.0.1:%d" % lst.getsockname()[1])
+    router = w.pid("router")
+    before = rss_kb(router)
+
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    c.connect(("127.0.0.1", port))
+    c.settimeout(30)
+    c.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = c.recv(65536)
+    # Wait until the pipeline is full: the upstream stops making progress.
+    last, stable = -1, 0
+    while stable < 10:
+        time.sleep(0.05)
+        stable = stable + 1 if sent[0] == last else 0
+        last = sent[0]
+    peak = rss_kb(router)
+    ahead = sent[0]
+    assert ahead < 40 * MB, "the router took %d MB from upstream" % (sent[0] // MB)
+    assert peak - before < 20 * 1024, "router RSS grew %d KB" % (peak - before)
+
+    # Now read it all: it is complete and intact.
+    buf = bytearray(got)
+    while b"\r\n\r\n" not in buf:
+        buf += c.recv(65536)
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    h = hashlib.sha256(rest)
+    n = len(rest)
+    while n < total:
+        d = c.recv(1 << 20)
+        assert d, "cut at %d" % n
+        h.update(d)
+        n += len(d)
+    c.close()
+    lst.close()
+    assert n == total
+    assert h.digest() == hashlib.sha256(block * (total // MB)).digest()
+    print("router RSS before %d KB, while blocked %d KB, upstream ahead by %d MB"
+          % (before, peak, ahead // MB))
