@@ -150,6 +150,10 @@ class Worker:
             [binary], env=full_env, cwd=cwd, pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL, stderr=self._err)
         child.close()
+        self.reset_state()
+
+    def reset_state(self):
+        """The router's view of a fresh channel."""
         self.next_stream = 1
         self.hello = None
         self.pending = []       # the rest of a folded datagram, unfolded

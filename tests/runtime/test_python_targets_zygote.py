@@ -51,7 +51,8 @@ class Adopted(Worker):
     """A worker the zygote forked: only the router's end of its channel."""
 
     def __init__(self, sock, pid):
-        self.sock, self.next_stream, self.hello = sock, 1, None
+        self.sock = sock
+        self.reset_state()
         self.proc = type("P", (), {"pid": pid})()
 
 
