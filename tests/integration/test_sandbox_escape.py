@@ -1,0 +1,104 @@
+"""The sandbox seen by someone trying to get out of it (docs/isolation.md,
+"Security model"): what an app process holds (descriptors to host objects),
+the calls that would bypass the seccomp filter, the credentials a uid-0 app
+could regain on exec, and processes that try to outlive their generation.
+"""
+
+import os
+import signal
+import stat
+
+import pytest
+
+import iso_helpers as ih
+import warren_helpers as wh
+
+EPERM = os.strerror(1)
+EAFNOSUPPORT = os.strerror(97)
+SIGSYS = 31
+SECBIT_NOROOT = 1 << 0
+SECBIT_NOROOT_LOCKED = 1 << 1
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root")
+
+# rootfs modes: pivot_root in a mount namespace, chroot without one
+ROOTFS_MODES = {
+    "pivot": {"namespaces": {"mount": True, "pid": True}},
+    "chroot": {},
+}
+
+
+def fds_of(pid):
+    """{fd: what it is} of a host pid: the link text, and "dir" for a
+    directory (the one kind of fd that opens a way out of a rootfs)."""
+    out = {}
+    base = "/proc/%d/fd" % pid
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        try:
+            link = os.readlink(path)
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        out[int(name)] = "dir" if stat.S_ISDIR(mode) else link
+    return out
+
+
+def ppid_of(pid):
+    return int(wh.proc_status(pid)["PPid"])
+
+
+# --------------------------------------------------------------------------
+# descriptors
+
+@pytest.mark.parametrize("mode", sorted(ROOTFS_MODES))
+def test_worker_holds_only_stdio_and_its_channel(warren, mode):
+    """A worker of a sandboxed app has its stdio and its channel, nothing
+    else: no rootfs, program, cgroup or log directory fd to escape through,
+    none of main's channels, no listen socket. Its prototype (our code,
+    not the app's) holds no directory either once it has entered the
+    rootfs."""
+    w = warren
+    root = ih.make_rootfs(w)
+    iso = dict(ROOTFS_MODES[mode], rootfs=root)
+    port, _ = ih.start_inspect(w, iso)
+    rep = ih.report(port)
+    pid = ih.worker_host_pid(w, rep)
+    fds = fds_of(pid)
+    extra = {fd: what for fd, what in fds.items() if fd > 2}
+    assert len(extra) == 1 and list(extra.values())[0].startswith("socket:"), fds
+    assert "dir" not in fds.values(), fds
+    proto = fds_of(ppid_of(pid))
+    assert "dir" not in proto.values(), proto
+
+
+def test_worker_without_rootfs_holds_only_stdio_and_its_channel(warren):
+    w = warren
+    port, _ = ih.start_inspect(w, {"namespaces": {"pid": True}})
+    pid = ih.worker_host_pid(w, ih.report(port))
+    fds = fds_of(pid)
+    extra = {fd: what for fd, what in fds.items() if fd > 2}
+    assert len(extra) == 1 and list(extra.values())[0].startswith("socket:"), fds
+
+
+# --------------------------------------------------------------------------
+# seccomp: calls that would go around the filter
+
+def test_seccomp_denies_filter_bypasses(warren):
+    """io_uring runs socket()/openat() in kernel workers the filter never
+    sees; process_vm_readv reads another process; socketpair is the other
+    way to an AF_ALG socket; the x32 ABI has its own syscall numbers."""
+    w = warren
+    port, _ = ih.start_inspect(w, {"namespaces": {"pid": True}, "seccomp": False})
+    host = ih.report(port)
+    # on this host, without the filter, these calls work (else the test
+    # below could not tell the filter apart)
+    assert host["io_uring"] == "ok", host["io_uring"]
+    assert host["process_vm_readv"] == "ok", host["process_vm_readv"]
+    port, _ = ih.start_inspect(w, {"namespaces": {"pid": True}}, port=port)
+    rep = ih.report(port)
+    assert rep["seccomp"] == 2
+    assert rep["io_uring"] == EPERM, rep["io_uring"]
+    assert rep["process_vm_readv"] == EPERM, rep["process_vm_readv"]
+    assert rep["af_alg_pair"] == EAFNOSUPPORT, rep["af_alg_pair"]
+    assert rep["x32"] == "killed by signal %d" % SIGSYS, (rep["x32"], host["x32"])
