@@ -102,3 +102,40 @@ def test_seccomp_denies_filter_bypasses(warren):
     assert rep["process_vm_readv"] == EPERM, rep["process_vm_readv"]
     assert rep["af_alg_pair"] == EAFNOSUPPORT, rep["af_alg_pair"]
     assert rep["x32"] == "killed by signal %d" % SIGSYS, (rep["x32"], host["x32"])
+
+
+# --------------------------------------------------------------------------
+# credentials
+
+@pytest.mark.parametrize("userns", [False, True], ids=["host-root", "userns-root"])
+def test_root_app_ends_with_five_empty_sets_and_noroot(warren, userns):
+    """A uid-0 app without "capabilities": inheritable, permitted,
+    effective, bounding and ambient all empty, and securebits NOROOT
+    (locked) so that no exec gives uid 0 capabilities back - on the host,
+    or as root of its own user namespace."""
+    w = warren
+    iso = {"namespaces": {"pid": True}}
+    app = {"user": "root"}
+    if userns:
+        iso = {"namespaces": {"pid": True, "credential": True},
+               "uidmap": [{"container": 0, "host": wh.NOBODY_UID, "size": 1}],
+               "gidmap": [{"container": 0, "host": wh.NOGROUP_GID, "size": 1}]}
+        app = {}                        # nobody, root inside
+    port, _ = ih.start_inspect(w, iso, **app)
+    rep = ih.report(port)
+    assert rep["uid"] == 0
+    bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED
+    assert rep["securebits"] & bits == bits, rep["securebits"]
+    st = wh.proc_status(ih.worker_host_pid(w, rep))
+    for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(st[k], 16) == 0, (k, st[k])
+
+
+def test_listed_capability_survives_noroot(warren):
+    """NOROOT does not take a listed capability from a root app: it comes
+    through exec as an ambient one."""
+    w = warren
+    port, _ = ih.start_inspect(w, {"capabilities": ["net_bind_service"]}, user="root")
+    rep = ih.report(port)
+    assert rep["securebits"] & SECBIT_NOROOT
+    assert int(rep["cap_eff"], 16) == 1 << 10, rep["cap_eff"]
