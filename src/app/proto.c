@@ -802,9 +802,12 @@ void wr_proto_main(const wr_app_spec_t *s, wr_sb_run_t *sb, int chan_fd, pid_t p
     }
     drop_creds(&p);
     p.zfd = -1;
-    /* Workers forked by the zygote (a double fork) become our children:
-     * reaped and reported here like the exec'd ones. */
-    if (s->zygote && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+    /* Every orphan of the generation becomes our child: workers forked by
+     * the zygote (a double fork), reaped and reported here like the exec'd
+     * ones, and whatever an app process left behind, even in a session of
+     * its own (setsid): no process group kill reaches that one, but when
+     * we exit it passes to main, which kills it (daemon/orphans.c). */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
         setup_failed(&p, "prctl", "PR_SET_CHILD_SUBREAPER");
     wr_ev_run(&p.loop);
     _exit(0);

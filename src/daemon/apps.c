@@ -1066,6 +1066,14 @@ int wr_apps_alive(wr_main_t *m)
     return n;
 }
 
+int wr_apps_owns(wr_main_t *m, pid_t pid)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        if (g->pid == pid)
+            return 1;
+    return 0;
+}
+
 void wr_apps_send_log(wr_main_t *m)
 {
     for (wr_gen_t *g = m->gens; g; g = g->next)

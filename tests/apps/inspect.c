@@ -11,6 +11,10 @@
  *                             "af_alg_pair", "io_uring", "process_vm_readv",
  *                             "x32", "securebits"}
  *   GET /exists?path=/p      {"exists": true|false}   (lstat: a symlink exists)
+ *   GET /orphan              {"pid": N}: leaves a daemon behind, as a daemon
+ *                            does: fork, setsid, fork again, the middle one
+ *                            exits; the grandchild (N, as the app sees pids)
+ *                            closes its fds and sleeps until killed
  *
  * Every field is read in a way that also works without isolation, and
  * without /proc: namespace inodes, mountinfo and cgroup are then null; the
@@ -61,6 +65,8 @@
 #define JSON_TYPE        "application/json"
 #define CONTENT_TYPE     "Content-Type"
 #define EXISTS_PATH      "/exists"
+#define ORPHAN_PATH      "/orphan"
+#define FIRST_NON_STDIO  3
 #define PATH_PARAM       "path="
 #define KEYCTL_GET_ID    0          /* KEYCTL_GET_KEYRING_ID */
 #define KEY_SPEC_PROCESS (-2)       /* KEY_SPEC_PROCESS_KEYRING */
@@ -477,6 +483,45 @@ static int exists(warren_req_t *req, buf_t *b)
     return STATUS_OK;
 }
 
+/* ---------------------------------------------------------------- /orphan */
+
+/* The grandchild's pid comes back through a pipe; the middle child exits
+ * at once, so the grandchild is an orphan in a session of its own. */
+static int orphan(buf_t *b)
+{
+    int p[2], st;
+    pid_t mid, pid = -1;
+
+    if (pipe(p) < 0) {
+        buf_printf(b, "{\"error\": \"pipe: %s\"}\n", strerror(errno));
+        return STATUS_BAD;
+    }
+    mid = fork();
+    if (mid == 0) {
+        pid_t g;
+        setsid();
+        g = fork();
+        if (g == 0) {
+            g = getpid();
+            if (write(p[1], &g, sizeof(g)) < 0)
+                _exit(1);
+            close_range(FIRST_NON_STDIO, ~0U, 0);
+            for (;;)
+                pause();
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    if (mid > 0) {
+        waitpid(mid, &st, 0);
+        if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
+            pid = -1;
+    }
+    close(p[0]);
+    buf_printf(b, "{\"pid\": %d}\n", (int) pid);
+    return pid > 0 ? STATUS_OK : STATUS_BAD;
+}
+
 /* ---------------------------------------------------------------- serving */
 
 static int handle(warren_req_t *req, void *data)
@@ -487,6 +532,8 @@ static int handle(warren_req_t *req, void *data)
     (void) data;
     if (strcmp(warren_req_path(req, NULL), EXISTS_PATH) == 0)
         status = exists(req, &b);
+    else if (strcmp(warren_req_path(req, NULL), ORPHAN_PATH) == 0)
+        status = orphan(&b);
     else
         report(&b);
     if (b.oom) {

@@ -4,12 +4,14 @@ the calls that would bypass the seccomp filter, the credentials a uid-0 app
 could regain on exec, and processes that try to outlive their generation.
 """
 
+import json
 import os
 import signal
 import stat
 
 import pytest
 
+import http_helpers as hh
 import iso_helpers as ih
 import warren_helpers as wh
 
@@ -139,3 +141,84 @@ def test_listed_capability_survives_noroot(warren):
     rep = ih.report(port)
     assert rep["securebits"] & SECBIT_NOROOT
     assert int(rep["cap_eff"], 16) == 1 << 10, rep["cap_eff"]
+
+
+# --------------------------------------------------------------------------
+# processes that try to outlive their generation
+
+def leave_daemon(port):
+    """GET /orphan: the app double-forks a setsid'd sleeper; its pid (a
+    host pid: these apps have no pid namespace)."""
+    r = hh.get(port, "/orphan")
+    assert r.status == 200, r
+    return json.loads(r.body)["pid"]
+
+
+def alive(pid):
+    """Running, not a zombie waiting for its reaper."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def reap_left(pid):
+    """A failed test must not leave its sleeper behind (it is ours: made by
+    this test, alive, so its pid cannot have been reused)."""
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+NO_PIDNS = {
+    "plain": None,
+    "sandbox": {"namespaces": {"uname": True}},
+    "chroot": "rootfs",
+}
+
+
+def start_no_pidns(w, kind):
+    iso = NO_PIDNS[kind]
+    if iso == "rootfs":
+        iso = {"rootfs": ih.make_rootfs(w)}
+    return ih.start_inspect(w, iso)
+
+
+@pytest.mark.parametrize("kind", sorted(NO_PIDNS))
+def test_setsid_daemon_dies_with_its_generation(warren, kind):
+    """Without a pid namespace, killing a generation's process group misses
+    a process that called setsid; it must still not survive the
+    generation's teardown."""
+    w = warren
+    port, _ = start_no_pidns(w, kind)
+    proto, _ = w.app_processes()
+    pid = leave_daemon(port)
+    assert alive(pid)
+    # out of its generation's session and process group (the prototype's)
+    assert os.getsid(pid) not in proto and os.getpgid(pid) not in proto
+    # adopted by its prototype while the generation runs
+    assert ppid_of(pid) in proto, (ppid_of(pid), proto)
+    try:
+        s, j = w.put("/config", {"listeners": {}, "applications": {}})
+        assert (s, j) == (200, wh.SUCCESS)
+        assert wh.wait_for(lambda: not alive(pid), 5.0), wh.proc_status(pid)
+    finally:
+        reap_left(pid)
+
+
+def test_setsid_daemon_dies_when_its_prototype_is_killed(warren):
+    """The prototype killed outright (the drain timeout's SIGKILL, a crash):
+    what it had adopted goes to main, which kills it."""
+    w = warren
+    port, _ = start_no_pidns(w, "sandbox")
+    protos, _ = w.app_processes()
+    pid = leave_daemon(port)
+    proto = ppid_of(pid)
+    assert proto in protos, (proto, protos)       # adopted by its prototype
+    try:
+        os.kill(proto, signal.SIGKILL)
+        assert wh.wait_for(lambda: not alive(pid), 5.0), wh.proc_status(pid)
+    finally:
+        reap_left(pid)
+    # the app comes back, served by a new prototype
+    assert wh.wait_for(lambda: ih.report(port)["pid"] > 0, 5.0)
