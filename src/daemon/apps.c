@@ -619,6 +619,21 @@ static void sb_peers_done(wr_gen_t *g)
     g->sb.npeers = 0;
 }
 
+/* A cgroup warrend made is removed with the last generation in it: while
+ * another one still uses the same directory, it is that one's to remove. */
+static void sb_cgroup_handover(wr_gen_t *g)
+{
+    if (!g->sb.cgroup_made || g->sb.cgroup_dir == NULL)
+        return;
+    for (wr_gen_t *o = g->m->gens; o; o = o->next) {
+        if (o != g && o->sb.cgroup_dir && strcmp(o->sb.cgroup_dir, g->sb.cgroup_dir) == 0) {
+            o->sb.cgroup_made = 1;
+            g->sb.cgroup_made = 0;
+            return;
+        }
+    }
+}
+
 /* fork(), or with isolation clone3() into the namespaces and cgroup. */
 static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
 {
@@ -775,6 +790,7 @@ static void gen_free(wr_gen_t *g)
     wr_ev_retire(&m->loop, &g->chan.ev, NULL);
     json_decref(g->app);
     if (g->spec.sb.on) {
+        sb_cgroup_handover(g);
         sb_peers(g);
         wr_sb_release(&g->spec.sb, &g->sb);
         sb_peers_done(g);
@@ -1098,6 +1114,7 @@ void wr_apps_free(wr_main_t *m)
             wr_chan_close(&g->chan);
         json_decref(g->app);
         if (g->spec.sb.on) {
+            sb_cgroup_handover(g);
             sb_peers(g);
             wr_sb_release(&g->spec.sb, &g->sb);
             sb_peers_done(g);
@@ -1106,4 +1123,10 @@ void wr_apps_free(wr_main_t *m)
         free(g);
     }
     wr_sb_seccomp_free(&m->seccomp);
+    /* main is leaving: what the applications left behind goes now, and
+     * what that leaves behind in turn (adopted by main as each one dies),
+     * rather than to init. */
+    while (wr_orphans_kill(m) > 0)
+        while (waitpid(-1, NULL, 0) < 0 && errno == EINTR)
+            ;
 }

@@ -102,6 +102,8 @@ struct wr_sb_run {
     int            exec_fd;         /* -1: exec by path */
     int            cgroup_fd;       /* -1 */
     char          *cgroup_dir;      /* absolute, to rmdir */
+    int            cgroup_made;     /* warrend created the leaf: only then
+                                     * is it removed (when empty) */
     wr_sb_mount_t *deps;            /* language deps: binds, read-only */
     size_t         ndeps;
     wr_sb_hostmnt_t *host_mnt;      /* chroot only: the mounts made */

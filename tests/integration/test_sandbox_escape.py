@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import stat
+import uuid
 
 import pytest
 
@@ -222,3 +223,62 @@ def test_setsid_daemon_dies_when_its_prototype_is_killed(warren):
         reap_left(pid)
     # the app comes back, served by a new prototype
     assert wh.wait_for(lambda: ih.report(port)["pid"] > 0, 5.0)
+
+
+# --------------------------------------------------------------------------
+# cgroups: warrend removes only what it made
+
+def _cgroup_or_skip():
+    mnt = ih.cgroup2_mount()
+    if mnt is None:
+        pytest.skip("no cgroup v2 hierarchy is mounted here")
+    return mnt
+
+
+def _no_app_left(w):
+    protos, workers = w.app_processes()
+    return not protos and not workers
+
+
+def test_cgroup_made_by_the_administrator_stays(warren):
+    """An existing cgroup (the administrator's, perhaps with limits set)
+    is used, and left in place when the app is gone."""
+    w = warren
+    mnt = _cgroup_or_skip()
+    path = "/warren-it-adm-%s" % uuid.uuid4().hex[:8]
+    os.mkdir(mnt + path)
+    try:
+        port, _ = ih.start_inspect(w, {"cgroup": {"path": path}})
+        pid = ih.worker_host_pid(w, ih.report(port))
+        assert ih.cgroup2_of(pid) == path
+        ih.put(w, {"listeners": {}, "applications": {}})
+        assert wh.wait_for(lambda: _no_app_left(w), 5.0)
+        assert wh.wait_for(lambda: ih.read(mnt + path + "/cgroup.procs") == "", 5.0)
+        # warrend is done with it (its generation released): still there
+        s, j = w.put("/config", {"listeners": {}, "applications": {}})
+        assert (s, j) == (200, wh.SUCCESS)
+        assert os.path.isdir(mnt + path)
+    finally:
+        if os.path.isdir(mnt + path):
+            os.rmdir(mnt + path)
+
+
+def test_cgroup_shared_by_generations_goes_with_the_last(warren):
+    """A cgroup warrend made for an app, used by the next generation too
+    (a reconfiguration), is removed once the last one is gone."""
+    w = warren
+    mnt = _cgroup_or_skip()
+    path = "/warren-it-gen-%s" % uuid.uuid4().hex[:8]
+    try:
+        port, cfg = ih.start_inspect(w, {"cgroup": {"path": path}})
+        first = ih.worker_host_pid(w, ih.report(port))
+        cfg["applications"][ih.APP]["environment"] = {"MARKER": "second"}
+        ih.put(w, cfg)
+        assert wh.wait_for(lambda: ih.report(port)["env_marker"] == "second", 5.0)
+        assert wh.wait_for(lambda: not alive(first), 5.0)
+        assert os.path.isdir(mnt + path)                # the new one is in it
+        ih.put(w, {"listeners": {}, "applications": {}})
+        assert wh.wait_for(lambda: not os.path.isdir(mnt + path), 5.0), path
+    finally:
+        if os.path.isdir(mnt + path):
+            os.rmdir(mnt + path)
