@@ -70,6 +70,8 @@ struct wr_gen {
     int            ready;         /* a worker said hello once */
     int            forwarded;     /* the router got a worker: it must hear RETIRE */
     int            failed;        /* NEW: the apply was told already */
+    char           last_words[WR_GEN_REASON_MAX - 128];  /* the prototype's set-up
+                                   * failure, read from its channel at reap */
     pid_t          pid;           /* prototype; 0 when not running */
     wr_chan_t      chan;
     int            chan_open;
@@ -569,6 +571,25 @@ static void proto_msg(wr_chan_t *c, wr_msg_t *msg)
                g->spec.name);
 }
 
+/* A dead prototype's channel: only a set-up failure (worker 0) is kept. */
+static void proto_last_words(wr_chan_t *c, wr_msg_t *msg)
+{
+    wr_gen_t *g = c->data;
+    wr_msg_exit_t e;
+    size_t rl;
+
+    if (msg->type != WR_MSG_PROTO_EXIT || msg->len <= sizeof(e))
+        return;
+    memcpy(&e, msg->data, sizeof(e));
+    if (e.worker != 0)
+        return;
+    rl = msg->len - sizeof(e);
+    if (rl >= sizeof(g->last_words))
+        rl = sizeof(g->last_words) - 1;
+    memcpy(g->last_words, msg->data + sizeof(e), rl);
+    g->last_words[rl] = '\0';
+}
+
 static void proto_chan_closed(wr_chan_t *c)
 {
     /* Handled when the prototype is reaped. */
@@ -967,6 +988,11 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
     up = wr_ev_now() - g->started;
     g->pid = 0;
     if (g->chan_open) {
+        /* Reaped before its channel was read: why it failed (its last
+         * message) may still wait there; the rest is moot now. */
+        g->last_words[0] = '\0';
+        g->chan.on_msg = proto_last_words;
+        wr_chan_drain(&g->chan);
         wr_chan_close(&g->chan);
         g->chan_open = 0;
     }
@@ -983,7 +1009,7 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
     if (g->role == GEN_NEW && !g->ready) {
         char full[128];
         snprintf(full, sizeof(full), "its prototype %s", why);
-        gen_fail(g, full);
+        gen_fail(g, g->last_words[0] ? g->last_words : full);
         return 1;
     }
     if (up >= WR_RESTART_STABLE_MS || g->backoff == 0)
