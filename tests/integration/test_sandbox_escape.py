@@ -282,3 +282,53 @@ def test_cgroup_shared_by_generations_goes_with_the_last(warren):
     finally:
         if os.path.isdir(mnt + path):
             os.rmdir(mnt + path)
+
+
+# --------------------------------------------------------------------------
+# the app's log files
+
+LINKS = {
+    # the file itself is a link to a host path
+    "file": ("out.log", "out.log"),
+    # a directory on the way is a link to a host directory
+    "dir": ("logs", "logs/out.log"),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(ROOTFS_MODES))
+@pytest.mark.parametrize("link", sorted(LINKS))
+def test_log_file_link_planted_in_the_rootfs_is_not_followed(warren, mode, link):
+    """"stdout" inside the rootfs, where an earlier generation (writing as
+    the app's user) replaced part of the path with a link to the host: the
+    prototype, still root when it opens the file, must not follow it."""
+    w = warren
+    root = ih.make_rootfs(w)
+    host_dir = os.path.join(w.dir, "host-dir")
+    os.mkdir(host_dir)
+    planted, rel = LINKS[link]
+    os.symlink(host_dir if link == "dir" else os.path.join(host_dir, "out.log"),
+               os.path.join(root, planted))
+    port = wh.free_port()
+    cfg = ih.app_config(port, dict(ROOTFS_MODES[mode], rootfs=root), ih.INSPECT_IN_ROOT,
+                        stdout=os.path.join(root, rel))
+    s, j = w.put("/config", cfg)
+    assert s == 500, (s, j)
+    assert "Too many levels of symbolic links" in j["detail"], j
+    assert os.listdir(host_dir) == []
+
+
+def test_log_file_is_opened_as_the_app(warren):
+    """A log file outside the rootfs is opened with the app's rights, as a
+    worker without a rootfs opens it: created as the app's user."""
+    w = warren
+    root = ih.make_rootfs(w)
+    logs = os.path.join(w.dir, "app-logs")
+    os.mkdir(logs)
+    os.chown(logs, wh.NOBODY_UID, wh.NOGROUP_GID)
+    out = os.path.join(logs, "out.log")
+    port = wh.free_port()
+    cfg = ih.app_config(port, {"namespaces": {"mount": True, "pid": True}, "rootfs": root},
+                        ih.INSPECT_IN_ROOT, stdout=out)
+    ih.put(w, cfg)
+    st = os.stat(out)
+    assert (st.st_uid, st.st_gid) == (wh.NOBODY_UID, wh.NOGROUP_GID)
