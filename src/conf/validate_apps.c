@@ -4,6 +4,7 @@
  * mounts / rlimits / capabilities / seccomp).
  */
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +265,30 @@ check_mount_dests(wr_vctx_t *c, json_t *iso)
     return 0;
 }
 
+/* Without a mount namespace the rootfs is a chroot, and a process that
+ * can call chroot() walks out of one (chroot a subdirectory, then ".."
+ * past the old root): CAP_SYS_CHROOT there is an escape, not a grant. */
+static int
+check_chroot_caps(wr_vctx_t *c, json_t *iso)
+{
+    json_t *cap;
+    size_t  i;
+
+    json_array_foreach(json_object_get(iso, "capabilities"), i, cap) {
+        if (json_is_string(cap) && wr_sb_cap_parse(json_string_value(cap)) == CAP_SYS_CHROOT
+            && c->depth + 2 <= WR_V_MAX_PATH)
+        {
+            c->seg[c->depth++] = (wr_vseg_t) { .key = "capabilities" };
+            c->seg[c->depth++] = (wr_vseg_t) { .key = NULL, .index = i };
+            wr_v_error(c, "The \"sys_chroot\" capability would let the app leave "
+                       "its \"rootfs\", a chroot without the \"mount\" namespace.");
+            c->depth -= 2;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* With a credential namespace and no mount namespace, warrend can neither
  * pivot_root (needs a mount namespace) nor chroot (needs host privilege).
  * Options that only mean something with another one need it. */
@@ -296,6 +321,11 @@ check_isolation(wr_vctx_t *c, json_t *v, const char *name)
                              "\"uname\" namespace.");
     }
     if (rootfs && check_mount_dests(c, v) < 0) {
+        return -1;
+    }
+    if (rootfs && !json_is_true(json_object_get(ns, "mount"))
+        && check_chroot_caps(c, v) < 0)
+    {
         return -1;
     }
     if (json_is_true(json_object_get(v, "new_privs")) && sc != NULL
