@@ -6,6 +6,7 @@ could regain on exec, and processes that try to outlive their generation.
 
 import json
 import os
+import shutil
 import signal
 import stat
 import uuid
@@ -18,6 +19,7 @@ import warren_helpers as wh
 
 EPERM = os.strerror(1)
 EAFNOSUPPORT = os.strerror(97)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIGSYS = 31
 SECBIT_NOROOT = 1 << 0
 SECBIT_NOROOT_LOCKED = 1 << 1
@@ -332,3 +334,33 @@ def test_log_file_is_opened_as_the_app(warren):
     ih.put(w, cfg)
     st = os.stat(out)
     assert (st.st_uid, st.st_gid) == (wh.NOBODY_UID, wh.NOGROUP_GID)
+
+
+def test_python_worker_holds_only_stdio_and_its_channel(warren_factory):
+    """The same for the Python runtime, whose workers are forked by a
+    zygote that loaded the app: none of the zygote's own fds, and no
+    directory."""
+    rt = hh.make_root("warren-rt-")
+    shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
+    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    try:
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        root = os.path.join(w.dir, "pyroot")
+        os.mkdir(root)
+        os.chmod(root, 0o755)
+        ih.make_wsgi_dir(root, "app")
+        port = wh.free_port()
+        cfg = {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/py"}},
+               "applications": {"py": {
+                   "type": "python", "path": "/app", "module": ih.WSGI_MODULE,
+                   "processes": 1,
+                   "isolation": {"namespaces": {"mount": True, "pid": True},
+                                 "rootfs": root}}}}
+        ih.put(w, cfg)
+        pid = ih.worker_host_pid(w, ih.report(port))
+        fds = fds_of(pid)
+        extra = {fd: what for fd, what in fds.items() if fd > 2}
+        assert len(extra) == 1 and list(extra.values())[0].startswith("socket:"), fds
+        assert "dir" not in fds.values(), fds
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
