@@ -364,3 +364,26 @@ def test_python_worker_holds_only_stdio_and_its_channel(warren_factory):
         assert "dir" not in fds.values(), fds
     finally:
         shutil.rmtree(rt, ignore_errors=True)
+
+
+def test_http_worker_holds_only_stdio_and_its_listen_socket(warren):
+    """An HTTP app's worker: fd 3 (its listen socket) and nothing else of
+    Warren's: not the channel the prototype keeps for it, no directory."""
+    w = warren
+    d = os.path.join(w.dir, "httpapp")
+    os.mkdir(d)
+    shutil.copy(os.path.join(REPO, "tests", "apps", "http_app.py"), d)
+    os.chmod(d, 0o755)
+    os.chmod(os.path.join(d, "http_app.py"), 0o644)
+    port = hh.setup(w, [{"action": {"pass": "applications/web"}}], extra={
+        "applications": {"web": {
+            "type": "external", "protocol": "http", "executable": "/usr/bin/python3",
+            "arguments": [os.path.join(d, "http_app.py")], "processes": 1,
+            "isolation": {"namespaces": {"pid": True}}}}})
+    r = hh.get(port, "/env")
+    assert r.status == 200, r
+    _, workers = w.app_processes()
+    assert len(workers) == 1, workers
+    fds = fds_of(workers.pop())
+    extra = {fd: what for fd, what in fds.items() if fd > 2}
+    assert list(extra) == [3] and extra[3].startswith("socket:"), fds
