@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import uuid
 
 import pytest
@@ -387,3 +388,39 @@ def test_http_worker_holds_only_stdio_and_its_listen_socket(warren):
     fds = fds_of(workers.pop())
     extra = {fd: what for fd, what in fds.items() if fd > 2}
     assert list(extra) == [3] and extra[3].startswith("socket:"), fds
+
+
+# --------------------------------------------------------------------------
+# chroot mode: main unmounts only its own mounts
+
+def _mount_id(point):
+    for m in ih.parse_mountinfo(ih.read("/proc/self/mountinfo")):
+        if m["point"] == point:
+            return int(m["line"].split()[0])
+    return None
+
+
+def test_chroot_release_never_unmounts_a_mount_not_its_own(warren):
+    """The administrator replaced warrend's /tmp mount of a chroot rootfs
+    with one of their own (which, mount ids being reused, may well get the
+    very id warrend's had): when the generation is gone, theirs stays."""
+    w = warren
+    root = ih.make_rootfs(w)
+    tmp = os.path.join(root, "tmp")
+    port, _ = ih.start_inspect(w, {"rootfs": root})
+    assert ih.tmp_is_tmpfs(ih.report(port))
+    old = _mount_id(tmp)
+    assert old is not None
+    subprocess.run(["umount", tmp], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "admins", tmp], check=True)
+    try:
+        new = _mount_id(tmp)
+        s, j = w.put("/config", {"listeners": {}, "applications": {}})
+        assert (s, j) == (200, wh.SUCCESS)
+        assert wh.wait_for(lambda: _no_app_left(w), 5.0)
+        # main releases the generation once its prototype is reaped
+        s, j = w.put("/config", {"listeners": {}, "applications": {}})
+        assert _mount_id(tmp) == new, (old, new)
+    finally:
+        while _mount_id(tmp) is not None:
+            subprocess.run(["umount", tmp], check=True)
