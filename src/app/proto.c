@@ -21,11 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <sched.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <linux/openat2.h>
 
 #include "app/app.h"
 #include "app/http_worker.h"
@@ -37,6 +39,7 @@
 
 #define WR_PROTO_REASON_MAX 512
 
+#define WR_LOG_FILE_MODE 0644    /* the app's stdout/stderr files, when created */
 #define WR_LAST_WORDS  200        /* bytes of a worker's last stderr line kept */
 #define WR_WORKER_ENV_ADDED  5    /* variables a worker gets beyond the app's */
 
@@ -108,21 +111,60 @@ static void sandbox_failed(wr_proto_t *p, const wr_sb_err_t *err)
     _exit(1);
 }
 
+/* A log file inside the rootfs is resolved beneath it with no symlink at
+ * all: an earlier generation of the app, writing there as its user, could
+ * have replaced any part of that path with a link to a host file. */
+static int open_log(wr_proto_t *p, const char *path, int flags)
+{
+    const char *root = p->s->sb.rootfs;
+    size_t rl = strlen(root);
+    struct open_how how = {
+        .flags = (uint64_t) (flags | O_CLOEXEC), .mode = WR_LOG_FILE_MODE,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+
+    while (rl > 1 && root[rl - 1] == '/')
+        rl--;
+    if (p->sb->rootfs_fd < 0 || strncmp(path, root, rl) != 0 || path[rl] != '/')
+        return open(path, flags | O_CLOEXEC, WR_LOG_FILE_MODE);
+    while (path[rl] == '/')
+        rl++;
+    return (int) syscall(SYS_openat2, p->sb->rootfs_fd, path[rl] ? path + rl : ".", &how,
+                         sizeof(how));
+}
+
 /* A rootfs hides the host's /dev/null and the app's log files: they are
- * opened before entering it (as the prototype, before it drops creds). */
+ * opened before entering it, by the prototype still root, but with the
+ * app's file-system ids and groups, as a worker without a rootfs opens
+ * them: root's rights never follow a link the app planted. */
 static void stdio_open(wr_proto_t *p)
 {
     const wr_app_spec_t *s = p->s;
     const char *paths[3] = { "/dev/null", s->out_path, s->err_path };
     int flags[3] = { O_RDWR, O_WRONLY | O_APPEND | O_CREAT, O_WRONLY | O_APPEND | O_CREAT };
+    char obj[32];
+    int fsuid, fsgid;
 
+    snprintf(obj, sizeof(obj), "%u", (unsigned) s->gid);
+    if (setgroups(1, &s->gid) < 0)
+        setup_failed(p, "setgroups", obj);
+    fsgid = setfsgid(s->gid);
+    fsuid = setfsuid(s->uid);
+    /* setfsuid() tells no error: the ids in force say whether it worked. */
+    if ((gid_t) setfsgid((gid_t) -1) != s->gid || (uid_t) setfsuid((uid_t) -1) != s->uid) {
+        errno = EPERM;
+        snprintf(obj, sizeof(obj), "%u", (unsigned) s->uid);
+        setup_failed(p, "setfsuid", obj);
+    }
     for (int i = 0; i < 3; i++) {
         if (paths[i] == NULL)
             continue;
-        p->stdio[i] = open(paths[i], flags[i] | O_CLOEXEC, 0644);
+        p->stdio[i] = open_log(p, paths[i], flags[i]);
         if (p->stdio[i] < 0)
             setup_failed(p, "open", paths[i]);
     }
+    setfsuid((uid_t) fsuid);
+    setfsgid((gid_t) fsgid);
 }
 
 static void drop_creds(wr_proto_t *p)
@@ -802,9 +844,12 @@ void wr_proto_main(const wr_app_spec_t *s, wr_sb_run_t *sb, int chan_fd, pid_t p
     }
     drop_creds(&p);
     p.zfd = -1;
-    /* Workers forked by the zygote (a double fork) become our children:
-     * reaped and reported here like the exec'd ones. */
-    if (s->zygote && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+    /* Every orphan of the generation becomes our child: workers forked by
+     * the zygote (a double fork), reaped and reported here like the exec'd
+     * ones, and whatever an app process left behind, even in a session of
+     * its own (setsid): no process group kill reaches that one, but when
+     * we exit it passes to main, which kills it (daemon/orphans.c). */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
         setup_failed(&p, "prctl", "PR_SET_CHILD_SUBREAPER");
     wr_ev_run(&p.loop);
     _exit(0);

@@ -4,6 +4,7 @@
  * mounts / rlimits / capabilities / seccomp).
  */
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +207,88 @@ static const wr_vmember_t rlimits_members[] = {
     { NULL, NULL, false },
 };
 
+/* Is path (absolute, no "..") dir itself or beneath it? "." components and
+ * repeated slashes are skipped, as the sandbox's resolution does. */
+static bool
+path_under(const char *path, const char *dir)
+{
+    for (;;) {
+        size_t lp, ld;
+
+        while (*path == '/' || (path[0] == '.' && (path[1] == '/' || path[1] == '\0'))) {
+            path++;
+        }
+        while (*dir == '/') {
+            dir++;
+        }
+        if (*dir == '\0') {
+            return true;
+        }
+        lp = strcspn(path, "/");
+        ld = strcspn(dir, "/");
+        if (lp != ld || strncmp(path, dir, lp) != 0) {
+            return false;
+        }
+        path += lp;
+        dir += ld;
+    }
+}
+
+/* A "mounts" destination where an automount goes (made after the binds)
+ * would be hidden, or, for /proc, would put a host directory where the
+ * app and its tools expect the kernel's view of the process. */
+static int
+check_mount_dests(wr_vctx_t *c, json_t *iso)
+{
+    json_t *am = json_object_get(iso, "automount"), *m;
+    bool    proc = !json_is_false(json_object_get(am, "procfs"));
+    bool    tmp = !json_is_false(json_object_get(am, "tmpfs"));
+    size_t  i;
+
+    json_array_foreach(json_object_get(iso, "mounts"), i, m) {
+        const char *d = json_string_value(json_object_get(m, "destination"));
+        const char *hit = d == NULL ? NULL
+                          : proc && path_under(d, "/proc") ? "/proc"
+                          : tmp && path_under(d, "/tmp") ? "/tmp" : NULL;
+
+        if (hit != NULL && c->depth + 3 <= WR_V_MAX_PATH) {
+            c->seg[c->depth++] = (wr_vseg_t) { .key = "mounts" };
+            c->seg[c->depth++] = (wr_vseg_t) { .key = NULL, .index = i };
+            wr_v_error_at(c, "destination", "The \"destination\" value must not be "
+                          "at or under %s: \"automount\" mounts %s there after the "
+                          "\"mounts\" (turn it off to bind something there).",
+                          hit, strcmp(hit, "/proc") == 0 ? "procfs" : "a tmpfs");
+            c->depth -= 2;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Without a mount namespace the rootfs is a chroot, and a process that
+ * can call chroot() walks out of one (chroot a subdirectory, then ".."
+ * past the old root): CAP_SYS_CHROOT there is an escape, not a grant. */
+static int
+check_chroot_caps(wr_vctx_t *c, json_t *iso)
+{
+    json_t *cap;
+    size_t  i;
+
+    json_array_foreach(json_object_get(iso, "capabilities"), i, cap) {
+        if (json_is_string(cap) && wr_sb_cap_parse(json_string_value(cap)) == CAP_SYS_CHROOT
+            && c->depth + 2 <= WR_V_MAX_PATH)
+        {
+            c->seg[c->depth++] = (wr_vseg_t) { .key = "capabilities" };
+            c->seg[c->depth++] = (wr_vseg_t) { .key = NULL, .index = i };
+            wr_v_error(c, "The \"sys_chroot\" capability would let the app leave "
+                       "its \"rootfs\", a chroot without the \"mount\" namespace.");
+            c->depth -= 2;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* With a credential namespace and no mount namespace, warrend can neither
  * pivot_root (needs a mount namespace) nor chroot (needs host privilege).
  * Options that only mean something with another one need it. */
@@ -236,6 +319,14 @@ check_isolation(wr_vctx_t *c, json_t *v, const char *name)
     {
         return wr_v_error_at(c, "hostname", "The \"hostname\" option needs the "
                              "\"uname\" namespace.");
+    }
+    if (rootfs && check_mount_dests(c, v) < 0) {
+        return -1;
+    }
+    if (rootfs && !json_is_true(json_object_get(ns, "mount"))
+        && check_chroot_caps(c, v) < 0)
+    {
+        return -1;
     }
     if (json_is_true(json_object_get(v, "new_privs")) && sc != NULL
         && !json_is_false(sc))

@@ -176,6 +176,13 @@ int wr_chan_send(wr_chan_t *c, uint32_t type, uint32_t id,
     } while (len > 0);
 
     if (was_idle && out_flush(c) < 0) {
+        /* The peer is gone, but what it sent before going (why it failed,
+         * say) is still to be read: the read side closes the channel at
+         * its end of file. Closing here would drop it. */
+        if (errno == EPIPE || errno == ECONNRESET) {
+            out_free_all(c);
+            return -1;
+        }
         chan_fail(c);
         return -1;
     }
@@ -232,6 +239,12 @@ static int in_read(wr_chan_t *c)
     int fd = -1;
     ssize_t n = recvmsg(c->ev.fd, &mh, MSG_CMSG_CLOEXEC);
 
+    /* A peer that exits with our messages unread leaves ECONNRESET, which
+     * the kernel reports (once) ahead of what it had sent us: read on. */
+    if (n < 0 && errno == ECONNRESET) {
+        mh.msg_controllen = sizeof(ctl.buf);
+        n = recvmsg(c->ev.fd, &mh, MSG_CMSG_CLOEXEC);
+    }
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     if (n == 0)
@@ -270,6 +283,12 @@ bad:
         close(fd);
     wr_log(WR_LOG_ALERT, "malformed message on a channel; closing it");
     return -1;
+}
+
+void wr_chan_drain(wr_chan_t *c)
+{
+    while (!c->closed && in_read(c) > 0)
+        ;
 }
 
 static void chan_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)

@@ -137,6 +137,9 @@ int  wr_chan_open(wr_chan_t *c, wr_ev_loop_t *loop, int fd);
 int  wr_chan_send(wr_chan_t *c, uint32_t type, uint32_t id,
                   const void *data, size_t len, int fd);
 int  wr_chan_send_result(wr_chan_t *c, uint32_t id, int ok, const char *reason);
+/* Hand every message already received to on_msg (the peer is gone, what
+ * it sent last is still there), without waiting and without on_close. */
+void wr_chan_drain(wr_chan_t *c);
 /* Close the fd and drop what is queued; no callback is called. */
 void wr_chan_close(wr_chan_t *c);
 

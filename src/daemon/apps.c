@@ -70,6 +70,8 @@ struct wr_gen {
     int            ready;         /* a worker said hello once */
     int            forwarded;     /* the router got a worker: it must hear RETIRE */
     int            failed;        /* NEW: the apply was told already */
+    char           last_words[WR_GEN_REASON_MAX - 128];  /* the prototype's set-up
+                                   * failure, read from its channel at reap */
     pid_t          pid;           /* prototype; 0 when not running */
     wr_chan_t      chan;
     int            chan_open;
@@ -569,6 +571,25 @@ static void proto_msg(wr_chan_t *c, wr_msg_t *msg)
                g->spec.name);
 }
 
+/* A dead prototype's channel: only a set-up failure (worker 0) is kept. */
+static void proto_last_words(wr_chan_t *c, wr_msg_t *msg)
+{
+    wr_gen_t *g = c->data;
+    wr_msg_exit_t e;
+    size_t rl;
+
+    if (msg->type != WR_MSG_PROTO_EXIT || msg->len <= sizeof(e))
+        return;
+    memcpy(&e, msg->data, sizeof(e));
+    if (e.worker != 0)
+        return;
+    rl = msg->len - sizeof(e);
+    if (rl >= sizeof(g->last_words))
+        rl = sizeof(g->last_words) - 1;
+    memcpy(g->last_words, msg->data + sizeof(e), rl);
+    g->last_words[rl] = '\0';
+}
+
 static void proto_chan_closed(wr_chan_t *c)
 {
     /* Handled when the prototype is reaped. */
@@ -617,6 +638,21 @@ static void sb_peers_done(wr_gen_t *g)
     free((void *) g->sb.peers);
     g->sb.peers = NULL;
     g->sb.npeers = 0;
+}
+
+/* A cgroup warrend made is removed with the last generation in it: while
+ * another one still uses the same directory, it is that one's to remove. */
+static void sb_cgroup_handover(wr_gen_t *g)
+{
+    if (!g->sb.cgroup_made || g->sb.cgroup_dir == NULL)
+        return;
+    for (wr_gen_t *o = g->m->gens; o; o = o->next) {
+        if (o != g && o->sb.cgroup_dir && strcmp(o->sb.cgroup_dir, g->sb.cgroup_dir) == 0) {
+            o->sb.cgroup_made = 1;
+            g->sb.cgroup_made = 0;
+            return;
+        }
+    }
 }
 
 /* fork(), or with isolation clone3() into the namespaces and cgroup. */
@@ -775,6 +811,7 @@ static void gen_free(wr_gen_t *g)
     wr_ev_retire(&m->loop, &g->chan.ev, NULL);
     json_decref(g->app);
     if (g->spec.sb.on) {
+        sb_cgroup_handover(g);
         sb_peers(g);
         wr_sb_release(&g->spec.sb, &g->sb);
         sb_peers_done(g);
@@ -951,6 +988,11 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
     up = wr_ev_now() - g->started;
     g->pid = 0;
     if (g->chan_open) {
+        /* Reaped before its channel was read: why it failed (its last
+         * message) may still wait there; the rest is moot now. */
+        g->last_words[0] = '\0';
+        g->chan.on_msg = proto_last_words;
+        wr_chan_drain(&g->chan);
         wr_chan_close(&g->chan);
         g->chan_open = 0;
     }
@@ -967,7 +1009,7 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
     if (g->role == GEN_NEW && !g->ready) {
         char full[128];
         snprintf(full, sizeof(full), "its prototype %s", why);
-        gen_fail(g, full);
+        gen_fail(g, g->last_words[0] ? g->last_words : full);
         return 1;
     }
     if (up >= WR_RESTART_STABLE_MS || g->backoff == 0)
@@ -1066,6 +1108,14 @@ int wr_apps_alive(wr_main_t *m)
     return n;
 }
 
+int wr_apps_owns(wr_main_t *m, pid_t pid)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        if (g->pid == pid)
+            return 1;
+    return 0;
+}
+
 void wr_apps_send_log(wr_main_t *m)
 {
     for (wr_gen_t *g = m->gens; g; g = g->next)
@@ -1090,6 +1140,7 @@ void wr_apps_free(wr_main_t *m)
             wr_chan_close(&g->chan);
         json_decref(g->app);
         if (g->spec.sb.on) {
+            sb_cgroup_handover(g);
             sb_peers(g);
             wr_sb_release(&g->spec.sb, &g->sb);
             sb_peers_done(g);
@@ -1098,4 +1149,10 @@ void wr_apps_free(wr_main_t *m)
         free(g);
     }
     wr_sb_seccomp_free(&m->seccomp);
+    /* main is leaving: what the applications left behind goes now, and
+     * what that leaves behind in turn (adopted by main as each one dies),
+     * rather than to init. */
+    while (wr_orphans_kill(m) > 0)
+        while (waitpid(-1, NULL, 0) < 0 && errno == EINTR)
+            ;
 }

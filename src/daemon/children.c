@@ -250,6 +250,8 @@ static void child_exited(wr_main_t *m, wr_child_t *c, int status)
 
 void wr_child_reap(wr_main_t *m)
 {
+    int sweep = 0;
+
     for (;;) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -263,11 +265,16 @@ void wr_child_reap(wr_main_t *m)
                 known = 1;
             }
         }
+        /* A prototype gone: what it had adopted is main's now. An orphan
+         * gone: its own children are. Both are killed. */
+        sweep |= !known;
         if (!known && wr_apps_reaped(m, pid, status))
             known = 1;
         if (!known)
             wr_log(WR_LOG_DEBUG, "reaped process %d", (int) pid);
     }
+    if (sweep)
+        wr_orphans_kill(m);
 }
 
 void wr_children_signal(wr_main_t *m, int sig)

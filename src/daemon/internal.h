@@ -106,6 +106,10 @@ void  wr_access_log_reopen(wr_main_t *m);
 void  wr_apply_apps_ready(wr_main_t *m);
 void  wr_apply_apps_failed(wr_main_t *m, const char *reason);
 
+/* orphans.c: main's children that are none of its own (an application's
+ * orphans, adopted by main, the child subreaper) are killed; how many. */
+int   wr_orphans_kill(wr_main_t *m);
+
 /* apps.c: application generations */
 void  wr_apps_start_running(wr_main_t *m);
 int   wr_apps_prepare(wr_main_t *m, json_t *conf, const char *restart, char *reason,
@@ -117,6 +121,8 @@ void  wr_apps_send_map(wr_main_t *m, json_t *conf);
 int   wr_apps_reaped(wr_main_t *m, pid_t pid, int status);
 void  wr_apps_signal(wr_main_t *m, int sig, int group);
 int   wr_apps_alive(wr_main_t *m);
+/* Is pid one of the generations' prototypes? */
+int   wr_apps_owns(wr_main_t *m, pid_t pid);
 void  wr_apps_send_log(wr_main_t *m);
 void  wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg);   /* WANT, KILL */
 void  wr_apps_free(wr_main_t *m);

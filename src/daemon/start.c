@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -414,6 +415,12 @@ static int start(wr_main_t *m)
         return -1;
     if (wr_ev_init(&m->loop) < 0 || setup_signals(m) < 0)
         return -1;
+    /* What an application leaves behind comes to main when its prototype
+     * is gone, not to init: main kills it (daemon/orphans.c). */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+        wr_log_sys(WR_LOG_EMERG, "prctl", "PR_SET_CHILD_SUBREAPER");
+        return -1;
+    }
     conf = restore_state(o);
     rc = wr_apply_initial(m, conf);
     json_decref(conf);

@@ -5,6 +5,13 @@
  * CAP_SETPCAP); keep-caps carries the listed ones over setresuid; then only
  * they stay permitted, effective and inheritable, and each worker raises
  * them as ambient so they survive its exec of a plain binary.
+ *
+ * Securebits NOROOT (locked): uid 0 gets no capability just for being uid 0
+ * when it execs. The empty bounding set already ensures that; this keeps it
+ * so if a later change ever left a bit in the bounding set, and it is what
+ * keeps a uid-0 app in a user namespace from regaining its namespace's
+ * capabilities by exec. Kept capabilities reach the app as ambient ones,
+ * which NOROOT does not touch.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 
 #include "sandbox/sandbox.h"
 
@@ -38,6 +46,9 @@ int wr_sb_caps_bound(const wr_sb_conf_t *c, wr_sb_err_t *err)
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         return wr_sb_fail(err, "prctl", "PR_CAP_AMBIENT_CLEAR_ALL");
+    /* Before PR_SET_KEEPCAPS: this sets the whole securebits word. */
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
+        return wr_sb_fail(err, "prctl", "PR_SET_SECUREBITS, SECBIT_NOROOT");
     if (c->caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
         return wr_sb_fail(err, "prctl", "PR_SET_KEEPCAPS");
     return 0;

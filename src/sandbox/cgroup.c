@@ -4,8 +4,9 @@
  * cgroup2 mount (found in /proc/self/mountinfo: /sys/fs/cgroup on a unified
  * host, /sys/fs/cgroup/unified on a hybrid one). Missing levels are created;
  * the prototype is cloned straight into it (CLONE_INTO_CGROUP), so no app
- * process ever runs outside it. At release the leaf is removed if empty
- * (another generation of the app may still be in it: then it stays).
+ * process ever runs outside it. At release the leaf is removed if empty and
+ * warrend created it (the caller hands that over to another generation
+ * still in the same cgroup: then it stays until that one is gone).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,15 +74,20 @@ static int cg_self(char *out, size_t len, wr_sb_err_t *err)
     return 0;
 }
 
-/* mkdir -p below the mount point; the mount point itself exists. */
-static int cg_mkdirs(char *dir, size_t from, wr_sb_err_t *err)
+/* mkdir -p below the mount point; the mount point itself exists (and is
+ * all of dir for the path "/"). *made: the last level was created here. */
+static int cg_mkdirs(char *dir, size_t from, int *made, wr_sb_err_t *err)
 {
+    *made = 0;
+    if (strlen(dir) <= from)
+        return 0;
     for (char *p = dir + from + 1; ; p++) {
         if (*p != '/' && *p != '\0')
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        *made = mkdir(dir, 0755) == 0;
+        if (!*made && errno != EEXIST) {
             wr_sb_fail(err, "mkdir", dir);
             *p = c;
             return -1;
@@ -95,7 +101,7 @@ static int cg_mkdirs(char *dir, size_t from, wr_sb_err_t *err)
 int wr_sb_cgroup_open(const char *path, wr_sb_run_t *r, wr_sb_err_t *err)
 {
     char mnt[PATH_MAX], self[PATH_MAX], dir[PATH_MAX];
-    int n;
+    int n, made;
 
     if (cg_mount(mnt, sizeof(mnt), err) < 0)
         return -1;
@@ -114,8 +120,10 @@ int wr_sb_cgroup_open(const char *path, wr_sb_run_t *r, wr_sb_err_t *err)
         dir[--n] = '\0';
     free(r->cgroup_dir);            /* a restart of the prototype: again */
     r->cgroup_dir = NULL;
-    if (cg_mkdirs(dir, strlen(mnt), err) < 0)
+    if (cg_mkdirs(dir, strlen(mnt), &made, err) < 0)
         return -1;
+    /* A restart of the prototype finds the leaf it made the first time. */
+    r->cgroup_made |= made;
     r->cgroup_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (r->cgroup_fd < 0)
         return wr_sb_fail(err, "open", dir);
@@ -133,8 +141,9 @@ void wr_sb_cgroup_close(wr_sb_run_t *r)
     if (r->cgroup_fd >= 0)
         close(r->cgroup_fd);
     r->cgroup_fd = -1;
-    /* EBUSY: a newer generation (or a process still exiting) is in it. */
-    if (r->cgroup_dir)
+    /* Only a leaf warrend made: one the administrator made (and perhaps
+     * set limits on) stays. EBUSY: a process still exiting is in it. */
+    if (r->cgroup_dir && r->cgroup_made)
         rmdir(r->cgroup_dir);
     free(r->cgroup_dir);
     r->cgroup_dir = NULL;

@@ -167,17 +167,34 @@ static int record(wr_sb_run_t *r, const char *dest, int kind, uint64_t id, const
     return 0;
 }
 
-static int keep_mount(wr_sb_run_t *r, int fd, const char *dest, int kind, const char *sig,
-                      wr_sb_err_t *err)
+int wr_sb_mount_id(int fd, uint64_t *id)
 {
     struct statx stx;
 
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+    /* The 64-bit id is never reused; the old one is, once a mount is gone,
+     * and release must not take someone else's mount for ours. */
+    if (statx(fd, "", AT_EMPTY_PATH, WR_STATX_MNT_ID_UNIQUE, &stx) == 0
+        && (stx.stx_mask & WR_STATX_MNT_ID_UNIQUE)) {
+        *id = stx.stx_mnt_id;
+        return 0;
+    }
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
+        return -1;
+    *id = stx.stx_mnt_id;
+    return 0;
+}
+
+static int keep_mount(wr_sb_run_t *r, int fd, const char *dest, int kind, const char *sig,
+                      wr_sb_err_t *err)
+{
+    uint64_t id;
+
+    if (wr_sb_mount_id(fd, &id) < 0) {
         close(fd);
         return wr_sb_fail(err, "statx", dest);
     }
     close(fd);
-    return record(r, dest, kind, stx.stx_mnt_id, sig, err);
+    return record(r, dest, kind, id, sig, err);
 }
 
 /* A running generation on the same rootfs made this very mount: share it.

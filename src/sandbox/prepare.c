@@ -192,7 +192,7 @@ void wr_sb_started(wr_sb_run_t *r)
 static void host_umount(const wr_sb_conf_t *c, int rootfd, const wr_sb_hostmnt_t *hm)
 {
     char path[WR_PROC_FD_PATH], obj[PATH_MAX * 2];
-    struct statx stx;
+    uint64_t id;
     wr_sb_err_t err;
     int fd = wr_sb_resolve(rootfd, c->rootfs, hm->dest, 0, hm->kind, &err);
 
@@ -201,9 +201,9 @@ static void host_umount(const wr_sb_conf_t *c, int rootfd, const wr_sb_hostmnt_t
         return;
     }
     snprintf(obj, sizeof(obj), "%s%s", c->rootfs, hm->dest);
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0) {
+    if (wr_sb_mount_id(fd, &id) < 0) {
         wr_log_sys(WR_LOG_ERR, "statx", obj);
-    } else if (stx.stx_mnt_id != hm->id) {
+    } else if (id != hm->id) {
         wr_log(WR_LOG_ERR, "not unmounting %s: it is no longer the mount warrend made", obj);
     } else {
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);

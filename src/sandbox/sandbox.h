@@ -102,6 +102,8 @@ struct wr_sb_run {
     int            exec_fd;         /* -1: exec by path */
     int            cgroup_fd;       /* -1 */
     char          *cgroup_dir;      /* absolute, to rmdir */
+    int            cgroup_made;     /* warrend created the leaf: only then
+                                     * is it removed (when empty) */
     wr_sb_mount_t *deps;            /* language deps: binds, read-only */
     size_t         ndeps;
     wr_sb_hostmnt_t *host_mnt;      /* chroot only: the mounts made */
@@ -163,6 +165,10 @@ pid_t wr_sb_clone(const wr_sb_conf_t *c, const wr_sb_run_t *r, uid_t uid, gid_t 
  * symlink; create missing parts when create (kind: of the last part). */
 int  wr_sb_resolve(int rootfd, const char *rootfs, const char *dest, int create, int kind,
                    wr_sb_err_t *err);
+/* The id of the mount fd is on: the unique 64-bit one where the kernel
+ * has it (6.8+), else STATX_MNT_ID. -1 with errno. */
+#define WR_STATX_MNT_ID_UNIQUE 0x4000U
+int  wr_sb_mount_id(int fd, uint64_t *id);
 /* Every mount of c + r->deps under rootfd. keep: record each mount in
  * r->host_mnt (host namespace: for release). */
 int  wr_sb_mount_all(const wr_sb_conf_t *c, wr_sb_run_t *r, int rootfd, int keep,

@@ -6,7 +6,8 @@
  *
  * Denied with EPERM: kernel and system administration a web application
  * never needs, and the interfaces most kernel exploits start from.
- * socket(AF_ALG) fails with EAFNOSUPPORT (as on a kernel without it);
+ * socket(AF_ALG) and socketpair(AF_ALG) fail with EAFNOSUPPORT (as on a
+ * kernel without it);
  * clone3 fails with ENOSYS (its flags cannot be inspected, so libc falls
  * back to clone, whose namespace flags are denied); unshare and setns are
  * denied whole: an app has no namespace to make or join.
@@ -31,7 +32,10 @@ static const char *const denied[] = {
     "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig",
     "fsmount", "fspick", "mount_setattr", "chroot", "unshare", "setns",
     "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
-    "ptrace", "process_vm_writev", "open_by_handle_at",
+    "ptrace", "process_vm_writev", "process_vm_readv", "open_by_handle_at",
+    /* io_uring runs socket, open and other operations in kernel workers
+     * that this filter never sees: it would bypass every rule here. */
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
     "swapon", "swapoff", "reboot", "acct", "settimeofday", "clock_settime",
     "clock_adjtime", "adjtimex", "syslog", "quotactl", "quotactl_fd", "lookup_dcookie",
     "iopl", "ioperm", "create_module", "query_module", "uselib", "vhangup",
@@ -55,6 +59,9 @@ static int add_rules(scmp_filter_ctx ctx, wr_sb_err_t *err)
         }
     }
     rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, &cmp);
+    if (rc == 0)
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair),
+                                    1, &cmp);
     if (rc == 0) {
         /* Any namespace flag set: the masked value differs from 0. Written
          * as one rule per flag (libseccomp compares, it cannot test "!= 0"). */
@@ -71,7 +78,7 @@ static int add_rules(scmp_filter_ctx ctx, wr_sb_err_t *err)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     if (rc < 0) {
         errno = -rc;
-        return wr_sb_fail(err, "seccomp_rule_add", "socket/clone");
+        return wr_sb_fail(err, "seccomp_rule_add", "socket/socketpair/clone");
     }
     return 0;
 }

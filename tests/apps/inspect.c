@@ -7,8 +7,14 @@
  *                             "uts", "ipc", "cgroup"}, "hostname", "cap_eff",
  *                             "cap_prm", "cap_bnd", "cap_amb", "no_new_privs",
  *                             "seccomp", "mountinfo", "cgroup", "rlimits",
- *                             "af_alg", "keyctl", "userfaultfd", "env_marker"}
+ *                             "af_alg", "keyctl", "userfaultfd", "env_marker",
+ *                             "af_alg_pair", "io_uring", "process_vm_readv",
+ *                             "x32", "securebits"}
  *   GET /exists?path=/p      {"exists": true|false}   (lstat: a symlink exists)
+ *   GET /orphan              {"pid": N}: leaves a daemon behind, as a daemon
+ *                            does: fork, setsid, fork again, the middle one
+ *                            exits; the grandchild (N, as the app sees pids)
+ *                            closes its fds and sleeps until killed
  *
  * Every field is read in a way that also works without isolation, and
  * without /proc: namespace inodes, mountinfo and cgroup are then null; the
@@ -19,6 +25,10 @@
  * seccomp filter denies: "ok" when the call succeeded, else strerror(errno).
  * keyctl and userfaultfd succeed for any user on a plain host, so they tell
  * a filter apart even where the kernel has no AF_ALG at all.
+ * "af_alg_pair" (socketpair), "io_uring" (io_uring_setup) and
+ * "process_vm_readv" (of itself) likewise; "x32" makes getpid through the
+ * x32 ABI in a child: "killed by signal N", or the call's result as above.
+ * "securebits" is prctl(PR_GET_SECUREBITS).
  *
  * Build: make build/apps/inspect
  */
@@ -38,7 +48,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
 
 #include "warren.h"
 
@@ -52,6 +65,8 @@
 #define JSON_TYPE        "application/json"
 #define CONTENT_TYPE     "Content-Type"
 #define EXISTS_PATH      "/exists"
+#define ORPHAN_PATH      "/orphan"
+#define FIRST_NON_STDIO  3
 #define PATH_PARAM       "path="
 #define KEYCTL_GET_ID    0          /* KEYCTL_GET_KEYRING_ID */
 #define KEY_SPEC_PROCESS (-2)       /* KEY_SPEC_PROCESS_KEYRING */
@@ -63,6 +78,8 @@
 #define CAP_BITS         64         /* the sets are 64-bit masks */
 #define JSON_CTRL_END    0x20       /* below: escaped as \u00XX */
 #define ASCII_DEL        0x7f
+#define X32_SYSCALL_BIT  0x40000000
+#define X32_EXIT_ERRNO   1          /* the x32 child: its call failed */
 
 enum { STATUS_OK = 200, STATUS_BAD = 400 };
 
@@ -330,6 +347,51 @@ static void add_probe(buf_t *b, const char *key, long r, int is_fd)
     buf_json_str(b, text, strlen(text));
 }
 
+/* getpid through the x32 ABI, in a child: a filter may kill the caller. */
+static void add_x32(buf_t *b)
+{
+    char text[64];
+    int st = 0, err = 0;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        errno = 0;
+        _exit(syscall(X32_SYSCALL_BIT | SYS_getpid) < 0 ? X32_EXIT_ERRNO + errno : 0);
+    }
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        err = errno;
+    if (err)
+        snprintf(text, sizeof(text), "fork: %s", strerror(err));
+    else if (WIFSIGNALED(st))
+        snprintf(text, sizeof(text), "killed by signal %d", WTERMSIG(st));
+    else if (WEXITSTATUS(st) == 0)
+        snprintf(text, sizeof(text), "ok");
+    else
+        snprintf(text, sizeof(text), "%s", strerror(WEXITSTATUS(st) - X32_EXIT_ERRNO));
+    buf_key(b, "x32");
+    buf_json_str(b, text, strlen(text));
+}
+
+static void add_more_probes(buf_t *b)
+{
+    struct io_uring_params params;
+    int sv[2], r;
+    char src = 'x', dst = 0;
+    struct iovec local = { &dst, 1 }, remote = { &src, 1 };
+
+    r = socketpair(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+    if (r == 0)
+        close(sv[1]);
+    add_probe(b, "af_alg_pair", r == 0 ? sv[0] : -1, 1);
+    memset(&params, 0, sizeof(params));
+    add_probe(b, "io_uring", syscall(SYS_io_uring_setup, 1, &params), 1);
+    add_probe(b, "process_vm_readv", process_vm_readv(getpid(), &local, 1, &remote, 1, 0),
+              0);
+    add_x32(b);
+    buf_key(b, "securebits");
+    buf_printf(b, "%d", prctl(PR_GET_SECUREBITS, 0, 0, 0, 0));
+}
+
 static void add_probes(buf_t *b)
 {
     add_probe(b, "af_alg", socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), 1);
@@ -337,6 +399,7 @@ static void add_probes(buf_t *b)
     add_probe(b, "keyctl", syscall(SYS_keyctl, KEYCTL_GET_ID, KEY_SPEC_PROCESS,
                                    KEY_CREATE), 0);
     add_probe(b, "userfaultfd", syscall(SYS_userfaultfd, UFFD_USER_MODE_ONLY), 1);
+    add_more_probes(b);
 }
 
 static void add_env(buf_t *b)
@@ -420,6 +483,45 @@ static int exists(warren_req_t *req, buf_t *b)
     return STATUS_OK;
 }
 
+/* ---------------------------------------------------------------- /orphan */
+
+/* The grandchild's pid comes back through a pipe; the middle child exits
+ * at once, so the grandchild is an orphan in a session of its own. */
+static int orphan(buf_t *b)
+{
+    int p[2], st;
+    pid_t mid, pid = -1;
+
+    if (pipe(p) < 0) {
+        buf_printf(b, "{\"error\": \"pipe: %s\"}\n", strerror(errno));
+        return STATUS_BAD;
+    }
+    mid = fork();
+    if (mid == 0) {
+        pid_t g;
+        setsid();
+        g = fork();
+        if (g == 0) {
+            g = getpid();
+            if (write(p[1], &g, sizeof(g)) < 0)
+                _exit(1);
+            close_range(FIRST_NON_STDIO, ~0U, 0);
+            for (;;)
+                pause();
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    if (mid > 0) {
+        waitpid(mid, &st, 0);
+        if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
+            pid = -1;
+    }
+    close(p[0]);
+    buf_printf(b, "{\"pid\": %d}\n", (int) pid);
+    return pid > 0 ? STATUS_OK : STATUS_BAD;
+}
+
 /* ---------------------------------------------------------------- serving */
 
 static int handle(warren_req_t *req, void *data)
@@ -430,6 +532,8 @@ static int handle(warren_req_t *req, void *data)
     (void) data;
     if (strcmp(warren_req_path(req, NULL), EXISTS_PATH) == 0)
         status = exists(req, &b);
+    else if (strcmp(warren_req_path(req, NULL), ORPHAN_PATH) == 0)
+        status = orphan(&b);
     else
         report(&b);
     if (b.oom) {

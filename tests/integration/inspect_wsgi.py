@@ -33,6 +33,13 @@ KEYCTL_GET_KEYRING_ID = 0
 KEY_SPEC_PROCESS_KEYRING = -2
 UFFD_USER_MODE_ONLY = 1
 CAP_MAX = 64
+PR_GET_SECUREBITS = 27
+SYS_GETPID = 39                # x86_64
+SYS_PROCESS_VM_READV = 310     # x86_64
+SYS_IO_URING_SETUP = 425
+IO_URING_PARAMS_SIZE = 120     # sizeof(struct io_uring_params)
+X32_SYSCALL_BIT = 0x40000000
+X32_EXIT_ERRNO = 1             # as inspect.c: exit code 1 + errno
 
 
 def _libc():
@@ -115,6 +122,51 @@ def _af_alg():
         return os.strerror(e.errno)
 
 
+def _af_alg_pair():
+    try:
+        a, b = socket.socketpair(AF_ALG, socket.SOCK_SEQPACKET, 0)
+        a.close()
+        b.close()
+        return "ok"
+    except OSError as e:
+        return os.strerror(e.errno)
+
+
+def _more_probes(ctypes, libc):
+    """The probes inspect.c's add_more_probes() makes, the same way."""
+    if libc is None:
+        return {"af_alg_pair": _af_alg_pair(), "io_uring": None,
+                "process_vm_readv": None, "x32": None, "securebits": None}
+    params = ctypes.create_string_buffer(IO_URING_PARAMS_SIZE)
+    src, dst = ctypes.create_string_buffer(b"x"), ctypes.create_string_buffer(1)
+    iov_t = ctypes.c_void_p * 2
+    local = iov_t(ctypes.addressof(dst), 1)
+    remote = iov_t(ctypes.addressof(src), 1)
+    libc.syscall.restype = ctypes.c_long
+    r = libc.syscall(ctypes.c_long(SYS_IO_URING_SETUP), ctypes.c_long(1), params)
+    uring = os.strerror(ctypes.get_errno()) if r < 0 else "ok"
+    if r >= 0:
+        os.close(r)
+    r = libc.syscall(ctypes.c_long(SYS_PROCESS_VM_READV), ctypes.c_long(os.getpid()),
+                     local, ctypes.c_long(1), remote, ctypes.c_long(1), ctypes.c_long(0))
+    vm = os.strerror(ctypes.get_errno()) if r < 0 else "ok"
+    return {"af_alg_pair": _af_alg_pair(), "io_uring": uring, "process_vm_readv": vm,
+            "x32": _x32(ctypes, libc),
+            "securebits": libc.prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)}
+
+
+def _x32(ctypes, libc):
+    pid = os.fork()
+    if pid == 0:
+        r = libc.syscall(ctypes.c_long(X32_SYSCALL_BIT | SYS_GETPID))
+        os._exit(X32_EXIT_ERRNO + ctypes.get_errno() if r < 0 else 0)
+    _, st = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(st):
+        return "killed by signal %d" % os.WTERMSIG(st)
+    code = os.WEXITSTATUS(st)
+    return "ok" if code == 0 else os.strerror(code - X32_EXIT_ERRNO)
+
+
 def _rlimits():
     out = {}
     for name, res in RLIMITS:
@@ -149,6 +201,7 @@ def report():
         "userfaultfd": _probe_syscall(ctypes, libc, SYS_USERFAULTFD, UFFD_USER_MODE_ONLY),
         "env_marker": os.environ.get("MARKER"),
     })
+    out.update(_more_probes(ctypes, libc))
     return 200, out
 
 

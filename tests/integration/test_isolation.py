@@ -378,6 +378,8 @@ def test_python_twin_in_a_rootfs(warren_factory):
         assert ih.exists(port, "/app/%s.py" % ih.WSGI_MODULE) is True
         assert ih.exists(port, w.dir) is False
         assert rep["seccomp"] == 2 and rep["no_new_privs"] == 1
+        assert rep["io_uring"] == os.strerror(1), rep["io_uring"]       # EPERM
+        assert rep["securebits"] & 1, rep["securebits"]                 # NOROOT
         assert ih.mounts_under([w.dir]) == []
     finally:
         shutil.rmtree(rt, ignore_errors=True)
@@ -400,7 +402,8 @@ def test_python_twin_agrees_with_the_c_app(warren_factory):
         c, p = ih.report(cport), ih.report(pport)
         same = ("uid", "gid", "euid", "egid", "groups", "ns", "hostname", "cap_eff",
                 "cap_prm", "cap_bnd", "cap_amb", "no_new_privs", "seccomp",
-                "af_alg", "keyctl", "userfaultfd", "env_marker")
+                "af_alg", "keyctl", "userfaultfd", "env_marker", "af_alg_pair",
+                "io_uring", "process_vm_readv", "x32", "securebits")
         assert {k: c[k] for k in same} == {k: p[k] for k in same}
         assert sorted(c) == sorted(p)
         assert ih.exists(pport, "/proc/self") and not ih.exists(pport, "/nonexistent")
@@ -678,6 +681,23 @@ INVALID = [
     ("mount-destination-root",
      {"rootfs": "/srv/root", "mounts": [{"source": "/srv", "destination": "/"}]},
      P + "/mounts/0/destination"),
+    ("mount-destination-dot-root",
+     {"rootfs": "/srv/root", "mounts": [{"source": "/srv", "destination": "//./."}]},
+     P + "/mounts/0/destination"),
+    ("mount-destination-under-procfs",
+     {"rootfs": "/srv/root", "mounts": [{"source": "/srv", "destination": "/x"},
+                                        {"source": "/srv", "destination": "/./proc/sys"}]},
+     P + "/mounts/1/destination"),
+    ("mount-destination-procfs",
+     {"rootfs": "/srv/root", "automount": {"tmpfs": False},
+      "mounts": [{"source": "/srv", "destination": "/proc/"}]},
+     P + "/mounts/0/destination"),
+    ("mount-destination-tmpfs",
+     {"rootfs": "/srv/root", "mounts": [{"source": "/srv", "destination": "//tmp"}]},
+     P + "/mounts/0/destination"),
+    ("chroot-with-sys-chroot",
+     {"rootfs": "/srv/root", "capabilities": ["kill", "CAP_SYS_CHROOT"]},
+     P + "/capabilities/1"),
     ("hostname-too-long", {"namespaces": {"uname": True}, "hostname": "h" * 65},
      P + "/hostname"),
     ("cgroup-path-dotdot", {"cgroup": {"path": "../escape"}}, P + "/cgroup/path"),
