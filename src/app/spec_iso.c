@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "core/log.h"
 
 static const struct {
     const char *key;
@@ -115,6 +116,12 @@ int wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why, 
         c->procfs = json_is_true(v);
     if ((v = json_object_get(am, "tmpfs")))
         c->tmpfs = json_is_true(v);
+    /* Valid in Unit, so not refused; but /proc/PID/root of a host process
+     * of the same uid leads out of the rootfs: say so where it is read. */
+    if (c->rootfs && c->procfs && !(c->clone_flags & CLONE_NEWPID))
+        wr_log(WR_LOG_WARN, "app \"%s\": \"automount\" \"procfs\" without a \"pid\" "
+               "namespace shows host processes, and /proc/PID/root of one running as "
+               "the app's uid leads out of the rootfs; turn \"pid\" on", s->name);
     c->tmpfs_size = json_integer_value(json_object_get(iso, "tmpfs_size"));
     c->new_privs = json_is_true(json_object_get(iso, "new_privs"));
     /* The filter needs no_new_privs: new_privs turns the default off. */

@@ -266,6 +266,24 @@ def test_rootfs_without_procfs(warren):
     assert rep["ns"] == {n: None for n in ih.NS_KEYS}
 
 
+def test_procfs_without_a_pid_namespace_is_warned_about(warren):
+    """Valid (Unit accepts it), but /proc then shows host processes whose
+    /proc/PID/root leads out of the rootfs: the log says so."""
+    w = warren
+    root = ih.make_rootfs(w)
+    port, _ = ih.start_inspect(w, {"namespaces": {"mount": True}, "rootfs": root})
+    assert ih.exists(port, "/proc/self") is True
+    assert '"procfs" without a "pid" namespace' in w.log()
+
+
+def test_procfs_with_a_pid_namespace_is_not_warned_about(warren):
+    w = warren
+    root = ih.make_rootfs(w)
+    port, _ = ih.start_inspect(w, {"namespaces": ROOT_NS, "rootfs": root})
+    assert ih.exists(port, "/proc/self") is True
+    assert '"procfs" without a "pid" namespace' not in w.log()
+
+
 def test_rootfs_without_tmpfs(warren):
     w = warren
     root = ih.make_rootfs(w)
