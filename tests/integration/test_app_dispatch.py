@@ -318,3 +318,13 @@ def test_access_log_lines_for_application_requests(vwarren):
     ls = wh.wait_for(got, 5.0, 0.05)
     shutil.rmtree(d, ignore_errors=True)
     assert ls == want, ls
+
+
+def test_worker_dying_right_after_its_whole_answer(vwarren, app):
+    """A worker that sent its whole answer (Content-Length filled) and died
+    before its END: the client still gets that answer, buffered head
+    included, instead of a connection closed before any response."""
+    for _ in range(20):
+        r = hh.get(app, "/exit-after-body")
+        assert (r.status, r.body) == (200, b"Hello, world\n"), r
+    assert hh.get(app, "/").body == b"Hello, world\n"
