@@ -29,7 +29,9 @@ def app(vwarren):
     port = hh.setup(vwarren, [{"action": {"pass": "applications/hello"}}], extra={
         "applications": {"hello": {"type": "external", "executable": exe,
                                    "processes": 2}}})
+    vwarren.hello_exe = exe         # its workers, not a retired generation's
     yield port
+    del vwarren.hello_exe
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -184,7 +186,11 @@ def test_status_applications(vwarren, app):
 
 
 def hello_pids(w):
-    return sorted(p for p, t in w.children().items() if t and t.endswith("/hello"))
+    """Workers of the app fixture's hello (an earlier test's generation may
+    still be draining), or of any hello outside that fixture."""
+    exe = getattr(w, "hello_exe", None)
+    return sorted(p for p, t in w.children().items()
+                  if t and (t == exe if exe else t.endswith("/hello")))
 
 
 def two_hello_pids(w):
