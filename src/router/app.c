@@ -982,6 +982,40 @@ static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
     }
 }
 
+/*
+ * The worker's channel ended before its END. Nothing out yet: 502. A body
+ * that filled its Content-Length is a whole answer (the worker died after
+ * its last byte): it still goes out, buffered head included, before the
+ * close. Anything else is cut short: the close tells the client.
+ */
+static void worker_lost(wr_hconn_t *c)
+{
+    int rc;
+
+    if (!c->head_out) {
+        fail(c, 502);
+        return;
+    }
+    if (c->chunked_out || c->resp_length != 0 || c->resp_done) {
+        wr_conn_abort(c);
+        return;
+    }
+    detach(c, 0);                          /* gone: never reused */
+    c->req_done = 1;
+    c->close_after = 1;                    /* its unread body has nowhere to go */
+    on_resp_end(c);
+    c->state = WR_HC_WRITE;
+    rc = wr_conn_flush(c);
+    if (rc < 0)
+        wr_conn_abort(c);
+    else if (rc > 0)
+        wr_conn_done(c);
+    else {
+        wr_conn_arm(c, c->conf->settings.send_timeout);
+        wr_conn_want(c, EPOLLOUT);
+    }
+}
+
 static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 {
     wr_worker_t *w = ev->data;
@@ -1012,10 +1046,7 @@ static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         }
         got = 1;
         if (n < (ssize_t) sizeof(h)) {     /* EOF, error or a runt: the worker is gone */
-            if (c->head_out)
-                wr_conn_abort(c);
-            else
-                fail(c, 502);
+            worker_lost(c);
             return;
         }
         memcpy(&h, buf, sizeof(h));

@@ -2,6 +2,9 @@
  * hello: the smallest useful libwarren application, run by the integration
  * tests as an `external` app. It answers "Hello, world" as text/plain, and
  * echoes the request body back for POST (with the request's Content-Type).
+ * GET /exit-after-body sends its whole answer (with a Content-Length), then
+ * exits before it ends the response: a worker that dies right after its
+ * last byte.
  *
  * Build: cc -std=c17 -Iinclude tests/apps/hello.c build/libwarren.a -o hello
  */
@@ -54,9 +57,24 @@ static int hello(warren_req_t *req)
     return warren_write(req, GREETING, strlen(GREETING));
 }
 
+static int exit_after_body(warren_req_t *req)
+{
+    char len[16];
+    int n = snprintf(len, sizeof(len), "%zu", strlen(GREETING));
+
+    if (warren_response_init(req, STATUS_OK, 2) < 0
+        || add_header(req, CONTENT_TYPE, TEXT_PLAIN, strlen(TEXT_PLAIN)) < 0
+        || add_header(req, "Content-Length", len, (size_t) n) < 0
+        || warren_write(req, GREETING, strlen(GREETING)) < 0)
+        return -1;
+    _exit(0);
+}
+
 static int handle(warren_req_t *req, void *data)
 {
     (void) data;
+    if (strcmp(warren_req_path(req, NULL), "/exit-after-body") == 0)
+        return exit_after_body(req);
     if (strcmp(warren_req_method(req, NULL), "POST") == 0)
         return echo(req);
     return hello(req);

@@ -1,0 +1,144 @@
+"""A reload never drops a request: many generation changes (PUTs that alter
+the app, and the restart endpoint) while client threads keep requesting,
+over keep-alive connections and over a new connection each time. Every
+request must get a whole 200 from one generation or the next: none may end
+in a closed connection, a 502 or a 503.
+
+WARREN_STRESS_ROUNDS overrides the number of generation changes (a longer
+hunt for a rare race)."""
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HELLO = os.path.join(REPO, "build", "apps", "hello")
+PYTHON = "/usr/bin/python3"
+
+WSGI = '''
+def application(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body or b"Hello, world\\n"]
+'''
+
+CLIENTS_KEEP_ALIVE = 3
+CLIENTS_NEW_CONN = 2
+KEEP_ALIVE_REQUESTS = 50       # then the client opens a new connection
+BIG_BODY = 256 * 1024          # beyond the channel's window both ways
+ROUNDS = {"c": 200, "c-dynamic": 200, "python": 60, "http": 40}
+
+
+def rounds(kind):
+    return int(os.environ.get("WARREN_STRESS_ROUNDS", ROUNDS[kind]))
+
+
+@pytest.fixture
+def stress_app(request, warren_factory):
+    """(warrend, port, body the app answers) for the app kind asked."""
+    kind = request.param
+    d = hh.make_root("warren-stress-")
+    rt = hh.make_root("warren-rt-")
+    if kind in ("c", "c-dynamic"):
+        exe = os.path.join(d, "hello")
+        shutil.copy(HELLO, exe)
+        os.chmod(exe, 0o755)
+        app = {"type": "external", "executable": exe, "processes": 2}
+        if kind == "c-dynamic":
+            app["processes"] = {"max": 3, "spare": 1, "idle_timeout": 1}
+        body = b"Hello, world\n"
+        w = warren_factory()
+    elif kind == "python":
+        shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
+        os.chmod(os.path.join(rt, "warren-python"), 0o755)
+        hh.write(d, "hello_wsgi.py", WSGI)
+        app = {"type": "python 3", "path": d, "module": "hello_wsgi", "processes": 2}
+        body = b"Hello, world\n"
+        w = warren_factory(extra_args=["--modulesdir", rt])
+    else:
+        shutil.copy(os.path.join(REPO, "tests", "apps", "http_app.py"), d)
+        os.chmod(os.path.join(d, "http_app.py"), 0o644)
+        app = {"type": "external", "protocol": "http", "executable": PYTHON,
+               "arguments": [os.path.join(d, "http_app.py")], "processes": 2}
+        body = None                 # whatever it answers, as long as it is whole
+        w = warren_factory()
+    app["environment"] = {"ROUND": "start"}
+    port = hh.setup(w, [{"action": {"pass": "applications/app"}}],
+                    extra={"applications": {"app": app}})
+    yield kind, w, port, body
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(rt, ignore_errors=True)
+
+
+def check(r, body, results, errors):
+    if r.status == 200 and (body is None or r.body == body):
+        results.append(1)
+    else:
+        errors.append("status %d, body %r" % (r.status, r.body[:80]))
+
+
+@pytest.mark.parametrize("stress_app", ["c", "c-dynamic", "python", "http"], indirect=True)
+def test_generation_changes_under_load_lose_no_request(stress_app):
+    kind, w, port, body = stress_app
+    stop = threading.Event()
+    results, errors = [], []
+
+    def keep_alive():
+        while not stop.is_set():
+            try:
+                with hh.Conn(port, timeout=30) as c:
+                    for _ in range(KEEP_ALIVE_REQUESTS):
+                        if stop.is_set():
+                            break
+                        check(c.request("GET", "/"), body, results, errors)
+            except Exception as e:          # noqa: BLE001 - recorded, asserted below
+                errors.append(repr(e))
+
+    def new_conn():
+        while not stop.is_set():
+            try:
+                check(hh.get(port, "/"), body, results, errors)
+            except Exception as e:          # noqa: BLE001 - recorded, asserted below
+                errors.append(repr(e))
+
+    def post_big():
+        data = bytes(range(256)) * (BIG_BODY // 256)
+        while not stop.is_set():
+            try:
+                with hh.Conn(port, timeout=30) as c:
+                    for _ in range(KEEP_ALIVE_REQUESTS):
+                        if stop.is_set():
+                            break
+                        r = c.request("POST", "/", body=data,
+                                      headers={"Content-Type": "application/octet-stream"})
+                        check(r, data if kind != "http" else None, results, errors)
+            except Exception as e:          # noqa: BLE001 - recorded, asserted below
+                errors.append(repr(e))
+
+    ts = [threading.Thread(target=keep_alive) for _ in range(CLIENTS_KEEP_ALIVE)]
+    ts += [threading.Thread(target=post_big)]
+    ts += [threading.Thread(target=new_conn) for _ in range(CLIENTS_NEW_CONN)]
+    for t in ts:
+        t.start()
+    n = rounds(kind)
+    try:
+        for i in range(n):
+            if i % 2:
+                s, j = w.get("/control/applications/app/restart")
+            else:
+                s, j = w.put("/config/applications/app/environment", {"ROUND": str(i)})
+            assert s == 200, (i, s, j)
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(60)
+    print("%s: %d generation changes, %d requests, %d lost" % (kind, n, len(results),
+                                                                len(errors)))
+    assert errors == [], (len(errors), len(results), errors[:5])
+    assert len(results) > n
