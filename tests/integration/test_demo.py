@@ -1,0 +1,42 @@
+"""`make run`'s demo configuration (scripts/demo) stays valid and serves:
+the static page, the return action and the sandboxed Python app."""
+
+import json
+import os
+import shutil
+
+import http_helpers as hh
+import warren_helpers as wh
+
+DEMO = os.path.join(wh.REPO, "scripts", "demo")
+
+
+def test_demo_config_serves_page_return_and_app(warren_factory):
+    rt = hh.make_root("warren-rt-")
+    www = hh.make_root("warren-www-")
+    app = hh.make_root("warren-app-")
+    try:
+        shutil.copy(os.path.join(wh.REPO, "build", "warren-python"), rt)
+        os.chmod(os.path.join(rt, "warren-python"), 0o755)
+        with open(os.path.join(DEMO, "index.html"), "rb") as f:
+            hh.write(www, "index.html", f.read())
+        with open(os.path.join(DEMO, "app.py"), "rb") as f:
+            hh.write(app, "app.py", f.read())
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        port = wh.free_port()
+        with open(os.path.join(DEMO, "config.json")) as f:
+            text = (f.read().replace("@WWW@", www).replace("@APP@", app)
+                    .replace("@RUN@", w.dir).replace("127.0.0.1:8300", "127.0.0.1:%d" % port))
+        s, j = w.put("/config", json.loads(text))
+        assert (s, j) == (200, wh.SUCCESS), j
+        r = hh.get(port, "/")
+        assert r.status == 200 and b"<" in r.body, r
+        r = hh.get(port, "/hello")
+        assert r.status == 200 and r.header("X-Demo"), r
+        r = hh.get(port, "/app/x")
+        assert r.status == 200, r
+        assert r.body.startswith(b"Hello from a Warren Python worker"), r.body
+        assert b"GET /app/x" in r.body, r.body
+    finally:
+        for d in (rt, www, app):
+            shutil.rmtree(d, ignore_errors=True)
