@@ -415,13 +415,7 @@ static void detach(wr_hconn_t *c, int reusable)
 static void fail(wr_hconn_t *c, int status)
 {
     detach(c, 0);
-    c->close_after = 1;
-    c->state = WR_HC_WRITE;
-    wr_respond_error(c, status);
-    if (wr_conn_flush(c) != 0)
-        wr_conn_done(c);
-    else
-        wr_conn_want(c, EPOLLOUT);
+    wr_conn_fail(c, status);
 }
 
 /* The worker's channel is full (the app is busy): go on when it drains. */

@@ -439,6 +439,17 @@ void wr_conn_abort(wr_hconn_t *c)
     conn_close(c);
 }
 
+void wr_conn_fail(wr_hconn_t *c, int status)
+{
+    c->close_after = 1;
+    c->state = WR_HC_WRITE;
+    wr_respond_error(c, status);
+    if (wr_conn_flush(c) != 0)
+        wr_conn_done(c);
+    else
+        wr_conn_want(c, EPOLLOUT);
+}
+
 void wr_conn_want(wr_hconn_t *c, uint32_t events)
 {
     want(c, events);

@@ -169,13 +169,7 @@ static void end(wr_hconn_t *c, int how)
 static void fail(wr_hconn_t *c, int status, int how)
 {
     end(c, how);
-    c->close_after = 1;
-    c->state = WR_HC_WRITE;
-    wr_respond_error(c, status);
-    if (wr_conn_flush(c) != 0)
-        wr_conn_done(c);
-    else
-        wr_conn_want(c, EPOLLOUT);
+    wr_conn_fail(c, status);
 }
 
 /* Broken after the head went out: the client can only learn it from the

@@ -38,9 +38,7 @@ def application(environ, start_response):
 def pyw(warren_factory):
     """A warrend whose --modulesdir holds warren-python, and an app that
     sleeps ?sleep=SECONDS before answering with its pid."""
-    rt = hh.make_root("warren-rt-")
-    shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
-    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    rt = wh.python_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "scale_wsgi.py", APP)
     w = warren_factory(extra_args=["--modulesdir", rt])

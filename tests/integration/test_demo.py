@@ -12,12 +12,10 @@ DEMO = os.path.join(wh.REPO, "scripts", "demo")
 
 
 def test_demo_config_serves_page_return_and_app(warren_factory):
-    rt = hh.make_root("warren-rt-")
+    rt = wh.python_modulesdir()
     www = hh.make_root("warren-www-")
     app = hh.make_root("warren-app-")
     try:
-        shutil.copy(os.path.join(wh.REPO, "build", "warren-python"), rt)
-        os.chmod(os.path.join(rt, "warren-python"), 0o755)
         with open(os.path.join(DEMO, "index.html"), "rb") as f:
             hh.write(www, "index.html", f.read())
         with open(os.path.join(DEMO, "app.py"), "rb") as f:

@@ -20,7 +20,6 @@ import uuid
 
 import pytest
 
-import http_helpers as hh
 import iso_helpers as ih
 import warren_helpers as wh
 
@@ -369,9 +368,7 @@ def test_chroot_without_mount_namespace(warren):
 def test_python_twin_in_a_rootfs(warren_factory):
     """The WSGI twin, with credential + mount + pid namespaces and a rootfs:
     the interpreter's library, stdlib and site dirs are the language deps."""
-    rt = hh.make_root("warren-rt-")
-    shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
-    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    rt = wh.python_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
         root = os.path.join(w.dir, "pyroot")
@@ -405,9 +402,7 @@ def test_python_twin_in_a_rootfs(warren_factory):
 
 def test_python_twin_agrees_with_the_c_app(warren_factory):
     """Without isolation both apps report the same host view."""
-    rt = hh.make_root("warren-rt-")
-    shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
-    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    rt = wh.python_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
         appdir = ih.make_wsgi_dir(w.dir, "pyapp")

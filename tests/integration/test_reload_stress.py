@@ -10,7 +10,6 @@ hunt for a rare race)."""
 import os
 import shutil
 import threading
-import time
 
 import pytest
 
@@ -44,7 +43,7 @@ def stress_app(request, warren_factory):
     """(warrend, port, body the app answers) for the app kind asked."""
     kind = request.param
     d = hh.make_root("warren-stress-")
-    rt = hh.make_root("warren-rt-")
+    rt = wh.python_modulesdir()
     if kind in ("c", "c-dynamic"):
         exe = os.path.join(d, "hello")
         shutil.copy(HELLO, exe)
@@ -55,8 +54,6 @@ def stress_app(request, warren_factory):
         body = b"Hello, world\n"
         w = warren_factory()
     elif kind == "python":
-        shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
-        os.chmod(os.path.join(rt, "warren-python"), 0o755)
         hh.write(d, "hello_wsgi.py", WSGI)
         app = {"type": "python 3", "path": d, "module": "hello_wsgi", "processes": 2}
         body = b"Hello, world\n"

@@ -291,9 +291,7 @@ def test_pid_namespace_worker_killed_on_timeout(warren_factory):
     prototype): the router's limits.timeout kill reaches the right process."""
     # Without a rootfs the runtime is exec'd by path as user nobody: a
     # --modulesdir nobody can reach (the checkout may be private).
-    rt = hh.make_root("warren-rt-")
-    shutil.copy(os.path.join(wh.REPO, "build", "warren-python"), rt)
-    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    rt = wh.python_modulesdir()
     try:
         pid_namespace_timeout(warren_factory(extra_args=["--modulesdir", rt]))
     finally:

@@ -341,9 +341,7 @@ def test_python_worker_holds_only_stdio_and_its_channel(warren_factory):
     """The same for the Python runtime, whose workers are forked by a
     zygote that loaded the app: none of the zygote's own fds, and no
     directory."""
-    rt = hh.make_root("warren-rt-")
-    shutil.copy(os.path.join(REPO, "build", "warren-python"), rt)
-    os.chmod(os.path.join(rt, "warren-python"), 0o755)
+    rt = wh.python_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
         root = os.path.join(w.dir, "pyroot")

@@ -65,6 +65,17 @@ def is_zygote(pid):
         return False
 
 
+def python_modulesdir():
+    """A --modulesdir that user nobody can reach, holding a copy of
+    build/warren-python: the checkout itself may be private (a clone in a
+    0700 directory). The caller removes it."""
+    d = make_tmpdir("warren-rt-")
+    os.chmod(d, 0o755)
+    shutil.copy(os.path.join(REPO, "build", "warren-python"), d)
+    os.chmod(os.path.join(d, "warren-python"), 0o755)
+    return d
+
+
 def my_warren_procs():
     """{pid: starttime} of live warrend processes descending from this test
     process (by title or binary path)."""
