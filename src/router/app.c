@@ -770,20 +770,9 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
     for (int i = 0; i < nf; i++) {
         if (framing_field(&f[i]))
             continue;
-        wr_buf_append(b, f[i].name, f[i].name_len);
-        wr_buf_append(b, ": ", 2);
-        wr_buf_append(b, f[i].value, f[i].value_len);
-        wr_buf_append(b, "\r\n", 2);
+        wr_respond_relay_field(b, f[i].name, f[i].name_len, f[i].value, f[i].value_len);
     }
-    if (c->chunked_out)
-        wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
-    else if (c->resp_length >= 0)
-        wr_buf_printf(b, "Content-Length: %lld\r\n", c->resp_length);
-    if (c->close_after || !c->keep_alive)
-        wr_buf_puts(b, "Connection: close\r\n");
-    wr_buf_puts(b, "\r\n");
-    c->out_sent = 0;
-    c->head_out = 1;
+    wr_respond_relay_end(c, b, 1);
     c->head_in_out = 1;
     c->resp_bytes = 0;
     return b->p ? 0 : -1;

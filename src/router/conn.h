@@ -97,6 +97,12 @@ void wr_app_timeout(wr_hconn_t *c);       /* limits.timeout passed */
 /* respond.c: decide and build the response of the request in c->in.
  * Leaves c ready to write (c->out, c->file). */
 void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req);
+/* A response head relayed from an application or an upstream: one of its
+ * fields, then the router's own framing (Transfer-Encoding or, when
+ * with_length, Content-Length), Connection and the blank line. */
+void wr_respond_relay_field(wr_buf_t *b, const char *name, size_t nlen, const char *value,
+                            size_t vlen);
+void wr_respond_relay_end(wr_hconn_t *c, wr_buf_t *b, int with_length);
 /* An error response for a request that could not be parsed or served. */
 void wr_respond_error(wr_hconn_t *c, int status);
 /* The access log line of a request an application answered, once its

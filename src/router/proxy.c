@@ -301,22 +301,11 @@ static int client_head(wr_hconn_t *c, const wr_http_response_t *r)
         if (dropped_response_field(f))
             continue;
         has_date |= wr_hc_ieq(f->name, f->name_len, LIT("date"));
-        wr_buf_append(b, f->name, f->name_len);
-        wr_buf_append(b, ": ", 2);
-        wr_buf_append(b, f->value, f->value_len);
-        wr_buf_append(b, "\r\n", 2);
+        wr_respond_relay_field(b, f->name, f->name_len, f->value, f->value_len);
     }
     if (!has_date)
         wr_buf_printf(b, "Date: %s\r\n", wr_thread_date(c->t));
-    if (c->chunked_out)
-        wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
-    else if (c->resp_length >= 0 && (c->head_only || !no_body(c, r->status)))
-        wr_buf_printf(b, "Content-Length: %lld\r\n", c->resp_length);
-    if (c->close_after || !c->keep_alive)
-        wr_buf_puts(b, "Connection: close\r\n");
-    wr_buf_puts(b, "\r\n");
-    c->out_sent = 0;
-    c->head_out = 1;
+    wr_respond_relay_end(c, b, c->head_only || !no_body(c, r->status));
     return b->p ? 0 : -1;
 }
 

@@ -611,6 +611,28 @@ void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_b
     write_access(&r, head);
 }
 
+void wr_respond_relay_field(wr_buf_t *b, const char *name, size_t nlen, const char *value,
+                            size_t vlen)
+{
+    wr_buf_append(b, name, nlen);
+    wr_buf_append(b, ": ", 2);
+    wr_buf_append(b, value, vlen);
+    wr_buf_append(b, "\r\n", 2);
+}
+
+void wr_respond_relay_end(wr_hconn_t *c, wr_buf_t *b, int with_length)
+{
+    if (c->chunked_out)
+        wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    else if (c->resp_length >= 0 && with_length)
+        wr_buf_printf(b, "Content-Length: %lld\r\n", c->resp_length);
+    if (c->close_after || !c->keep_alive)
+        wr_buf_puts(b, "Connection: close\r\n");
+    wr_buf_puts(b, "\r\n");
+    c->out_sent = 0;
+    c->head_out = 1;
+}
+
 void wr_respond_error(wr_hconn_t *c, int status)
 {
     resp_t r;
