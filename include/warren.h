@@ -95,6 +95,16 @@ WARREN_API warren_ctx_t *warren_init(void);
  * another way). The context owns fd from then on, also on failure. */
 WARREN_API warren_ctx_t *warren_init_fd(int fd);
 
+/*
+ * The same, for a worker that serves up to nthreads requests at once
+ * (1..WARREN_MAX_THREADS; EINVAL otherwise): the router may hand it that
+ * many requests before the first is finished, and warren_accept() returns
+ * each. warren_init() is warren_init_threads(1).
+ */
+#define WARREN_MAX_THREADS 8
+WARREN_API warren_ctx_t *warren_init_threads(unsigned nthreads);
+WARREN_API warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads);
+
 /* Closes the channel and frees the context and every request of it, also
  * those not finished. NULL is allowed. */
 WARREN_API void warren_done(warren_ctx_t *ctx);

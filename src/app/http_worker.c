@@ -104,7 +104,9 @@ static void say_ready(wr_httpw_t *h)
 {
     char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_un)];
     wr_app_hdr_t hdr = { .type = WR_APP_HELLO, .len = sizeof(wr_app_hello_t) };
-    wr_app_hello_t hello = { .version = WR_APP_PROTO_VERSION, .pid = (uint32_t) h->pid };
+    /* the router proxies one request at a time per http worker */
+    wr_app_hello_t hello = { .version = WR_APP_PROTO_VERSION, .pid = (uint32_t) h->pid,
+                             .streams = 1 };
 
     h->ready = 1;
     memcpy(buf, &hdr, sizeof(hdr));

@@ -71,6 +71,8 @@ typedef struct {
     uint32_t gen;
     uint32_t worker;   /* worker number within the generation */
     int32_t  pid;      /* as main/the prototype sees it */
+    uint32_t streams;  /* WR_MSG_APP_WORKER: requests it serves at once (its
+                          HELLO); 0 elsewhere */
 } wr_msg_worker_t;
 
 /* WR_MSG_APP_WANT */

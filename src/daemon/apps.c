@@ -353,6 +353,10 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
                 snprintf(why, sizeof(why), "worker %u speaks protocol version %u, not %u",
                          s->worker, hello.version, WR_APP_PROTO_VERSION);
                 n = -1;
+            } else if (hello.streams < 1 || hello.streams > WR_APP_MAX_STREAMS) {
+                snprintf(why, sizeof(why), "worker %u offers %u concurrent requests, "
+                         "not 1 to %d", s->worker, hello.streams, WR_APP_MAX_STREAMS);
+                n = -1;
             }
         }
     }
@@ -379,7 +383,8 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 
     if (m->child[WR_ROLE_ROUTER].pid > 0) {
         char msg[sizeof(wr_msg_worker_t) + 256];
-        wr_msg_worker_t w = { .gen = g->spec.gen, .worker = s->worker, .pid = s->pid };
+        wr_msg_worker_t w = { .gen = g->spec.gen, .worker = s->worker, .pid = s->pid,
+                              .streams = hello.streams };
         size_t nl = strlen(g->spec.name);
 
         if (nl > 256)

@@ -133,23 +133,32 @@ static int channel_setup(int fd)
     return 0;
 }
 
-static int send_hello(warren_ctx_t *ctx)
+_Static_assert(WARREN_MAX_THREADS == WR_APP_MAX_STREAMS,
+               "a worker's threads each hold one stream");
+
+static int send_hello(warren_ctx_t *ctx, unsigned streams)
 {
     wr_app_hello_t hello = {
         .version = WR_APP_PROTO_VERSION,
         .pid     = (uint32_t) getpid(),
+        .streams = streams,
     };
 
     return wlib_send(ctx, WR_APP_HELLO, 0, &hello, sizeof(hello));
 }
 
-warren_ctx_t *warren_init_fd(int fd)
+warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
 {
     warren_ctx_t *ctx;
     int err;
 
     if (fd < 0) {
         errno = EBADF;
+        return NULL;
+    }
+    if (nthreads < 1 || nthreads > WARREN_MAX_THREADS) {
+        close(fd);
+        errno = EINVAL;
         return NULL;
     }
     if (channel_setup(fd) < 0)
@@ -166,7 +175,7 @@ warren_ctx_t *warren_init_fd(int fd)
     }
     for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++)
         ctx->slot[i].ctx = ctx;
-    if (send_hello(ctx) < 0) {
+    if (send_hello(ctx, nthreads) < 0) {
         err = errno;
         warren_done(ctx);
         errno = err;
@@ -179,6 +188,11 @@ fail_fd:
     close(fd);
     errno = err;
     return NULL;
+}
+
+warren_ctx_t *warren_init_fd(int fd)
+{
+    return warren_init_fd_threads(fd, 1);
 }
 
 /* Parses the decimal descriptor number of WARREN_CHANNEL_FD. */
@@ -201,7 +215,7 @@ static int env_fd(void)
     return (int) v;
 }
 
-warren_ctx_t *warren_init(void)
+warren_ctx_t *warren_init_threads(unsigned nthreads)
 {
     int fd = env_fd();
 
@@ -209,7 +223,12 @@ warren_ctx_t *warren_init(void)
         return NULL;
     if (fcntl(fd, F_GETFD) < 0)
         return NULL;            /* EBADF: do not close what is not ours */
-    return warren_init_fd(fd);
+    return warren_init_fd_threads(fd, nthreads);
+}
+
+warren_ctx_t *warren_init(void)
+{
+    return warren_init_threads(1);
 }
 
 void warren_done(warren_ctx_t *ctx)

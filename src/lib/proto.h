@@ -47,6 +47,8 @@ typedef struct {
 typedef struct {
     uint32_t version;    /* WR_APP_PROTO_VERSION */
     uint32_t pid;
+    uint32_t streams;    /* requests the worker serves at once (its threads),
+                            1..WR_APP_MAX_STREAMS */
 } wr_app_hello_t;
 
 /*

@@ -222,7 +222,8 @@ static void http_address(wr_worker_t *w, int wait_ms)
     w->http->len = (socklen_t) h.len;
 }
 
-void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
+void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
+                          uint32_t streams)
 {
     wr_worker_t *w = calloc(1, sizeof(*w));
 
@@ -234,6 +235,7 @@ void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id)
     w->fd = fd;
     w->pid = pid;
     w->id = id;
+    w->streams = streams;
     http_address(w, 0);
     pthread_mutex_lock(&g->lock);
     g->nworkers++;

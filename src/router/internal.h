@@ -40,6 +40,7 @@ typedef struct wr_worker {
     int               fd;
     pid_t             pid;
     uint32_t          id;
+    uint32_t          streams;       /* requests it serves at once (HELLO) */
     unsigned long     served;        /* requests answered */
     uint64_t          idle_since;    /* wr_ev_now() when it last went idle */
     wr_ev_t          *ev;            /* its event while in a thread's epoll
@@ -225,7 +226,8 @@ void  wr_thread_conn_closed(wr_thread_t *t);
 /* app.c */
 wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int create);
 void  wr_appgen_unref(wr_appgen_t *g);
-void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id);
+void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
+                           uint32_t streams);
 void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
 json_t *wr_appgen_status(wr_appgen_t *g);

@@ -222,10 +222,12 @@ class Worker:
             raise ProtocolError("worker exited before HELLO")
         mtype, stream, payload = msg
         assert (mtype, stream) == (HELLO, 0), msg
-        version, pid = struct.unpack("=II", payload)
+        version, pid, streams = struct.unpack("=III", payload)
         assert version == PROTO_VERSION
         assert pid == self.proc.pid
+        assert 1 <= streams <= 8
         self.hello = (version, pid)
+        self.streams = streams
 
     def expect_exit(self, timeout=WAIT_S):
         """The worker closes the channel without HELLO and exits."""

@@ -351,6 +351,7 @@ static void start(fx_t *fx, app_fn app)
     memcpy(&hello, m.p, sizeof(hello));
     assert_int_equal(hello.version, WR_APP_PROTO_VERSION);
     assert_int_equal(hello.pid, (uint32_t) getpid());
+    assert_int_equal(hello.streams, 1);
 }
 
 /* Closes the router end and waits for the app. */
@@ -409,6 +410,35 @@ static void test_init_env(void **state)
     assert_int_equal(rrecv(sv[0], &m, WAIT_MS), -1);
     close(sv[0]);
     unsetenv(WARREN_ENV_CHANNEL_FD);
+}
+
+/* warren_init_fd_threads: the HELLO offers that many concurrent requests;
+ * a count out of range is EINVAL and the descriptor is closed. */
+static void test_init_threads(void **state)
+{
+    int sv[2];
+    warren_ctx_t *ctx;
+    msg_t m;
+    wr_app_hello_t hello;
+    static const unsigned bad[] = { 0, WARREN_MAX_THREADS + 1 };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        assert_null(warren_init_fd_threads(sv[1], bad[i]));
+        assert_int_equal(errno, EINVAL);
+        assert_int_equal(fcntl(sv[1], F_GETFD), -1);        /* closed */
+        close(sv[0]);
+    }
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    ctx = warren_init_fd_threads(sv[1], 4);
+    assert_non_null(ctx);
+    rexpect(sv[0], &m, WR_APP_HELLO, 0);
+    assert_int_equal(m.n, sizeof(hello));
+    memcpy(&hello, m.p, sizeof(hello));
+    assert_int_equal(hello.streams, 4);
+    warren_done(ctx);
+    close(sv[0]);
 }
 
 /* ------------------------------------------- request with a large body */
@@ -1271,6 +1301,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_env),
+        cmocka_unit_test(test_init_threads),
         cmocka_unit_test(test_request_body),
         cmocka_unit_test(test_response_window),
         cmocka_unit_test(test_abort_mid_body),
