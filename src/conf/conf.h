@@ -103,6 +103,8 @@ typedef struct {
     int     idle_timeout;            /* 180 */
     long    body_buffer_size;        /* 8192 */
     long    max_body_size;           /* 8388608 */
+    char    body_temp_path[WR_CONF_PATH_MAX]; /* "": the router's own directory
+                                                under --tmpdir */
     long    large_header_buffer_size;/* 8192 */
     int     large_header_buffers;    /* 4 */
     int     discard_unsafe_fields;   /* 1 */

@@ -93,6 +93,17 @@ get_small_int(json_t *obj, const char *key, int *out)
     *out = (int) v;
 }
 
+/* A string that fits (validation refused longer ones). */
+static void
+get_path(json_t *obj, const char *key, char *out, size_t size)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+
+    if (v != NULL && strlen(v) < size) {
+        memcpy(out, v, strlen(v) + 1);
+    }
+}
+
 static void
 get_bool(json_t *obj, const char *key, int *out)
 {
@@ -130,6 +141,7 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
     get_small_int(http, "idle_timeout", &out->idle_timeout);
     get_int(http, "body_buffer_size", LONG_MAX, &out->body_buffer_size);
     get_int(http, "max_body_size", LONG_MAX, &out->max_body_size);
+    get_path(http, "body_temp_path", out->body_temp_path, sizeof(out->body_temp_path));
     get_int(http, "large_header_buffer_size", LONG_MAX,
             &out->large_header_buffer_size);
     get_small_int(http, "large_header_buffers", &out->large_header_buffers);

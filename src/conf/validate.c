@@ -719,6 +719,16 @@ static const wr_vdesc_t upstreams = {
 #define HEADER_BUFFER_MIN       1024   /* must hold a request line */
 #define LISTEN_THREADS_MAX      1024
 
+static int
+check_temp_path(wr_vctx_t *c, json_t *v, const char *name)
+{
+    if (strlen(json_string_value(v)) >= WR_CONF_PATH_MAX) {
+        return wr_v_error(c, "The \"%s\" path is longer than %d bytes.", name,
+                          WR_CONF_PATH_MAX - 1);
+    }
+    return 0;
+}
+
 static const wr_vdesc_t timeout = {
     .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0, .max = TIMEOUT_MAX,
 };
@@ -748,6 +758,9 @@ static const wr_vmember_t http_members[] = {
         .min = BODY_BUFFER_MIN, .max = INT_MAX }, false },
     { "max_body_size", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0, .max = LONG_MAX }, false },
+    { "body_temp_path", &(const wr_vdesc_t) {
+        .types = WR_VT_STR, .flags = WR_VF_NONEMPTY | WR_VF_ABSPATH,
+        .check = check_temp_path }, false },
     { "large_header_buffer_size", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE,
         .min = HEADER_BUFFER_MIN, .max = INT_MAX }, false },

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "router/conn.h"
 #include "router/proxy.h"
+#include "router/spool.h"
 
 #define MS(sec)  ((uint64_t) (sec) * 1000)
 
@@ -45,6 +46,8 @@ static void release_request(wr_hconn_t *c)
     if (c->file >= 0)
         close(c->file);
     c->file = -1;
+    wr_spool_free(c);
+    c->body_whole = 0;
     wr_rconf_unref(c->conf);
     c->conf = NULL;
     wr_buf_free(&c->app_head);
@@ -121,6 +124,10 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
     }
     if (c->state == WR_HC_PROXY) {
         wr_proxy_timeout(c);
+        return;
+    }
+    if (c->state == WR_HC_SPOOL) {
+        wr_spool_timeout(c);
         return;
     }
     /* An application that took longer than its limits.timeout. */
@@ -322,6 +329,12 @@ static void start_request(wr_hconn_t *c, long head_len)
     if ((c->body_left > 0 || c->chunked) && req->expect_continue)
         c->close_after = 1;
     wr_respond_request(c, req);
+    if (c->body_whole) {
+        /* An upstream gets a Content-Length: the body is read first. */
+        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+        wr_spool_begin(c, req->expect_continue);
+        return;
+    }
     if (c->app != NULL) {
         c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
         wr_app_begin(c);      /* the body goes to the worker, not away */
@@ -481,7 +494,7 @@ static int conn_process(wr_hconn_t *c)
             if (c->out.n == 0)
                 parse_head(c);
             if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT
-                || c->state == WR_HC_PROXY)
+                || c->state == WR_HC_PROXY || c->state == WR_HC_SPOOL)
                 return 0;                     /* app.c / proxy.c has it now */
             if (c->state == WR_HC_LINGER)
                 return 0;
@@ -533,6 +546,7 @@ static int conn_process(wr_hconn_t *c)
         }
         case WR_HC_LINGER:
         case WR_HC_PROXY:
+        case WR_HC_SPOOL:
         case WR_HC_APP_WAIT:
         case WR_HC_APP:
             return 0;
@@ -552,6 +566,10 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
     if (c->state == WR_HC_PROXY) {
         wr_proxy_on_client(c, events);
         return 1;            /* settled only if still open */
+    }
+    if (c->state == WR_HC_SPOOL) {
+        wr_spool_on_client(c, events);
+        return 1;            /* it may have gone on to proxy.c, or closed */
     }
     if (c->state == WR_HC_WRITE) {
         if (events & (EPOLLERR | EPOLLHUP)) {
@@ -578,7 +596,7 @@ static int conn_handle(wr_hconn_t *c, uint32_t events)
         if (c->state == WR_HC_WRITE || c->state == WR_HC_LINGER)
             return 0;
         if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT
-            || c->state == WR_HC_PROXY)
+            || c->state == WR_HC_PROXY || c->state == WR_HC_SPOOL)
             return 1;        /* app.c / proxy.c took it: maybe closed already */
         /* Epoll is level-triggered: after a short read, waiting for the
          * next event costs nothing and saves a recv() that would say EAGAIN. */

@@ -12,7 +12,8 @@ typedef enum {
     WR_HC_APP_WAIT,     /* queued for a worker of an application */
     WR_HC_APP,          /* exchanging with a worker (app.c) */
     WR_HC_LINGER,       /* response sent, close pending: drain what arrives */
-    WR_HC_PROXY         /* exchanging with an upstream (proxy.c) */
+    WR_HC_PROXY,        /* exchanging with an upstream (proxy.c) */
+    WR_HC_SPOOL         /* reading a body whole before it goes on (spool.c) */
 } wr_hc_state_t;
 
 typedef struct wr_hconn {
@@ -74,7 +75,9 @@ typedef struct wr_hconn {
     unsigned                head_saved:1;  /* ... or app_head holds a copy (access log) */
     unsigned                chunk_end:1;   /* the chunked body's last chunk was decoded */
     unsigned                v10:1;       /* the request is HTTP/1.0 */
+    unsigned                body_whole:1;  /* read the body whole first (spool.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
+    struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
 } wr_hconn_t;
 
 /* conn.c, for app.c */

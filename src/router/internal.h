@@ -205,6 +205,7 @@ struct wr_router {
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */
     wr_app_scale_t    scale;
+    int               body_dir;      /* --tmpdir/bodies (spool.h), or -1 */
 };
 
 /* rconf.c */

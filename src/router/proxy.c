@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "http/chars.h"
 #include "router/proxy.h"
+#include "router/spool.h"
 
 #define LIT(s)                 s, sizeof(s) - 1
 #define PROXY_SCHEME           "http://"
@@ -117,6 +118,15 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
     return out->p ? 0 : -1;
 }
 
+int wr_proxy_head_length(wr_buf_t *head, long long length)
+{
+    if (head->p == NULL || head->n < 2)
+        return -1;
+    head->n -= 2;                       /* before the blank line */
+    wr_buf_printf(head, "Content-Length: %lld\r\n\r\n", length);
+    return head->p ? 0 : -1;
+}
+
 /* ---- the exchange ---- */
 
 static void up_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
@@ -200,7 +210,8 @@ static void interest(wr_hconn_t *c)
 {
     wr_proxy_t *p = c->proxy;
     uint32_t cev = EPOLLRDHUP, uev = 0;
-    int body_waiting = !p->req_failed && c->body_left > 0 && c->consumed < c->in_len;
+    int body_waiting = !p->req_failed && ((c->body_left > 0 && c->consumed < c->in_len)
+                                          || wr_spool_unsent(c) > 0);
     int out_pending = c->out_sent < c->out.n;
 
     if (!p->connected || p->head_sent < c->app_head.n || body_waiting)
@@ -225,10 +236,18 @@ static int pump_request(wr_hconn_t *c)
 
     while (p->head_sent < c->app_head.n) {
         n = send(p->ev.fd, c->app_head.p + p->head_sent, c->app_head.n - p->head_sent,
-                 MSG_NOSIGNAL | (c->body_left > 0 ? MSG_MORE : 0));
+                 MSG_NOSIGNAL | (c->body_left > 0 || wr_spool_unsent(c) > 0 ? MSG_MORE : 0));
         if (n < 0)
             return errno == EAGAIN ? 0 : errno == EINTR ? pump_request(c) : -1;
         p->head_sent += (size_t) n;
+    }
+    if (wr_spool_unsent(c) > 0) {
+        long long before = wr_spool_unsent(c);
+        int rc = wr_spool_send(c, p->ev.fd);
+        if (rc < 0)
+            return -1;
+        if (wr_spool_unsent(c) < before)
+            clock_for(c, WR_PROXY_SEND_TIMEOUT);
     }
     while (c->body_left > 0 && c->consumed < c->in_len) {
         size_t want = c->in_len - c->consumed;

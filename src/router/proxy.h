@@ -5,7 +5,8 @@
  *
  * A request is forwarded with its method, target and fields (Host kept;
  * hop-by-hop fields dropped; "Connection: close" added: one upstream
- * connection per request), its Content-Length body streamed as it arrives.
+ * connection per request), its Content-Length body streamed as it arrives,
+ * a chunked one read whole first and sent with its length (spool.h).
  * The response head is re-framed for the client (upstream Content-Length
  * kept; chunked or close-delimited bodies go out chunked to an HTTP/1.1
  * client, close-delimited to an HTTP/1.0 one) and the body streams back:
@@ -46,6 +47,10 @@ typedef void (*wr_proxy_release_t)(wr_hconn_t *c, int how);
  */
 int  wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
                    const struct sockaddr *client);
+
+/* A head from wr_proxy_head for a body read whole (spool.h): add its
+ * Content-Length. Returns 0, or -1 out of memory. */
+int  wr_proxy_head_length(wr_buf_t *head, long long length);
 
 /* The "proxy" action: c->app_head holds the head; url is the action's. Sets
  * c->proxy; returns 0, or an HTTP status to answer instead. */

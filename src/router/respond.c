@@ -367,6 +367,7 @@ static void pass_app(resp_t *r, const wr_action_t *a)
             respond_status(r, 500);
             return;
         }
+        c->body_whole = c->t->req.chunked;     /* as for "proxy" */
     } else if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
                               ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0) {
         respond_status(r, 431);
@@ -387,10 +388,8 @@ static void proxy_action(resp_t *r, const wr_action_t *a)
 
     if (strncmp(host, "unix:", 5) == 0)
         host = "localhost";             /* for a client that sent no Host */
-    if (c->t->req.chunked) {
-        respond_status(r, 411);        /* chunked request bodies: not yet */
-        return;
-    }
+    /* A chunked body is read whole first, and sent with its length. */
+    c->body_whole = c->t->req.chunked;
     if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL) < 0) {
         respond_status(r, 500);
         return;

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "router/internal.h"
+#include "router/spool.h"
 
 static wr_listener_t *find_sock(wr_router_t *r, const char *addr, size_t *at)
 {
@@ -322,6 +323,8 @@ void wr_router_main(const wr_router_args_t *a)
     r.reap_timer.data = &r;
     r.sweep_timer.cb = sweep_tick;
     r.sweep_timer.data = &r;
+    /* Made while privileged: the router's user may not write --tmpdir. */
+    r.body_dir = wr_spool_dir_open(a->tmpdir, a->uid, a->gid);
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
     /* Before any thread exists, so every thread inherits the signal mask

@@ -57,6 +57,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path.startswith("/info"):
+            # What arrived: the framing fields and the body's digest.
+            self._reply(json.dumps({
+                "length": self.headers.get("Content-Length"),
+                "te": self.headers.get("Transfer-Encoding"),
+                "got": len(body), "sha": hashlib.sha256(body).hexdigest()}).encode())
+            return
         self._reply(hashlib.sha256(body).hexdigest().encode())
 
 
@@ -262,3 +269,162 @@ def test_slow_client_does_not_make_the_router_buffer(warren):
     assert h.digest() == hashlib.sha256(block * (total // MB)).digest()
     print("router RSS before %d KB, while blocked %d KB, upstream ahead by %d MB"
           % (before, peak, ahead // MB))
+
+
+# ---- chunked request bodies: read whole, sent on with a Content-Length
+
+def chunked(body, sizes=(1, 7, 300, 4096, 65536, 100003)):
+    """body as a chunked coding, in pieces of varying sizes (an extension
+    and a trailer included: both are dropped)."""
+    out, i, k = [], 0, 0
+    while i < len(body):
+        piece = body[i:i + sizes[k % len(sizes)]]
+        ext = b";x=1" if k == 1 else b""
+        out.append(b"%x%s\r\n%s\r\n" % (len(piece), ext, piece))
+        i += len(piece)
+        k += 1
+    out.append(b"0\r\nX-Trailer: t\r\n\r\n")
+    return b"".join(out)
+
+
+def chunked_head(path="/info", extra=b""):
+    return (b"POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n%s\r\n"
+            % (path.encode(), extra))
+
+
+def body_files(pid):
+    """The router's open files in its request-body directory."""
+    out = {}
+    for fd, target in (wh.proc_fds(pid) or {}).items():
+        if "/bodies/" in target:
+            out[fd] = target
+    return out
+
+
+def test_chunked_body_small_goes_up_with_its_length(warren, upstream):
+    port = proxy_to(warren, "http://127.0.0.1:%d" % upstream)
+    body = os.urandom(5000)                       # under body_buffer_size
+    with hh.Conn(port, timeout=30) as c:
+        # Pipelined behind it: the next request is served after it.
+        c.send(chunked_head() + chunked(body) + hh.build("GET", "/"))
+        r = c.read_response()
+        assert r.status == 200, r
+        got = json.loads(r.body)
+        assert got == {"length": "5000", "te": None, "got": 5000,
+                       "sha": hashlib.sha256(body).hexdigest()}
+        r = c.read_response()
+        assert r.body == b"upstream says hi"
+        # An empty chunked body: Content-Length 0.
+        c.send(chunked_head() + b"0\r\n\r\n")
+        got = json.loads(c.read_response().body)
+        assert got["length"] == "0" and got["got"] == 0
+
+
+def test_chunked_body_large_goes_through_an_unlinked_file(warren, upstream):
+    w = warren
+    port = hh.setup(w, [{"action": {"proxy": "http://127.0.0.1:%d" % upstream}}],
+                    settings={"http": {"body_buffer_size": 1024}})
+    router = w.pid("router")
+    body = os.urandom(6 * MB + 11)
+    data = chunked(body)
+    with hh.Conn(port, timeout=60) as c:
+        c.send(chunked_head() + data[:2 * MB])
+        # Past body_buffer_size the body waits in a file nobody can open
+        # by name, readable only by the router's user.
+        assert wh.wait_for(lambda: body_files(router), 10, 0.05), \
+            "no body file open in the router"
+        fd, target = next(iter(body_files(router).items()))
+        assert target.endswith("(deleted)"), target
+        st = os.stat("/proc/%d/fd/%s" % (router, fd))
+        assert st.st_mode & 0o777 == 0o600, oct(st.st_mode)
+        assert st.st_uid == int(wh.proc_status(router)["Uid"].split()[1])
+        c.send(data[2 * MB:])
+        r = c.read_response()
+        assert r.status == 200, r
+        got = json.loads(r.body)
+        assert got == {"length": str(len(body)), "te": None, "got": len(body),
+                       "sha": hashlib.sha256(body).hexdigest()}
+        # Keep-alive goes on; the file is gone with the request.
+        assert c.request("GET", "/").body == b"upstream says hi"
+    assert wh.wait_for(lambda: not body_files(router), 5, 0.05)
+
+
+def test_chunked_body_over_max_body_size_is_413(warren, upstream):
+    port = hh.setup(warren, [{"action": {"proxy": "http://127.0.0.1:%d" % upstream}}],
+                    settings={"http": {"max_body_size": 100000,
+                                       "body_buffer_size": 1000}})
+    with hh.Conn(port, timeout=10) as c:
+        c.send(chunked_head() + chunked(os.urandom(100001)))
+        r = c.read_response()
+        assert r.status == 413, r
+        assert c.closed(5)
+    # Exactly the limit passes.
+    with hh.Conn(port, timeout=10) as c:
+        c.send(chunked_head() + chunked(b"a" * 100000))
+        assert json.loads(c.read_response().body)["length"] == "100000"
+
+
+def test_chunked_body_broken_framing_is_400(warren, upstream):
+    port = proxy_to(warren, "http://127.0.0.1:%d" % upstream)
+    for bad in (b"5\r\nabc\r\n0\r\n\r\n", b"zz\r\nabc\r\n", b"3\nabc\r\n0\r\n\r\n"):
+        with hh.Conn(port, timeout=10) as c:
+            c.send(chunked_head() + bad)
+            r = c.read_response()
+            assert r.status == 400, (bad, r)
+            assert c.closed(5)
+
+
+def test_chunked_body_stalling_client_times_out(warren, upstream):
+    port = hh.setup(warren, [{"action": {"proxy": "http://127.0.0.1:%d" % upstream}}],
+                    settings={"http": {"body_read_timeout": 1,
+                                       "body_buffer_size": 100}})
+    router = warren.pid("router")
+    with hh.Conn(port, timeout=20) as c:
+        c.send(chunked_head() + b"1000\r\n" + b"a" * 3000)      # and then nothing
+        r = c.read_response()
+        assert r.status == 408, r
+        assert c.closed(5)
+    assert wh.wait_for(lambda: not body_files(router), 5, 0.05)
+
+
+def test_chunked_body_expect_continue(warren, upstream):
+    port = proxy_to(warren, "http://127.0.0.1:%d" % upstream)
+    with hh.Conn(port, timeout=10) as c:
+        c.send(chunked_head(extra=b"Expect: 100-continue\r\n"))
+        r = c.read_response()
+        assert r.status == 100, r
+        c.send(chunked(b"hello"))
+        got = json.loads(c.read_response().body)
+        assert got["length"] == "5" and got["got"] == 5
+
+
+def vm_kb(pid, key):
+    return int(wh.proc_status(pid)[key].split()[0])
+
+
+def test_chunked_100mb_upload_keeps_router_memory_flat(warren, upstream):
+    """100 MB, chunked: the router holds the body in a file, not in memory
+    (its peak RSS grows by a small fraction of the body), and it arrives
+    whole."""
+    w = warren
+    total = 100 * MB
+    port = hh.setup(w, [{"action": {"proxy": "http://127.0.0.1:%d" % upstream}}],
+                    settings={"http": {"max_body_size": 2 * total}})
+    router = w.pid("router")
+    before = vm_kb(router, "VmHWM")
+    block = pattern(MB)
+    h = hashlib.sha256()
+    with hh.Conn(port, timeout=120) as c:
+        c.send(chunked_head())
+        for _ in range(total // MB):
+            c.send(b"%x\r\n%s\r\n" % (len(block), block))
+            h.update(block)
+        c.send(b"0\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200, r
+    got = json.loads(r.body)
+    assert got == {"length": str(total), "te": None, "got": total, "sha": h.hexdigest()}
+    peak = vm_kb(router, "VmHWM")
+    print("router peak RSS before %d KB, after the 100 MB upload %d KB (+%d KB)"
+          % (before, peak, peak - before))
+    assert peak - before < 20 * 1024, "router peak RSS grew %d KB" % (peak - before)
