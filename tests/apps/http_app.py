@@ -4,7 +4,7 @@ over (fd 3, LISTEN_FDS, LISTEN_PID). Run with /usr/bin/python3, stdlib only.
 
   GET  /             "hello <pid>"
   GET  /env          the LISTEN_* and WARREN_* variables, as JSON
-  GET  /headers      the request's fields, as JSON
+  GET  /headers      the request's fields, as JSON (POST: the same)
   GET  /big?n=N      N bytes of a known pattern, with Content-Length
   GET  /chunked?n=N  the same bytes, chunked, in pieces of various sizes
   GET  /close?n=N    the same bytes, ended by closing the connection
@@ -106,7 +106,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         path = urllib.parse.urlsplit(self.path).path
         body = self._body()
-        if path == "/sha":
+        if path == "/headers":
+            self.wfile.write(self._send(json.dumps(list(self.headers.items())).encode(),
+                                        "application/json"))
+        elif path == "/sha":
             out = b"%d %s" % (len(body), hashlib.sha256(body).hexdigest().encode())
             self.wfile.write(self._send(out))
         else:

@@ -230,3 +230,43 @@ def test_reconfiguration_loop_under_load_loses_no_request(warren, appdir):
     print("%d requests across 8 generations" % len(results))
     assert wh.wait_for(lambda: len(worker_pids(w)) == 2, 10)
     w.baseline_all()
+
+
+def chunked(body, size=70001):
+    out = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
+           for i in range(0, len(body), size)]
+    return b"".join(out) + b"0\r\n\r\n"
+
+
+def test_chunked_request_bodies_reach_the_app_with_a_length(warren, appdir):
+    """The worker is an HTTP server that reads Content-Length bodies: a
+    chunked body is read whole by the router (small: in memory; large: in
+    a temporary file) and arrives with its length."""
+    port = start(warren, appdir)
+    head = b"POST /sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with hh.Conn(port, timeout=60) as c:
+        for n in (3000, 5 * MB + 3):
+            body = os.urandom(n)
+            c.send(head + chunked(body))
+            r = c.read_response()
+            assert r.status == 200, r
+            assert r.body == b"%d %s" % (n, hashlib.sha256(body).hexdigest().encode())
+        c.send(b"POST /headers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3\r\nabc\r\n0\r\n\r\n")
+        fields = [(k.lower(), v) for k, v in json.loads(c.read_response().body)]
+        assert ("content-length", "3") in fields
+        assert all(k != "transfer-encoding" for k, _ in fields)
+        # The connection goes on.
+        assert c.request("GET", "/").status == 200
+
+
+def test_chunked_request_body_over_max_body_size_is_413(warren, appdir):
+    port = hh.setup(warren, [{"action": {"pass": "applications/web"}}],
+                    settings={"http": {"max_body_size": 50000}},
+                    extra={"applications": {"web": app(appdir)}})
+    with hh.Conn(port, timeout=10) as c:
+        c.send(b"POST /sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + chunked(os.urandom(50001), 1000))
+        r = c.read_response()
+        assert r.status == 413, r
+        assert c.closed(5)

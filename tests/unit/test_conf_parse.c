@@ -324,6 +324,7 @@ test_settings_defaults(void **state)
     assert_int_equal(s.log_route, 0);
     assert_int_equal(s.server_version, 1);
     assert_int_equal(s.chunked_transform, 0);
+    assert_string_equal(s.body_temp_path, "");
     assert_int_equal(s.listen_threads, 0);
     wr_conf_settings(NULL, &s);
     assert_int_equal(s.idle_timeout, 180);
@@ -340,7 +341,7 @@ test_settings_values(void **state)
         "\"max_body_size\": 10000000000, \"large_header_buffer_size\": 2048,"
         "\"large_header_buffers\": 2, \"discard_unsafe_fields\": false,"
         "\"log_route\": true, \"server_version\": false,"
-        "\"chunked_transform\": true}}}";
+        "\"chunked_transform\": true, \"body_temp_path\": \"/var/tmp/b\"}}}";
     wr_conf_error_t    err;
     wr_conf_settings_t s;
     json_t            *root = parse(text, strlen(text), &err);
@@ -359,6 +360,7 @@ test_settings_values(void **state)
     assert_int_equal(s.log_route, 1);
     assert_int_equal(s.server_version, 0);
     assert_int_equal(s.chunked_transform, 1);
+    assert_string_equal(s.body_temp_path, "/var/tmp/b");
     assert_int_equal(s.listen_threads, 3);
     json_decref(root);
 }
