@@ -48,6 +48,7 @@ static void release_request(wr_hconn_t *c)
     c->file = -1;
     wr_spool_free(c);
     c->body_whole = 0;
+    c->action = NULL;
     wr_rconf_unref(c->conf);
     c->conf = NULL;
     wr_buf_free(&c->app_head);

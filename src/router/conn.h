@@ -78,6 +78,8 @@ typedef struct wr_hconn {
     unsigned                body_whole:1;  /* read the body whole first (spool.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
+    const struct wr_action *action;      /* an app's or upstream's: its
+                                            response_headers (held by conf) */
 } wr_hconn_t;
 
 /* conn.c, for app.c */

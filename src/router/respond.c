@@ -21,6 +21,8 @@
 #define WR_HEAD_RESERVE      512    /* a typical response head */
 #define WR_SMALL_FILE        16384  /* bodies up to this are read, not sendfile'd */
 #define WR_LOG_RESP_FIELDS   32     /* response fields $response_header_* sees */
+#define WR_OWN_FIELDS        16     /* fields the router writes itself (emit) */
+#define WR_NUM_TEXT          24     /* a long long in decimal, with NUL */
 
 typedef struct {
     wr_hconn_t          *c;
@@ -40,6 +42,11 @@ typedef struct {
     off_t                range_first, range_last;
     int                  range;      /* 206 with Content-Range */
     off_t                size;       /* whole file size for Content-Range */
+    wr_http_field_t      own[WR_OWN_FIELDS]; /* what emit wrote, before
+                                                response_headers: their
+                                                $response_header_* */
+    size_t               nown;
+    char                 clen_text[WR_NUM_TEXT];
 } resp_t;
 
 static int is_header(const char *name, const char *want)
@@ -78,9 +85,20 @@ static void put_num(wr_buf_t *b, long long v)
     wr_buf_append(b, digits + i, sizeof(digits) - i);
 }
 
+/* A field of the response as the router makes it, for $response_header_*. */
+static void own_field(resp_t *r, const char *name, const char *value)
+{
+    if (r->nown < WR_OWN_FIELDS)
+        r->own[r->nown++] = (wr_http_field_t) { .name = name, .name_len = strlen(name),
+                                                .value = value, .value_len = strlen(value) };
+}
+
 static void add_header(resp_t *r, wr_buf_t *b, const char *name, const char *value)
 {
-    if (value == NULL || overridden(r, name))
+    if (value == NULL)
+        return;
+    own_field(r, name, value);
+    if (overridden(r, name))
         return;
     put(b, name);
     wr_buf_append(b, ": ", 2);
@@ -88,24 +106,33 @@ static void add_header(resp_t *r, wr_buf_t *b, const char *name, const char *val
     wr_buf_append(b, "\r\n", 2);
 }
 
-static void add_action_headers(resp_t *r, wr_buf_t *b)
+/* The action's response_headers values, expanded with v (whose
+ * resp_fields are the response's fields before them). */
+static void put_action_headers(const wr_action_t *a, const wr_req_view_t *v, wr_buf_t *b)
 {
-    wr_hconn_t *c = r->c;
-
-    if (r->action == NULL)
+    if (a == NULL)
         return;
-    for (size_t i = 0; i < r->action->nheaders; i++) {
-        const wr_resp_header_t *h = &r->action->headers[i];
+    for (size_t i = 0; i < a->nheaders; i++) {
+        const wr_resp_header_t *h = &a->headers[i];
         /* Framing is ours: a config cannot break the message boundaries. */
         if (h->value == NULL || is_header(h->name, "Content-Length")
             || is_header(h->name, "Transfer-Encoding") || is_header(h->name, "Connection"))
             continue;
         wr_buf_puts(b, h->name);
         wr_buf_puts(b, ": ");
-        wr_tpl_eval(h->value, &r->v, b);
+        wr_tpl_eval(h->value, v, b);
         wr_buf_puts(b, "\r\n");
     }
-    (void) c;
+}
+
+static void add_action_headers(resp_t *r, wr_buf_t *b)
+{
+    r->v.status = r->c->status;
+    r->v.resp_fields = r->own;
+    r->v.nresp_fields = r->nown;
+    put_action_headers(r->action, &r->v, b);
+    r->v.resp_fields = NULL;
+    r->v.nresp_fields = 0;
 }
 
 /* Serialize status line and headers (and a small body) into c->out. */
@@ -129,6 +156,8 @@ static void emit(resp_t *r, int status)
     wr_buf_append(b, " ", 1);
     put(b, wr_http_reason(status));
     wr_buf_append(b, "\r\n", 2);
+    r->nown = 0;
+    own_field(r, "Server", with_version ? WR_SERVER_NAME "/" WR_VERSION : WR_SERVER_NAME);
     if (!overridden(r, "Server"))
         put(b, with_version ? "Server: " WR_SERVER_NAME "/" WR_VERSION "\r\n"
                             : "Server: " WR_SERVER_NAME "\r\n");
@@ -138,6 +167,8 @@ static void emit(resp_t *r, int status)
         put(b, "Content-Length: ");
         put_num(b, r->clen);
         wr_buf_append(b, "\r\n", 2);
+        snprintf(r->clen_text, sizeof(r->clen_text), "%lld", r->clen);
+        own_field(r, "Content-Length", r->clen_text);
     }
     if (r->range) {
         snprintf(num, sizeof(num), "bytes %lld-%lld/%lld", (long long) r->range_first,
@@ -575,36 +606,53 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         else
             respond_status(&r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
     }
-    if (c->app == NULL && c->proxy == NULL)
+    if (c->app == NULL && c->proxy == NULL) {
         log_access(&r);           /* an application's answer comes later */
-    else
+    } else {
+        c->action = r.action;     /* its response_headers apply to that answer */
         atomic_fetch_add(&c->t->count.requests, 1);
+    }
     resp_free(&r);
 }
 
-void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_buf_t *head)
+/*
+ * The view of c's request again, once the event that parsed it is over (an
+ * application's or upstream's answer): its head is still at the start of
+ * c->in (only body bytes after it move), so it is parsed again, into the
+ * thread's scratch request. $uri is the one before any rewrite.
+ * Returns 0, or -1.
+ */
+static int view_again(resp_t *r, wr_hconn_t *c)
 {
     wr_http_request_t *req = &c->t->req;
     const wr_rlisten_t *ls = listener_conf(c);
     char reqid[sizeof(c->reqid)];
-    resp_t r;
     int rc;
+
+    if (c->in == NULL || c->head_len == 0 || c->in_len < c->head_len
+        || wr_http_parse_request(req, c->in, c->head_len, &c->conf->limits)
+           != (long) c->head_len)
+        return -1;
+    memset(r, 0, sizeof(*r));
+    r->c = c;
+    memcpy(reqid, c->reqid, sizeof(reqid));
+    rc = build_view(r, req);
+    memcpy(c->reqid, reqid, sizeof(reqid));      /* the same $request_id */
+    if (rc < 0)
+        return -1;
+    if (ls && ls->forwarded)
+        wr_forwarded_apply(ls->forwarded, &r->v, &c->client);
+    return 0;
+}
+
+void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_buf_t *head)
+{
+    resp_t r;
 
     if (c->conf == NULL || c->conf->alog == NULL || c->t->router->alog == NULL)
         return;
-    /* The request's view is gone with its event; its head is still at the
-     * start of c->in (only body bytes after it move), so parse it again. */
-    if (wr_http_parse_request(req, c->in, c->head_len, &c->conf->limits) != (long) c->head_len)
+    if (view_again(&r, c) < 0)
         return;
-    memset(&r, 0, sizeof(r));
-    r.c = c;
-    memcpy(reqid, c->reqid, sizeof(reqid));
-    rc = build_view(&r, req);
-    memcpy(c->reqid, reqid, sizeof(reqid));      /* the same $request_id */
-    if (rc < 0)
-        return;
-    if (ls && ls->forwarded)
-        wr_forwarded_apply(ls->forwarded, &r.v, &c->client);
     r.clen = (long long) body_bytes;
     r.head_only = c->head_only;
     write_access(&r, head);
@@ -619,8 +667,71 @@ void wr_respond_relay_field(wr_buf_t *b, const char *name, size_t nlen, const ch
     wr_buf_append(b, "\r\n", 2);
 }
 
+/* Is the field line at p (name: value) one response_headers replaces? */
+static int replaced_line(const wr_action_t *a, const char *p, size_t len)
+{
+    const char *colon = memchr(p, ':', len);
+    size_t n = colon ? (size_t) (colon - p) : len;
+
+    for (size_t i = 0; i < a->nheaders; i++)
+        if (strlen(a->headers[i].name) == n && strncasecmp(a->headers[i].name, p, n) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * response_headers on a relayed head (status line and fields in b so far):
+ * the fields they name go, their values come, expanded with the relayed
+ * fields as $response_header_*.
+ */
+static void relay_action_headers(wr_hconn_t *c, wr_buf_t *b, int with_length)
+{
+    const wr_action_t *a = c->action;
+    wr_http_field_t f[WR_LOG_RESP_FIELDS + 1];
+    char clen[WR_NUM_TEXT];
+    wr_buf_t orig = *b;                 /* the fields' values point in here */
+    const char *p, *end, *eol;
+    resp_t r;
+
+    if (b->p == NULL || (p = memchr(b->p, '\n', b->n)) == NULL)
+        return;
+    memset(b, 0, sizeof(*b));
+    wr_buf_reserve(b, orig.n + WR_HEAD_RESERVE);
+    p++;
+    wr_buf_append(b, orig.p, (size_t) (p - orig.p));            /* status line */
+    for (end = orig.p + orig.n; p < end; p = eol + 2) {
+        eol = memmem(p, (size_t) (end - p), "\r\n", 2);
+        if (eol == NULL)
+            break;
+        if (!replaced_line(a, p, (size_t) (eol - p)))
+            wr_buf_append(b, p, (size_t) (eol + 2 - p));
+    }
+    if (view_again(&r, c) < 0) {
+        /* Not expected: what is known without the request head. */
+        memset(&r, 0, sizeof(r));
+        r.v.remote = (const struct sockaddr *) &c->peer;
+        r.v.local = (const struct sockaddr *) &c->local;
+        r.v.start = c->start;
+        r.v.request_id = c->reqid;
+    }
+    r.v.status = c->status;
+    r.v.resp_fields = f;
+    r.v.nresp_fields = response_fields(&orig, f, WR_LOG_RESP_FIELDS);
+    if (with_length && !c->chunked_out && c->resp_length >= 0) {
+        /* The framing is added after these; it is a field of the answer. */
+        snprintf(clen, sizeof(clen), "%lld", c->resp_length);
+        f[r.v.nresp_fields++] = (wr_http_field_t) { .name = "Content-Length",
+            .name_len = strlen("Content-Length"), .value = clen, .value_len = strlen(clen) };
+    }
+    put_action_headers(a, &r.v, b);
+    resp_free(&r);
+    wr_buf_free(&orig);
+}
+
 void wr_respond_relay_end(wr_hconn_t *c, wr_buf_t *b, int with_length)
 {
+    if (c->action && c->action->nheaders > 0)
+        relay_action_headers(c, b, with_length);
     if (c->chunked_out)
         wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
     else if (c->resp_length >= 0 && with_length)

@@ -334,3 +334,19 @@ def test_worker_dying_right_after_its_whole_answer(vwarren, app):
         r = hh.get(app, "/exit-after-body")
         assert (r.status, r.body) == (200, b"Hello, world\n"), r
     assert hh.get(app, "/").body == b"Hello, world\n"
+
+
+def test_response_headers_on_an_app_answer(vwarren, app):
+    """response_headers apply to an application's answer, its fields being
+    $response_header_*; names they set replace the app's."""
+    hh.setup(vwarren, [{"action": {"pass": "applications/hello", "response_headers": {
+        "X-Copy": "$response_header_content_type", "Content-Type": "text/x-new",
+        "X-Uri": "$uri", "Server": None}}}], port=app, extra={
+        "applications": {"hello": {"type": "external", "executable": vwarren.hello_exe,
+                                   "processes": 2}}})
+    r = hh.get(app, "/x?y=1")
+    assert r.status == 200 and r.body == b"Hello, world\n", r
+    assert r.header("X-Copy") == "text/plain", r
+    assert r.all("Content-Type") == ["text/x-new"], r
+    assert r.header("X-Uri") == "/x", r
+    assert r.header("Server") is None, r

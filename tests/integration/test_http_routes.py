@@ -321,3 +321,30 @@ def test_unknown_variable_rejected(vwarren):
            "routes": [{"action": {"return": 200, "response_headers": {"X": "$nosuchvar"}}}]}
     s, j = vwarren.put("/config", cfg)
     assert s == 400, (s, j)
+
+
+def test_response_header_variables_in_response_headers(vwarren):
+    """$response_header_NAME inside response_headers sees the response as
+    the action made it (before response_headers change it)."""
+    root = hh.make_root()
+    hh.write(root, "a.txt", b"hello")
+    copy = {"X-Copy": "$response_header_content_type",
+            "X-Len": "$response_header_content_length",
+            "X-Status": "$status", "Content-Type": "text/x-new", "Server": None,
+            "X-Server": "$response_header_server"}
+    routes = [{"match": {"uri": "/a.txt"},
+               "action": {"share": root + "$uri", "response_headers": copy}},
+              {"action": {"return": 403, "response_headers": copy}}]
+    port = hh.setup(vwarren, routes)
+    r = hh.get(port, "/a.txt")
+    assert r.status == 200 and r.body == b"hello", r
+    assert r.header("X-Copy") == "text/plain", r
+    assert r.header("X-Len") == "5", r
+    assert r.header("X-Status") == "200", r
+    assert r.header("Content-Type") == "text/x-new", r
+    assert r.header("Server") is None and r.header("X-Server").startswith("Warren"), r
+    r = hh.get(port, "/other")
+    assert r.status == 403, r
+    assert r.header("X-Copy") == "text/html", r
+    assert r.header("X-Len") == str(len(r.body)), r
+    assert r.header("Content-Type") == "text/x-new", r

@@ -428,3 +428,22 @@ def test_chunked_100mb_upload_keeps_router_memory_flat(warren, upstream):
     print("router peak RSS before %d KB, after the 100 MB upload %d KB (+%d KB)"
           % (before, peak, peak - before))
     assert peak - before < 20 * 1024, "router peak RSS grew %d KB" % (peak - before)
+
+
+def test_response_headers_on_a_proxied_answer(warren, upstream):
+    port = hh.setup(warren, [{"action": {
+        "proxy": "http://127.0.0.1:%d" % upstream,
+        "response_headers": {"X-Copy": "$response_header_x_up $response_header_content_length",
+                             "X-Up": "replaced", "X-Method": "$method",
+                             "Content-Length": "1"}}}])
+    with hh.Conn(port, timeout=10) as c:
+        for _ in range(2):                      # keep-alive: each answer gets them
+            r = c.request("GET", "/")
+            assert r.status == 200 and r.body == b"upstream says hi", r
+            assert r.header("X-Copy") == "yes 16", r
+            assert r.all("X-Up") == ["replaced"], r
+            assert r.header("X-Method") == "GET", r
+            assert r.all("Content-Length") == ["16"], r
+        r = c.request("GET", "/chunked")            # relayed chunked
+        assert r.status == 201 and r.header("X-Copy") == "yes", r      # no length
+        assert r.body == b"abc" + b"d" * 70000 + b"e"
