@@ -329,7 +329,12 @@ static void start_request(wr_hconn_t *c, long head_len)
      * need: answer now and close, so nothing is left half-sent. */
     if ((c->body_left > 0 || c->chunked) && req->expect_continue)
         c->close_after = 1;
+    /* A body to read past first: the answer waits, and its log line too
+     * (respond.c), so a broken body is logged once, as what was sent. */
+    c->deferred = (c->body_left > 0 || c->chunked) && !c->close_after;
     wr_respond_request(c, req);
+    if (c->body_whole || c->app != NULL || c->proxy != NULL)
+        c->deferred = 0;
     if (c->body_whole) {
         /* An upstream gets a Content-Length: the body is read first. */
         c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
@@ -346,9 +351,8 @@ static void start_request(wr_hconn_t *c, long head_len)
         wr_proxy_begin(c);    /* the body goes upstream */
         return;
     }
-    if (c->close_after || (c->body_left == 0 && !c->chunked))
-        return;
-    c->deferred = 1;          /* write once the body is read */
+    if (c->close_after)
+        c->deferred = 0;      /* logged already: the body is not read */
 }
 
 static void parse_head(wr_hconn_t *c)
@@ -522,7 +526,9 @@ static int conn_process(wr_hconn_t *c)
                     close(c->file);
                 c->file = -1;
                 c->close_after = 1;
-                wr_respond_error(c, c->chunk.error < 0 ? -c->chunk.error : 400);
+                wr_respond_body_error(c, c->chunk.error < 0 ? -c->chunk.error : 400);
+            } else {
+                wr_respond_log_deferred(c);
             }
             c->state = WR_HC_WRITE;
             arm(c, conf->settings.send_timeout);

@@ -110,6 +110,11 @@ void wr_respond_relay_field(wr_buf_t *b, const char *name, size_t nlen, const ch
 void wr_respond_relay_end(wr_hconn_t *c, wr_buf_t *b, int with_length);
 /* An error response for a request that could not be parsed or served. */
 void wr_respond_error(wr_hconn_t *c, int status);
+/* A response built while its request's body was still to be read past
+ * (deferred): its access log line, once the body is read ... */
+void wr_respond_log_deferred(wr_hconn_t *c);
+/* ... or, the body being broken, the error that replaces it (and its line). */
+void wr_respond_body_error(wr_hconn_t *c, int status);
 /* The access log line of a request an application answered, once its
  * response is complete; head: the response head as sent (for
  * $response_header_*), or NULL. */

@@ -570,6 +570,98 @@ static int build_view(resp_t *r, wr_http_request_t *req)
     return 0;
 }
 
+/*
+ * The view of c's request again, once the event that parsed it is over,
+ * from its head (len bytes), parsed again into the thread's scratch
+ * request. $uri is the one before any rewrite. Returns 0, or -1.
+ */
+static int view_of(resp_t *r, wr_hconn_t *c, const char *head, size_t len)
+{
+    wr_http_request_t *req = &c->t->req;
+    const wr_rlisten_t *ls = listener_conf(c);
+    char reqid[sizeof(c->reqid)];
+    int rc;
+
+    if (head == NULL || len == 0 || c->conf == NULL
+        || wr_http_parse_request(req, head, len, &c->conf->limits) != (long) len)
+        return -1;
+    memset(r, 0, sizeof(*r));
+    r->c = c;
+    memcpy(reqid, c->reqid, sizeof(reqid));
+    rc = build_view(r, req);
+    memcpy(c->reqid, reqid, sizeof(reqid));      /* the same $request_id */
+    if (rc < 0)
+        return -1;
+    if (ls && ls->forwarded)
+        wr_forwarded_apply(ls->forwarded, &r->v, &c->client);
+    return 0;
+}
+
+/* An application's or upstream's answer: the request head is still at the
+ * start of c->in (only body bytes after it move). */
+static int view_again(resp_t *r, wr_hconn_t *c)
+{
+    if (c->in == NULL || c->in_len < c->head_len)
+        return -1;
+    return view_of(r, c, c->in, c->head_len);
+}
+
+/* What is known of a request without its head. */
+static void view_bare(resp_t *r, wr_hconn_t *c)
+{
+    memset(r, 0, sizeof(*r));
+    r->c = c;
+    r->v.remote = (const struct sockaddr *) &c->peer;
+    r->v.local = (const struct sockaddr *) &c->local;
+    r->v.start = c->start;
+    r->v.request_id = c->reqid;
+}
+
+/*
+ * A response that waits for its request's body to be read past (conn.c:
+ * deferred) is logged once that is over, with the outcome: so its head is
+ * kept (in app_head, free for such requests), when there is a log.
+ * Returns 1 when the line is left for later.
+ */
+static int defer_log(resp_t *r)
+{
+    wr_hconn_t *c = r->c;
+
+    if (!c->deferred || c->close_after)
+        return 0;
+    c->resp_bytes = (unsigned long long) r->clen;
+    c->head_only = r->head_only;
+    wr_buf_reset(&c->app_head);
+    if (c->conf->alog && c->t->router->alog
+        && wr_buf_append(&c->app_head, c->in, c->head_len) < 0)
+        return 0;
+    return 1;
+}
+
+void wr_respond_log_deferred(wr_hconn_t *c)
+{
+    resp_t r;
+
+    if (c->app_head.n == 0 || view_of(&r, c, c->app_head.p, c->app_head.n) < 0)
+        return;
+    r.clen = (long long) c->resp_bytes;
+    r.head_only = c->head_only;
+    write_access(&r, &c->out);
+    resp_free(&r);
+}
+
+void wr_respond_body_error(wr_hconn_t *c, int status)
+{
+    resp_t r;
+
+    if (c->app_head.n == 0 || view_of(&r, c, c->app_head.p, c->app_head.n) < 0)
+        view_bare(&r, c);
+    c->keep_alive = 0;
+    respond_status(&r, status);
+    write_access(&r, &c->out);
+    resp_free(&r);
+}
+
 void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
 {
     resp_t r;
@@ -607,42 +699,15 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
             respond_status(&r, rc == WR_ROUTE_NOT_FOUND ? 404 : 500);
     }
     if (c->app == NULL && c->proxy == NULL) {
-        log_access(&r);           /* an application's answer comes later */
+        if (defer_log(&r))
+            atomic_fetch_add(&c->t->count.requests, 1);
+        else
+            log_access(&r);       /* an application's answer comes later */
     } else {
         c->action = r.action;     /* its response_headers apply to that answer */
         atomic_fetch_add(&c->t->count.requests, 1);
     }
     resp_free(&r);
-}
-
-/*
- * The view of c's request again, once the event that parsed it is over (an
- * application's or upstream's answer): its head is still at the start of
- * c->in (only body bytes after it move), so it is parsed again, into the
- * thread's scratch request. $uri is the one before any rewrite.
- * Returns 0, or -1.
- */
-static int view_again(resp_t *r, wr_hconn_t *c)
-{
-    wr_http_request_t *req = &c->t->req;
-    const wr_rlisten_t *ls = listener_conf(c);
-    char reqid[sizeof(c->reqid)];
-    int rc;
-
-    if (c->in == NULL || c->head_len == 0 || c->in_len < c->head_len
-        || wr_http_parse_request(req, c->in, c->head_len, &c->conf->limits)
-           != (long) c->head_len)
-        return -1;
-    memset(r, 0, sizeof(*r));
-    r->c = c;
-    memcpy(reqid, c->reqid, sizeof(reqid));
-    rc = build_view(r, req);
-    memcpy(c->reqid, reqid, sizeof(reqid));      /* the same $request_id */
-    if (rc < 0)
-        return -1;
-    if (ls && ls->forwarded)
-        wr_forwarded_apply(ls->forwarded, &r->v, &c->client);
-    return 0;
 }
 
 void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_buf_t *head)
@@ -706,14 +771,8 @@ static void relay_action_headers(wr_hconn_t *c, wr_buf_t *b, int with_length)
         if (!replaced_line(a, p, (size_t) (eol - p)))
             wr_buf_append(b, p, (size_t) (eol + 2 - p));
     }
-    if (view_again(&r, c) < 0) {
-        /* Not expected: what is known without the request head. */
-        memset(&r, 0, sizeof(r));
-        r.v.remote = (const struct sockaddr *) &c->peer;
-        r.v.local = (const struct sockaddr *) &c->local;
-        r.v.start = c->start;
-        r.v.request_id = c->reqid;
-    }
+    if (view_again(&r, c) < 0)
+        view_bare(&r, c);               /* not expected */
     r.v.status = c->status;
     r.v.resp_fields = f;
     r.v.nresp_fields = response_fields(&orig, f, WR_LOG_RESP_FIELDS);
@@ -747,15 +806,10 @@ void wr_respond_error(wr_hconn_t *c, int status)
 {
     resp_t r;
 
-    memset(&r, 0, sizeof(r));
-    r.c = c;
     c->keep_alive = 0;
     /* What is known of a request that could not be parsed, for the log. */
-    r.v.remote = (const struct sockaddr *) &c->peer;
-    r.v.local = (const struct sockaddr *) &c->local;
-    r.v.start = c->start;
     wr_thread_request_id(c->t, c->reqid);
-    r.v.request_id = c->reqid;
+    view_bare(&r, c);
     respond_status(&r, status);
     log_access(&r);
     resp_free(&r);

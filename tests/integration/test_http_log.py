@@ -150,6 +150,29 @@ def test_error_response_logged(vwarren):
     assert ls == ["400", "200"], ls
 
 
+def test_body_read_past_is_logged_once_with_the_outcome(vwarren):
+    """An answer that does not need the body is built at once, but sent (and
+    logged) after the body was read past: a chunked body found broken then
+    replaces it with a 400, and only that is logged, once."""
+    path = log_path(vwarren, "bodies.log")
+    port = hh.setup(vwarren, ROUTES, extra={"access_log": {
+        "path": path, "format": "$request_line $status $body_bytes_sent"}})
+    head = b"POST /a/%s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    r, closed = hh.raw(port, head % b"bad" + b"5\r\nabc\r\nzz\r\n")
+    assert r.status == 400 and closed, r
+    bad_len = len(r.body)
+    with hh.Conn(port) as c:
+        c.send(head % b"good" + b"3\r\nabc\r\n0\r\n\r\n")
+        assert c.read_response().status == 200
+        assert c.request("POST", "/a/length", body=b"x" * 70000).status == 200
+        assert c.request("GET", "/skip").status == 204
+    ls = lines(path, 4)
+    assert ls == ["POST /a/bad HTTP/1.1 400 %d" % bad_len,
+                  "POST /a/good HTTP/1.1 200 0",
+                  "POST /a/length HTTP/1.1 200 0",
+                  "GET /skip HTTP/1.1 204 0"], ls
+
+
 def test_reopen_on_sigusr1(vwarren):
     path = log_path(vwarren, "rot.log")
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path, "format": "$uri"}})
