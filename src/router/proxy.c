@@ -49,6 +49,9 @@ typedef struct wr_proxy {
     int                 chunked;     /* upstream body is chunked */
     int                 until_close; /* upstream body ends with the connection */
     wr_http_chunked_t   chunk;
+    wr_buf_t            logged_head; /* the client's response head, for the
+                                        access log (only when there is one) */
+    unsigned long long  body_bytes;  /* body bytes to the client */
 } wr_proxy_t;
 
 /* ---- the upstream request head ---- */
@@ -171,6 +174,7 @@ static void end(wr_hconn_t *c, int how)
     if (p->release)
         p->release(c, how);
     free(p->buf);
+    wr_buf_free(&p->logged_head);
     wr_ev_defer_free(&c->t->loop, p);
     c->proxy = NULL;
 }
@@ -325,6 +329,10 @@ static int client_head(wr_hconn_t *c, const wr_http_response_t *r)
     if (!has_date)
         wr_buf_printf(b, "Date: %s\r\n", wr_thread_date(c->t));
     wr_respond_relay_end(c, b, c->head_only || !no_body(c, r->status));
+    /* c->out is sent and reused before the answer ends: the access log's
+     * $response_header_* need a copy. */
+    if (b->p && c->conf->alog)
+        wr_buf_append(&p->logged_head, b->p, b->n);
     return b->p ? 0 : -1;
 }
 
@@ -333,6 +341,7 @@ static void client_body(wr_hconn_t *c, const char *s, size_t n)
 {
     if (n == 0 || c->head_only)
         return;
+    c->proxy->body_bytes += n;
     if (c->chunked_out)
         wr_buf_printf(&c->out, "%zx\r\n", n);
     wr_buf_append(&c->out, s, n);
@@ -503,6 +512,8 @@ static int flush_client(wr_hconn_t *c)
          * told from a next request. */
         if (c->body_left > 0 || c->proxy->req_failed)
             c->close_after = 1;
+        wr_respond_log_app(c, c->proxy->body_bytes,
+                           c->proxy->logged_head.p ? &c->proxy->logged_head : NULL);
         end(c, WR_PROXY_DONE);
         c->state = WR_HC_WRITE;
         wr_conn_done(c);

@@ -447,3 +447,28 @@ def test_response_headers_on_a_proxied_answer(warren, upstream):
         r = c.request("GET", "/chunked")            # relayed chunked
         assert r.status == 201 and r.header("X-Copy") == "yes", r      # no length
         assert r.body == b"abc" + b"d" * 70000 + b"e"
+
+
+def test_proxied_requests_are_logged(warren, upstream):
+    w = warren
+    path = os.path.join(w.dir, "access.log")
+    port = hh.setup(w, [{"action": {"proxy": "http://127.0.0.1:%d" % upstream}}],
+                    extra={"access_log": {"path": path, "format":
+                           "$request_line $status $body_bytes_sent $response_header_x_up"}})
+    with hh.Conn(port, timeout=10) as c:
+        assert c.request("GET", "/").status == 200
+        assert c.request("GET", "/chunked").status == 201
+        c.send(chunked_head("/info/x") + chunked(b"abc"))
+        info = c.read_response()
+        assert info.status == 200
+    want = ["GET / HTTP/1.1 200 16 yes", "GET /chunked HTTP/1.1 201 70004 yes",
+            "POST /info/x HTTP/1.1 200 %d " % len(info.body)]
+
+    def got():
+        try:
+            with open(path) as f:
+                ls = f.read().splitlines()
+        except FileNotFoundError:
+            return None
+        return ls if len(ls) >= 3 else None
+    assert wh.wait_for(got, 5, 0.05) == want
