@@ -78,8 +78,10 @@ typedef struct wr_hconn {
     unsigned                body_whole:1;  /* read the body whole first (spool.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
-    const struct wr_action *action;      /* an app's or upstream's: its
-                                            response_headers (held by conf) */
+    const struct wr_action *action;      /* an app's or upstream's, with
+                                            response_headers to apply, or NULL */
+    wr_rconf_t             *action_conf; /* ... its configuration, held (c->conf
+                                            may move to a newer one: requeue) */
 } wr_hconn_t;
 
 /* conn.c, for app.c */

@@ -704,7 +704,12 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         else
             log_access(&r);       /* an application's answer comes later */
     } else {
-        c->action = r.action;     /* its response_headers apply to that answer */
+        if (r.action && r.action->nheaders > 0) {
+            /* Its response_headers apply to that answer, later. */
+            c->action = r.action;
+            c->action_conf = c->conf;
+            wr_rconf_ref(c->conf);
+        }
         atomic_fetch_add(&c->t->count.requests, 1);
     }
     resp_free(&r);

@@ -236,6 +236,17 @@ static void fail(wr_hconn_t *c, int status)
     wr_conn_fail(c, status);
 }
 
+/* The generation chosen at routing was let go while the body came in. */
+static int app_retired(wr_appgen_t *g)
+{
+    int retired;
+
+    pthread_mutex_lock(&g->lock);
+    retired = g->retired;
+    pthread_mutex_unlock(&g->lock);
+    return retired;
+}
+
 /* All of the body is here: the upstream head gets its length. */
 static void done(wr_hconn_t *c)
 {
@@ -245,6 +256,8 @@ static void done(wr_hconn_t *c)
         fail(c, 500);
         return;
     }
+    if (c->app && app_retired(c->app) && wr_app_scale_requeue(c) == 0)
+        return;                         /* on to the current generation */
     if (c->app)
         wr_app_begin(c);
     else
