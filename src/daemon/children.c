@@ -84,6 +84,7 @@ static void from_router(wr_main_t *m, wr_msg_t *msg)
         break;
     case WR_MSG_APP_WANT:
     case WR_MSG_APP_KILL:
+    case WR_MSG_APP_RELEASE:
         wr_apps_router_msg(m, msg);
         break;
     default:

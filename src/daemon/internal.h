@@ -124,7 +124,7 @@ int   wr_apps_alive(wr_main_t *m);
 /* Is pid one of the generations' prototypes? */
 int   wr_apps_owns(wr_main_t *m, pid_t pid);
 void  wr_apps_send_log(wr_main_t *m);
-void  wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg);   /* WANT, KILL */
+void  wr_apps_router_msg(wr_main_t *m, wr_msg_t *msg);   /* WANT, KILL, RELEASE */
 void  wr_apps_free(wr_main_t *m);
 
 #endif
