@@ -13,6 +13,8 @@ The reload storm is in test_isolation_storm.py.
 """
 
 import collections
+import errno
+import json
 import os
 import shutil
 import socket
@@ -20,6 +22,7 @@ import uuid
 
 import pytest
 
+import http_helpers as hh
 import iso_helpers as ih
 import warren_helpers as wh
 
@@ -124,6 +127,26 @@ def test_all_namespaces_together(warren):
     # the default id map: the app's own ids inside and outside
     assert (rep["uid"], rep["gid"]) == (NOBODY, NOGROUP)
     assert ih.host_ids(hpid) == (NOBODY, NOGROUP)
+
+
+def loopback_probe(port, target):
+    r = hh.get(port, "/loopback?port=%d" % target)
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def test_network_namespace_has_its_own_loopback_up(warren):
+    """In a network namespace lo is up: the app binds 127.0.0.1 and
+    connects to itself; the host's listeners on 127.0.0.1 (warrend's own,
+    which serves this very request) stay out of reach: refused, as on a
+    loopback with nothing listening."""
+    w = warren
+    port, _ = ih.start_inspect(w)
+    # On the host the probe reaches warrend's listener: it works.
+    assert loopback_probe(port, port) == {"self": "ok", "host": "ok"}
+    port, _ = ih.start_inspect(w, {"namespaces": {"network": True}})
+    rep = loopback_probe(port, port)
+    assert rep == {"self": "ok", "host": "connect: " + os.strerror(errno.ECONNREFUSED)}, rep
 
 
 def test_pid_namespace_hides_the_host(warren):
