@@ -506,12 +506,7 @@ static void on_proto_pidfd(wr_gen_t *g, wr_msg_t *msg)
  * workers keep failing early. */
 static void gen_backoff(wr_gen_t *g, uint64_t up)
 {
-    if (up >= WR_RESTART_STABLE_MS || g->wbackoff == 0)
-        g->wbackoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
-    else if (g->wbackoff * 2 <= WR_RESTART_MAX_MS)
-        g->wbackoff *= 2;
-    else
-        g->wbackoff = WR_RESTART_MAX_MS;
+    g->wbackoff = wr_backoff_next(g->wbackoff, up);
     g->hold_until = wr_ev_now() + g->wbackoff;
 }
 
@@ -1059,12 +1054,7 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
         gen_fail(g, g->last_words[0] ? g->last_words : full);
         return 1;
     }
-    if (up >= WR_RESTART_STABLE_MS || g->backoff == 0)
-        g->backoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
-    else if (g->backoff * 2 <= WR_RESTART_MAX_MS)
-        g->backoff *= 2;
-    else
-        g->backoff = WR_RESTART_MAX_MS;
+    g->backoff = wr_backoff_next(g->backoff, up);
     wr_log(WR_LOG_ERR, "app \"%s\" generation %u prototype %d %s; restarting it in %llu ms",
            g->spec.name, g->spec.gen, (int) pid, why, (unsigned long long) g->backoff);
     if (g->backoff == 0) {

@@ -92,6 +92,8 @@ void  wr_child_reap(wr_main_t *m);
 void  wr_children_signal(wr_main_t *m, int sig);
 int   wr_children_alive(wr_main_t *m);
 void  wr_children_send_log(wr_main_t *m);
+/* The next restart delay (ms) after a failure of a process up for up ms. */
+uint64_t wr_backoff_next(uint64_t cur, uint64_t up);
 
 /* apply.c */
 int   wr_apply_initial(wr_main_t *m, json_t *conf);

@@ -213,6 +213,19 @@ void wr_app_scale_poke(wr_router_t *r)
         wake(r);                  /* else the control thread will look anyway */
 }
 
+/* Queue k for the control thread (kills or releases) and wake it. */
+static void queue(wr_router_t *r, wr_app_kill_t **list, wr_app_kill_t *k,
+                  const wr_worker_t *w)
+{
+    k->gen = w->gen->gen;
+    k->worker = w->id;
+    pthread_mutex_lock(&r->scale.lock);
+    k->next = *list;
+    *list = k;
+    pthread_mutex_unlock(&r->scale.lock);
+    wr_app_scale_poke(r);
+}
+
 void wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w)
 {
     wr_app_kill_t *k = malloc(sizeof(*k));
@@ -221,14 +234,8 @@ void wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w)
         wr_log(WR_LOG_CRIT, "out of memory asking main to kill worker %d", (int) w->pid);
         return;
     }
-    k->gen = w->gen->gen;
-    k->worker = w->id;
     k->fd = -1;
-    pthread_mutex_lock(&r->scale.lock);
-    k->next = r->scale.kills;
-    r->scale.kills = k;
-    pthread_mutex_unlock(&r->scale.lock);
-    wr_app_scale_poke(r);
+    queue(r, &r->scale.kills, k, w);
 }
 
 void wr_app_scale_release(wr_worker_t *w)
@@ -243,15 +250,9 @@ void wr_app_scale_release(wr_worker_t *w)
         w->fd = -1;
         return;
     }
-    k->gen = w->gen->gen;
-    k->worker = w->id;
     k->fd = w->fd;
     w->fd = -1;
-    pthread_mutex_lock(&r->scale.lock);
-    k->next = r->scale.releases;
-    r->scale.releases = k;
-    pthread_mutex_unlock(&r->scale.lock);
-    wr_app_scale_poke(r);
+    queue(r, &r->scale.releases, k, w);
 }
 
 void wr_app_scale_tick(wr_router_t *r)
