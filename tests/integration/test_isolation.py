@@ -391,20 +391,8 @@ def test_chroot_without_mount_namespace(warren):
 def test_python_twin_in_a_rootfs(warren_factory):
     """The WSGI twin, with credential + mount + pid namespaces and a rootfs:
     the interpreter's library, stdlib and site dirs are the language deps."""
-    rt = wh.python_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = os.path.join(w.dir, "pyroot")
-        os.mkdir(root)
-        os.chmod(root, 0o755)
-        ih.make_wsgi_dir(root, "app")
-        port = wh.free_port()
-        cfg = {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/py"}},
-               "applications": {"py": {
-                   "type": "python", "path": "/app", "module": ih.WSGI_MODULE,
-                   "processes": 1, "environment": {"MARKER": "py"},
-                   "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}}
-        ih.put(w, cfg)
+    with ih.python_in_rootfs(warren_factory, ROOT_NS_USER,
+                             environment={"MARKER": "py"}) as (w, port):
         w.baseline_all()
         rep = ih.report(port)
         host = host_ns(w)
@@ -419,8 +407,6 @@ def test_python_twin_in_a_rootfs(warren_factory):
         assert rep["io_uring"] == os.strerror(1), rep["io_uring"]       # EPERM
         assert rep["securebits"] & 1, rep["securebits"]                 # NOROOT
         assert ih.mounts_under([w.dir]) == []
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)
 
 
 def test_python_twin_agrees_with_the_c_app(warren_factory):
