@@ -43,9 +43,11 @@ static void emit(wr_relay_t *rl, int more)
 /* One byte of the app's text, escaped when it is a control byte. */
 static void put(wr_relay_t *rl, unsigned char c)
 {
-    if (rl->len + WR_RELAY_ESC > WR_RELAY_ENTRY_MAX)
+    int control = c < ' ' || c == WR_ASCII_DEL;
+
+    if (rl->len + (control ? WR_RELAY_ESC : 1) > WR_RELAY_ENTRY_MAX)
         emit(rl, 1);
-    if (c < ' ' || c == WR_ASCII_DEL) {
+    if (control) {
         snprintf(rl->out + rl->len, WR_RELAY_ESC + 1, "\\x%02x", c);
         rl->len += WR_RELAY_ESC;
     } else {
