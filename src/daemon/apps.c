@@ -296,6 +296,14 @@ static void gen_tell(wr_gen_t *g, int force)
     }
 }
 
+/* A worker failed: the next spawns of g wait, longer each time while
+ * workers keep failing early. */
+static void gen_backoff(wr_gen_t *g, uint64_t up)
+{
+    g->wbackoff = wr_backoff_next(g->wbackoff, up);
+    g->hold_until = wr_ev_now() + g->wbackoff;
+}
+
 static void fill_cb(wr_ev_loop_t *loop, wr_timer_t *t)
 {
     gen_fill(t->data);
@@ -411,7 +419,14 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
                      sizeof(w) + nl, ev->fd);
         g->forwarded = 1;
     } else {
-        s->released = 1;          /* no router: main's close ends it, replaced later */
+        /* No router (it is being restarted): main's close ends the worker,
+         * an exit it expects; the next start waits, so that workers are
+         * not started and ended in a loop until the router is back. */
+        s->released = 1;
+        gen_backoff(g, 0);
+        wr_log(WR_LOG_WARN, "app \"%s\" generation %u worker %u (pid %d): no router to "
+               "take it; ending it, workers start again in %llu ms", g->spec.name,
+               g->spec.gen, s->worker, (int) s->pid, (unsigned long long) g->wbackoff);
     }
     slot_close_fd(s);
     s->state = W_UP;
@@ -502,14 +517,6 @@ static void on_proto_pidfd(wr_gen_t *g, wr_msg_t *msg)
         s->pid = pidfd_host_pid(msg->fd);
 }
 
-/* A worker failed: the next spawns of g wait, longer each time while
- * workers keep failing early. */
-static void gen_backoff(wr_gen_t *g, uint64_t up)
-{
-    g->wbackoff = wr_backoff_next(g->wbackoff, up);
-    g->hold_until = wr_ev_now() + g->wbackoff;
-}
-
 /* [warn] for a clean exit nobody asked for (status 0 after hello), else
  * [error]; names app, generation, worker, pid and status, and the delay. */
 static void worker_failed_log(wr_gen_t *g, const wr_msg_exit_t *e, const char *why,
@@ -528,6 +535,27 @@ static void worker_failed_log(wr_gen_t *g, const wr_msg_exit_t *e, const char *w
                "app \"%s\" generation %u worker %u (pid %d)%s %s; workers start again "
                "on demand, not before %llu ms", g->spec.name, g->spec.gen, e->worker,
                (int) e->pid, own, why, (unsigned long long) g->wbackoff);
+}
+
+/* Has the other end of a channel been closed (its process exited)? */
+static int peer_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    if (poll(&pfd, 1, 0) < 0) {
+        wr_log_sys(WR_LOG_WARN, "poll", "channel");
+        return 1;
+    }
+    return (pfd.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+/* The router died (maybe not reaped yet: its channel to main closed as it
+ * exited, before the worker channels it held let their workers go). */
+static int router_gone(wr_main_t *m)
+{
+    wr_child_t *r = &m->child[WR_ROLE_ROUTER];
+
+    return r->pid <= 0 || r->chan.ev.fd < 0 || peer_gone(r->chan.ev.fd);
 }
 
 static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
@@ -572,8 +600,7 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
      * held it is gone: replaced at once (if the floor wants it), no backoff.
      * A hung worker killed after limits.timeout is a failure all the same. */
     up_before = s->state == W_UP;
-    expected = up_before && !s->hung
-               && (s->released || g->m->child[WR_ROLE_ROUTER].pid <= 0);
+    expected = up_before && !s->hung && (s->released || router_gone(g->m));
     slot_reset(s);
     if (!gen_in_use(g))
         return;
@@ -1116,18 +1143,6 @@ static void on_kill(wr_main_t *m, const wr_msg_t *msg)
     if (kill(s->pid, SIGKILL) < 0 && errno != ESRCH)
         wr_log(WR_LOG_ERR, "kill(worker %d of \"%s\", SIGKILL) failed: %s", (int) s->pid,
                g->spec.name, strerror(errno));
-}
-
-/* Has the other end of a channel been closed (the worker exited)? */
-static int peer_gone(int fd)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-    if (poll(&pfd, 1, 0) < 0) {
-        wr_log_sys(WR_LOG_WARN, "poll", "released worker channel");
-        return 1;                 /* unknown: not counted as expected */
-    }
-    return (pfd.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 /* The router is done with a worker and hands its channel back: closing
