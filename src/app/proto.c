@@ -31,6 +31,7 @@
 
 #include "app/app.h"
 #include "app/http_worker.h"
+#include "app/relay.h"
 #include "app/zygote.h"
 #include "core/ipc.h"
 #include "core/log.h"
@@ -40,18 +41,7 @@
 #define WR_PROTO_REASON_MAX 512
 
 #define WR_LOG_FILE_MODE 0644    /* the app's stdout/stderr files, when created */
-#define WR_LAST_WORDS  200        /* bytes of a worker's last stderr line kept */
 #define WR_WORKER_ENV_ADDED  5    /* variables a worker gets beyond the app's */
-
-/* A worker's stderr, when it goes to the error log: relayed through a pipe
- * so the last line it wrote can explain an early exit ("No module named
- * 'x'") in the answer to the PUT that started it. */
-typedef struct {
-    wr_ev_t  ev;
-    char     last[WR_LAST_WORDS];
-    size_t   len;                   /* of the line being collected */
-    char     done[WR_LAST_WORDS];   /* the last complete line */
-} wr_relay_t;
 
 typedef struct {
     uint32_t    worker;
@@ -293,57 +283,6 @@ static void worker_exec(wr_proto_t *p, int chan_fd, int efd, int errw, pid_t pro
     child_fail(efd, "execve", s->executable);
 }
 
-/* Copy what the worker wrote to the log, remembering its last line. */
-static int relay_drain(wr_relay_t *rl)
-{
-    char buf[4096];
-    ssize_t n;
-
-    while ((n = read(rl->ev.fd, buf, sizeof(buf))) > 0) {
-        if (write(wr_proc.log_fd, buf, (size_t) n) < 0)
-            break;
-        for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == '\n') {
-                if (rl->len > 0) {
-                    memcpy(rl->done, rl->last, rl->len);
-                    rl->done[rl->len] = '\0';
-                }
-                rl->len = 0;
-            } else if (rl->len < sizeof(rl->last) - 1) {
-                rl->last[rl->len++] = buf[i];
-            }
-        }
-    }
-    return n == 0 ? 0 : (errno == EAGAIN || errno == EINTR) ? 1 : 0;
-}
-
-static void on_relay(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
-{
-    wr_relay_t *rl = ev->data;
-
-    if (relay_drain(rl) == 0) {         /* EOF: the worker is gone */
-        wr_ev_del(loop, ev);
-        close(ev->fd);
-        ev->fd = -1;
-    }
-}
-
-/* Reaping happens in a signal callback: an event for this relay may still
- * wait in the same epoll batch, so it is retired (skipped, freed after). */
-static void relay_free(wr_proto_t *p, wr_relay_t *rl)
-{
-    int fd;
-
-    if (rl == NULL)
-        return;
-    fd = rl->ev.fd;
-    if (fd >= 0)
-        relay_drain(rl);
-    wr_ev_retire(&p->loop, &rl->ev, rl);
-    if (fd >= 0)
-        close(fd);
-}
-
 static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *relay,
                         wr_httpw_t *http)
 {
@@ -355,7 +294,7 @@ static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *r
             wr_log(WR_LOG_ERR, "app \"%s\": out of memory tracking worker %d",
                    p->s->name, (int) pid);
             kill(pid, SIGKILL);
-            relay_free(p, relay);
+            wr_relay_free(&p->loop, relay);
             wr_httpw_gone(&p->loop, http);
             return;
         }
@@ -366,32 +305,6 @@ static void workers_add(wr_proto_t *p, uint32_t worker, pid_t pid, wr_relay_t *r
     p->w[p->n].relay = relay;
     p->w[p->n].http = http;
     p->w[p->n++].pid = pid;
-}
-
-/* A pipe whose write end (errp[1]) becomes the worker's stderr; NULL when
- * it cannot be made (the worker then writes to the log directly). */
-static wr_relay_t *relay_new(wr_proto_t *p, int errp[2])
-{
-    wr_relay_t *rl = calloc(1, sizeof(*rl));
-
-    if (rl == NULL)
-        return NULL;
-    if (pipe2(errp, O_CLOEXEC) < 0) {
-        wr_log_sys(WR_LOG_WARN, "pipe2", "worker stderr");
-        free(rl);
-        return NULL;
-    }
-    fcntl(errp[0], F_SETFL, O_NONBLOCK);
-    rl->ev.fd = errp[0];
-    rl->ev.cb = on_relay;
-    rl->ev.data = rl;
-    if (wr_ev_add(&p->loop, &rl->ev, EPOLLIN) < 0) {
-        close(errp[0]);
-        close(errp[1]);
-        free(rl);
-        return NULL;
-    }
-    return rl;
 }
 
 /* In our own pid namespace, pid means nothing to main: a pidfd does (main
@@ -448,20 +361,15 @@ static ssize_t exec_status(int fd, char *msg, size_t size)
  * process wrote to its relayed stderr, if any. */
 static void exit_reason(wr_relay_t *rl, int st, char *reason, size_t size)
 {
-    if (rl && rl->ev.fd >= 0)
-        relay_drain(rl);        /* it is dead: all it wrote is there */
+    if (rl)
+        wr_relay_flush(rl);     /* it is dead: all it wrote is there */
     if (WIFSIGNALED(st))
         snprintf(reason, size, "killed by signal %d", WTERMSIG(st));
     else
         snprintf(reason, size, "exited with code %d", WEXITSTATUS(st));
-    if (rl && (rl->done[0] || rl->len)) {
-        if (rl->len) {
-            memcpy(rl->done, rl->last, rl->len);
-            rl->done[rl->len] = '\0';
-        }
+    if (rl && rl->done[0])
         snprintf(reason + strlen(reason), size - strlen(reason),
                  "; its last words: %s", rl->done);
-    }
 }
 
 static void spawn_exec(wr_proto_t *p, uint32_t worker)
@@ -493,7 +401,7 @@ static void spawn_exec(wr_proto_t *p, uint32_t worker)
         send_exit(p, worker, 0, -1, msg);
         return;
     }
-    relay = p->s->err_path ? NULL : relay_new(p, errp);
+    relay = p->s->err_path ? NULL : wr_relay_new(&p->loop, p->s->name, worker, errp);
     pid = fork();
     if (pid == 0) {
         close(sv[0]);
@@ -501,6 +409,8 @@ static void spawn_exec(wr_proto_t *p, uint32_t worker)
         worker_exec(p, sv[1], ep[1], relay ? errp[1] : -1, me, worker,
                     WARREN_ENV_CHANNEL_FD, lfd);
     }
+    if (relay)
+        relay->pid = pid;
     if (lfd < 0)
         close(sv[1]);                     /* else kept: http_after_fork */
     close(ep[1]);
@@ -510,7 +420,7 @@ static void spawn_exec(wr_proto_t *p, uint32_t worker)
         snprintf(msg, sizeof(msg), "fork(worker) failed: %s", strerror(errno));
         close(sv[0]);
         close(ep[0]);
-        relay_free(p, relay);
+        wr_relay_free(&p->loop, relay);
         http_after_fork(p, lfd, sv[1], -1);
         send_exit(p, worker, 0, -1, msg);
         return;
@@ -522,7 +432,7 @@ static void spawn_exec(wr_proto_t *p, uint32_t worker)
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
         close(sv[0]);
-        relay_free(p, relay);
+        wr_relay_free(&p->loop, relay);
         http_after_fork(p, lfd, sv[1], -1);
         send_exit(p, worker, pid, -1, msg);
         return;
@@ -548,7 +458,7 @@ static void zygote_lost(wr_proto_t *p, int st, int quiet)
     if (!quiet && !p->stopping)
         wr_log(WR_LOG_WARN, "app \"%s\" zygote (pid %d) %s", p->s->name,
                (int) p->zpid, reason);
-    relay_free(p, p->zrelay);
+    wr_relay_free(&p->loop, p->zrelay);
     close(p->zfd);
     p->zrelay = NULL;
     p->zfd = -1;
@@ -595,13 +505,15 @@ static int zygote_start(wr_proto_t *p, uint32_t worker)
         send_exit(p, worker, 0, -1, msg);
         return -1;
     }
-    relay = p->s->err_path ? NULL : relay_new(p, errp);
+    relay = p->s->err_path ? NULL : wr_relay_new(&p->loop, p->s->name, 0, errp);
     pid = fork();
     if (pid == 0) {
         close(zs[0]);
         close(ep[0]);
         worker_exec(p, zs[1], ep[1], relay ? errp[1] : -1, me, 0, WR_ZYGOTE_ENV_FD, -1);
     }
+    if (relay)
+        relay->pid = pid;
     close(zs[1]);
     close(ep[1]);
     if (relay)
@@ -610,7 +522,7 @@ static int zygote_start(wr_proto_t *p, uint32_t worker)
         snprintf(msg, sizeof(msg), "fork(zygote) failed: %s", strerror(errno));
         close(zs[0]);
         close(ep[0]);
-        relay_free(p, relay);
+        wr_relay_free(&p->loop, relay);
         send_exit(p, worker, 0, -1, msg);
         return -1;
     }
@@ -678,23 +590,25 @@ static void spawn_zygote(wr_proto_t *p, uint32_t worker)
         send_exit(p, worker, 0, -1, msg);
         return;
     }
-    relay = p->s->err_path ? NULL : relay_new(p, errp);
+    relay = p->s->err_path ? NULL : wr_relay_new(&p->loop, p->s->name, worker, errp);
     if (zygote_ask(p, worker, sv[1], relay ? errp[1] : -1, &r) < 0) {
         close(sv[0]);
         close(sv[1]);
         if (relay)
             close(errp[1]);
-        relay_free(p, relay);
+        wr_relay_free(&p->loop, relay);
         zygote_failed(p, worker, "the zygote did not answer");
         return;
     }
     close(sv[1]);
-    if (relay)
+    if (relay) {
         close(errp[1]);
+        relay->pid = r.pid;
+    }
     if (r.type != WR_ZYGOTE_WORKER || r.pid <= 0) {
         snprintf(msg, sizeof(msg), "fork(worker) in the zygote failed: %s", strerror(r.err));
         close(sv[0]);
-        relay_free(p, relay);
+        wr_relay_free(&p->loop, relay);
         send_exit(p, worker, 0, -1, msg);
         return;
     }
@@ -740,7 +654,7 @@ static void reap(wr_proto_t *p)
                 continue;
             wr_relay_t *rl = p->w[i].relay;
             exit_reason(rl, st, reason, sizeof(reason));
-            relay_free(p, rl);
+            wr_relay_free(&p->loop, rl);
             wr_httpw_gone(&p->loop, p->w[i].http);
             send_exit(p, p->w[i].worker, pid, st, reason);
             p->w[i] = p->w[--p->n];

@@ -43,6 +43,11 @@ typedef enum {
                               past limits.timeout; main kills it */
     WR_MSG_APP_SCALE,      /* main -> router: wr_msg_scale_t + app name: a generation's
                               process options and workers starting */
+    WR_MSG_APP_RELEASE,    /* router -> main: wr_msg_worker_t (pid unused); fd = the
+                              router's end of that worker's channel. The router lets
+                              the worker go (limits.requests, idle_timeout, a failed
+                              exchange); main closes the channel and so expects the
+                              worker's exit: no failure backoff for it */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 

@@ -20,15 +20,25 @@
  * ones included. Every change of the starting count is told to the router
  * (WR_MSG_APP_SCALE), with the options, for its decisions and /status.
  *
- * A worker that fails (killed, or exits non-zero, or before hello) holds
- * back every spawn of its generation for a delay that doubles from
+ * Which worker exits are normal: those main caused. The router never
+ * closes a worker's channel itself: it hands it back (WR_MSG_APP_RELEASE:
+ * recycled after limits.requests, let go while idle, dropped after a
+ * failed exchange) and main closes it, noting that worker as released,
+ * unless its other end was closed already (the worker was gone by
+ * then). A retired generation's exits, and those of workers whose channel
+ * died with the router, are expected too. Every other exit (killed, a
+ * crash, exit status 0 on its own, a hung worker killed after
+ * limits.timeout, an end before hello) is a failure: it is logged as
+ * [warn] or [error] with app, generation, worker, pid and status, and it
+ * holds back every spawn of its generation for a delay that doubles from
  * WR_RESTART_MIN_MS to WR_RESTART_MAX_MS while workers keep failing early
  * (reset once one stayed up WR_RESTART_STABLE_MS): neither the floor nor
- * the router's demand makes a respawn storm. A worker that ends cleanly
- * after serving (recycled, or let go while idle) is no failure.
+ * the router's demand makes a respawn storm, not even for an app that
+ * exits cleanly right after its hello.
  * A prototype that dies is restarted with the same backoff.
  */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +68,8 @@ typedef struct {
     wr_ev_t     ev;           /* router's end until HELLO; fd -1 otherwise */
     wr_timer_t  hello;
     uint64_t    started;
+    int         released;     /* main closed its channel: its exit is expected */
+    int         hung;         /* killed after limits.timeout: a failure anyway */
 } wr_slot_t;
 
 struct wr_gen {
@@ -141,6 +153,8 @@ static void slot_reset(wr_slot_t *s)
     s->state = W_NONE;
     s->worker = 0;
     s->pid = 0;
+    s->released = 0;
+    s->hung = 0;
 }
 
 static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
@@ -184,6 +198,8 @@ static void slot_spawn(wr_slot_t *s)
         g->next_worker = 1;
     s->worker = g->next_worker;
     s->pid = 0;
+    s->released = 0;
+    s->hung = 0;
     s->state = W_SPAWNING;
     s->started = wr_ev_now();
     sp.worker = s->worker;
@@ -278,6 +294,14 @@ static void gen_tell(wr_gen_t *g, int force)
         g->told = sc.starting;
         g->forwarded = 1;         /* the router knows g: it must hear RETIRE */
     }
+}
+
+/* A worker failed: the next spawns of g wait, longer each time while
+ * workers keep failing early. */
+static void gen_backoff(wr_gen_t *g, uint64_t up)
+{
+    g->wbackoff = wr_backoff_next(g->wbackoff, up);
+    g->hold_until = wr_ev_now() + g->wbackoff;
 }
 
 static void fill_cb(wr_ev_loop_t *loop, wr_timer_t *t)
@@ -394,8 +418,16 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_APP_WORKER, 0, msg,
                      sizeof(w) + nl, ev->fd);
         g->forwarded = 1;
+    } else {
+        /* No router (it is being restarted): main's close ends the worker,
+         * an exit it expects; the next start waits, so that workers are
+         * not started and ended in a loop until the router is back. */
+        s->released = 1;
+        gen_backoff(g, 0);
+        wr_log(WR_LOG_WARN, "app \"%s\" generation %u worker %u (pid %d): no router to "
+               "take it; ending it, workers start again in %llu ms", g->spec.name,
+               g->spec.gen, s->worker, (int) s->pid, (unsigned long long) g->wbackoff);
     }
-    /* Without a router the worker sees EOF, exits and is replaced later. */
     slot_close_fd(s);
     s->state = W_UP;
     wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ready", g->spec.name,
@@ -485,6 +517,47 @@ static void on_proto_pidfd(wr_gen_t *g, wr_msg_t *msg)
         s->pid = pidfd_host_pid(msg->fd);
 }
 
+/* [warn] for a clean exit nobody asked for (status 0 after hello), else
+ * [error]; names app, generation, worker, pid and status, and the delay. */
+static void worker_failed_log(wr_gen_t *g, const wr_msg_exit_t *e, const char *why,
+                              int up_before)
+{
+    int clean = e->status == 0;
+    const char *own = clean && up_before ? ", not let go by the router," : "";
+
+    if (gen_live(g) < gen_floor(g))
+        wr_log(clean ? WR_LOG_WARN : WR_LOG_ERR,
+               "app \"%s\" generation %u worker %u (pid %d)%s %s; replacing it in %llu ms",
+               g->spec.name, g->spec.gen, e->worker, (int) e->pid, own, why,
+               (unsigned long long) g->wbackoff);
+    else
+        wr_log(clean ? WR_LOG_WARN : WR_LOG_ERR,
+               "app \"%s\" generation %u worker %u (pid %d)%s %s; workers start again "
+               "on demand, not before %llu ms", g->spec.name, g->spec.gen, e->worker,
+               (int) e->pid, own, why, (unsigned long long) g->wbackoff);
+}
+
+/* Has the other end of a channel been closed (its process exited)? */
+static int peer_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    if (poll(&pfd, 1, 0) < 0) {
+        wr_log_sys(WR_LOG_WARN, "poll", "channel");
+        return 1;
+    }
+    return (pfd.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+/* The router died (maybe not reaped yet: its channel to main closed as it
+ * exited, before the worker channels it held let their workers go). */
+static int router_gone(wr_main_t *m)
+{
+    wr_child_t *r = &m->child[WR_ROLE_ROUTER];
+
+    return r->pid <= 0 || r->chan.ev.fd < 0 || peer_gone(r->chan.ev.fd);
+}
+
 static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
 {
     wr_msg_exit_t e;
@@ -492,7 +565,7 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     size_t rl;
     wr_slot_t *s;
     uint64_t up;
-    int served;
+    int expected, up_before;
 
     if (msg->len < sizeof(e))
         return;
@@ -517,11 +590,17 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     /* In a pid namespace the prototype's pid is not ours: the host one. */
     if (g->spec.sb.clone_flags & CLONE_NEWPID)
         e.pid = s->pid;
+    /* A worker that said hello and exited at once: its hello waits on its
+     * channel, maybe not read yet (both events in one batch). Read first,
+     * so the exit counts as one after hello, not as a failed start. */
+    if (s->state == W_HELLO && s->ev.fd >= 0)
+        slot_hello(&g->m->loop, &s->ev, EPOLLIN);
     up = wr_ev_now() - s->started;
-    /* A worker that served and then ended cleanly was recycled (the router
-     * closed it after limits.requests): replaced at once, no backoff. */
-    served = s->state == W_UP && e.status >= 0 && WIFEXITED(e.status)
-             && WEXITSTATUS(e.status) == 0;
+    /* Main closed its channel (the router released it), or the router that
+     * held it is gone: replaced at once (if the floor wants it), no backoff.
+     * A hung worker killed after limits.timeout is a failure all the same. */
+    up_before = s->state == W_UP;
+    expected = up_before && !s->hung && (s->released || router_gone(g->m));
     slot_reset(s);
     if (!gen_in_use(g))
         return;
@@ -535,29 +614,14 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
         gen_fail(g, full);
         return;
     }
-    if (served) {
-        wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) ended",
-               g->spec.name, g->spec.gen, e.worker, (int) e.pid);
+    if (expected) {
+        wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) let go, %s",
+               g->spec.name, g->spec.gen, e.worker, (int) e.pid, why);
         gen_fill(g);
         return;
     }
-    if (up >= WR_RESTART_STABLE_MS || g->wbackoff == 0)
-        g->wbackoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
-    else if (g->wbackoff * 2 <= WR_RESTART_MAX_MS)
-        g->wbackoff *= 2;
-    else
-        g->wbackoff = WR_RESTART_MAX_MS;
-    g->hold_until = wr_ev_now() + g->wbackoff;
-    if (gen_live(g) < gen_floor(g))
-        wr_log(e.status == 0 ? WR_LOG_WARN : WR_LOG_ERR,
-               "app \"%s\" generation %u worker %u (pid %d) %s; replacing it in %llu ms",
-               g->spec.name, g->spec.gen, e.worker, (int) e.pid, why,
-               (unsigned long long) g->wbackoff);
-    else
-        wr_log(e.status == 0 ? WR_LOG_WARN : WR_LOG_ERR,
-               "app \"%s\" generation %u worker %u (pid %d) %s; workers start again "
-               "on demand, not before %llu ms", g->spec.name, g->spec.gen, e.worker,
-               (int) e.pid, why, (unsigned long long) g->wbackoff);
+    gen_backoff(g, up);
+    worker_failed_log(g, &e, why, up_before);
     gen_fill(g);
 }
 
@@ -1017,12 +1081,7 @@ int wr_apps_reaped(wr_main_t *m, pid_t pid, int status)
         gen_fail(g, g->last_words[0] ? g->last_words : full);
         return 1;
     }
-    if (up >= WR_RESTART_STABLE_MS || g->backoff == 0)
-        g->backoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
-    else if (g->backoff * 2 <= WR_RESTART_MAX_MS)
-        g->backoff *= 2;
-    else
-        g->backoff = WR_RESTART_MAX_MS;
+    g->backoff = wr_backoff_next(g->backoff, up);
     wr_log(WR_LOG_ERR, "app \"%s\" generation %u prototype %d %s; restarting it in %llu ms",
            g->spec.name, g->spec.gen, (int) pid, why, (unsigned long long) g->backoff);
     if (g->backoff == 0) {
@@ -1078,6 +1137,7 @@ static void on_kill(wr_main_t *m, const wr_msg_t *msg)
     s = g ? slot_of(g, w.worker) : NULL;
     if (s == NULL || s->pid <= 0)
         return;                   /* already gone */
+    s->hung = 1;
     wr_log(WR_LOG_WARN, "app \"%s\" generation %u worker %u (pid %d) did not answer "
            "in time; killing it", g->spec.name, g->spec.gen, s->worker, (int) s->pid);
     if (kill(s->pid, SIGKILL) < 0 && errno != ESRCH)
@@ -1085,12 +1145,34 @@ static void on_kill(wr_main_t *m, const wr_msg_t *msg)
                g->spec.name, strerror(errno));
 }
 
-void wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg)
+/* The router is done with a worker and hands its channel back: closing
+ * it here makes the worker exit, an exit main now expects. A worker
+ * that had closed its end already left on its own: not released. */
+static void on_release(wr_main_t *m, wr_msg_t *msg)
+{
+    wr_msg_worker_t w;
+    wr_gen_t *g;
+    wr_slot_t *s;
+
+    if (msg->len != sizeof(w) || msg->fd < 0)
+        return;                   /* the fd, if any, is closed by the caller */
+    memcpy(&w, msg->data, sizeof(w));
+    g = find_gen(m, w.gen);
+    s = g ? slot_of(g, w.worker) : NULL;
+    if (s != NULL && s->state == W_UP && !peer_gone(msg->fd))
+        s->released = 1;
+    close(msg->fd);
+    msg->fd = -1;
+}
+
+void wr_apps_router_msg(wr_main_t *m, wr_msg_t *msg)
 {
     if (msg->type == WR_MSG_APP_WANT)
         on_want(m, msg);
     else if (msg->type == WR_MSG_APP_KILL)
         on_kill(m, msg);
+    else if (msg->type == WR_MSG_APP_RELEASE)
+        on_release(m, msg);
 }
 
 /* group: the prototype's whole process group (workers included). */

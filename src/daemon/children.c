@@ -84,6 +84,7 @@ static void from_router(wr_main_t *m, wr_msg_t *msg)
         break;
     case WR_MSG_APP_WANT:
     case WR_MSG_APP_KILL:
+    case WR_MSG_APP_RELEASE:
         wr_apps_router_msg(m, msg);
         break;
     default:
@@ -215,6 +216,18 @@ int wr_child_spawn(wr_main_t *m, wr_role_t role)
 
 /* ---- exits ---- */
 
+/* A process that ran for a while is restarted at once (0); one that keeps
+ * failing early waits longer each time, from WR_RESTART_MIN_MS doubling up
+ * to WR_RESTART_MAX_MS. */
+uint64_t wr_backoff_next(uint64_t cur, uint64_t up)
+{
+    if (up >= WR_RESTART_STABLE_MS)
+        return 0;
+    if (cur == 0)
+        return WR_RESTART_MIN_MS;
+    return cur * 2 <= WR_RESTART_MAX_MS ? cur * 2 : WR_RESTART_MAX_MS;
+}
+
 static void child_exited(wr_main_t *m, wr_child_t *c, int status)
 {
     uint64_t up = wr_ev_now() - c->started;
@@ -234,14 +247,7 @@ static void child_exited(wr_main_t *m, wr_child_t *c, int status)
     if (m->stopping)
         return;
 
-    /* A child that ran for a while gets an immediate restart; one that
-     * keeps failing early waits longer each time. */
-    if (up >= WR_RESTART_STABLE_MS || c->backoff == 0)
-        c->backoff = up >= WR_RESTART_STABLE_MS ? 0 : WR_RESTART_MIN_MS;
-    else if (c->backoff * 2 <= WR_RESTART_MAX_MS)
-        c->backoff *= 2;
-    else
-        c->backoff = WR_RESTART_MAX_MS;
+    c->backoff = wr_backoff_next(c->backoff, up);
     if (c->backoff == 0)
         wr_child_spawn(m, c->role);
     else

@@ -92,6 +92,8 @@ void  wr_child_reap(wr_main_t *m);
 void  wr_children_signal(wr_main_t *m, int sig);
 int   wr_children_alive(wr_main_t *m);
 void  wr_children_send_log(wr_main_t *m);
+/* The next restart delay (ms) after a failure of a process up for up ms. */
+uint64_t wr_backoff_next(uint64_t cur, uint64_t up);
 
 /* apply.c */
 int   wr_apply_initial(wr_main_t *m, json_t *conf);
@@ -124,7 +126,7 @@ int   wr_apps_alive(wr_main_t *m);
 /* Is pid one of the generations' prototypes? */
 int   wr_apps_owns(wr_main_t *m, pid_t pid);
 void  wr_apps_send_log(wr_main_t *m);
-void  wr_apps_router_msg(wr_main_t *m, const wr_msg_t *msg);   /* WANT, KILL */
+void  wr_apps_router_msg(wr_main_t *m, wr_msg_t *msg);   /* WANT, KILL, RELEASE */
 void  wr_apps_free(wr_main_t *m);
 
 #endif

@@ -63,6 +63,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
         return NULL;
     }
     atomic_init(&g->refs, 1);           /* the registry's */
+    g->router = r;
     g->gen = gen;
     pthread_mutex_init(&g->lock, NULL);
     r->gens[r->ngens++] = g;
@@ -71,7 +72,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
 
 static void worker_close(wr_worker_t *w)
 {
-    close(w->fd);
+    wr_app_scale_release(w);              /* main closes the channel */
     free(w->http);
     free(w);
 }

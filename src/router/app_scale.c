@@ -21,7 +21,14 @@
  *   - the router lets idle workers go: on each tick, an idle worker idle
  *     for idle_timeout seconds or more is closed while more than "spare"
  *     are idle (the least recently used go first). It sees EOF and exits
- *     cleanly; main, above its floor, does not replace it.
+ *     cleanly (released to main, below); main, above its floor, does not
+ *     replace it.
+ *   - every worker channel the router is done with (recycled after
+ *     limits.requests, let go while idle, dropped after a failed exchange,
+ *     or of a retired generation) goes back to main with
+ *     WR_MSG_APP_RELEASE instead of being closed here: main closes it, so
+ *     it knows which worker exits it caused. Any other exit, status 0
+ *     included, is a failure that holds the generation's spawns back.
  *   - limits.timeout: a thread whose request timed out queues the worker
  *     here; the control thread sends WR_MSG_APP_KILL {gen, worker} and main
  *     (root, it knows the pid) kills it: the router could only signal
@@ -43,20 +50,30 @@
 #define WR_APP_WANT_RETRY_MS  2000   /* a WANT unanswered this long is sent again */
 #define WR_MS_PER_S           1000
 
+/* Kills, then channels handed back: main learns of a hung worker before
+ * the release that follows its timeout, so it still counts as a failure. */
 static void send_kills(wr_router_t *r)
 {
-    wr_app_kill_t *k;
+    wr_app_kill_t *lists[2];
 
     pthread_mutex_lock(&r->scale.lock);
-    k = r->scale.kills;
+    lists[0] = r->scale.kills;
+    lists[1] = r->scale.releases;
     r->scale.kills = NULL;
+    r->scale.releases = NULL;
     pthread_mutex_unlock(&r->scale.lock);
-    while (k) {
-        wr_app_kill_t *next = k->next;
-        wr_msg_worker_t w = { .gen = k->gen, .worker = k->worker };
-        wr_chan_send(&r->chan, WR_MSG_APP_KILL, 0, &w, sizeof(w), -1);
-        free(k);
-        k = next;
+    for (int i = 0; i < 2; i++) {
+        wr_app_kill_t *k = lists[i];
+        while (k) {
+            wr_app_kill_t *next = k->next;
+            wr_msg_worker_t w = { .gen = k->gen, .worker = k->worker };
+            wr_chan_send(&r->chan, k->fd < 0 ? WR_MSG_APP_KILL : WR_MSG_APP_RELEASE, 0,
+                         &w, sizeof(w), k->fd);
+            if (k->fd >= 0)
+                close(k->fd);     /* main has its own copy now (or never will) */
+            free(k);
+            k = next;
+        }
     }
 }
 
@@ -135,7 +152,8 @@ static void let_idle_go(wr_appgen_t *g, uint64_t now)
         gone = w->next;
         wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) idle for %d s; "
                "letting it go", g->name, g->gen, w->id, (int) w->pid, g->idle_timeout);
-        close(w->fd);             /* it sees EOF and exits */
+        wr_app_scale_release(w);  /* it sees EOF and exits, as main expects */
+        free(w->http);
         free(w);
     }
 }
@@ -195,6 +213,19 @@ void wr_app_scale_poke(wr_router_t *r)
         wake(r);                  /* else the control thread will look anyway */
 }
 
+/* Queue k for the control thread (kills or releases) and wake it. */
+static void queue(wr_router_t *r, wr_app_kill_t **list, wr_app_kill_t *k,
+                  const wr_worker_t *w)
+{
+    k->gen = w->gen->gen;
+    k->worker = w->id;
+    pthread_mutex_lock(&r->scale.lock);
+    k->next = *list;
+    *list = k;
+    pthread_mutex_unlock(&r->scale.lock);
+    wr_app_scale_poke(r);
+}
+
 void wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w)
 {
     wr_app_kill_t *k = malloc(sizeof(*k));
@@ -203,13 +234,25 @@ void wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w)
         wr_log(WR_LOG_CRIT, "out of memory asking main to kill worker %d", (int) w->pid);
         return;
     }
-    k->gen = w->gen->gen;
-    k->worker = w->id;
-    pthread_mutex_lock(&r->scale.lock);
-    k->next = r->scale.kills;
-    r->scale.kills = k;
-    pthread_mutex_unlock(&r->scale.lock);
-    wr_app_scale_poke(r);
+    k->fd = -1;
+    queue(r, &r->scale.kills, k, w);
+}
+
+void wr_app_scale_release(wr_worker_t *w)
+{
+    wr_router_t *r = w->gen->router;
+    wr_app_kill_t *k = malloc(sizeof(*k));
+
+    if (k == NULL) {
+        /* Closed here: main will take its exit for a failure. */
+        wr_log(WR_LOG_CRIT, "out of memory handing worker %d back to main", (int) w->pid);
+        close(w->fd);
+        w->fd = -1;
+        return;
+    }
+    k->fd = w->fd;
+    w->fd = -1;
+    queue(r, &r->scale.releases, k, w);
 }
 
 void wr_app_scale_tick(wr_router_t *r)

@@ -61,6 +61,7 @@ typedef struct wr_waiter {
 /* One generation of an application, shared by every thread. */
 struct wr_appgen {
     atomic_int        refs;
+    wr_router_t      *router;        /* its workers are released through it */
     uint32_t          gen;
     char             *name;
     pthread_mutex_t   lock;          /* the fields below */
@@ -79,11 +80,12 @@ struct wr_appgen {
     uint64_t          asked;         /* when a WANT went out, 0: none (control thread) */
 };
 
-/* A hung worker to kill (limits.timeout), for the control thread to pass
- * on to main. */
+/* A hung worker to kill (limits.timeout), or a worker's channel to hand
+ * back (WR_MSG_APP_RELEASE), for the control thread to pass on to main. */
 typedef struct wr_app_kill {
     struct wr_app_kill *next;
     uint32_t            gen, worker;
+    int                 fd;          /* release: the channel; kill: -1 */
 } wr_app_kill_t;
 
 /* The router side of scaling (app_scale.c): threads poke the control
@@ -93,6 +95,7 @@ typedef struct {
     atomic_int       poked;          /* a wake-up is pending already */
     pthread_mutex_t  lock;
     wr_app_kill_t   *kills;
+    wr_app_kill_t   *releases;
 } wr_app_scale_t;
 
 /* A worker handed to a thread for one of its waiting connections. */
@@ -238,6 +241,9 @@ void  wr_thread_take_inbox(wr_thread_t *t);
 int   wr_app_scale_init(wr_router_t *r);
 void  wr_app_scale_poke(wr_router_t *r);                 /* any thread */
 void  wr_app_scale_kill(wr_router_t *r, const wr_worker_t *w);   /* any thread */
+/* The router is done with w: its channel (taken) goes back to main, which
+ * closes it and so knows the worker's exit is expected. Any thread. */
+void  wr_app_scale_release(wr_worker_t *w);
 void  wr_app_scale_tick(wr_router_t *r);
 void  wr_app_scale_on_msg(wr_router_t *r, const wr_msg_t *m);    /* WR_MSG_APP_SCALE */
 /* c waited on a retired generation: 0 if it waits on the current one now,

@@ -2,7 +2,8 @@
  * In the prototype, once main has let it go: the mount namespace made
  * private before anything is mounted, the rootfs mounts, pivot_root with the
  * old root detached (or chroot without a mount namespace: main has mounted
- * already), hostname, rlimits, the capability bounding set.
+ * already), hostname, loopback up in a network namespace, rlimits, the
+ * capability bounding set.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +91,9 @@ int wr_sb_enter(const wr_sb_conf_t *c, wr_sb_run_t *r, wr_sb_err_t *err)
     if ((c->clone_flags & CLONE_NEWUTS) && c->hostname
         && sethostname(c->hostname, strlen(c->hostname)) < 0)
         return wr_sb_fail(err, "sethostname", c->hostname);
+    /* Still with every capability over the new namespaces. */
+    if ((c->clone_flags & CLONE_NEWNET) && wr_sb_loopback_up(err) < 0)
+        return -1;
     if (wr_sb_rlimits_apply(c, err) < 0)
         return -1;
     return wr_sb_caps_bound(c, err);

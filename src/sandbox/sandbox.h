@@ -14,7 +14,7 @@
  *   prototype wr_sb_enter(): "/" made private, mounts under the rootfs
  *             (targets resolved with openat2 RESOLVE_BENEATH|NO_SYMLINKS,
  *             mounted through their fd), pivot_root, hostname; or chroot;
- *             rlimits; capability bounding set.
+ *             lo up in a network namespace; rlimits; capability bounding set.
  *   prototype wr_sb_creds_done(): after setresuid, only the kept caps.
  *   worker    wr_sb_exec_prepare(): ambient caps, no_new_privs, seccomp;
  *             right before exec (every exec path calls it).
@@ -178,6 +178,8 @@ int  wr_sb_mount_all(const wr_sb_conf_t *c, wr_sb_run_t *r, int rootfd, int keep
 int  wr_sb_enter(const wr_sb_conf_t *c, wr_sb_run_t *r, wr_sb_err_t *err);
 int  wr_sb_rlimits_apply(const wr_sb_conf_t *c, wr_sb_err_t *err);
 int  wr_sb_caps_bound(const wr_sb_conf_t *c, wr_sb_err_t *err);
+/* In a new network namespace: lo up (net.c). */
+int  wr_sb_loopback_up(wr_sb_err_t *err);
 int  wr_sb_creds_done(const wr_sb_conf_t *c, wr_sb_err_t *err);
 
 /* ---- a worker, right before exec ---- */

@@ -11,6 +11,10 @@
  *                             "af_alg_pair", "io_uring", "process_vm_readv",
  *                             "x32", "securebits"}
  *   GET /exists?path=/p      {"exists": true|false}   (lstat: a symlink exists)
+ *   GET /loopback?port=N     {"self": R, "host": R}: "self" listens on
+ *                            127.0.0.1 (any port), connects to itself and
+ *                            passes a byte; "host" connects to 127.0.0.1:N.
+ *                            R is "ok" or "call: strerror(errno)"
  *   GET /orphan              {"pid": N}: leaves a daemon behind, as a daemon
  *                            does: fork, setsid, fork again, the middle one
  *                            exits; the grandchild (N, as the app sees pids)
@@ -43,6 +47,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -66,6 +72,9 @@
 #define CONTENT_TYPE     "Content-Type"
 #define EXISTS_PATH      "/exists"
 #define ORPHAN_PATH      "/orphan"
+#define LOOPBACK_PATH    "/loopback"
+#define PORT_PARAM       "port="
+#define PROBE_TEXT_MAX   160
 #define FIRST_NON_STDIO  3
 #define PATH_PARAM       "path="
 #define KEYCTL_GET_ID    0          /* KEYCTL_GET_KEYRING_ID */
@@ -483,6 +492,95 @@ static int exists(warren_req_t *req, buf_t *b)
     return STATUS_OK;
 }
 
+/* -------------------------------------------------------------- /loopback */
+
+static const char *probe_fail(char *out, const char *call)
+{
+    snprintf(out, PROBE_TEXT_MAX, "%s: %s", call, strerror(errno));
+    return out;
+}
+
+static struct sockaddr_in loopback_addr(int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+/* Listen on 127.0.0.1, connect to that listener, pass one byte across. */
+static const char *loop_self(char *out)
+{
+    struct sockaddr_in a = loopback_addr(0);
+    socklen_t alen = sizeof(a);
+    int l = -1, c = -1, s = -1;
+    const char *r = "ok";
+    char byte = 'x';
+
+    if ((l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        r = probe_fail(out, "socket");
+    else if (bind(l, (struct sockaddr *) &a, sizeof(a)) < 0)
+        r = probe_fail(out, "bind");
+    else if (listen(l, 1) < 0)
+        r = probe_fail(out, "listen");
+    else if (getsockname(l, (struct sockaddr *) &a, &alen) < 0)
+        r = probe_fail(out, "getsockname");
+    else if ((c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        r = probe_fail(out, "socket");
+    else if (connect(c, (struct sockaddr *) &a, sizeof(a)) < 0)
+        r = probe_fail(out, "connect");
+    else if ((s = accept(l, NULL, NULL)) < 0)
+        r = probe_fail(out, "accept");
+    else if (send(c, &byte, 1, 0) != 1)
+        r = probe_fail(out, "send");
+    else if (recv(s, &byte, 1, 0) != 1)
+        r = probe_fail(out, "recv");
+    if (s >= 0)
+        close(s);
+    if (c >= 0)
+        close(c);
+    if (l >= 0)
+        close(l);
+    return r;
+}
+
+static const char *loop_connect(int port, char *out)
+{
+    struct sockaddr_in a = loopback_addr(port);
+    const char *r = "ok";
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (c < 0)
+        return probe_fail(out, "socket");
+    if (connect(c, (struct sockaddr *) &a, sizeof(a)) < 0)
+        r = probe_fail(out, "connect");
+    close(c);
+    return r;
+}
+
+static int loopback(warren_req_t *req, buf_t *b)
+{
+    const char *q = warren_req_query(req, NULL);
+    const char *p = q ? strstr(q, PORT_PARAM) : NULL;
+    char self[PROBE_TEXT_MAX], host[PROBE_TEXT_MAX];
+    const char *rs, *rh;
+    int port = p ? atoi(p + strlen(PORT_PARAM)) : 0;
+
+    if (port <= 0) {
+        buf_printf(b, "{\"error\": \"no port= argument\"}\n");
+        return STATUS_BAD;
+    }
+    rs = loop_self(self);
+    rh = loop_connect(port, host);
+    buf_add(b, "{", 1);
+    buf_key(b, "self");
+    buf_json_str(b, rs, strlen(rs));
+    buf_key(b, "host");
+    buf_json_str(b, rh, strlen(rh));
+    buf_add(b, "}\n", 2);
+    return STATUS_OK;
+}
+
 /* ---------------------------------------------------------------- /orphan */
 
 /* The grandchild's pid comes back through a pipe; the middle child exits
@@ -534,6 +632,8 @@ static int handle(warren_req_t *req, void *data)
         status = exists(req, &b);
     else if (strcmp(warren_req_path(req, NULL), ORPHAN_PATH) == 0)
         status = orphan(&b);
+    else if (strcmp(warren_req_path(req, NULL), LOOPBACK_PATH) == 0)
+        status = loopback(req, &b);
     else
         report(&b);
     if (b.oom) {

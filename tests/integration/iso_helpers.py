@@ -7,6 +7,7 @@ a worker, cgroup v2 discovery.
 Standard library only; Debian's /usr/bin/python3.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -223,6 +224,29 @@ def make_wsgi_dir(base, name="app"):
     for x in (d, os.path.join(d, WSGI_MODULE + ".py")):
         os.chmod(x, 0o755)
     return d
+
+
+@contextlib.contextmanager
+def python_in_rootfs(warren_factory, namespaces, **app):
+    """A warrend whose --modulesdir holds warren-python, running the WSGI
+    twin from a rootfs (w.dir/pyroot, the module under /app inside) as app
+    "py" behind a listener; yields (w, port). app: more app options."""
+    rt = wh.python_modulesdir()
+    try:
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        root = os.path.join(w.dir, "pyroot")
+        os.mkdir(root)
+        os.chmod(root, 0o755)
+        make_wsgi_dir(root, "app")
+        port = wh.free_port()
+        a = {"type": "python", "path": "/app", "module": WSGI_MODULE, "processes": 1,
+             "isolation": {"namespaces": namespaces, "rootfs": root}}
+        a.update(app)
+        put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/py"}},
+                "applications": {"py": a}})
+        yield w, port
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------

@@ -329,8 +329,10 @@ def test_access_log_lines_for_application_requests(vwarren):
 def test_worker_dying_right_after_its_whole_answer(vwarren, app):
     """A worker that sent its whole answer (Content-Length filled) and died
     before its END: the client still gets that answer, buffered head
-    included, instead of a connection closed before any response."""
-    for _ in range(20):
+    included, instead of a connection closed before any response. (Each
+    such exit is a failure to main: the replacements come after a growing
+    delay, so a few rounds only.)"""
+    for _ in range(5):
         r = hh.get(app, "/exit-after-body")
         assert (r.status, r.body) == (200, b"Hello, world\n"), r
     assert hh.get(app, "/").body == b"Hello, world\n"

@@ -3,7 +3,9 @@ workers when requests wait, never past max, keeps spare idle ones, lets the
 others go after idle_timeout; /status/applications/NAME follows; workers and
 prototypes killed under load are replaced without losing more than the
 requests they were serving; limits.timeout kills a hung worker of another
-user than the router's (through main)."""
+user than the router's (through main). Only the exits the router causes
+(recycling, idle let-go) are normal: a worker that exits by itself, even
+with status 0, holds its generation's respawns back."""
 
 import os
 import pwd
@@ -19,6 +21,7 @@ import warren_helpers as wh
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELLO = os.path.join(REPO, "build", "apps", "hello")
+QUITTER = os.path.join(REPO, "build", "apps", "quit_after_hello")
 
 APP = '''
 import os, time
@@ -298,3 +301,71 @@ def test_failing_workers_back_off_whoever_asks(pyw):
     assert delays()[:4] == [100, 200, 400, 800], delays()
     assert hh.get(port, "/").status == 200
     settle(w, 0)
+
+
+def external_app(name, src):
+    """A C test app copied where user nobody can run it; its directory."""
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, name)
+    shutil.copy(src, exe)
+    os.chmod(exe, 0o755)
+    return d, exe
+
+
+def backoff_lines(w, app):
+    return [x for x in w.log().splitlines() if 'app "%s" generation' % app in x
+            and ("replacing it in" in x or "not before" in x)]
+
+
+def test_worker_exiting_after_hello_backs_off(warren):
+    """A worker that says hello and exits 0 at once, every time: each exit
+    is a failure ([warn] naming app, generation, worker, pid and status),
+    and the respawns wait 100, 200, 400 ... ms instead of looping."""
+    w = warren
+    d, exe = external_app("quitter", QUITTER)
+    try:
+        hh.setup(w, [{"action": {"pass": "applications/q"}}], extra={
+            "applications": {"q": {"type": "external", "executable": exe,
+                                   "processes": 1}}})
+        assert wh.wait_for(lambda: len(backoff_lines(w, "q")) >= 5, 20.0, 0.1), \
+            w.log()[-3000:]
+        lines = backoff_lines(w, "q")
+        ready = [x for x in w.log().splitlines()
+                 if 'app "q" generation' in x and ") ready" in x]
+        for x in lines[:5]:
+            assert "[warn]" in x, x
+            assert ", not let go by the router, exited with code 0" in x, x
+            assert " worker " in x and "(pid " in x, x
+        delays = [int(x.rsplit(" in ", 1)[1].split()[0]) for x in lines]
+        assert delays[:5] == [100, 200, 400, 800, 1600], lines
+        # Before the fix each exit was "served" and replaced at once: the
+        # same span of the log held thousands of starts, not a handful.
+        assert len(ready) <= len(lines) + 2, (len(ready), len(lines))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_recycled_and_idle_workers_never_back_off(warren):
+    """limits.requests recycling and idle let-go are exits the router
+    causes (it hands the channel back to main): a long run of recycled
+    workers keeps serving, and no exit is taken for a failure."""
+    w = warren
+    d, exe = external_app("hello", HELLO)
+    try:
+        port = hh.setup(w, [{"action": {"pass": "applications/hello"}}], extra={
+            "applications": {"hello": {
+                "type": "external", "executable": exe, "limits": {"requests": 2},
+                "processes": {"max": 2, "spare": 0, "idle_timeout": 1}}}})
+        for _ in range(61):             # the last worker is not recycled: it idles out
+            with hh.Conn(port) as c:
+                r = c.request("GET", "/")
+                assert (r.status, r.body) == (200, b"Hello, world\n"), r
+        assert wh.wait_for(lambda: "idle for 1 s; letting it go" in w.log(), 10.0, 0.1)
+        settle(w, 0, "hello")
+        log = w.log()
+        let_go = [x for x in log.splitlines()
+                  if 'app "hello" generation' in x and ") let go, exited with code 0" in x]
+        assert len(let_go) >= 25, len(let_go)
+        assert backoff_lines(w, "hello") == []
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -13,6 +13,8 @@ The reload storm is in test_isolation_storm.py.
 """
 
 import collections
+import errno
+import json
 import os
 import shutil
 import socket
@@ -20,6 +22,7 @@ import uuid
 
 import pytest
 
+import http_helpers as hh
 import iso_helpers as ih
 import warren_helpers as wh
 
@@ -124,6 +127,26 @@ def test_all_namespaces_together(warren):
     # the default id map: the app's own ids inside and outside
     assert (rep["uid"], rep["gid"]) == (NOBODY, NOGROUP)
     assert ih.host_ids(hpid) == (NOBODY, NOGROUP)
+
+
+def loopback_probe(port, target):
+    r = hh.get(port, "/loopback?port=%d" % target)
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def test_network_namespace_has_its_own_loopback_up(warren):
+    """In a network namespace lo is up: the app binds 127.0.0.1 and
+    connects to itself; the host's listeners on 127.0.0.1 (warrend's own,
+    which serves this very request) stay out of reach: refused, as on a
+    loopback with nothing listening."""
+    w = warren
+    port, _ = ih.start_inspect(w)
+    # On the host the probe reaches warrend's listener: it works.
+    assert loopback_probe(port, port) == {"self": "ok", "host": "ok"}
+    port, _ = ih.start_inspect(w, {"namespaces": {"network": True}})
+    rep = loopback_probe(port, port)
+    assert rep == {"self": "ok", "host": "connect: " + os.strerror(errno.ECONNREFUSED)}, rep
 
 
 def test_pid_namespace_hides_the_host(warren):
@@ -368,20 +391,8 @@ def test_chroot_without_mount_namespace(warren):
 def test_python_twin_in_a_rootfs(warren_factory):
     """The WSGI twin, with credential + mount + pid namespaces and a rootfs:
     the interpreter's library, stdlib and site dirs are the language deps."""
-    rt = wh.python_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = os.path.join(w.dir, "pyroot")
-        os.mkdir(root)
-        os.chmod(root, 0o755)
-        ih.make_wsgi_dir(root, "app")
-        port = wh.free_port()
-        cfg = {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/py"}},
-               "applications": {"py": {
-                   "type": "python", "path": "/app", "module": ih.WSGI_MODULE,
-                   "processes": 1, "environment": {"MARKER": "py"},
-                   "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}}
-        ih.put(w, cfg)
+    with ih.python_in_rootfs(warren_factory, ROOT_NS_USER,
+                             environment={"MARKER": "py"}) as (w, port):
         w.baseline_all()
         rep = ih.report(port)
         host = host_ns(w)
@@ -396,8 +407,6 @@ def test_python_twin_in_a_rootfs(warren_factory):
         assert rep["io_uring"] == os.strerror(1), rep["io_uring"]       # EPERM
         assert rep["securebits"] & 1, rep["securebits"]                 # NOROOT
         assert ih.mounts_under([w.dir]) == []
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)
 
 
 def test_python_twin_agrees_with_the_c_app(warren_factory):

@@ -341,28 +341,12 @@ def test_python_worker_holds_only_stdio_and_its_channel(warren_factory):
     """The same for the Python runtime, whose workers are forked by a
     zygote that loaded the app: none of the zygote's own fds, and no
     directory."""
-    rt = wh.python_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = os.path.join(w.dir, "pyroot")
-        os.mkdir(root)
-        os.chmod(root, 0o755)
-        ih.make_wsgi_dir(root, "app")
-        port = wh.free_port()
-        cfg = {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/py"}},
-               "applications": {"py": {
-                   "type": "python", "path": "/app", "module": ih.WSGI_MODULE,
-                   "processes": 1,
-                   "isolation": {"namespaces": {"mount": True, "pid": True},
-                                 "rootfs": root}}}}
-        ih.put(w, cfg)
+    with ih.python_in_rootfs(warren_factory, {"mount": True, "pid": True}) as (w, port):
         pid = ih.worker_host_pid(w, ih.report(port))
         fds = fds_of(pid)
         extra = {fd: what for fd, what in fds.items() if fd > 2}
         assert len(extra) == 1 and list(extra.values())[0].startswith("socket:"), fds
         assert "dir" not in fds.values(), fds
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)
 
 
 def test_http_worker_holds_only_stdio_and_its_listen_socket(warren):

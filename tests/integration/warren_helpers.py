@@ -718,8 +718,13 @@ class Warren:
         except FileNotFoundError:
             text = ""
         for line in text.splitlines():
-            m = BAD_LEVEL_RE.search(line)
-            if not m:
+            # The level of a log entry is the one at its start: an app's
+            # stderr relayed into the log ("... [notice] ... app "x" worker
+            # 1 (pid 2) stderr: ... [alert] ...") is not an alert. A line
+            # that is no entry at all is searched whole (nothing raw should
+            # reach the log).
+            m = LOG_LINE_RE.match(line) or BAD_LEVEL_RE.search(line)
+            if not m or m.group(1) not in ("alert", "emerg"):
                 continue
             if m.group(1) == "alert" and self.allow_alert:
                 continue
