@@ -261,6 +261,63 @@ typedef int (*warren_handler_t)(warren_req_t *req, void *data);
 WARREN_API int warren_run(warren_ctx_t *ctx, warren_handler_t handler,
                           void *data);
 
+
+/* -------------------------------------------------------- event loops */
+
+/*
+ * For a worker that serves several requests from one thread, in its own
+ * event loop (the Python ASGI runtime does): instead of blocking, it asks
+ * how far each call can go without waiting for the router.
+ *
+ *   - watch warren_fd(ctx) for input; when it is readable, warren_poll(ctx)
+ *     takes every message waiting and applies it (new requests, body
+ *     bytes, credit, aborts);
+ *   - warren_accept(ctx) returns at once while warren_pending(ctx) > 0;
+ *   - warren_read(req) returns at once when warren_req_events(req) has
+ *     WARREN_REQ_READABLE;
+ *   - warren_write(req, p, n) and warren_write_end(req, p, n) return at
+ *     once when n <= warren_write_room(req) (n == 0 always does);
+ *   - warren_response_*(), warren_finish() and warren_abort() never wait
+ *     for the router.
+ * Every call may still wait for room in the channel's socket buffer, which
+ * the router empties as fast as it can.
+ *
+ * warren_finish() and warren_read() may take messages off the channel
+ * themselves (to see whether an unread body ended, or to pass credit
+ * back): after them, check the requests and warren_pending() again, as
+ * after warren_poll(), since the descriptor may no longer be readable.
+ */
+
+/* The channel's descriptor, to watch for input. Never read or write it. */
+WARREN_API int warren_fd(const warren_ctx_t *ctx);
+
+/*
+ * Takes and applies every message waiting on the channel, without
+ * blocking. Returns how many it took (0: none was waiting), or -1 with
+ * errno: ECONNRESET when the router closed the channel (the worker should
+ * end: warren_accept() now returns NULL with errno 0), else as for the
+ * calls above, after which the context is unusable.
+ */
+WARREN_API int warren_poll(warren_ctx_t *ctx);
+
+/* Requests that arrived and that warren_accept() has not returned yet. */
+WARREN_API size_t warren_pending(const warren_ctx_t *ctx);
+
+/* warren_read() returns without waiting: body bytes, 0 (the end) or -1. */
+#define WARREN_REQ_READABLE  0x1u
+/* The whole body arrived and was read: warren_read() returns 0. */
+#define WARREN_REQ_BODY_END  0x2u
+/* The router aborted the request (its client left, a timeout) or the
+ * channel is gone: only warren_finish() or warren_abort() remain. */
+#define WARREN_REQ_ABORTED   0x4u
+
+/* The WARREN_REQ_* flags that hold for req now (req accepted, not ended). */
+WARREN_API unsigned warren_req_events(const warren_req_t *req);
+
+/* Body bytes warren_write() or warren_write_end() can send now without
+ * waiting for the router's credit (0 when the request is aborted). */
+WARREN_API size_t warren_write_room(const warren_req_t *req);
+
 #ifdef __cplusplus
 }
 #endif
