@@ -159,6 +159,17 @@ $(foreach d,obj asan fuzzobj,build/$(d)/src/sandbox/prepare.o): CPPFLAGS += -DWR
 
 all: build/warren-python
 
+# ---- asgi: the ASGI driver (src/runtime/python/asgi_driver.py) travels
+# inside the program as a C string, so a sandboxed worker needs no file.
+PY_ASGI_GEN   := build/gen/asgi_driver_py.c
+$(PY_ASGI_GEN): src/runtime/python/asgi_driver.py scripts/embed_text.py
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(PY_BIN) scripts/embed_text.py wpy_asgi_driver_py $< > $@.tmp && mv $@.tmp $@
+PY_RT_OBJ     += $(PY_ASGI_GEN:%.c=build/obj/%.o)
+PY_RT_ASAN    += $(PY_ASGI_GEN:%.c=build/asan/%.o)
+# ---- end asgi
+
 build/warren-python: $(PY_RT_OBJ) build/libwarren.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PY_LDFLAGS)

@@ -59,6 +59,7 @@
 #include <string.h>
 
 #include "app/zygote.h"
+#include "runtime/python/asgi.h"
 #include "runtime/python/wpy.h"
 
 /* The channel must not leak into processes the application starts while
@@ -199,7 +200,7 @@ int main(void)
     wpy_options_t opt;
     wpy_targets_t ts;
     warren_ctx_t *ctx;
-    int rc, zfd;
+    int rc, zfd, asgi;
 
     if (wpy_options_read(&opt) < 0)
         return WPY_EXIT_CONFIG;
@@ -213,6 +214,11 @@ int main(void)
         return WPY_EXIT_PYTHON;
     if (wpy_targets_load(&opt, &ts) < 0)
         return WPY_EXIT_APP;
+    /* ASGI (asgi.c): chosen where the app is loaded, served by a loop
+     * that only a worker runs. */
+    asgi = wpy_asgi_choose(&ts);
+    if (asgi < 0)
+        return WPY_EXIT_APP;
     if (zfd >= 0) {
         rc = wpy_zygote_run(zfd);
         if (rc <= 0) {                  /* the zygote itself ends */
@@ -221,6 +227,8 @@ int main(void)
             return rc < 0 ? WPY_EXIT_CHANNEL : WPY_EXIT_OK;
         }
     }
+    if (asgi)
+        return wpy_asgi_main(&ts);
     ctx = warren_init();
     if (ctx == NULL) {
         wpy_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s",
