@@ -114,8 +114,6 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
         return fail(reason, rlen, name, why);
     }
     if (is_python(type)) {
-        if (proto && strcmp(proto, "wsgi") != 0)
-            return fail(reason, rlen, name, "Python \"protocol\": \"asgi\" is not supported yet.");
         /* One request at a time per worker for now: several would need
          * the router to send a worker more than one request at once. */
         if (json_integer_value(json_object_get(app, "threads")) > 1)
@@ -152,6 +150,7 @@ static int python_env(char **env, size_t *n, json_t *app)
     static const struct { const char *key, *var; } opts[] = {
         { "module", "WARREN_PYTHON_MODULE" }, { "callable", "WARREN_PYTHON_CALLABLE" },
         { "home", "WARREN_PYTHON_HOME" }, { "prefix", "WARREN_PYTHON_PREFIX" },
+        { "protocol", "WARREN_PYTHON_PROTOCOL" },    /* asgi: "asgi", "wsgi", or detected */
     };
     json_t *path = json_object_get(app, "path");
 
@@ -189,7 +188,7 @@ static int python_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-#define WR_PYTHON_VARS  7       /* python_env() adds at most this many */
+#define WR_PYTHON_VARS  8       /* python_env() adds at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {

@@ -380,8 +380,8 @@ VALID = [
 # Valid, but main cannot run them yet: validation passes (not 400), the apply
 # refuses them with 500 "... is not supported yet." and nothing changes.
 VALID_UNSUPPORTED = [
-    ("python-asgi", lambda c: c["applications"].__setitem__(
-        "py", {"type": "python", "path": "/tmp", "module": "asgi", "protocol": "asgi"})),
+    ("perl", lambda c: c["applications"].__setitem__(
+        "pl", {"type": "perl", "script": "/srv/app.psgi"})),
 ]
 
 

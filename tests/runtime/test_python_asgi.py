@@ -10,11 +10,14 @@ import os
 
 import pytest
 
-from conftest import APPS
+from conftest import assert_clean_stderr
 from fake_router import (ABORT, F_END, REQ_BODY, REQ_HEAD, RESP_BODY,
                          RESP_END, RESP_HEAD, WINDOW, U32, WINDOW_INIT,
                          MAX_PAYLOAD, Response, decode_resp_head,
                          encode_head)
+# The zygote tests play the prototype as test_python_targets_zygote does.
+from test_python_targets_zygote import (READY, ZMSG, spawn, start_zygote,  # noqa: F401
+                                        subreaper)
 
 EXIT_APP = 70
 STREAMS = 8             # WARREN_MAX_THREADS: what an ASGI worker says
@@ -445,3 +448,43 @@ def test_path(asgi, tmp_path):
     w = asgi(module="moved_asgi", callable="app", path=str(appdir))
     r = w.request(path="/")
     assert (r.status, r.body) == (201, b"moved")
+
+
+# ---------------------------------------------------------------- zygote
+
+def test_zygote_workers_run_their_own_loop_and_lifespan(tmp_path, subreaper):
+    """Imported once, in the zygote; each forked worker runs lifespan
+    startup (before its HELLO) in a loop of its own."""
+    zs, proc = start_zygote(tmp_path, module="asgi_import_marker")
+    kind, _, pid, _ = ZMSG.unpack(zs.recv(ZMSG.size))
+    assert (kind, pid) == (READY, proc.pid)
+    workers = [spawn(zs, n, tmp_path) for n in (1, 2)]
+    pids = []
+    for n, w in enumerate(workers, 1):
+        w.expect_hello()
+        assert w.streams == STREAMS
+        r = w.request(path="/")
+        assert r.body == b"forked"
+        assert int(r.header("x-pid")) == w.proc.pid
+        assert r.header("x-worker") == str(n)
+        pids.append(w.proc.pid)
+    lines = (tmp_path / "imports.txt").read_text().splitlines()
+    assert lines == ["import %d" % proc.pid] + ["startup %d" % p for p in pids]
+    for n, w in enumerate(workers, 1):
+        w.sock.close()
+        _, status = os.waitpid(w.proc.pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert_clean_stderr((tmp_path / ("worker-%d.txt" % n)).read_text())
+    zs.close()
+    assert proc.wait(10) == 0
+    assert_clean_stderr((tmp_path / "zygote-stderr.txt").read_text())
+
+
+def test_zygote_refuses_mixed_targets_before_ready(tmp_path):
+    mixed = json.dumps({"a": {"module": "asgi_apps", "callable": "application"},
+                        "w": {"module": "wsgi_apps"}})
+    zs, proc = start_zygote(tmp_path, module="", targets=mixed)
+    assert zs.recv(ZMSG.size) == b""
+    assert proc.wait(10) == EXIT_APP
+    last = (tmp_path / "zygote-stderr.txt").read_text().strip().splitlines()[-1]
+    assert "the targets mix ASGI" in last
