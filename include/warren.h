@@ -282,10 +282,10 @@ WARREN_API int warren_run(warren_ctx_t *ctx, warren_handler_t handler,
  * Every call may still wait for room in the channel's socket buffer, which
  * the router empties as fast as it can.
  *
- * warren_finish() and warren_read() may take messages off the channel
- * themselves (to see whether an unread body ended, or to pass credit
- * back): after them, check the requests and warren_pending() again, as
- * after warren_poll(), since the descriptor may no longer be readable.
+ * warren_finish() may take messages off the channel itself (to see
+ * whether a body left unread ended): after it, check the requests and
+ * warren_pending() again, as after warren_poll(), since the descriptor may
+ * no longer be readable.
  */
 
 /* The channel's descriptor, to watch for input. Never read or write it. */

@@ -11,7 +11,7 @@
  * Request  target (index of its target, -1: one the worker does not
  *          have), scope(), upgrade(), describe(), read(), body_end(),
  *          aborted(), start(status, headers), write(data, offset, last),
- *          finish(), fail(), abort().
+ *          finish() (True: look at the channel again), fail(), abort().
  * log(text), log_exception(what, exc): lines on stderr as the rest of the
  * runtime writes them (log.c).
  *
@@ -483,19 +483,22 @@ static PyObject *areq_write(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------ Request: the end */
 
-/* Ends the request (the response is complete): True when all of it went
- * to the router. */
+/* Ends the request (the response is complete). Returns True when the
+ * channel must be looked at again: warren_finish takes messages off it
+ * when the body was not all read (warren.h), which the descriptor no
+ * longer tells. */
 static PyObject *areq_finish(PyObject *self, PyObject *unused)
 {
     areq_t *r = (areq_t *) self;
     warren_req_t *req = live(r);
-    int rc;
+    bool took;
 
     if (req == NULL)
         return NULL;
+    took = !(warren_req_events(req) & WARREN_REQ_BODY_END);
     r->req = NULL;
-    rc = warren_finish(req);
-    return PyBool_FromLong(rc == 0);
+    warren_finish(req);     /* a failure is the router's to see: aborted */
+    return PyBool_FromLong(took);
 }
 
 /* Ends the request abnormally: the client's connection is cut. */
@@ -546,7 +549,8 @@ static PyMethodDef areq_methods[] = {
     { "start", areq_start, METH_VARARGS, "start(status, headers)" },
     { "write", areq_write, METH_VARARGS,
       "write(data, offset, last) -> the offset after what was sent" },
-    { "finish", areq_finish, METH_NOARGS, "end the request" },
+    { "finish", areq_finish, METH_NOARGS,
+      "end the request: True when the channel must be looked at again" },
     { "fail", areq_fail, METH_NOARGS, "answer 500, or cut the response" },
     { "abort", areq_abort, METH_NOARGS, "cut the response" },
     { NULL, NULL, 0, NULL },

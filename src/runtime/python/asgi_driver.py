@@ -211,14 +211,14 @@ class _Http:
     happens when it returns or raises (as the WSGI side: an exception
     before the response went out is a 500, after it a cut)."""
 
-    __slots__ = ("worker", "req", "task", "desc", "waiters", "started",
+    __slots__ = ("worker", "req", "task", "scope", "waiters", "started",
                  "body_started", "body_done", "done", "gone")
 
     def __init__(self, worker, req):
         self.worker = worker
         self.req = req
         self.task = None
-        self.desc = req.describe()
+        self.scope = None
         self.waiters = []
         self.started = False        # http.response.start taken
         self.body_started = False   # the head went out with some body
@@ -241,6 +241,16 @@ class _Http:
             if not fut.done():
                 fut.set_result(None)
 
+    @property
+    def desc(self):
+        """"GET /path?query", for log lines (made only for them)."""
+        if self.scope is None:
+            return self.req.describe()
+        query = self.scope["query_string"]
+        return "%s %s%s" % (self.scope["method"],
+                            self.scope["raw_path"].decode("latin-1"),
+                            "?" + query.decode("latin-1") if query else "")
+
     def _check_gone(self):
         if not self.gone and self.req.aborted():
             self.gone = True
@@ -250,10 +260,27 @@ class _Http:
     # ------------------------------------------------- the application
 
     async def run(self):
+        req = self.req
         try:
-            await self._call()
+            if req.target < 0:
+                _w.log("no such target in this application: %s, answered 500"
+                       % self.desc)
+                req.fail()
+                self.done = True
+                return
+            app, kind, lifespan = self.worker.apps[req.target]
+            upgrade = req.upgrade()
+            if upgrade is not None and WEBSOCKET in upgrade.lower():
+                self._refuse_websocket()
+                return
+            self.scope = scope = req.scope()
+            scope["state"] = dict(lifespan.state)   # shallow copy (ASGI)
+            if kind == ASGI3:
+                await app(scope, self.receive, self.send)
+            else:
+                await app(scope)(self.receive, self.send)
         except asyncio.CancelledError:
-            self.req.abort()        # the channel closed under it
+            req.abort()             # the channel closed under it
             raise
         except BaseException as exc:
             self._failed(exc)
@@ -261,26 +288,6 @@ class _Http:
             self._returned()
         finally:
             self.worker.active.discard(self)
-
-    async def _call(self):
-        req = self.req
-        if req.target < 0:
-            _w.log("no such target in this application: %s, answered 500"
-                   % self.desc)
-            req.fail()
-            self.done = True
-            return
-        app, kind, lifespan = self.worker.apps[req.target]
-        upgrade = req.upgrade()
-        if upgrade is not None and WEBSOCKET in upgrade.lower():
-            self._refuse_websocket()
-            return
-        scope = req.scope()
-        scope["state"] = dict(lifespan.state)   # shallow copy (ASGI)
-        if kind == ASGI3:
-            await app(scope, self.receive, self.send)
-        else:
-            await app(scope)(self.receive, self.send)
 
     def _refuse_websocket(self):
         self.req.start(NOT_IMPLEMENTED, [(b"content-type", b"text/plain")])
@@ -340,7 +347,7 @@ class _Http:
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
-            self._check_gone()
+            # A client already gone is found by the body's write.
             self.req.start(message["status"], message.get("headers", ()))
             self.started = True
         elif kind == "http.response.body":
@@ -350,7 +357,8 @@ class _Http:
             if self.done:
                 raise RuntimeError("http.response.body after the response "
                                    "ended (more_body was False)")
-            self._check_gone()
+            if self.gone:
+                raise ClientDisconnected("the client went away")
             body = message.get("body", b"")
             if isinstance(body, str):
                 raise TypeError("the response body must be bytes, not str")
@@ -381,9 +389,10 @@ class _Http:
 
     def _complete(self):
         self.done = True
-        self.req.finish()
-        self.worker.kick()          # finish() may have taken messages
-        self.wake()                 # a receive() waiting for the end
+        if self.req.finish():
+            self.worker.kick()      # finish() may have taken messages
+        if self.waiters:
+            self.wake()             # a receive() waiting for the end
 
 
 # ------------------------------------------------------------ a worker
