@@ -488,3 +488,23 @@ def test_zygote_refuses_mixed_targets_before_ready(tmp_path):
     assert proc.wait(10) == EXIT_APP
     last = (tmp_path / "zygote-stderr.txt").read_text().strip().splitlines()[-1]
     assert "the targets mix ASGI" in last
+
+
+# ------------------------------------------- a real framework, if there
+
+def test_starlette(asgi):
+    """Debian's python3-starlette, when installed (not needed otherwise).
+    Its 0.26 routes on path alone (root_path not removed): no prefix here."""
+    pytest.importorskip("starlette")
+    w = asgi(module="starlette_app", callable="app")
+    s = body_json(w.request(path="/", query="a=1"))
+    assert s == {"path": "/", "root_path": "", "ready": "yes", "query": {"a": "1"}}
+    r = w.request(method="POST", path="/upload", body=pattern(MB + 1))
+    assert (r.status, r.body) == (200, b"1048577 bytes")
+    r = w.request(path="/numbers")
+    assert (r.status, r.body, r.end) == (200, b"0\n1\n2\n3\n4\n", "END")
+    assert w.request(path="/nope").status == 404
+    # Starlette answers 500 itself, then raises: logged before the next.
+    assert w.request(path="/fail").status == 500
+    assert w.request(path="/nope").status == 404
+    assert "RuntimeError: starlette route failed" in w.stderr()

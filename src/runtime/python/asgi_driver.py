@@ -332,7 +332,11 @@ class _Http:
                 self.gone = True
                 continue
             if not self.body_done:
-                data = req.read()
+                try:
+                    data = req.read()
+                except OSError:     # as in _write
+                    self.gone = True
+                    continue
                 if data is not None:
                     more = not req.body_end()
                     self.body_done = not more
@@ -379,7 +383,10 @@ class _Http:
         while True:
             try:
                 offset = self.req.write(body, offset, last)
-            except ConnectionAbortedError as exc:
+            except OSError as exc:
+                # Aborted, or the channel itself failed (the router is
+                # gone, the loop hears of it next): either way no one
+                # will read this response.
                 self.gone = True
                 raise ClientDisconnected("the client went away") from exc
             if offset == size:
