@@ -252,15 +252,14 @@ ssize_t wlib_recv(warren_ctx_t *ctx, bool block, int *flags)
 }
 
 /*
- * Handles what wlib_recv got (n, and err when n is -1). Returns 1 when a
+ * Handles what wlib_recv got (n, and err when n is -1), on a usable
+ * context. Returns 1 when a
  * message was handled, 0 when none was waiting (block false), -1 when the
  * channel ended (ctx->eof) or failed (ctx->fatal): every -1 sets one of
  * the two.
  */
 int wlib_handle(warren_ctx_t *ctx, ssize_t n, int err, int flags, bool block)
 {
-    if (wlib_usable(ctx) < 0)
-        return -1;              /* failed meanwhile (another thread) */
     if (n < 0 && !block && (err == EAGAIN || err == EWOULDBLOCK))
         return 0;
     if (n < 0)

@@ -263,6 +263,16 @@ void warren_done(warren_ctx_t *ctx)
 
 /* --------------------------------------------------------------- accept */
 
+/* Single thread: a request is waiting; *arg remembers it (one scan). */
+static bool pending_peek(warren_ctx_t *ctx, void *arg)
+{
+    warren_req_t **got = arg;
+
+    *got = wlib_next_pending(ctx);
+    return *got != NULL;
+}
+
+/* Several threads: this waiter was handed a request, or one is waiting. */
 static bool pending_ready(warren_ctx_t *ctx, void *arg)
 {
     warren_req_t **got = arg;
@@ -271,7 +281,7 @@ static bool pending_ready(warren_ctx_t *ctx, void *arg)
 }
 
 /* Takes the earliest pending request for a waiting thread (threads.c
- * hands requests out as they arrive, so each waking thread has one). */
+ * hands requests out as they arrive, so each thread it wakes has one). */
 static bool pending_claim(warren_ctx_t *ctx, void *arg)
 {
     warren_req_t **got = arg;
@@ -287,15 +297,22 @@ static warren_req_t *accept_locked(warren_ctx_t *ctx)
 {
     warren_req_t *req = NULL;
 
-    wlib_wait(ctx, pending_ready, pending_claim, &req);
+    if (ctx->mt)
+        wlib_wait(ctx, pending_ready, pending_claim, &req);
+    else
+        wlib_wait(ctx, pending_peek, NULL, &req);
     if (ctx->fatal != 0 || ctx->eof) {
-        if (req != NULL)
+        if (req != NULL && req->held)
             wlib_release(req);
         errno = ctx->eof && ctx->fatal == 0 ? 0 : ctx->fatal;
         return NULL;            /* errno 0: the normal end, the worker exits */
     }
     if (req == NULL)
         pending_claim(ctx, &req);
+    else if (!req->held) {      /* peeked (one thread): take it */
+        req->pending = false;
+        req->held = true;
+    }
     return req;
 }
 

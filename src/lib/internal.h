@@ -200,10 +200,12 @@ static inline void wlib_unlock(warren_ctx_t *ctx)
 /* Unlocks and returns rc, errno as the call under the lock left it. */
 static inline int wlib_unlock_ret(warren_ctx_t *ctx, int rc)
 {
-    int err = errno;
+    if (ctx->mt) {
+        int err = errno;
 
-    wlib_unlock(ctx);
-    errno = err;
+        wlib_mt_unlock(ctx);
+        errno = err;
+    }
     return rc;
 }
 

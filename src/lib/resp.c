@@ -306,6 +306,8 @@ static int stop_body(warren_req_t *req)
 {
     warren_ctx_t *ctx = req->ctx;
 
+    if (req->in_closed)
+        return 0;               /* the usual case: the whole body came */
     req->finishing = true;      /* body arriving from now on is dropped */
     req->ring_used = 0;
     wlib_poll(ctx, in_closed, req, WL_DRAIN_MAX);
@@ -342,7 +344,7 @@ int warren_finish(warren_req_t *req)
     rc = finish(req);
     err = errno;
     wlib_release(req);
-    errno = err;
+    errno = err;                /* wlib_release never fails */
     return wlib_unlock_ret(ctx, rc);
 }
 

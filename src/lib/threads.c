@@ -125,7 +125,10 @@ static int read_one(warren_ctx_t *ctx, bool block)
     err = errno;
     wlib_mt_lock(ctx);
     ctx->reading = false;
-    rc = wlib_handle(ctx, n, err, flags, block);
+    if (ended(ctx))             /* failed meanwhile (another thread) */
+        rc = wlib_usable(ctx);
+    else
+        rc = wlib_handle(ctx, n, err, flags, block);
     if (rc != 0)
         wake_ready(ctx);
     return rc;
