@@ -318,6 +318,10 @@ static int stop_body(warren_req_t *req)
 
 static int finish(warren_req_t *req)
 {
+    /* The response is whole at the router already: what happens to the
+     * channel or the stream since does not undo it. */
+    if (req->resp == WL_RESP_DONE && !req->aborted)
+        return wlib_usable(req->ctx) < 0 ? 0 : stop_body(req);
     if (wlib_req_usable(req) < 0)
         return -1;
     if (req->resp != WL_RESP_DONE && send_body(req, NULL, 0, true) < 0)
