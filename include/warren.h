@@ -76,8 +76,8 @@
  * the wire at once, as the channel allows; the router never opens more. A
  * stream counts from its request head until both sides ended it on the
  * wire, not until the application lets go of the request: a request the
- * router aborted (its client left) or whose response was sent whole, but
- * that the application has not finished yet, holds no stream any more.
+ * router aborted (its client left), or whose body and response both went
+ * whole, that the application has not finished yet holds no stream.
  * So however slowly threads notice aborts, the router can always send new
  * requests. Such a request still holds its memory (up to about 260 KiB
  * with a request body buffered) until warren_finish() or warren_abort():
