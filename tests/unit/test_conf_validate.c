@@ -274,6 +274,12 @@ static const bad_case_t bad[] = {
     { "python-stack", APP("{'type': 'python', 'module': 'm', "
       "'thread_stack_size': 100}"), "/applications/a/thread_stack_size",
       "between 16384 and", NULL },
+    { "python-stack-page", APP("{'type': 'python', 'module': 'm', "
+      "'threads': 4, 'thread_stack_size': 1050000}"),
+      "/applications/a/thread_stack_size", "multiple of the page size", NULL },
+    { "java-stack-page", APP("{'type': 'java', 'webapp': 'w', "
+      "'thread_stack_size': 20000}"), "/applications/a/thread_stack_size",
+      "multiple of the page size", NULL },
     { "python-target-no-module", APP("{'type': 'python', 'targets': "
       "{'t': {'callable': 'app'}}}"), "/applications/a/targets/t",
       "Required key \"module\"", NULL },
