@@ -208,14 +208,6 @@ def test_targets_with_a_broken_target_fail_the_put(pyw):
     assert 'no callable "nope"' in j["detail"], j
 
 
-def test_threads_above_one_are_refused_clearly(pyw):
-    w, appdir = pyw
-    s, j = w.put("/config", {"applications": {"py": {
-        "type": "python", "path": appdir, "module": "hello_wsgi", "threads": 4}}})
-    assert s == 500, j
-    assert '"threads" above 1 are not supported yet' in j["detail"], j
-
-
 # ------------------------------------------------------------------- zygote
 
 IMPORT_ONCE = '''
