@@ -90,7 +90,11 @@ def start_app(w, appdir, **app):
     conf = {"type": "python", "path": appdir, "module": "threads_wsgi",
             "processes": 1}
     conf.update(app)
+    # One router thread: a worker's free streams serve the connections of
+    # the router thread it is at home in (docs/applications.md), so two
+    # clients meet on one worker whatever thread accepted them.
     return hh.setup(w, [{"action": {"pass": "applications/t"}}],
+                    settings={"listen_threads": 1},
                     extra={"applications": {"t": conf}})
 
 
