@@ -286,10 +286,8 @@ static bool pending_claim(warren_ctx_t *ctx, void *arg)
 {
     warren_req_t **got = arg;
 
-    if (*got == NULL && (*got = wlib_next_pending(ctx)) != NULL) {
-        (*got)->pending = false;
-        (*got)->held = true;
-    }
+    if (*got == NULL && (*got = wlib_next_pending(ctx)) != NULL)
+        wlib_take(*got);
     return *got != NULL;
 }
 
@@ -309,10 +307,8 @@ static warren_req_t *accept_locked(warren_ctx_t *ctx)
     }
     if (req == NULL)
         pending_claim(ctx, &req);
-    else if (!req->held) {      /* peeked (one thread): take it */
-        req->pending = false;
-        req->held = true;
-    }
+    else if (!req->held)        /* peeked (one thread): take it */
+        wlib_take(req);
     return req;
 }
 

@@ -130,6 +130,7 @@ struct warren_ctx {
     warren_req_t   *wire[WR_APP_MAX_STREAMS];  /* streams open on the wire */
     warren_req_t   *all;         /* every request object (streams.c) */
     warren_req_t   *spare;       /* the free ones */
+    unsigned        npending;    /* requests arrived, not accepted yet */
 
     /*
      * Threads (threads.c). With nthreads 1 (mt false) none of this is used:
@@ -165,6 +166,7 @@ WL_HIDDEN warren_req_t *wlib_find_open(warren_ctx_t *ctx, uint32_t stream);
 WL_HIDDEN warren_req_t *wlib_stream_new(warren_ctx_t *ctx, uint32_t stream);
 WL_HIDDEN void wlib_stream_drop(warren_req_t *req);
 WL_HIDDEN warren_req_t *wlib_next_pending(warren_ctx_t *ctx);
+WL_HIDDEN void wlib_take(warren_req_t *req);
 WL_HIDDEN void wlib_release(warren_req_t *req);
 WL_HIDDEN void wlib_maybe_close(warren_req_t *req);
 WL_HIDDEN void wlib_streams_free(warren_ctx_t *ctx);

@@ -82,6 +82,7 @@ warren_req_t *wlib_stream_new(warren_ctx_t *ctx, uint32_t stream)
     req->seq = ctx->next_seq++;
     req->wire = ix;
     req->in_use = req->open = req->pending = true;
+    ctx->npending++;
     req->held = req->in_closed = req->out_closed = req->aborted = false;
     req->finishing = false;
     req->ring_start = req->ring_used = 0;
@@ -98,8 +99,18 @@ void wlib_stream_drop(warren_req_t *req)
 {
     req->ctx->wire[req->wire] = NULL;
     req->wire = -1;
-    req->open = req->pending = false;
+    req->open = false;
+    req->pending = false;
+    req->ctx->npending--;
     req_put(req);
+}
+
+/* The app takes a pending request (warren_accept). */
+void wlib_take(warren_req_t *req)
+{
+    req->pending = false;
+    req->held = true;
+    req->ctx->npending--;
 }
 
 /* The earliest request whose head arrived and that the app has not taken
@@ -108,6 +119,8 @@ warren_req_t *wlib_next_pending(warren_ctx_t *ctx)
 {
     warren_req_t *best = NULL;
 
+    if (ctx->npending == 0)
+        return NULL;            /* the usual case while a thread waits */
     for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++) {
         warren_req_t *r = ctx->wire[i];
 
@@ -125,7 +138,10 @@ void wlib_maybe_close(warren_req_t *req)
 {
     if (req->open && req->in_closed && req->out_closed) {
         req->open = false;
-        req->pending = false;   /* aborted before the app took it */
+        if (req->pending) {     /* aborted before the app took it */
+            req->pending = false;
+            req->ctx->npending--;
+        }
         req->ctx->wire[req->wire] = NULL;
         req->wire = -1;
     }
