@@ -770,9 +770,9 @@ void wr_app_stream_end(wr_hconn_t *c)
         slot_free(w, s);
         return;
     }
-    if (!c->req_done) {
-        /* proto.h: the router's direction closes with ABORT; the worker
-         * answers with its own unless its direction closed already. */
+    if (!c->req_done || !s->worker_closed) {
+        /* proto.h: ABORT closes the router's direction if it is open, and
+         * asks the worker to close its own (it answers with its ABORT). */
         c->req_done = 1;
         if (wr_app_send(w, WR_APP_ABORT, 0, s->id, NULL, 0) < 0) {
             if (errno != EAGAIN) {
