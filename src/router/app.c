@@ -672,8 +672,13 @@ void wr_app_begin(wr_hconn_t *c)
     if (w == NULL && !g->retired)
         w = busy_slot_locked(g, c->t);
     if (w != NULL) {
+        int queued_on_it;
+
         claim_locked(g, w, c);
+        queued_on_it = g->dynamic && w->conns > (int) w->streams;
         pthread_mutex_unlock(&g->lock);
+        if (queued_on_it)
+            wr_app_scale_poke(c->t->router);   /* waiting: more workers? */
         start_on(c, w);
         return;
     }
