@@ -507,6 +507,8 @@ static void refill(wr_thread_t *t, wr_worker_t *w)
         return;
     }
     for (;;) {
+        if (w->dead)
+            return;                       /* out of the lists already */
         wr_waiter_t *q = NULL;
         wr_hconn_t *next = NULL;
         int gone = 0;
