@@ -93,10 +93,11 @@ skip() { echo "== SKIPPED $1: $2 (continuing with the others)"; }
 # ---- 3. Warren
 WPORT=$(free_port)
 start_warrend "$work/logs/warren.log"
+pipeline_key=${PIPELINE:+"\"pipeline\": $PIPELINE,"}
 conf=$(cat <<JSON
 {"listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"}},
  "applications": {"py": {"type": "python", "path": "$app", "module": "app",
-                         ${PIPELINE:+"pipeline": $PIPELINE,}
+                         $pipeline_key
                          "processes": $PROCESSES}}}
 JSON
 )
