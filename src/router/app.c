@@ -654,6 +654,7 @@ void wr_app_begin(wr_hconn_t *c)
     wr_appgen_t *g = c->app;
     wr_worker_t *w;
     wr_waiter_t *q;
+    int ask;
 
     /* A chunked body has no length: "more" until its last chunk. */
     if (c->chunked) {
@@ -698,8 +699,13 @@ void wr_app_begin(wr_hconn_t *c)
         g->qhead = q;
     g->qtail = q;
     g->qlen++;
+    /* More workers, if "processes" allows: only a dynamic pool (or one main
+     * has not described yet) grows on demand; waking the control thread
+     * for a static one would cost two system calls per queued request. */
+    ask = g->dynamic || g->max == 0;
     pthread_mutex_unlock(&g->lock);
-    wr_app_scale_poke(c->t->router);      /* more workers, if "processes" allows */
+    if (ask)
+        wr_app_scale_poke(c->t->router);
     c->state = WR_HC_APP_WAIT;
     c->app_next = c->t->app_waiting;
     c->t->app_waiting = c;

@@ -625,7 +625,12 @@ void wr_app_worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
             continue;
         }
         s->dirty = 1;
-        on_worker_msg(s->conn, &h, buf + sizeof(h));
+        /* A response complete: to its client now. What else waits in the
+         * channel comes with the next round of the (level-triggered) loop,
+         * which saves the recv() that would only say EAGAIN. */
+        if (on_worker_msg(s->conn, &h, buf + sizeof(h)) == 0 && s->conn != NULL
+            && s->conn->resp_done)
+            break;
     }
     /* What came goes to the clients, each stream on its own: a client that
      * cannot take more holds back only its own stream's window. */
