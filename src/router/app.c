@@ -120,6 +120,11 @@ static void busy_add(wr_appgen_t *g, wr_worker_t *w, wr_thread_t *t)
 {
     atomic_fetch_add(&g->refs, 1);
     w->home = t;
+    w->tprev = NULL;
+    w->tnext = t->homed;
+    if (t->homed)
+        t->homed->tprev = w;
+    t->homed = w;
     w->bprev = NULL;
     w->bnext = g->busy;
     if (g->busy)
@@ -137,6 +142,13 @@ static void busy_remove(wr_appgen_t *g, wr_worker_t *w)
     if (w->bnext)
         w->bnext->bprev = w->bprev;
     w->bprev = w->bnext = NULL;
+    if (w->tprev)
+        w->tprev->tnext = w->tnext;
+    else
+        w->home->homed = w->tnext;
+    if (w->tnext)
+        w->tnext->tprev = w->tprev;
+    w->tprev = w->tnext = NULL;
     w->home = NULL;
 }
 
@@ -561,9 +573,15 @@ void wr_app_unhold(wr_worker_t *w)
         refill(w->home, w);
 }
 
-/* c starts on w (claimed for it), which is then free to go on. */
+/* c starts on w (claimed for it), which is then free to go on. An HTTP
+ * worker serves one request, through proxy.c, which may hand it back (or
+ * free it) before this returns: it is not held. */
 static void start_on(wr_hconn_t *c, wr_worker_t *w)
 {
+    if (w->gen->http) {
+        attach(c, w);
+        return;
+    }
     wr_app_hold(w);
     attach(c, w);
     wr_app_unhold(w);
@@ -738,7 +756,7 @@ void wr_thread_take_inbox(wr_thread_t *t)
                 pthread_mutex_unlock(&w->gen->lock);
                 /* Its other slots then go to more of this thread's
                  * waiters (the unhold's refill). */
-                w->refill = 1;
+                w->refill = !w->gen->http;
                 start_on(c, w);
             } else if (wr_app_scale_requeue(c) < 0) {
                 wr_conn_fail(c, 503);     /* its application is gone */
@@ -891,6 +909,16 @@ void wr_app_worker_gone(wr_worker_t *w)
     }
     if (!w->held)
         teardown(w);
+}
+
+/* The loop of thread t ended (it was let go, or the router stops): its
+ * connections are all closed, but a worker may still hold streams of
+ * theirs it did not close yet. Nobody would read its channel again: it
+ * goes back to main. */
+void wr_app_thread_done(wr_thread_t *t)
+{
+    while (t->homed != NULL)
+        wr_app_worker_gone(t->homed);
 }
 
 /* ---- the client's side of the dispatch ---- */

@@ -81,6 +81,7 @@ typedef struct wr_worker {
     wr_addr_t        *http;          /* "protocol": "http": where it listens */
     struct wr_worker *next;          /* idle list */
     struct wr_worker *bprev, *bnext; /* busy list */
+    struct wr_worker *tprev, *tnext; /* its home thread's list */
 } wr_worker_t;
 
 /* A request waiting for a worker: its thread and its connection's id (the
@@ -217,6 +218,7 @@ struct wr_thread {
     struct wr_hconn *app_waiting;    /* connections queued for a worker */
     pthread_mutex_t  inbox_lock;
     wr_handoff_t    *inbox;          /* workers handed over by other threads */
+    struct wr_worker *homed;         /* workers with streams in this epoll */
 };
 
 struct wr_router {
@@ -273,6 +275,7 @@ void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
 json_t *wr_appgen_status(wr_appgen_t *g);
 void  wr_thread_take_inbox(wr_thread_t *t);
+void  wr_app_thread_done(wr_thread_t *t);     /* its loop ended: workers go */
 
 /* app_scale.c */
 int   wr_app_scale_init(wr_router_t *r);
