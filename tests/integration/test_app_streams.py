@@ -247,6 +247,9 @@ def test_limits_requests_recycles_after_its_streams_end(vwarren, conc):
     assert a.result().body == b"released 1 %d\n" % pid
     assert wh.wait_for(lambda: workers(vwarren, conc.exe) not in ([], [pid]), WAIT)
     assert pid_of(port) != pid
+    # Its channel went back to main (WR_MSG_APP_RELEASE): an expected exit.
+    assert wh.wait_for(lambda: ") let go, exited with code 0" in new_log(vwarren), WAIT)
+    assert "replacing it in" not in new_log(vwarren)
 
 
 def test_limits_timeout_with_streams(vwarren, conc):
@@ -261,6 +264,27 @@ def test_limits_timeout_with_streams(vwarren, conc):
     assert new_log(vwarren).count("did not answer within") == 1
     assert wh.wait_for(lambda: workers(vwarren, conc.exe) not in ([], [pid]), WAIT)
     assert pid_of(port) != pid
+
+
+def test_queue_full_after_every_slot(vwarren, conc):
+    """The app's queue (1024 requests) starts only when every slot of its
+    workers is taken: with 4 streams and 3 pipelined, the 1032nd request
+    at once is the first answered 503."""
+    port = conc(streams=4, pipeline=3)
+    held = []
+    try:
+        for i in range(7 + 1024):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(hh.build("GET", "/wait?id=%d" % i))
+            held.append(s)
+        wait_active(vwarren, 7 + 1024)
+        r = hh.get(port, "/pid")
+        assert r.status == 503, r
+    finally:
+        for s in held:
+            s.close()
+    wait_active(vwarren, 0)
+    assert hh.get(port, "/pid").status == 200      # the slots came back
 
 
 def test_status_counts_streams(vwarren, conc):
