@@ -90,7 +90,8 @@ struct wr_gen {
     uint32_t       next_worker;
     uint64_t       started, backoff;
     wr_timer_t     restart;       /* prototype restart */
-    wr_timer_t     drain;         /* DEAD: SIGKILL after the drain timeout */
+    wr_timer_t     drain;         /* DEAD: SIGKILL after the drain grace */
+    int            drain_armed;
     wr_timer_t     fill;          /* spawns held back by the failure backoff */
     uint64_t       hold_until;    /* no spawn before (wr_ev_now() ms) */
     uint64_t       wbackoff;      /* the workers' failure backoff, ms */
@@ -104,6 +105,7 @@ static int  proto_start(wr_gen_t *g, char *reason, size_t rlen);
 static void gen_free(wr_gen_t *g);
 static void gen_fill(wr_gen_t *g);
 static void gen_tell(wr_gen_t *g, int force);
+static void gen_drain_check(wr_gen_t *g);
 
 static int gen_in_use(const wr_gen_t *g)
 {
@@ -602,8 +604,10 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     up_before = s->state == W_UP;
     expected = up_before && !s->hung && (s->released || router_gone(g->m));
     slot_reset(s);
-    if (!gen_in_use(g))
+    if (!gen_in_use(g)) {
+        gen_drain_check(g);
         return;
+    }
     if (g->role == GEN_NEW && !g->ready) {
         char full[WR_GEN_REASON_MAX];
         if (e.status == -1)
@@ -893,15 +897,42 @@ static void drain_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
 {
     wr_gen_t *g = t->data;
 
+    (void) loop;
     if (g->pid > 0) {
-        wr_log(WR_LOG_WARN, "app \"%s\" generation %u did not drain in %d ms; killing it",
-               g->spec.name, g->spec.gen, WR_APP_DRAIN_TIMEOUT_MS);
+        wr_log(WR_LOG_WARN, "app \"%s\" generation %u: its processes did not exit %d ms "
+               "after its last request; killing them", g->spec.name, g->spec.gen,
+               WR_APP_DRAIN_GRACE_MS);
         kill(-g->pid, SIGKILL);
     }
 }
 
+/* Does the router still hold a channel of g (a request in flight)? */
+static int gen_router_holds(wr_gen_t *g)
+{
+    if (router_gone(g->m))
+        return 0;
+    for (size_t i = 0; i < g->nslots; i++)
+        if (g->slots[i]->state == W_UP && !g->slots[i]->released)
+            return 1;
+    return 0;
+}
+
+/* A retired generation is killed only once the router holds none of its
+ * workers, so a reload drops no request however long it runs (as in
+ * Unit; limits.timeout bounds one where it is set), and only if its
+ * processes have still not exited WR_APP_DRAIN_GRACE_MS later. */
+static void gen_drain_check(wr_gen_t *g)
+{
+    if (g->role != GEN_DEAD || g->pid == 0 || g->drain_armed || gen_router_holds(g))
+        return;
+    g->drain_armed = 1;
+    g->drain.cb = drain_timeout;
+    g->drain.data = g;
+    wr_timer_set(&g->m->loop, &g->drain, WR_APP_DRAIN_GRACE_MS);
+}
+
 /* No more work for g: the router lets go of its workers, the prototype
- * ends once they have exited (or is killed after the drain timeout). */
+ * ends once they have exited (or is killed after the drain grace). */
 static void gen_retire(wr_gen_t *g, int now)
 {
     wr_main_t *m = g->m;
@@ -932,9 +963,7 @@ static void gen_retire(wr_gen_t *g, int now)
         return;
     }
     kill(g->pid, SIGTERM);
-    g->drain.cb = drain_timeout;
-    g->drain.data = g;
-    wr_timer_set(&m->loop, &g->drain, WR_APP_DRAIN_TIMEOUT_MS);
+    gen_drain_check(g);
 }
 
 /* ---- what apply.c and children.c call ---- */
@@ -1163,6 +1192,16 @@ static void on_release(wr_main_t *m, wr_msg_t *msg)
         s->released = 1;
     close(msg->fd);
     msg->fd = -1;
+    if (g != NULL)
+        gen_drain_check(g);
+}
+
+/* The router's channels are gone with it: nothing of a retired generation
+ * is in flight any more. */
+void wr_apps_router_lost(wr_main_t *m)
+{
+    for (wr_gen_t *g = m->gens; g; g = g->next)
+        gen_drain_check(g);
 }
 
 void wr_apps_router_msg(wr_main_t *m, wr_msg_t *msg)

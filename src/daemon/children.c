@@ -242,8 +242,10 @@ static void child_exited(wr_main_t *m, wr_child_t *c, int status)
     wr_chan_close(&c->chan);
     c->pid = 0;
     c->ready = 0;
-    if (c->role == WR_ROLE_ROUTER)
+    if (c->role == WR_ROLE_ROUTER) {
         wr_apply_router_lost(m);
+        wr_apps_router_lost(m);
+    }
     if (m->stopping)
         return;
 

@@ -18,7 +18,8 @@
 #define WR_STOP_TIMEOUT_MS    5000     /* fast stop: then SIGKILL */
 #define WR_QUIT_TIMEOUT_MS    60000    /* graceful stop: then SIGKILL */
 #define WR_APP_HELLO_TIMEOUT_MS  10000  /* a spawned worker must say hello by then */
-#define WR_APP_DRAIN_TIMEOUT_MS  30000  /* a retired generation: then SIGKILL */
+#define WR_APP_DRAIN_GRACE_MS  5000   /* a retired generation whose workers the
+                                          router let go: then SIGKILL */
 
 typedef struct wr_main wr_main_t;
 typedef struct wr_gen wr_gen_t;
@@ -127,6 +128,7 @@ int   wr_apps_alive(wr_main_t *m);
 int   wr_apps_owns(wr_main_t *m, pid_t pid);
 void  wr_apps_send_log(wr_main_t *m);
 void  wr_apps_router_msg(wr_main_t *m, wr_msg_t *msg);   /* WANT, KILL, RELEASE */
+void  wr_apps_router_lost(wr_main_t *m);
 void  wr_apps_free(wr_main_t *m);
 
 #endif

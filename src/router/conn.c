@@ -49,6 +49,8 @@ static void release_request(wr_hconn_t *c)
     wr_spool_free(c);
     c->body_whole = 0;
     c->action = NULL;
+    free(c->rewritten);
+    c->rewritten = NULL;
     wr_rconf_unref(c->action_conf);
     c->action_conf = NULL;
     wr_rconf_unref(c->conf);

@@ -86,6 +86,10 @@ typedef struct wr_hconn {
                                             response_headers to apply, or NULL */
     wr_rconf_t             *action_conf; /* ... its configuration, held (c->conf
                                             may move to a newer one: requeue) */
+    char                   *rewritten;   /* an app's or upstream's request
+                                            after a rewrite: $uri NUL query,
+                                            or NULL (respond.c) */
+    size_t                  rw_uri_len, rw_query_len;
 } wr_hconn_t;
 
 /* conn.c, for app.c */

@@ -601,9 +601,37 @@ static int view_of(resp_t *r, wr_hconn_t *c, const char *head, size_t len)
  * start of c->in (only body bytes after it move). */
 static int view_again(resp_t *r, wr_hconn_t *c)
 {
-    if (c->in == NULL || c->in_len < c->head_len)
+    if (c->in == NULL || c->in_len < c->head_len || view_of(r, c, c->in, c->head_len) < 0)
         return -1;
-    return view_of(r, c, c->in, c->head_len);
+    if (c->rewritten) {
+        r->v.uri = (wr_str_t) { c->rewritten, c->rw_uri_len };
+        r->v.query = (wr_str_t) { c->rewritten + c->rw_uri_len + 1, c->rw_query_len };
+    }
+    return 0;
+}
+
+/* A rewrite's $uri and query, kept on c for what is expanded once an
+ * application's or upstream's answer comes (response_headers, the access
+ * log): the view is built again then, from the head as it came. A
+ * rewritten $uri sits in the scratch, not in the thread's uri buffer. */
+static void keep_rewrite(wr_hconn_t *c, const wr_req_view_t *v)
+{
+    free(c->rewritten);                 /* a request routed again (requeue) */
+    c->rewritten = NULL;
+    if (v->uri.p == c->t->uri.p)
+        return;
+    c->rewritten = malloc(v->uri.n + 1 + v->query.n + 1);
+    if (c->rewritten == NULL) {
+        wr_log_sys(WR_LOG_ERR, "malloc", "rewritten uri");
+        return;               /* the logs and headers see the request as it came */
+    }
+    memcpy(c->rewritten, v->uri.p, v->uri.n);
+    c->rewritten[v->uri.n] = '\0';
+    if (v->query.n)
+        memcpy(c->rewritten + v->uri.n + 1, v->query.p, v->query.n);
+    c->rewritten[v->uri.n + 1 + v->query.n] = '\0';
+    c->rw_uri_len = v->uri.n;
+    c->rw_query_len = v->query.n;
 }
 
 /* What is known of a request without its head. */
@@ -704,6 +732,7 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
         else
             log_access(&r);       /* an application's answer comes later */
     } else {
+        keep_rewrite(c, &r.v);
         if (r.action && r.action->nheaders > 0) {
             /* Its response_headers apply to that answer, later. */
             c->action = r.action;

@@ -352,3 +352,23 @@ def test_response_headers_on_an_app_answer(vwarren, app):
     assert r.all("Content-Type") == ["text/x-new"], r
     assert r.header("X-Uri") == "/x", r
     assert r.header("Server") is None, r
+
+
+def test_response_headers_of_an_app_see_the_rewritten_request(vwarren, app):
+    """After a rewrite, $uri and $args in an app's response_headers (and its
+    access log line) are the rewritten ones, as for any other action."""
+    log = os.path.join(vwarren.dir, "access-rw.log")
+    hh.setup(vwarren, [{"action": {
+        "rewrite": "/new$uri?z=2", "pass": "applications/hello",
+        "response_headers": {"X-Uri": "$uri", "X-Args": "$args",
+                             "X-Request-Uri": "$request_uri"}}}], port=app, extra={
+        "applications": {"hello": {"type": "external", "executable": vwarren.hello_exe,
+                                   "processes": 2}},
+        "access_log": {"path": log, "format": "$uri $args $request_uri"}})
+    r = hh.get(app, "/x?y=1")
+    assert r.status == 200 and r.body == b"Hello, world\n", r
+    assert r.header("X-Uri") == "/new/x", r
+    assert r.header("X-Args") == "z=2", r
+    assert r.header("X-Request-Uri") == "/x?y=1", r
+    assert wh.wait_for(lambda: os.path.exists(log) and open(log).read())
+    assert open(log).read().splitlines()[-1] == "/new/x z=2 /x?y=1"
