@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conf/validate_int.h"
+#include "lib/proto.h"
 #include "sandbox/sandbox.h"
 
 #define THREAD_STACK_MIN   16384       /* PTHREAD_STACK_MIN on Linux */
@@ -17,6 +18,10 @@
 #define ID_MAX             4294967294LL /* uid/gid: 32 bits, -1 reserved */
 #define DEFAULT_MAX_PROCS  1           /* "max" when only "spare" is set */
 #define IDLE_TIMEOUT_MAX   (INT_MAX / 1000)   /* seconds: milliseconds fit an int */
+/* "pipeline" (Warren): requests queued on a worker beyond those it serves
+ * at once. Every worker serves at least one, and a channel holds at most
+ * WR_APP_MAX_STREAMS streams, so more could never be used. */
+#define PIPELINE_MAX       (WR_APP_MAX_STREAMS - 1)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -443,6 +448,9 @@ static const wr_vmember_t common_members[] = {
         .types = WR_VT_INT | WR_VT_OBJ, .flags = WR_VF_RANGE, .min = 0,
         .max = INT_MAX, .members = processes_members,
         .check = check_processes }, false },
+    { "pipeline", &(const wr_vdesc_t) {                 /* Warren */
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0,
+        .max = PIPELINE_MAX }, false },
     { "user", &wr_vd_name, false },
     { "group", &wr_vd_name, false },
     { "working_directory", &wr_vd_name, false },

@@ -1,9 +1,7 @@
 """A Python application with "threads": each worker serves that many
 requests at once, in threads, on the streams of its one channel. The
-router must send a worker several requests at once (its HELLO offers one
-stream per thread): the tests that need it detect whether it does, and
-are skipped, saying why, when the router hands the worker one request at
-a time (before branch `streams`)."""
+router sends a worker several requests at once (its HELLO offers one
+stream per thread): two requests that must meet in the app prove it."""
 
 import json
 import shutil
@@ -115,20 +113,10 @@ def concurrently(port, first, then):
     return out
 
 
-def need_streams(port, r):
-    """A meeting that did not happen: fine only if the router never gave
-    the worker two requests at once (then this test cannot run yet)."""
-    if r.body == b"alone" and hh.get(port, "/busy").body == b"1":
-        pytest.skip("the router sends this worker one request at a time "
-                    "although its HELLO offers several streams (the router "
-                    "side of threads, branch streams, is not merged yet)")
-
-
 def test_threads_serve_requests_at_once(pyt):
     w, appdir = pyt
     port = start_app(w, appdir, threads=2, thread_stack_size=STACK)
     a, b = concurrently(port, "/meet/x", "/meet/x")
-    need_streams(port, a)
     assert (a.status, a.body) == (200, b"met")
     assert (b.status, b.body) == (200, b"met")
     assert a.header("X-Pid") == b.header("X-Pid")      # one worker, two threads
@@ -141,7 +129,6 @@ def test_exception_in_one_thread_leaves_the_other(pyt):
     w, appdir = pyt
     port = start_app(w, appdir, threads=2)
     a, b = concurrently(port, "/meet/e", "/meet_raise/e")
-    need_streams(port, a)
     assert b.status == 500
     assert (a.status, a.body) == (200, b"met")
     assert "raised on purpose" in w.log()

@@ -306,6 +306,12 @@ static const bad_case_t bad[] = {
       "'processes': -1}"), "/applications/a/processes",
       "The \"processes\" value must be an integer between 0 and 2147483647.",
       NULL },
+    { "pipeline-over-max", APP("{'type': 'external', 'executable': '/x', "
+      "'pipeline': 8}"), "/applications/a/pipeline",
+      "The \"pipeline\" value must be an integer between 0 and 7.", NULL },
+    { "pipeline-string", APP("{'type': 'external', 'executable': '/x', "
+      "'pipeline': '2'}"), "/applications/a/pipeline", "must be an integer",
+      NULL },
     { "processes-spare-over-max", APP("{'type': 'external', 'executable': '/x', "
       "'processes': {'max': 2, 'spare': 5}}"), "/applications/a/processes/spare",
       "must not be greater than \"max\" (2)", NULL },
