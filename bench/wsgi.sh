@@ -7,6 +7,8 @@
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
 #   UWSGI_SOCKET [http-socket]: or http11-socket (uWSGI with keep-alive)
+#   PIPELINE [unset: Warren's default, 1]: the application's "pipeline"
+#               (requests queued on a busy worker beyond the one it serves)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +18,7 @@ WRK_CONNS=${WRK_CONNS:-32}
 WRK_DURATION=${WRK_DURATION:-5s}
 PROCESSES=${PROCESSES:-2}
 UWSGI_SOCKET=${UWSGI_SOCKET:-http-socket}
+PIPELINE=${PIPELINE:-}
 PY=/usr/bin/python3          # Debian's interpreter, whatever else is on PATH
 NPROC=$(nproc)
 BODY_LEN=10240
@@ -90,9 +93,11 @@ skip() { echo "== SKIPPED $1: $2 (continuing with the others)"; }
 # ---- 3. Warren
 WPORT=$(free_port)
 start_warrend "$work/logs/warren.log"
+pipeline_key=${PIPELINE:+"\"pipeline\": $PIPELINE,"}
 conf=$(cat <<JSON
 {"listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"}},
  "applications": {"py": {"type": "python", "path": "$app", "module": "app",
+                         $pipeline_key
                          "processes": $PROCESSES}}}
 JSON
 )
@@ -101,7 +106,7 @@ case "$out" in
     *"Reconfiguration done"*)
         if why=$(check_body "http://127.0.0.1:$WPORT/"); then
             servers+=(warren); port[warren]=$WPORT; pid[warren]=$WPID
-            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes"
+            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes, pipeline ${PIPELINE:-1 (default)}"
         else
             skip warren "not answering 200 with the $BODY_LEN-byte body: $why"
             tail -5 "$work/logs/warren.log" | sed 's/^/   /'

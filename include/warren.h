@@ -4,7 +4,8 @@
  * warrend runs every worker of an application with a channel to its router:
  * a connected SOCK_SEQPACKET socket whose descriptor number is in the
  * environment. A worker built on libwarren takes requests from that channel,
- * reads their bodies, and sends responses back, one request at a time:
+ * reads their bodies, and sends responses back, one request at a time (or
+ * several at once, in threads: warren_init_threads):
  *
  *     warren_ctx_t *ctx = warren_init();
  *     warren_req_t *req;
@@ -46,11 +47,42 @@
  * Buffers are reused from one request to the next: steady-state requests
  * allocate nothing.
  *
- * Threads: a context and its requests must be used by one thread at a time
- * (serialize calls yourself if several threads share one). Distinct contexts
- * are independent: the library has no global state. After fork(), use the
- * context in one process only; a worker forked from a prototype calls
- * warren_init() itself.
+ * Threads. A context made by warren_init(), warren_init_fd() or
+ * warren_init_*threads() with nthreads 1 and its requests must be used by
+ * one thread at a time (serialize calls yourself if several threads share
+ * one); it takes no lock at all. A context made with nthreads > 1 is
+ * thread-safe: up to nthreads threads may each call warren_accept() and
+ * then serve the request it returned (read its body, send its response,
+ * finish it) at the same time as the others, or each run warren_run(). The
+ * router sends such a worker up to nthreads requests at once (more may
+ * wait, queued), as streams of the one channel. The library reads the
+ * channel in one thread at a time and hands each message to the request
+ * it belongs to; a thread blocked in a call is woken only for its own
+ * request (or a new request, for warren_accept). Rules there:
+ *   - a request belongs to the thread that accepted it: only one thread
+ *     at a time may call functions on one warren_req_t (hand it over to
+ *     another thread if you like, but do not share it);
+ *   - warren_error() tells each thread the text of its own last failure
+ *     (thread-local), or the cause that made the context unusable;
+ *   - warren_done() only once every other thread is out of its calls on
+ *     the context and holds none of its requests (join them first).
+ * Each call below says what it is safe with. Distinct contexts are
+ * independent: the library has no global state (beyond that thread-local
+ * error text). After fork(), use the context in one process only; a worker
+ * forked from a prototype calls warren_init() itself (and starts its
+ * threads after the fork).
+ *
+ * Streams. A context has room for 8 streams (WARREN_MAX_THREADS) open on
+ * the wire at once, as the channel allows; the router never opens more. A
+ * stream counts from its request head until both sides ended it on the
+ * wire, not until the application lets go of the request: a request the
+ * router aborted (its client left), or whose body and response both went
+ * whole, that the application has not finished yet holds no stream.
+ * So however slowly threads notice aborts, the router can always send new
+ * requests. Such a request still holds its memory (up to about 260 KiB
+ * with a request body buffered) until warren_finish() or warren_abort():
+ * every request accepted must be ended, or the memory is only given back
+ * by warren_done().
  *
  * Signals: blocking calls resume after a signal handler returns (EINTR is
  * retried); the channel never raises SIGPIPE.
@@ -88,6 +120,8 @@ typedef struct warren_req warren_req_t;   /* one request in progress */
  *   ENOMEM, or   an error sending the hello (EPIPE: the router is gone)
  * The descriptor is made close-on-exec (a program the application runs must
  * not hold the channel open) and blocking.
+ * Thread-safety: call it once, before the threads that use the context
+ * start (it reads the environment).
  */
 WARREN_API warren_ctx_t *warren_init(void);
 
@@ -99,18 +133,22 @@ WARREN_API warren_ctx_t *warren_init_fd(int fd);
  * The same, for a worker that serves up to nthreads requests at once
  * (1..WARREN_MAX_THREADS; EINVAL otherwise): the router may hand it that
  * many requests before the first is finished, and warren_accept() returns
- * each. warren_init() is warren_init_threads(1).
+ * each. With nthreads > 1 the context is thread-safe (see Threads above);
+ * nthreads 1 is warren_init(), and costs no locking.
  */
 #define WARREN_MAX_THREADS 8
 WARREN_API warren_ctx_t *warren_init_threads(unsigned nthreads);
 WARREN_API warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads);
 
 /* Closes the channel and frees the context and every request of it, also
- * those not finished. NULL is allowed. */
+ * those not finished. NULL is allowed. Thread-safety: never while another
+ * thread is in a call on ctx or still uses one of its requests. */
 WARREN_API void warren_done(warren_ctx_t *ctx);
 
 /* Text of the last failure on ctx ("" when none; never NULL). Owned by ctx,
- * valid until the next call on it. */
+ * valid until the next call on it. Thread-safe: with nthreads > 1, each
+ * thread gets the text of its own last failure (or, when it had none, the
+ * cause that made the context unusable), valid until its next call. */
 WARREN_API const char *warren_error(const warren_ctx_t *ctx);
 
 /* -------------------------------------------------------------- requests */
@@ -121,14 +159,18 @@ WARREN_API const char *warren_error(const warren_ctx_t *ctx);
  * Returns NULL when there will be no more: errno 0 when the router closed
  * the channel (the normal way to tell a worker to exit), else the error.
  * Every request returned must be ended with warren_finish() or
- * warren_abort().
+ * warren_abort(). Thread-safe with nthreads > 1: each waiting thread gets
+ * its own request, the earliest arrived first; when the channel ends,
+ * every thread blocked here returns NULL.
  */
 WARREN_API warren_req_t *warren_accept(warren_ctx_t *ctx);
 
 /*
  * The request head. Each getter returns a NUL-terminated string owned by
  * req, and stores its length in *len when len is not NULL. Never NULL: a
- * part that is absent is "".
+ * part that is absent is "". The getters take no lock (the head does not
+ * change once accepted): call them from the thread holding req, any time
+ * before it is ended.
  */
 WARREN_API const char *warren_req_method(const warren_req_t *req, size_t *len);
 /* The request target as the client sent it: "/a%20b?x=1". */
@@ -176,10 +218,16 @@ WARREN_API const char *warren_req_header_get(const warren_req_t *req,
  * with errno. The router sends more as the application reads (the library
  * grants it credit), so a large upload never sits whole in memory: read
  * the body, or finish without it (the router is then told to stop).
+ * Thread-safe with nthreads > 1 (for the thread holding req): while it
+ * waits, other threads' requests go on.
  */
 WARREN_API ssize_t warren_read(warren_req_t *req, void *buf, size_t n);
 
 /* ------------------------------------------------------------- responses */
+
+/* Every call of this section is thread-safe with nthreads > 1, for the
+ * thread holding req: other threads' requests go on meanwhile, and each
+ * message leaves whole (a response head never mixes with another's). */
 
 /*
  * Starts (or restarts) the response head: status is 100..999, hint the
@@ -253,7 +301,8 @@ typedef int (*warren_handler_t)(warren_req_t *req, void *data);
 
 /*
  * Accepts requests and passes each to handler(req, data) until the router
- * closes the channel. After a handler returns 0 the response is finished;
+ * closes the channel. With nthreads > 1, each thread may run it on the
+ * same context (handler then runs in several threads at once). After a handler returns 0 the response is finished;
  * after -1 it is answered 500 when its head was not sent yet, else aborted.
  * Returns 0 when the router closed the channel, -1 with errno on an error
  * of the channel (then the worker should exit too).

@@ -113,13 +113,8 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
         snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
         return fail(reason, rlen, name, why);
     }
-    if (is_python(type)) {
-        /* One request at a time per worker for now: several would need
-         * the router to send a worker more than one request at once. */
-        if (json_integer_value(json_object_get(app, "threads")) > 1)
-            return fail(reason, rlen, name, "Python \"threads\" above 1 are not "
-                        "supported yet; use \"processes\".");
-    } else if (proto && strcmp(proto, "warren") != 0 && strcmp(proto, "http") != 0) {
+    /* Python: "protocol" is "wsgi", "asgi" or absent (detected). */
+    if (!is_python(type) && proto && strcmp(proto, "warren") != 0 && strcmp(proto, "http") != 0) {
         snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
         return fail(reason, rlen, name, why);
     }
@@ -170,6 +165,16 @@ static int python_env(char **env, size_t *n, json_t *app)
     if (json_is_true(json_object_get(app, "factory"))
         && (env[(*n)++] = strdup("WARREN_PYTHON_FACTORY=1")) == NULL)
         return -1;
+    /* "threads" and "thread_stack_size" (validated in conf): the runtime
+     * starts its serving threads in each worker (src/runtime/python). */
+    if (json_is_integer(json_object_get(app, "threads"))
+        && asprintf(&env[(*n)++], "WARREN_PYTHON_THREADS=%lld",
+                    (long long) json_integer_value(json_object_get(app, "threads"))) < 0)
+        return -1;
+    if (json_is_integer(json_object_get(app, "thread_stack_size"))
+        && asprintf(&env[(*n)++], "WARREN_PYTHON_THREAD_STACK_SIZE=%lld",
+                    (long long) json_integer_value(json_object_get(app, "thread_stack_size"))) < 0)
+        return -1;
     if (json_is_string(path)) {
         if (asprintf(&env[(*n)++], "WARREN_PYTHON_PATH=%s", json_string_value(path)) < 0)
             return -1;
@@ -188,7 +193,7 @@ static int python_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-#define WR_PYTHON_VARS  8       /* python_env() adds at most this many */
+#define WR_PYTHON_VARS  10      /* python_env() adds at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {

@@ -7,8 +7,10 @@
 #include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/validate_int.h"
+#include "lib/proto.h"
 #include "sandbox/sandbox.h"
 
 #define THREAD_STACK_MIN   16384       /* PTHREAD_STACK_MIN on Linux */
@@ -16,6 +18,10 @@
 #define ID_MAX             4294967294LL /* uid/gid: 32 bits, -1 reserved */
 #define DEFAULT_MAX_PROCS  1           /* "max" when only "spare" is set */
 #define IDLE_TIMEOUT_MAX   (INT_MAX / 1000)   /* seconds: milliseconds fit an int */
+/* "pipeline" (Warren): requests queued on a worker beyond those it serves
+ * at once. Every worker serves at least one, and a channel holds at most
+ * WR_APP_MAX_STREAMS streams, so more could never be used. */
+#define PIPELINE_MAX       (WR_APP_MAX_STREAMS - 1)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -61,9 +67,34 @@ check_no_dotdot(wr_vctx_t *c, json_t *v, const char *name)
 static const wr_vdesc_t threads = {
     .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1, .max = INT_MAX,
 };
+
+/*
+ * What pthread_attr_setstacksize() takes, checked here so a bad value fails
+ * the change with its JSON pointer instead of a worker that cannot start:
+ * a multiple of the page size (as Unit requires), and not below the
+ * system's minimum (THREAD_STACK_MIN on x86_64; more on some CPUs).
+ */
+static int
+check_thread_stack_size(wr_vctx_t *c, json_t *v, const char *name)
+{
+    long long n = json_integer_value(v);
+    long page = sysconf(_SC_PAGESIZE);
+    long min = sysconf(_SC_THREAD_STACK_MIN);
+
+    if (min > 0 && n < min) {
+        return wr_v_error(c, "The \"%s\" value must be at least %ld bytes "
+                          "(the smallest thread stack).", name, min);
+    }
+    if (page > 0 && n % page != 0) {
+        return wr_v_error(c, "The \"%s\" value must be a multiple of the "
+                          "page size (%ld bytes).", name, page);
+    }
+    return 0;
+}
+
 static const wr_vdesc_t thread_stack_size = {
     .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = THREAD_STACK_MIN,
-    .max = INT_MAX,
+    .max = INT_MAX, .check = check_thread_stack_size,
 };
 static const wr_vdesc_t str_array = { .types = WR_VT_ARR, .items = &wr_vd_str };
 
@@ -417,6 +448,9 @@ static const wr_vmember_t common_members[] = {
         .types = WR_VT_INT | WR_VT_OBJ, .flags = WR_VF_RANGE, .min = 0,
         .max = INT_MAX, .members = processes_members,
         .check = check_processes }, false },
+    { "pipeline", &(const wr_vdesc_t) {                 /* Warren */
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0,
+        .max = PIPELINE_MAX }, false },
     { "user", &wr_vd_name, false },
     { "group", &wr_vd_name, false },
     { "working_directory", &wr_vd_name, false },

@@ -71,7 +71,15 @@ static int grant(warren_req_t *req)
     return 0;
 }
 
-ssize_t warren_read(warren_req_t *req, void *buf, size_t n)
+/* warren_read may go on: body bytes wait, or none will come any more. */
+static bool body_ready(warren_ctx_t *ctx, void *arg)
+{
+    warren_req_t *req = arg;
+
+    return req->ring_used > 0 || req->in_closed || req->aborted;
+}
+
+static ssize_t read_locked(warren_req_t *req, void *buf, size_t n)
 {
     size_t k;
 
@@ -86,7 +94,7 @@ ssize_t warren_read(warren_req_t *req, void *buf, size_t n)
             break;
         if (req->in_closed)
             return 0;           /* REQ_END: the body is complete */
-        if (wlib_pump(req->ctx, true) < 0)
+        if (wlib_wait(req->ctx, body_ready, NULL, req) < 0)
             return -1;
     }
     k = ring_take(req, buf, n);
@@ -94,4 +102,14 @@ ssize_t warren_read(warren_req_t *req, void *buf, size_t n)
     if (grant(req) < 0)
         return -1;
     return (ssize_t) k;
+}
+
+ssize_t warren_read(warren_req_t *req, void *buf, size_t n)
+{
+    ssize_t rc;
+
+    wlib_lock(req->ctx);
+    rc = read_locked(req, buf, n);
+    wlib_unlock_ret(req->ctx, 0);       /* keeps errno */
+    return rc;
 }

@@ -63,26 +63,6 @@ int wlib_send_u32(warren_ctx_t *ctx, uint16_t type, uint32_t stream,
 
 /* ------------------------------------------------------------- dispatch */
 
-/* The stream with this id that is still open on the wire, or NULL. */
-static warren_req_t *find_open(warren_ctx_t *ctx, uint32_t stream)
-{
-    for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++) {
-        warren_req_t *r = &ctx->slot[i];
-
-        if (r->in_use && r->open && r->stream == stream)
-            return r;
-    }
-    return NULL;
-}
-
-static warren_req_t *free_slot(warren_ctx_t *ctx)
-{
-    for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++)
-        if (!ctx->slot[i].in_use)
-            return &ctx->slot[i];
-    return NULL;
-}
-
 static int on_req_head(warren_ctx_t *ctx, const wr_app_hdr_t *h,
                        const unsigned char *p)
 {
@@ -90,24 +70,16 @@ static int on_req_head(warren_ctx_t *ctx, const wr_app_hdr_t *h,
 
     if (h->stream == 0)
         return wlib_fatal(ctx, EPROTO, "protocol: REQ_HEAD on stream 0");
-    if (find_open(ctx, h->stream) != NULL)
+    if (wlib_find_open(ctx, h->stream) != NULL)
         return wlib_fatal(ctx, EPROTO, "protocol: REQ_HEAD for open stream %u",
                           h->stream);
-    req = free_slot(ctx);
+    req = wlib_stream_new(ctx, h->stream);
     if (req == NULL)
-        return wlib_fatal(ctx, EPROTO, "protocol: more than %d open streams",
-                          WR_APP_MAX_STREAMS);
-    if (wlib_head_parse(req, p, h->len) < 0)
         return -1;
-    req->stream = h->stream;
-    req->seq = ctx->next_seq++;
-    req->in_use = req->open = req->pending = true;
-    req->held = req->in_closed = req->out_closed = req->aborted = false;
-    req->ring_start = req->ring_used = 0;
-    req->in_credit = WR_APP_WINDOW_INIT;
-    req->unacked = 0;
-    req->resp = WL_RESP_NONE;
-    req->out_credit = WR_APP_WINDOW_INIT;
+    if (wlib_head_parse(req, p, h->len) < 0) {
+        wlib_stream_drop(req);
+        return -1;
+    }
     if (h->flags & WR_APP_F_END)
         req->in_closed = true;  /* no body: REQ_END is implied */
     return 0;
@@ -117,7 +89,7 @@ static int on_req_head(warren_ctx_t *ctx, const wr_app_hdr_t *h,
 static warren_req_t *incoming(warren_ctx_t *ctx, const wr_app_hdr_t *h,
                               const char *what)
 {
-    warren_req_t *req = find_open(ctx, h->stream);
+    warren_req_t *req = wlib_find_open(ctx, h->stream);
 
     if (req == NULL || req->in_closed) {
         wlib_fatal(ctx, EPROTO, "protocol: %s for %s stream %u", what,
@@ -140,7 +112,7 @@ static int on_req_body(warren_ctx_t *ctx, const wr_app_hdr_t *h,
                           "(%u left) on stream %u", h->len, req->in_credit,
                           h->stream);
     req->in_credit -= h->len;
-    if (!req->held && !req->pending)
+    if ((!req->held && !req->pending) || req->finishing)
         return 0;               /* the app is done with it: dropped */
     return wlib_body_push(req, p, h->len);
 }
@@ -163,7 +135,7 @@ static int on_req_end(warren_ctx_t *ctx, const wr_app_hdr_t *h)
  */
 static int on_abort(warren_ctx_t *ctx, const wr_app_hdr_t *h)
 {
-    warren_req_t *req = find_open(ctx, h->stream);
+    warren_req_t *req = wlib_find_open(ctx, h->stream);
 
     if (req == NULL)
         return 0;
@@ -187,7 +159,7 @@ static int on_window(warren_ctx_t *ctx, const wr_app_hdr_t *h,
     if (h->stream == 0 || grant == 0)
         return wlib_fatal(ctx, EPROTO, "protocol: WINDOW of %u on stream %u",
                           grant, h->stream);
-    req = find_open(ctx, h->stream);
+    req = wlib_find_open(ctx, h->stream);
     if (req == NULL || req->out_closed)
         return 0;               /* crossed our end: ignored */
     req->out_credit += grant;
@@ -261,34 +233,59 @@ static int dispatch(warren_ctx_t *ctx, size_t got)
 /* --------------------------------------------------------------- pump */
 
 /*
- * Receives and handles one message. Returns 1 when one was handled, 0 when
- * none was waiting (block false), -1 when the channel ended (ctx->eof) or
- * failed (ctx->fatal): every -1 sets one of the two.
+ * Receives one message into ctx->rbuf, touching nothing else of ctx (so a
+ * thread may receive without the context's lock, threads.c). Returns its
+ * size, 0 when the router closed the channel, -1 with errno (EAGAIN when
+ * none was waiting and block is false). *flags gets the msg_flags.
  */
-int wlib_pump(warren_ctx_t *ctx, bool block)
+ssize_t wlib_recv(warren_ctx_t *ctx, bool block, int *flags)
 {
     struct iovec iov = { .iov_base = ctx->rbuf, .iov_len = WL_MSG_MAX };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
     ssize_t n;
 
-    if (wlib_usable(ctx) < 0)
-        return -1;
     do
         n = recvmsg(ctx->fd, &msg, block ? 0 : MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
-    if (n < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK))
+    *flags = msg.msg_flags;
+    return n;
+}
+
+/*
+ * Handles what wlib_recv got (n, and err when n is -1), on a usable
+ * context. Returns 1 when a
+ * message was handled, 0 when none was waiting (block false), -1 when the
+ * channel ended (ctx->eof) or failed (ctx->fatal): every -1 sets one of
+ * the two.
+ */
+int wlib_handle(warren_ctx_t *ctx, ssize_t n, int err, int flags, bool block)
+{
+    if (n < 0 && !block && (err == EAGAIN || err == EWOULDBLOCK))
         return 0;
     if (n < 0)
-        return wlib_fatal(ctx, errno, "receive on the channel: %s",
-                          strerror(errno));
+        return wlib_fatal(ctx, err, "receive on the channel: %s",
+                          strerror(err));
     if (n == 0) {
         ctx->eof = true;
+        wlib_wake_all(ctx);
         return wlib_fail(ctx, ECONNRESET, "the router closed the channel");
     }
-    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+    if (flags & (MSG_TRUNC | MSG_CTRUNC))
         return wlib_fatal(ctx, EPROTO, "protocol: message over %d bytes",
                           (int) WL_MSG_MAX);
     if (dispatch(ctx, (size_t) n) < 0)
         return -1;
     return 1;
+}
+
+/* Receives and handles one message (wlib_handle's results). */
+int wlib_pump(warren_ctx_t *ctx, bool block)
+{
+    ssize_t n;
+    int flags;
+
+    if (wlib_usable(ctx) < 0)
+        return -1;
+    n = wlib_recv(ctx, block, &flags);
+    return wlib_handle(ctx, n, errno, flags, block);
 }

@@ -1,6 +1,6 @@
 /*
- * libwarren: the context (one worker's channel), errors, the stream table
- * and warren_accept.
+ * libwarren: the context (one worker's channel), errors and warren_accept.
+ * The stream table is streams.c's; what several threads share, threads.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 __attribute__((format(printf, 2, 0)))
 static void set_err(warren_ctx_t *ctx, const char *fmt, va_list ap)
 {
-    vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+    vsnprintf(wlib_errbuf(ctx), WL_ERR_MAX, fmt, ap);
 }
 
 /* Records a failure of one call (the ctx stays usable); returns -1. */
@@ -43,20 +43,52 @@ int wlib_fatal(warren_ctx_t *ctx, int err, const char *fmt, ...)
     va_list ap;
 
     if (ctx->fatal == 0) {
+        /* The cause stays in ctx->err for every thread (warren_error). */
         va_start(ap, fmt);
-        set_err(ctx, fmt, ap);
+        vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
         va_end(ap);
         ctx->fatal = err;
         shutdown(ctx->fd, SHUT_RDWR);
+        wlib_wake_all(ctx);
     }
-    errno = ctx->fatal;
-    return -1;
+    return wlib_usable(ctx);
+}
+
+/*
+ * The calling thread's error text. With one thread it is the context's;
+ * with several, each thread has its own (warren_error tells each thread
+ * its own last failure), in thread-local storage.
+ */
+static _Thread_local struct {
+    const warren_ctx_t *ctx;
+    char                text[WL_ERR_MAX];
+} thread_err;
+
+char *wlib_errbuf(warren_ctx_t *ctx)
+{
+    if (!ctx->mt)
+        return ctx->err;
+    thread_err.ctx = ctx;
+    return thread_err.text;
+}
+
+/* warren_error with several threads (lock held): the calling thread's last
+ * failure on ctx, else the cause that made the context unusable, if any. */
+const char *wlib_mt_error(warren_ctx_t *ctx)
+{
+    if (thread_err.ctx != ctx) {
+        snprintf(thread_err.text, sizeof(thread_err.text), "%s", ctx->err);
+        thread_err.ctx = ctx;
+    }
+    return thread_err.text;
 }
 
 /* 0 when the channel can carry messages, else -1 with errno. */
 int wlib_usable(warren_ctx_t *ctx)
 {
     if (ctx->fatal != 0) {
+        if (ctx->mt)            /* this thread's text: the cause */
+            snprintf(wlib_errbuf(ctx), WL_ERR_MAX, "%s", ctx->err);
         errno = ctx->fatal;
         return -1;
     }
@@ -78,35 +110,17 @@ int wlib_req_usable(warren_req_t *req)
 
 const char *warren_error(const warren_ctx_t *ctx)
 {
-    return ctx != NULL ? ctx->err : "no context";
-}
+    warren_ctx_t *c = (warren_ctx_t *) ctx;     /* its lock, not its state */
+    const char *text;
 
-/* --------------------------------------------------------- stream table */
-
-/* Marks the stream closed on the wire once both directions are. */
-void wlib_maybe_close(warren_req_t *req)
-{
-    if (req->open && req->in_closed && req->out_closed) {
-        req->open = false;
-        req->pending = false;   /* aborted before the app took it */
-    }
-    if (!req->open && !req->held && !req->pending)
-        req->in_use = false;
-}
-
-/* The app lets go of req (warren_finish / warren_abort). */
-void wlib_release(warren_req_t *req)
-{
-    req->held = false;
-    req->ring_used = 0;         /* unread body is dropped */
-    wlib_maybe_close(req);
-}
-
-static void slot_free(warren_req_t *req)
-{
-    wlib_head_free(req);
-    wlib_body_free(req);
-    wlib_resp_free(req);
+    if (ctx == NULL)
+        return "no context";
+    if (!ctx->mt)
+        return ctx->err;
+    wlib_mt_lock(c);
+    text = wlib_mt_error(c);
+    wlib_mt_unlock(c);
+    return text;
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -167,14 +181,19 @@ warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
     if (ctx == NULL)
         goto fail_fd;
     ctx->fd = fd;
+    if (wlib_threads_init(ctx, nthreads) < 0) {
+        err = errno;
+        close(fd);
+        free(ctx);
+        errno = err;
+        return NULL;
+    }
     ctx->rbuf = malloc(WL_MSG_MAX);
     if (ctx->rbuf == NULL) {
         warren_done(ctx);
         errno = ENOMEM;
         return NULL;
     }
-    for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++)
-        ctx->slot[i].ctx = ctx;
     if (send_hello(ctx, nthreads) < 0) {
         err = errno;
         warren_done(ctx);
@@ -235,51 +254,70 @@ void warren_done(warren_ctx_t *ctx)
 {
     if (ctx == NULL)
         return;
-    for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++)
-        slot_free(&ctx->slot[i]);
+    wlib_streams_free(ctx);
     close(ctx->fd);
+    wlib_threads_done(ctx);
     free(ctx->rbuf);
     free(ctx);
 }
 
 /* --------------------------------------------------------------- accept */
 
-/* The earliest request whose head arrived and that the app has not taken. */
-static warren_req_t *next_pending(warren_ctx_t *ctx)
+/* Single thread: a request is waiting; *arg remembers it (one scan). */
+static bool pending_peek(warren_ctx_t *ctx, void *arg)
 {
-    warren_req_t *best = NULL;
+    warren_req_t **got = arg;
 
-    for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++) {
-        warren_req_t *r = &ctx->slot[i];
+    *got = wlib_next_pending(ctx);
+    return *got != NULL;
+}
 
-        if (r->in_use && r->pending && (best == NULL || r->seq < best->seq))
-            best = r;
+/* Several threads: this waiter was handed a request, or one is waiting. */
+static bool pending_ready(warren_ctx_t *ctx, void *arg)
+{
+    warren_req_t **got = arg;
+
+    return *got != NULL || wlib_next_pending(ctx) != NULL;
+}
+
+/* Takes the earliest pending request for a waiting thread (threads.c
+ * hands requests out as they arrive, so each thread it wakes has one). */
+static bool pending_claim(warren_ctx_t *ctx, void *arg)
+{
+    warren_req_t **got = arg;
+
+    if (*got == NULL && (*got = wlib_next_pending(ctx)) != NULL)
+        wlib_take(*got);
+    return *got != NULL;
+}
+
+static warren_req_t *accept_locked(warren_ctx_t *ctx)
+{
+    warren_req_t *req = NULL;
+
+    if (ctx->mt)
+        wlib_wait(ctx, pending_ready, pending_claim, &req);
+    else
+        wlib_wait(ctx, pending_peek, NULL, &req);
+    if (ctx->fatal != 0 || ctx->eof) {
+        if (req != NULL && req->held)
+            wlib_release(req);
+        errno = ctx->eof && ctx->fatal == 0 ? 0 : ctx->fatal;
+        return NULL;            /* errno 0: the normal end, the worker exits */
     }
-    return best;
+    if (req == NULL)
+        pending_claim(ctx, &req);
+    else if (!req->held)        /* peeked (one thread): take it */
+        wlib_take(req);
+    return req;
 }
 
 warren_req_t *warren_accept(warren_ctx_t *ctx)
 {
     warren_req_t *req;
 
-    for (;;) {
-        if (ctx->fatal != 0) {
-            errno = ctx->fatal;
-            return NULL;
-        }
-        if (ctx->eof) {
-            errno = 0;          /* the normal end: the worker exits */
-            return NULL;
-        }
-        req = next_pending(ctx);
-        if (req != NULL)
-            break;
-        if (wlib_pump(ctx, true) < 0 && ctx->fatal != 0) {
-            errno = ctx->fatal;
-            return NULL;
-        }
-    }
-    req->pending = false;
-    req->held = true;
+    wlib_lock(ctx);
+    req = accept_locked(ctx);
+    wlib_unlock_ret(ctx, 0);            /* keeps errno */
     return req;
 }

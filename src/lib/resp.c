@@ -106,7 +106,7 @@ static int head_open(warren_req_t *req, const char *call)
     return 0;
 }
 
-int warren_response_init(warren_req_t *req, int status, size_t nheaders_hint)
+static int response_init(warren_req_t *req, int status, size_t nheaders_hint)
 {
     uint32_t st = (uint32_t) status, zero = 0;
     size_t hint, want;
@@ -130,8 +130,8 @@ int warren_response_init(warren_req_t *req, int status, size_t nheaders_hint)
     return 0;
 }
 
-int warren_response_add_header(warren_req_t *req, const char *name,
-                               size_t nlen, const char *value, size_t vlen)
+static int add_header(warren_req_t *req, const char *name, size_t nlen,
+                      const char *value, size_t vlen)
 {
     size_t need;
 
@@ -163,13 +163,13 @@ int warren_response_add_header(warren_req_t *req, const char *name,
 static int head_ready(warren_req_t *req)
 {
     if (req->resp == WL_RESP_NONE
-        && warren_response_init(req, WL_STATUS_OK, 0) < 0)
+        && response_init(req, WL_STATUS_OK, 0) < 0)
         return -1;
     memcpy(req->rh + WL_COUNT_OFF, &req->rh_count, sizeof(req->rh_count));
     return 0;
 }
 
-int warren_response_send_head(warren_req_t *req)
+static int send_head(warren_req_t *req)
 {
     if (head_open(req, "warren_response_send_head") < 0 || head_ready(req) < 0)
         return -1;
@@ -182,16 +182,21 @@ int warren_response_send_head(warren_req_t *req)
 
 /* -------------------------------------------------------------- the body */
 
+static bool credit_ready(warren_ctx_t *ctx, void *arg)
+{
+    warren_req_t *req = arg;
+
+    return req->out_credit > 0 || req->aborted;
+}
+
 /* Blocks until the router grants credit; -1 when the request ends first. */
 static int wait_credit(warren_req_t *req)
 {
-    while (req->out_credit == 0) {
-        if (wlib_pump(req->ctx, true) < 0)
-            return -1;
-        if (wlib_req_usable(req) < 0)
-            return -1;
-    }
-    return 0;
+    if (req->out_credit > 0)
+        return 0;
+    if (wlib_wait(req->ctx, credit_ready, NULL, req) < 0)
+        return -1;
+    return wlib_req_usable(req);
 }
 
 /*
@@ -257,17 +262,16 @@ static int body_open(warren_req_t *req, const char *call)
     return 0;
 }
 
-int warren_write(warren_req_t *req, const void *buf, size_t n)
+static int write_body(warren_req_t *req, const void *buf, size_t n)
 {
     if (body_open(req, "warren_write") < 0)
         return -1;
     if (n == 0)
-        return req->resp >= WL_RESP_SENT ? 0
-               : warren_response_send_head(req);
+        return req->resp >= WL_RESP_SENT ? 0 : send_head(req);
     return send_body(req, buf, n, false);
 }
 
-int warren_write_end(warren_req_t *req, const void *buf, size_t n)
+static int write_end(warren_req_t *req, const void *buf, size_t n)
 {
     if (body_open(req, "warren_write_end") < 0)
         return -1;
@@ -284,19 +288,29 @@ int wlib_send_abort(warren_req_t *req)
     return wlib_send(req->ctx, WR_APP_ABORT, req->stream, NULL, 0);
 }
 
+static bool in_closed(warren_ctx_t *ctx, void *arg)
+{
+    warren_req_t *req = arg;
+
+    return req->in_closed;
+}
+
 /*
  * After RESP_END: if the router may still be sending a body nobody will
  * read, tell it to stop (proto.h: ABORT after our END). Messages already
  * waiting are taken first, so a REQ_END that is there saves the ABORT.
+ * req stays held meanwhile (the stream may close on the wire, the object
+ * stays ours until wlib_release).
  */
 static int stop_body(warren_req_t *req)
 {
     warren_ctx_t *ctx = req->ctx;
 
-    req->held = false;          /* body arriving from now on is dropped */
-    for (int i = 0; i < WL_DRAIN_MAX && !req->in_closed; i++)
-        if (wlib_pump(ctx, false) <= 0)
-            break;
+    if (req->in_closed)
+        return 0;               /* the usual case: the whole body came */
+    req->finishing = true;      /* body arriving from now on is dropped */
+    req->ring_used = 0;
+    wlib_poll(ctx, in_closed, req, WL_DRAIN_MAX);
     if (req->in_closed || wlib_usable(ctx) < 0)
         return 0;
     return wlib_send(ctx, WR_APP_ABORT, req->stream, NULL, 0);
@@ -304,6 +318,10 @@ static int stop_body(warren_req_t *req)
 
 static int finish(warren_req_t *req)
 {
+    /* The response is whole at the router already: what happens to the
+     * channel or the stream since does not undo it. */
+    if (req->resp == WL_RESP_DONE && !req->aborted)
+        return wlib_usable(req->ctx) < 0 ? 0 : stop_body(req);
     if (wlib_req_usable(req) < 0)
         return -1;
     if (req->resp != WL_RESP_DONE && send_body(req, NULL, 0, true) < 0)
@@ -313,24 +331,78 @@ static int finish(warren_req_t *req)
 
 int warren_finish(warren_req_t *req)
 {
-    int rc;
+    warren_ctx_t *ctx;
+    int rc, err;
 
-    if (req == NULL || !req->held) {
+    if (req == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    ctx = req->ctx;
+    wlib_lock(ctx);
+    if (!req->held) {
+        wlib_unlock(ctx);
         errno = EINVAL;
         return -1;
     }
     rc = finish(req);
+    err = errno;
     wlib_release(req);
-    return rc;
+    errno = err;                /* wlib_release never fails */
+    return wlib_unlock_ret(ctx, rc);
 }
 
 void warren_abort(warren_req_t *req)
 {
-    if (req == NULL || !req->held)
+    warren_ctx_t *ctx;
+    int err = errno;
+
+    if (req == NULL)
         return;
-    req->aborted = true;
-    if (!req->out_closed && wlib_usable(req->ctx) == 0)
-        wlib_send_abort(req);
-    req->out_closed = true;
-    wlib_release(req);
+    ctx = req->ctx;
+    wlib_lock(ctx);
+    if (req->held) {
+        req->aborted = true;
+        if (!req->out_closed && wlib_usable(ctx) == 0)
+            wlib_send_abort(req);
+        req->out_closed = true;
+        wlib_release(req);
+    }
+    wlib_unlock(ctx);
+    errno = err;
+}
+
+/* ---------------------------------------------------- the public calls */
+
+/* Each runs its part under the context's lock (no lock with one thread). */
+
+int warren_response_init(warren_req_t *req, int status, size_t nheaders_hint)
+{
+    wlib_lock(req->ctx);
+    return wlib_unlock_ret(req->ctx, response_init(req, status, nheaders_hint));
+}
+
+int warren_response_add_header(warren_req_t *req, const char *name,
+                               size_t nlen, const char *value, size_t vlen)
+{
+    wlib_lock(req->ctx);
+    return wlib_unlock_ret(req->ctx, add_header(req, name, nlen, value, vlen));
+}
+
+int warren_response_send_head(warren_req_t *req)
+{
+    wlib_lock(req->ctx);
+    return wlib_unlock_ret(req->ctx, send_head(req));
+}
+
+int warren_write(warren_req_t *req, const void *buf, size_t n)
+{
+    wlib_lock(req->ctx);
+    return wlib_unlock_ret(req->ctx, write_body(req, buf, n));
+}
+
+int warren_write_end(warren_req_t *req, const void *buf, size_t n)
+{
+    wlib_lock(req->ctx);
+    return wlib_unlock_ret(req->ctx, write_end(req, buf, n));
 }

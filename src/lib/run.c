@@ -1,6 +1,6 @@
 /*
  * libwarren: warren_run, the accept-handle-finish loop most applications
- * need.
+ * need. With several threads, each of them may run it on the same context.
  */
 #include <errno.h>
 
@@ -11,8 +11,12 @@ enum { WL_STATUS_FAILED = 500 };
 /* A handler failed: answer 500 if nothing went out yet, else cut. */
 static void fail_request(warren_req_t *req)
 {
-    if (req->resp < WL_RESP_SENT && !req->aborted
-        && warren_response_init(req, WL_STATUS_FAILED, 0) == 0) {
+    bool answerable;
+
+    wlib_lock(req->ctx);
+    answerable = req->resp < WL_RESP_SENT && !req->aborted;
+    wlib_unlock(req->ctx);
+    if (answerable && warren_response_init(req, WL_STATUS_FAILED, 0) == 0) {
         warren_finish(req);
         return;
     }

@@ -1,17 +1,33 @@
 /*
- * Requests to applications: a connection takes an idle worker of the app's
- * generation (or waits in its queue), sends the request head and body over
- * the worker's channel within the worker's window, and writes the response
- * back, granting the worker more window only as the client takes the bytes:
- * memory per request stays bounded both ways (src/lib/proto.h).
+ * Requests to applications, the dispatch half: which worker serves a
+ * request, and what becomes of a worker when a request is done with it.
+ * One exchange on one stream is app_stream.c's (app.h between the two).
  *
- * Idle workers belong to their generation, in no epoll. The thread whose
- * connection takes one adds it to its own epoll. A worker freed while
- * connections of the same thread wait goes straight to the next of them,
- * still in that epoll: under load a worker stays with one thread, and a
- * request costs no epoll_ctl and no wake-up of another thread. Otherwise
- * it leaves the epoll and is handed to the first waiter's thread through
- * its inbox (the thread's eventfd wakes it), or goes idle.
+ * A worker serves up to `streams` requests at once (its HELLO), and the
+ * router may queue `pipeline` more on it (the application's key), so a
+ * single-threaded worker finds its next request in its socket instead of
+ * waiting a round trip: its cap is streams + pipeline, at most
+ * WR_APP_MAX_STREAMS. Each request is one stream of the worker's channel.
+ *
+ * Idle workers (no stream) belong to their generation, in no epoll. The
+ * thread whose connection takes one adds it to its own epoll, its home,
+ * and puts it in the generation's busy list: while it has streams, only
+ * that thread opens more on it (the slots are that thread's alone, no lock
+ * on the hot path). A new request takes, in order: an idle worker; a free
+ * stream slot of a worker at home in its thread; a free pipeline slot of
+ * one (the least loaded); else it waits in the app's bounded queue. When a
+ * stream ends, its worker takes the next waiter of its own thread, still
+ * in that epoll (under load a worker stays with one thread and a request
+ * costs no epoll_ctl); with none, and no stream left, it leaves the epoll
+ * and goes to the first waiter's thread through its inbox (the thread's
+ * eventfd wakes it), or idle.
+ *
+ * Requests of other threads never take slots of a worker at home elsewhere
+ * (docs/applications.md): they wait until a worker is idle. Nothing
+ * starves: while anyone waits, new requests queue behind them rather than
+ * take a busy worker's free slot, and a worker's own thread may pass the
+ * head of the queue only WR_APP_SKIPS_MAX times, so its worker drains and
+ * goes to the head.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,18 +41,21 @@
 
 #include "core/log.h"
 #include "lib/proto.h"
-#include "router/conn.h"
+#include "router/app.h"
 #include "router/proxy.h"
-#include "router/worker_proto.h"
 
-#define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
-#define WR_APP_GRANT_MIN    (WR_APP_WINDOW_INIT / 4)  /* batch WINDOW messages */
-#define WR_CL_DIGITS_MAX    18      /* a Content-Length that fits a long long */
 /* How many times a freed worker may serve a later waiter of its own thread
  * before the head of the queue (another thread's): bounds the wait the
  * preference adds. */
-#define WR_APP_SKIPS_MAX    8
-#define WR_HTTP_ADDR_WAIT_MS 1000   /* an HTTP worker's address, after its hello */
+#define WR_APP_SKIPS_MAX      8
+#define WR_HTTP_ADDR_WAIT_MS  1000   /* an HTTP worker's address, after its hello */
+#define WR_APP_PIPELINE_DEFAULT 1    /* "pipeline" when the key is absent */
+/* A worker whose every stream lost its request (the clients left) and that
+ * has not closed them this long is stuck in them: main ends it. */
+#define WR_APP_ORPHAN_MS      30000
+/* Methods a request may be sent again with, when the worker it was queued
+ * on died before answering it (and it has no body). */
+static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS" };
 
 /* ---- generations (registry: the control thread's) ---- */
 
@@ -65,6 +84,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
     atomic_init(&g->refs, 1);           /* the registry's */
     g->router = r;
     g->gen = gen;
+    g->pipeline = WR_APP_PIPELINE_DEFAULT;
     pthread_mutex_init(&g->lock, NULL);
     r->gens[r->ngens++] = g;
     return g;
@@ -91,38 +111,68 @@ void wr_appgen_unref(wr_appgen_t *g)
     free(g);
 }
 
-static void discard(wr_worker_t *w);
+/* ---- lists (called with g->lock held) ---- */
 
-/* w NULL: no worker will come (the generation was retired). */
-static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id)
+/* A worker with streams is in the busy list, at home in thread t, and
+ * holds its generation (a stream left to close may outlive every request
+ * on it). It stays there while it has streams or is being given more. */
+static void busy_add(wr_appgen_t *g, wr_worker_t *w, wr_thread_t *t)
 {
-    wr_handoff_t *h = malloc(sizeof(*h));
-    uint64_t one = 1;
-
-    if (h == NULL) {
-        wr_log(WR_LOG_CRIT, "out of memory handing a worker over");
-        if (w)
-            discard(w);
-        return;
-    }
-    h->w = w;
-    h->conn_id = conn_id;
-    pthread_mutex_lock(&t->inbox_lock);
-    h->next = t->inbox;
-    t->inbox = h;
-    pthread_mutex_unlock(&t->inbox_lock);
-    if (write(t->notify.fd, &one, sizeof(one)) < 0)
-        wr_log_sys(WR_LOG_ERR, "write", "router thread eventfd");
+    atomic_fetch_add(&g->refs, 1);
+    w->home = t;
+    w->tprev = NULL;
+    w->tnext = t->homed;
+    if (t->homed)
+        t->homed->tprev = w;
+    t->homed = w;
+    w->bprev = NULL;
+    w->bnext = g->busy;
+    if (g->busy)
+        g->busy->bprev = w;
+    g->busy = w;
 }
 
-/* A worker is free: to the first waiter, or to the idle list. Called with
- * g->lock held. */
+/* The caller drops the reference busy_add took, once unlocked. */
+static void busy_remove(wr_appgen_t *g, wr_worker_t *w)
+{
+    if (w->bprev)
+        w->bprev->bnext = w->bnext;
+    else
+        g->busy = w->bnext;
+    if (w->bnext)
+        w->bnext->bprev = w->bprev;
+    w->bprev = w->bnext = NULL;
+    if (w->tprev)
+        w->tprev->tnext = w->tnext;
+    else
+        w->home->homed = w->tnext;
+    if (w->tnext)
+        w->tnext->tprev = w->tprev;
+    w->tprev = w->tnext = NULL;
+    w->home = NULL;
+}
+
+/* Streams the router opens on w at most. An HTTP worker takes one request
+ * at a time (proxy.c); pipelining is for the channel's streams. */
+static int worker_cap(const wr_appgen_t *g, const wr_worker_t *w)
+{
+    int cap = (int) w->streams + (g->http ? 0 : g->pipeline);
+
+    if (g->http || w->streams < 1)
+        return 1;
+    return cap < WR_APP_MAX_STREAMS ? cap : WR_APP_MAX_STREAMS;
+}
+
+/* w NULL: no worker will come (the generation was retired). */
+static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id);
+
+/* A worker without streams, out of every epoll: to the first waiter, or to
+ * the idle list, or closed (retired generation, recycled worker). */
 static void give_locked(wr_appgen_t *g, wr_worker_t *w)
 {
     wr_waiter_t *q;
 
-    w->conn = NULL;
-    if (g->retired) {
+    if (g->retired || w->retiring) {
         g->nworkers--;
         worker_close(w);
         return;
@@ -151,15 +201,28 @@ static void give(wr_worker_t *w)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* A worker whose stream state is unknown (mid-request): never reused. */
-static void discard(wr_worker_t *w)
+/* w NULL: no worker will come (the generation was retired). */
+static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id)
 {
-    wr_appgen_t *g = w->gen;
+    wr_handoff_t *h = malloc(sizeof(*h));
+    uint64_t one = 1;
 
-    pthread_mutex_lock(&g->lock);
-    g->nworkers--;
-    pthread_mutex_unlock(&g->lock);
-    worker_close(w);
+    if (h == NULL) {
+        wr_log(WR_LOG_CRIT, "out of memory handing a worker over");
+        if (w) {
+            w->gen->nworkers--;           /* called with its lock held */
+            worker_close(w);
+        }
+        return;
+    }
+    h->w = w;
+    h->conn_id = conn_id;
+    pthread_mutex_lock(&t->inbox_lock);
+    h->next = t->inbox;
+    t->inbox = h;
+    pthread_mutex_unlock(&t->inbox_lock);
+    if (write(t->notify.fd, &one, sizeof(one)) < 0)
+        wr_log_sys(WR_LOG_ERR, "write", "router thread eventfd");
 }
 
 /* An idle worker's channel still open? (Stale bytes of its last stream may
@@ -172,9 +235,12 @@ static int alive(wr_worker_t *w)
     return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
 }
 
-/* Close the channels of idle workers that died (main replaces them). */
+/* Close the channels of idle workers that died (main replaces them); have
+ * main end busy ones stuck in streams whose clients all left. */
 void wr_appgen_sweep(wr_router_t *r)
 {
+    uint64_t now = wr_ev_now();
+
     for (size_t i = 0; i < r->ngens; i++) {
         wr_appgen_t *g = r->gens[i];
         wr_worker_t **p;
@@ -189,6 +255,16 @@ void wr_appgen_sweep(wr_router_t *r)
             *p = w->next;
             g->nworkers--;
             worker_close(w);
+        }
+        for (wr_worker_t *w = g->busy; w; w = w->bnext) {
+            if (w->conns > 0 || w->active == 0 || w->orphan_killed
+                || now - w->orphan_since < WR_APP_ORPHAN_MS)
+                continue;
+            w->orphan_killed = 1;
+            wr_log(WR_LOG_WARN, "app \"%s\" worker %u (pid %d) kept streams whose clients "
+                   "left for %d s; ending it", g->name, w->id, (int) w->pid,
+                   WR_APP_ORPHAN_MS / 1000);
+            wr_app_scale_kill(r, w);
         }
         pthread_mutex_unlock(&g->lock);
     }
@@ -259,8 +335,8 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
         return;
     r->gens[i] = r->gens[--r->ngens];
     /* Idle channels close now (their workers see EOF and exit); busy ones
-     * when their request ends (give_locked). Waiters are answered 503 by
-     * their threads when the config that dropped the app took effect. */
+     * when their last stream ends (give_locked). Waiters are answered 503
+     * by their threads when the config that dropped the app took effect. */
     pthread_mutex_lock(&g->lock);
     g->retired = 1;
     while (g->qhead) {                    /* not here: a newer generation or 503 */
@@ -281,54 +357,32 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
     wr_appgen_unref(g);
 }
 
-/* Unit's /status/applications/NAME: processes running, starting, idle;
- * requests active (being served or waiting for a worker). */
+/* Unit's /status/applications/NAME: processes running, starting, idle (a
+ * process is idle while it has a free stream: it would serve one more
+ * request at once); requests active (being served, or queued on a worker
+ * or waiting for one). */
 json_t *wr_appgen_status(wr_appgen_t *g)
 {
-    int idle = 0, running, queued, starting;
+    int idle = 0, running, active, starting;
 
     pthread_mutex_lock(&g->lock);
     for (wr_worker_t *w = g->idle; w; w = w->next)
         idle++;
+    active = g->qlen;
+    for (wr_worker_t *w = g->busy; w; w = w->bnext) {
+        if (!w->retiring && w->active < (int) w->streams)
+            idle++;
+        active += w->conns;
+    }
     running = g->nworkers;
-    queued = g->qlen;
     starting = g->starting;
     pthread_mutex_unlock(&g->lock);
     return json_pack("{s:{s:i,s:i,s:i},s:{s:i}}",
                      "processes", "running", running, "starting", starting, "idle", idle,
-                     "requests", "active", running - idle + queued);
+                     "requests", "active", active);
 }
 
-/* ---- one exchange ---- */
-
-static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
-static void fail(wr_hconn_t *c, int status);
-
-static int send_msg_flags(wr_worker_t *w, uint16_t type, uint16_t flags, uint32_t stream,
-                          const void *p, size_t n)
-{
-    wr_app_hdr_t h = { .type = type, .flags = flags, .stream = stream, .len = (uint32_t) n };
-    struct iovec iov[2] = { { &h, sizeof(h) }, { (void *) p, n } };
-    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n ? 2 : 1 };
-    ssize_t r;
-
-    do
-        r = sendmsg(w->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -1 : 0;
-}
-
-static int send_msg(wr_worker_t *w, uint16_t type, uint32_t stream, const void *p, size_t n)
-{
-    return send_msg_flags(w, type, 0, stream, p, n);
-}
-
-/* A new stream id for each request: a late message of the worker's
- * previous request (an ABORT after its END) can never match the next one. */
-static uint32_t stream_of(const wr_hconn_t *c)
-{
-    return c->stream;
-}
+/* ---- choosing a worker ---- */
 
 /* Take w out of this thread's epoll. An event for it may still wait in
  * the batch: the ev is retired (skipped, freed after the batch); the
@@ -370,246 +424,6 @@ static wr_waiter_t *take_own_waiter(wr_appgen_t *g, wr_thread_t *t)
     return NULL;
 }
 
-static void attach(wr_hconn_t *c, wr_worker_t *w);
-static wr_hconn_t *waiting_take(wr_thread_t *t, uint64_t conn_id);
-
-/* A worker this thread is done with: to a waiting connection of the same
- * thread while still in its epoll, else out of it and on (give). */
-static void pass_on(wr_thread_t *t, wr_worker_t *w)
-{
-    wr_appgen_t *g = w->gen;
-    wr_waiter_t *q = NULL;
-    wr_hconn_t *next = NULL;
-
-    pthread_mutex_lock(&g->lock);
-    if (!g->retired)
-        q = take_own_waiter(g, t);
-    pthread_mutex_unlock(&g->lock);
-    if (q != NULL) {
-        next = waiting_take(t, q->conn_id);
-        free(q);
-    }
-    if (next != NULL) {
-        attach(next, w);
-        return;
-    }
-    unhome(t, w);
-    give(w);
-}
-
-/* End the exchange: the worker goes back (or away), c continues. */
-static void detach(wr_hconn_t *c, int reusable)
-{
-    wr_worker_t *w = c->worker;
-
-    if (w == NULL)
-        return;
-    c->worker = NULL;
-    w->conn = NULL;
-    if (reusable) {
-        pass_on(c->t, w);
-        return;
-    }
-    unhome(c->t, w);
-    discard(w);
-}
-
-/* Answer with an error status (nothing was sent yet), then go on. */
-static void fail(wr_hconn_t *c, int status)
-{
-    detach(c, 0);
-    wr_conn_fail(c, status);
-}
-
-/* The worker's channel is full (the app is busy): go on when it drains. */
-static int worker_blocked(wr_hconn_t *c)
-{
-    if (!c->worker_out) {
-        c->worker_out = 1;
-        wr_ev_mod(&c->t->loop, c->worker->ev, EPOLLIN | EPOLLOUT);
-    }
-    return 0;
-}
-
-/*
- * Request body bytes ready to forward at c->in + c->consumed. A chunked
- * body is decoded in place as it comes (the raw bytes after the decoded
- * ones move up): the worker gets the payload only, and c->body_left stays
- * 1 until the last chunk. -1 for a broken chunked body (c->chunk.error).
- */
-static int body_ready(wr_hconn_t *c, size_t *ready)
-{
-    size_t at = c->consumed + c->dec_len, used, out;
-    int rc;
-
-    if (!c->chunked) {
-        size_t n = c->in_len - c->consumed;
-        *ready = (long long) n > c->body_left ? (size_t) c->body_left : n;
-        return 0;
-    }
-    if (c->dec_len == 0 && !c->chunk_end && at < c->in_len) {
-        rc = wr_http_chunked_decode(&c->chunk, c->in + at, c->in_len - at, &used, &out);
-        if (rc < 0)
-            return -1;
-        memmove(c->in + at + out, c->in + at + used, c->in_len - at - used);
-        c->in_len -= used - out;
-        c->dec_len = out;
-        c->chunk_end = rc == 1;
-    }
-    if (c->chunk_end && c->dec_len == 0)
-        c->body_left = 0;                 /* what follows is the next request */
-    *ready = c->dec_len;
-    return 0;
-}
-
-/* The status for a failed pump_body: a broken chunked body is the
- * client's (400, 413), anything else the worker's channel (502). */
-static int body_status(const wr_hconn_t *c)
-{
-    return c->chunked && c->chunk.error < 0 ? -c->chunk.error : 502;
-}
-
-/* pump_body failed: answer the error. A broken chunked body is the
- * client's fault, not the worker's: its stream is cut with ABORT (proto.h;
- * its late messages are ignored by stream id) and the worker serves on. */
-static void fail_body(wr_hconn_t *c)
-{
-    int status = body_status(c);
-
-    if (status != 502 && c->worker != NULL && !c->head_out
-        && send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0) == 0) {
-        c->req_done = 1;
-        detach(c, 1);
-    }
-    fail(c, status);
-}
-
-/* Forward request body bytes waiting in c->in, as the window allows. */
-static int pump_body(wr_hconn_t *c)
-{
-    size_t n;
-
-    while (c->body_left > 0 && c->req_window > 0) {
-        if (body_ready(c, &n) < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if ((long long) n > c->req_window)
-            n = (size_t) c->req_window;
-        if (n > WR_APP_MAX_PAYLOAD)
-            n = WR_APP_MAX_PAYLOAD;
-        if (send_msg(c->worker, WR_APP_REQ_BODY, stream_of(c), c->in + c->consumed, n) < 0)
-            return errno == EAGAIN ? worker_blocked(c) : -1;
-        c->consumed += n;
-        if (c->chunked)
-            c->dec_len -= n;
-        else
-            c->body_left -= (long long) n;
-        c->req_window -= (long long) n;
-    }
-    if (c->chunked && body_ready(c, &n) < 0)
-        return -1;                         /* notices the end after the last bytes */
-    /* What was forwarded need not stay in the buffer. */
-    if (c->consumed > c->head_len && c->body_left > 0) {
-        memmove(c->in + c->head_len, c->in + c->consumed, c->in_len - c->consumed);
-        c->in_len -= c->consumed - c->head_len;
-        c->consumed = c->head_len;
-    }
-    if (c->body_left == 0 && !c->req_done) {
-        if (send_msg(c->worker, WR_APP_REQ_END, stream_of(c), NULL, 0) < 0)
-            return errno == EAGAIN ? worker_blocked(c) : -1;
-        c->req_done = 1;
-    }
-    return 0;
-}
-
-/* Client input is wanted now: body bytes the worker's window can take. */
-static int body_wanted(const wr_hconn_t *c)
-{
-    return c->body_left > 0 && c->req_window > 0;
-}
-
-/* Which client events c needs now. Without a body to forward, EPOLLIN is
- * left as it is: it is only dropped if input actually comes (a pipelining
- * client, wr_app_on_client), so a plain request costs no epoll_ctl. */
-static void client_interest(wr_hconn_t *c)
-{
-    uint32_t ev = EPOLLRDHUP;
-
-    if (body_wanted(c) || (c->body_left == 0 && (c->events & EPOLLIN)))
-        ev |= EPOLLIN;
-    if (c->out_sent < c->out.n)
-        ev |= EPOLLOUT;
-    wr_conn_want(c, ev);
-}
-
-static int recycle(wr_hconn_t *c);
-
-/* An HTTP worker back from proxy.c. */
-static void http_release(wr_hconn_t *c, int how)
-{
-    wr_worker_t *w = c->worker;
-
-    if (w == NULL)
-        return;
-    if (how == WR_PROXY_HUNG && kill(w->pid, SIGKILL) < 0)
-        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
-               c->app->name, strerror(errno));
-    if (how == WR_PROXY_DONE && !recycle(c)) {
-        c->worker = NULL;
-        give(w);
-        return;
-    }
-    c->worker = NULL;
-    discard(w);                            /* its prototype ends it */
-}
-
-/* Start c's exchange on w; w joins this thread's epoll unless it is in it
- * already (passed on from the previous request, pass_on). */
-static void attach(wr_hconn_t *c, wr_worker_t *w)
-{
-    int fresh = w->ev == NULL;
-
-    c->worker = w;
-    w->conn = c;
-    if (w->gen->http && w->http == NULL)
-        http_address(w, WR_HTTP_ADDR_WAIT_MS);
-    if (w->gen->http && w->http == NULL) {
-        c->worker = NULL;
-        discard(w);
-        fail(c, 502);
-        return;
-    }
-    if (w->http) {                         /* it speaks HTTP: proxy.c */
-        wr_proxy_begin_app(c, w->http, http_release);
-        return;
-    }
-    if (fresh && (w->ev = calloc(1, sizeof(*w->ev))) == NULL) {
-        c->worker = NULL;
-        discard(w);
-        fail(c, 503);
-        return;
-    }
-    w->ev->fd = w->fd;
-    w->ev->cb = worker_event;
-    w->ev->data = w;
-    c->state = WR_HC_APP;
-    c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
-    if (c->stream == 0)
-        c->stream = atomic_fetch_add(&c->t->router->next_stream, 1) + 1;
-    c->req_window = WR_APP_WINDOW_INIT;
-    /* No body: the head closes the router's direction (one message). */
-    c->req_done = c->body_left == 0;
-    if ((fresh && wr_ev_add(&c->t->loop, w->ev, EPOLLIN) < 0)
-        || send_msg_flags(w, WR_APP_REQ_HEAD, c->req_done ? WR_APP_F_END : 0, stream_of(c),
-                          c->app_head.p, c->app_head.n) < 0
-        || pump_body(c) < 0) {
-        fail_body(c);
-        return;
-    }
-    client_interest(c);
-}
-
 /* The waiting connection of t with this id, out of the waiting list. */
 static wr_hconn_t *waiting_take(wr_thread_t *t, uint64_t conn_id)
 {
@@ -633,11 +447,232 @@ static void waiting_remove(wr_hconn_t *c)
     }
 }
 
+/* w takes one more stream, for c of thread t (locked): it joins t's side
+ * if it had none; limits.requests counts it, and a worker that reached its
+ * share takes no more (it is closed when its streams are done). Each
+ * worker's share differs by up to a tenth, so a pool started together does
+ * not recycle all at once. */
+static void claim_locked(wr_appgen_t *g, wr_worker_t *w, wr_hconn_t *c)
+{
+    long max = c->app_max_requests;
+
+    if (w->home == NULL) {
+        busy_add(g, w, c->t);
+        w->cap = worker_cap(g, w);
+    }
+    w->active++;
+    w->conns++;
+    if (max > 0 && ++w->served >= (unsigned long) (max + (long) (w->id % (uint32_t) (max / 10 + 1))))
+        w->retiring = 1;
+}
+
+/* A busy worker of thread t with a free slot: one below its streams (it
+ * serves at once) before a pipeline one, the least loaded first. Only
+ * when nobody waits: a waiter of another thread goes first. Locked. */
+static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
+{
+    wr_worker_t *best = NULL;
+
+    if (g->qhead != NULL)
+        return NULL;
+    for (wr_worker_t *w = g->busy; w; w = w->bnext) {
+        int at_once = w->active < (int) w->streams;
+        if (w->home != t || w->retiring || w->active >= w->cap || w->http)
+            continue;
+        if (best == NULL || at_once > (best->active < (int) best->streams)
+            || (at_once == (best->active < (int) best->streams) && w->active < best->active))
+            best = w;
+    }
+    return best;
+}
+
+/* An idle worker, out of the idle list (dead ones are closed). Locked. */
+static wr_worker_t *idle_locked(wr_appgen_t *g)
+{
+    wr_worker_t *w;
+
+    while ((w = g->idle) != NULL) {
+        g->idle = w->next;
+        if (alive(w))
+            return w;
+        g->nworkers--;                    /* it died while idle */
+        worker_close(w);
+    }
+    return NULL;
+}
+
+static void attach(wr_hconn_t *c, wr_worker_t *w);
+static void http_release(wr_hconn_t *c, int how);
+static void teardown(wr_worker_t *w);
+static int  retry_allowed(const wr_hconn_t *c);
+
+/* Let w (home t) take what its free slots can: waiters of t, in order;
+ * with no stream left and none of t waiting, it leaves t for the first
+ * waiter's thread, the idle list, or is closed. While w is held (its event
+ * or an attach is under way) this waits for the hold's end (unhold). */
+static void refill(wr_thread_t *t, wr_worker_t *w)
+{
+    wr_appgen_t *g = w->gen;
+
+    if (w->held) {
+        w->refill = 1;
+        return;
+    }
+    for (;;) {
+        if (w->dead)
+            return;                       /* out of the lists already */
+        wr_waiter_t *q = NULL;
+        wr_hconn_t *next = NULL;
+        int gone = 0;
+
+        w->refill = 0;
+        pthread_mutex_lock(&g->lock);
+        if (!g->retired && !w->retiring && w->active < w->cap)
+            q = take_own_waiter(g, t);
+        if (q == NULL && w->active == 0) {
+            busy_remove(g, w);
+            gone = 1;
+        }
+        pthread_mutex_unlock(&g->lock);
+        if (gone) {
+            unhome(t, w);
+            give(w);
+            wr_appgen_unref(g);           /* busy_add's */
+            return;
+        }
+        if (q == NULL)
+            return;                       /* it waits, at home, for more */
+        next = waiting_take(t, q->conn_id);
+        free(q);
+        if (next == NULL)
+            continue;                     /* that connection is gone */
+        pthread_mutex_lock(&g->lock);
+        claim_locked(g, w, next);
+        pthread_mutex_unlock(&g->lock);
+        w->held++;
+        attach(next, w);
+        if (--w->held == 0 && w->dead) {
+            teardown(w);
+            return;
+        }
+    }
+}
+
+void wr_app_hold(wr_worker_t *w)
+{
+    w->held++;
+}
+
+void wr_app_unhold(wr_worker_t *w)
+{
+    if (--w->held > 0)
+        return;
+    if (w->dead)
+        teardown(w);
+    else if (w->refill)
+        refill(w->home, w);
+}
+
+/* c starts on w (claimed for it), which is then free to go on. An HTTP
+ * worker serves one request, through proxy.c, which may hand it back (or
+ * free it) before this returns: it is not held. */
+static void start_on(wr_hconn_t *c, wr_worker_t *w)
+{
+    if (w->gen->http) {
+        attach(c, w);
+        return;
+    }
+    wr_app_hold(w);
+    attach(c, w);
+    wr_app_unhold(w);
+}
+
+/* Start c's exchange on w (claimed for it): a slot, a stream id; w joins
+ * this thread's epoll unless it is in it already. */
+static void attach(wr_hconn_t *c, wr_worker_t *w)
+{
+    wr_router_t *r = c->t->router;
+    wr_wstream_t *s = NULL;
+
+    c->worker = w;
+    if (w->gen->http && w->http == NULL)
+        http_address(w, WR_HTTP_ADDR_WAIT_MS);
+    if (w->gen->http && w->http == NULL) {
+        http_release(c, WR_PROXY_BROKEN);
+        wr_conn_fail(c, 502);
+        return;
+    }
+    if (w->http) {                         /* it speaks HTTP: proxy.c */
+        wr_proxy_begin_app(c, w->http, http_release);
+        return;
+    }
+    for (int i = 0; i < WR_APP_MAX_STREAMS && s == NULL; i++)
+        if (!w->slot[i].in_use)
+            s = &w->slot[i];
+    if (w->ev == NULL && (w->ev = calloc(1, sizeof(*w->ev))) != NULL) {
+        w->ev->fd = w->fd;
+        w->ev->cb = wr_app_worker_event;
+        w->ev->data = w;
+        if (wr_ev_add(&c->t->loop, w->ev, EPOLLIN) < 0) {
+            free(w->ev);
+            w->ev = NULL;
+        }
+    }
+    if (s == NULL || w->ev == NULL) {      /* cannot be, or out of memory */
+        wr_log(WR_LOG_CRIT, "no stream for a request to application \"%s\"",
+               w->gen->name);
+        c->worker = NULL;
+        wr_app_worker_gone(w);
+        wr_conn_fail(c, 503);
+        return;
+    }
+    memset(s, 0, sizeof(*s));
+    s->in_use = 1;
+    s->conn = c;
+    s->seq = w->next_seq++;
+    /* A new id for each request: a late message of an earlier stream (an
+     * ABORT after its END) can never match the next one. */
+    do
+        s->id = atomic_fetch_add(&r->next_stream, 1) + 1;
+    while (s->id == 0);
+    c->wstream = s;
+    c->stream = s->id;
+    wr_app_stream_start(c);
+}
+
+/* An HTTP worker back from proxy.c. */
+static void http_release(wr_hconn_t *c, int how)
+{
+    wr_worker_t *w = c->worker;
+    wr_appgen_t *g;
+
+    if (w == NULL)
+        return;
+    g = w->gen;
+    c->worker = NULL;
+    if (how == WR_PROXY_HUNG && kill(w->pid, SIGKILL) < 0)
+        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
+               c->app->name, strerror(errno));
+    pthread_mutex_lock(&g->lock);
+    w->active = w->conns = 0;
+    busy_remove(g, w);
+    if (how != WR_PROXY_DONE)
+        w->retiring = 1;                   /* its prototype ends it */
+    g->nworkers -= w->retiring;
+    pthread_mutex_unlock(&g->lock);
+    if (w->retiring)
+        worker_close(w);
+    else
+        give(w);
+    wr_appgen_unref(g);                    /* busy_add's */
+}
+
 void wr_app_begin(wr_hconn_t *c)
 {
     wr_appgen_t *g = c->app;
     wr_worker_t *w;
     wr_waiter_t *q;
+    int ask;
 
     /* A chunked body has no length: "more" until its last chunk. */
     if (c->chunked) {
@@ -645,6 +680,8 @@ void wr_app_begin(wr_hconn_t *c)
         c->dec_len = 0;
         c->chunk_end = 0;
     }
+    if (!c->app_retried)
+        c->app_idem = retry_allowed(c);
     /* From here the clock is the app's limits.timeout (none: it takes the
      * time it takes), covering the wait for a worker and the answer. */
     if (c->app_timeout > 0)
@@ -652,21 +689,23 @@ void wr_app_begin(wr_hconn_t *c)
     else
         wr_timer_cancel(&c->t->loop, &c->timer);
     pthread_mutex_lock(&g->lock);
-    while ((w = g->idle) != NULL) {
-        g->idle = w->next;
-        if (alive(w))
-            break;
-        g->nworkers--;                    /* it died while idle */
-        worker_close(w);
-    }
+    w = g->retired ? NULL : idle_locked(g);
+    if (w == NULL && !g->retired)
+        w = busy_slot_locked(g, c->t);
     if (w != NULL) {
+        int queued_on_it;
+
+        claim_locked(g, w, c);
+        queued_on_it = g->dynamic && w->conns > (int) w->streams;
         pthread_mutex_unlock(&g->lock);
-        attach(c, w);
+        if (queued_on_it)
+            wr_app_scale_poke(c->t->router);   /* waiting: more workers? */
+        start_on(c, w);
         return;
     }
     if (g->retired || g->qlen >= WR_APP_QUEUE_MAX || (q = malloc(sizeof(*q))) == NULL) {
         pthread_mutex_unlock(&g->lock);
-        fail(c, 503);
+        wr_conn_fail(c, 503);
         return;
     }
     q->next = NULL;
@@ -678,8 +717,13 @@ void wr_app_begin(wr_hconn_t *c)
         g->qhead = q;
     g->qtail = q;
     g->qlen++;
+    /* More workers, if "processes" allows: only a dynamic pool (or one main
+     * has not described yet) grows on demand; waking the control thread
+     * for a static one would cost two system calls per queued request. */
+    ask = g->dynamic || g->max == 0;
     pthread_mutex_unlock(&g->lock);
-    wr_app_scale_poke(c->t->router);      /* more workers, if "processes" allows */
+    if (ask)
+        wr_app_scale_poke(c->t->router);
     c->state = WR_HC_APP_WAIT;
     c->app_next = c->t->app_waiting;
     c->t->app_waiting = c;
@@ -698,394 +742,192 @@ void wr_thread_take_inbox(wr_thread_t *t)
     while (h) {
         wr_handoff_t *next = h->next;
         wr_hconn_t *c = t->app_waiting;
+        wr_worker_t *w = h->w;
         while (c && c->id != h->conn_id)
             c = c->app_next;
         if (c == NULL) {
-            if (h->w)
-                give(h->w);               /* that connection is gone */
+            if (w)
+                give(w);                  /* that connection is gone */
         } else {
             waiting_remove(c);
-            if (h->w)
-                attach(c, h->w);
-            else if (wr_app_scale_requeue(c) < 0)
-                fail(c, 503);             /* its application is gone */
+            if (w) {
+                pthread_mutex_lock(&w->gen->lock);
+                claim_locked(w->gen, w, c);
+                pthread_mutex_unlock(&w->gen->lock);
+                /* Its other slots then go to more of this thread's
+                 * waiters (the unhold's refill). */
+                w->refill = !w->gen->http;
+                start_on(c, w);
+            } else if (wr_app_scale_requeue(c) < 0) {
+                wr_conn_fail(c, 503);     /* its application is gone */
+            }
         }
         free(h);
         h = next;
     }
 }
 
-/* ---- the response ---- */
+/* ---- when a stream or a worker ends ---- */
 
-static int framing_field(const wr_http_field_t *f)
+/* Slot s of w is free: w goes on (refill). */
+static void slot_free(wr_worker_t *w, wr_wstream_t *s)
 {
-    return (f->name_len == 14 && strncasecmp(f->name, "Content-Length", 14) == 0)
-        || (f->name_len == 17 && strncasecmp(f->name, "Transfer-Encoding", 17) == 0)
-        || (f->name_len == 10 && strncasecmp(f->name, "Connection", 10) == 0);
+    wr_appgen_t *g = w->gen;
+
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_lock(&g->lock);
+    w->active--;
+    pthread_mutex_unlock(&g->lock);
+    refill(w->home, w);
 }
 
-static long long content_length(const wr_http_field_t *f)
-{
-    long long v = 0;
-
-    if (f->value_len == 0 || f->value_len > WR_CL_DIGITS_MAX)
-        return -1;
-    for (size_t i = 0; i < f->value_len; i++) {
-        if (f->value[i] < '0' || f->value[i] > '9')
-            return -1;
-        v = v * 10 + (f->value[i] - '0');
-    }
-    return v;
-}
-
-/* A response head; with used, only a prefix of p (body bytes follow, and
- * *used says where). */
-static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
-{
-    wr_http_field_t f[WR_APP_RESP_FIELDS];
-    int status, nf = used ? wr_worker_decode_resp_head_prefix(p, n, &status, f,
-                                                              WR_APP_RESP_FIELDS, used)
-                          : wr_worker_decode_resp_head(p, n, &status, f, WR_APP_RESP_FIELDS);
-    wr_buf_t *b = &c->out;
-    int v10 = c->v10;     /* t->req may be another request's by now */
-
-    if (nf < 0 || c->head_out)
-        return -1;
-    c->resp_length = -1;
-    for (int i = 0; i < nf; i++)
-        if (f[i].name_len == 14 && strncasecmp(f[i].name, "Content-Length", 14) == 0)
-            c->resp_length = content_length(&f[i]);
-    if (b->p == NULL) {
-        *b = c->t->out;
-        memset(&c->t->out, 0, sizeof(c->t->out));
-    }
-    wr_buf_reset(b);
-    c->status = status;
-    /* The app's Content-Length frames the body when it gave one (and the
-     * router holds it to it); otherwise HTTP/1.1 bodies are chunked and an
-     * HTTP/1.0 body ends with the connection. */
-    c->chunked_out = c->resp_length < 0 && !v10 && !c->head_only && status >= 200
-                     && status != 204 && status != 304;
-    if (c->resp_length < 0 && v10)
-        c->close_after = 1;
-    wr_buf_printf(b, "HTTP/1.1 %d %s\r\nServer: Warren/%s\r\nDate: %s\r\n", status,
-                  wr_http_reason(status), WR_VERSION, wr_thread_date(c->t));
-    for (int i = 0; i < nf; i++) {
-        if (framing_field(&f[i]))
-            continue;
-        wr_respond_relay_field(b, f[i].name, f[i].name_len, f[i].value, f[i].value_len);
-    }
-    wr_respond_relay_end(c, b, 1);
-    c->head_in_out = 1;
-    c->resp_bytes = 0;
-    return b->p ? 0 : -1;
-}
-
-static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
-{
-    if (!c->head_out)
-        return -1;
-    if (c->resp_length >= 0) {
-        if ((long long) n > c->resp_length)
-            return -1;                    /* more than it announced */
-        c->resp_length -= (long long) n;
-    }
-    c->resp_unacked += n;
-    c->resp_bytes += n;
-    if (c->head_only || n == 0)
-        return 0;
-    if (c->chunked_out)
-        wr_buf_printf(&c->out, "%zx\r\n", n);
-    wr_buf_append(&c->out, p, n);
-    if (c->chunked_out)
-        wr_buf_append(&c->out, "\r\n", 2);
-    return 0;
-}
-
-/* limits.requests: a worker that answered its share is closed (it exits,
- * main starts a fresh one). Each worker's share differs by up to a tenth,
- * so a pool started together does not recycle all at once. */
-static int recycle(wr_hconn_t *c)
+void wr_app_stream_end(wr_hconn_t *c)
 {
     wr_worker_t *w = c->worker;
-    long max = c->app_max_requests;
+    wr_wstream_t *s = c->wstream;
+    wr_appgen_t *g;
 
-    if (w == NULL || max <= 0)
-        return 0;
-    return ++w->served >= (unsigned long) (max + (long) (w->id % (uint32_t) (max / 10 + 1)));
-}
-
-/* The response head leaves c->out before the response ends: the access
- * log still needs its fields. The request head's buffer is free by now
- * (it went to the worker) and keeps a copy, only when logging is on. */
-static void save_head(wr_hconn_t *c)
-{
-    const char *end = memmem(c->out.p, c->out.n, "\r\n\r\n", 4);
-
-    if (end == NULL || c->conf == NULL || c->conf->alog == NULL)
+    if (w == NULL || s == NULL)
         return;
-    wr_buf_reset(&c->app_head);
-    if (wr_buf_append(&c->app_head, c->out.p, (size_t) (end - c->out.p) + 4) == 0)
-        c->head_saved = 1;
-}
-
-/* Write what is pending to the client; grant the worker what went out;
- * finish when the response is complete. Returns -1 if c was closed. */
-static int flush_client(wr_hconn_t *c)
-{
-    int rc = wr_conn_flush(c);
-
-    if (rc < 0) {
-        wr_conn_abort(c);
-        return -1;
+    g = w->gen;
+    c->worker = NULL;
+    c->wstream = NULL;
+    s->conn = NULL;
+    pthread_mutex_lock(&g->lock);
+    if (--w->conns == 0)
+        w->orphan_since = wr_ev_now();
+    pthread_mutex_unlock(&g->lock);
+    if (!s->head_sent) {                  /* the worker never saw it */
+        slot_free(w, s);
+        return;
     }
-    if (rc == 0) {
-        /* A slow client: its send_timeout, not the app's timeout, counts. */
-        client_interest(c);
-        c->out_blocked = 1;
-        wr_conn_arm(c, c->conf->settings.send_timeout);
-        return 0;
-    }
-    if (c->out_blocked) {
-        c->out_blocked = 0;
-        if (c->app_timeout > 0)
-            wr_conn_arm(c, c->app_timeout);
-        else
-            wr_timer_cancel(&c->t->loop, &c->timer);
-    }
-    if (c->head_in_out && !c->resp_done)
-        save_head(c);
-    wr_buf_reset(&c->out);
-    c->out_sent = 0;
-    c->head_in_out = 0;
-    if (c->resp_done) {
-        /* An app that answered before taking the whole body: stop it, and
-         * the connection cannot carry another request. */
-        if (!c->req_done) {
-            send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
-            c->req_done = 1;
-            c->close_after = 1;
-        }
-        detach(c, !recycle(c));
-        c->state = WR_HC_WRITE;
-        wr_conn_done(c);
-        return -1;                         /* c moved on; callers stop */
-    }
-    if (c->resp_unacked >= WR_APP_GRANT_MIN) {
-        uint32_t n = (uint32_t) c->resp_unacked;
-        if (send_msg(c->worker, WR_APP_WINDOW, stream_of(c), &n, sizeof(n)) == 0)
-            c->resp_unacked = 0;
-        else if (errno == EAGAIN)
-            worker_blocked(c);            /* granted once the channel drains */
-        else {
-            wr_conn_abort(c);
-            return -1;
+    if (!c->req_done || !s->worker_closed) {
+        /* proto.h: ABORT closes the router's direction if it is open, and
+         * asks the worker to close its own (it answers with its ABORT). */
+        c->req_done = 1;
+        if (wr_app_send(w, WR_APP_ABORT, 0, s->id, NULL, 0) < 0) {
+            if (errno != EAGAIN) {
+                wr_app_worker_gone(w);
+                return;
+            }
+            s->need_abort = 1;
+            wr_app_want_out(w);
+            return;
         }
     }
-    client_interest(c);
-    return 0;
+    if (s->worker_closed && !s->need_abort)
+        slot_free(w, s);
+    /* else the slot waits for the worker's RESP_END or ABORT, or for room
+     * to send ours */
 }
 
-/* The flags a worker's message of this type may carry (proto.h). */
-static uint16_t allowed_flags(uint16_t type)
+void wr_app_slot_closed(wr_worker_t *w, wr_wstream_t *s)
 {
-    switch (type) {
-    case WR_APP_RESP_HEAD:
-        return WR_APP_F_END | WR_APP_F_BODY;
-    case WR_APP_RESP_BODY:
-        return WR_APP_F_END;
-    default:
-        return 0;
-    }
+    s->worker_closed = 1;
+    if (!s->need_abort)
+        slot_free(w, s);
 }
 
-/* The response is complete (RESP_END, or a message with WR_APP_F_END). */
-static int on_resp_end(wr_hconn_t *c)
-{
-    if (c->resp_done)
-        return fail(c, 502), -1;
-    if (!c->head_out && on_resp_head(c, "\xc8\0\0\0\0\0\0\0", 8, NULL) < 0)
-        return fail(c, 502), -1;
-    if (c->chunked_out)
-        wr_buf_puts(&c->out, "0\r\n\r\n");
-    /* Fewer bytes than announced: the client can only learn it from
-     * the connection ending. */
-    if (c->resp_length > 0 && !c->head_only)
-        c->close_after = 1;
-    c->resp_done = 1;
-    wr_respond_log_app(c, c->head_only ? 0 : c->resp_bytes,
-                       c->head_in_out ? &c->out : c->head_saved ? &c->app_head : NULL);
-    return 0;
-}
-
-/* RESP_HEAD, with body bytes (WR_APP_F_BODY) and the end (WR_APP_F_END)
- * folded in when the worker could. */
-static int on_resp_head_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
-{
-    size_t used = h->len;
-
-    if (on_resp_head(c, p, h->len, (h->flags & WR_APP_F_BODY) ? &used : NULL) < 0
-        || ((h->flags & WR_APP_F_BODY) && on_resp_body(c, p + used, h->len - used) < 0))
-        return fail(c, 502), -1;
-    return (h->flags & WR_APP_F_END) ? on_resp_end(c) : 0;
-}
-
-/* One datagram from the worker. Returns -1 when c is finished or closed. */
-static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
+/* The request's method, from its encoded head (the method is its first
+ * string): GET, HEAD and OPTIONS without a body may be sent again to
+ * another worker when the one they were queued on died before answering. */
+static int retry_allowed(const wr_hconn_t *c)
 {
     uint32_t n;
 
-    if (h->stream != stream_of(c))
-        return 0;                          /* a late message of an old stream */
-    if (h->flags & ~allowed_flags(h->type))
-        return fail(c, 502), -1;
-    switch (h->type) {
-    case WR_APP_RESP_HEAD:
-        return on_resp_head_msg(c, h, p);
-    case WR_APP_RESP_BODY:
-        if (on_resp_body(c, p, h->len) < 0)
-            return fail(c, 502), -1;
-        return (h->flags & WR_APP_F_END) ? on_resp_end(c) : 0;
-    case WR_APP_RESP_END:
-        return on_resp_end(c);
-    case WR_APP_WINDOW:
-        if (h->len != sizeof(n))
-            return fail(c, 502), -1;
-        memcpy(&n, p, sizeof(n));
-        c->req_window += n;
-        return pump_body(c) < 0 ? (fail_body(c), -1) : 0;
-    case WR_APP_ABORT:
-        if (!c->req_done)
-            send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
-        c->req_done = 1;
-        if (!c->head_out)
-            return fail(c, 502), -1;
-        detach(c, 1);
-        wr_conn_abort(c);                  /* the head is out: cut it short */
-        return -1;
-    default:
-        return fail(c, 502), -1;
-    }
+    if (c->body_left != 0 || c->chunked || c->app->http || c->app_head.n < sizeof(n))
+        return 0;
+    memcpy(&n, c->app_head.p, sizeof(n));
+    if (n > c->app_head.n - sizeof(n))
+        return 0;
+    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
+        if (strlen(idempotent[i]) == n && memcmp(c->app_head.p + sizeof(n), idempotent[i], n) == 0)
+            return 1;
+    return 0;
 }
 
-/*
- * The worker's channel ended before its END. Nothing out yet: 502. A body
- * that filled its Content-Length is a whole answer (the worker died after
- * its last byte): it still goes out, buffered head included, before the
- * close. Anything else is cut short: the close tells the client.
- */
-static void worker_lost(wr_hconn_t *c)
+/* Out of the lists and of the epoll, channel back to main. */
+static void teardown(wr_worker_t *w)
 {
-    int rc;
+    wr_appgen_t *g = w->gen;
+    wr_thread_t *t = w->home;
 
-    if (!c->head_out) {
-        fail(c, 502);
-        return;
-    }
-    if (c->chunked_out || c->resp_length != 0 || c->resp_done) {
-        wr_conn_abort(c);
-        return;
-    }
-    detach(c, 0);                          /* gone: never reused */
-    c->req_done = 1;
-    c->close_after = 1;                    /* its unread body has nowhere to go */
-    on_resp_end(c);
-    c->state = WR_HC_WRITE;
-    rc = wr_conn_flush(c);
-    if (rc < 0)
-        wr_conn_abort(c);
-    else if (rc > 0)
-        wr_conn_done(c);
-    else {
-        wr_conn_arm(c, c->conf->settings.send_timeout);
-        wr_conn_want(c, EPOLLOUT);
-    }
+    if (t != NULL)
+        unhome(t, w);
+    worker_close(w);
+    wr_appgen_unref(g);                   /* busy_add's */
 }
 
-static void worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+void wr_app_worker_gone(wr_worker_t *w)
 {
-    wr_worker_t *w = ev->data;
-    wr_hconn_t *c = w->conn;
-    char buf[sizeof(wr_app_hdr_t) + WR_APP_MAX_PAYLOAD];
-    int got = 0;
+    wr_appgen_t *g = w->gen;
+    wr_thread_t *t = w->home;
+    wr_hconn_t *lost[WR_APP_MAX_STREAMS];
+    int retry[WR_APP_MAX_STREAMS];
+    int n = 0;
 
-    if ((events & EPOLLOUT) && c->worker_out) {
-        got = 1;
-        c->worker_out = 0;
-        wr_ev_mod(loop, ev, EPOLLIN);
-        if (pump_body(c) < 0) {
-            fail_body(c);
-            return;
-        }
-    }
+    if (w->dead)
+        return;
+    w->dead = 1;
+    pthread_mutex_lock(&g->lock);
+    busy_remove(g, w);
+    w->home = t;                          /* still in its epoll: teardown */
+    g->nworkers--;
+    w->retiring = 1;
+    pthread_mutex_unlock(&g->lock);
+    /* A request queued behind others on it (its rank among the open streams
+     * is past what the worker serves at once) was never started: an
+     * idempotent one without a body goes to another worker, once. */
+    for (int i = 0; i < WR_APP_MAX_STREAMS; i++) {
+        wr_wstream_t *s = &w->slot[i];
+        wr_hconn_t *c = s->conn;
+        uint32_t ahead = 0;
 
-    for (;;) {
-        wr_app_hdr_t h;
-        ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-        if (n < 0 && errno == EINTR)
+        if (!s->in_use || c == NULL)
             continue;
-        if (n < 0 && errno == EAGAIN) {
-            if (!got)
-                return;                    /* a stale event: nothing to do */
-            break;
-        }
-        got = 1;
-        if (n < (ssize_t) sizeof(h)) {     /* EOF, error or a runt: the worker is gone */
-            worker_lost(c);
-            return;
-        }
-        memcpy(&h, buf, sizeof(h));
-        if (h.len != (size_t) n - sizeof(h)) {
-            fail(c, 502);
-            return;
-        }
-        if (on_worker_msg(c, &h, buf + sizeof(h)) < 0)
-            return;
-        if (c->resp_done)
-            break;
+        for (int j = 0; j < WR_APP_MAX_STREAMS; j++)
+            ahead += w->slot[j].in_use && w->slot[j].seq < s->seq;
+        c->worker = NULL;
+        c->wstream = NULL;
+        retry[n] = c->app_idem && !c->app_retried && !c->resp_started
+                   && ahead >= w->streams;
+        lost[n++] = c;
     }
-    flush_client(c);
+    memset(w->slot, 0, sizeof(w->slot));
+    for (int i = 0; i < n; i++) {
+        wr_hconn_t *c = lost[i];
+        if (retry[i] && c->conf != NULL) {
+            wr_log(WR_LOG_NOTICE, "app \"%s\" worker %u (pid %d) ended with a request "
+                   "queued on it: sending it to another worker", g->name, w->id,
+                   (int) w->pid);
+            c->app_retried = 1;
+            c->state = WR_HC_APP;
+            wr_app_begin(c);
+        } else {
+            wr_app_stream_lost(c);
+        }
+    }
+    if (!w->held)
+        teardown(w);
 }
 
-/* ---- the client side ---- */
-
-void wr_app_on_client(wr_hconn_t *c, uint32_t events)
+/* The loop of thread t ended (it was let go, or the router stops): its
+ * connections are all closed, but a worker may still hold streams of
+ * theirs it did not close yet. Nobody would read its channel again: it
+ * goes back to main. */
+void wr_app_thread_done(wr_thread_t *t)
 {
-    if (c->state == WR_HC_APP_WAIT || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-        /* Waiting, only a departure is of interest; during an exchange a
-         * client that hung up ends it (its answer has nowhere to go). */
-        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            wr_conn_abort(c);
-            return;
-        }
-    }
-    if ((events & EPOLLIN) && (c->state != WR_HC_APP || !body_wanted(c))) {
-        /* Input nobody asked for (pipelined requests, or a body beyond
-         * the window): it waits in the socket until it is wanted. */
-        wr_conn_want(c, c->events & ~EPOLLIN);
-        events &= ~EPOLLIN;
-    }
-    if (c->state != WR_HC_APP)
-        return;
-    if (events & EPOLLIN) {
-        int r = wr_conn_read(c);
-        if (r < 0) {
-            wr_conn_abort(c);
-            return;
-        }
-        if (pump_body(c) < 0) {
-            fail_body(c);
-            return;
-        }
-    }
-    flush_client(c);
+    while (t->homed != NULL)
+        wr_app_worker_gone(t->homed);
 }
+
+/* ---- the client's side of the dispatch ---- */
 
 /*
  * limits.timeout: the request gets a 503 (or, if its head is out, is cut
  * short) and main kills the hung worker (the router could not signal one
- * of another user) and replaces it.
+ * of another user) and replaces it. The worker's other requests are
+ * answered now as for a worker that died (or retried, if queued on it).
  */
 void wr_app_timeout(wr_hconn_t *c)
 {
@@ -1093,17 +935,28 @@ void wr_app_timeout(wr_hconn_t *c)
 
     wr_log(WR_LOG_WARN, "application \"%s\" did not answer within %d s%s",
            c->app->name, c->app_timeout, w ? "; killing its worker" : " (queued)");
-    if (w)
-        wr_app_scale_kill(c->t->router, w);
-    if (c->head_out) {
-        wr_conn_abort(c);
-        return;
-    }
     if (c->state == WR_HC_APP_WAIT) {
         wr_app_conn_closing(c);           /* out of the queue */
         c->state = WR_HC_APP;
     }
-    fail(c, 503);
+    if (w != NULL) {
+        wr_app_scale_kill(c->t->router, w);
+        c->worker = NULL;
+        c->wstream = NULL;
+        /* c leaves its slot to the teardown: it is answered here. */
+        for (int i = 0; i < WR_APP_MAX_STREAMS; i++)
+            if (w->slot[i].conn == c)
+                w->slot[i].conn = NULL;
+        pthread_mutex_lock(&w->gen->lock);
+        w->conns--;
+        pthread_mutex_unlock(&w->gen->lock);
+        wr_app_worker_gone(w);
+    }
+    if (c->head_out) {
+        wr_conn_abort(c);
+        return;
+    }
+    wr_conn_fail(c, 503);
 }
 
 void wr_app_conn_closing(wr_hconn_t *c)
@@ -1130,10 +983,7 @@ void wr_app_conn_closing(wr_hconn_t *c)
         pthread_mutex_unlock(&g->lock);
         waiting_remove(c);
     }
-    if (c->worker) {
-        /* Mid-stream: tell the worker, and never reuse it (its state is
-         * unknown); main replaces it. */
-        send_msg(c->worker, WR_APP_ABORT, stream_of(c), NULL, 0);
-        detach(c, 0);
-    }
+    /* Mid-stream: that stream alone ends (ABORT); the worker serves on. */
+    if (c->worker && c->wstream)
+        wr_app_stream_end(c);
 }

@@ -7,8 +7,9 @@
  *     lets a generation have more than "max" processes, starting and dying
  *     ones included (src/daemon/apps.c). It holds back every spawn while
  *     workers keep failing (backoff): no respawn storm, whoever asks.
- *   - the router knows the demand. When requests wait, or fewer than
- *     "spare" workers are idle, it asks main for the difference:
+ *   - the router knows the demand. When requests wait (in the queue, or
+ *     pipelined on a busy worker behind what it serves at once), or fewer
+ *     than "spare" workers are idle, it asks main for the difference:
  *       WR_MSG_APP_WANT {gen, count}
  *       count = waiting + spare - idle - starting, at most
  *               max - running - starting
@@ -86,18 +87,30 @@ static int count_idle(const wr_appgen_t *g)
     return n;
 }
 
+/* Requests waiting for a worker: in the queue, and queued on busy workers
+ * beyond what they serve at once ("pipeline"): both are demand. */
+static int waiting(const wr_appgen_t *g)
+{
+    int n = g->qlen;
+
+    for (const wr_worker_t *w = g->busy; w; w = w->bnext)
+        if (w->conns > (int) w->streams)
+            n += w->conns - (int) w->streams;
+    return n;
+}
+
 /* Workers g should get beyond those running and starting (locked). */
 static int wanted_locked(const wr_appgen_t *g)
 {
-    int need, room;
+    int need, room, wait = waiting(g);
 
     if (g->retired)
         return 0;
     if (g->max == 0)              /* main has not told us (a new router): ask */
-        return g->qlen > 0 && g->idle == NULL ? g->qlen : 0;
+        return wait > 0 && g->idle == NULL ? wait : 0;
     if (!g->dynamic)
         return 0;                 /* main keeps a static pool by itself */
-    need = g->qlen + g->spare - count_idle(g) - g->starting;
+    need = wait + g->spare - count_idle(g) - g->starting;
     room = g->max - g->nworkers - g->starting;
     return need < room ? need : room;
 }

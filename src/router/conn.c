@@ -60,6 +60,7 @@ static void release_request(wr_hconn_t *c)
     c->req_done = c->head_out = c->resp_done = c->head_only = c->chunked_out = 0;
     c->head_in_out = c->head_saved = 0;
     c->worker_out = 0;
+    c->resp_started = c->app_idem = c->app_retried = 0;
     c->app_timeout = 0;
     c->app_max_requests = 0;
     c->out_blocked = 0;

@@ -55,6 +55,7 @@ typedef struct wr_hconn {
     uint32_t                stream;      /* of the exchange with the worker */
     wr_appgen_t            *app;         /* the generation it goes to */
     wr_worker_t            *worker;      /* the worker serving it */
+    wr_wstream_t           *wstream;     /* its slot there (NULL: HTTP worker) */
     struct wr_hconn        *app_next;    /* the thread's waiting list */
     wr_buf_t                app_head;    /* encoded REQ_HEAD */
     long long               req_window;  /* request body bytes the worker takes */
@@ -76,6 +77,9 @@ typedef struct wr_hconn {
     unsigned                chunk_end:1;   /* the chunked body's last chunk was decoded */
     unsigned                v10:1;       /* the request is HTTP/1.0 */
     unsigned                body_whole:1;  /* read the body whole first (spool.c) */
+    unsigned                resp_started:1; /* the worker sent something for it */
+    unsigned                app_idem:1;    /* may go to another worker (app.c) ... */
+    unsigned                app_retried:1; /* ... and did once */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
     const struct wr_action *action;      /* an app's or upstream's, with

@@ -11,6 +11,7 @@
 #include "core/addr.h"
 #include "core/buf.h"
 #include "core/ev.h"
+#include "lib/proto.h"
 #include "core/ipc.h"
 #include "route/route.h"
 #include "router/access_log.h"
@@ -32,22 +33,55 @@ typedef struct wr_thread wr_thread_t;
 typedef struct wr_appgen wr_appgen_t;
 struct wr_hconn;
 
-/* A worker's channel. Idle ones sit in their generation's list, in no epoll;
- * the thread that takes one adds it to its own epoll, where it stays while
- * it goes from one waiting connection of that thread to the next. */
+/* One stream of a worker's channel (src/lib/proto.h): from its REQ_HEAD
+ * until both directions are closed, when its slot is free again. */
+typedef struct wr_wstream {
+    struct wr_hconn  *conn;          /* the request; NULL once it let go
+                                        (the slot waits for the worker's close) */
+    uint32_t          id;            /* stream id */
+    uint64_t          seq;           /* the worker's order of arrival */
+    unsigned          in_use:1;
+    unsigned          head_sent:1;   /* the worker knows the stream */
+    unsigned          worker_closed:1; /* its RESP_END (or F_END, ABORT) came */
+    unsigned          need_abort:1;  /* an ABORT waits for room in the channel */
+    unsigned          dirty:1;       /* a message for it came in this event */
+} wr_wstream_t;
+
+/* A worker's channel. Idle ones (no stream) sit in their generation's idle
+ * list, in no epoll. A worker with streams is in the epoll of one thread,
+ * its home, and in the generation's busy list: only its home thread opens
+ * more streams on it (up to cap) and touches its slots. */
 typedef struct wr_worker {
     wr_appgen_t      *gen;
     int               fd;
     pid_t             pid;
     uint32_t          id;
     uint32_t          streams;       /* requests it serves at once (HELLO) */
-    unsigned long     served;        /* requests answered */
+    unsigned long     served;        /* requests given to it (limits.requests) */
     uint64_t          idle_since;    /* wr_ev_now() when it last went idle */
     wr_ev_t          *ev;            /* its event while in a thread's epoll
                                         (retired when it leaves it) */
-    struct wr_hconn  *conn;          /* the request it serves, or NULL */
+    struct wr_thread *home;          /* that thread, while it has streams */
+    /* Under gen->lock (read by other threads choosing a worker, /status): */
+    int               active;        /* slots in use */
+    int               conns;         /* ... of them still with a request */
+    int               cap;           /* streams + pipeline, at most
+                                        WR_APP_MAX_STREAMS */
+    int               retiring;      /* takes no more streams: closed when
+                                        its last one ends (limits.requests) */
+    uint64_t          orphan_since;  /* when conns fell to 0 (the sweep) */
+    int               orphan_killed; /* the sweep asked main to end it */
+    /* The home thread's only: */
+    int               held;          /* its event or an attach is under way */
+    int               dead;          /* failed: freed once not held */
+    int               refill;        /* a slot freed while held */
+    int               want_out;      /* EPOLLOUT asked: something waits to go */
+    uint64_t          next_seq;
+    wr_wstream_t      slot[WR_APP_MAX_STREAMS];
     wr_addr_t        *http;          /* "protocol": "http": where it listens */
     struct wr_worker *next;          /* idle list */
+    struct wr_worker *bprev, *bnext; /* busy list */
+    struct wr_worker *tprev, *tnext; /* its home thread's list */
 } wr_worker_t;
 
 /* A request waiting for a worker: its thread and its connection's id (the
@@ -66,7 +100,11 @@ struct wr_appgen {
     char             *name;
     pthread_mutex_t   lock;          /* the fields below */
     wr_worker_t      *idle;
+    wr_worker_t      *busy;          /* workers with streams (any thread's) */
     int               nworkers;      /* alive: idle or busy */
+    int               pipeline;      /* requests queued on a worker beyond
+                                        its streams ("pipeline", set by the
+                                        first config using it) */
     int               http;          /* "protocol": "http" (set by the first
                                         config using it, before it routes) */
     int               retired;
@@ -180,6 +218,7 @@ struct wr_thread {
     struct wr_hconn *app_waiting;    /* connections queued for a worker */
     pthread_mutex_t  inbox_lock;
     wr_handoff_t    *inbox;          /* workers handed over by other threads */
+    struct wr_worker *homed;         /* workers with streams in this epoll */
 };
 
 struct wr_router {
@@ -236,6 +275,7 @@ void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
 json_t *wr_appgen_status(wr_appgen_t *g);
 void  wr_thread_take_inbox(wr_thread_t *t);
+void  wr_app_thread_done(wr_thread_t *t);     /* its loop ended: workers go */
 
 /* app_scale.c */
 int   wr_app_scale_init(wr_router_t *r);

@@ -118,8 +118,14 @@ static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
             json_object_get(json_object_get(v, "limits"), "requests"));
         proto = json_string_value(json_object_get(v, "protocol"));
         c->apps[c->napps].http = proto != NULL && strcmp(proto, "http") == 0;
-        if (g)
+        if (g) {
+            json_t *pl = json_object_get(v, "pipeline");
+            pthread_mutex_lock(&g->lock);
             g->http = c->apps[c->napps].http;
+            if (json_is_integer(pl))
+                g->pipeline = (int) json_integer_value(pl);
+            pthread_mutex_unlock(&g->lock);
+        }
         c->apps[c->napps++].gen = g;
     }
     return 0;

@@ -176,6 +176,7 @@ static void *thread_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     take_conf(t);
     wr_ev_run(&t->loop);
+    wr_app_thread_done(t);
     listen_drop_all(t);
     return NULL;
 }

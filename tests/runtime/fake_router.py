@@ -389,3 +389,92 @@ class Exchange:
         if self.in_open:
             self.w.send(ABORT, self.stream)
             self.in_open = False
+
+
+class Concurrent:
+    """Several streams at once on one worker, as the router runs a worker
+    whose HELLO offers several (its threads): each stream is an Exchange,
+    the channel is read for all of them, and each body goes out within its
+    own window. start() opens streams; run() drives them all to their end.
+    """
+
+    def __init__(self, worker):
+        self.w = worker
+        self.open = {}          # stream -> Exchange, until both sides end
+        self.done = {}          # stream -> Response
+
+    def start(self, method="GET", path="/", body=b"", headers=(),
+              chunk=BODY_CHUNK, **head):
+        """Sends a request head (the body follows in run()); its stream."""
+        if len(self.open) >= 8:
+            raise ProtocolError("a router never opens more than 8 streams")
+        stream = self.w.next_stream
+        self.w.next_stream += 1
+        self.w.send(REQ_HEAD, stream, encode_head(method=method, path=path,
+                                                  headers=headers, **head),
+                    flags=0 if body else F_END)
+        self.open[stream] = Exchange(self.w, stream, body, chunk,
+                                     in_open=bool(body))
+        return stream
+
+    def abort(self, stream):
+        """The client left: ABORT, as the router sends it."""
+        ex = self.open[stream]
+        if ex.in_open or ex.out_open:
+            self.w.send(ABORT, stream)
+            ex.in_open = False
+
+    def run(self, until=None):
+        """Drives every open stream until all ended (or until the stream
+        `until` ended); returns {stream: Response} of those that ended."""
+        deadline = time.monotonic() + 4 * WAIT_S
+        self._collect()
+        while self.open and (until is None or until in self.open):
+            if time.monotonic() > deadline:
+                raise ProtocolError("streams did not end: %r" % {
+                    s: e.resp for s, e in self.open.items()})
+            senders = [e for e in self.open.values()
+                       if e.in_open and (e.sent == len(e.body) or e.credit > 0)]
+            if self.w.pending:
+                self._take()
+                self._collect()
+                continue
+            rd, wr, _ = select.select([self.w.sock],
+                                      [self.w.sock] if senders else [], [],
+                                      WAIT_S)
+            if rd:
+                self._take()
+            elif wr:
+                senders[0]._send_some()
+                # Round robin: the next sender goes first next time.
+                s = senders[0].stream
+                self.open[s] = self.open.pop(s)
+            else:
+                raise ProtocolError("stalled: %r" % {
+                    s: e.resp for s, e in self.open.items()})
+            self._collect()
+        return self.done
+
+    def _collect(self):
+        """Moves the streams both sides ended to done."""
+        for s in [s for s, e in self.open.items()
+                  if not (e.in_open or e.out_open)]:
+            ex = self.open.pop(s)
+            ex.resp.body_sent = ex.sent
+            self.done[s] = ex.resp
+
+    def _take(self):
+        msg = self.w.recv()
+        if msg is None:
+            raise ProtocolError("worker closed the channel with streams "
+                                "open: %r" % list(self.open))
+        mtype, stream, payload = msg
+        ex = self.open.get(stream)
+        if ex is None:
+            # WINDOW and ABORT may cross the end of a stream.
+            if mtype in (WINDOW, ABORT) and stream < self.w.next_stream:
+                return
+            raise ProtocolError("%s for stream %d, not open"
+                                % (TYPE_NAMES.get(mtype), stream))
+        getattr(ex, "_on_" + TYPE_NAMES[mtype].lower(),
+                ex._on_unexpected)(mtype, payload)

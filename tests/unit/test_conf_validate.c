@@ -274,6 +274,12 @@ static const bad_case_t bad[] = {
     { "python-stack", APP("{'type': 'python', 'module': 'm', "
       "'thread_stack_size': 100}"), "/applications/a/thread_stack_size",
       "between 16384 and", NULL },
+    { "python-stack-page", APP("{'type': 'python', 'module': 'm', "
+      "'threads': 4, 'thread_stack_size': 1050000}"),
+      "/applications/a/thread_stack_size", "multiple of the page size", NULL },
+    { "java-stack-page", APP("{'type': 'java', 'webapp': 'w', "
+      "'thread_stack_size': 20000}"), "/applications/a/thread_stack_size",
+      "multiple of the page size", NULL },
     { "python-target-no-module", APP("{'type': 'python', 'targets': "
       "{'t': {'callable': 'app'}}}"), "/applications/a/targets/t",
       "Required key \"module\"", NULL },
@@ -299,6 +305,12 @@ static const bad_case_t bad[] = {
     { "processes-negative", APP("{'type': 'external', 'executable': '/x', "
       "'processes': -1}"), "/applications/a/processes",
       "The \"processes\" value must be an integer between 0 and 2147483647.",
+      NULL },
+    { "pipeline-over-max", APP("{'type': 'external', 'executable': '/x', "
+      "'pipeline': 8}"), "/applications/a/pipeline",
+      "The \"pipeline\" value must be an integer between 0 and 7.", NULL },
+    { "pipeline-string", APP("{'type': 'external', 'executable': '/x', "
+      "'pipeline': '2'}"), "/applications/a/pipeline", "must be an integer",
       NULL },
     { "processes-spare-over-max", APP("{'type': 'external', 'executable': '/x', "
       "'processes': {'max': 2, 'spare': 5}}"), "/applications/a/processes/spare",

@@ -5,6 +5,7 @@
  *
  * The keys that are the same for every request live in one base dict,
  * copied per request: the application may change its environ freely.
+ * wsgi.errors is the serving thread's own (errors.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,7 @@ enum {
     KEY_STACK           = 256,      /* usual header keys fit on the stack */
 };
 
-static PyObject *base_environ;      /* the constant keys */
-static PyObject *errors;            /* its wsgi.errors */
+static PyObject *base_environ;      /* the constant keys (read-only) */
 
 static int set_obj(PyObject *env, const char *key, PyObject *value)
 {
@@ -46,11 +46,10 @@ int wpy_environ_init(const wpy_options_t *o)
 {
     PyObject *env = PyDict_New();
 
-    errors = wpy_errors_new();
     if (env == NULL
         || set_obj(env, "wsgi.version", Py_BuildValue("(ii)", 1, 0)) < 0
-        || set_obj(env, "wsgi.errors", Py_XNewRef(errors)) < 0
-        || PyDict_SetItemString(env, "wsgi.multithread", Py_False) < 0
+        || PyDict_SetItemString(env, "wsgi.multithread",
+                                o->threads > 1 ? Py_True : Py_False) < 0
         || PyDict_SetItemString(env, "wsgi.multiprocess", Py_True) < 0
         || PyDict_SetItemString(env, "wsgi.run_once", Py_False) < 0
         /* wsgi.input returns b"" at the end of the body, also without
@@ -204,20 +203,16 @@ static int set_headers(PyObject *env, warren_req_t *req)
     return 0;
 }
 
-PyObject *wpy_environ_errors(void)
-{
-    return errors;
-}
-
 PyObject *wpy_environ_new(warren_req_t *req, PyObject *input,
-                          const wpy_target_t *t)
+                          const wpy_target_t *t, PyObject *errors)
 {
     PyObject *env = PyDict_Copy(base_environ);
 
     if (env == NULL)
         return NULL;
     if (set_head(env, req, t) < 0 || set_headers(env, req) < 0
-        || PyDict_SetItemString(env, "wsgi.input", input) < 0) {
+        || PyDict_SetItemString(env, "wsgi.input", input) < 0
+        || PyDict_SetItemString(env, "wsgi.errors", errors) < 0) {
         Py_DECREF(env);
         return NULL;
     }

@@ -17,7 +17,8 @@
 #define ERROR_BODY  "Internal Server Error\n"
 #define TEXT_PLAIN  "text/plain"
 
-wpy_exchange_t *wpy_exchange_new(warren_ctx_t *ctx, warren_req_t *req)
+wpy_exchange_t *wpy_exchange_new(warren_ctx_t *ctx, warren_req_t *req,
+                                 PyObject *errors)
 {
     wpy_exchange_t *ex = PyObject_New(wpy_exchange_t, &wpy_exchange_type);
 
@@ -25,6 +26,7 @@ wpy_exchange_t *wpy_exchange_new(warren_ctx_t *ctx, warren_req_t *req)
         return NULL;
     ex->ctx = ctx;
     ex->req = req;
+    ex->errors = errors;
     ex->started = ex->head_sent = ex->chan_failed = false;
     ex->chan_errno = 0;
     return ex;
@@ -93,7 +95,7 @@ static int write_end(wpy_exchange_t *ex, const void *p, size_t n)
     int rc, err;
 
     /* What the app logged is out before its response is complete. */
-    wpy_errors_flush(wpy_environ_errors());
+    wpy_errors_flush(ex->errors);
     ex->head_sent = true;
     Py_BEGIN_ALLOW_THREADS
     rc = warren_write_end(ex->req, p, n);

@@ -126,36 +126,55 @@ static int file_fd(PyObject *f, off_t *offset)
     return *offset < 0 ? -1 : (int) fd;
 }
 
-int wpy_filewrap_send(wpy_exchange_t *ex, PyObject *wrapper)
+/* Streams the file from its descriptor in WPY_FILE_CHUNK pieces, GIL
+ * released: 1 when the whole file went, -1 with an exception. */
+static int send_fd(wpy_exchange_t *ex, int fd, off_t offset)
 {
-    static unsigned char buf[WPY_FILE_CHUNK];  /* one request at a time */
-    wpy_filewrap_t *fw = (wpy_filewrap_t *) wrapper;
-    off_t offset;
+    unsigned char *buf = PyMem_RawMalloc(WPY_FILE_CHUNK);  /* per request:
+                                                  several threads send */
     ssize_t n;
-    int fd, err;
+    int err, rc = 1;
 
-    if (fw->filelike == NULL || (fd = file_fd(fw->filelike, &offset)) < 0)
-        return 0;
-    if (wpy_exchange_check_started(ex) < 0)
+    if (buf == NULL) {
+        PyErr_NoMemory();
         return -1;
+    }
     for (;;) {
         Py_BEGIN_ALLOW_THREADS
         do
-            n = pread(fd, buf, sizeof(buf), offset);
+            n = pread(fd, buf, WPY_FILE_CHUNK, offset);
         while (n < 0 && errno == EINTR);
         err = errno;
         Py_END_ALLOW_THREADS
         if (n < 0) {
             errno = err;
             PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
+            rc = -1;
+            break;
         }
         if (n == 0)
-            return 1;
-        if (wpy_exchange_write(ex, buf, (size_t) n) < 0)
-            return -1;
+            break;
+        if (wpy_exchange_write(ex, buf, (size_t) n) < 0) {
+            rc = -1;
+            break;
+        }
         offset += n;
     }
+    PyMem_RawFree(buf);
+    return rc;
+}
+
+int wpy_filewrap_send(wpy_exchange_t *ex, PyObject *wrapper)
+{
+    wpy_filewrap_t *fw = (wpy_filewrap_t *) wrapper;
+    off_t offset;
+    int fd;
+
+    if (fw->filelike == NULL || (fd = file_fd(fw->filelike, &offset)) < 0)
+        return 0;
+    if (wpy_exchange_check_started(ex) < 0)
+        return -1;
+    return send_fd(ex, fd, offset);
 }
 
 static PyMethodDef fw_methods[] = {

@@ -1,8 +1,8 @@
 /*
  * warren-python: the Python WSGI runtime (PEP 3333), a worker program on
  * libwarren. The router runs it once per worker; it embeds CPython, loads
- * the application once, then serves requests one at a time until the
- * router closes the channel. Only this program links libpython: warrend
+ * the application once, then serves requests (one at a time, or several
+ * at once in threads: serve.c) until the router closes the channel. Only this program links libpython: warrend
  * never does.
  *
  * Environment (besides WARREN_CHANNEL_FD, WARREN_APP_NAME and
@@ -29,6 +29,12 @@
  *                           (then MODULE & co. are unset): every target is
  *                           loaded, each request runs the one the router
  *                           names (targets.c)
+ *   WARREN_PYTHON_THREADS   requests served at once, each in a thread of
+ *                           its own (default 1: on the main thread; above
+ *                           WARREN_MAX_THREADS, capped to it): serve.c
+ *   WARREN_PYTHON_THREAD_STACK_SIZE
+ *                           bytes of stack of those threads (a multiple
+ *                           of the page size; default: the system's)
  *   WARREN_ZYGOTE_FD        zygote mode (src/app/zygote.h, zygote.c): load
  *                           the application, then fork a worker for each
  *                           request of the prototype on this socket; the
@@ -78,104 +84,6 @@ static void channel_cloexec(void)
     fd = strtol(v, &end, 10);
     if (errno == 0 && *end == '\0' && end != v && fd >= 0 && fd <= INT_MAX)
         fcntl((int) fd, F_SETFD, FD_CLOEXEC);
-}
-
-/* Calls result.close() if it has one (PEP 3333: always, also after an
- * error); an exception pending from before survives it. */
-static void close_result(PyObject *result)
-{
-    PyObject *type, *value, *tb, *close, *rc;
-
-    PyErr_Fetch(&type, &value, &tb);
-    close = PyObject_GetAttrString(result, "close");
-    if (close == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError))
-            PyErr_Clear();
-        else
-            wpy_log_exception("cannot get the response's close()");
-    } else {
-        rc = PyObject_CallNoArgs(close);
-        Py_DECREF(close);
-        if (rc == NULL)
-            wpy_log_exception("exception in the response's close()");
-        Py_XDECREF(rc);
-    }
-    PyErr_Restore(type, value, tb);
-}
-
-/* Runs the application on one request, start to end. */
-static void serve(warren_ctx_t *ctx, warren_req_t *req, wpy_targets_t *ts)
-{
-    wpy_target_t *t = wpy_target_pick(ts, req);
-    wpy_exchange_t *ex = wpy_exchange_new(ctx, req);
-    PyObject *input = NULL, *environ = NULL, *start = NULL, *result = NULL;
-    int rc = -1;
-
-    if (ex != NULL && t == NULL) {
-        size_t n;
-        const char *name = warren_req_target_name(req, &n);
-        PyObject *text = PyUnicode_DecodeLatin1(name, (Py_ssize_t) n, NULL);
-        if (text != NULL) {
-            PyErr_Format(PyExc_LookupError, "no target \"%U\" in this application",
-                         text);
-            Py_DECREF(text);
-        }
-        wpy_exchange_end(ex, -1);
-        Py_DECREF(ex);
-        return;
-    }
-    if (ex == NULL) {
-        wpy_log_exception("cannot set up a request");
-        warren_abort(req);
-        return;
-    }
-    input = wpy_input_new(ex);
-    environ = input != NULL ? wpy_environ_new(req, input, t) : NULL;
-    start = environ != NULL ? PyObject_GetAttrString((PyObject *) ex,
-                                                     "start_response")
-                            : NULL;
-    if (start != NULL)
-        result = PyObject_CallFunctionObjArgs(t->app, environ, start, NULL);
-    if (result != NULL) {
-        rc = wpy_exchange_send_result(ex, result);
-        close_result(result);
-    }
-    wpy_errors_flush(wpy_environ_errors());   /* logged before the end */
-    wpy_exchange_end(ex, rc);
-    if (input != NULL)
-        wpy_input_detach(input);
-    wpy_errors_flush(wpy_environ_errors());
-    Py_XDECREF(result);
-    Py_XDECREF(start);
-    Py_XDECREF(environ);
-    Py_XDECREF(input);
-    Py_DECREF(ex);
-}
-
-static warren_req_t *accept_request(warren_ctx_t *ctx)
-{
-    warren_req_t *req;
-
-    Py_BEGIN_ALLOW_THREADS
-    req = warren_accept(ctx);
-    Py_END_ALLOW_THREADS
-    return req;
-}
-
-/* Serves until the router closes the channel: 0, or -1 when it failed. */
-static int serve_all(warren_ctx_t *ctx, wpy_targets_t *ts)
-{
-    warren_req_t *req;
-
-    while ((req = accept_request(ctx)) != NULL)
-        serve(ctx, req, ts);
-    /* The router closing the channel is the normal end of a worker (a
-     * retired generation, limits.requests, a request whose client left):
-     * a reset, or a broken pipe while answering, says the same. */
-    if (errno == 0 || errno == ECONNRESET || errno == EPIPE)
-        return 0;
-    wpy_log("channel failed: %s", warren_error(ctx));
-    return -1;
 }
 
 /* WR_ZYGOTE_ENV_FD: the fd of the zygote socket, or -1 (a plain worker). */
@@ -229,13 +137,13 @@ int main(void)
     }
     if (asgi)
         return wpy_asgi_main(&ts);
-    ctx = warren_init();
+    ctx = warren_init_threads(opt.threads);
     if (ctx == NULL) {
         wpy_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s",
                 strerror(errno));
         return WPY_EXIT_NO_ROUTER;
     }
-    rc = serve_all(ctx, &ts);
+    rc = wpy_serve(ctx, &ts, &opt);
     warren_done(ctx);
     wpy_targets_free(&ts);
     /* atexit handlers, logging shutdown, buffered output. */

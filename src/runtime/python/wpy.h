@@ -3,10 +3,12 @@
  * (src/runtime/python) and what they offer each other. The program's
  * environment, start order and exit statuses are described in main.c.
  *
- * Threading: the runtime serves one request at a time on the main thread,
- * holding the GIL whenever it touches Python, and releasing it around every
- * call that may block on the channel or on a file (so threads the
- * application started keep running meanwhile).
+ * Threading: with threads 1 the runtime serves one request at a time on
+ * the main thread; with threads N > 1 it serves up to N at once, one per
+ * serving thread it starts in the worker (serve.c). Either way a thread
+ * holds the GIL whenever it touches Python and releases it around every
+ * call that may block on the channel or on a file, so the other serving
+ * threads (and threads the application started) run meanwhile.
  */
 #ifndef WPY_H
 #define WPY_H
@@ -33,6 +35,8 @@
 #define WPY_ENV_PREFIX         "WARREN_PYTHON_PREFIX"
 #define WPY_ENV_TARGETS        "WARREN_PYTHON_TARGETS"
 #define WPY_ENV_ZYGOTE_FD      "WARREN_PYTHON_ZYGOTE_FD"
+#define WPY_ENV_THREADS        "WARREN_PYTHON_THREADS"
+#define WPY_ENV_STACK_SIZE     "WARREN_PYTHON_THREAD_STACK_SIZE"
 #define WPY_DEFAULT_CALLABLE   "application"
 
 /* Exit statuses (sysexits.h values, so they read the same everywhere). */
@@ -71,6 +75,8 @@ typedef struct {
     const char *prefix;     /* SCRIPT_NAME: "" or "/x" (no trailing /) */
     size_t      prefix_len;
     const char *targets;    /* JSON object of "targets", or NULL */
+    unsigned    threads;    /* requests served at once, 1..WARREN_MAX_THREADS */
+    size_t      stack_size; /* of the serving threads; 0: the default */
 } wpy_options_t;
 
 /* One callable the runtime serves: the application's own (name NULL), or
@@ -133,6 +139,7 @@ typedef struct {
     PyObject_HEAD
     warren_ctx_t *ctx;
     warren_req_t *req;
+    PyObject     *errors;      /* the serving thread's wsgi.errors (borrowed) */
     bool          started;     /* start_response succeeded: head is set */
     bool          head_sent;   /* body bytes went out (the head before) */
     bool          chan_failed; /* a channel call failed: errno saved */
@@ -141,7 +148,8 @@ typedef struct {
 
 /* exchange.c */
 extern PyTypeObject wpy_exchange_type;
-wpy_exchange_t *wpy_exchange_new(warren_ctx_t *ctx, warren_req_t *req);
+wpy_exchange_t *wpy_exchange_new(warren_ctx_t *ctx, warren_req_t *req,
+                                 PyObject *errors);
 /* Sends the body of the iterable the application returned: 0, or -1 with
  * a Python exception set. */
 int  wpy_exchange_send_result(wpy_exchange_t *ex, PyObject *result);
@@ -159,7 +167,8 @@ extern PyTypeObject wpy_input_type;
 PyObject *wpy_input_new(wpy_exchange_t *ex);
 void      wpy_input_detach(PyObject *input);
 
-/* errors.c: wsgi.errors, lines to stderr with the log prefix. */
+/* errors.c: wsgi.errors, lines to stderr with the log prefix; one per
+ * serving thread, so lines of concurrent requests never mix. */
 extern PyTypeObject wpy_errors_type;
 PyObject *wpy_errors_new(void);
 void      wpy_errors_flush(PyObject *errors);
@@ -173,8 +182,11 @@ int  wpy_filewrap_send(wpy_exchange_t *ex, PyObject *wrapper);
 /* environ.c */
 int       wpy_environ_init(const wpy_options_t *o);
 PyObject *wpy_environ_new(warren_req_t *req, PyObject *input,
-                          const wpy_target_t *t);
-/* The wsgi.errors every environ shares (borrowed). */
-PyObject *wpy_environ_errors(void);
+                          const wpy_target_t *t, PyObject *errors);
+
+/* serve.c: serves requests (in o->threads threads) until the router
+ * closes the channel: 0, or -1 when the channel failed (logged). Called
+ * and returns with the GIL held. */
+int  wpy_serve(warren_ctx_t *ctx, wpy_targets_t *ts, const wpy_options_t *o);
 
 #endif
