@@ -335,6 +335,10 @@ WARREN_API int warren_run(warren_ctx_t *ctx, warren_handler_t handler,
  * whether a body left unread ended): after it, check the requests and
  * warren_pending() again, as after warren_poll(), since the descriptor may
  * no longer be readable.
+ *
+ * An event loop says how many requests it takes at once with
+ * warren_init_threads(n), but makes every call on the context from its
+ * one thread: these calls are not for a context that threads share.
  */
 
 /* The channel's descriptor, to watch for input. Never read or write it. */

@@ -20,23 +20,17 @@ int warren_poll(warren_ctx_t *ctx)
 
     /* Bounded without a cap of our own: the router never has more than
      * its streams' windows of body and one head per stream in flight. */
+    wlib_lock(ctx);
     while ((rc = wlib_pump(ctx, false)) > 0)
         taken++;
-    if (rc < 0)
-        return -1;
-    return taken;
+    return wlib_unlock_ret(ctx, rc < 0 ? -1 : taken);
 }
 
 size_t warren_pending(const warren_ctx_t *ctx)
 {
-    size_t n = 0;
-
     if (ctx->fatal != 0 || ctx->eof)
         return 0;
-    for (size_t i = 0; i < WR_APP_MAX_STREAMS; i++)
-        if (ctx->slot[i].in_use && ctx->slot[i].pending)
-            n++;
-    return n;
+    return ctx->npending;
 }
 
 /* The request cannot go on: aborted, or its channel unusable. */
