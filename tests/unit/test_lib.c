@@ -22,6 +22,7 @@
 
 #include "warren.h"
 #include "lib/proto.h"
+#include "lib_wire.h"
 
 enum {
     W           = WR_APP_WINDOW_INIT,
@@ -32,7 +33,6 @@ enum {
     GUARD_S     = 30,       /* a hung test fails instead of blocking make */
     MAX_HELD    = 16,
     TEXT        = 256,
-    NFIXED      = 12,
 };
 
 /* ------------------------------------------------------------ fake router */
@@ -73,23 +73,6 @@ static void rsend_u32(int fd, uint16_t type, uint32_t stream, uint32_t v)
 enum { UNFOLD_MAX = 3 };
 static msg_t unfold_q[UNFOLD_MAX];
 static int unfold_n, unfold_at;
-
-/* Length of the encoded response head at the start of p (n bytes). */
-static size_t resp_head_len(const unsigned char *p, size_t n)
-{
-    uint32_t count, len;
-    size_t at = 8;
-
-    assert_true(n >= at);
-    memcpy(&count, p + 4, 4);
-    for (uint32_t i = 0; i < 2 * count; i++) {
-        assert_true(n >= at + 4);
-        memcpy(&len, p + at, 4);
-        at += 4 + len;
-        assert_true(at <= n);
-    }
-    return at;
-}
 
 static void unfold_push(uint16_t type, uint32_t stream, const void *p,
                         size_t n)
@@ -183,47 +166,6 @@ static void rexpect_eof(int fd)
     while ((r = rrecv(fd, &m, WAIT_MS)) == 1)
         ;
     assert_int_equal(r, -1);
-}
-
-/* REQ_HEAD payload builder. */
-typedef struct {
-    unsigned char b[MAXP + 1024];
-    size_t        n;
-} head_t;
-
-static void put_u32(head_t *h, uint32_t v)
-{
-    memcpy(h->b + h->n, &v, sizeof(v));
-    h->n += sizeof(v);
-}
-
-static void put_str(head_t *h, const char *s)
-{
-    size_t n = strlen(s);
-
-    put_u32(h, (uint32_t) n);
-    memcpy(h->b + h->n, s, n);
-    h->n += n;
-}
-
-/* method, path, then NULL-terminated name/value pairs. */
-static void make_head(head_t *h, const char *method, const char *path,
-                      const char *const *fields)
-{
-    const char *fixed[NFIXED] = {
-        method, path, path, "", "HTTP/1.1", "192.0.2.7", "41000",
-        "127.0.0.1", "8080", "example.com", "http", "",
-    };
-    uint32_t n = 0;
-
-    h->n = 0;
-    for (int i = 0; i < NFIXED; i++)
-        put_str(h, fixed[i]);
-    while (fields != NULL && fields[2 * n] != NULL)
-        n++;
-    put_u32(h, n);
-    for (uint32_t i = 0; i < 2 * n; i++)
-        put_str(h, fields[i]);
 }
 
 static void send_get(int fd, uint32_t stream, const char *path)

@@ -24,6 +24,7 @@
 
 #include "warren.h"
 #include "lib/proto.h"
+#include "lib_wire.h"
 
 enum {
     W           = WR_APP_WINDOW_INIT,
@@ -31,7 +32,6 @@ enum {
     HDR         = sizeof(wr_app_hdr_t),
     WAIT_MS     = 10000,    /* a message that must come */
     GUARD_S     = 60,       /* a hung test fails instead of blocking make */
-    NFIXED      = 12,
     TEXT        = 256,
     PATH_MAX_T  = 32,
     MAX_STREAMS = 16,       /* streams one test drives (ids 1..) */
@@ -108,39 +108,6 @@ static bool qflush(router_t *r)
     return true;
 }
 
-typedef struct {
-    unsigned char b[MAXP + 1024];
-    size_t        n;
-} head_t;
-
-static void put_u32(head_t *h, uint32_t v)
-{
-    memcpy(h->b + h->n, &v, sizeof(v));
-    h->n += sizeof(v);
-}
-
-static void put_str(head_t *h, const char *s)
-{
-    size_t n = strlen(s);
-
-    put_u32(h, (uint32_t) n);
-    memcpy(h->b + h->n, s, n);
-    h->n += n;
-}
-
-static void make_head(head_t *h, const char *method, const char *path)
-{
-    const char *fixed[NFIXED] = {
-        method, path, path, "", "HTTP/1.1", "192.0.2.7", "41000",
-        "127.0.0.1", "8080", "example.com", "http", "",
-    };
-
-    h->n = 0;
-    for (int i = 0; i < NFIXED; i++)
-        put_str(h, fixed[i]);
-    put_u32(h, 0);
-}
-
 /* Opens stream id with a request for path and body_len body bytes. */
 static rstream_t *ropen(router_t *r, uint32_t id, const char *path,
                         size_t body_len)
@@ -158,7 +125,7 @@ static rstream_t *ropen(router_t *r, uint32_t id, const char *path,
     s->out_open = true;
     s->resp = malloc(4 * W);
     assert_non_null(s->resp);
-    make_head(&h, body_len > 0 ? "PUT" : "GET", path);
+    make_head(&h, body_len > 0 ? "PUT" : "GET", path, NULL);
     qpush(r, WR_APP_REQ_HEAD, body_len > 0 ? 0 : WR_APP_F_END, id, h.b, h.n);
     return s;
 }
@@ -179,22 +146,6 @@ static void rfree(router_t *r)
 }
 
 /* Length of the encoded response head at the start of p. */
-static size_t resp_head_len(const unsigned char *p, size_t n)
-{
-    uint32_t count, len;
-    size_t at = 8;
-
-    assert_true(n >= at);
-    memcpy(&count, p + 4, 4);
-    for (uint32_t i = 0; i < 2 * count; i++) {
-        assert_true(n >= at + 4);
-        memcpy(&len, p + at, 4);
-        at += 4 + len;
-        assert_true(at <= n);
-    }
-    return at;
-}
-
 static void on_resp_body(router_t *r, rstream_t *s, const unsigned char *p,
                          size_t n)
 {
