@@ -8,6 +8,8 @@
 #   SLEEP_MS [0]: each request first waits that long (asyncio.sleep in the
 #   ASGI app, time.sleep in the WSGI one): an app waiting on I/O, where an
 #   ASGI worker can serve several requests at once and a WSGI worker cannot
+#   (unless THREADS is set)
+#   THREADS [1]: "threads" of the WSGI app (each worker serves that many at once)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,7 @@ WRK_CONNS=${WRK_CONNS:-32}
 WRK_DURATION=${WRK_DURATION:-5s}
 PROCESSES=${PROCESSES:-2}
 SLEEP_MS=${SLEEP_MS:-0}
+THREADS=${THREADS:-1}
 PY=/usr/bin/python3          # Debian's interpreter, whatever else is on PATH
 NPROC=$(nproc)
 BODY_LEN=10240
@@ -93,7 +96,7 @@ conf=$(cat <<JSON
                "127.0.0.1:${port[asgi]}": {"pass": "applications/asgi"}},
  "applications": {
    "wsgi": {"type": "python", "path": "$app", "module": "hello_wsgi",
-            "processes": $PROCESSES},
+            "processes": $PROCESSES, "threads": $THREADS},
    "asgi": {"type": "python", "path": "$app", "module": "hello_asgi",
             "processes": $PROCESSES}}}
 JSON
@@ -110,7 +113,7 @@ done
 
 echo "== $(uname -r), $NPROC CPUs, $($PY --version); $(wrk -v 2>&1 | head -1 | cut -c1-40)"
 echo "== warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes per app;" \
-     "hello world, $BODY_LEN-byte body, SLEEP_MS=$SLEEP_MS; wrk -t$WRK_THREADS" \
+     "WSGI threads $THREADS; hello world, $BODY_LEN-byte body, SLEEP_MS=$SLEEP_MS; wrk -t$WRK_THREADS" \
      "-c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds alternating; no access log"
 
 results="$work/results.txt"
