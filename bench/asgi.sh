@@ -32,20 +32,14 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 
-echo "== building warrend and warren-python"
-make -C "$top" --no-print-directory build/warrend build/warren-python
-
-work=$(mktemp -d /tmp/warren-asgi-bench-XXXXXX)
-chmod 755 "$work"
-app="$work/app"
-mkdir -p "$app" "$work/state" "$work/tmp" "$work/logs"
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world
+bench_world asgi
 cat > "$app/hello_wsgi.py" <<PYAPP
 import time
 
 BODY = b"x" * $BODY_LEN
 HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
 SLEEP = $SLEEP_MS / 1000
-
 
 def application(environ, start_response):
     if SLEEP:
@@ -63,7 +57,6 @@ START = {"type": "http.response.start", "status": 200,
 END = {"type": "http.response.body", "body": BODY}
 SLEEP = $SLEEP_MS / 1000
 
-
 async def application(scope, receive, send):
     if scope["type"] != "http":
         return                  # no lifespan
@@ -73,8 +66,6 @@ async def application(scope, receive, send):
     await send(END)
 PYAPP
 chmod -R a+rX "$app"          # Warren's workers run as nobody
-
-. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend
 
 check_body() {   # URL: 200 and exactly b"x" * BODY_LEN
     $PY - "$1" "$BODY_LEN" <<'PYCHK'

@@ -1,6 +1,6 @@
-# bench/common.sh: what the bench scripts share. Source it after setting
-# `work` (the run's temp dir); it defines `pids` (add every server you start)
-# and stops them all, by pid, on exit.
+# bench/common.sh: what the bench scripts share. Source it with `top` set
+# (the checkout); it defines `pids` (add every server you start) and, on
+# exit, stops them all, by pid, and removes `work` (the run's temp dir).
 
 pids=()
 cleanup() {
@@ -11,7 +11,7 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
     done
-    rm -rf "$work"
+    [ -n "${work:-}" ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -35,4 +35,16 @@ start_warrend() {
     WPID=$!
     pids+=("$WPID")
     for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+}
+
+# Builds warrend and warren-python, then makes the run's private world:
+# work (a temp dir named after $1), app (its application directory), and
+# the directories start_warrend gives warrend.
+bench_world() {
+    echo "== building warrend and warren-python"
+    make -C "$top" --no-print-directory build/warrend build/warren-python
+    work=$(mktemp -d "/tmp/warren-$1-bench-XXXXXX")
+    chmod 755 "$work"
+    app="$work/app"
+    mkdir -p "$app" "$work/state" "$work/tmp" "$work/logs"
 }

@@ -45,26 +45,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 
-echo "== building warrend and warren-python"
-make -C "$top" --no-print-directory build/warrend build/warren-python
-
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world
 # ---- 2. a private world in a temp dir
-work=$(mktemp -d /tmp/warren-wsgi-bench-XXXXXX)
-chmod 755 "$work"
-app="$work/app"
-mkdir -p "$app" "$work/state" "$work/tmp" "$work/logs"
+bench_world wsgi
 cat > "$app/app.py" <<PYAPP
 BODY = b"x" * $BODY_LEN
 HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
-
 
 def application(environ, start_response):
     start_response("200 OK", HEADERS)
     return [BODY]
 PYAPP
 chmod -R a+rX "$app"          # Warren's workers run as nobody
-
-. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port
 
 # answers URL: 200 and exactly b"x" * BODY_LEN, waiting up to ~10 s for a start
 check_body() {
