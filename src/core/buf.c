@@ -57,6 +57,18 @@ int wr_buf_printf(wr_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
+int wr_buf_put_dec(wr_buf_t *b, unsigned long long v)
+{
+    char digits[sizeof("18446744073709551615")];
+    size_t i = sizeof(digits);
+
+    do {
+        digits[--i] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return wr_buf_append(b, digits + i, sizeof(digits) - i);
+}
+
 void wr_buf_reset(wr_buf_t *b)
 {
     b->n = 0;

@@ -319,8 +319,14 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
                      && status != 204 && status != 304;
     if (c->resp_length < 0 && v10)
         c->close_after = 1;
-    wr_buf_printf(b, "HTTP/1.1 %d %s\r\nServer: Warren/%s\r\nDate: %s\r\n", status,
-                  wr_http_reason(status), WR_VERSION, wr_thread_date(c->t));
+    /* Appends, not printf: this runs once per relayed response. */
+    wr_buf_puts(b, "HTTP/1.1 ");
+    wr_buf_put_dec(b, (unsigned) status);
+    wr_buf_append(b, " ", 1);
+    wr_buf_puts(b, wr_http_reason(status));
+    wr_buf_puts(b, "\r\nServer: Warren/" WR_VERSION "\r\nDate: ");
+    wr_buf_puts(b, wr_thread_date(c->t));
+    wr_buf_append(b, "\r\n", 2);
     for (int i = 0; i < nf; i++) {
         if (framing_field(&f[i]))
             continue;

@@ -827,8 +827,11 @@ void wr_respond_relay_end(wr_hconn_t *c, wr_buf_t *b, int with_length)
         relay_action_headers(c, b, with_length);
     if (c->chunked_out)
         wr_buf_puts(b, "Transfer-Encoding: chunked\r\n");
-    else if (c->resp_length >= 0 && with_length)
-        wr_buf_printf(b, "Content-Length: %lld\r\n", c->resp_length);
+    else if (c->resp_length >= 0 && with_length) {
+        wr_buf_puts(b, "Content-Length: ");
+        wr_buf_put_dec(b, (unsigned long long) c->resp_length);
+        wr_buf_append(b, "\r\n", 2);
+    }
     if (c->close_after || !c->keep_alive)
         wr_buf_puts(b, "Connection: close\r\n");
     wr_buf_puts(b, "\r\n");

@@ -1,4 +1,4 @@
-/* core: addresses, the timer heap, and the IPC channel (fragments, fd passing). */
+/* core: the byte buffer, addresses, the timer heap, and the IPC channel (fragments, fd passing). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,8 +15,30 @@
 
 #include "conf/state.h"
 #include "core/addr.h"
+#include "core/buf.h"
 #include "core/ev.h"
 #include "core/ipc.h"
+
+/* ---- the byte buffer ---- */
+
+static void test_buf_put_dec(void **state)
+{
+    static const struct { unsigned long long v; const char *text; } cases[] = {
+        { 0, "0" }, { 7, "7" }, { 10, "10" }, { 200, "200" }, { 10240, "10240" },
+        { 18446744073709551615ULL, "18446744073709551615" },
+    };
+    wr_buf_t b = { 0 };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        wr_buf_reset(&b);
+        assert_int_equal(wr_buf_append(&b, "<", 1), 0);
+        assert_int_equal(wr_buf_put_dec(&b, cases[i].v), 0);
+        assert_int_equal(b.n, 1 + strlen(cases[i].text));
+        assert_memory_equal(b.p + 1, cases[i].text, b.n - 1);
+    }
+    wr_buf_free(&b);
+}
 
 /* ---- addresses ---- */
 
@@ -234,6 +256,7 @@ static void test_state_two_phase(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_put_dec),
         cmocka_unit_test(test_addr_valid),
         cmocka_unit_test(test_addr_invalid),
         cmocka_unit_test(test_timers_order_and_cancel),
