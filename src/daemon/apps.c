@@ -159,6 +159,23 @@ static void slot_reset(wr_slot_t *s)
     s->hung = 0;
 }
 
+/* A worker that cannot become ready: a generation still starting fails
+ * with why (the PUT's answer); a running one logs it. Either way the
+ * worker is killed and its exit handled as a death. */
+static void slot_fail(wr_slot_t *s, const char *why)
+{
+    wr_gen_t *g = s->g;
+
+    if (g->role == GEN_NEW && !g->ready)
+        gen_fail(g, why);
+    else
+        wr_log(WR_LOG_ERR, "app \"%s\": %s; killing it", g->spec.name, why);
+    slot_close_fd(s);
+    s->state = W_DYING;
+    if (s->pid > 0)
+        kill(s->pid, SIGKILL);
+}
+
 static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
 {
     wr_slot_t *s = t->data;
@@ -180,14 +197,7 @@ static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
     else
         snprintf(why, sizeof(why), "worker %u (pid %d) did not say hello within %d ms",
                  s->worker, (int) s->pid, WR_APP_HELLO_TIMEOUT_MS);
-    if (g->role == GEN_NEW && !g->ready)
-        gen_fail(g, why);
-    else
-        wr_log(WR_LOG_ERR, "app \"%s\": %s; killing it", g->spec.name, why);
-    slot_close_fd(s);
-    s->state = W_DYING;
-    if (s->pid > 0)
-        kill(s->pid, SIGKILL);
+    slot_fail(s, why);
     gen_tell(g, 0);
 }
 
@@ -396,14 +406,7 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         return;
     }
     if (n < 0) {
-        if (g->role == GEN_NEW && !g->ready)
-            gen_fail(g, why);
-        else
-            wr_log(WR_LOG_ERR, "app \"%s\": %s", g->spec.name, why);
-        slot_close_fd(s);
-        s->state = W_DYING;
-        if (s->pid > 0)
-            kill(s->pid, SIGKILL);
+        slot_fail(s, why);
         return;
     }
 
