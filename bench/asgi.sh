@@ -32,7 +32,7 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 
-. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world, run_wrk
 bench_world asgi
 cat > "$app/hello_wsgi.py" <<PYAPP
 import time
@@ -109,14 +109,6 @@ echo "== warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES pr
 
 results="$work/results.txt"
 : > "$results"
-run_wrk() {   # app
-    local out rps errs
-    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}/" 2>&1 || true)
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
-    printf "  round %d  %-5s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
-    echo "$1 ${rps:-0}" >> "$results"
-}
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then run_wrk wsgi; run_wrk asgi; else run_wrk asgi; run_wrk wsgi; fi
 done

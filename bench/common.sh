@@ -48,3 +48,16 @@ bench_world() {
     app="$work/app"
     mkdir -p "$app" "$work/state" "$work/tmp" "$work/logs"
 }
+
+# One wrk run against port[$1] (the caller's associative array `port`),
+# printed as a round line (with wrk's error counts) and appended to
+# $results as "NAME REQ_PER_SEC". Uses WRK_THREADS, WRK_CONNS,
+# WRK_DURATION and the caller's `round`.
+run_wrk() {
+    local out rps errs
+    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}/" 2>&1 || true)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
+    printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
+    echo "$1 ${rps:-0}" >> "$results"
+}

@@ -45,7 +45,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 
-. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world, run_wrk
 # ---- 2. a private world in a temp dir
 bench_world wsgi
 cat > "$app/app.py" <<PYAPP
@@ -160,14 +160,6 @@ echo "   keep-alive: warren yes; gunicorn sync no (it sends Connection: close); 
 
 results="$work/results.txt"
 : > "$results"
-run_wrk() {   # server
-    local out rps errs
-    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}/" 2>&1 || true)
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
-    printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
-    echo "$1 ${rps:-0}" >> "$results"
-}
 n=${#servers[@]}
 for round in $(seq "$ROUNDS"); do
     for i in $(seq 0 $((n - 1))); do          # rotate the order each round
