@@ -10,6 +10,8 @@
 #   PIPELINE [unset: Warren's default, 1]: the application's "pipeline"
 #               (requests queued on a busy worker beyond the one it serves)
 #   LISTEN_THREADS [unset: one per CPU]: Warren's settings.listen_threads
+#   SCHEDULING [unset: Warren's default, batch]: the application's
+#               "scheduling" (normal: the workers keep SCHED_OTHER)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +23,7 @@ PROCESSES=${PROCESSES:-2}
 UWSGI_SOCKET=${UWSGI_SOCKET:-http-socket}
 PIPELINE=${PIPELINE:-}
 LISTEN_THREADS=${LISTEN_THREADS:-}
+SCHEDULING=${SCHEDULING:-}
 PY=/usr/bin/python3          # Debian's interpreter, whatever else is on PATH
 NPROC=$(nproc)
 BODY_LEN=10240
@@ -88,12 +91,13 @@ skip() { echo "== SKIPPED $1: $2 (continuing with the others)"; }
 WPORT=$(free_port)
 start_warrend "$work/logs/warren.log"
 pipeline_key=${PIPELINE:+"\"pipeline\": $PIPELINE,"}
+scheduling_key=${SCHEDULING:+"\"scheduling\": \"$SCHEDULING\","}
 settings_key=${LISTEN_THREADS:+"\"settings\": {\"listen_threads\": $LISTEN_THREADS},"}
 conf=$(cat <<JSON
 {$settings_key
  "listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"}},
  "applications": {"py": {"type": "python", "path": "$app", "module": "app",
-                         $pipeline_key
+                         $pipeline_key $scheduling_key
                          "processes": $PROCESSES}}}
 JSON
 )
@@ -102,7 +106,7 @@ case "$out" in
     *"Reconfiguration done"*)
         if why=$(check_body "http://127.0.0.1:$WPORT/"); then
             servers+=(warren); port[warren]=$WPORT; pid[warren]=$WPID
-            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes, pipeline ${PIPELINE:-1 (default)}, listen_threads ${LISTEN_THREADS:-one per CPU}"
+            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes, pipeline ${PIPELINE:-1 (default)}, scheduling ${SCHEDULING:-batch (default)}, listen_threads ${LISTEN_THREADS:-one per CPU}"
         else
             skip warren "not answering 200 with the $BODY_LEN-byte body: $why"
             tail -5 "$work/logs/warren.log" | sed 's/^/   /'

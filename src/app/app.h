@@ -27,6 +27,8 @@
  *   creds    "user" (default: warrend --user), "group" (default: the app
  *            user's primary group when "user" is set, else warrend --group);
  *            no supplementary groups; no_new_privs.
+ *   sched    SCHED_BATCH unless "scheduling" is "normal" (set in the
+ *            prototype, inherited by everything it forks)
  *   dies with its prototype (PR_SET_PDEATHSIG), which dies with main.
  */
 #ifndef WR_APP_H
@@ -69,6 +71,7 @@ typedef struct {
     int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
     int        zygote;        /* the runtime loads the app once and forks
                                * workers (src/app/zygote.h): python */
+    int        sched_batch;   /* "scheduling": "batch" (the default) */
 } wr_app_spec_t;
 
 /* An external application with "protocol": "http" (the router proxies to

@@ -440,6 +440,12 @@ check_env_name(wr_vctx_t *c, const char *key)
     return 0;
 }
 
+static int
+check_scheduling(wr_vctx_t *c, json_t *v, const char *name)
+{
+    return one_of(c, v, name, "batch", "normal");
+}
+
 static const wr_vmember_t common_members[] = {
     { "type", &wr_vd_name, true },
     { "limits", &(const wr_vdesc_t) {
@@ -451,6 +457,8 @@ static const wr_vmember_t common_members[] = {
     { "pipeline", &(const wr_vdesc_t) {                 /* Warren */
         .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 0,
         .max = PIPELINE_MAX }, false },
+    { "scheduling", &(const wr_vdesc_t) {               /* Warren */
+        .types = WR_VT_STR, .check = check_scheduling }, false },
     { "user", &wr_vd_name, false },
     { "group", &wr_vd_name, false },
     { "working_directory", &wr_vd_name, false },

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 
+import http_helpers as hh
 import warren_helpers as wh
 
 
@@ -85,6 +86,24 @@ def test_user_and_group(warren):
                        and len(prototypes(w)) == 1)
     proto, ws = wait_workers(w, 2)
     assert all(ids(p) == (0, daemon_gid) for p in [proto] + ws)
+
+
+def test_scheduling_batch_by_default_normal_on_request(warren):
+    """Workers (and their prototype) run SCHED_BATCH unless the app says
+    "scheduling": "normal"; changing it starts a new generation."""
+    w = warren
+    put_app(w)
+    proto, ws = wait_workers(w, 2)
+    for p in [proto] + ws:
+        assert os.sched_getscheduler(p) == os.SCHED_BATCH, p
+    assert os.sched_getscheduler(w.main_pid) == os.SCHED_OTHER
+    put_app(w, scheduling="normal")
+    assert wh.wait_for(lambda: prototypes(w) and prototypes(w)[0] != proto
+                       and len(prototypes(w)) == 1)
+    proto, ws = wait_workers(w, 2)
+    for p in [proto] + ws:
+        assert os.sched_getscheduler(p) == os.SCHED_OTHER, p
+    assert hh.get(w.port, "/").status == 200
 
 
 def test_unknown_user_refused(warren):

@@ -309,6 +309,11 @@ static const bad_case_t bad[] = {
     { "pipeline-over-max", APP("{'type': 'external', 'executable': '/x', "
       "'pipeline': 8}"), "/applications/a/pipeline",
       "The \"pipeline\" value must be an integer between 0 and 7.", NULL },
+    { "scheduling-unknown", APP("{'type': 'external', 'executable': '/x', "
+      "'scheduling': 'idle'}"), "/applications/a/scheduling",
+      "must be \"batch\" or \"normal\"", NULL },
+    { "scheduling-not-string", APP("{'type': 'external', 'executable': '/x', "
+      "'scheduling': 1}"), "/applications/a/scheduling", "must be a string", NULL },
     { "pipeline-string", APP("{'type': 'external', 'executable': '/x', "
       "'pipeline': '2'}"), "/applications/a/pipeline", "must be an integer",
       NULL },
