@@ -88,6 +88,13 @@ build/apps/%: tests/apps/%.c build/libwarren.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< build/libwarren.a
 
+# The same hello, linked to the shared libwarren (found next to it, as
+# libwarren.so.0): the integration suite runs it to prove the .so works.
+build/apps-so/hello: tests/apps/hello.c build/libwarren.so
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< build/libwarren.so -Wl,-rpath,'$$ORIGIN'
+
 # The integration suite runs this one: a sanitizer report in any process of
 # the daemon fails the test that caused it.
 build/asan/libwarren-core.a: $(ASAN_OBJ)
@@ -131,7 +138,7 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warrend-asan $(APP_BIN)
+integration: build/warrend build/warrend-asan $(APP_BIN) build/apps-so/hello
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 

@@ -213,7 +213,8 @@ def test_reconfiguration_loop_under_load_loses_no_request(warren, appdir):
                 results.append(repr(e))
 
     # One client: never more requests than ready workers, so none waits in a
-    # queue (waiters of a generation being retired get 503: app.c's rule).
+    # queue (waiters of a retired generation move to the new one: app_scale.c;
+    # test_reload_stress.py covers that with many clients).
     threads = [threading.Thread(target=load)]
     for t in threads:
         t.start()

@@ -328,3 +328,48 @@ def test_home_venv_path_and_working_directory(pyw):
     assert mark == "from the venv"
     assert os.path.realpath(prefix) == os.path.realpath(venv)
     assert (os.path.realpath(cwd), greeting) == (os.path.realpath(wd), "hi")
+
+
+PRINTING_WSGI = '''
+import os
+
+def application(environ, start_response):
+    print("served %s by %d" % (environ["PATH_INFO"], os.getpid()), flush=True)
+    start_response("200 OK", [("X-Pid", str(os.getpid()))])
+    return [b"ok"]
+'''
+
+
+def test_stdout_file_gets_what_workers_print(pyw):
+    """"stdout": the workers' standard output is appended to that file (it
+    is created by the app's user, so its directory must be theirs to write)."""
+    w, appdir = pyw
+    hh.write(appdir, "printing_wsgi.py", PRINTING_WSGI)
+    logdir = os.path.join(appdir, "out")
+    os.mkdir(logdir)
+    os.chmod(logdir, 0o777)
+    out = os.path.join(logdir, "app.out")
+    port = hh.setup(w, [{"action": {"pass": "applications/p"}}], extra={
+        "applications": {"p": {"type": "python", "path": appdir, "module": "printing_wsgi",
+                               "processes": 1, "stdout": out}}})
+    pids = [hh.get(port, "/n%d" % i).header("X-Pid") for i in range(3)]
+    assert len(set(pids)) == 1, pids            # "processes": 1
+    with open(out) as f:
+        assert f.read().splitlines() == ["served /n%d by %s" % (i, pids[0])
+                                         for i in range(3)]
+    assert os.stat(out).st_uid == wh.NOBODY_UID
+
+
+def test_put_answers_once_a_worker_is_running(pyw):
+    """The PUT that starts an app answers 200 only once its first worker
+    said hello (docs/applications.md): the status shows it running at once
+    (the others may still be starting), and a request is served."""
+    w, appdir = pyw
+    port = hh.setup(w, [{"action": {"pass": "applications/py"}}], extra={
+        "applications": {"py": {"type": "python", "path": appdir, "module": "hello_wsgi",
+                                "processes": 2}}})
+    s, j = w.get("/status/applications/py")
+    assert s == 200, j
+    assert j["processes"]["running"] >= 1, j
+    assert j["processes"]["running"] + j["processes"]["starting"] == 2, j
+    assert hh.get(port, "/").status == 200
