@@ -703,7 +703,8 @@ void wr_app_begin(wr_hconn_t *c)
         start_on(c, w);
         return;
     }
-    if (g->retired || g->qlen >= WR_APP_QUEUE_MAX || (q = malloc(sizeof(*q))) == NULL) {
+    if (g->retired || g->no_workers || g->qlen >= WR_APP_QUEUE_MAX
+        || (q = malloc(sizeof(*q))) == NULL) {
         pthread_mutex_unlock(&g->lock);
         wr_conn_fail(c, 503);
         return;

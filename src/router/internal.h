@@ -105,6 +105,9 @@ struct wr_appgen {
     int               pipeline;      /* requests queued on a worker beyond
                                         its streams ("pipeline", set by the
                                         first config using it) */
+    int               no_workers;    /* "processes": 0: a request is answered
+                                        503 at once rather than queued for a
+                                        worker that will never start */
     int               http;          /* "protocol": "http" (set by the first
                                         config using it, before it routes) */
     int               retired;

@@ -120,8 +120,10 @@ static int build_apps(wr_router_t *r, wr_rconf_t *c, json_t *conf)
         c->apps[c->napps].http = proto != NULL && strcmp(proto, "http") == 0;
         if (g) {
             json_t *pl = json_object_get(v, "pipeline");
+            json_t *procs = json_object_get(v, "processes");
             pthread_mutex_lock(&g->lock);
             g->http = c->apps[c->napps].http;
+            g->no_workers = json_is_integer(procs) && json_integer_value(procs) == 0;
             if (json_is_integer(pl))
                 g->pipeline = (int) json_integer_value(pl);
             pthread_mutex_unlock(&g->lock);

@@ -106,6 +106,22 @@ def test_scheduling_batch_by_default_normal_on_request(warren):
     assert hh.get(w.port, "/").status == 200
 
 
+def test_processes_zero_starts_none_and_answers_503(warren):
+    """"processes": 0 starts no worker; a request is answered 503 at once
+    instead of waiting for one that will never come. Given workers again,
+    the app serves."""
+    w = warren
+    put_app(w, processes=0)
+    s, j = w.get("/status/applications/h")
+    assert (s, j["processes"]) == (200, {"running": 0, "starting": 0, "idle": 0}), j
+    assert workers(w) == []
+    r = hh.get(w.port, "/")
+    assert r.status == 503, r
+    put_app(w, processes=1)
+    wait_workers(w, 1)
+    assert hh.get(w.port, "/").status == 200
+
+
 def test_unknown_user_refused(warren):
     w = warren
     before = w.config_bytes()
