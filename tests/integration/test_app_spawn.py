@@ -10,6 +10,7 @@ before it says hello, logs when it started and when it became ready, and
 answers every request with its pid and worker number."""
 
 import os
+import signal
 import threading
 import time
 
@@ -184,3 +185,27 @@ def test_limits_requests_recycles_workers_with_jitter(warren):
     assert len(set(recycled.values())) >= 2, \
         "every recycled worker served the same count, no jitter: %r" % (recycled,)
     assert "replacing it in" not in w.log(), w.log()[-3000:]
+
+
+# ------------------------------------------------- the "starting" counter
+
+def test_status_counts_a_replacement_as_starting(warren):
+    """A worker killed with SIGKILL is replaced; while the replacement is
+    between its start and its hello (1.5 s here), /status/applications/NAME
+    counts it as "starting", not "running"; once it said hello, it runs."""
+    w = warren
+    port, s, j, _ = put_slowstart(w, "st", 2, {"SLOWSTART_MS": "1500"})
+    assert (s, j) == (200, wh.SUCCESS), j
+    hh.wait_status(w, lambda x: x["applications"]["st"]["processes"]["running"] == 2)
+    victim = int(hh.get(port, "/").header("X-Pid"))
+    os.kill(victim, signal.SIGKILL)
+
+    def starting_one():
+        p = app_status(w, "st")["processes"]
+        return p if (p["starting"], p["running"]) == (1, 1) else None
+    p = wh.wait_for(starting_one, 5.0, 0.02)
+    assert p, app_status(w, "st")
+    st = hh.wait_status(w, lambda x: x["applications"]["st"]["processes"]
+                        == {"running": 2, "starting": 0, "idle": 2})
+    assert st["applications"]["st"]["processes"]["starting"] == 0, st
+    assert victim not in w.app_processes()[1]
