@@ -228,6 +228,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                       char *reason, size_t rlen)
 {
     char why[256];
+    const char *sched;
 
     memset(s, 0, sizeof(*s));
     wr_sb_conf_init(&s->sb);
@@ -265,9 +266,8 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
         wr_app_spec_free(s);
         return -1;
     }
-    s->sched_batch = !json_is_string(json_object_get(app, "scheduling"))
-                     || strcmp(json_string_value(json_object_get(app, "scheduling")),
-                               "normal") != 0;
+    sched = json_string_value(json_object_get(app, "scheduling"));
+    s->sched_batch = sched == NULL || strcmp(sched, "normal") != 0;
     s->cwd = dup_opt(json_object_get(app, "working_directory"));
     s->out_path = dup_opt(json_object_get(app, "stdout"));
     s->err_path = dup_opt(json_object_get(app, "stderr"));

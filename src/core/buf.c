@@ -43,16 +43,23 @@ int wr_buf_puts(wr_buf_t *b, const char *s)
 int wr_buf_printf(wr_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
+    size_t room = b->cap - b->n;
     int need;
 
+    /* Format straight into the free room; only a text that does not fit
+     * is formatted a second time, after the buffer grew. */
     va_start(ap, fmt);
-    need = vsnprintf(NULL, 0, fmt, ap);
+    need = vsnprintf(room ? b->p + b->n : NULL, room, fmt, ap);
     va_end(ap);
-    if (need < 0 || wr_buf_reserve(b, (size_t) need + 1) < 0)
+    if (need < 0)
         return -1;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t) need + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t) need >= room) {
+        if (wr_buf_reserve(b, (size_t) need + 1) < 0)
+            return -1;
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->n, (size_t) need + 1, fmt, ap);
+        va_end(ap);
+    }
     b->n += (size_t) need;
     return 0;
 }

@@ -40,6 +40,27 @@ static void test_buf_put_dec(void **state)
     wr_buf_free(&b);
 }
 
+static void test_buf_printf_grows(void **state)
+{
+    wr_buf_t b = { 0 };
+    char big[1000];
+
+    (void) state;
+    assert_int_equal(wr_buf_printf(&b, "%d-%s", 42, "x"), 0);      /* from empty */
+    assert_int_equal(b.n, 4);
+    assert_memory_equal(b.p, "42-x", 4);
+    assert_int_equal(wr_buf_printf(&b, "|%s", "fits"), 0);         /* in the room */
+    assert_int_equal(b.n, 9);
+    memset(big, 'y', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(wr_buf_printf(&b, "[%s]", big), 0);           /* grows */
+    assert_int_equal(b.n, 9 + 2 + sizeof(big) - 1);
+    assert_memory_equal(b.p, "42-x|fits[", 10);
+    assert_int_equal(b.p[b.n - 1], ']');
+    assert_int_equal(b.p[b.n - 2], 'y');
+    wr_buf_free(&b);
+}
+
 /* ---- addresses ---- */
 
 static void test_addr_valid(void **state)
@@ -257,6 +278,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_put_dec),
+        cmocka_unit_test(test_buf_printf_grows),
         cmocka_unit_test(test_addr_valid),
         cmocka_unit_test(test_addr_invalid),
         cmocka_unit_test(test_timers_order_and_cancel),
