@@ -371,3 +371,60 @@ def test_recycled_and_idle_workers_never_back_off(warren):
         assert backoff_lines(w, "hello") == []
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def fd_table(pid):
+    """{fd: target} of pid, pipes and sockets by kind only: what matters is
+    that nothing is added, not which inode a channel has."""
+    return {fd: t.split(":[")[0] for fd, t in (wh.proc_fds(pid) or {}).items()}
+
+
+@pytest.mark.parametrize("kind", ["python", "external"])
+def test_prototype_fds_stay_flat_over_worker_churn(warren_factory, kind):
+    """A prototype (and a Python app's zygote) forks workers for the whole
+    life of its generation: after 30 recycled workers (limits.requests) and
+    two killed with SIGKILL, it holds exactly the descriptors it held with
+    its first workers. A channel end kept after a fork would grow it by one
+    per worker (and hand siblings' channels to later workers)."""
+    rt = wh.python_modulesdir()
+    appdir = hh.make_root("warren-py-")
+    hh.write(appdir, "scale_wsgi.py", APP)
+    d, exe = external_app("hello", HELLO)
+    w = warren_factory(extra_args=["--modulesdir", rt])
+    try:
+        if kind == "python":
+            app = {"type": "python", "path": appdir, "module": "scale_wsgi"}
+        else:
+            app = {"type": "external", "executable": exe}
+        app.update({"processes": 2, "limits": {"requests": 2}})
+        port = hh.setup(w, [{"action": {"pass": "applications/py"}}],
+                        extra={"applications": {"py": app}})
+        settle(w, 2)
+        proto = prototypes(w)[0]
+        zygotes = [p for p, st in wh.descendants(w.main_pid).items()
+                   if st[1] == proto and wh.is_zygote(p)]
+        assert len(zygotes) == (1 if kind == "python" else 0), zygotes
+        watched = [proto] + zygotes
+        before = {p: fd_table(p) for p in watched}
+        first = set(workers(w))
+        for _ in range(60):
+            with hh.Conn(port) as c:
+                assert c.request("GET", "/").status == 200
+        settle(w, 2)                    # none of them half-way through recycling
+        for victim in workers(w):
+            os.kill(victim, signal.SIGKILL)
+        assert wh.wait_for(lambda: "killed by signal 9" in w.log(), 5.0), w.log()[-2000:]
+        for _ in range(4):
+            with hh.Conn(port) as c:
+                assert c.request("GET", "/").status == 200
+        settle(w, 2)
+        assert not first & set(workers(w)), "no worker was replaced"
+        assert prototypes(w) == [proto]
+        for p in watched:
+            wh.wait_for(lambda: fd_table(p) == before[p], 5.0)
+            now = fd_table(p)
+            assert now == before[p], (p, sorted(set(before[p].items()) ^ set(now.items())))
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
+        shutil.rmtree(appdir, ignore_errors=True)
+        shutil.rmtree(d, ignore_errors=True)
