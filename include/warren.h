@@ -223,6 +223,24 @@ WARREN_API const char *warren_req_header_get(const warren_req_t *req,
  */
 WARREN_API ssize_t warren_read(warren_req_t *req, void *buf, size_t n);
 
+/*
+ * Upgrades (WebSocket and the like). 1 when the client asked to switch
+ * protocols: an HTTP/1.1 request without a body, with "Connection:
+ * upgrade" and an Upgrade field (read it with warren_req_header_get). Its
+ * body is empty (warren_read returns 0) unless the response's status is
+ * 101: once a 101 head is sent, the request is a tunnel to the client.
+ * warren_read() then returns the bytes the client sends after its head,
+ * as they come, and warren_write() sends bytes to it as they are, without
+ * HTTP framing, both with the usual flow control; the Upgrade field and
+ * any other the new protocol needs (Sec-WebSocket-Accept ...) are the
+ * application's to add, the router adds "Connection: Upgrade". The tunnel
+ * lasts until either side ends it: warren_finish() (or warren_abort())
+ * closes the client's connection; a client that leaves aborts the request
+ * (ECONNABORTED). A 101 to any other request, or another 1xx status, is
+ * refused by warren_response_init() (EINVAL). 0 for an ordinary request.
+ */
+WARREN_API int warren_req_upgrade(const warren_req_t *req);
+
 /* ------------------------------------------------------------- responses */
 
 /* Every call of this section is thread-safe with nthreads > 1, for the

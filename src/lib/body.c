@@ -62,7 +62,7 @@ static int grant(warren_req_t *req)
 {
     uint32_t n = req->unacked;
 
-    if (req->in_closed || n < WL_GRANT_STEP)
+    if (wlib_body_over(req) || n < WL_GRANT_STEP)
         return 0;
     if (wlib_send_u32(req->ctx, WR_APP_WINDOW, req->stream, n) < 0)
         return -1;
@@ -76,7 +76,7 @@ static bool body_ready(warren_ctx_t *ctx, void *arg)
 {
     warren_req_t *req = arg;
 
-    return req->ring_used > 0 || req->in_closed || req->aborted;
+    return req->ring_used > 0 || wlib_body_over(req) || req->aborted;
 }
 
 static ssize_t read_locked(warren_req_t *req, void *buf, size_t n)
@@ -92,7 +92,7 @@ static ssize_t read_locked(warren_req_t *req, void *buf, size_t n)
             return 0;
         if (req->ring_used > 0)
             break;
-        if (req->in_closed)
+        if (wlib_body_over(req))
             return 0;           /* REQ_END: the body is complete */
         if (wlib_wait(req->ctx, body_ready, NULL, req) < 0)
             return -1;

@@ -82,6 +82,7 @@ static int on_req_head(warren_ctx_t *ctx, const wr_app_hdr_t *h,
     }
     if (h->flags & WR_APP_F_END)
         req->in_closed = true;  /* no body: REQ_END is implied */
+    req->upgrade = (h->flags & WR_APP_F_UPGRADE) != 0;
     return 0;
 }
 
@@ -186,7 +187,7 @@ static long expected_len(uint16_t type)
 /* The flags a message of this type may carry from the router. */
 static uint16_t allowed_flags(uint16_t type)
 {
-    return type == WR_APP_REQ_HEAD ? WR_APP_F_END : 0;
+    return type == WR_APP_REQ_HEAD ? WR_APP_F_END | WR_APP_F_UPGRADE : 0;
 }
 
 /* Checks the framing that does not depend on stream state. */
@@ -198,7 +199,9 @@ static int check_frame(warren_ctx_t *ctx, const wr_app_hdr_t *h, size_t got)
         return wlib_fatal(ctx, EPROTO,
                           "protocol: header says %u payload bytes, got %zu",
                           h->len, got - WL_HDR_SIZE);
-    if (h->flags & ~allowed_flags(h->type))
+    if ((h->flags & ~allowed_flags(h->type))
+        || (h->flags & (WR_APP_F_END | WR_APP_F_UPGRADE))
+           == (WR_APP_F_END | WR_APP_F_UPGRADE))
         return wlib_fatal(ctx, EPROTO, "protocol: flags 0x%x on type %u",
                           h->flags, h->type);
     want = expected_len(h->type);

@@ -197,6 +197,11 @@ const char *warren_req_target_name(const warren_req_t *req, size_t *len)
     return field(req, WL_F_TARGET_NAME, len);
 }
 
+int warren_req_upgrade(const warren_req_t *req)
+{
+    return req->upgrade;
+}
+
 size_t warren_req_header_count(const warren_req_t *req)
 {
     return req->nhdrs;

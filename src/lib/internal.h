@@ -91,6 +91,8 @@ struct warren_req {
     bool            out_closed;  /* we sent RESP_END or ABORT */
     bool            aborted;     /* the exchange failed before RESP_END */
     bool            finishing;   /* warren_finish: later body is dropped */
+    bool            upgrade;     /* WR_APP_F_UPGRADE: the client may switch */
+    bool            tunnel;      /* ... and our 101 went: the body is a tunnel */
 
     /* Request head: the strings, each NUL-terminated, in one buffer. */
     char           *strs;
@@ -110,6 +112,7 @@ struct warren_req {
 
     /* Response. */
     wlib_resp_state_t resp;
+    int             status;      /* of the head being built or sent */
     uint64_t        out_credit;  /* body bytes we may still send */
     unsigned char  *rh;          /* encoded RESP_HEAD payload */
     size_t          rh_len;
@@ -145,6 +148,14 @@ struct warren_ctx {
     pthread_mutex_t lock;
     wlib_waiter_t  *waiters;
 };
+
+/* The app sees the end of the body: the router's direction closed, or an
+ * upgrade request not switched (yet): its body is empty unless a 101 goes
+ * out (proto.h, WR_APP_F_UPGRADE), and the router ends it otherwise. */
+static inline bool wlib_body_over(const warren_req_t *req)
+{
+    return req->in_closed || (req->upgrade && !req->tunnel);
+}
 
 /* What a blocked call waits for (under the lock when mt). */
 typedef bool (*wlib_ready_t)(warren_ctx_t *ctx, void *arg);

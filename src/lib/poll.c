@@ -47,9 +47,9 @@ unsigned warren_req_events(const warren_req_t *req)
         return WARREN_REQ_ABORTED;
     if (req_dead(req))
         return WARREN_REQ_ABORTED | WARREN_REQ_READABLE;
-    if (req->ring_used > 0 || req->in_closed)
+    if (req->ring_used > 0 || wlib_body_over(req))
         ev |= WARREN_REQ_READABLE;
-    if (req->ring_used == 0 && req->in_closed)
+    if (req->ring_used == 0 && wlib_body_over(req))
         ev |= WARREN_REQ_BODY_END;
     return ev;
 }

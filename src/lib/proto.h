@@ -20,7 +20,8 @@
 
 #include <stdint.h>
 
-#define WR_APP_PROTO_VERSION  2     /* 2: the WR_APP_F_* flags below */
+#define WR_APP_PROTO_VERSION  3     /* 2: the WR_APP_F_* flags below;
+                                       3: WR_APP_F_UPGRADE */
 #define WR_APP_MAX_PAYLOAD    (64 * 1024)   /* bytes of payload in one message */
 #define WR_APP_WINDOW_INIT    (256 * 1024)  /* body bytes in flight per stream */
 
@@ -79,10 +80,22 @@ typedef struct {
  *  - WR_APP_F_BODY on RESP_HEAD: the payload is the encoded head followed
  *    by response body bytes (the head is self-delimiting); those bytes
  *    count against the window like a RESP_BODY's.
- * Any other flag, or a flag on another type, is a protocol error.
+ *  - WR_APP_F_UPGRADE on REQ_HEAD (version 3): the client asked to switch
+ *    protocols (HTTP/1.1, "Connection: upgrade" and an Upgrade field, no
+ *    body). The request has no body, but the router's direction stays open
+ *    until the worker's RESP_HEAD: a status of 101 makes the stream a
+ *    tunnel (REQ_BODY then carries every byte the client sends after the
+ *    head, RESP_BODY every byte to it, unframed, until one side ends the
+ *    stream, and the client's connection closes with it); any other status
+ *    is an ordinary response, and the router closes its direction with
+ *    REQ_END right after that head.
+ * Any other flag, or a flag on another type, is a protocol error (END and
+ * UPGRADE together too).
  */
-#define WR_APP_F_END   0x1
-#define WR_APP_F_BODY  0x2
+#define WR_APP_F_END      0x1
+#define WR_APP_F_BODY     0x2
+#define WR_APP_F_UPGRADE  0x4
+#define WR_APP_STATUS_SWITCHING  101   /* the only 1xx a worker may answer */
 
 /*
  * Stream lifecycle (added with libwarren; no wire change). Each direction of

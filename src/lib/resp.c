@@ -115,6 +115,13 @@ static int response_init(warren_req_t *req, int status, size_t nheaders_hint)
         return -1;
     if (status < WL_STATUS_MIN || status > WL_STATUS_MAX)
         return wlib_fail(req->ctx, EINVAL, "bad status %d", status);
+    /* A response is final: the one 1xx allowed is an upgrade's 101. */
+    if (status < WL_STATUS_OK && (status != WR_APP_STATUS_SWITCHING || !req->upgrade))
+        return wlib_fail(req->ctx, EINVAL, "bad status %d: %s", status,
+                         status == WR_APP_STATUS_SWITCHING
+                         ? "the client did not ask to upgrade"
+                         : "interim responses are the router's");
+    req->status = status;
     /* A head never exceeds one message: reserve no more than that. */
     hint = nheaders_hint < WR_APP_MAX_PAYLOAD / WL_FIELD_GUESS
            ? nheaders_hint : WR_APP_MAX_PAYLOAD / WL_FIELD_GUESS;
@@ -169,6 +176,14 @@ static int head_ready(warren_req_t *req)
     return 0;
 }
 
+/* The head went out: with a 101 to an upgrade request, the body is the
+ * client's bytes from now on (proto.h, WR_APP_F_UPGRADE). */
+static void head_sent(warren_req_t *req)
+{
+    req->resp = WL_RESP_SENT;
+    req->tunnel = req->upgrade && req->status == WR_APP_STATUS_SWITCHING;
+}
+
 static int send_head(warren_req_t *req)
 {
     if (head_open(req, "warren_response_send_head") < 0 || head_ready(req) < 0)
@@ -176,7 +191,7 @@ static int send_head(warren_req_t *req)
     if (wlib_send(req->ctx, WR_APP_RESP_HEAD, req->stream, req->rh,
                   req->rh_len) < 0)
         return -1;
-    req->resp = WL_RESP_SENT;
+    head_sent(req);
     return 0;
 }
 
@@ -235,7 +250,8 @@ static int send_body(warren_req_t *req, const unsigned char *p, size_t n,
         if (wlib_sendv(req->ctx, type, type == WR_APP_RESP_END ? 0 : flags,
                        req->stream, part, WL_PARTS_MAX) < 0)
             return -1;
-        req->resp = WL_RESP_SENT;
+        if (head)
+            head_sent(req);
         req->out_credit -= k;
         p += k;
         n -= k;

@@ -84,7 +84,7 @@ warren_req_t *wlib_stream_new(warren_ctx_t *ctx, uint32_t stream)
     req->in_use = req->open = req->pending = true;
     ctx->npending++;
     req->held = req->in_closed = req->out_closed = req->aborted = false;
-    req->finishing = false;
+    req->finishing = req->upgrade = req->tunnel = false;
     req->ring_start = req->ring_used = 0;
     req->in_credit = WR_APP_WINDOW_INIT;
     req->unacked = 0;

@@ -12,6 +12,7 @@
  * its requests, is app.c's (app.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@
  * came: a worker busy on many streams cannot hold its thread (epoll is
  * level-triggered: the rest comes with the next round). */
 #define WR_APP_EVENT_MSGS   64
+/* on_resp_head: the worker answered a 1xx other than an upgrade's 101 */
+#define WR_APP_INTERIM      (-2)
 
 /* ---- sending ---- */
 
@@ -190,7 +193,8 @@ static int pump_body(wr_hconn_t *c)
         c->in_len -= c->consumed - c->head_len;
         c->consumed = c->head_len;
     }
-    if (c->body_left == 0 && !c->req_done) {
+    /* An upgrade's direction stays open until the worker answers. */
+    if (c->body_left == 0 && !c->req_done && !c->upgrade_wait) {
         if (send_msg(c, WR_APP_REQ_END, NULL, 0) < 0)
             return errno == EAGAIN ? worker_blocked(c) : -1;
         c->req_done = 1;
@@ -238,11 +242,13 @@ static int stream_send(wr_hconn_t *c)
 {
     wr_wstream_t *s = c->wstream;
 
+    uint16_t flags = c->req_done ? WR_APP_F_END : c->upgrade_wait ? WR_APP_F_UPGRADE : 0;
+
     c->worker_out = 0;
     if (!s->head_sent) {
         /* No body: the head closes the router's direction (one message). */
-        if (wr_app_send(c->worker, WR_APP_REQ_HEAD, c->req_done ? WR_APP_F_END : 0,
-                        c->stream, c->app_head.p, c->app_head.n) < 0)
+        if (wr_app_send(c->worker, WR_APP_REQ_HEAD, flags, c->stream,
+                        c->app_head.p, c->app_head.n) < 0)
             return errno == EAGAIN ? worker_blocked(c) : -1;
         s->head_sent = 1;
     }
@@ -257,7 +263,8 @@ void wr_app_stream_start(wr_hconn_t *c)
 {
     c->state = WR_HC_APP;
     c->req_window = WR_APP_WINDOW_INIT;
-    c->req_done = c->body_left == 0;
+    c->upgrade_wait = c->upgrade && c->wstream != NULL;
+    c->req_done = c->body_left == 0 && !c->upgrade_wait;
     c->worker_out = 0;
     if (stream_send(c) < 0) {
         fail_body(c);
@@ -289,6 +296,24 @@ static long long content_length(const wr_http_field_t *f)
     return v;
 }
 
+/*
+ * The worker switched protocols (101): from now on the stream is a tunnel.
+ * Every byte the client sends is request body, without end (pump_body
+ * forwards it within the window, as for any body); every byte of the
+ * response body goes out as it is, unframed. limits.timeout was for the
+ * answer, which came: the connection lasts as long as both ends want
+ * (a client that cannot keep up still meets send_timeout), and it closes
+ * when the stream ends.
+ */
+static void tunnel_open(wr_hconn_t *c)
+{
+    c->tunnel = 1;
+    c->body_left = LLONG_MAX;
+    c->close_after = 1;
+    c->app_timeout = 0;
+    wr_timer_cancel(&c->t->loop, &c->timer);
+}
+
 /* A response head; with used, only a prefix of p (body bytes follow, and
  * *used says where). */
 static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
@@ -302,6 +327,13 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
 
     if (nf < 0 || c->head_out)
         return -1;
+    if (status < 200 && (status != WR_APP_STATUS_SWITCHING || !c->upgrade_wait))
+        return WR_APP_INTERIM;
+    if (c->upgrade_wait) {
+        c->upgrade_wait = 0;
+        if (status == WR_APP_STATUS_SWITCHING)
+            tunnel_open(c);
+    }
     c->resp_length = -1;
     for (int i = 0; i < nf; i++)
         if (f[i].name_len == 14 && strncasecmp(f[i].name, "Content-Length", 14) == 0)
@@ -315,7 +347,7 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
     /* The app's Content-Length frames the body when it gave one (and the
      * router holds it to it); otherwise HTTP/1.1 bodies are chunked and an
      * HTTP/1.0 body ends with the connection. */
-    c->chunked_out = c->resp_length < 0 && !v10 && !c->head_only && status >= 200
+    c->chunked_out = c->resp_length < 0 && !v10 && !c->head_only && !c->tunnel
                      && status != 204 && status != 304;
     if (c->resp_length < 0 && v10)
         c->close_after = 1;
@@ -459,11 +491,29 @@ static int on_resp_end(wr_hconn_t *c)
 static int on_resp_head_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
 {
     size_t used = h->len;
+    int rc = on_resp_head(c, p, h->len, (h->flags & WR_APP_F_BODY) ? &used : NULL);
 
-    if (on_resp_head(c, p, h->len, (h->flags & WR_APP_F_BODY) ? &used : NULL) < 0
-        || ((h->flags & WR_APP_F_BODY) && on_resp_body(c, p + used, h->len - used) < 0))
+    if (rc == WR_APP_INTERIM) {
+        /* The application's mistake, not the channel's: only its stream
+         * fails (libwarren refuses such a status; another library may not). */
+        wr_log(WR_LOG_ERR, "application \"%s\" answered an interim status "
+               "(1xx) as its response; answered 502", c->app->name);
+        if (h->flags & WR_APP_F_END)
+            c->wstream->worker_closed = 1;    /* no ABORT in reply will come */
+        stream_fail(c, 502);
+        return -1;
+    }
+    if (rc < 0 || ((h->flags & WR_APP_F_BODY) && on_resp_body(c, p + used, h->len - used) < 0))
         return broken(c);
-    return (h->flags & WR_APP_F_END) && on_resp_end(c) < 0 ? broken(c) : 0;
+    if ((h->flags & WR_APP_F_END) && on_resp_end(c) < 0)
+        return broken(c);
+    /* An upgrade refused: the request had no body, its direction ends now.
+     * One accepted: what the client sent after its head may go already. */
+    if (c->upgrade && !c->resp_done && pump_body(c) < 0) {
+        fail_body(c);
+        return -1;
+    }
+    return 0;
 }
 
 /* The worker ended the stream with ABORT. The answer stands if it was

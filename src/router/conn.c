@@ -61,6 +61,7 @@ static void release_request(wr_hconn_t *c)
     c->head_in_out = c->head_saved = 0;
     c->worker_out = 0;
     c->resp_started = c->app_idem = c->app_retried = 0;
+    c->upgrade = c->upgrade_wait = c->tunnel = 0;
     c->app_timeout = 0;
     c->app_max_requests = 0;
     c->out_blocked = 0;
@@ -322,6 +323,9 @@ static void start_request(wr_hconn_t *c, long head_len)
     c->body_left = req->content_length > 0 ? req->content_length : 0;
     c->chunked = req->chunked;
     c->v10 = req->version == WR_HTTP_10;
+    /* Only an application worker can take the connection over (101), and
+     * only from a request without a body (RFC 6455's GET). */
+    c->upgrade = req->upgrade && c->body_left == 0 && !c->chunked;
 
     if (req->content_length > conf->settings.max_body_size) {
         c->close_after = 1;

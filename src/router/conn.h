@@ -80,6 +80,9 @@ typedef struct wr_hconn {
     unsigned                resp_started:1; /* the worker sent something for it */
     unsigned                app_idem:1;    /* may go to another worker (app.c) ... */
     unsigned                app_retried:1; /* ... and did once */
+    unsigned                upgrade:1;     /* the client asked to switch protocols */
+    unsigned                upgrade_wait:1;/* ... and the worker's answer decides */
+    unsigned                tunnel:1;      /* ... which was 101: bytes both ways */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
     const struct wr_action *action;      /* an app's or upstream's, with

@@ -832,7 +832,9 @@ void wr_respond_relay_end(wr_hconn_t *c, wr_buf_t *b, int with_length)
         wr_buf_put_dec(b, (unsigned long long) c->resp_length);
         wr_buf_append(b, "\r\n", 2);
     }
-    if (c->close_after || !c->keep_alive)
+    if (c->tunnel)
+        wr_buf_puts(b, "Connection: Upgrade\r\n");
+    else if (c->close_after || !c->keep_alive)
         wr_buf_puts(b, "Connection: close\r\n");
     wr_buf_puts(b, "\r\n");
     c->out_sent = 0;
