@@ -1,8 +1,8 @@
 """ASGI applications (`type: "python"`, detected or `"protocol": "asgi"`) run
 by warrend: served with lifespan state, a lifespan startup failure failing
 the PUT with the application's message, a response streamed to the client
-as the application produces it, a multi-MB POST echoed, WebSocket upgrades
-refused, lifespan shutdown when the application goes away."""
+as the application produces it, a multi-MB POST echoed, lifespan shutdown
+when the application goes away (WebSocket: test_python_websocket.py)."""
 
 import hashlib
 import os
@@ -177,18 +177,6 @@ def test_post_echo_of_a_multi_megabyte_body(pya):
     assert r.header("X-Sha256") == hashlib.sha256(body).hexdigest()
     assert len(r.body) == len(body)
     assert r.body == body
-
-
-def test_websocket_upgrade_is_answered_501(pya):
-    w, appdir = pya
-    port = hh.setup(w, [{"action": {"pass": "applications/a"}}],
-                    extra=app_config(appdir))
-    r = hh.get(port, "/ws", headers={"Connection": "Upgrade", "Upgrade": "websocket",
-                                     "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                                     "Sec-WebSocket-Version": "13"})
-    assert r.status == 501
-    assert r.body == b"WebSocket is not supported\n"
-    assert hh.get(port, "/ok").status == 200
 
 
 def test_lifespan_shutdown_when_the_application_goes(pya):

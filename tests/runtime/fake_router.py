@@ -14,8 +14,8 @@ import struct
 import subprocess
 import time
 
-PROTO_VERSION = 2
-F_END, F_BODY = 0x1, 0x2       # proto.h flags (version 2)
+PROTO_VERSION = 3
+F_END, F_BODY, F_UPGRADE = 0x1, 0x2, 0x4   # proto.h flags (version 3)
 MAX_PAYLOAD = 64 * 1024
 WINDOW_INIT = 256 * 1024
 

@@ -244,7 +244,8 @@ static PyObject *areq_scope(PyObject *self, PyObject *unused)
     return wpy_asgi_scope(req, &targets->v[r->target]);
 }
 
-/* The Upgrade field's value, or None. */
+/* The Upgrade field of a request the router lets switch protocols
+ * (warren_req_upgrade: a 101 opens a tunnel), or None. */
 static PyObject *areq_upgrade(PyObject *self, PyObject *unused)
 {
     warren_req_t *req = live((areq_t *) self);
@@ -253,6 +254,8 @@ static PyObject *areq_upgrade(PyObject *self, PyObject *unused)
 
     if (req == NULL)
         return NULL;
+    if (!warren_req_upgrade(req))
+        Py_RETURN_NONE;
     v = warren_req_header_get(req, UPGRADE, &n);
     if (v == NULL)
         Py_RETURN_NONE;
@@ -540,7 +543,8 @@ static PyObject *areq_fail(PyObject *self, PyObject *unused)
 
 static PyMethodDef areq_methods[] = {
     { "scope", areq_scope, METH_NOARGS, "the HTTP scope (without state)" },
-    { "upgrade", areq_upgrade, METH_NOARGS, "the Upgrade field, or None" },
+    { "upgrade", areq_upgrade, METH_NOARGS,
+      "the Upgrade field of an upgrade request, or None" },
     { "describe", areq_describe, METH_NOARGS, "\"METHOD target\", for logs" },
     { "read", areq_read, METH_NOARGS,
       "body bytes, b\"\" at its end, None when none arrived yet" },

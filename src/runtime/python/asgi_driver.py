@@ -17,9 +17,16 @@ watches the channel's descriptor, takes what arrived (Channel.poll) and
 wakes the requests waiting on it. receive() and send() wait only for the
 channel: for body bytes, and for the router's credit (so a slow client
 slows its own request, never the others).
+
+A WebSocket is a request the router let switch protocols (upgrade()): once
+the application accepts it, the 101 makes the request a tunnel, and the
+frames of RFC 6455 are coded here, on the tunnel's bytes (_WebSocket).
 """
 
+import base64
+import hashlib
 import inspect
+import struct
 
 import _warren_asgi as _w
 
@@ -30,8 +37,7 @@ asyncio = None
 ASGI3, ASGI2 = "asgi3", "asgi2"
 LIFESPAN_ASGI = {"version": "3.0", "spec_version": "2.0"}
 WEBSOCKET = "websocket"
-NOT_IMPLEMENTED = 501
-WEBSOCKET_REFUSAL = b"WebSocket is not supported\n"
+WEBSOCKET_ASGI_SPEC = "2.3"
 
 
 class ClientDisconnected(OSError):
@@ -269,11 +275,9 @@ class _Http:
                 self.done = True
                 return
             app, kind, lifespan = self.worker.apps[req.target]
-            upgrade = req.upgrade()
-            if upgrade is not None and WEBSOCKET in upgrade.lower():
-                self._refuse_websocket()
-                return
-            self.scope = scope = req.scope()
+            self.scope = scope = self._scope()
+            if scope is None:
+                return              # answered already (a bad handshake)
             scope["state"] = dict(lifespan.state)   # shallow copy (ASGI)
             if kind == ASGI3:
                 await app(scope, self.receive, self.send)
@@ -289,10 +293,8 @@ class _Http:
         finally:
             self.worker.active.discard(self)
 
-    def _refuse_websocket(self):
-        self.req.start(NOT_IMPLEMENTED, [(b"content-type", b"text/plain")])
-        self.req.write(WEBSOCKET_REFUSAL, 0, True)
-        self._complete()
+    def _scope(self):
+        return self.req.scope()
 
     def _returned(self):
         if self.done:
@@ -402,6 +404,379 @@ class _Http:
             self.wake()             # a receive() waiting for the end
 
 
+# ------------------------------------------------------------ WebSocket
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"    # RFC 6455 1.3
+WS_VERSION = "13"
+WS_KEY_BYTES = 16
+# Unit's settings.http.websocket.max_frame_size default: the largest frame,
+# and here also the largest message once its fragments are joined.
+WS_MAX_MESSAGE = 1 << 20
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+FIN, RSV, OPCODE, MASKED, LEN7 = 0x80, 0x70, 0x0F, 0x80, 0x7F
+LEN16, LEN64 = 126, 127
+CONTROL_MAX = 125
+# Close codes (RFC 6455 7.4.1)
+CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_NO_STATUS, CLOSE_ABNORMAL = 1000, 1002, 1005, 1006
+CLOSE_BAD_DATA, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1007, 1009, 1011
+STATUS_BAD_REQUEST, STATUS_FORBIDDEN, STATUS_UPGRADE_REQUIRED = 400, 403, 426
+STATUS_SWITCHING = 101
+HANDSHAKE_FIELDS = (b"upgrade", b"connection", b"sec-websocket-accept")
+
+
+class _WsError(Exception):
+    """The client broke RFC 6455: the connection closes with code."""
+
+    def __init__(self, code, why):
+        super().__init__(why)
+        self.code = code
+
+
+def _frame(op, payload):
+    """One unmasked, final frame (a server never masks)."""
+    n = len(payload)
+    if n < LEN16:
+        head = struct.pack("!BB", FIN | op, n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", FIN | op, LEN16, n)
+    else:
+        head = struct.pack("!BBQ", FIN | op, LEN64, n)
+    return head + payload
+
+
+def _unmask(data, mask):
+    """data XOR the 4-byte mask repeated, as one big-integer operation."""
+    n = len(data)
+    if n == 0:
+        return b""
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "little")
+            ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+def _close_payload(code, reason):
+    if code in (CLOSE_NO_STATUS, CLOSE_ABNORMAL):
+        return b""                  # codes that must not go on the wire
+    return struct.pack("!H", code) + reason.encode("utf-8")[:CONTROL_MAX - 2]
+
+
+def _valid_close_code(code):
+    return (1000 <= code <= 1003 or 1007 <= code <= 1011
+            or 3000 <= code <= 4999)
+
+
+class _WebSocket(_Http):
+    """One WebSocket (ASGI WebSocket spec 2.3). The request's body is the
+    client's bytes once the 101 went (libwarren's tunnel), its response
+    body the bytes to the client: frames are parsed from the one and built
+    into the other here. Pings are answered as they come, the close
+    handshake is answered, and a broken frame closes with its code
+    (RFC 6455 7.4.1)."""
+
+    __slots__ = ("state", "inbuf", "parts", "parts_op", "parts_len",
+                 "close_code", "close_reason", "connect_sent", "lock",
+                 "accept_key")
+
+    CONNECTING, OPEN, CLOSED = "connecting", "open", "closed"
+
+    def __init__(self, worker, req):
+        super().__init__(worker, req)
+        self.state = self.CONNECTING
+        self.inbuf = bytearray()
+        self.parts = []             # the fragments of a message
+        self.parts_op = None
+        self.parts_len = 0
+        self.close_code = None      # once closed: the code the app sees
+        self.close_reason = ""
+        self.connect_sent = False
+        self.lock = asyncio.Lock()  # frames never interleave on the wire
+        self.accept_key = None
+
+    @property
+    def desc(self):
+        return "WebSocket " + self.req.describe()
+
+    # ------------------------------------------------- the handshake
+
+    def _scope(self):
+        """The scope, or None after answering a handshake that RFC 6455
+        4.2.1 refuses (400, or 426 for another version)."""
+        req = self.req
+        scope = req.scope()
+        headers = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name, []).append(value)
+        key = b",".join(headers.get(b"sec-websocket-key", ()))
+        version = b",".join(headers.get(b"sec-websocket-version", ()))
+        why = None
+        try:
+            if len(base64.b64decode(key, validate=True)) != WS_KEY_BYTES:
+                why = "Sec-WebSocket-Key is not 16 bytes in base64"
+        except ValueError:
+            why = "Sec-WebSocket-Key is not base64"
+        if scope["method"] != "GET":
+            why = "a WebSocket handshake is a GET"
+        if why is None and version.decode("latin-1").strip() != WS_VERSION:
+            self._answer(STATUS_UPGRADE_REQUIRED, b"WebSocket version 13 only\n",
+                         [(b"sec-websocket-version", WS_VERSION.encode())])
+            return None
+        if why is not None:
+            self._answer(STATUS_BAD_REQUEST, why.encode() + b"\n")
+            return None
+        self.accept_key = base64.b64encode(
+            hashlib.sha1(key.strip() + WS_GUID).digest())
+        del scope["method"]
+        scope["type"] = WEBSOCKET
+        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+        scope["asgi"]["spec_version"] = WEBSOCKET_ASGI_SPEC
+        scope["subprotocols"] = [
+            p.strip() for v in headers.get(b"sec-websocket-protocol", ())
+            for p in v.decode("latin-1").split(",") if p.strip()]
+        return scope
+
+    def _answer(self, status, body, headers=()):
+        """An HTTP answer instead of the switch (a refusal)."""
+        self.req.start(status, [(b"content-type", b"text/plain")] + list(headers))
+        self.req.write(body, 0, True)
+        self._complete()
+
+    # ------------------------------------------------- the application's end
+
+    def _returned(self):
+        if self.done:
+            return
+        if self.state == self.CONNECTING and not self.gone:
+            self._answer(STATUS_FORBIDDEN, b"")    # ASGI: no accept is a 403
+            return
+        self._ended(CLOSE_NORMAL)
+
+    def _failed(self, exc):
+        if isinstance(exc, ClientDisconnected) and (self.gone or self.done):
+            if not self.done:
+                self.req.abort()    # the client left: nothing to report
+            return
+        if self.done:
+            _w.log_exception("exception in the application after its "
+                             "WebSocket closed (%s)" % self.desc, exc)
+            return
+        if self.state == self.CONNECTING:
+            super()._failed(exc)            # 500, nothing switched yet
+            return
+        _w.log_exception("exception in the application (%s), closed "
+                         "with 1011" % self.desc, exc)
+        self._ended(CLOSE_INTERNAL)
+
+    def _ended(self, code):
+        """The application is over while the socket is open: close it
+        with code, without waiting (nothing reads any more)."""
+        if self.gone or self.req.aborted():
+            self.req.abort()
+            return
+        if self.state == self.OPEN:
+            try:
+                self.req.write(_frame(OP_CLOSE, _close_payload(code, "")), 0, True)
+            except OSError:
+                self.req.abort()
+                return
+        self.state = self.CLOSED
+        self._complete()
+
+    # ------------------------------------------------- receive
+
+    async def receive(self):
+        if not self.connect_sent:
+            self.connect_sent = True
+            return {"type": "websocket.connect"}
+        while True:
+            if self.close_code is not None:
+                return self._disconnect()
+            if self.gone or self.req.aborted():
+                self.gone = True
+                self.close_code = CLOSE_ABNORMAL
+                continue
+            if self.state == self.OPEN:
+                try:
+                    event = await self._next_message()
+                except _WsError as exc:
+                    await self._close(exc.code, str(exc))
+                    continue
+                if event is not None:
+                    return event
+            await self._wait()
+
+    def _disconnect(self):
+        return {"type": "websocket.disconnect", "code": self.close_code,
+                "reason": self.close_reason}
+
+    async def _next_message(self):
+        """A whole message from what arrived, or None (wait for more)."""
+        while True:
+            event = await self._parse()
+            if event is not None or self.close_code is not None:
+                return event
+            try:
+                data = self.req.read()
+            except OSError:
+                self.gone = True
+                self.close_code = CLOSE_ABNORMAL
+                return None
+            if data is None:
+                return None
+            if not data:                # the tunnel ended under us
+                self.gone = True
+                self.close_code = CLOSE_ABNORMAL
+                return None
+            self.inbuf += data
+
+    async def _parse(self):
+        """Takes frames off inbuf until a message is whole (its event) or
+        a frame is incomplete (None). Control frames are handled here."""
+        buf = self.inbuf
+        while len(buf) >= 2:
+            b0, b1 = buf[0], buf[1]
+            op, n, at = b0 & OPCODE, b1 & LEN7, 2
+            if n == LEN16:
+                if len(buf) < 4:
+                    return None
+                n, at = struct.unpack_from("!H", buf, 2)[0], 4
+            elif n == LEN64:
+                if len(buf) < 10:
+                    return None
+                n, at = struct.unpack_from("!Q", buf, 2)[0], 10
+            if b0 & RSV:
+                raise _WsError(CLOSE_PROTOCOL, "reserved bits set")
+            if not b1 & MASKED:
+                raise _WsError(CLOSE_PROTOCOL, "client frame not masked")
+            if op >= OP_CLOSE:
+                if not b0 & FIN or n > CONTROL_MAX or op > OP_PONG:
+                    raise _WsError(CLOSE_PROTOCOL, "bad control frame")
+            elif op not in (OP_CONT, OP_TEXT, OP_BINARY):
+                raise _WsError(CLOSE_PROTOCOL, "unknown opcode %d" % op)
+            elif (op == OP_CONT) != (self.parts_op is not None):
+                raise _WsError(CLOSE_PROTOCOL, "fragments out of order")
+            if op < OP_CLOSE and self.parts_len + n > WS_MAX_MESSAGE:
+                raise _WsError(CLOSE_TOO_BIG, "message over %d bytes"
+                               % WS_MAX_MESSAGE)
+            if len(buf) < at + 4 + n:
+                return None
+            payload = _unmask(bytes(buf[at + 4:at + 4 + n]), bytes(buf[at:at + 4]))
+            del buf[:at + 4 + n]
+            if op == OP_PING:
+                await self._send_frame(_frame(OP_PONG, payload))
+            elif op == OP_CLOSE:
+                await self._client_close(payload)
+                return None
+            elif op != OP_PONG:
+                event = self._fragment(op, payload, b0 & FIN)
+                if event is not None:
+                    return event
+        return None
+
+    def _fragment(self, op, payload, fin):
+        if op != OP_CONT:
+            self.parts_op = op
+        self.parts.append(payload)
+        self.parts_len += len(payload)
+        if not fin:
+            return None
+        data = b"".join(self.parts)
+        op, self.parts, self.parts_op, self.parts_len = self.parts_op, [], None, 0
+        if op == OP_BINARY:
+            return {"type": "websocket.receive", "bytes": data, "text": None}
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _WsError(CLOSE_BAD_DATA, "text message not UTF-8") from None
+        return {"type": "websocket.receive", "bytes": None, "text": text}
+
+    async def _client_close(self, payload):
+        """The client's close: answered with its code, and the end."""
+        code, reason = CLOSE_NO_STATUS, ""
+        if len(payload) == 1:
+            raise _WsError(CLOSE_PROTOCOL, "close frame of one byte")
+        if payload:
+            code = struct.unpack("!H", payload[:2])[0]
+            try:
+                reason = payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                raise _WsError(CLOSE_BAD_DATA, "close reason not UTF-8") from None
+            if not _valid_close_code(code):
+                raise _WsError(CLOSE_PROTOCOL, "close code %d" % code)
+        await self._close(code, reason, echo=payload[:2])
+
+    async def _close(self, code, reason, echo=None):
+        """Sends the close frame (the client's code echoed, or ours) and
+        ends the tunnel: the router closes the connection after it."""
+        self.close_code, self.close_reason = code, reason
+        if self.state != self.OPEN:
+            return
+        self.state = self.CLOSED
+        payload = echo if echo is not None else _close_payload(code, reason)
+        try:
+            await self._send_frame(_frame(OP_CLOSE, payload), last=True)
+        except ClientDisconnected:
+            pass
+        if not self.done:
+            self._complete()
+
+    # ------------------------------------------------- send
+
+    async def send(self, message):
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self._accept(message)
+        elif kind == "websocket.send":
+            if self.state != self.OPEN:
+                raise ClientDisconnected("the WebSocket is %s" % (
+                    "not accepted yet" if self.state == self.CONNECTING
+                    else "closed"))
+            data, text = message.get("bytes"), message.get("text")
+            if (data is None) == (text is None):
+                raise TypeError("websocket.send needs one of bytes or text")
+            if text is not None:
+                frame = _frame(OP_TEXT, text.encode("utf-8"))
+            else:
+                frame = _frame(OP_BINARY, bytes(data))
+            await self._send_frame(frame)
+        elif kind == "websocket.close":
+            code = message.get("code") or CLOSE_NORMAL
+            reason = message.get("reason") or ""
+            if self.state == self.CONNECTING:
+                self._answer(STATUS_FORBIDDEN, b"")
+                self.close_code = code
+            elif self.state == self.OPEN:
+                await self._close(code, reason)
+            else:
+                raise ClientDisconnected("the WebSocket is closed")
+        else:
+            raise RuntimeError("unexpected ASGI message %r on a WebSocket"
+                               % (kind,))
+
+    def _accept(self, message):
+        if self.state != self.CONNECTING or self.done:
+            raise RuntimeError("websocket.accept sent twice or too late")
+        headers = [(b"upgrade", b"websocket"),
+                   (b"sec-websocket-accept", self.accept_key)]
+        sub = message.get("subprotocol")
+        if sub is not None:
+            headers.append((b"sec-websocket-protocol", sub.encode("latin-1")))
+        for name, value in message.get("headers") or ():
+            if bytes(name).lower() not in HANDSHAKE_FIELDS:
+                headers.append((bytes(name), bytes(value)))
+        self.req.start(STATUS_SWITCHING, headers)
+        self.req.write(b"", 0, False)     # the head alone: the switch
+        self.started = True
+        self.state = self.OPEN
+        self.wake()                 # a receive() waiting for the switch
+
+    async def _send_frame(self, frame, last=False):
+        async with self.lock:
+            if self.done or self.gone:
+                raise ClientDisconnected("the client went away")
+            self.body_started = True
+            await self._write(frame, last)
+
+
 # ------------------------------------------------------------ a worker
 
 class _Worker:
@@ -491,7 +866,9 @@ class _Worker:
             req = self.chan.accept()
             if req is None:
                 break
-            http = _Http(self, req)
+            upgrade = req.upgrade()
+            ws = upgrade is not None and WEBSOCKET in upgrade.lower()
+            http = (_WebSocket if ws else _Http)(self, req)
             self.active.add(http)
             http.task = self.loop.create_task(http.run())
         if self.waiting:

@@ -1,0 +1,365 @@
+"""WebSocket for ASGI applications (ASGI WebSocket spec 2.3, RFC 6455): the
+handshake checked and answered, frames parsed and built by the runtime on
+the tunnel the router opens after the 101, pings answered, the close
+handshake both ways, broken frames closed with their code, refusals as
+HTTP answers, and a WSGI application still answering an upgrade request as
+a plain one. The client below speaks RFC 6455 by hand: no library between
+the test and the bytes."""
+
+import base64
+import hashlib
+import os
+import shutil
+import struct
+import time
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+TEXT, BINARY, CLOSE, PING, PONG, CONT = 1, 2, 8, 9, 10, 0
+MAX_MESSAGE = 1 << 20
+
+APP = r'''
+import os
+
+LOG = os.path.join(os.path.dirname(__file__), "events.txt")
+
+
+def note(line):
+    with open(LOG, "a") as f:
+        f.write(line + "\n")
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            await send({"type": msg["type"] + ".complete"})
+            if msg["type"] == "lifespan.shutdown":
+                return
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"plain http\n"})
+        return
+    path = scope["path"]
+    assert (await receive())["type"] == "websocket.connect"
+    if path == "/reject":
+        await send({"type": "websocket.close"})
+        return
+    if path == "/noaccept":
+        return
+    if path == "/boom-before":
+        raise RuntimeError("before accept")
+    sub = scope["subprotocols"][-1] if scope["subprotocols"] else None
+    info = "%s %s %s %s %s" % (scope["scheme"], scope["path"],
+                               scope["query_string"].decode(),
+                               ",".join(scope["subprotocols"]),
+                               "method" in scope)
+    await send({"type": "websocket.accept", "subprotocol": sub,
+                "headers": [(b"x-scope", info.encode())]})
+    if path == "/hello-close":
+        await send({"type": "websocket.send", "text": "hello"})
+        await send({"type": "websocket.close", "code": 4001, "reason": "bye now"})
+        return
+    if path == "/boom":
+        raise RuntimeError("after accept")
+    if path == "/return":
+        return
+    while True:
+        msg = await receive()
+        if msg["type"] == "websocket.disconnect":
+            note("%s disconnect %d" % (path, msg["code"]))
+            return
+        if msg["text"] is not None:
+            await send({"type": "websocket.send", "text": msg["text"][::-1]})
+        else:
+            await send({"type": "websocket.send", "bytes": msg["bytes"]})
+'''
+
+WSGI = '''
+def application(environ, start_response):
+    body = environ["wsgi.input"].read()
+    out = ("%s upgrade=%s body=%d\\n" % (environ["PATH_INFO"],
+           environ.get("HTTP_UPGRADE", "-"), len(body))).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [out]
+'''
+
+
+@pytest.fixture
+def wsa(warren_factory):
+    rt = wh.python_modulesdir()
+    appdir = hh.make_root("warren-py-")
+    hh.write(appdir, "ws_asgi.py", APP)
+    hh.write(appdir, "plain_wsgi.py", WSGI)
+    events = os.path.join(appdir, "events.txt")
+    open(events, "w").close()
+    os.chmod(events, 0o666)
+    w = warren_factory(extra_args=["--modulesdir", rt])
+    port = hh.setup(w, [
+        {"match": {"uri": "/wsgi/*"}, "action": {"pass": "applications/wsgi"}},
+        {"action": {"pass": "applications/ws"}}], extra={"applications": {
+            "ws": {"type": "python", "path": appdir, "module": "ws_asgi",
+                   "processes": 1},
+            "wsgi": {"type": "python", "path": appdir, "module": "plain_wsgi",
+                     "processes": 1}}})
+    yield w, port, events
+    shutil.rmtree(rt, ignore_errors=True)
+    shutil.rmtree(appdir, ignore_errors=True)
+
+
+class WS:
+    """One client WebSocket: the handshake, then frames by hand."""
+
+    def __init__(self, port, path="/", protocols=None, headers=None, key=None):
+        self.c = hh.Conn(port, timeout=10.0)
+        self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
+        h = {"Connection": "Upgrade", "Upgrade": "websocket",
+             "Sec-WebSocket-Key": self.key, "Sec-WebSocket-Version": "13"}
+        if protocols:
+            h["Sec-WebSocket-Protocol"] = ", ".join(protocols)
+        h.update(headers or {})
+        self.c.send(hh.build("GET", path, {k: v for k, v in h.items() if v is not None}))
+        self.r = self.c.read_response(head_only=True)
+        if self.r.status != 101:
+            self.r.body = self._http_body()
+
+    def _http_body(self):
+        cl = self.r.header("Content-Length")
+        if self.r.header("Transfer-Encoding"):
+            return self.c._read_chunked()
+        return self._take(int(cl)) if cl else b""
+
+    def _take(self, n):
+        while len(self.c.buf) < n:
+            assert self.c._fill(), "connection ended; have %r" % self.c.buf[:100]
+        out, self.c.buf = self.c.buf[:n], self.c.buf[n:]
+        return out
+
+    def send(self, op, payload=b"", fin=True, mask=True, rsv=0):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        n = len(payload)
+        b0 = (0x80 if fin else 0) | rsv | op
+        mbit = 0x80 if mask else 0
+        if n < 126:
+            head = struct.pack("!BB", b0, mbit | n)
+        elif n < 1 << 16:
+            head = struct.pack("!BBH", b0, mbit | 126, n)
+        else:
+            head = struct.pack("!BBQ", b0, mbit | 127, n)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) \
+                if n < 4096 else _xor(payload, key)
+            head += key
+        self.c.send(head + payload)
+
+    def recv(self):
+        """(fin, opcode, payload) of the next frame; server frames are
+        never masked."""
+        b0, b1 = self._take(2)
+        assert not b1 & 0x80, "a server frame is masked"
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._take(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._take(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._take(n)
+
+    def close_code(self):
+        fin, op, payload = self.recv()
+        assert (fin, op) == (True, CLOSE), (fin, op, payload)
+        return struct.unpack("!H", payload[:2])[0] if payload else None, payload[2:]
+
+    def close(self):
+        self.c.close()
+
+
+def _xor(data, key):
+    n = len(data)
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
+
+
+def events(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_handshake_scope_and_echo(wsa):
+    w, port, ev = wsa
+    ws = WS(port, "/chat?room=1", protocols=["v1.chat", "v2.chat"])
+    try:
+        r = ws.r
+        assert r.status == 101, (r, r.body)
+        want = base64.b64encode(hashlib.sha1(ws.key.encode() + GUID).digest()).decode()
+        assert r.header("Sec-WebSocket-Accept") == want
+        assert r.header("Upgrade").lower() == "websocket"
+        assert r.header("Connection") == "Upgrade"
+        assert r.header("Sec-WebSocket-Protocol") == "v2.chat"
+        assert r.header("X-Scope") == "ws /chat room=1 v1.chat,v2.chat False"
+        ws.send(TEXT, "héllo")
+        assert ws.recv() == (True, TEXT, "olléh".encode())
+        ws.send(BINARY, b"\x00\xff" * 10)
+        assert ws.recv() == (True, BINARY, b"\x00\xff" * 10)
+        ws.send(TEXT, "")
+        assert ws.recv() == (True, TEXT, b"")
+        big = os.urandom(70000)                 # a 64-bit length both ways
+        ws.send(BINARY, big)
+        assert ws.recv() == (True, BINARY, big)
+        # A message in three fragments with a ping between them: the pong
+        # comes first, then the whole message.
+        ws.send(TEXT, "abc", fin=False)
+        ws.send(PING, b"are you there")
+        ws.send(CONT, "def", fin=False)
+        ws.send(CONT, "ghi")
+        assert ws.recv() == (True, PONG, b"are you there")
+        assert ws.recv() == (True, TEXT, b"ihgfedcba")
+        ws.send(CLOSE, struct.pack("!H", 1000) + b"done")
+        assert ws.close_code() == (1000, b"")
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    assert wh.wait_for(lambda: "/chat disconnect 1000" in events(ev), 5.0), events(ev)
+
+
+def test_message_size_limit(wsa):
+    w, port, ev = wsa
+    ws = WS(port, "/big")
+    try:
+        data = os.urandom(MAX_MESSAGE)
+        ws.send(BINARY, data)
+        assert ws.recv() == (True, BINARY, data)
+        ws.send(BINARY, b"x" * (MAX_MESSAGE - 10), fin=False)
+        ws.send(CONT, b"y" * 11)
+        assert ws.close_code()[0] == 1009
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    assert wh.wait_for(lambda: "/big disconnect 1009" in events(ev), 5.0), events(ev)
+
+
+@pytest.mark.parametrize("frame,code", [
+    (dict(op=TEXT, payload="x", mask=False), 1002),        # clients must mask
+    (dict(op=TEXT, payload="x", rsv=0x40), 1002),          # no extension agreed
+    (dict(op=CONT, payload="x"), 1002),                    # nothing to continue
+    (dict(op=3, payload="x"), 1002),                       # reserved opcode
+    (dict(op=PING, payload="x", fin=False), 1002),         # fragmented control
+    (dict(op=TEXT, payload=b"\xff\xfe"), 1007),            # not UTF-8
+    (dict(op=CLOSE, payload=b"\x03"), 1002),               # one-byte close
+    (dict(op=CLOSE, payload=struct.pack("!H", 1005)), 1002),  # code not for the wire
+])
+def test_broken_frames_close_with_their_code(wsa, frame, code):
+    w, port, ev = wsa
+    path = "/broken%d" % code
+    ws = WS(port, path)
+    try:
+        assert ws.r.status == 101
+        ws.send(**frame)
+        assert ws.close_code()[0] == code
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    assert wh.wait_for(lambda: "%s disconnect %d" % (path, code) in events(ev), 5.0), events(ev)
+
+
+def test_close_without_code(wsa):
+    w, port, ev = wsa
+    ws = WS(port, "/nocode")
+    try:
+        ws.send(CLOSE)
+        assert ws.close_code() == (None, b"")
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    assert wh.wait_for(lambda: "/nocode disconnect 1005" in events(ev), 5.0), events(ev)
+
+
+@pytest.mark.parametrize("path,status", [("/reject", 403), ("/noaccept", 403),
+                                         ("/boom-before", 500)])
+def test_refusals_are_http_answers(wsa, path, status):
+    w, port, ev = wsa
+    ws = WS(port, path)
+    try:
+        assert ws.r.status == status, (ws.r, ws.r.body)
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("headers,status", [
+    ({"Sec-WebSocket-Key": None}, 400),
+    ({"Sec-WebSocket-Key": "c2hvcnQ="}, 400),                # 5 bytes, not 16
+    ({"Sec-WebSocket-Key": "not base64 at all!"}, 400),
+    ({"Sec-WebSocket-Version": "8"}, 426),
+])
+def test_bad_handshakes(wsa, headers, status):
+    w, port, ev = wsa
+    ws = WS(port, "/chat", headers=headers)
+    try:
+        assert ws.r.status == status, (ws.r, ws.r.body)
+        if status == 426:
+            assert ws.r.header("Sec-WebSocket-Version") == "13"
+    finally:
+        ws.close()
+    assert hh.get(port, "/").body == b"plain http\n"
+
+
+def test_server_side_close_and_endings(wsa):
+    w, port, ev = wsa
+    ws = WS(port, "/hello-close")
+    try:
+        assert ws.recv() == (True, TEXT, b"hello")
+        assert ws.close_code() == (4001, b"bye now")
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    for path, code in (("/return", 1000), ("/boom", 1011)):
+        ws = WS(port, path)
+        try:
+            assert ws.r.status == 101
+            assert ws.close_code()[0] == code
+            assert ws.c.closed()
+        finally:
+            ws.close()
+    assert "closed with 1011" in w.log()
+
+
+def test_client_vanishing_is_a_1006_and_the_worker_serves_on(wsa):
+    w, port, ev = wsa
+    socks = [WS(port, "/gone%d" % i) for i in range(3)]   # three at once, one worker
+    try:
+        for i, ws in enumerate(socks):
+            ws.send(TEXT, "n%d" % i)
+        for i, ws in enumerate(socks):
+            assert ws.recv() == (True, TEXT, ("%dn" % i).encode())
+        assert hh.get(port, "/").body == b"plain http\n"
+    finally:
+        for ws in socks:
+            ws.close()
+    for i in range(3):
+        assert wh.wait_for(lambda: "/gone%d disconnect 1006" % i in events(ev), 5.0), events(ev)
+    # The streams are free again: 8 more at once still fit the worker.
+    more = [WS(port, "/again%d" % i) for i in range(8)]
+    try:
+        assert [ws.r.status for ws in more] == [101] * 8
+    finally:
+        for ws in more:
+            ws.close()
+
+
+def test_wsgi_answers_an_upgrade_request_as_a_plain_one(wsa):
+    """Unit's WSGI has no WebSocket: the request reaches the application
+    with an empty body, and its answer keeps the connection usable."""
+    w, port, ev = wsa
+    with hh.Conn(port) as c:
+        r = c.request("GET", "/wsgi/x", {"Connection": "Upgrade", "Upgrade": "websocket",
+                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                         "Sec-WebSocket-Version": "13"})
+        assert (r.status, r.body) == (200, b"/wsgi/x upgrade=websocket body=0\n"), r
+        r = c.request("GET", "/wsgi/y")
+        assert (r.status, r.body) == (200, b"/wsgi/y upgrade=- body=0\n"), r
