@@ -1013,6 +1013,118 @@ static void test_folding(void **state)
     assert_int_equal(fx.rc[7], 0);
 }
 
+/* ---------------------------------------------------------- upgrades */
+
+/*
+ * Request 1 (WR_APP_F_UPGRADE), answered 101: its body reads empty before
+ * the 101, the tunnel's bytes after, and the app writes back through it.
+ * Request 2 (WR_APP_F_UPGRADE), answered 426: empty body, and the
+ * router's REQ_END after the head is no protocol error. Request 3 (plain):
+ * a 101 is refused, as any 1xx is on request 4 (an upgrade).
+ */
+static void app_upgrade(fx_t *fx, warren_ctx_t *ctx)
+{
+    warren_req_t *req;
+    char buf[8];
+
+    req = warren_accept(ctx);
+    fx->rc[0] = warren_req_upgrade(req);
+    fx->rc[1] = (int) warren_read(req, buf, sizeof(buf));
+    warren_response_init(req, 101, 1);
+    warren_response_add_header(req, "Upgrade", 7, "echo", 4);
+    warren_response_send_head(req);
+    fx->rc[2] = (int) warren_read(req, buf, sizeof(buf));
+    memcpy(fx->text[0], buf, 3);
+    warren_write(req, "xyz", 3);
+    warren_finish(req);
+
+    req = warren_accept(ctx);
+    fx->rc[3] = (int) warren_read(req, buf, sizeof(buf));
+    warren_response_init(req, 426, 0);
+    warren_finish(req);
+
+    req = warren_accept(ctx);
+    fx->rc[4] = warren_req_upgrade(req) * 10 + warren_response_init(req, 101, 0);
+    fx->err[4] = errno;
+    warren_finish(req);
+
+    req = warren_accept(ctx);
+    fx->rc[5] = warren_response_init(req, 103, 0);
+    fx->err[5] = errno;
+    warren_finish(req);
+    fx->rc[6] = warren_accept(ctx) == NULL && errno == 0;
+}
+
+static void send_head_flags(int fd, uint32_t stream, uint16_t flags)
+{
+    static unsigned char buf[HDR + MAXP];
+    wr_app_hdr_t h = { .type = WR_APP_REQ_HEAD, .flags = flags, .stream = stream };
+    head_t hd;
+
+    make_head(&hd, "GET", "/", NULL);
+    h.len = (uint32_t) hd.n;
+    memcpy(buf, &h, HDR);
+    memcpy(buf + HDR, hd.b, hd.n);
+    rsend_raw(fd, buf, HDR + hd.n);
+}
+
+static void test_upgrade(void **state)
+{
+    static msg_t m;
+    resp_t r;
+    fx_t fx;
+
+    start(&fx, app_upgrade);
+    send_head_flags(fx.rfd, 1, WR_APP_F_UPGRADE);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_HEAD);
+    assert_int_equal(m.h.flags, 0);        /* the head alone: the switch */
+    parse_resp_head(&m, &r);
+    assert_int_equal(r.status, 101);
+    rsend(fx.rfd, WR_APP_REQ_BODY, 1, "abc", 3);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_BODY);
+    assert_int_equal(m.n, 3);
+    assert_memory_equal(m.p, "xyz", 3);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_RESP_END);
+    /* The tunnel's direction is still open: the worker stops it. */
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_ABORT);
+    rsend(fx.rfd, WR_APP_ABORT, 1, NULL, 0);
+
+    /* A refusal: the router's REQ_END crosses the worker's ABORT (which
+     * asks to stop a body it will not read). */
+    send_head_flags(fx.rfd, 2, WR_APP_F_UPGRADE);
+    read_resp(fx.rfd, 2, &r);
+    assert_int_equal(r.status, 426);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_ABORT);
+    rsend(fx.rfd, WR_APP_REQ_END, 2, NULL, 0);
+
+    send_head_flags(fx.rfd, 3, WR_APP_F_END);
+    read_resp(fx.rfd, 3, &r);
+    assert_int_equal(r.status, 200);       /* the default, after the refusal */
+    send_head_flags(fx.rfd, 4, WR_APP_F_UPGRADE);
+    read_resp(fx.rfd, 4, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(rrecv_raw(fx.rfd, &m, WAIT_MS), 1);
+    assert_int_equal(m.h.type, WR_APP_ABORT);
+    rsend(fx.rfd, WR_APP_REQ_END, 4, NULL, 0);
+    rquiet(fx.rfd);
+    stop(&fx);
+    assert_int_equal(fx.rc[0], 1);
+    assert_int_equal(fx.rc[1], 0);         /* empty until the 101 */
+    assert_int_equal(fx.rc[2], 3);
+    assert_memory_equal(fx.text[0], "abc", 3);
+    assert_int_equal(fx.rc[3], 0);
+    assert_int_equal(fx.rc[4], -1);        /* not an upgrade: 101 refused */
+    assert_int_equal(fx.err[4], EINVAL);
+    assert_int_equal(fx.rc[5], -1);
+    assert_int_equal(fx.err[5], EINVAL);
+    assert_int_equal(fx.rc[6], 1);
+}
+
 static void test_run(void **state)
 {
     fx_t fx;
@@ -1089,6 +1201,10 @@ static const bad_t bad_cases[] = {
       PL_ZERO },
     { "body flag on head", PRE_NONE, WR_APP_REQ_HEAD, WR_APP_F_BODY, 1, -1,
       0, PL_HEAD },
+    { "end and upgrade on head", PRE_NONE, WR_APP_REQ_HEAD,
+      WR_APP_F_END | WR_APP_F_UPGRADE, 1, -1, 0, PL_HEAD },
+    { "upgrade flag on body", PRE_HEAD, WR_APP_REQ_BODY, WR_APP_F_UPGRADE, 1,
+      -1, 4, PL_ZERO },
     { "end after folded end", PRE_HEAD_FOLDED, WR_APP_REQ_END, 0, 1, -1, 0,
       PL_ZERO },
     { "hello from router", PRE_NONE, WR_APP_HELLO, 0, 0, -1, 8, PL_ZERO },
@@ -1260,6 +1376,7 @@ int main(void)
         cmocka_unit_test(test_channel_closed),
         cmocka_unit_test(test_response_rules),
         cmocka_unit_test(test_folding),
+        cmocka_unit_test(test_upgrade),
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_in_read),
