@@ -241,6 +241,22 @@ WARREN_API ssize_t warren_read(warren_req_t *req, void *buf, size_t n);
  */
 WARREN_API int warren_req_upgrade(const warren_req_t *req);
 
+/*
+ * settings.http.websocket as the router has it, for a program that speaks
+ * WebSocket on the tunnel: the router itself closes a tunnel whose client
+ * sent nothing for read_timeout seconds (0: never), so the program should
+ * ping at least every keepalive_interval seconds (0: no pings), and refuse
+ * frames over max_frame_size bytes. Returns 0, or -1 with EINVAL when req
+ * is not an upgrade request.
+ */
+typedef struct {
+    unsigned read_timeout;
+    unsigned keepalive_interval;
+    size_t   max_frame_size;
+} warren_websocket_t;
+
+WARREN_API int warren_req_websocket(const warren_req_t *req, warren_websocket_t *out);
+
 /* ------------------------------------------------------------- responses */
 
 /* Every call of this section is thread-safe with nthreads > 1, for the

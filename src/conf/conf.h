@@ -112,6 +112,10 @@ typedef struct {
     int     server_version;          /* 1 */
     int     chunked_transform;       /* 0 */
     int     listen_threads;          /* 0 = one per CPU (Warren) */
+    /* settings.http.websocket */
+    int     ws_read_timeout;         /* 60 */
+    int     ws_keepalive_interval;   /* 30 */
+    long    ws_max_frame_size;       /* 1048576 */
 } wr_conf_settings_t;
 
 void    wr_conf_settings(json_t *root, wr_conf_settings_t *out);

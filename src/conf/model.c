@@ -17,6 +17,9 @@
 #define DEF_LARGE_HEADER_BUFFER_SIZE  8192L
 #define DEF_LARGE_HEADER_BUFFERS      4
 #define DEF_LISTEN_THREADS            0     /* one per CPU */
+#define DEF_WS_READ_TIMEOUT           60
+#define DEF_WS_KEEPALIVE_INTERVAL     30
+#define DEF_WS_MAX_FRAME_SIZE         1048576
 
 #define BACKLOG_UNSET                 (-1)
 
@@ -119,6 +122,7 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
 {
     json_t *settings = json_object_get(root, "settings");
     json_t *http = json_object_get(settings, "http");
+    json_t *ws;
 
     *out = (wr_conf_settings_t) {
         .header_read_timeout = DEF_HEADER_READ_TIMEOUT,
@@ -134,6 +138,9 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
         .server_version = 1,
         .chunked_transform = 0,
         .listen_threads = DEF_LISTEN_THREADS,
+        .ws_read_timeout = DEF_WS_READ_TIMEOUT,
+        .ws_keepalive_interval = DEF_WS_KEEPALIVE_INTERVAL,
+        .ws_max_frame_size = DEF_WS_MAX_FRAME_SIZE,
     };
     get_small_int(http, "header_read_timeout", &out->header_read_timeout);
     get_small_int(http, "body_read_timeout", &out->body_read_timeout);
@@ -150,4 +157,8 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
     get_bool(http, "server_version", &out->server_version);
     get_bool(http, "chunked_transform", &out->chunked_transform);
     get_small_int(settings, "listen_threads", &out->listen_threads);
+    ws = json_object_get(http, "websocket");
+    get_small_int(ws, "read_timeout", &out->ws_read_timeout);
+    get_small_int(ws, "keepalive_interval", &out->ws_keepalive_interval);
+    get_int(ws, "max_frame_size", INT_MAX, &out->ws_max_frame_size);
 }

@@ -76,13 +76,13 @@ static int on_req_head(warren_ctx_t *ctx, const wr_app_hdr_t *h,
     req = wlib_stream_new(ctx, h->stream);
     if (req == NULL)
         return -1;
+    req->upgrade = (h->flags & WR_APP_F_UPGRADE) != 0;
     if (wlib_head_parse(req, p, h->len) < 0) {
         wlib_stream_drop(req);
         return -1;
     }
     if (h->flags & WR_APP_F_END)
         req->in_closed = true;  /* no body: REQ_END is implied */
-    req->upgrade = (h->flags & WR_APP_F_UPGRADE) != 0;
     return 0;
 }
 

@@ -113,6 +113,11 @@ int wlib_head_parse(warren_req_t *req, const unsigned char *p, size_t len)
             return bad_head(req, "string truncated or with a NUL");
     if (parse_fields(req, &c, out) < 0)
         return -1;
+    if (req->upgrade
+        && (take_u32(&c, &req->ws_read_timeout) < 0
+            || take_u32(&c, &req->ws_keepalive_interval) < 0
+            || take_u32(&c, &req->ws_max_frame_size) < 0))
+        return bad_head(req, "of an upgrade without its WebSocket settings");
     if (c.left != 0)
         return bad_head(req, "with bytes after the fields");
     return 0;
@@ -200,6 +205,18 @@ const char *warren_req_target_name(const warren_req_t *req, size_t *len)
 int warren_req_upgrade(const warren_req_t *req)
 {
     return req->upgrade;
+}
+
+int warren_req_websocket(const warren_req_t *req, warren_websocket_t *out)
+{
+    if (!req->upgrade) {
+        errno = EINVAL;
+        return -1;
+    }
+    out->read_timeout = req->ws_read_timeout;
+    out->keepalive_interval = req->ws_keepalive_interval;
+    out->max_frame_size = req->ws_max_frame_size;
+    return 0;
 }
 
 size_t warren_req_header_count(const warren_req_t *req)

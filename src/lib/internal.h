@@ -93,6 +93,9 @@ struct warren_req {
     bool            finishing;   /* warren_finish: later body is dropped */
     bool            upgrade;     /* WR_APP_F_UPGRADE: the client may switch */
     bool            tunnel;      /* ... and our 101 went: the body is a tunnel */
+    uint32_t        ws_read_timeout;        /* settings.http.websocket, */
+    uint32_t        ws_keepalive_interval;  /* sent with an upgrade's head */
+    uint32_t        ws_max_frame_size;
 
     /* Request head: the strings, each NUL-terminated, in one buffer. */
     char           *strs;

@@ -88,7 +88,11 @@ typedef struct {
  *    head, RESP_BODY every byte to it, unframed, until one side ends the
  *    stream, and the client's connection closes with it); any other status
  *    is an ordinary response, and the router closes its direction with
- *    REQ_END right after that head.
+ *    REQ_END right after that head. Such a REQ_HEAD carries three more
+ *    uint32 after its field pairs: settings.http.websocket's read_timeout
+ *    and keepalive_interval (seconds) and max_frame_size (bytes), for a
+ *    worker that speaks WebSocket on the tunnel (the router applies
+ *    read_timeout to the client itself).
  * Any other flag, or a flag on another type, is a protocol error (END and
  * UPGRADE together too).
  */

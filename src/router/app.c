@@ -205,7 +205,6 @@ static void give(wr_worker_t *w)
 static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id)
 {
     wr_handoff_t *h = malloc(sizeof(*h));
-    uint64_t one = 1;
 
     if (h == NULL) {
         wr_log(WR_LOG_CRIT, "out of memory handing a worker over");
@@ -221,8 +220,7 @@ static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id)
     h->next = t->inbox;
     t->inbox = h;
     pthread_mutex_unlock(&t->inbox_lock);
-    if (write(t->notify.fd, &one, sizeof(one)) < 0)
-        wr_log_sys(WR_LOG_ERR, "write", "router thread eventfd");
+    wr_thread_wake(t);
 }
 
 /* An idle worker's channel still open? (Stale bytes of its last stream may
@@ -486,6 +484,24 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
     return best;
 }
 
+/*
+ * The home of a busy worker of another thread that can take a request at
+ * once (fewer requests than its streams: an ASGI or threaded worker, held
+ * by long requests: a WebSocket, a stream of events). A request that would
+ * otherwise wait for a worker to be idle moves there instead: such a worker
+ * may never be idle. Only when nobody waits. Locked.
+ */
+static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t)
+{
+    if (g->qhead != NULL)
+        return NULL;
+    for (wr_worker_t *w = g->busy; w; w = w->bnext)
+        if (w->home != NULL && w->home != t && !w->retiring && !w->http
+            && w->active < (int) w->streams && !atomic_load(&w->home->draining))
+            return w->home;
+    return NULL;
+}
+
 /* An idle worker, out of the idle list (dead ones are closed). Locked. */
 static wr_worker_t *idle_locked(wr_appgen_t *g)
 {
@@ -670,6 +686,7 @@ static void http_release(wr_hconn_t *c, int how)
 void wr_app_begin(wr_hconn_t *c)
 {
     wr_appgen_t *g = c->app;
+    wr_thread_t *to = NULL;
     wr_worker_t *w;
     wr_waiter_t *q;
     int ask;
@@ -692,6 +709,19 @@ void wr_app_begin(wr_hconn_t *c)
     w = g->retired ? NULL : idle_locked(g);
     if (w == NULL && !g->retired)
         w = busy_slot_locked(g, c->t);
+    if (w == NULL && !g->retired && !c->hopped)
+        to = other_home_locked(g, c->t);
+    if (to != NULL) {
+        /* It waits here until this event is done with it; the thread's
+         * own wake-up moves it (wr_thread_take_inbox). */
+        pthread_mutex_unlock(&g->lock);
+        c->hop_to = to;
+        c->state = WR_HC_APP_WAIT;
+        c->app_next = c->t->app_waiting;
+        c->t->app_waiting = c;
+        wr_thread_wake(c->t);
+        return;
+    }
     if (w != NULL) {
         int queued_on_it;
 
@@ -731,15 +761,49 @@ void wr_app_begin(wr_hconn_t *c)
     /* Only a departure matters now; EPOLLIN goes lazily (wr_app_on_client). */
 }
 
-/* Workers other threads handed to this one's waiting connections. */
+/* Connections of t waiting to move to another thread go now: whatever
+ * event chose it is over. */
+static void hop_out(wr_thread_t *t)
+{
+    wr_hconn_t *go = NULL, **p = &t->app_waiting;
+
+    while (*p != NULL) {
+        wr_hconn_t *c = *p;
+        if (c->hop_to == NULL) {
+            p = &c->app_next;
+            continue;
+        }
+        *p = c->app_next;
+        c->app_next = go;
+        go = c;
+    }
+    while (go != NULL) {
+        wr_hconn_t *c = go;
+        go = c->app_next;
+        wr_conn_hop(c);
+    }
+}
+
+/* Workers other threads handed to this one's waiting connections, and
+ * connections they moved here. */
 void wr_thread_take_inbox(wr_thread_t *t)
 {
     wr_handoff_t *h;
+    wr_hconn_t *in;
 
+    hop_out(t);
     pthread_mutex_lock(&t->inbox_lock);
     h = t->inbox;
     t->inbox = NULL;
+    in = t->hop_in;
+    t->hop_in = NULL;
     pthread_mutex_unlock(&t->inbox_lock);
+    while (in != NULL) {
+        wr_hconn_t *c = in;
+        in = c->app_next;
+        c->app_next = NULL;
+        wr_conn_adopt(t, c);
+    }
     while (h) {
         wr_handoff_t *next = h->next;
         wr_hconn_t *c = t->app_waiting;

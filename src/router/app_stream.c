@@ -297,13 +297,29 @@ static long long content_length(const wr_http_field_t *f)
 }
 
 /*
+ * The connection's timer while the client keeps up: limits.timeout until
+ * the answer came; in a tunnel, settings.http.websocket.read_timeout since
+ * the client last sent something (a client that answers the worker's
+ * pings stays); else none.
+ */
+static void rearm(wr_hconn_t *c)
+{
+    int seconds = c->tunnel ? c->conf->settings.ws_read_timeout : c->app_timeout;
+
+    if (seconds > 0)
+        wr_conn_arm(c, seconds);
+    else
+        wr_timer_cancel(&c->t->loop, &c->timer);
+}
+
+/*
  * The worker switched protocols (101): from now on the stream is a tunnel.
  * Every byte the client sends is request body, without end (pump_body
  * forwards it within the window, as for any body); every byte of the
  * response body goes out as it is, unframed. limits.timeout was for the
- * answer, which came: the connection lasts as long as both ends want
- * (a client that cannot keep up still meets send_timeout), and it closes
- * when the stream ends.
+ * answer, which came: from now on the client is cut after read_timeout
+ * without a byte from it (rearm) or send_timeout without taking one, and
+ * the connection closes when the stream ends.
  */
 static void tunnel_open(wr_hconn_t *c)
 {
@@ -311,7 +327,7 @@ static void tunnel_open(wr_hconn_t *c)
     c->body_left = LLONG_MAX;
     c->close_after = 1;
     c->app_timeout = 0;
-    wr_timer_cancel(&c->t->loop, &c->timer);
+    rearm(c);
 }
 
 /* A response head; with used, only a prefix of p (body bytes follow, and
@@ -425,10 +441,7 @@ static int flush_client(wr_hconn_t *c)
     }
     if (c->out_blocked) {
         c->out_blocked = 0;
-        if (c->app_timeout > 0)
-            wr_conn_arm(c, c->app_timeout);
-        else
-            wr_timer_cancel(&c->t->loop, &c->timer);
+        rearm(c);
     }
     if (c->head_in_out && !c->resp_done)
         save_head(c);
@@ -728,6 +741,8 @@ void wr_app_on_client(wr_hconn_t *c, uint32_t events)
             wr_conn_abort(c);
             return;
         }
+        if (r > 0 && c->tunnel && !c->out_blocked)
+            rearm(c);
         if (pump_body(c) < 0) {
             fail_body(c);
             return;

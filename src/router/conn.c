@@ -21,6 +21,7 @@
 
 static void conn_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 static int conn_process(wr_hconn_t *c);
+static void in_settle(wr_hconn_t *c);
 
 /* ---- bookkeeping ---- */
 
@@ -61,7 +62,7 @@ static void release_request(wr_hconn_t *c)
     c->head_in_out = c->head_saved = 0;
     c->worker_out = 0;
     c->resp_started = c->app_idem = c->app_retried = 0;
-    c->upgrade = c->upgrade_wait = c->tunnel = 0;
+    c->upgrade = c->upgrade_wait = c->tunnel = c->hopped = 0;
     c->app_timeout = 0;
     c->app_max_requests = 0;
     c->out_blocked = 0;
@@ -102,6 +103,100 @@ static void conn_close(wr_hconn_t *c)
     if (!c->in_borrowed)
         free(c->in);
     wr_thread_conn_closed(t);
+}
+
+/* ---- moving a connection to another thread (app.c) ---- */
+
+static void list_remove(wr_thread_t *t, wr_hconn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/*
+ * The struct itself does not move: an event for it may still wait in this
+ * thread's current batch, so the old one is retired (such an event is
+ * skipped, the memory freed after the batch) and a copy goes over. Nothing
+ * else points at c while it waits to hop: it is in no worker's slot and in
+ * no generation's queue.
+ */
+void wr_conn_hop(wr_hconn_t *c)
+{
+    wr_thread_t *from = c->t, *to = c->hop_to;
+    wr_hconn_t *n = malloc(sizeof(*n));
+
+    c->hop_to = NULL;
+    c->hopped = 1;
+    if (n == NULL) {                        /* stay, and wait here */
+        wr_log(WR_LOG_CRIT, "out of memory moving a connection to another thread");
+        c->state = WR_HC_APP;
+        wr_app_begin(c);
+        return;
+    }
+    in_settle(c);
+    wr_timer_cancel(&from->loop, &c->timer);
+    *n = *c;
+    wr_ev_retire(&from->loop, &c->ev, c);   /* out of this epoll */
+    list_remove(from, c);
+    atomic_fetch_sub(c->active ? &from->count.active : &from->count.idle, 1);
+    n->ev.data = n;
+    n->timer.data = n;
+    n->timer.slot = 0;
+    n->app_next = NULL;
+    pthread_mutex_lock(&to->inbox_lock);
+    n->app_next = to->hop_in;
+    to->hop_in = n;
+    pthread_mutex_unlock(&to->inbox_lock);
+    wr_thread_wake(to);
+    wr_thread_conn_closed(from);            /* one connection fewer here */
+}
+
+/* c, moved here by another thread: into this epoll and lists, then on to a
+ * worker of this thread (it hops once per request). */
+void wr_conn_adopt(wr_thread_t *t, wr_hconn_t *c)
+{
+    c->t = t;
+    c->id = ++t->next_conn_id;
+    c->next = t->conn_list;
+    if (t->conn_list)
+        t->conn_list->prev = c;
+    t->conn_list = c;
+    t->conns++;
+    atomic_fetch_add(c->active ? &t->count.active : &t->count.idle, 1);
+    if (wr_ev_add(&t->loop, &c->ev, c->events) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->state = WR_HC_APP;
+    wr_app_begin(c);
+}
+
+/* Connections moved to t after its loop ended (it was let go meanwhile):
+ * closed, as its own were. */
+void wr_conn_drop_moved(wr_thread_t *t)
+{
+    wr_hconn_t *c;
+
+    pthread_mutex_lock(&t->inbox_lock);
+    c = t->hop_in;
+    t->hop_in = NULL;
+    pthread_mutex_unlock(&t->inbox_lock);
+    while (c != NULL) {
+        wr_hconn_t *next = c->app_next;
+
+        c->t = t;
+        close(c->ev.fd);
+        release_request(c);
+        free(c->in);
+        free(c);
+        atomic_fetch_add(&t->count.closed, 1);
+        c = next;
+    }
 }
 
 void wr_conn_close_idle(wr_thread_t *t)

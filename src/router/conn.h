@@ -83,6 +83,8 @@ typedef struct wr_hconn {
     unsigned                upgrade:1;     /* the client asked to switch protocols */
     unsigned                upgrade_wait:1;/* ... and the worker's answer decides */
     unsigned                tunnel:1;      /* ... which was 101: bytes both ways */
+    unsigned                hopped:1;      /* moved to another thread for this request */
+    struct wr_thread       *hop_to;      /* ... is moving there (app.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
     const struct wr_action *action;      /* an app's or upstream's, with
@@ -105,6 +107,11 @@ void wr_conn_want(wr_hconn_t *c, uint32_t events);
  * what app.c and proxy.c do when their exchange fails early. */
 void wr_conn_fail(wr_hconn_t *c, int status);
 void wr_conn_arm(wr_hconn_t *c, int seconds);
+/* Move c (waiting for a worker, settled) to thread hop_to: out of this
+ * thread's epoll, lists and timers now; adopted there (wr_conn_adopt) when
+ * that thread takes its inbox. */
+void wr_conn_hop(wr_hconn_t *c);
+void wr_conn_adopt(struct wr_thread *t, wr_hconn_t *c);
 
 /* app.c */
 void wr_app_begin(wr_hconn_t *c);         /* c->app and c->app_head are set */

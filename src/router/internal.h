@@ -221,6 +221,7 @@ struct wr_thread {
     struct wr_hconn *app_waiting;    /* connections queued for a worker */
     pthread_mutex_t  inbox_lock;
     wr_handoff_t    *inbox;          /* workers handed over by other threads */
+    struct wr_hconn *hop_in;         /* connections moved here by others */
     struct wr_worker *homed;         /* workers with streams in this epoll */
 };
 
@@ -268,6 +269,7 @@ void  wr_threads_counters(wr_router_t *r, wr_counters_t *sum);
 const char *wr_thread_date(wr_thread_t *t);
 void  wr_thread_request_id(wr_thread_t *t, char out[33]);
 void  wr_thread_conn_closed(wr_thread_t *t);
+void  wr_thread_wake(wr_thread_t *t);          /* its inbox has something */
 
 /* app.c */
 wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int create);
@@ -296,5 +298,6 @@ int   wr_app_scale_requeue(struct wr_hconn *c);
 /* conn.c */
 void  wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd);
 void  wr_conn_close_idle(wr_thread_t *t);
+void  wr_conn_drop_moved(wr_thread_t *t);      /* its loop is over */
 
 #endif

@@ -400,7 +400,11 @@ static void pass_app(resp_t *r, const wr_action_t *a)
         }
         c->body_whole = c->t->req.chunked;     /* as for "proxy" */
     } else if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
-                              ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0) {
+                              ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0
+               || (c->upgrade && wr_worker_encode_upgrade(&c->app_head,
+                        (uint32_t) c->conf->settings.ws_read_timeout,
+                        (uint32_t) c->conf->settings.ws_keepalive_interval,
+                        (uint32_t) c->conf->settings.ws_max_frame_size) < 0)) {
         respond_status(r, 431);
         return;
     }

@@ -160,6 +160,14 @@ static void on_notify(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     }
 }
 
+void wr_thread_wake(wr_thread_t *t)
+{
+    uint64_t one = 1;
+
+    if (write(t->notify.fd, &one, sizeof(one)) < 0)
+        wr_log_sys(WR_LOG_ERR, "write", "router thread eventfd");
+}
+
 void wr_thread_conn_closed(wr_thread_t *t)
 {
     t->conns--;
@@ -176,6 +184,7 @@ static void *thread_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     take_conf(t);
     wr_ev_run(&t->loop);
+    wr_conn_drop_moved(t);
     wr_app_thread_done(t);
     listen_drop_all(t);
     return NULL;

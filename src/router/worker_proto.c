@@ -102,6 +102,16 @@ int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *ver
     return 0;
 }
 
+int wr_worker_encode_upgrade(wr_buf_t *out, uint32_t read_timeout,
+                             uint32_t keepalive_interval, uint32_t max_frame_size)
+{
+    uint32_t v[] = { read_timeout, keepalive_interval, max_frame_size };
+
+    if (out->n + sizeof(v) > WR_APP_MAX_PAYLOAD)
+        return -1;
+    return wr_buf_append(out, v, sizeof(v));
+}
+
 static int take_u32(const char **p, size_t *left, uint32_t *v)
 {
     if (*left < sizeof(*v))

@@ -7,6 +7,7 @@
 #define WR_WORKER_PROTO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "http/http.h"
@@ -21,6 +22,14 @@
  */
 int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *version,
                           const char *target_name);
+
+/*
+ * Append what a REQ_HEAD with WR_APP_F_UPGRADE carries after its fields:
+ * settings.http.websocket's read_timeout, keepalive_interval, max_frame_size.
+ * Returns 0, or -1 as above (out unchanged).
+ */
+int wr_worker_encode_upgrade(wr_buf_t *out, uint32_t read_timeout,
+                             uint32_t keepalive_interval, uint32_t max_frame_size);
 
 /*
  * Decode a RESP_HEAD payload: the status and up to max fields, pointing into

@@ -90,8 +90,7 @@ def application(environ, start_response):
 '''
 
 
-@pytest.fixture
-def wsa(warren_factory):
+def start(warren_factory, settings=None):
     rt = wh.python_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "ws_asgi.py", APP)
@@ -102,14 +101,20 @@ def wsa(warren_factory):
     w = warren_factory(extra_args=["--modulesdir", rt])
     port = hh.setup(w, [
         {"match": {"uri": "/wsgi/*"}, "action": {"pass": "applications/wsgi"}},
-        {"action": {"pass": "applications/ws"}}], extra={"applications": {
+        {"action": {"pass": "applications/ws"}}], settings=settings, extra={"applications": {
             "ws": {"type": "python", "path": appdir, "module": "ws_asgi",
                    "processes": 1},
             "wsgi": {"type": "python", "path": appdir, "module": "plain_wsgi",
                      "processes": 1}}})
+    return w, port, events, [rt, appdir]
+
+
+@pytest.fixture
+def wsa(warren_factory):
+    w, port, events, dirs = start(warren_factory)
     yield w, port, events
-    shutil.rmtree(rt, ignore_errors=True)
-    shutil.rmtree(appdir, ignore_errors=True)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class WS:
@@ -363,3 +368,82 @@ def test_wsgi_answers_an_upgrade_request_as_a_plain_one(wsa):
         assert (r.status, r.body) == (200, b"/wsgi/x upgrade=websocket body=0\n"), r
         r = c.request("GET", "/wsgi/y")
         assert (r.status, r.body) == (200, b"/wsgi/y upgrade=- body=0\n"), r
+
+
+def test_websocket_settings(warren_factory):
+    """settings.http.websocket reaches the runtime with each upgrade: pings
+    every keepalive_interval, messages over max_frame_size refused; the
+    router cuts a client silent for read_timeout, and one that answers the
+    pings stays."""
+    w, port, ev, dirs = start(warren_factory, {"http": {"websocket": {
+        "read_timeout": 2, "keepalive_interval": 1, "max_frame_size": 1000}}})
+    try:
+        alive = WS(port, "/alive")
+        silent = WS(port, "/silent")
+        try:
+            assert (alive.r.status, silent.r.status) == (101, 101)
+            end = time.monotonic() + 4.5           # past read_timeout twice
+            pings = 0
+            while time.monotonic() < end:
+                fin, op, payload = alive.recv()
+                assert op == PING, (op, payload)
+                pings += 1
+                alive.send(PONG, payload)
+            assert pings >= 3, pings
+            alive.send(TEXT, "x" * 1000)
+            assert alive.recv()[1:] == (TEXT, b"x" * 1000)
+            alive.send(TEXT, "x" * 1001)
+            while True:                             # pings may come first
+                fin, op, payload = alive.recv()
+                if op != PING:
+                    break
+            assert (op, struct.unpack("!H", payload[:2])[0]) == (CLOSE, 1009)
+            # The silent one got its pings too, never answered: cut.
+            assert _only_pings_then_eof(silent)
+        finally:
+            alive.close()
+            silent.close()
+        assert wh.wait_for(lambda: "/silent disconnect 1006" in events(ev), 5.0), events(ev)
+    finally:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _only_pings_then_eof(ws):
+    """Reads what the server sent a client that never answered: pings,
+    then the end of the connection."""
+    try:
+        while True:
+            fin, op, payload = ws.recv()
+            assert op == PING, (op, payload)
+    except AssertionError as e:
+        return "connection ended" in str(e)
+
+
+def test_open_websockets_never_starve_the_other_router_thread(warren_factory):
+    """With two router threads and one worker held by open WebSockets (it
+    is never idle), requests accepted by the thread it is not at home in
+    move to that thread and are served at once: before, they waited for
+    the worker to be idle, and so did, after a few, every later request."""
+    import concurrent.futures as cf
+    w, port, ev, dirs = start(warren_factory, {"listen_threads": 2})
+    try:
+        with cf.ThreadPoolExecutor(16) as pool:
+            socks = list(pool.map(lambda i: WS(port, "/held%d" % i), range(4)))
+            try:
+                assert [s.r.status for s in socks] == [101] * 4
+
+                def get(i):
+                    with hh.Conn(port, timeout=5.0) as c:
+                        return c.request("GET", "/x%d" % i).body
+                bodies = list(pool.map(get, range(48)))
+                assert bodies == [b"plain http\n"] * 48
+                for i, s in enumerate(socks):
+                    s.send(TEXT, "still %d" % i)
+                    assert s.recv() == (True, TEXT, ("%d llits" % i).encode())
+            finally:
+                for s in socks:
+                    s.close()
+    finally:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)

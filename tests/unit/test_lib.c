@@ -1027,8 +1027,13 @@ static void app_upgrade(fx_t *fx, warren_ctx_t *ctx)
     warren_req_t *req;
     char buf[8];
 
+    warren_websocket_t ws;
+
     req = warren_accept(ctx);
     fx->rc[0] = warren_req_upgrade(req);
+    fx->rc[7] = warren_req_websocket(req, &ws);
+    snprintf(fx->text[1], TEXT, "%u %u %zu", ws.read_timeout,
+             ws.keepalive_interval, ws.max_frame_size);
     fx->rc[1] = (int) warren_read(req, buf, sizeof(buf));
     warren_response_init(req, 101, 1);
     warren_response_add_header(req, "Upgrade", 7, "echo", 4);
@@ -1046,6 +1051,7 @@ static void app_upgrade(fx_t *fx, warren_ctx_t *ctx)
     req = warren_accept(ctx);
     fx->rc[4] = warren_req_upgrade(req) * 10 + warren_response_init(req, 101, 0);
     fx->err[4] = errno;
+    fx->err[7] = warren_req_websocket(req, &ws) == -1 && errno == EINVAL;
     warren_finish(req);
 
     req = warren_accept(ctx);
@@ -1055,17 +1061,22 @@ static void app_upgrade(fx_t *fx, warren_ctx_t *ctx)
     fx->rc[6] = warren_accept(ctx) == NULL && errno == 0;
 }
 
+/* An upgrade's head carries settings.http.websocket after its fields. */
+static const uint32_t ws_settings[3] = { 61, 29, 4096 };
+
 static void send_head_flags(int fd, uint32_t stream, uint16_t flags)
 {
     static unsigned char buf[HDR + MAXP];
     wr_app_hdr_t h = { .type = WR_APP_REQ_HEAD, .flags = flags, .stream = stream };
+    size_t extra = (flags & WR_APP_F_UPGRADE) ? sizeof(ws_settings) : 0;
     head_t hd;
 
     make_head(&hd, "GET", "/", NULL);
-    h.len = (uint32_t) hd.n;
+    h.len = (uint32_t) (hd.n + extra);
     memcpy(buf, &h, HDR);
     memcpy(buf + HDR, hd.b, hd.n);
-    rsend_raw(fd, buf, HDR + hd.n);
+    memcpy(buf + HDR + hd.n, ws_settings, extra);
+    rsend_raw(fd, buf, HDR + hd.n + extra);
 }
 
 static void test_upgrade(void **state)
@@ -1123,6 +1134,9 @@ static void test_upgrade(void **state)
     assert_int_equal(fx.rc[5], -1);
     assert_int_equal(fx.err[5], EINVAL);
     assert_int_equal(fx.rc[6], 1);
+    assert_int_equal(fx.rc[7], 0);
+    assert_string_equal(fx.text[1], "61 29 4096");
+    assert_int_equal(fx.err[7], 1);        /* no settings for a plain one */
 }
 
 static void test_run(void **state)
@@ -1205,6 +1219,8 @@ static const bad_t bad_cases[] = {
       WR_APP_F_END | WR_APP_F_UPGRADE, 1, -1, 0, PL_HEAD },
     { "upgrade flag on body", PRE_HEAD, WR_APP_REQ_BODY, WR_APP_F_UPGRADE, 1,
       -1, 4, PL_ZERO },
+    { "upgrade head without settings", PRE_NONE, WR_APP_REQ_HEAD,
+      WR_APP_F_UPGRADE, 1, -1, 0, PL_HEAD },
     { "end after folded end", PRE_HEAD_FOLDED, WR_APP_REQ_END, 0, 1, -1, 0,
       PL_ZERO },
     { "hello from router", PRE_NONE, WR_APP_HELLO, 0, 0, -1, 8, PL_ZERO },

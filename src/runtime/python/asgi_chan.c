@@ -9,7 +9,7 @@
  *          router closed the channel), accept() (a Request or None),
  *          close().
  * Request  target (index of its target, -1: one the worker does not
- *          have), scope(), upgrade(), describe(), read(), body_end(),
+ *          have), scope(), upgrade(), websocket(), describe(), read(), body_end(),
  *          aborted(), start(status, headers), write(data, offset, last),
  *          finish() (True: look at the channel again), fail(), abort().
  * log(text), log_exception(what, exc): lines on stderr as the rest of the
@@ -260,6 +260,21 @@ static PyObject *areq_upgrade(PyObject *self, PyObject *unused)
     if (v == NULL)
         Py_RETURN_NONE;
     return PyUnicode_DecodeLatin1(v, (Py_ssize_t) n, NULL);
+}
+
+/* settings.http.websocket for an upgrade request: (read_timeout,
+ * keepalive_interval, max_frame_size), or None. */
+static PyObject *areq_websocket(PyObject *self, PyObject *unused)
+{
+    warren_req_t *req = live((areq_t *) self);
+    warren_websocket_t ws;
+
+    if (req == NULL)
+        return NULL;
+    if (warren_req_websocket(req, &ws) < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(IIn)", ws.read_timeout, ws.keepalive_interval,
+                         (Py_ssize_t) ws.max_frame_size);
 }
 
 /* "GET /a?b", for log lines (and the target name the router gave, for a
@@ -545,6 +560,9 @@ static PyMethodDef areq_methods[] = {
     { "scope", areq_scope, METH_NOARGS, "the HTTP scope (without state)" },
     { "upgrade", areq_upgrade, METH_NOARGS,
       "the Upgrade field of an upgrade request, or None" },
+    { "websocket", areq_websocket, METH_NOARGS,
+      "(read_timeout, keepalive_interval, max_frame_size) of an upgrade "
+      "request, or None" },
     { "describe", areq_describe, METH_NOARGS, "\"METHOD target\", for logs" },
     { "read", areq_read, METH_NOARGS,
       "body bytes, b\"\" at its end, None when none arrived yet" },

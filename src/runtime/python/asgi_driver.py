@@ -409,8 +409,9 @@ class _Http:
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"    # RFC 6455 1.3
 WS_VERSION = "13"
 WS_KEY_BYTES = 16
-# Unit's settings.http.websocket.max_frame_size default: the largest frame,
-# and here also the largest message once its fragments are joined.
+# settings.http.websocket.max_frame_size comes with each request (Unit's
+# default is this): the largest frame, and here also the largest message
+# once its fragments are joined.
 WS_MAX_MESSAGE = 1 << 20
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 FIN, RSV, OPCODE, MASKED, LEN7 = 0x80, 0x70, 0x0F, 0x80, 0x7F
@@ -471,11 +472,13 @@ class _WebSocket(_Http):
     body the bytes to the client: frames are parsed from the one and built
     into the other here. Pings are answered as they come, the close
     handshake is answered, and a broken frame closes with its code
-    (RFC 6455 7.4.1)."""
+    (RFC 6455 7.4.1). settings.http.websocket comes with the request: a
+    ping goes out every keepalive_interval seconds, so a live client
+    answers within the read_timeout after which the router cuts it."""
 
     __slots__ = ("state", "inbuf", "parts", "parts_op", "parts_len",
                  "close_code", "close_reason", "connect_sent", "lock",
-                 "accept_key")
+                 "accept_key", "max_message", "keepalive", "pinger")
 
     CONNECTING, OPEN, CLOSED = "connecting", "open", "closed"
 
@@ -491,6 +494,8 @@ class _WebSocket(_Http):
         self.connect_sent = False
         self.lock = asyncio.Lock()  # frames never interleave on the wire
         self.accept_key = None
+        _, self.keepalive, self.max_message = req.websocket() or (0, 0, WS_MAX_MESSAGE)
+        self.pinger = None
 
     @property
     def desc(self):
@@ -654,9 +659,9 @@ class _WebSocket(_Http):
                 raise _WsError(CLOSE_PROTOCOL, "unknown opcode %d" % op)
             elif (op == OP_CONT) != (self.parts_op is not None):
                 raise _WsError(CLOSE_PROTOCOL, "fragments out of order")
-            if op < OP_CLOSE and self.parts_len + n > WS_MAX_MESSAGE:
+            if op < OP_CLOSE and self.parts_len + n > self.max_message:
                 raise _WsError(CLOSE_TOO_BIG, "message over %d bytes"
-                               % WS_MAX_MESSAGE)
+                               % self.max_message)
             if len(buf) < at + 4 + n:
                 return None
             payload = _unmask(bytes(buf[at + 4:at + 4 + n]), bytes(buf[at:at + 4]))
@@ -768,6 +773,26 @@ class _WebSocket(_Http):
         self.started = True
         self.state = self.OPEN
         self.wake()                 # a receive() waiting for the switch
+        if self.keepalive > 0:
+            self.pinger = self.worker.loop.create_task(self._keepalive())
+
+    async def _keepalive(self):
+        """A ping every keepalive_interval seconds while the socket is open
+        (the client's pong is what keeps the router's read_timeout off)."""
+        try:
+            while True:
+                await asyncio.sleep(self.keepalive)
+                if self.state != self.OPEN or self.done:
+                    return
+                await self._send_frame(_frame(OP_PING, b""))
+        except ClientDisconnected:
+            return
+
+    def _complete(self):
+        if self.pinger is not None:
+            self.pinger.cancel()
+            self.pinger = None
+        super()._complete()
 
     async def _send_frame(self, frame, last=False):
         async with self.lock:
