@@ -266,11 +266,15 @@ def test_disconnect_after_the_response(asgi):
     assert body_json(w.request(path="/list")) == ["after-response:http.disconnect"]
 
 
-def test_websocket_upgrade_is_501(asgi):
+def test_upgrade_fields_without_the_routers_flag_are_plain_http(asgi):
+    """Only the router makes a request an upgrade (WR_APP_F_UPGRADE, with
+    the tunnel behind it): one that merely carries the fields is served as
+    HTTP (WebSocket itself: tests/integration/test_python_websocket.py)."""
     w = asgi()
     r = w.request(path="/scope", headers=[("Connection", "Upgrade"),
                                           ("Upgrade", "websocket")])
-    assert (r.status, r.body) == (501, b"WebSocket is not supported\n")
+    assert r.status == 200
+    assert body_json(r)["type"] == "http"
     assert w.request(path="/stream", query="1").status == 200
 
 
