@@ -72,7 +72,7 @@
  * forked from a prototype calls warren_init() itself (and starts its
  * threads after the fork).
  *
- * Streams. A context has room for 8 streams (WARREN_MAX_THREADS) open on
+ * Streams. A context has room for 64 streams (WARREN_MAX_THREADS) open on
  * the wire at once, as the channel allows; the router never opens more. A
  * stream counts from its request head until both sides ended it on the
  * wire, not until the application lets go of the request: a request the
@@ -136,7 +136,7 @@ WARREN_API warren_ctx_t *warren_init_fd(int fd);
  * each. With nthreads > 1 the context is thread-safe (see Threads above);
  * nthreads 1 is warren_init(), and costs no locking.
  */
-#define WARREN_MAX_THREADS 8
+#define WARREN_MAX_THREADS 64
 WARREN_API warren_ctx_t *warren_init_threads(unsigned nthreads);
 WARREN_API warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads);
 

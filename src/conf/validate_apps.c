@@ -19,9 +19,10 @@
 #define DEFAULT_MAX_PROCS  1           /* "max" when only "spare" is set */
 #define IDLE_TIMEOUT_MAX   (INT_MAX / 1000)   /* seconds: milliseconds fit an int */
 /* "pipeline" (Warren): requests queued on a worker beyond those it serves
- * at once. Every worker serves at least one, and a channel holds at most
- * WR_APP_MAX_STREAMS streams, so more could never be used. */
-#define PIPELINE_MAX       (WR_APP_MAX_STREAMS - 1)
+ * at once. A queued request cannot go to another worker that frees up
+ * meanwhile: a deep queue only adds waiting, so it stays short (the
+ * channel itself would hold WR_APP_MAX_STREAMS). */
+#define PIPELINE_MAX       7
 
 /* ---------------------------------------------------------------- helpers */
 

@@ -127,7 +127,9 @@ typedef struct {
  * counts from REQ_HEAD until both directions are closed); more is an error.
  * On any protocol error the receiver closes the channel.
  */
-#define WR_APP_MAX_STREAMS    8
+/* 64: an event-loop worker (ASGI) holds long requests (WebSockets, event
+ * streams) by the dozen; a table this size still costs little per worker. */
+#define WR_APP_MAX_STREAMS    64
 
 /*
  * "protocol": "http" workers speak HTTP, not this protocol. Their channel

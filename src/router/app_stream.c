@@ -622,9 +622,17 @@ void wr_app_stream_lost(wr_hconn_t *c)
 
 /* ---- the channel ---- */
 
+/* Slots of w that can be in use: a stream takes the lowest free slot and
+ * w never has more than cap, so none above cap is ever used (a worker
+ * serving one request at a time scans 2 slots, not the channel's 64). */
+static int slots(const wr_worker_t *w)
+{
+    return w->cap > 0 && w->cap <= WR_APP_MAX_STREAMS ? w->cap : WR_APP_MAX_STREAMS;
+}
+
 static wr_wstream_t *slot_of(wr_worker_t *w, uint32_t id)
 {
-    for (int i = 0; i < WR_APP_MAX_STREAMS; i++)
+    for (int i = 0; i < slots(w); i++)
         if (w->slot[i].in_use && w->slot[i].id == id)
             return &w->slot[i];
     return NULL;
@@ -635,7 +643,7 @@ static void channel_writable(wr_worker_t *w)
 {
     w->want_out = 0;
     wr_ev_mod(&w->home->loop, w->ev, EPOLLIN);
-    for (int i = 0; i < WR_APP_MAX_STREAMS && !w->dead && !w->want_out; i++) {
+    for (int i = 0; i < slots(w) && !w->dead && !w->want_out; i++) {
         wr_wstream_t *s = &w->slot[i];
 
         if (s->in_use && s->need_abort) {
@@ -703,7 +711,7 @@ void wr_app_worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     }
     /* What came goes to the clients, each stream on its own: a client that
      * cannot take more holds back only its own stream's window. */
-    for (int i = 0; i < WR_APP_MAX_STREAMS && !w->dead; i++) {
+    for (int i = 0; i < slots(w) && !w->dead; i++) {
         wr_wstream_t *s = &w->slot[i];
 
         if (!s->dirty)

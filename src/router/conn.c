@@ -147,7 +147,7 @@ void wr_conn_hop(wr_hconn_t *c)
     n->ev.data = n;
     n->timer.data = n;
     n->timer.slot = 0;
-    n->app_next = NULL;
+    n->prev = n->next = n->app_next = NULL;
     pthread_mutex_lock(&to->inbox_lock);
     n->app_next = to->hop_in;
     to->hop_in = n;
@@ -162,6 +162,7 @@ void wr_conn_adopt(wr_thread_t *t, wr_hconn_t *c)
 {
     c->t = t;
     c->id = ++t->next_conn_id;
+    c->prev = NULL;
     c->next = t->conn_list;
     if (t->conn_list)
         t->conn_list->prev = c;

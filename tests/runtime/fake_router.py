@@ -17,6 +17,7 @@ import time
 PROTO_VERSION = 3
 F_END, F_BODY, F_UPGRADE = 0x1, 0x2, 0x4   # proto.h flags (version 3)
 MAX_PAYLOAD = 64 * 1024
+MAX_STREAMS = 64           # WR_APP_MAX_STREAMS
 WINDOW_INIT = 256 * 1024
 
 HELLO, REQ_HEAD, REQ_BODY, REQ_END, RESP_HEAD, RESP_BODY, RESP_END, \
@@ -406,8 +407,9 @@ class Concurrent:
     def start(self, method="GET", path="/", body=b"", headers=(),
               chunk=BODY_CHUNK, **head):
         """Sends a request head (the body follows in run()); its stream."""
-        if len(self.open) >= 8:
-            raise ProtocolError("a router never opens more than 8 streams")
+        if len(self.open) >= MAX_STREAMS:
+            raise ProtocolError("a router never opens more than %d streams"
+                                % MAX_STREAMS)
         stream = self.w.next_stream
         self.w.next_stream += 1
         self.w.send(REQ_HEAD, stream, encode_head(method=method, path=path,

@@ -20,7 +20,7 @@ from test_python_targets_zygote import (READY, ZMSG, spawn, start_zygote,  # noq
                                         subreaper)
 
 EXIT_APP = 70
-STREAMS = 8             # WARREN_MAX_THREADS: what an ASGI worker says
+STREAMS = 64            # WARREN_MAX_THREADS: what an ASGI worker says
 MB = 1024 * 1024
 
 

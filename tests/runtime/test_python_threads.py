@@ -96,9 +96,9 @@ def test_bad_thread_options_fail_the_start(python_start):
 
 
 def test_threads_above_the_channel_are_capped(python_worker):
-    w = python_worker(module="threads_apps", threads="20")
-    assert w.streams == 8
-    assert "capped at 8" in w.stderr()
+    w = python_worker(module="threads_apps", threads="100")
+    assert w.streams == 64
+    assert "capped at 64" in w.stderr()
 
 
 def test_exception_in_one_thread_leaves_the_others(python_worker):
