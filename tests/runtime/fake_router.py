@@ -226,7 +226,7 @@ class Worker:
         version, pid, streams = struct.unpack("=III", payload)
         assert version == PROTO_VERSION
         assert pid == self.proc.pid
-        assert 1 <= streams <= 8
+        assert 1 <= streams <= MAX_STREAMS
         self.hello = (version, pid)
         self.streams = streams
 

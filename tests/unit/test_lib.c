@@ -31,7 +31,7 @@ enum {
     WAIT_MS     = 5000,     /* a message that must come */
     QUIET_MS    = 200,      /* to see that none comes */
     GUARD_S     = 30,       /* a hung test fails instead of blocking make */
-    MAX_HELD    = 16,
+    MAX_HELD    = WR_APP_MAX_STREAMS + 8,   /* more than the table ever holds */
     TEXT        = 256,
 };
 
@@ -1182,7 +1182,7 @@ typedef enum {
     PRE_HEAD,           /* a valid head on stream 1 first */
     PRE_HEAD_END,       /* ... and its REQ_END */
     PRE_HEAD_WINDOW,    /* ... and a whole window of body */
-    PRE_EIGHT_HEADS,    /* the table full */
+    PRE_TABLE_FULL,    /* the table full */
     PRE_HEAD_FOLDED,    /* a head with WR_APP_F_END (no body) */
 } pre_t;
 
@@ -1253,7 +1253,7 @@ static const bad_t bad_cases[] = {
     { "head huge count", PRE_NONE, WR_APP_REQ_HEAD, 0, 1, -1, 0,
       PL_HEAD_COUNT },
     { "head NUL", PRE_NONE, WR_APP_REQ_HEAD, 0, 1, -1, 0, PL_HEAD_NUL },
-    { "too many streams", PRE_EIGHT_HEADS, WR_APP_REQ_HEAD, 0, 100, -1, 0,
+    { "too many streams", PRE_TABLE_FULL, WR_APP_REQ_HEAD, 0, 100, -1, 0,
       PL_HEAD },
 };
 
@@ -1293,7 +1293,7 @@ static void send_pre(int fd, pre_t pre)
     if (pre == PRE_NONE)
         return;
     make_head(&h, "GET", "/", NULL);
-    if (pre == PRE_EIGHT_HEADS) {
+    if (pre == PRE_TABLE_FULL) {
         for (uint32_t s = 1; s <= WR_APP_MAX_STREAMS; s++)
             rsend(fd, WR_APP_REQ_HEAD, s, h.b, h.n);
         return;

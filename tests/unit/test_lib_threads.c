@@ -34,7 +34,7 @@ enum {
     GUARD_S     = 60,       /* a hung test fails instead of blocking make */
     TEXT        = 256,
     PATH_MAX_T  = 32,
-    MAX_STREAMS = 16,       /* streams one test drives (ids 1..) */
+    MAX_STREAMS = WR_APP_MAX_STREAMS + 16,  /* streams one test drives (ids 1..) */
     OUTQ        = 64,       /* router messages waiting for room */
     CHUNK       = MAXP - 1000,  /* odd size: chunks straddle the ring */
     RESP_CHUNK  = 10000,    /* what the app writes at a time */
