@@ -10,8 +10,14 @@
  *             bytes are de-framed (Content-Length, chunked, close) and
  *             re-framed into c->out; the upstream is read again only once
  *             c->out went out to the client.
+ *
+ * An upgrade (c->upgrade: WebSocket and the like) goes up with its
+ * Upgrade field and "Connection: upgrade"; an upstream that answers 101
+ * makes the exchange a tunnel: the client's bytes go up as an endless body,
+ * the upstream's come back unframed until it closes (c->tunnel).
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +62,20 @@ typedef struct wr_proxy {
 
 /* ---- the upstream request head ---- */
 
-/* Hop-by-hop fields (RFC 9110 §7.6.1) and the framing the proxy sets. */
-static int dropped_request_field(const wr_http_field_t *f)
+/* The request asks to switch protocols, and only an upstream can (no body:
+ * the condition of conn.c's c->upgrade). */
+static int upgrade_request(const wr_http_request_t *req)
 {
+    return req->upgrade && req->content_length <= 0 && !req->chunked;
+}
+
+/* Hop-by-hop fields (RFC 9110 §7.6.1) and the framing the proxy sets; an
+ * upgrade keeps its Upgrade field. */
+static int dropped_request_field(const wr_http_field_t *f, int upgrade)
+{
+    if (upgrade && wr_hc_ieq(f->name, f->name_len, LIT("upgrade")))
+        return 0;
+
     static const struct { const char *s; size_t n; } names[] = {
         { LIT("connection") }, { LIT("keep-alive") }, { LIT("proxy-connection") },
         { LIT("te") }, { LIT("trailer") }, { LIT("transfer-encoding") },
@@ -106,7 +123,7 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
         wr_buf_printf(out, "Host: %s\r\n", host);
     for (size_t i = 0; i < req->nfields; i++) {
         const wr_http_field_t *f = &req->fields[i];
-        if (dropped_request_field(f))
+        if (dropped_request_field(f, upgrade_request(req)))
             continue;
         wr_buf_append(out, f->name, f->name_len);
         wr_buf_append(out, ": ", 2);
@@ -117,7 +134,8 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
         forwarded_for(out, client);
     if (req->content_length >= 0)
         wr_buf_printf(out, "Content-Length: %lld\r\n", req->content_length);
-    wr_buf_puts(out, "Connection: close\r\n\r\n");
+    wr_buf_puts(out, upgrade_request(req) ? "Connection: upgrade\r\n\r\n"
+                                          : "Connection: close\r\n\r\n");
     return out->p ? 0 : -1;
 }
 
@@ -199,11 +217,23 @@ static int is_app(const wr_hconn_t *c)
     return c->proxy && c->proxy->release;
 }
 
+/* A tunnel's clock: settings.http.websocket.read_timeout since the client
+ * last sent something (as for an application's tunnel, app_stream.c). */
+static void tunnel_clock(wr_hconn_t *c)
+{
+    int seconds = c->conf->settings.ws_read_timeout;
+
+    if (seconds > 0)
+        wr_conn_arm(c, seconds);
+    else
+        wr_timer_cancel(&c->t->loop, &c->timer);
+}
+
 /* Arm the clock for what the exchange waits for now. */
 static void clock_for(wr_hconn_t *c, int seconds)
 {
-    if (c->out_blocked)
-        return;                         /* send_timeout runs */
+    if (c->out_blocked || c->tunnel)
+        return;                         /* send_timeout, or the tunnel's */
     if (is_app(c))
         return;                         /* limits.timeout, armed at the start */
     wr_conn_arm(c, seconds);
@@ -278,7 +308,7 @@ static int pump_request(wr_hconn_t *c)
 
 /* ---- the response ---- */
 
-static int dropped_response_field(const wr_http_field_t *f)
+static int dropped_response_field(const wr_http_field_t *f, int tunnel)
 {
     static const struct { const char *s; size_t n; } names[] = {
         { LIT("connection") }, { LIT("keep-alive") }, { LIT("proxy-connection") },
@@ -286,6 +316,8 @@ static int dropped_response_field(const wr_http_field_t *f)
         { LIT("upgrade") }, { LIT("content-length") },
     };
 
+    if (tunnel && wr_hc_ieq(f->name, f->name_len, LIT("upgrade")))
+        return 0;                       /* the protocol switched to */
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (wr_hc_ieq(f->name, f->name_len, names[i].s, names[i].n))
             return 1;
@@ -321,7 +353,7 @@ static int client_head(wr_hconn_t *c, const wr_http_response_t *r)
     wr_buf_printf(b, "HTTP/1.1 %d %s\r\n", r->status, wr_http_reason(r->status));
     for (size_t i = 0; i < r->nfields; i++) {
         const wr_http_field_t *f = &r->fields[i];
-        if (dropped_response_field(f))
+        if (dropped_response_field(f, c->tunnel))
             continue;
         has_date |= wr_hc_ieq(f->name, f->name_len, LIT("date"));
         wr_respond_relay_field(b, f->name, f->name_len, f->value, f->value_len);
@@ -356,6 +388,18 @@ static void response_complete(wr_hconn_t *c)
     c->resp_done = 1;
 }
 
+/* The upstream switched protocols (101 to an upgrade): from now on the
+ * client's bytes go up as a body without end, the upstream's come back as
+ * they are until it closes, and the connection ends with the tunnel. */
+static void tunnel_open(wr_hconn_t *c)
+{
+    c->tunnel = 1;
+    c->body_left = LLONG_MAX;
+    c->close_after = 1;
+    c->app_timeout = 0;                 /* an application's limits.timeout is over */
+    tunnel_clock(c);
+}
+
 /* Parse the head in p->buf; -status to answer, 0 more needed, 1 done. */
 static int take_head(wr_hconn_t *c)
 {
@@ -379,23 +423,25 @@ static int take_head(wr_hconn_t *c)
         free(r);
         return p->len == WR_PROXY_BUF ? -502 : 0;
     }
-    if (n < 0 || r->status == STATUS_SWITCHING) {
+    if (n < 0 || (r->status == STATUS_SWITCHING && !c->upgrade)) {
         wr_log(WR_LOG_ERR, "%s sent a %s response head", p->what,
                n == -2 ? "too large" : "malformed or unsupported");
         free(r);
         return -502;
     }
+    if (r->status == STATUS_SWITCHING)
+        tunnel_open(c);
     if (client_head(c, r) < 0) {
         free(r);
         return -502;
     }
     p->head_seen = 1;
-    p->chunked = r->chunked;
+    p->chunked = r->chunked && !c->tunnel;
     p->left = r->content_length;
-    p->until_close = !r->chunked && r->content_length < 0;
+    p->until_close = c->tunnel || (!r->chunked && r->content_length < 0);
     if (p->chunked)
         wr_http_chunked_init(&p->chunk, -1);
-    if (no_body(c, r->status)) {
+    if (no_body(c, r->status) && !c->tunnel) {
         /* No body follows, whatever the fields say (RFC 9112 §6.3). */
         p->chunked = p->until_close = 0;
         p->left = 0;
@@ -498,7 +544,9 @@ static int flush_client(wr_hconn_t *c)
     }
     if (c->out_blocked) {
         c->out_blocked = 0;
-        if (is_app(c) && c->app_timeout > 0)
+        if (c->tunnel)
+            tunnel_clock(c);
+        else if (is_app(c) && c->app_timeout > 0)
             wr_conn_arm(c, c->app_timeout);
         else if (!is_app(c))
             wr_conn_arm(c, WR_PROXY_READ_TIMEOUT);
@@ -675,6 +723,8 @@ void wr_proxy_on_client(wr_hconn_t *c, uint32_t events)
             cut(c, WR_PROXY_DONE);
             return;
         }
+        if (r > 0 && c->tunnel && !c->out_blocked)
+            tunnel_clock(c);
     }
     progress(c);
 }
@@ -683,8 +733,9 @@ void wr_proxy_timeout(wr_hconn_t *c)
 {
     int app = is_app(c);
 
-    if (c->out_blocked || c->proxy == NULL) {
-        cut(c, WR_PROXY_DONE);          /* send_timeout: the client is too slow */
+    if (c->out_blocked || c->proxy == NULL || c->tunnel) {
+        /* send_timeout (the client is too slow), or a tunnel's read_timeout */
+        cut(c, WR_PROXY_DONE);
         return;
     }
     if (app)

@@ -12,6 +12,9 @@ over (fd 3, LISTEN_FDS, LISTEN_PID). Run with /usr/bin/python3, stdlib only.
   POST /sha          "<length> <sha256>" of the body
   GET  /die          the process exits in the middle of the request
   GET  /sleep?n=S     answers after S seconds
+  GET  with "Connection: upgrade" and "Upgrade: echo": 101, then every
+       byte comes back until a line "bye" (answered "bye"), then it closes
+       (any other Upgrade: 426)
   HEAD /             the head of GET /
 argv[1] == "fail": print a reason to stderr and exit at once.
 """
@@ -59,8 +62,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._send(b"hello %d" % os.getpid())
 
+    def _upgrade(self):
+        if self.headers.get("Upgrade", "").lower() != "echo":
+            self.send_response(426)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(101)
+        self.send_header("Upgrade", "echo")
+        self.send_header("Connection", "Upgrade")
+        self.end_headers()
+        self.wfile.flush()
+        seen = b""
+        while True:
+            data = self.rfile.read1(PIECE)     # what the head's read left too
+            if not data:
+                break
+            self.connection.sendall(data)
+            seen = (seen + data)[-8:]
+            if seen.endswith(b"bye\n"):
+                self.connection.sendall(b"bye\n")
+                break
+        self.close_connection = True
+
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
+        if "upgrade" in self.headers.get("Connection", "").lower():
+            self._upgrade()
+            return
         if path == "/die":
             os._exit(3)
         if path == "/sleep":
