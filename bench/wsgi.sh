@@ -7,7 +7,7 @@
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
 #   UWSGI_SOCKET [http-socket]: or http11-socket (uWSGI with keep-alive)
-#   PIPELINE [unset: Warren's default, 1]: the application's "pipeline"
+#   PIPELINE [unset: Warren's default, automatic]: the application's "pipeline"
 #               (requests queued on a busy worker beyond the one it serves)
 #   LISTEN_THREADS [unset: one per CPU]: Warren's settings.listen_threads
 #   SCHEDULING [unset: Warren's default, batch]: the application's
@@ -106,7 +106,7 @@ case "$out" in
     *"Reconfiguration done"*)
         if why=$(check_body "http://127.0.0.1:$WPORT/"); then
             servers+=(warren); port[warren]=$WPORT; pid[warren]=$WPID
-            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes, pipeline ${PIPELINE:-1 (default)}, scheduling ${SCHEDULING:-batch (default)}, listen_threads ${LISTEN_THREADS:-one per CPU}"
+            desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes, pipeline ${PIPELINE:-automatic (default)}, scheduling ${SCHEDULING:-batch (default)}, listen_threads ${LISTEN_THREADS:-one per CPU}"
         else
             skip warren "not answering 200 with the $BODY_LEN-byte body: $why"
             tail -5 "$work/logs/warren.log" | sed 's/^/   /'

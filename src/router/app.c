@@ -30,6 +30,8 @@
  * goes to the head.
  */
 #include <errno.h>
+#include <limits.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,20 @@
  * preference adds. */
 #define WR_APP_SKIPS_MAX      8
 #define WR_HTTP_ADDR_WAIT_MS  1000   /* an HTTP worker's address, after its hello */
-#define WR_APP_PIPELINE_DEFAULT 1    /* "pipeline" when the key is absent */
+/* No "pipeline" key: the depth follows how long a request keeps its worker
+ * (svc_us). Under ~1 ms the router's round trip between two requests is a
+ * large part of a request's cost, and 4 queued keep the worker from ever
+ * waiting for it (+20 % on a hello world, bench/README.md); above, that
+ * round trip is noise, and a deep queue only makes requests wait behind a
+ * slow one while another worker frees up, so 1. */
+#define WR_APP_PIPELINE_FAST    4
+#define WR_APP_PIPELINE_SLOW    1
+#define WR_APP_FAST_US          1000
+/* Most requests, not their average: a router thread held up for a few ms
+ * makes the responses it finds then look slow, and must not flip the
+ * depth. A moving share over ~16 requests, in 1/1024. */
+#define WR_APP_SHARE_ONE        1024
+#define WR_APP_SHARE_SHIFT      4
 /* A worker whose every stream lost its request (the clients left) and that
  * has not closed them this long is stuck in them: main ends it. */
 #define WR_APP_ORPHAN_MS      30000
@@ -84,7 +99,8 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
     atomic_init(&g->refs, 1);           /* the registry's */
     g->router = r;
     g->gen = gen;
-    g->pipeline = WR_APP_PIPELINE_DEFAULT;
+    g->pipeline = WR_APP_PIPELINE_AUTO;
+    atomic_init(&g->fast_share, WR_APP_SHARE_ONE);
     pthread_mutex_init(&g->lock, NULL);
     r->gens[r->ngens++] = g;
     return g;
@@ -152,15 +168,61 @@ static void busy_remove(wr_appgen_t *g, wr_worker_t *w)
     w->home = NULL;
 }
 
-/* Streams the router opens on w at most. An HTTP worker takes one request
- * at a time (proxy.c); pipelining is for the channel's streams. */
-static int worker_cap(const wr_appgen_t *g, const wr_worker_t *w)
+/* The pipeline depth now: the key's, or by the requests' speed. */
+static int pipeline_now(wr_appgen_t *g)
 {
-    int cap = (int) w->streams + (g->http ? 0 : g->pipeline);
+    if (g->pipeline != WR_APP_PIPELINE_AUTO)
+        return g->pipeline;
+    return atomic_load_explicit(&g->fast_share, memory_order_relaxed) >= WR_APP_SHARE_ONE / 2
+           ? WR_APP_PIPELINE_FAST : WR_APP_PIPELINE_SLOW;
+}
+
+static int cap_of(const wr_appgen_t *g, const wr_worker_t *w, int pipeline)
+{
+    int cap = (int) w->streams + pipeline;
 
     if (g->http || w->streams < 1)
-        return 1;
+        return 1;               /* an HTTP worker: one request (proxy.c) */
     return cap < WR_APP_MAX_STREAMS ? cap : WR_APP_MAX_STREAMS;
+}
+
+/* Streams the router opens on w now. */
+static int worker_cap(wr_appgen_t *g, const wr_worker_t *w)
+{
+    return cap_of(g, w, pipeline_now(g));
+}
+
+/* ... and at most, whatever the speed: the slots w may ever use. */
+static int worker_slots(const wr_appgen_t *g, const wr_worker_t *w)
+{
+    return cap_of(g, w, g->pipeline != WR_APP_PIPELINE_AUTO ? g->pipeline
+                                                            : WR_APP_PIPELINE_FAST);
+}
+
+/* A response on w ended: was its request fast? How long it kept w runs
+ * from when it went to w, or from the previous response if w was busy with
+ * that one. Lost updates between threads only blur the share. */
+void wr_app_served(wr_worker_t *w, wr_wstream_t *s)
+{
+    wr_appgen_t *g = w->gen;
+    uint64_t now = wr_app_now_us();
+    uint64_t from = s->start_us > w->last_done_us ? s->start_us : w->last_done_us;
+    int share = (int) atomic_load_explicit(&g->fast_share, memory_order_relaxed);
+    int fast = now - from < WR_APP_FAST_US ? WR_APP_SHARE_ONE : 0;
+
+    w->last_done_us = now;
+    if (s->start_us == 0)
+        return;
+    share += (fast - share) / (1 << WR_APP_SHARE_SHIFT);
+    atomic_store_explicit(&g->fast_share, (unsigned) share, memory_order_relaxed);
+}
+
+uint64_t wr_app_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 /* w NULL: no worker will come (the generation was retired). */
@@ -456,7 +518,7 @@ static void claim_locked(wr_appgen_t *g, wr_worker_t *w, wr_hconn_t *c)
 
     if (w->home == NULL) {
         busy_add(g, w, c->t);
-        w->cap = worker_cap(g, w);
+        w->cap = worker_slots(g, w);
     }
     w->active++;
     w->conns++;
@@ -475,7 +537,7 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
         int at_once = w->active < (int) w->streams;
-        if (w->home != t || w->retiring || w->active >= w->cap || w->http)
+        if (w->home != t || w->retiring || w->active >= worker_cap(g, w) || w->http)
             continue;
         if (best == NULL || at_once > (best->active < (int) best->streams)
             || (at_once == (best->active < (int) best->streams) && w->active < best->active))
@@ -543,7 +605,7 @@ static void refill(wr_thread_t *t, wr_worker_t *w)
 
         w->refill = 0;
         pthread_mutex_lock(&g->lock);
-        if (!g->retired && !w->retiring && w->active < w->cap)
+        if (!g->retired && !w->retiring && w->active < worker_cap(g, w))
             q = take_own_waiter(g, t);
         if (q == NULL && w->active == 0) {
             busy_remove(g, w);
@@ -646,6 +708,7 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     s->in_use = 1;
     s->conn = c;
     s->seq = w->next_seq++;
+    s->start_us = wr_app_now_us();
     /* A new id for each request: a late message of an earlier stream (an
      * ABORT after its END) can never match the next one. */
     do

@@ -26,6 +26,10 @@ void wr_app_worker_gone(wr_worker_t *w);
 /* The worker's direction of slot s closed while no request held it (its
  * client went away): the slot is free once the router's is too. */
 void wr_app_slot_closed(wr_worker_t *w, wr_wstream_t *s);
+/* A response on w (stream s) is complete: its time feeds the automatic
+ * pipeline depth. */
+void wr_app_served(wr_worker_t *w, wr_wstream_t *s);
+uint64_t wr_app_now_us(void);               /* CLOCK_MONOTONIC, µs */
 
 /* While w is held (its event is being handled), a failure does not free it
  * and freed slots do not send it on: the last unhold does (w must not be

@@ -485,8 +485,10 @@ static int on_resp_end(wr_hconn_t *c)
         return -1;
     if (!c->head_out && on_resp_head(c, "\xc8\0\0\0\0\0\0\0", 8, NULL) < 0)
         return -1;
-    if (c->wstream != NULL)
+    if (c->wstream != NULL) {
         c->wstream->worker_closed = 1;
+        wr_app_served(c->worker, c->wstream);
+    }
     if (c->chunked_out)
         wr_buf_puts(&c->out, "0\r\n\r\n");
     /* Fewer bytes than announced: the client can only learn it from

@@ -40,12 +40,15 @@ typedef struct wr_wstream {
                                         (the slot waits for the worker's close) */
     uint32_t          id;            /* stream id */
     uint64_t          seq;           /* the worker's order of arrival */
+    uint64_t          start_us;      /* when it went to the worker (auto pipeline) */
     unsigned          in_use:1;
     unsigned          head_sent:1;   /* the worker knows the stream */
     unsigned          worker_closed:1; /* its RESP_END (or F_END, ABORT) came */
     unsigned          need_abort:1;  /* an ABORT waits for room in the channel */
     unsigned          dirty:1;       /* a message for it came in this event */
 } wr_wstream_t;
+
+#define WR_APP_PIPELINE_AUTO  (-1)  /* no "pipeline" key (app.c) */
 
 /* A worker's channel. Idle ones (no stream) sit in their generation's idle
  * list, in no epoll. A worker with streams is in the epoll of one thread,
@@ -77,6 +80,7 @@ typedef struct wr_worker {
     int               refill;        /* a slot freed while held */
     int               want_out;      /* EPOLLOUT asked: something waits to go */
     uint64_t          next_seq;
+    uint64_t          last_done_us;  /* when its last response ended */
     wr_wstream_t      slot[WR_APP_MAX_STREAMS];
     wr_addr_t        *http;          /* "protocol": "http": where it listens */
     struct wr_worker *next;          /* idle list */
@@ -104,7 +108,11 @@ struct wr_appgen {
     int               nworkers;      /* alive: idle or busy */
     int               pipeline;      /* requests queued on a worker beyond
                                         its streams ("pipeline", set by the
-                                        first config using it) */
+                                        first config using it), or
+                                        WR_APP_PIPELINE_AUTO */
+    atomic_uint       fast_share;    /* share of recent requests that kept
+                                        their worker under WR_APP_FAST_US,
+                                        moving average in 1/1024 (any thread's) */
     int               no_workers;    /* "processes": 0: a request is answered
                                         503 at once rather than queued for a
                                         worker that will never start */
