@@ -79,6 +79,17 @@ static void release_request(wr_hconn_t *c)
     c->deferred = 0;
 }
 
+static void list_remove(wr_thread_t *t, wr_hconn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
 static void conn_close(wr_hconn_t *c)
 {
     wr_thread_t *t = c->t;
@@ -94,29 +105,13 @@ static void conn_close(wr_hconn_t *c)
     else
         atomic_fetch_sub(&t->count.idle, 1);
     atomic_fetch_add(&t->count.closed, 1);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        t->conn_list = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_remove(t, c);
     if (!c->in_borrowed)
         free(c->in);
     wr_thread_conn_closed(t);
 }
 
 /* ---- moving a connection to another thread (app.c) ---- */
-
-static void list_remove(wr_thread_t *t, wr_hconn_t *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        t->conn_list = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
 
 /*
  * The struct itself does not move: an event for it may still wait in this

@@ -6,7 +6,6 @@ ordinary response; a 101 nobody asked for is still a 502; an idle tunnel
 meets settings.http.websocket.read_timeout."""
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -14,8 +13,8 @@ import time
 import pytest
 
 import http_helpers as hh
+from test_http_app import appdir  # noqa: F401 - the fixture
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = "/usr/bin/python3"
 UPGRADE = {"Connection": "Upgrade", "Upgrade": "echo"}
 
@@ -137,15 +136,6 @@ def test_idle_tunnel_meets_read_timeout(warren, echo_up):
         t0 = time.monotonic()
         assert c.closed(timeout=5.0)
         assert 0.5 < time.monotonic() - t0 < 4.5
-
-
-@pytest.fixture
-def appdir():
-    d = hh.make_root("warren-httpapp-")
-    shutil.copy(os.path.join(REPO, "tests", "apps", "http_app.py"), d)
-    os.chmod(os.path.join(d, "http_app.py"), 0o644)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_http_application_takes_an_upgrade(warren, appdir):
