@@ -52,7 +52,7 @@
 #define WR_APP_SKIPS_MAX      8
 #define WR_HTTP_ADDR_WAIT_MS  1000   /* an HTTP worker's address, after its hello */
 /* No "pipeline" key: the depth follows how long a request keeps its worker
- * (svc_us). Under ~1 ms the router's round trip between two requests is a
+ * (fast_share). Under ~1 ms the router's round trip between two requests is a
  * large part of a request's cost, and 4 queued keep the worker from ever
  * waiting for it (+20 % on a hello world, bench/README.md); above, that
  * round trip is noise, and a deep queue only makes requests wait behind a

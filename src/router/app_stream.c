@@ -241,7 +241,6 @@ static int grant(wr_hconn_t *c)
 static int stream_send(wr_hconn_t *c)
 {
     wr_wstream_t *s = c->wstream;
-
     uint16_t flags = c->req_done ? WR_APP_F_END : c->upgrade_wait ? WR_APP_F_UPGRADE : 0;
 
     c->worker_out = 0;
@@ -487,7 +486,8 @@ static int on_resp_end(wr_hconn_t *c)
         return -1;
     if (c->wstream != NULL) {
         c->wstream->worker_closed = 1;
-        wr_app_served(c->worker, c->wstream);
+        if (!c->tunnel)                 /* a tunnel's life says nothing of speed */
+            wr_app_served(c->worker, c->wstream);
     }
     if (c->chunked_out)
         wr_buf_puts(&c->out, "0\r\n\r\n");

@@ -67,6 +67,9 @@ async def application(scope, receive, send):
         return
     if path == "/boom":
         raise RuntimeError("after accept")
+    if path == "/close-then-boom":
+        await send({"type": "websocket.close", "code": 4002})
+        raise RuntimeError("after close")
     if path == "/return":
         return
     while True:
@@ -332,6 +335,14 @@ def test_server_side_close_and_endings(wsa):
         finally:
             ws.close()
     assert "closed with 1011" in w.log()
+    ws = WS(port, "/close-then-boom")
+    try:
+        assert ws.close_code()[0] == 4002
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    assert wh.wait_for(lambda: "exception in the application after its WebSocket "
+                       "closed (WebSocket GET /close-then-boom)" in w.log(), 5.0), w.log()[-2000:]
 
 
 def test_client_vanishing_is_a_1006_and_the_worker_serves_on(wsa):

@@ -478,7 +478,8 @@ class _WebSocket(_Http):
 
     __slots__ = ("state", "inbuf", "parts", "parts_op", "parts_len",
                  "close_code", "close_reason", "connect_sent", "lock",
-                 "accept_key", "max_message", "keepalive", "pinger")
+                 "accept_key", "max_message", "keepalive", "pinger",
+                 "description")
 
     CONNECTING, OPEN, CLOSED = "connecting", "open", "closed"
 
@@ -496,10 +497,12 @@ class _WebSocket(_Http):
         self.accept_key = None
         _, self.keepalive, self.max_message = req.websocket() or (0, 0, WS_MAX_MESSAGE)
         self.pinger = None
+        # Made now: the request cannot describe itself once it is over.
+        self.description = "WebSocket " + req.describe()
 
     @property
     def desc(self):
-        return "WebSocket " + self.req.describe()
+        return self.description
 
     # ------------------------------------------------- the handshake
 
