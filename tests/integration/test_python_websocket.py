@@ -458,3 +458,34 @@ def test_open_websockets_never_starve_the_other_router_thread(warren_factory):
     finally:
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def test_open_websocket_outlives_a_reconfiguration(warren_factory):
+    """A change that replaces the application lets an open WebSocket go on
+    with its old worker (drained, not cut), while new requests go to the
+    new generation; the old worker leaves once the socket closes."""
+    w, port, ev, dirs = start(warren_factory)
+    try:
+        ws = WS(port, "/kept")
+        try:
+            ws.send(TEXT, "before")
+            assert ws.recv() == (True, TEXT, b"erofeb")
+            old = [p for p, t in w.children().items() if t == "warren: ws prototype"]
+            s, j = w.put("/config/applications/ws/environment", {"GEN": "2"})
+            assert s == 200, j
+            assert hh.get(port, "/").body == b"plain http\n"
+            new = [p for p, t in w.children().items() if t == "warren: ws prototype"]
+            assert set(new) - set(old), (old, new)      # a new generation runs
+            ws.send(TEXT, "after")
+            assert ws.recv() == (True, TEXT, b"retfa")
+            ws.send(CLOSE, struct.pack("!H", 1000))
+            assert ws.close_code()[0] == 1000
+        finally:
+            ws.close()
+        assert wh.wait_for(lambda: "/kept disconnect 1000" in events(ev), 5.0), events(ev)
+        # The old generation's prototype goes once its last socket closed.
+        assert wh.wait_for(lambda: not set(old) & set(
+            p for p, t in w.children().items() if t == "warren: ws prototype"), 15.0)
+    finally:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
