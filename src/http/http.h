@@ -66,7 +66,8 @@ typedef struct {
     int chunked;                              /* Transfer-Encoding: chunked */
     int keep_alive;                           /* per version + Connection */
     int expect_continue;                      /* Expect: 100-continue (HTTP/1.1 only) */
-    int upgrade;                              /* Connection: upgrade + Upgrade (HTTP/1.1 only) */
+    int upgrade;                              /* Connection: upgrade + Upgrade, no body
+                                                 (HTTP/1.1 only) */
 } wr_http_request_t;
 
 /*

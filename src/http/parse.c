@@ -478,7 +478,10 @@ static int finish_head(const parse_ctx_t *c, wr_http_request_t *r)
         return HTTP_400;
     if (r->version == WR_HTTP_11) {
         r->keep_alive = !c->conn_close;
-        r->upgrade = c->conn_upgrade && c->upgrade_field;
+        /* Only a request without a body can switch (RFC 6455's GET): what
+         * follows its head is the new protocol's. */
+        r->upgrade = c->conn_upgrade && c->upgrade_field
+                     && r->content_length <= 0 && !r->chunked;
     } else {
         r->keep_alive = c->conn_keep_alive && !c->conn_close;
         r->expect_continue = 0;        /* RFC 9110 §10.1.1: ignored in 1.0 */

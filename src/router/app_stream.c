@@ -12,7 +12,6 @@
  * its requests, is app.c's (app.h).
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,38 +294,16 @@ static long long content_length(const wr_http_field_t *f)
     return v;
 }
 
-/*
- * The connection's timer while the client keeps up: limits.timeout until
- * the answer came; in a tunnel, settings.http.websocket.read_timeout since
- * the client last sent something (a client that answers the worker's
- * pings stays); else none.
- */
+/* The connection's timer while the client keeps up: limits.timeout until
+ * the answer came, a tunnel's own clock after a 101, else none. */
 static void rearm(wr_hconn_t *c)
 {
-    int seconds = c->tunnel ? c->conf->settings.ws_read_timeout : c->app_timeout;
-
-    if (seconds > 0)
-        wr_conn_arm(c, seconds);
+    if (c->tunnel)
+        wr_conn_tunnel_clock(c);
+    else if (c->app_timeout > 0)
+        wr_conn_arm(c, c->app_timeout);
     else
         wr_timer_cancel(&c->t->loop, &c->timer);
-}
-
-/*
- * The worker switched protocols (101): from now on the stream is a tunnel.
- * Every byte the client sends is request body, without end (pump_body
- * forwards it within the window, as for any body); every byte of the
- * response body goes out as it is, unframed. limits.timeout was for the
- * answer, which came: from now on the client is cut after read_timeout
- * without a byte from it (rearm) or send_timeout without taking one, and
- * the connection closes when the stream ends.
- */
-static void tunnel_open(wr_hconn_t *c)
-{
-    c->tunnel = 1;
-    c->body_left = LLONG_MAX;
-    c->close_after = 1;
-    c->app_timeout = 0;
-    rearm(c);
 }
 
 /* A response head; with used, only a prefix of p (body bytes follow, and
@@ -346,8 +323,11 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
         return WR_APP_INTERIM;
     if (c->upgrade_wait) {
         c->upgrade_wait = 0;
+        /* The stream becomes a tunnel: the client's bytes are request
+         * body without end (pump_body forwards them within the window),
+         * the response body goes out unframed. */
         if (status == WR_APP_STATUS_SWITCHING)
-            tunnel_open(c);
+            wr_conn_tunnel(c);
     }
     c->resp_length = -1;
     for (int i = 0; i < nf; i++)

@@ -5,6 +5,7 @@
  * transition, so they stay exact on every close path.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,6 +80,18 @@ static void release_request(wr_hconn_t *c)
     c->deferred = 0;
 }
 
+/* c joins t's connections (and its active or idle count). */
+static void list_add(wr_thread_t *t, wr_hconn_t *c)
+{
+    c->prev = NULL;
+    c->next = t->conn_list;
+    if (t->conn_list)
+        t->conn_list->prev = c;
+    t->conn_list = c;
+    t->conns++;
+    atomic_fetch_add(c->active ? &t->count.active : &t->count.idle, 1);
+}
+
 static void list_remove(wr_thread_t *t, wr_hconn_t *c)
 {
     if (c->prev)
@@ -109,6 +122,27 @@ static void conn_close(wr_hconn_t *c)
     if (!c->in_borrowed)
         free(c->in);
     wr_thread_conn_closed(t);
+}
+
+/* ---- tunnels (app_stream.c, proxy.c) ---- */
+
+void wr_conn_tunnel(wr_hconn_t *c)
+{
+    c->tunnel = 1;
+    c->body_left = LLONG_MAX;
+    c->close_after = 1;
+    c->app_timeout = 0;
+    wr_conn_tunnel_clock(c);
+}
+
+void wr_conn_tunnel_clock(wr_hconn_t *c)
+{
+    int seconds = c->conf->settings.ws_read_timeout;
+
+    if (seconds > 0)
+        wr_conn_arm(c, seconds);
+    else
+        wr_timer_cancel(&c->t->loop, &c->timer);
 }
 
 /* ---- moving a connection to another thread (app.c) ---- */
@@ -142,7 +176,7 @@ void wr_conn_hop(wr_hconn_t *c)
     n->ev.data = n;
     n->timer.data = n;
     n->timer.slot = 0;
-    n->prev = n->next = n->app_next = NULL;
+    n->prev = n->next = NULL;
     pthread_mutex_lock(&to->inbox_lock);
     n->app_next = to->hop_in;
     to->hop_in = n;
@@ -157,13 +191,7 @@ void wr_conn_adopt(wr_thread_t *t, wr_hconn_t *c)
 {
     c->t = t;
     c->id = ++t->next_conn_id;
-    c->prev = NULL;
-    c->next = t->conn_list;
-    if (t->conn_list)
-        t->conn_list->prev = c;
-    t->conn_list = c;
-    t->conns++;
-    atomic_fetch_add(c->active ? &t->count.active : &t->count.idle, 1);
+    list_add(t, c);
     if (wr_ev_add(&t->loop, &c->ev, c->events) < 0) {
         conn_close(c);
         return;
@@ -272,13 +300,8 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
         return;
     }
     c->events = EPOLLIN | EPOLLRDHUP;
-    c->next = t->conn_list;
-    if (t->conn_list)
-        t->conn_list->prev = c;
-    t->conn_list = c;
-    t->conns++;
+    list_add(t, c);
     atomic_fetch_add(&t->count.accepted, 1);
-    atomic_fetch_add(&t->count.idle, 1);
     arm(c, t->conf->settings.header_read_timeout);
 }
 
@@ -414,9 +437,7 @@ static void start_request(wr_hconn_t *c, long head_len)
     c->body_left = req->content_length > 0 ? req->content_length : 0;
     c->chunked = req->chunked;
     c->v10 = req->version == WR_HTTP_10;
-    /* Only an application worker can take the connection over (101), and
-     * only from a request without a body (RFC 6455's GET). */
-    c->upgrade = req->upgrade && c->body_left == 0 && !c->chunked;
+    c->upgrade = req->upgrade;
 
     if (req->content_length > conf->settings.max_body_size) {
         c->close_after = 1;

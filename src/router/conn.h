@@ -107,6 +107,14 @@ void wr_conn_want(wr_hconn_t *c, uint32_t events);
  * what app.c and proxy.c do when their exchange fails early. */
 void wr_conn_fail(wr_hconn_t *c, int status);
 void wr_conn_arm(wr_hconn_t *c, int seconds);
+/* c becomes a tunnel (a 101 to its upgrade, from a worker or an upstream):
+ * the client's bytes are a request body without end, the answer's body
+ * goes out unframed, the connection closes with it, and the clock is the
+ * tunnel's (limits.timeout was for the answer, which came). */
+void wr_conn_tunnel(wr_hconn_t *c);
+/* settings.http.websocket.read_timeout from now: re-armed whenever the
+ * client sends something (a client that answers pings stays). */
+void wr_conn_tunnel_clock(wr_hconn_t *c);
 /* Move c (waiting for a worker, settled) to thread hop_to: out of this
  * thread's epoll, lists and timers now; adopted there (wr_conn_adopt) when
  * that thread takes its inbox. */

@@ -17,7 +17,6 @@
  * the upstream's come back unframed until it closes (c->tunnel).
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,13 +60,6 @@ typedef struct wr_proxy {
 } wr_proxy_t;
 
 /* ---- the upstream request head ---- */
-
-/* The request asks to switch protocols, and only an upstream can (no body:
- * the condition of conn.c's c->upgrade). */
-static int upgrade_request(const wr_http_request_t *req)
-{
-    return req->upgrade && req->content_length <= 0 && !req->chunked;
-}
 
 /* Hop-by-hop fields (RFC 9110 §7.6.1) and the framing the proxy sets; an
  * upgrade keeps its Upgrade field. */
@@ -123,7 +115,7 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
         wr_buf_printf(out, "Host: %s\r\n", host);
     for (size_t i = 0; i < req->nfields; i++) {
         const wr_http_field_t *f = &req->fields[i];
-        if (dropped_request_field(f, upgrade_request(req)))
+        if (dropped_request_field(f, req->upgrade))
             continue;
         wr_buf_append(out, f->name, f->name_len);
         wr_buf_append(out, ": ", 2);
@@ -134,8 +126,8 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
         forwarded_for(out, client);
     if (req->content_length >= 0)
         wr_buf_printf(out, "Content-Length: %lld\r\n", req->content_length);
-    wr_buf_puts(out, upgrade_request(req) ? "Connection: upgrade\r\n\r\n"
-                                          : "Connection: close\r\n\r\n");
+    wr_buf_puts(out, req->upgrade ? "Connection: upgrade\r\n\r\n"
+                                  : "Connection: close\r\n\r\n");
     return out->p ? 0 : -1;
 }
 
@@ -215,18 +207,6 @@ static void cut(wr_hconn_t *c, int how)
 static int is_app(const wr_hconn_t *c)
 {
     return c->proxy && c->proxy->release;
-}
-
-/* A tunnel's clock: settings.http.websocket.read_timeout since the client
- * last sent something (as for an application's tunnel, app_stream.c). */
-static void tunnel_clock(wr_hconn_t *c)
-{
-    int seconds = c->conf->settings.ws_read_timeout;
-
-    if (seconds > 0)
-        wr_conn_arm(c, seconds);
-    else
-        wr_timer_cancel(&c->t->loop, &c->timer);
 }
 
 /* Arm the clock for what the exchange waits for now. */
@@ -388,18 +368,6 @@ static void response_complete(wr_hconn_t *c)
     c->resp_done = 1;
 }
 
-/* The upstream switched protocols (101 to an upgrade): from now on the
- * client's bytes go up as a body without end, the upstream's come back as
- * they are until it closes, and the connection ends with the tunnel. */
-static void tunnel_open(wr_hconn_t *c)
-{
-    c->tunnel = 1;
-    c->body_left = LLONG_MAX;
-    c->close_after = 1;
-    c->app_timeout = 0;                 /* an application's limits.timeout is over */
-    tunnel_clock(c);
-}
-
 /* Parse the head in p->buf; -status to answer, 0 more needed, 1 done. */
 static int take_head(wr_hconn_t *c)
 {
@@ -429,8 +397,10 @@ static int take_head(wr_hconn_t *c)
         free(r);
         return -502;
     }
+    /* The client's bytes now go up as a body without end, the upstream's
+     * come back as they are until it closes (until_close below). */
     if (r->status == STATUS_SWITCHING)
-        tunnel_open(c);
+        wr_conn_tunnel(c);
     if (client_head(c, r) < 0) {
         free(r);
         return -502;
@@ -545,7 +515,7 @@ static int flush_client(wr_hconn_t *c)
     if (c->out_blocked) {
         c->out_blocked = 0;
         if (c->tunnel)
-            tunnel_clock(c);
+            wr_conn_tunnel_clock(c);
         else if (is_app(c) && c->app_timeout > 0)
             wr_conn_arm(c, c->app_timeout);
         else if (!is_app(c))
@@ -724,7 +694,7 @@ void wr_proxy_on_client(wr_hconn_t *c, uint32_t events)
             return;
         }
         if (r > 0 && c->tunnel && !c->out_blocked)
-            tunnel_clock(c);
+            wr_conn_tunnel_clock(c);
     }
     progress(c);
 }

@@ -394,6 +394,16 @@ static void test_upgrade(void **state)
     assert_false(req.upgrade);
     assert_true(parse(&req, S("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n")) > 0);
     assert_false(req.upgrade);
+    /* A body: what follows the head is that body, not a new protocol. */
+    assert_true(parse(&req, S("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                              "Upgrade: h2c\r\nContent-Length: 3\r\n\r\n")) > 0);
+    assert_false(req.upgrade);
+    assert_true(parse(&req, S("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                              "Upgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n")) > 0);
+    assert_false(req.upgrade);
+    assert_true(parse(&req, S("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                              "Upgrade: h2c\r\nContent-Length: 0\r\n\r\n")) > 0);
+    assert_true(req.upgrade);
 }
 
 static void test_expect(void **state)
