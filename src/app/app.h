@@ -46,6 +46,9 @@
 #define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
 #define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
 #define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */
+/* "concurrency" of an http worker (Warren): one request at a time suits any
+ * server, a sequential one too; concurrent ones are told so. */
+#define WR_APP_DEFAULT_CONCURRENCY 1
 
 typedef struct {
     char      *name;
@@ -69,6 +72,7 @@ typedef struct {
     int        idle_timeout;  /* seconds an idle worker beyond spare may stay */
     int        dynamic;
     int        http;          /* "protocol": "http": workers serve HTTP on fd 3 */
+    int        concurrency;   /* ... each this many requests at once */
     int        zygote;        /* the runtime loads the app once and forks
                                * workers (src/app/zygote.h): python */
     int        sched_batch;   /* "scheduling": "batch" (the default) */

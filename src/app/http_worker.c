@@ -32,6 +32,7 @@ struct wr_httpw {
     wr_timer_t         retry;
     wr_timer_t         kill;
     int                ready;
+    int                concurrency;
 };
 
 int wr_httpw_listen(char *msg, size_t len)
@@ -104,9 +105,9 @@ static void say_ready(wr_httpw_t *h)
 {
     char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_un)];
     wr_app_hdr_t hdr = { .type = WR_APP_HELLO, .len = sizeof(wr_app_hello_t) };
-    /* the router proxies one request at a time per http worker */
+    /* requests the router proxies to it at once: "concurrency" */
     wr_app_hello_t hello = { .version = WR_APP_PROTO_VERSION, .pid = (uint32_t) h->pid,
-                             .streams = 1 };
+                             .streams = (uint32_t) h->concurrency };
 
     h->ready = 1;
     memcpy(buf, &hdr, sizeof(hdr));
@@ -211,7 +212,7 @@ static void on_chan(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
 }
 
 wr_httpw_t *wr_httpw_start(wr_ev_loop_t *loop, int lfd, int chan, pid_t pid,
-                           const char *name)
+                           const char *name, int concurrency)
 {
     wr_httpw_t *h = calloc(1, sizeof(*h));
 
@@ -219,6 +220,7 @@ wr_httpw_t *wr_httpw_start(wr_ev_loop_t *loop, int lfd, int chan, pid_t pid,
         goto fail;
     h->loop = loop;
     h->pid = pid;
+    h->concurrency = concurrency;
     h->addr_len = sizeof(h->addr);
     if (getsockname(lfd, (struct sockaddr *) &h->addr, &h->addr_len) < 0) {
         wr_log_sys(WR_LOG_ERR, "getsockname", "worker listen socket");

@@ -44,7 +44,7 @@ int  wr_httpw_child(int lfd, int *efd, char **envp, size_t *n, const char *name,
  * worker holds it now) and chan (the worker's channel end main does not
  * get). Returns NULL if it cannot watch the worker (the caller kills it). */
 wr_httpw_t *wr_httpw_start(wr_ev_loop_t *loop, int lfd, int chan, pid_t pid,
-                           const char *name);
+                           const char *name, int concurrency);
 
 /* The worker was reaped: stop, close its channel (the router sees EOF). */
 void wr_httpw_gone(wr_ev_loop_t *loop, wr_httpw_t *h);

@@ -347,7 +347,7 @@ static wr_httpw_t *http_after_fork(wr_proto_t *p, int lfd, int chan, pid_t pid)
         close(chan);
         return NULL;
     }
-    h = wr_httpw_start(&p->loop, lfd, chan, pid, p->s->name);
+    h = wr_httpw_start(&p->loop, lfd, chan, pid, p->s->name, p->s->concurrency);
     if (h == NULL)
         kill(pid, SIGKILL);               /* unwatched it could not be stopped */
     return h;

@@ -237,6 +237,9 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     s->gen = gen;
     processes_of(s, json_object_get(app, "processes"));
     s->http = wr_app_is_http(app);
+    s->concurrency = json_is_integer(json_object_get(app, "concurrency"))
+                     ? (int) json_integer_value(json_object_get(app, "concurrency"))
+                     : WR_APP_DEFAULT_CONCURRENCY;
     s->name = strdup(name);
     if (is_python(json_string_value(json_object_get(app, "type")))) {
         s->zygote = 1;

@@ -490,9 +490,15 @@ check_external(wr_vctx_t *c, json_t *v, const char *name)
 {
     const char *proto = json_string_value(json_object_get(v, "protocol"));
     json_t     *ns = json_object_get(json_object_get(v, "isolation"), "namespaces");
+    int         http = proto != NULL && strcmp(proto, "http") == 0;
 
-    if (proto != NULL && strcmp(proto, "http") == 0
-        && json_is_true(json_object_get(ns, "network")))
+    /* A libwarren worker says itself how many requests it takes at once. */
+    if (!http && json_object_get(v, "concurrency") != NULL) {
+        return wr_v_error_at(c, "concurrency", "The \"concurrency\" key applies "
+                             "only to an application with \"protocol\": \"http\".");
+    }
+
+    if (http && json_is_true(json_object_get(ns, "network")))
     {
         return wr_v_error_at(c, "protocol", "An application with \"protocol\": "
                              "\"http\" cannot have its own \"network\" namespace: "
@@ -506,6 +512,9 @@ static const wr_vmember_t external_members[] = {
     { "arguments", &str_array, false },
     { "protocol", &(const wr_vdesc_t) {                 /* Warren */
         .types = WR_VT_STR, .check = check_external_protocol }, false },
+    { "concurrency", &(const wr_vdesc_t) {              /* Warren */
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1,
+        .max = WR_APP_MAX_STREAMS }, false },
     { NULL, NULL, false },
 };
 

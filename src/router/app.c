@@ -28,6 +28,12 @@
  * take a busy worker's free slot, and a worker's own thread may pass the
  * head of the queue only WR_APP_SKIPS_MAX times, so its worker drains and
  * goes to the head.
+ *
+ * An HTTP worker ("protocol": "http") has no channel to watch: each of its
+ * requests is a connection of its own (proxy.c), in the request's thread.
+ * So it has no home, and its "concurrency" slots are any thread's, under
+ * the lock; a slot that frees up goes straight to the first waiter
+ * (http_slot_free).
  */
 #include <errno.h>
 #include <limits.h>
@@ -131,21 +137,25 @@ void wr_appgen_unref(wr_appgen_t *g)
 
 /* A worker with streams is in the busy list, at home in thread t, and
  * holds its generation (a stream left to close may outlive every request
- * on it). It stays there while it has streams or is being given more. */
+ * on it). It stays there while it has streams or is being given more.
+ * An HTTP worker has no home (t NULL): each of its requests has its own
+ * connection to it, in the thread of that request. */
 static void busy_add(wr_appgen_t *g, wr_worker_t *w, wr_thread_t *t)
 {
     atomic_fetch_add(&g->refs, 1);
-    w->home = t;
-    w->tprev = NULL;
-    w->tnext = t->homed;
-    if (t->homed)
-        t->homed->tprev = w;
-    t->homed = w;
     w->bprev = NULL;
     w->bnext = g->busy;
     if (g->busy)
         g->busy->bprev = w;
     g->busy = w;
+    w->home = t;
+    if (t == NULL)
+        return;
+    w->tprev = NULL;
+    w->tnext = t->homed;
+    if (t->homed)
+        t->homed->tprev = w;
+    t->homed = w;
 }
 
 /* The caller drops the reference busy_add took, once unlocked. */
@@ -158,6 +168,8 @@ static void busy_remove(wr_appgen_t *g, wr_worker_t *w)
     if (w->bnext)
         w->bnext->bprev = w->bprev;
     w->bprev = w->bnext = NULL;
+    if (w->home == NULL)
+        return;                 /* an HTTP worker */
     if (w->tprev)
         w->tprev->tnext = w->tnext;
     else
@@ -177,12 +189,15 @@ static int pipeline_now(wr_appgen_t *g)
            ? WR_APP_PIPELINE_FAST : WR_APP_PIPELINE_SLOW;
 }
 
+/* An HTTP worker takes its "concurrency" (its HELLO's streams) and no
+ * pipeline: requests beyond wait in its listen backlog, where the router
+ * cannot take them back. */
 static int cap_of(const wr_appgen_t *g, const wr_worker_t *w, int pipeline)
 {
-    int cap = (int) w->streams + pipeline;
+    int cap = (int) w->streams + (g->http ? 0 : pipeline);
 
-    if (g->http || w->streams < 1)
-        return 1;               /* an HTTP worker: one request (proxy.c) */
+    if (w->streams < 1)
+        return 1;
     return cap < WR_APP_MAX_STREAMS ? cap : WR_APP_MAX_STREAMS;
 }
 
@@ -225,8 +240,23 @@ uint64_t wr_app_now_us(void)
     return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-/* w NULL: no worker will come (the generation was retired). */
-static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id);
+/* w NULL: no worker will come (the generation was retired). claimed: a
+ * slot of w is taken for the waiter already (an HTTP worker's). */
+static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id, int claimed);
+
+/* The first waiter, out of the queue (NULL: none). Locked. */
+static wr_waiter_t *pop_waiter_locked(wr_appgen_t *g)
+{
+    wr_waiter_t *q = g->qhead;
+
+    if (q == NULL)
+        return NULL;
+    g->qhead = q->next;
+    if (g->qhead == NULL)
+        g->qtail = NULL;
+    g->qlen--;
+    return q;
+}
 
 /* A worker without streams, out of every epoll: to the first waiter, or to
  * the idle list, or closed (retired generation, recycled worker). */
@@ -239,13 +269,9 @@ static void give_locked(wr_appgen_t *g, wr_worker_t *w)
         worker_close(w);
         return;
     }
-    q = g->qhead;
+    q = pop_waiter_locked(g);
     if (q != NULL) {
-        g->qhead = q->next;
-        if (g->qhead == NULL)
-            g->qtail = NULL;
-        g->qlen--;
-        post_handoff(q->t, w, q->conn_id);
+        post_handoff(q->t, w, q->conn_id, 0);
         free(q);
         return;
     }
@@ -263,21 +289,25 @@ static void give(wr_worker_t *w)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* w NULL: no worker will come (the generation was retired). */
-static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id)
+/* Called with w's generation locked. */
+static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id, int claimed)
 {
     wr_handoff_t *h = malloc(sizeof(*h));
 
     if (h == NULL) {
         wr_log(WR_LOG_CRIT, "out of memory handing a worker over");
-        if (w) {
-            w->gen->nworkers--;           /* called with its lock held */
+        if (w && claimed) {               /* it serves others: the slot back */
+            w->active--;
+            w->conns--;
+        } else if (w) {
+            w->gen->nworkers--;
             worker_close(w);
         }
         return;
     }
     h->w = w;
     h->conn_id = conn_id;
+    h->claimed = claimed;
     pthread_mutex_lock(&t->inbox_lock);
     h->next = t->inbox;
     t->inbox = h;
@@ -333,12 +363,17 @@ void wr_appgen_sweep(wr_router_t *r)
 /* An HTTP worker's prototype sends where it listens right after its hello
  * (src/lib/proto.h WR_APP_HTTP_ADDR); main may have passed the channel on
  * before that second message was written. wait_ms: how long to wait for
- * it (0: only look); it comes at once unless the prototype died. */
+ * it (0: only look); it comes at once unless the prototype died. Only the
+ * thread that holds
+ * the worker's one request calls it (busy_slot_locked gives no more
+ * requests to a worker without its address); w->http is set under the
+ * lock, where other threads look at it. */
 static void http_address(wr_worker_t *w, int wait_ms)
 {
     char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_storage)];
     wr_app_hdr_t h;
     struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+    wr_addr_t *a;
     ssize_t n;
 
     if (wait_ms > 0 && poll(&pfd, 1, wait_ms) <= 0)
@@ -348,15 +383,17 @@ static void http_address(wr_worker_t *w, int wait_ms)
         return;
     memcpy(&h, buf, sizeof(h));
     if (h.type != WR_APP_HTTP_ADDR || h.len != (size_t) n - sizeof(h)
-        || (w->http = calloc(1, sizeof(*w->http))) == NULL)
+        || (a = calloc(1, sizeof(*a))) == NULL)
         return;
     if (recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT) != n) {
-        free(w->http);
-        w->http = NULL;
+        free(a);
         return;
     }
-    memcpy(&w->http->sa, buf + sizeof(h), h.len);
-    w->http->len = (socklen_t) h.len;
+    memcpy(&a->sa, buf + sizeof(h), h.len);
+    a->len = (socklen_t) h.len;
+    pthread_mutex_lock(&w->gen->lock);
+    w->http = a;
+    pthread_mutex_unlock(&w->gen->lock);
 }
 
 void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
@@ -402,7 +439,7 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
     while (g->qhead) {                    /* not here: a newer generation or 503 */
         wr_waiter_t *q = g->qhead;
         g->qhead = q->next;
-        post_handoff(q->t, NULL, q->conn_id);
+        post_handoff(q->t, NULL, q->conn_id, 0);
         free(q);
     }
     g->qtail = NULL;
@@ -507,28 +544,33 @@ static void waiting_remove(wr_hconn_t *c)
     }
 }
 
-/* w takes one more stream, for c of thread t (locked): it joins t's side
- * if it had none; limits.requests counts it, and a worker that reached its
- * share takes no more (it is closed when its streams are done). Each
+/* limits.requests counts a request given to w, and a worker that reached
+ * its share takes no more (it is closed when its streams are done). Each
  * worker's share differs by up to a tenth, so a pool started together does
- * not recycle all at once. */
-static void claim_locked(wr_appgen_t *g, wr_worker_t *w, wr_hconn_t *c)
+ * not recycle all at once. Locked. */
+static void count_locked(wr_worker_t *w, long max)
 {
-    long max = c->app_max_requests;
-
-    if (w->home == NULL) {
-        busy_add(g, w, c->t);
-        w->cap = worker_slots(g, w);
-    }
-    w->active++;
-    w->conns++;
     if (max > 0 && ++w->served >= (unsigned long) (max + (long) (w->id % (uint32_t) (max / 10 + 1))))
         w->retiring = 1;
 }
 
+/* w takes one more stream, for c of thread t (locked): it joins the busy
+ * list (and t's side, but for an HTTP worker) if it was not in it. */
+static void claim_locked(wr_appgen_t *g, wr_worker_t *w, wr_hconn_t *c)
+{
+    if (g->http ? w->active == 0 : w->home == NULL) {
+        busy_add(g, w, g->http ? NULL : c->t);
+        w->cap = worker_slots(g, w);
+    }
+    w->active++;
+    w->conns++;
+    count_locked(w, c->app_max_requests);
+}
+
 /* A busy worker of thread t with a free slot: one below its streams (it
  * serves at once) before a pipeline one, the least loaded first. Only
- * when nobody waits: a waiter of another thread goes first. Locked. */
+ * when nobody waits: a waiter of another thread goes first. An HTTP
+ * worker's slots are every thread's, once its address is known. Locked. */
 static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
 {
     wr_worker_t *best = NULL;
@@ -537,7 +579,8 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
         int at_once = w->active < (int) w->streams;
-        if (w->home != t || w->retiring || w->active >= worker_cap(g, w) || w->http)
+        if ((g->http ? w->http == NULL : w->home != t) || w->retiring
+            || w->active >= worker_cap(g, w))
             continue;
         if (best == NULL || at_once > (best->active < (int) best->streams)
             || (at_once == (best->active < (int) best->streams) && w->active < best->active))
@@ -581,6 +624,7 @@ static wr_worker_t *idle_locked(wr_appgen_t *g)
 
 static void attach(wr_hconn_t *c, wr_worker_t *w);
 static void http_release(wr_hconn_t *c, int how);
+static void http_slot_free(wr_worker_t *w, int how);
 static void teardown(wr_worker_t *w);
 static int  retry_allowed(const wr_hconn_t *c);
 
@@ -719,31 +763,57 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     wr_app_stream_start(c);
 }
 
-/* An HTTP worker back from proxy.c. */
+/* An HTTP worker back from proxy.c, for one of its requests. */
 static void http_release(wr_hconn_t *c, int how)
 {
     wr_worker_t *w = c->worker;
-    wr_appgen_t *g;
 
     if (w == NULL)
         return;
-    g = w->gen;
     c->worker = NULL;
-    if (how == WR_PROXY_HUNG && kill(w->pid, SIGKILL) < 0)
-        wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
-               c->app->name, strerror(errno));
+    /* A worker that failed one request takes no more; its prototype ends
+     * it once the others are over (the channel closes). */
+    http_slot_free(w, how);
+}
+
+/*
+ * One request of HTTP worker w is over (how: proxy.h's). With none left, the worker goes
+ * as any other (give_locked: the first waiter, idle, or closed). Else its
+ * free slot goes to the first waiter, taken at once: any thread may take
+ * an HTTP worker's slots, and the last request ending meanwhile must not
+ * send the worker idle under the waiter's feet.
+ */
+static void http_slot_free(wr_worker_t *w, int how)
+{
+    wr_appgen_t *g = w->gen;
+    wr_waiter_t *q = NULL;
+    int last;
+
     pthread_mutex_lock(&g->lock);
-    w->active = w->conns = 0;
-    busy_remove(g, w);
-    if (how != WR_PROXY_DONE)
-        w->retiring = 1;                   /* its prototype ends it */
-    g->nworkers -= w->retiring;
+    /* Once: the pid of a worker killed for an earlier request may be
+     * reaped, and another process's, by the time the next one times out. */
+    if (how == WR_PROXY_HUNG && !w->killed) {
+        w->killed = 1;
+        if (kill(w->pid, SIGKILL) < 0)
+            wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
+                   g->name, strerror(errno));
+    }
+    w->active--;
+    w->conns--;
+    w->retiring |= how != WR_PROXY_DONE;
+    last = w->active == 0;
+    if (last) {
+        busy_remove(g, w);
+        give_locked(g, w);
+    } else if (!w->retiring && !g->retired && (q = pop_waiter_locked(g)) != NULL) {
+        w->active++;
+        w->conns++;
+        post_handoff(q->t, w, q->conn_id, 1);
+        free(q);
+    }
     pthread_mutex_unlock(&g->lock);
-    if (w->retiring)
-        worker_close(w);
-    else
-        give(w);
-    wr_appgen_unref(g);                    /* busy_add's */
+    if (last)
+        wr_appgen_unref(g);                /* busy_add's */
 }
 
 void wr_app_begin(wr_hconn_t *c)
@@ -873,14 +943,19 @@ void wr_thread_take_inbox(wr_thread_t *t)
         wr_worker_t *w = h->w;
         while (c && c->id != h->conn_id)
             c = c->app_next;
-        if (c == NULL) {
-            if (w)
-                give(w);                  /* that connection is gone */
+        if (c == NULL) {                  /* that connection is gone */
+            if (w && h->claimed)
+                http_slot_free(w, WR_PROXY_DONE);
+            else if (w)
+                give(w);
         } else {
             waiting_remove(c);
             if (w) {
                 pthread_mutex_lock(&w->gen->lock);
-                claim_locked(w->gen, w, c);
+                if (h->claimed)
+                    count_locked(w, c->app_max_requests);
+                else
+                    claim_locked(w->gen, w, c);
                 pthread_mutex_unlock(&w->gen->lock);
                 /* Its other slots then go to more of this thread's
                  * waiters (the unhold's refill). */

@@ -74,6 +74,7 @@ typedef struct wr_worker {
                                         its last one ends (limits.requests) */
     uint64_t          orphan_since;  /* when conns fell to 0 (the sweep) */
     int               orphan_killed; /* the sweep asked main to end it */
+    int               killed;        /* an HTTP worker SIGKILLed (limits.timeout) */
     /* The home thread's only: */
     int               held;          /* its event or an attach is under way */
     int               dead;          /* failed: freed once not held */
@@ -152,6 +153,8 @@ typedef struct wr_handoff {
     struct wr_handoff *next;
     wr_worker_t       *w;
     uint64_t           conn_id;
+    int                claimed;      /* its slot is taken already (an HTTP
+                                        worker serving others) */
 } wr_handoff_t;
 
 /* A listen socket; shared by every thread's epoll (EPOLLEXCLUSIVE). */

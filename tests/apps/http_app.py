@@ -12,11 +12,16 @@ over (fd 3, LISTEN_FDS, LISTEN_PID). Run with /usr/bin/python3, stdlib only.
   POST /sha          "<length> <sha256>" of the body
   GET  /die          the process exits in the middle of the request
   GET  /sleep?n=S     answers after S seconds
+  GET  /meet?n=K&t=S  waits (up to S seconds, 10 by default) until K such
+                     requests are being served at once: "together", or
+                     "alone" when they never were
   GET  with "Connection: upgrade" and "Upgrade: echo": 101, then every
        byte comes back until a line "bye" (answered "bye"), then it closes
        (any other Upgrade: 426)
   HEAD /             the head of GET /
 argv[1] == "fail": print a reason to stderr and exit at once.
+argv[1] == "threads": serve every connection in a thread of its own
+(ThreadingHTTPServer); otherwise one connection at a time.
 """
 
 import hashlib
@@ -25,11 +30,27 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.parse
 
 SD_LISTEN_FDS_START = 3
 PIECE = 65536
+meetings = {}
+meetings_lock = threading.Lock()
+
+
+def meet(n, wait):
+    """True once n callers are here at once; False if they never are."""
+    with meetings_lock:
+        b = meetings.get(n)
+        if b is None or b.broken:
+            b = meetings[n] = threading.Barrier(n)
+    try:
+        b.wait(wait)
+        return True
+    except threading.BrokenBarrierError:
+        return False
 
 
 def pattern(n):
@@ -46,9 +67,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def _n(self):
+    def _n(self, key="n", default="0"):
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        return int(q.get("n", ["0"])[0])
+        return int(q.get(key, [default])[0])
 
     def _send(self, body, ctype="text/plain", length=True):
         self.send_response(200)
@@ -94,6 +115,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             os._exit(3)
         if path == "/sleep":
             time.sleep(self._n())
+        if path == "/meet":
+            met = meet(self._n(), self._n("t", "10"))
+            self.wfile.write(self._send(b"together" if met else b"alone"))
+            return
         if path == "/env":
             env = {k: v for k, v in os.environ.items() if k.startswith(("LISTEN_", "WARREN_"))}
             env["pid"] = os.getpid()
@@ -147,7 +172,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(body[i:i + PIECE])
 
 
-class ActivatedServer(http.server.HTTPServer):
+class ActivatedServer(http.server.ThreadingHTTPServer if sys.argv[1:2] == ["threads"]
+                      else http.server.HTTPServer):
     """HTTPServer on an inherited, already listening socket."""
 
     def __init__(self, sock):
