@@ -79,6 +79,29 @@ static int broken(wr_hconn_t *c)
     return -1;
 }
 
+/* What worker w sent breaks the protocol (src/lib/proto.h), for why; h:
+ * the message, NULL when it had no header. The caller ends the worker: it
+ * is not trusted (it runs whatever its app was made to run), and nothing
+ * more it sends can be. */
+static void protocol_error(const wr_worker_t *w, const wr_app_hdr_t *h, const char *why)
+{
+    if (h == NULL)
+        wr_log(WR_LOG_ERR, "application \"%s\" worker %u (pid %d) broke the channel "
+               "protocol: %s; ending it", w->gen->name, w->id, (int) w->pid, why);
+    else
+        wr_log(WR_LOG_ERR, "application \"%s\" worker %u (pid %d) broke the channel "
+               "protocol: %s (type %u, flags 0x%x, stream %u, %u bytes); ending it",
+               w->gen->name, w->id, (int) w->pid, why, h->type, h->flags, h->stream,
+               h->len);
+}
+
+/* The worker of c broke the protocol: said, then as broken. */
+static int violation(wr_hconn_t *c, const wr_app_hdr_t *h, const char *why)
+{
+    protocol_error(c->worker, h, why);
+    return broken(c);
+}
+
 /* The stream failed but the worker is fine: the stream ends (ABORT) and c
  * is answered status, or cut if its answer began. */
 static void stream_fail(wr_hconn_t *c, int status)
@@ -365,15 +388,28 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
     return b->p ? 0 : -1;
 }
 
-static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
+/* Why a response body of n bytes may not come now, or NULL. The worker's
+ * credit is the window less what it sent that was not granted back yet
+ * (grant): one that ignored it would make the router hold a slow client's
+ * whole response. */
+static const char *body_refused(const wr_hconn_t *c, size_t n)
 {
     if (!c->head_out)
-        return -1;
-    if (c->resp_length >= 0) {
-        if ((long long) n > c->resp_length)
-            return -1;                    /* more than it announced */
+        return "response body before its head";
+    if (c->resp_done)
+        return "response body after its end";
+    if (n > WR_APP_WINDOW_INIT - c->resp_unacked)
+        return "response body beyond the window granted";
+    if (c->resp_length >= 0 && (long long) n > c->resp_length)
+        return "more response body than its Content-Length";
+    return NULL;
+}
+
+/* n bytes of body (body_refused said yes). */
+static int on_resp_body(wr_hconn_t *c, const char *p, size_t n)
+{
+    if (c->resp_length >= 0)
         c->resp_length -= (long long) n;
-    }
     c->resp_unacked += n;
     c->resp_bytes += n;
     if (c->head_only || n == 0)
@@ -498,8 +534,15 @@ static int on_resp_head_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
         stream_fail(c, 502);
         return -1;
     }
-    if (rc < 0 || ((h->flags & WR_APP_F_BODY) && on_resp_body(c, p + used, h->len - used) < 0))
-        return broken(c);
+    if (rc < 0)
+        return violation(c, h, c->head_out ? "a second response head"
+                                           : "a malformed response head");
+    if (h->flags & WR_APP_F_BODY) {
+        const char *why = body_refused(c, h->len - used);
+        if (why != NULL)
+            return violation(c, h, why);
+        on_resp_body(c, p + used, h->len - used);
+    }
     if ((h->flags & WR_APP_F_END) && on_resp_end(c) < 0)
         return broken(c);
     /* An upgrade refused: the request had no body, its direction ends now.
@@ -531,29 +574,38 @@ static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
 {
     uint32_t n;
 
+    const char *why;
+
     if (h->type != WR_APP_WINDOW)
         c->resp_started = 1;
     if (h->flags & ~allowed_flags(h->type))
-        return broken(c);
+        return violation(c, h, "flags this type may not carry");
     switch (h->type) {
     case WR_APP_RESP_HEAD:
         return on_resp_head_msg(c, h, p);
     case WR_APP_RESP_BODY:
-        if (on_resp_body(c, p, h->len) < 0)
-            return broken(c);
+        if ((why = body_refused(c, h->len)) != NULL)
+            return violation(c, h, why);
+        on_resp_body(c, p, h->len);
         return (h->flags & WR_APP_F_END) && on_resp_end(c) < 0 ? broken(c) : 0;
     case WR_APP_RESP_END:
+        if (c->resp_done)
+            return violation(c, h, "a second response end");
         return on_resp_end(c) < 0 ? broken(c) : 0;
     case WR_APP_WINDOW:
         if (h->len != sizeof(n))
-            return broken(c);
+            return violation(c, h, "a WINDOW whose payload is not one uint32");
         memcpy(&n, p, sizeof(n));
+        if (n == 0)
+            return violation(c, h, "a WINDOW of 0");
         c->req_window += n;
         return pump_body(c) < 0 ? (fail_body(c), -1) : 0;
     case WR_APP_ABORT:
+        if (h->len != 0)
+            return violation(c, h, "an ABORT with a payload");
         return on_abort(c);
     default:
-        return broken(c);
+        return violation(c, h, "a type a worker does not send");
     }
 }
 
@@ -668,17 +720,26 @@ void wr_app_worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
         if (n < 0 && errno == EAGAIN)
             break;
         if (n < (ssize_t) sizeof(h)) {     /* EOF, error or a runt: the worker is gone */
+            if (n > 0)
+                protocol_error(w, NULL, "a message shorter than its header");
             wr_app_worker_gone(w);
             break;
         }
         memcpy(&h, buf, sizeof(h));
         if (h.len != (size_t) n - sizeof(h)) {
+            protocol_error(w, &h, "a header whose length is not the message's");
             wr_app_worker_gone(w);
             break;
         }
         s = slot_of(w, h.stream);
-        if (s == NULL)
-            continue;                      /* a late WINDOW or ABORT of an old stream */
+        if (s == NULL && (h.type == WR_APP_WINDOW || h.type == WR_APP_ABORT))
+            continue;                      /* it crossed the stream's end */
+        if (s == NULL) {
+            /* A slot is free only once the worker closed its direction. */
+            protocol_error(w, &h, "a message for a stream that is not open");
+            wr_app_worker_gone(w);
+            break;
+        }
         if (s->conn == NULL) {
             orphan_msg(w, s, &h);
             continue;

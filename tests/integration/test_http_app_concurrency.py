@@ -26,6 +26,14 @@ def fetch_all(port, paths, timeout=30):
         return list(ex.map(one, paths))
 
 
+def settle(w, port):
+    """The fd baseline with the application up: the post-test check then
+    catches what the test itself leaked."""
+    assert hh.get(port, "/").status == 200
+    assert wh.wait_for(lambda: active(w)["requests"]["active"] == 0, 10)
+    w.baseline_all()
+
+
 def active(w):
     s, j = w.get("/status/applications/web")
     assert s == 200, j
@@ -35,28 +43,29 @@ def active(w):
 def test_one_request_at_a_time_without_the_key(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded())
+    settle(w, port)
     rs = fetch_all(port, ["/meet?n=2&t=1"] * 2)
     assert [r.status for r in rs] == [200, 200]
     assert [r.body for r in rs] == [b"alone", b"alone"]
-    w.baseline_all()
 
 
 def test_concurrency_sends_that_many_at_once_and_no_more(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded(concurrency=3))
+    settle(w, port)
     rs = fetch_all(port, ["/meet?n=3"] * 3)
     assert [r.body for r in rs] == [b"together"] * 3, rs
     # A fourth would have to be there at the same time: the router holds it.
     rs = fetch_all(port, ["/meet?n=4&t=1"] * 4)
     assert all(r.status == 200 and r.body == b"alone" for r in rs), rs
     assert len(worker_pids(w)) == 1
-    w.baseline_all()
 
 
 def test_requests_spread_over_workers_before_sharing_one(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded(processes=2, concurrency=4))
     assert wh.wait_for(lambda: active(w)["processes"]["idle"] == 2, 10)
+    settle(w, port)
     # Each process meets only its own requests: two at once on two workers
     # never meet.
     rs = fetch_all(port, ["/meet?n=2&t=1"] * 2)
@@ -67,6 +76,7 @@ def test_requests_spread_over_workers_before_sharing_one(warren, appdir):
 def test_status_counts_a_worker_with_a_free_slot_as_idle(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded(concurrency=2))
+    settle(w, port)
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
         first = ex.submit(fetch_all, port, ["/meet?n=2&t=20"])
         assert wh.wait_for(lambda: active(w)["requests"]["active"] == 1, 10)
@@ -84,6 +94,7 @@ def test_a_freed_slot_goes_to_the_request_waiting(warren, appdir):
     short one's as soon as that ends, while the worker is still busy."""
     w = warren
     port = start(w, appdir, **threaded(concurrency=2))
+    settle(w, port)
     with concurrent.futures.ThreadPoolExecutor(3) as ex:
         meeting = ex.submit(fetch_all, port, ["/meet?n=2&t=20"])
         assert wh.wait_for(lambda: active(w)["requests"]["active"] == 1, 10)
@@ -93,12 +104,12 @@ def test_a_freed_slot_goes_to_the_request_waiting(warren, appdir):
         assert short.result()[0].status == 200
         assert late.result()[0].body == b"together"
         assert meeting.result()[0].body == b"together"
-    w.baseline_all()
 
 
 def test_a_dying_worker_fails_each_of_its_requests_and_is_replaced(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded(concurrency=2))
+    settle(w, port)
     before = worker_pids(w)
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         long = ex.submit(fetch_all, port, ["/sleep?n=30"])
@@ -109,12 +120,12 @@ def test_a_dying_worker_fails_each_of_its_requests_and_is_replaced(warren, appdi
     assert wh.wait_for(lambda: hh.get(port, "/").status == 200, 10)
     rs = fetch_all(port, ["/meet?n=2"] * 2)
     assert [r.body for r in rs] == [b"together"] * 2
-    w.baseline_all()
 
 
 def test_limits_timeout_kills_the_worker_once(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded(concurrency=2, limits={"timeout": 1}))
+    settle(w, port)
     (pid,) = worker_pids(w)
     rs = fetch_all(port, ["/sleep?n=3600"] * 2)
     # The first to time out kills the worker; the other times out too or
@@ -122,12 +133,12 @@ def test_limits_timeout_kills_the_worker_once(warren, appdir):
     assert sorted(r.status for r in rs) in ([502, 503], [503, 503]), rs
     assert wh.wait_for(lambda: worker_pids(w) and pid not in worker_pids(w), 10)
     assert wh.wait_for(lambda: hh.get(port, "/").status == 200, 10)
-    w.baseline_all()
 
 
 def test_an_open_upgrade_holds_one_slot_only(warren, appdir):
     w = warren
     port = start(w, appdir, **threaded(concurrency=2))
+    settle(w, port)
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n"
@@ -150,7 +161,6 @@ def test_an_open_upgrade_holds_one_slot_only(warren, appdir):
             got += chunk
     finally:
         s.close()
-    w.baseline_all()
 
 
 def test_concurrency_is_checked(warren, appdir):
@@ -174,6 +184,8 @@ def test_more_clients_than_slots_lose_no_request(warren, appdir):
     which they get from whichever request ends, in any router thread."""
     w = warren
     port = start(w, appdir, **threaded(processes=2, concurrency=4))
+    assert wh.wait_for(lambda: active(w)["processes"]["idle"] == 2, 10)
+    settle(w, port)
 
     def client(i):
         out = []
@@ -188,4 +200,3 @@ def test_more_clients_than_slots_lose_no_request(warren, appdir):
     assert statuses == [200] * 24 * 15
     assert wh.wait_for(lambda: active(w)["requests"]["active"] == 0, 10)
     assert active(w)["processes"]["idle"] == 2
-    w.baseline_all()

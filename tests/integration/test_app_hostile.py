@@ -1,0 +1,137 @@
+"""A worker is not trusted: tests/apps/hostile.c breaks the channel protocol
+(src/lib/proto.h) in every way it can, as a compromised application could.
+The router must answer the client 502 (or cut an answer already begun),
+never relay what it was not sent properly, log the breach, end that worker
+(main replaces it) and serve on, with nothing leaked."""
+
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+import http_helpers as hh
+import warren_helpers as wh
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOSTILE = os.path.join(REPO, "build", "apps", "hostile")
+WINDOW = 256 * 1024          # WR_APP_WINDOW_INIT
+
+
+@pytest.fixture
+def hostile(warren):
+    d = hh.make_root("warren-hostile-")
+    exe = os.path.join(d, "hostile")
+    shutil.copy(HOSTILE, exe)
+    os.chmod(exe, 0o755)
+    port = hh.setup(warren, [{"action": {"pass": "applications/h"}}], extra={
+        "applications": {"h": {"type": "external", "executable": exe, "processes": 1}}})
+    assert hh.get(port, "/ok").body == b"ok"
+    warren.baseline_all()
+    yield port
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def worker_pids(w):
+    protos = [p for p, t in w.children().items() if t == "warren: h prototype"]
+    return sorted(p for p, st in wh.descendants(w.main_pid).items()
+                  if st[1] in protos and st[0] not in ("Z", "X"))
+
+
+def answer(port, path):
+    """The response, or None when the connection ended without a whole one."""
+    try:
+        with hh.Conn(port, timeout=10) as c:
+            return c.request("GET", path)
+    except (hh.HTTPError, ConnectionError, socket.timeout):
+        return None
+
+
+def served_again(port):
+    def ok():
+        r = answer(port, "/ok")
+        return r is not None and r.status == 200 and r.body == b"ok"
+    return wh.wait_for(ok, 15)
+
+
+# path: (what the client gets: a status, or "cut" for 502-or-cut, or a body;
+#        the reason logged)
+CASES = {
+    "/runt":        (502, "a message shorter than its header"),
+    "/badlen":      (502, "a header whose length is not the message's"),
+    "/huge":        (502, "a header whose length is not the message's"),
+    "/badtype":     (502, "a type a worker does not send"),
+    "/hello":       (502, "a type a worker does not send"),
+    "/badflags":    (502, "flags this type may not carry"),
+    "/bodyflag":    (502, "flags this type may not carry"),
+    "/crlf":        (502, "a malformed response head"),
+    "/badname":     (502, "a malformed response head"),
+    "/status0":     (502, "a malformed response head"),
+    "/count":       (502, "a malformed response head"),
+    "/strlen":      (502, "a malformed response head"),
+    "/bodyfirst":   (502, "response body before its head"),
+    "/window0":     (502, "a WINDOW of 0"),
+    "/abortbytes":  (502, "an ABORT with a payload"),
+    "/otherstream": (502, "a message for a stream that is not open"),
+    "/twoheads":    ("cut", "a second response head"),
+    "/overlength":  ("cut", "more response body than its Content-Length"),
+    "/afterend":    (b"ok", "a message for a stream that is not open"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(CASES))
+def test_a_protocol_breach_ends_the_worker_and_nothing_else(warren, hostile, path):
+    w, port = warren, hostile
+    want, why = CASES[path]
+    (pid,) = worker_pids(w)
+    r = answer(port, path)
+    if want == "cut":
+        assert r is None or r.status == 502, r
+    elif isinstance(want, bytes):
+        assert r is not None and r.status == 200 and r.body == want, r
+    else:
+        assert r is not None and r.status == want, r
+    if r is not None:
+        assert r.header("Set-Cookie") is None and b"stolen" not in r.body, r
+    if path == "/afterend":
+        # Its extra message waits in the channel of a worker gone idle
+        # (out of every epoll): the router reads it when it gives the worker
+        # its next request, which fails with it.
+        r = answer(port, "/ok")
+        assert r is not None and r.status == 502, r
+    assert wh.wait_for(lambda: "broke the channel protocol: " + why in w.log(), 10), \
+        w.log()[-2000:]
+    assert wh.wait_for(lambda: worker_pids(w) and pid not in worker_pids(w), 15)
+    assert served_again(port)
+
+
+def test_a_worker_ignoring_the_window_cannot_make_the_router_buffer(warren, hostile):
+    """/flood sends body without waiting for WINDOW while the client reads
+    nothing: past the window the router ends the worker instead of holding
+    what the client does not take."""
+    w, port = warren, hostile
+    (pid,) = worker_pids(w)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        s.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wh.wait_for(lambda: "response body beyond the window granted" in w.log(),
+                           15), w.log()[-2000:]
+        assert wh.wait_for(lambda: worker_pids(w) and pid not in worker_pids(w), 15)
+        router = w.pid("router")
+        rss_kb = int([ln.split()[1] for ln in open("/proc/%d/status" % router)
+                      if ln.startswith("VmRSS:")][0])
+        print("router RSS after the flood: %d kB" % rss_kb)
+        # What the client was sent is cut short: the connection ends.
+        s.settimeout(10)
+        got, end = 0, time.monotonic() + 10
+        while time.monotonic() < end:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+        assert got < 4 * WINDOW + 65536, got
+    finally:
+        s.close()
+    assert served_again(port)
