@@ -137,6 +137,8 @@ def test_keep_alive_across_requests_and_head(warren, appdir):
 def test_worker_dying_gets_502_and_is_replaced(warren, appdir):
     w = warren
     port = start(w, appdir)
+    assert hh.get(port, "/").status == 200
+    w.baseline_all()          # the post-test check then sees what the death leaked
     before = worker_pids(w)
     r = hh.get(port, "/die")
     assert r.status == 502, r
@@ -146,7 +148,6 @@ def test_worker_dying_gets_502_and_is_replaced(warren, appdir):
         r = hh.get(port, "/")
         return r.status == 200 and int(r.header("X-Pid")) not in before
     assert wh.wait_for(served, 10)
-    w.baseline_all()
 
 
 def test_killed_idle_worker_is_replaced(warren, appdir):
@@ -161,12 +162,13 @@ def test_killed_idle_worker_is_replaced(warren, appdir):
 def test_limits_timeout_answers_503_and_replaces_the_worker(warren, appdir):
     w = warren
     port = start(w, appdir, limits={"timeout": 1})
+    assert hh.get(port, "/").status == 200
+    w.baseline_all()
     (pid,) = worker_pids(w)
     r = hh.get(port, "/sleep?n=3600")
     assert r.status == 503, r
     assert wh.wait_for(lambda: worker_pids(w) and pid not in worker_pids(w), 10)
     assert wh.wait_for(lambda: hh.get(port, "/").status == 200, 10)
-    w.baseline_all()
 
 
 def test_program_failing_at_once_fails_the_put(warren, appdir):
@@ -201,6 +203,9 @@ def test_retire_stops_workers(warren, appdir):
 def test_reconfiguration_loop_under_load_loses_no_request(warren, appdir):
     w = warren
     port = start(w, appdir, processes=2)
+    assert wh.wait_for(lambda: len(worker_pids(w)) == 2, 10)
+    assert hh.get(port, "/").status == 200
+    w.baseline_all()
     results, stop = [], [False]
 
     def load():
@@ -230,7 +235,6 @@ def test_reconfiguration_loop_under_load_loses_no_request(warren, appdir):
         [r for r in results if r != 200][:5]
     print("%d requests across 8 generations" % len(results))
     assert wh.wait_for(lambda: len(worker_pids(w)) == 2, 10)
-    w.baseline_all()
 
 
 def chunked(body, size=70001):

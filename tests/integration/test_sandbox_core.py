@@ -310,6 +310,7 @@ def pid_namespace_timeout(w):
                                 "isolation": {"namespaces": {"pid": True}}}}}
     put_ok(w, c)
     first = hh.get(port).header("X-Pid")
+    w.baseline_all()          # the post-test check then sees what the kill leaked
     host = worker(w)
     assert host is not None and str(host) != first        # a pid inside the namespace
     assert "worker 1 (pid %d) ready" % host in w.log()
@@ -317,7 +318,6 @@ def pid_namespace_timeout(w):
     assert wh.wait_for(lambda: not wh.proc_alive(host), timeout=10)
     assert "kill(worker" not in w.log()
     assert wh.wait_for(lambda: hh.get(port).status == 200, timeout=10)
-    w.baseline_all()
 
 
 def test_language_deps_follow_symlinks_only_inside_the_rootfs(warren):
