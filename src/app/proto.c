@@ -588,6 +588,15 @@ static int zygote_ask(wr_proto_t *p, uint32_t worker, int chan, int err,
     return n == (ssize_t) sizeof(*reply) && reply->worker == worker ? 0 : -1;
 }
 
+/* Is pid a child of ours (running, or exited and not reaped yet)? */
+static int our_child(pid_t pid)
+{
+    siginfo_t si;
+
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t) pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
 static void spawn_zygote(wr_proto_t *p, uint32_t worker)
 {
     int sv[2], errp[2] = { -1, -1 };
@@ -613,10 +622,23 @@ static void spawn_zygote(wr_proto_t *p, uint32_t worker)
         return;
     }
     close(sv[1]);
-    if (relay) {
+    if (relay)
         close(errp[1]);
-        relay->pid = r.pid;
+    /* The zygote ran the application's code (it imported it): the pid it
+     * tells is believed only if it is a child of ours, as a worker is once
+     * the zygote answers (re-parented to us, the subreaper). Else main would
+     * kill whatever process it was told on a timeout. */
+    if (r.type == WR_ZYGOTE_WORKER && r.pid > 0 && !our_child(r.pid)) {
+        snprintf(msg, sizeof(msg), "the zygote said worker %u is pid %d, which is not "
+                 "a child of the prototype", worker, (int) r.pid);
+        wr_log(WR_LOG_ERR, "app \"%s\": %s; ending the zygote", p->s->name, msg);
+        close(sv[0]);
+        wr_relay_free(&p->loop, relay);
+        zygote_failed(p, worker, msg);
+        return;
     }
+    if (relay)
+        relay->pid = r.pid;
     if (r.type != WR_ZYGOTE_WORKER || r.pid <= 0) {
         snprintf(msg, sizeof(msg), "fork(worker) in the zygote failed: %s", strerror(r.err));
         close(sv[0]);

@@ -162,6 +162,41 @@ static void slot_reset(wr_slot_t *s)
 /* A worker that cannot become ready: a generation still starting fails
  * with why (the PUT's answer); a running one logs it. Either way the
  * worker is killed and its exit handled as a death. */
+/* The parent of pid as main sees it ("PPid:" of its status), 0 if pid is
+ * gone (or reaped already). */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], line[128];
+    FILE *f;
+    long ppid = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "PPid: %ld", &ppid) == 1)
+            break;
+    fclose(f);
+    return (pid_t) ppid;
+}
+
+/*
+ * SIGKILL worker pid of g, as root, only while it is a child of g's
+ * prototype: every worker is (a zygote's are re-parented to it). The pid
+ * came from the prototype, which may have been lied to, and a worker
+ * reaped since may have left its pid to any process: those are left
+ * alone. 0, or -1 with errno (ESRCH: no such child).
+ */
+static int kill_worker(const wr_gen_t *g, pid_t pid)
+{
+    if (pid <= 0 || g->pid <= 0 || parent_of(pid) != g->pid) {
+        errno = ESRCH;
+        return -1;
+    }
+    return kill(pid, SIGKILL);
+}
+
 static void slot_fail(wr_slot_t *s, const char *why)
 {
     wr_gen_t *g = s->g;
@@ -172,8 +207,7 @@ static void slot_fail(wr_slot_t *s, const char *why)
         wr_log(WR_LOG_ERR, "app \"%s\": %s; killing it", g->spec.name, why);
     slot_close_fd(s);
     s->state = W_DYING;
-    if (s->pid > 0)
-        kill(s->pid, SIGKILL);
+    kill_worker(g, s->pid);
 }
 
 static void slot_hello_timeout(wr_ev_loop_t *loop, wr_timer_t *t)
@@ -458,8 +492,7 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
     s = slot_of(g, w.worker);
     if (s == NULL || s->state != W_SPAWNING) {
         /* A worker nobody waits for any more (timed out): end it. */
-        if (w.pid > 0)
-            kill(w.pid, SIGKILL);
+        kill_worker(g, w.pid);
         return;
     }
     if (!(g->spec.sb.clone_flags & CLONE_NEWPID))
@@ -480,8 +513,7 @@ static void on_proto_worker(wr_gen_t *g, wr_msg_t *msg)
         close(s->ev.fd);
         s->ev.fd = -1;
         s->state = W_DYING;
-        if (s->pid > 0)
-            kill(s->pid, SIGKILL);
+        kill_worker(g, s->pid);
         return;
     }
     s->state = W_HELLO;
@@ -952,8 +984,7 @@ static void gen_retire(wr_gen_t *g, int now)
         if (s->state == W_HELLO || s->state == W_SPAWNING) {
             slot_close_fd(s);
             s->state = W_DYING;
-            if (s->pid > 0)
-                kill(s->pid, SIGKILL);
+            kill_worker(g, s->pid);
         }
     }
     wr_timer_cancel(&m->loop, &g->restart);
@@ -1172,7 +1203,7 @@ static void on_kill(wr_main_t *m, const wr_msg_t *msg)
     s->hung = 1;
     wr_log(WR_LOG_WARN, "app \"%s\" generation %u worker %u (pid %d) did not answer "
            "in time; killing it", g->spec.name, g->spec.gen, s->worker, (int) s->pid);
-    if (kill(s->pid, SIGKILL) < 0 && errno != ESRCH)
+    if (kill_worker(g, s->pid) < 0 && errno != ESRCH)
         wr_log(WR_LOG_ERR, "kill(worker %d of \"%s\", SIGKILL) failed: %s", (int) s->pid,
                g->spec.name, strerror(errno));
 }

@@ -790,13 +790,11 @@ static void http_slot_free(wr_worker_t *w, int how)
     int last;
 
     pthread_mutex_lock(&g->lock);
-    /* Once: the pid of a worker killed for an earlier request may be
-     * reaped, and another process's, by the time the next one times out. */
+    /* limits.timeout: main kills it (the router could not signal a worker
+     * of another user), once for all its requests that time out. */
     if (how == WR_PROXY_HUNG && !w->killed) {
         w->killed = 1;
-        if (kill(w->pid, SIGKILL) < 0)
-            wr_log(WR_LOG_WARN, "kill(worker %d of \"%s\") failed: %s", (int) w->pid,
-                   g->name, strerror(errno));
+        wr_app_scale_kill(g->router, w);
     }
     w->active--;
     w->conns--;
