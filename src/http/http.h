@@ -131,8 +131,8 @@ int wr_http_chunked_decode(wr_http_chunked_t *c, char *buf, size_t len,
 typedef struct {
     int status;                               /* 100-999 */
     int version;                              /* WR_HTTP_10 or WR_HTTP_11 */
-    long long content_length;                 /* -1 when absent or overridden by a coding */
-    int chunked;                              /* chunked is the final transfer coding */
+    long long content_length;                 /* -1 when absent */
+    int chunked;                              /* Transfer-Encoding: chunked */
     int transfer_encoding;                    /* a Transfer-Encoding field was sent */
     int keep_alive;                           /* per version + Connection */
     wr_http_field_t fields[WR_HTTP_MAX_FIELDS]; size_t nfields;
@@ -142,9 +142,9 @@ typedef struct {
  * Parse a response head from buf[0..len); at most max bytes of head.
  * Returns the head length once complete, 0 when more bytes are needed, -1
  * when malformed (status line, field syntax, bare CR, obs-fold, conflicting
- * Content-Length), -2 when over max bytes or WR_HTTP_MAX_FIELDS fields.
- * With a Transfer-Encoding whose final coding is not chunked the body ends
- * with the connection (content_length -1, chunked 0).
+ * Content-Length), or ambiguous or unusable: Transfer-Encoding with
+ * Content-Length, or a transfer coding other than one "chunked"; -2 when
+ * over max bytes or WR_HTTP_MAX_FIELDS fields.
  */
 long wr_http_parse_response(wr_http_response_t *r, const char *buf, size_t len, size_t max);
 

@@ -99,17 +99,22 @@ static int apply_length(wr_http_response_t *r, const wr_http_field_t *f)
     return any ? 0 : -1;
 }
 
-/* Chunked as the final coding frames the body; any other final coding
- * means the body ends with the connection (RFC 9112 §6.3). */
-static void apply_coding(wr_http_response_t *r, const wr_http_field_t *f)
+/* Only "chunked", once: a body under another transfer coding (gzip) would
+ * reach the client re-framed with that coding lost, so such a response is
+ * refused, as nginx does (RFC 9112 §6.3 would have the body end with the
+ * connection). */
+static int apply_coding(wr_http_response_t *r, const wr_http_field_t *f)
 {
     const char *p = f->value, *end = p + f->value_len, *e;
     size_t n;
 
     r->transfer_encoding = 1;
-    r->chunked = 0;
-    while (list_next(&p, end, &e, &n))
-        r->chunked = wr_hc_ieq(e, n, LIT("chunked"));
+    while (list_next(&p, end, &e, &n)) {
+        if (r->chunked || !wr_hc_ieq(e, n, LIT("chunked")))
+            return -1;
+        r->chunked = 1;
+    }
+    return r->chunked ? 0 : -1;
 }
 
 static void apply_connection(wr_http_response_t *r, const wr_http_field_t *f)
@@ -155,8 +160,8 @@ static int parse_field(wr_http_response_t *r, const char *p, size_t n)
     if (wr_hc_ieq(f->name, f->name_len, LIT("content-length")))
         return apply_length(r, f);
     if (wr_hc_ieq(f->name, f->name_len, LIT("transfer-encoding")))
-        apply_coding(r, f);
-    else if (wr_hc_ieq(f->name, f->name_len, LIT("connection")))
+        return apply_coding(r, f);
+    if (wr_hc_ieq(f->name, f->name_len, LIT("connection")))
         apply_connection(r, f);
     return 0;
 }
@@ -192,7 +197,9 @@ long wr_http_parse_response(wr_http_response_t *r, const char *buf, size_t len, 
     }
     if (next > max)
         return -2;
-    if (r->transfer_encoding)
-        r->content_length = -1;         /* the coding frames it, not the length */
+    /* Both: which one frames the body is where smuggling starts (RFC 9112
+     * §6.3 says to handle it as an error). */
+    if (r->transfer_encoding && r->content_length >= 0)
+        return -1;
     return (long) next;
 }

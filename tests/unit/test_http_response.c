@@ -38,16 +38,23 @@ static void test_content_length(void **st)
     assert_memory_equal(r.fields[1].value, "b", 1);
 }
 
-static void test_chunked_overrides_length(void **st)
+static void test_chunked_alone_frames_a_body(void **st)
 {
-    assert_true(parse(S("HTTP/1.1 201 Created\r\nContent-Length: 5\r\n"
-                        "Transfer-Encoding: gzip, chunked\r\n\r\n")) > 0);
+    assert_true(parse(S("HTTP/1.1 201 Created\r\nTransfer-Encoding: Chunked\r\n\r\n")) > 0);
     assert_true(r.chunked);
     assert_int_equal(r.content_length, -1);
-    /* a final coding other than chunked: the body ends with the connection */
-    assert_true(parse(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")) > 0);
-    assert_false(r.chunked);
-    assert_int_equal(r.content_length, -1);
+    /* with a length too: which one frames the body is ambiguous */
+    assert_int_equal(parse(S("HTTP/1.1 201 Created\r\nContent-Length: 5\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n")), -1);
+    assert_int_equal(parse(S("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n"
+                             "Content-Length: 5\r\n\r\n")), -1);
+    /* another coding would be lost on the way: refused */
+    assert_int_equal(parse(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")), -1);
+    assert_int_equal(parse(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")), -1);
+    assert_int_equal(parse(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")), -1);
+    assert_int_equal(parse(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n")), -1);
+    assert_int_equal(parse(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\n\r\n")), -1);
 }
 
 static void test_keep_alive(void **st)
@@ -126,7 +133,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_content_length),
-        cmocka_unit_test(test_chunked_overrides_length),
+        cmocka_unit_test(test_chunked_alone_frames_a_body),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_bare_lf_and_no_reason),
         cmocka_unit_test(test_malformed),
