@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app/app.h"
+#include "core/log.h"
 
 static int fail(char *reason, size_t rlen, const char *name, const char *why)
 {
@@ -269,6 +271,14 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
         wr_app_spec_free(s);
         return -1;
     }
+    /* Valid in Unit (whose apps too run as its own user by default), so not
+     * refused: but a process may signal any other of its uid it can see, and
+     * the router and the controller run as def_uid. */
+    if (s->host_uid == def_uid && !(s->sb.clone_flags & CLONE_NEWPID))
+        wr_log(WR_LOG_WARN, "app \"%s\" runs as the user of Warren's router and "
+               "controller (uid %d) without a \"pid\" namespace: it can signal them, "
+               "and so stop every application; set its \"user\" or turn \"pid\" on",
+               name, (int) def_uid);
     sched = json_string_value(json_object_get(app, "scheduling"));
     s->sched_batch = sched == NULL || strcmp(sched, "normal") != 0;
     s->cwd = dup_opt(json_object_get(app, "working_directory"));

@@ -79,3 +79,18 @@ def test_limits_timeout_of_an_http_worker_of_another_user(warren, appdir):
     assert "kill(worker" not in w.log()
     assert wh.wait_for(lambda: worker_pids(w) and pid not in worker_pids(w), 10)
     assert wh.wait_for(lambda: hh.get(port, "/").status == 200, 10)
+
+
+@pytest.mark.parametrize("extra, warned", [
+    ({}, True),
+    ({"isolation": {"namespaces": {"pid": True}}}, False),
+    ({"user": "daemon", "group": "daemon"}, False),
+])
+def test_an_app_that_could_signal_the_router_is_warned_of(warren, appdir, extra, warned):
+    """Its default user is the router's and the controller's: without a pid
+    namespace it sees them and may signal them."""
+    w = warren
+    port = start(w, appdir, **extra)
+    assert hh.get(port, "/").status == 200
+    said = "runs as the user of Warren's router and controller" in w.log()
+    assert said == warned, w.log()[-1500:]
