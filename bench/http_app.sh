@@ -1,0 +1,146 @@
+#!/bin/bash
+# bench/http_app.sh: one Node.js HTTP server (each request waits SLEEP_MS,
+# then answers 1 KB) run as a "protocol": "http" application, with
+# "concurrency" 1 and CONCURRENCY, beside the same server run directly (no
+# Warren), wrk alternately in one run. See bench/README.md. As root:
+# bench/http_app.sh
+#
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]
+#   SLEEP_MS [10]: what each request waits (an I/O-bound handler)
+#   CONCURRENCY [32]: the "concurrency" compared with 1 (as many as wrk's connections)
+#   PROCESSES [1]: workers per application
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-32}
+WRK_DURATION=${WRK_DURATION:-5s}
+SLEEP_MS=${SLEEP_MS:-10}
+CONCURRENCY=${CONCURRENCY:-32}
+PROCESSES=${PROCESSES:-1}
+PY=/usr/bin/python3
+NPROC=$(nproc)
+BODY_LEN=1024
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v node >/dev/null || missing+=(nodejs)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || echo "   apt-get update failed; trying the install anyway"
+    for p in "${missing[@]}"; do
+        apt-get install -y -qq --no-install-recommends "$p" >/dev/null \
+            || echo "   could not install $p"
+    done
+fi
+command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
+command -v node >/dev/null || { echo "node is not available; nothing to run"; exit 1; }
+NODE=$(command -v node)
+
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world, run_wrk
+bench_world http-app
+# Socket activation when LISTEN_FDS is set (under Warren: fd 3), else the
+# port in argv[2] (run directly).
+cat > "$app/server.js" <<JS
+const http = require("http");
+const body = Buffer.alloc($BODY_LEN, "x");
+const answer = (res) => {
+    res.writeHead(200, {"Content-Type": "text/plain", "Content-Length": body.length});
+    res.end(body);
+};
+// setTimeout(f, 0) waits 1 ms: SLEEP_MS=0 answers at once
+const server = http.createServer((req, res) => {
+    if ($SLEEP_MS > 0)
+        setTimeout(() => answer(res), $SLEEP_MS);
+    else
+        answer(res);
+});
+if (process.env.LISTEN_FDS === "1")
+    server.listen({fd: 3});
+else
+    server.listen(Number(process.argv[2]), "127.0.0.1");
+JS
+chmod -R a+rX "$app"          # Warren's workers run as nobody
+
+check_body() {   # URL: 200 and exactly b"x" * BODY_LEN, waiting up to ~10 s
+    $PY - "$1" "$BODY_LEN" <<'PYCHK'
+import sys, time, urllib.request
+last = "no answer"
+for _ in range(100):
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+            body = r.read()
+            if r.status == 200 and body == b"x" * int(sys.argv[2]):
+                sys.exit(0)
+            last = "status %d, %d bytes" % (r.status, len(body))
+            break
+    except Exception as e:
+        last = str(e)
+    time.sleep(0.1)
+print(last)
+sys.exit(1)
+PYCHK
+}
+
+declare -A port=()
+port[one]=$(free_port)
+port[many]=$(free_port)
+port[node]=$(free_port)
+start_warrend "$work/logs/warren.log"
+node_app() {
+    echo "{\"type\": \"external\", \"protocol\": \"http\", \"executable\": \"$NODE\",
+           \"arguments\": [\"$app/server.js\"], \"processes\": $PROCESSES,
+           \"concurrency\": $1}"
+}
+conf=$(cat <<JSON
+{"listeners": {"127.0.0.1:${port[one]}": {"pass": "applications/one"},
+               "127.0.0.1:${port[many]}": {"pass": "applications/many"}},
+ "applications": {"one": $(node_app 1), "many": $(node_app "$CONCURRENCY")}}
+JSON
+)
+out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
+case "$out" in
+    *"Reconfiguration done"*) ;;
+    *) echo "warrend refused the config: $out"; tail -5 "$work/logs/warren.log"; exit 1;;
+esac
+"$NODE" "$app/server.js" "${port[node]}" </dev/null >/dev/null 2>&1 &
+pids+=($!)
+for s in one many node; do
+    why=$(check_body "http://127.0.0.1:${port[$s]}/") \
+        || { echo "$s does not answer the $BODY_LEN-byte body: $why"; exit 1; }
+done
+
+echo "== $(uname -r), $NPROC CPUs, node $("$NODE" --version); $(wrk -v 2>&1 | head -1 | cut -c1-40)"
+echo "== warrend $("$top/build/warrend" --version 2>&1 | head -1): one = \"concurrency\": 1," \
+     "many = \"concurrency\": $CONCURRENCY, $PROCESSES process(es) each; node = the same" \
+     "server alone (${PROCESSES} process, no Warren); each request waits ${SLEEP_MS} ms," \
+     "then $BODY_LEN bytes; wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds" \
+     "alternating; no access log"
+
+results="$work/results.txt"
+: > "$results"
+order=(one many node)
+for round in $(seq "$ROUNDS"); do
+    for s in "${order[@]}"; do run_wrk "$s"; done
+    order=("${order[@]:1}" "${order[0]}")
+done
+
+echo "== medians (req/s)"
+$PY - "$results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    s, r = line.split()
+    runs.setdefault(s, []).append(float(r))
+med = {s: statistics.median(v) for s, v in runs.items()}
+for s in ("one", "many", "node"):
+    print("  %-5s %10.0f" % (s, med.get(s, 0)))
+if med.get("one") and med.get("node"):
+    print("  many/one  %.2f" % (med.get("many", 0) / med["one"]))
+    print("  many/node %.2f   (Warren in front of node, against node alone)"
+          % (med.get("many", 0) / med["node"]))
+PY
+echo "== done (stopping pids ${pids[*]})"
