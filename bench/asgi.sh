@@ -67,17 +67,6 @@ async def application(scope, receive, send):
 PYAPP
 chmod -R a+rX "$app"          # Warren's workers run as nobody
 
-check_body() {   # URL: 200 and exactly b"x" * BODY_LEN
-    $PY - "$1" "$BODY_LEN" <<'PYCHK'
-import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-    body = r.read()
-    ok = r.status == 200 and body == b"x" * int(sys.argv[2])
-    print("status %d, %d bytes" % (r.status, len(body)))
-    sys.exit(0 if ok else 1)
-PYCHK
-}
-
 declare -A port=()
 port[wsgi]=$(free_port)
 port[asgi]=$(free_port)
@@ -98,7 +87,7 @@ case "$out" in
     *) echo "warrend refused the config: $out"; tail -5 "$work/logs/warren.log"; exit 1;;
 esac
 for s in wsgi asgi; do
-    why=$(check_body "http://127.0.0.1:${port[$s]}/") \
+    why=$(check_body "http://127.0.0.1:${port[$s]}/" "$BODY_LEN") \
         || { echo "$s does not answer the $BODY_LEN-byte body: $why"; exit 1; }
 done
 

@@ -61,3 +61,36 @@ run_wrk() {
     printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
     echo "$1 ${rps:-0}" >> "$results"
 }
+
+# URL $1 answers 200 with exactly $2 bytes of "x", waiting up to ~10 s for a
+# server to start; on failure prints what it got instead.
+check_body() {
+    /usr/bin/python3 - "$1" "$2" <<'PYCHK'
+import sys, time, urllib.request
+url, n = sys.argv[1], int(sys.argv[2])
+last = "no answer"
+for _ in range(100):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            body = r.read()
+            if r.status == 200 and body == b"x" * n:
+                sys.exit(0)
+            last = "status %d, %d bytes" % (r.status, len(body))
+            break
+    except Exception as e:
+        last = str(e)
+    time.sleep(0.1)
+print(last)
+sys.exit(1)
+PYCHK
+}
+
+# The median req/s of server $1 among the runs in $results (run_wrk's), 0
+# when it has none.
+median_of() {
+    /usr/bin/python3 - "$results" "$1" <<'PY'
+import statistics, sys
+v = [float(r) for s, r in (line.split() for line in open(sys.argv[1])) if s == sys.argv[2]]
+print("%.0f" % statistics.median(v) if v else 0)
+PY
+}

@@ -20,7 +20,6 @@ WRK_DURATION=${WRK_DURATION:-5s}
 SLEEP_MS=${SLEEP_MS:-10}
 CONCURRENCY=${CONCURRENCY:-32}
 PROCESSES=${PROCESSES:-1}
-PY=/usr/bin/python3
 NPROC=$(nproc)
 BODY_LEN=1024
 
@@ -65,27 +64,7 @@ else
 JS
 chmod -R a+rX "$app"          # Warren's workers run as nobody
 
-check_body() {   # URL: 200 and exactly b"x" * BODY_LEN, waiting up to ~10 s
-    $PY - "$1" "$BODY_LEN" <<'PYCHK'
-import sys, time, urllib.request
-last = "no answer"
-for _ in range(100):
-    try:
-        with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
-            body = r.read()
-            if r.status == 200 and body == b"x" * int(sys.argv[2]):
-                sys.exit(0)
-            last = "status %d, %d bytes" % (r.status, len(body))
-            break
-    except Exception as e:
-        last = str(e)
-    time.sleep(0.1)
-print(last)
-sys.exit(1)
-PYCHK
-}
-
-declare -A port=()
+declare -A port=() med=()
 port[one]=$(free_port)
 port[many]=$(free_port)
 port[node]=$(free_port)
@@ -109,7 +88,7 @@ esac
 "$NODE" "$app/server.js" "${port[node]}" </dev/null >/dev/null 2>&1 &
 pids+=($!)
 for s in one many node; do
-    why=$(check_body "http://127.0.0.1:${port[$s]}/") \
+    why=$(check_body "http://127.0.0.1:${port[$s]}/" "$BODY_LEN") \
         || { echo "$s does not answer the $BODY_LEN-byte body: $why"; exit 1; }
 done
 
@@ -129,18 +108,12 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo "== medians (req/s)"
-$PY - "$results" <<'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    s, r = line.split()
-    runs.setdefault(s, []).append(float(r))
-med = {s: statistics.median(v) for s, v in runs.items()}
-for s in ("one", "many", "node"):
-    print("  %-5s %10.0f" % (s, med.get(s, 0)))
-if med.get("one") and med.get("node"):
-    print("  many/one  %.2f" % (med.get("many", 0) / med["one"]))
-    print("  many/node %.2f   (Warren in front of node, against node alone)"
-          % (med.get("many", 0) / med["node"]))
-PY
+for s in one many node; do
+    med[$s]=$(median_of "$s")
+    printf "  %-5s %10s\n" "$s" "${med[$s]}"
+done
+awk -v one="${med[one]}" -v many="${med[many]}" -v node="${med[node]}" 'BEGIN {
+    if (one > 0) printf "  many/one  %.2f\n", many / one
+    if (node > 0) printf "  many/node %.2f   (Warren in front of node, against node alone)\n", many / node
+}'
 echo "== done (stopping pids ${pids[*]})"

@@ -61,28 +61,6 @@ def application(environ, start_response):
 PYAPP
 chmod -R a+rX "$app"          # Warren's workers run as nobody
 
-# answers URL: 200 and exactly b"x" * BODY_LEN, waiting up to ~10 s for a start
-check_body() {
-    $PY - "$1" "$BODY_LEN" <<'PYCHK'
-import sys, time, urllib.request
-url, n = sys.argv[1], int(sys.argv[2])
-last = "no answer"
-for _ in range(100):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            body = r.read()
-            if r.status == 200 and body == b"x" * n:
-                sys.exit(0)
-            last = "status %d, %d bytes" % (r.status, len(body))
-            break
-    except Exception as e:
-        last = str(e)
-    time.sleep(0.1)
-print(last)
-sys.exit(1)
-PYCHK
-}
-
 declare -A port=() pid=() desc=()
 servers=()
 skip() { echo "== SKIPPED $1: $2 (continuing with the others)"; }
@@ -104,7 +82,7 @@ JSON
 out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
 case "$out" in
     *"Reconfiguration done"*)
-        if why=$(check_body "http://127.0.0.1:$WPORT/"); then
+        if why=$(check_body "http://127.0.0.1:$WPORT/" "$BODY_LEN"); then
             servers+=(warren); port[warren]=$WPORT; pid[warren]=$WPID
             desc[warren]="warrend $("$top/build/warrend" --version 2>&1 | head -1), $PROCESSES processes, pipeline ${PIPELINE:-automatic (default)}, scheduling ${SCHEDULING:-batch (default)}, listen_threads ${LISTEN_THREADS:-one per CPU}"
         else
@@ -123,7 +101,7 @@ if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
         </dev/null >"$work/logs/uwsgi.log" 2>&1 &
     UPID=$!
     pids+=("$UPID")
-    if why=$(check_body "http://127.0.0.1:$UPORT/"); then
+    if why=$(check_body "http://127.0.0.1:$UPORT/" "$BODY_LEN"); then
         servers+=(uwsgi); port[uwsgi]=$UPORT; pid[uwsgi]=$UPID
         desc[uwsgi]="uWSGI $(/usr/bin/uwsgi --version), --$UWSGI_SOCKET, $PROCESSES processes"
     else
@@ -142,7 +120,7 @@ if $PY -c 'import gunicorn' 2>/dev/null; then
         app:application </dev/null >/dev/null 2>&1 &
     GPID=$!
     pids+=("$GPID")
-    if why=$(check_body "http://127.0.0.1:$GPORT/"); then
+    if why=$(check_body "http://127.0.0.1:$GPORT/" "$BODY_LEN"); then
         servers+=(gunicorn); port[gunicorn]=$GPORT; pid[gunicorn]=$GPID
         desc[gunicorn]="gunicorn $($PY -c 'import gunicorn; print(gunicorn.__version__)') sync, $PROCESSES workers"
     else

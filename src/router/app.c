@@ -364,10 +364,9 @@ void wr_appgen_sweep(wr_router_t *r)
  * (src/lib/proto.h WR_APP_HTTP_ADDR); main may have passed the channel on
  * before that second message was written. wait_ms: how long to wait for
  * it (0: only look); it comes at once unless the prototype died. Only the
- * thread that holds
- * the worker's one request calls it (busy_slot_locked gives no more
- * requests to a worker without its address); w->http is set under the
- * lock, where other threads look at it. */
+ * thread that holds the worker's one request calls it (busy_slot_locked
+ * gives no more requests to a worker without its address); w->http is set
+ * under the lock, where other threads look at it. */
 static void http_address(wr_worker_t *w, int wait_ms)
 {
     char buf[sizeof(wr_app_hdr_t) + sizeof(struct sockaddr_storage)];
@@ -777,11 +776,11 @@ static void http_release(wr_hconn_t *c, int how)
 }
 
 /*
- * One request of HTTP worker w is over (how: proxy.h's). With none left, the worker goes
- * as any other (give_locked: the first waiter, idle, or closed). Else its
- * free slot goes to the first waiter, taken at once: any thread may take
- * an HTTP worker's slots, and the last request ending meanwhile must not
- * send the worker idle under the waiter's feet.
+ * One request of HTTP worker w is over (how: proxy.h's WR_PROXY_*). With
+ * none left, the worker goes as any other (give_locked: the first waiter,
+ * idle, or closed). Else its free slot goes to the first waiter, taken at
+ * once: any thread may take an HTTP worker's slots, and the last request
+ * ending meanwhile must not send the worker idle under the waiter's feet.
  */
 static void http_slot_free(wr_worker_t *w, int how)
 {

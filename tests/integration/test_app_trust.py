@@ -40,8 +40,11 @@ def victim():
     p.wait()
 
 
-def test_a_zygote_lying_about_a_worker_pid_fails_the_start(warren, victim):
-    w = warren
+def test_a_zygote_lying_about_a_worker_pid_fails_the_start(warren_factory, victim):
+    # The runtime from a --modulesdir nobody can reach (the checkout may be
+    # private).
+    rt = wh.python_modulesdir()
+    w = warren_factory(extra_args=["--modulesdir", rt])
     d = hh.make_root("warren-liar-")
     try:
         with open(os.path.join(d, "liar.py"), "w") as f:
@@ -61,6 +64,7 @@ def test_a_zygote_lying_about_a_worker_pid_fails_the_start(warren, victim):
         assert victim.poll() is None, "the process the zygote named was killed"
     finally:
         shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(rt, ignore_errors=True)
 
 
 def test_limits_timeout_of_an_http_worker_of_another_user(warren, appdir):
