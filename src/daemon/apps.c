@@ -162,25 +162,6 @@ static void slot_reset(wr_slot_t *s)
 /* A worker that cannot become ready: a generation still starting fails
  * with why (the PUT's answer); a running one logs it. Either way the
  * worker is killed and its exit handled as a death. */
-/* The parent of pid as main sees it ("PPid:" of its status), 0 if pid is
- * gone (or reaped already). */
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], line[128];
-    FILE *f;
-    long ppid = 0;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "PPid: %ld", &ppid) == 1)
-            break;
-    fclose(f);
-    return (pid_t) ppid;
-}
-
 /*
  * SIGKILL worker pid of g, as root, only while it is a child of g's
  * prototype: every worker is (a zygote's are re-parented to it). The pid
@@ -190,7 +171,11 @@ static pid_t parent_of(pid_t pid)
  */
 static int kill_worker(const wr_gen_t *g, pid_t pid)
 {
-    if (pid <= 0 || g->pid <= 0 || parent_of(pid) != g->pid) {
+    char state;
+    pid_t parent;
+
+    if (pid <= 0 || g->pid <= 0 || wr_proc_parent(pid, &state, &parent) < 0
+        || parent != g->pid) {
         errno = ESRCH;
         return -1;
     }

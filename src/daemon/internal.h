@@ -110,8 +110,11 @@ void  wr_apply_apps_ready(wr_main_t *m);
 void  wr_apply_apps_failed(wr_main_t *m, const char *reason);
 
 /* orphans.c: main's children that are none of its own (an application's
- * orphans, adopted by main, the child subreaper) are killed; how many. */
+ * orphans, adopted by main, the child subreaper) are killed; how many.
+ * wr_proc_parent: the state and parent of pid from /proc/PID/stat, 0, or
+ * -1 when it is gone. */
 int   wr_orphans_kill(wr_main_t *m);
+int   wr_proc_parent(pid_t pid, char *state, pid_t *ppid);
 
 /* apps.c: application generations */
 void  wr_apps_start_running(wr_main_t *m);

@@ -30,8 +30,7 @@
 #define WR_STAT_MAX  1024      /* /proc/PID/stat: comm is at most 16 bytes */
 #define WR_STAT_PATH 64
 
-/* The state and parent of pid from /proc/PID/stat; -1 when it is gone. */
-static int proc_parent(pid_t pid, char *state, pid_t *ppid)
+int wr_proc_parent(pid_t pid, char *state, pid_t *ppid)
 {
     char path[WR_STAT_PATH], buf[WR_STAT_MAX];
     const char *end;
@@ -81,7 +80,7 @@ int wr_orphans_kill(wr_main_t *m)
             continue;
         pid = (pid_t) strtol(e->d_name, NULL, 10);
         /* A zombie is dead already: main reaps it (SIGCHLD). */
-        if (proc_parent(pid, &state, &ppid) < 0 || ppid != self || state == 'Z'
+        if (wr_proc_parent(pid, &state, &ppid) < 0 || ppid != self || state == 'Z'
             || known(m, pid))
             continue;
         if (kill(pid, SIGKILL) < 0) {
