@@ -1117,6 +1117,24 @@ void wr_app_worker_gone(wr_worker_t *w)
  * goes back to main. */
 void wr_app_thread_done(wr_thread_t *t)
 {
+    wr_handoff_t *h;
+
+    /* Workers handed to its waiters as the loop ended go back: those
+     * connections are gone (none is handed later: a thread's waiters leave
+     * the queue with its connections). */
+    pthread_mutex_lock(&t->inbox_lock);
+    h = t->inbox;
+    t->inbox = NULL;
+    pthread_mutex_unlock(&t->inbox_lock);
+    while (h != NULL) {
+        wr_handoff_t *next = h->next;
+        if (h->w != NULL && h->claimed)
+            http_slot_free(h->w, WR_PROXY_DONE);
+        else if (h->w != NULL)
+            give(h->w);
+        free(h);
+        h = next;
+    }
     while (t->homed != NULL)
         wr_app_worker_gone(t->homed);
 }
