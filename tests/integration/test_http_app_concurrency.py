@@ -5,6 +5,7 @@ being served by the program at the same time)."""
 
 import concurrent.futures
 import socket
+import threading
 
 import http_helpers as hh
 import warren_helpers as wh
@@ -200,3 +201,39 @@ def test_more_clients_than_slots_lose_no_request(warren, appdir):
     assert statuses == [200] * 24 * 15
     assert wh.wait_for(lambda: active(w)["requests"]["active"] == 0, 10)
     assert active(w)["processes"]["idle"] == 2
+
+
+def test_reconfigurations_under_load_lose_no_request(warren, appdir):
+    """16 clients on 2 workers of 4 slots while the app is changed 6 times:
+    requests wait for slots, take freed ones, and move to each new
+    generation; none is lost, and every old worker goes."""
+    w = warren
+    port = start(w, appdir, **threaded(processes=2, concurrency=4))
+    assert wh.wait_for(lambda: active(w)["processes"]["idle"] == 2, 10)
+    settle(w, port)
+    stop = threading.Event()
+
+    def client(i):
+        out = []
+        while not stop.is_set():
+            try:
+                with hh.Conn(port, timeout=30) as c:
+                    for _ in range(10):
+                        out.append(c.request("POST", "/sha", body=b"%d" % i * 300).status)
+            except Exception as e:          # noqa: BLE001 - any failure counts
+                out.append(repr(e))
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        futures = [ex.submit(client, i) for i in range(16)]
+        try:
+            for i in range(6):
+                s, j = w.put("/config/applications/web/environment", {"ROUND": str(i)})
+                assert s == 200, j
+        finally:
+            stop.set()
+        results = [r for f in futures for r in f.result()]
+    assert len(results) > 100 and all(r == 200 for r in results), \
+        [r for r in results if r != 200][:5]
+    assert wh.wait_for(lambda: len(worker_pids(w)) == 2, 10)
+    assert wh.wait_for(lambda: active(w)["requests"]["active"] == 0, 10)
