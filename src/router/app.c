@@ -74,6 +74,9 @@
 /* A worker whose every stream lost its request (the clients left) and that
  * has not closed them this long is stuck in them: main ends it. */
 #define WR_APP_ORPHAN_MS      30000
+/* Messages that crossed its last stream's end an idle worker may hold
+ * (ABORT, WINDOW) read at most when it is taken; more are left for later. */
+#define WR_APP_STALE_MAX      16
 /* Methods a request may be sent again with, when the worker it was queued
  * on died before answering it (and it has no body). */
 static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS" };
@@ -315,14 +318,36 @@ static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id, int c
     wr_thread_wake(t);
 }
 
-/* An idle worker's channel still open? (Stale bytes of its last stream may
- * be waiting: they are ignored when it serves next.) */
-static int alive(wr_worker_t *w)
+/*
+ * Can idle worker w serve? Its channel must be open, and hold nothing but
+ * what may cross a stream's end (WINDOW, ABORT: read and dropped here). Any
+ * other message came after its last stream ended: a breach of the protocol
+ * (logged; the worker is then closed) found now, rather than by the next
+ * request given to it. An HTTP worker's channel is only watched for its end
+ * (its address may still wait in it).
+ */
+static int idle_usable(wr_worker_t *w)
 {
-    char byte;
-    ssize_t n = recv(w->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    for (int i = 0; i < WR_APP_STALE_MAX; i++) {
+        wr_app_hdr_t h;
+        ssize_t n = recv(w->fd, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
 
-    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR;
+        if (n == 0)
+            return 0;                     /* it died */
+        if (w->gen->http)
+            return 1;
+        if (n < (ssize_t) sizeof(h) || (h.type != WR_APP_WINDOW && h.type != WR_APP_ABORT)) {
+            wr_app_protocol_error(w, n < (ssize_t) sizeof(h) ? NULL : &h,
+                                  "a message after its last stream ended");
+            return 0;
+        }
+        /* A datagram read into less than its size is dropped whole. */
+        if (recv(w->fd, &h, sizeof(h), MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != EINTR)
+            return 0;
+    }
+    return 1;
 }
 
 /* Close the channels of idle workers that died (main replaces them); have
@@ -338,7 +363,7 @@ void wr_appgen_sweep(wr_router_t *r)
         pthread_mutex_lock(&g->lock);
         for (p = &g->idle; *p; ) {
             wr_worker_t *w = *p;
-            if (alive(w)) {
+            if (idle_usable(w)) {
                 p = &w->next;
                 continue;
             }
@@ -613,7 +638,7 @@ static wr_worker_t *idle_locked(wr_appgen_t *g)
 
     while ((w = g->idle) != NULL) {
         g->idle = w->next;
-        if (alive(w))
+        if (idle_usable(w))
             return w;
         g->nworkers--;                    /* it died while idle */
         worker_close(w);

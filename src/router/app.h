@@ -52,6 +52,11 @@ void wr_app_stream_start(wr_hconn_t *c);
  * sent yet, else the connection is cut (or a whole answer finished). */
 void wr_app_stream_lost(wr_hconn_t *c);
 
+/* What worker w sent breaks the protocol (src/lib/proto.h), for why; h:
+ * the message, NULL when it had no whole header. Logged; the caller ends
+ * the worker. */
+void wr_app_protocol_error(const wr_worker_t *w, const wr_app_hdr_t *h, const char *why);
+
 /* The channel's event callback (w->ev). */
 void wr_app_worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 

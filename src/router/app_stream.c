@@ -79,11 +79,9 @@ static int broken(wr_hconn_t *c)
     return -1;
 }
 
-/* What worker w sent breaks the protocol (src/lib/proto.h), for why; h:
- * the message, NULL when it had no header. The caller ends the worker: it
- * is not trusted (it runs whatever its app was made to run), and nothing
- * more it sends can be. */
-static void protocol_error(const wr_worker_t *w, const wr_app_hdr_t *h, const char *why)
+/* The caller ends the worker: it is not trusted (it runs whatever its app
+ * was made to run), and nothing more it sends can be. */
+void wr_app_protocol_error(const wr_worker_t *w, const wr_app_hdr_t *h, const char *why)
 {
     if (h == NULL)
         wr_log(WR_LOG_ERR, "application \"%s\" worker %u (pid %d) broke the channel "
@@ -98,7 +96,7 @@ static void protocol_error(const wr_worker_t *w, const wr_app_hdr_t *h, const ch
 /* The worker of c broke the protocol: said, then as broken. */
 static int violation(wr_hconn_t *c, const wr_app_hdr_t *h, const char *why)
 {
-    protocol_error(c->worker, h, why);
+    wr_app_protocol_error(c->worker, h, why);
     return broken(c);
 }
 
@@ -721,13 +719,13 @@ void wr_app_worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
             break;
         if (n < (ssize_t) sizeof(h)) {     /* EOF, error or a runt: the worker is gone */
             if (n > 0)
-                protocol_error(w, NULL, "a message shorter than its header");
+                wr_app_protocol_error(w, NULL, "a message shorter than its header");
             wr_app_worker_gone(w);
             break;
         }
         memcpy(&h, buf, sizeof(h));
         if (h.len != (size_t) n - sizeof(h)) {
-            protocol_error(w, &h, "a header whose length is not the message's");
+            wr_app_protocol_error(w, &h, "a header whose length is not the message's");
             wr_app_worker_gone(w);
             break;
         }
@@ -736,7 +734,7 @@ void wr_app_worker_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
             continue;                      /* it crossed the stream's end */
         if (s == NULL) {
             /* A slot is free only once the worker closed its direction. */
-            protocol_error(w, &h, "a message for a stream that is not open");
+            wr_app_protocol_error(w, &h, "a message for a stream that is not open");
             wr_app_worker_gone(w);
             break;
         }
