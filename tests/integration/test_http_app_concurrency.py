@@ -237,3 +237,19 @@ def test_reconfigurations_under_load_lose_no_request(warren, appdir):
         [r for r in results if r != 200][:5]
     assert wh.wait_for(lambda: len(worker_pids(w)) == 2, 10)
     assert wh.wait_for(lambda: active(w)["requests"]["active"] == 0, 10)
+
+
+def test_limits_requests_recycles_a_concurrent_worker(warren, appdir):
+    """limits.requests counts every request given to a worker, however many
+    it serves at once; one that reached its share finishes those it holds
+    and is replaced."""
+    w = warren
+    port = start(w, appdir, **threaded(concurrency=2, limits={"requests": 3}))
+    pids = []
+    for _ in range(5):
+        rs = fetch_all(port, ["/meet?n=2&t=1"] * 2)
+        assert all(r.status == 200 for r in rs), rs
+        pids += [r.header("X-Pid") for r in rs]
+    # 10 requests, each worker taking 3 (plus up to a tenth): 3 or more workers
+    assert len(set(pids)) >= 3, pids
+    assert wh.wait_for(lambda: len(worker_pids(w)) == 1, 10)
