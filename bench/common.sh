@@ -3,6 +3,20 @@
 # exit, stops them all, by pid, and removes `work` (the run's temp dir).
 
 pids=()
+
+# apt-get install each Debian package named, one at a time: one that cannot
+# be installed is reported and the others still come.
+install_missing() {
+    [ $# -gt 0 ] || return 0
+    echo "== installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || echo "   apt-get update failed; trying the install anyway"
+    for p in "$@"; do
+        apt-get install -y -qq --no-install-recommends "$p" >/dev/null \
+            || echo "   could not install $p"
+    done
+}
+
 cleanup() {
     for p in "${pids[@]}"; do
         kill -TERM "$p" 2>/dev/null || true

@@ -23,23 +23,15 @@ PROCESSES=${PROCESSES:-1}
 NPROC=$(nproc)
 BODY_LEN=1024
 
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, install_missing, free_port, start_warrend, bench_world, run_wrk, check_body, median_of
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v node >/dev/null || missing+=(nodejs)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || echo "   apt-get update failed; trying the install anyway"
-    for p in "${missing[@]}"; do
-        apt-get install -y -qq --no-install-recommends "$p" >/dev/null \
-            || echo "   could not install $p"
-    done
-fi
+install_missing "${missing[@]}"
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 command -v node >/dev/null || { echo "node is not available; nothing to run"; exit 1; }
 NODE=$(command -v node)
 
-. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world, run_wrk
 bench_world http-app
 # Socket activation when LISTEN_FDS is set (under Warren: fd 3), else the
 # port in argv[2] (run directly).

@@ -31,24 +31,15 @@ UWSGI_PLUGIN=/usr/lib/uwsgi/plugins/python3_plugin.so
 
 # ---- 1. tools (Debian packages, only when missing; one at a time, so a peer
 #         that cannot be installed is skipped rather than stopping the run)
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, install_missing, free_port, start_warrend, bench_world, run_wrk, check_body, median_of
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 [ -x /usr/bin/uwsgi ] || missing+=(uwsgi)
 [ -f "$UWSGI_PLUGIN" ] || missing+=(uwsgi-plugin-python3)
 $PY -c 'import gunicorn' 2>/dev/null || missing+=(python3-gunicorn)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || echo "   apt-get update failed; trying the install anyway"
-    for p in "${missing[@]}"; do
-        apt-get install -y -qq --no-install-recommends "$p" >/dev/null \
-            || echo "   could not install $p"
-    done
-    # Debian's uwsgi package ships an init script; nothing of it is used here
-fi
+install_missing "${missing[@]}"   # (uwsgi's init script is not used)
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 
-. "$top/bench/common.sh"     # pids=(), cleanup on exit, free_port, start_warrend, bench_world, run_wrk
 # ---- 2. a private world in a temp dir
 bench_world wsgi
 cat > "$app/app.py" <<PYAPP
