@@ -35,6 +35,14 @@ def settle(w, port):
     w.baseline_all()
 
 
+def in_flight(ex, w, port, path, then_active):
+    """GET path in the background; back once the app counts then_active
+    requests active."""
+    f = ex.submit(fetch_all, port, [path])
+    assert wh.wait_for(lambda: active(w)["requests"]["active"] == then_active, 10)
+    return f
+
+
 def active(w):
     s, j = w.get("/status/applications/web")
     assert s == 200, j
@@ -79,8 +87,7 @@ def test_status_counts_a_worker_with_a_free_slot_as_idle(warren, appdir):
     port = start(w, appdir, **threaded(concurrency=2))
     settle(w, port)
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
-        first = ex.submit(fetch_all, port, ["/meet?n=2&t=20"])
-        assert wh.wait_for(lambda: active(w)["requests"]["active"] == 1, 10)
+        first = in_flight(ex, w, port, "/meet?n=2&t=20", 1)
         j = active(w)
         assert j["processes"] == {"running": 1, "starting": 0, "idle": 1}, j
         second = ex.submit(fetch_all, port, ["/meet?n=2&t=20"])
@@ -97,10 +104,8 @@ def test_a_freed_slot_goes_to_the_request_waiting(warren, appdir):
     port = start(w, appdir, **threaded(concurrency=2))
     settle(w, port)
     with concurrent.futures.ThreadPoolExecutor(3) as ex:
-        meeting = ex.submit(fetch_all, port, ["/meet?n=2&t=20"])
-        assert wh.wait_for(lambda: active(w)["requests"]["active"] == 1, 10)
-        short = ex.submit(fetch_all, port, ["/sleep?n=1"])
-        assert wh.wait_for(lambda: active(w)["requests"]["active"] == 2, 10)
+        meeting = in_flight(ex, w, port, "/meet?n=2&t=20", 1)
+        short = in_flight(ex, w, port, "/sleep?n=1", 2)
         late = ex.submit(fetch_all, port, ["/meet?n=2&t=20"])
         assert short.result()[0].status == 200
         assert late.result()[0].body == b"together"
@@ -113,8 +118,7 @@ def test_a_dying_worker_fails_each_of_its_requests_and_is_replaced(warren, appdi
     settle(w, port)
     before = worker_pids(w)
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        long = ex.submit(fetch_all, port, ["/sleep?n=30"])
-        assert wh.wait_for(lambda: active(w)["requests"]["active"] == 1, 10)
+        long = in_flight(ex, w, port, "/sleep?n=30", 1)
         assert hh.get(port, "/die").status == 502
         assert long.result()[0].status == 502
     assert wh.wait_for(lambda: worker_pids(w) and worker_pids(w) != before, 10)
