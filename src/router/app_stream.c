@@ -571,7 +571,6 @@ static int on_abort(wr_hconn_t *c)
 static int on_worker_msg(wr_hconn_t *c, const wr_app_hdr_t *h, const char *p)
 {
     uint32_t n;
-
     const char *why;
 
     if (h->type != WR_APP_WINDOW)
