@@ -261,13 +261,16 @@ static wr_waiter_t *pop_waiter_locked(wr_appgen_t *g)
     return q;
 }
 
+static int idle_usable(wr_worker_t *w);
+
 /* A worker without streams, out of every epoll: to the first waiter, or to
- * the idle list, or closed (retired generation, recycled worker). */
+ * the idle list, or closed (retired generation, recycled worker, one that
+ * died or sent what it may not since its last stream). */
 static void give_locked(wr_appgen_t *g, wr_worker_t *w)
 {
     wr_waiter_t *q;
 
-    if (g->retired || w->retiring) {
+    if (g->retired || w->retiring || !idle_usable(w)) {
         g->nworkers--;
         worker_close(w);
         return;
