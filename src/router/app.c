@@ -270,7 +270,9 @@ static void give_locked(wr_appgen_t *g, wr_worker_t *w)
 {
     wr_waiter_t *q;
 
-    if (g->retired || w->retiring || !idle_usable(w)) {
+    /* Checked here only when it goes straight to a waiter: the idle list
+     * checks it when it is taken. */
+    if (g->retired || w->retiring || (g->qhead != NULL && !idle_usable(w))) {
         g->nworkers--;
         worker_close(w);
         return;

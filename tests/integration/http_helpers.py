@@ -262,6 +262,19 @@ def get(port, path="/", headers=None, method="GET", body=b"", host="localhost",
         return c.request(method, path, headers, body, host, version)
 
 
+def recv_head(sock):
+    """What a test server reads of a request: (head, the bytes after it), or
+    None when the peer closed before a whole head."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest
+
+
 def raw(port, data, timeout=5.0):
     """Send raw bytes; return (first response or None, closed_after)."""
     with Conn(port, timeout=timeout) as c:

@@ -51,13 +51,10 @@ def rude_upstream():
 
     def one(s):
         with s:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            path = data.split(b" ", 2)[1].decode()
+            got = hh.recv_head(s)
+            if got is None:
+                return
+            path = got[0].split(b" ", 2)[1].decode()
             raw = CASES.get(path, (OK,))[0]
             try:
                 s.sendall(raw)

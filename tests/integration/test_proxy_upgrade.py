@@ -42,13 +42,10 @@ class EchoUpstream:
 
     def serve(self, conn):
         with conn:
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                d = conn.recv(65536)
-                if not d:
-                    return
-                buf += d
-            head, _, rest = buf.partition(b"\r\n\r\n")
+            got = hh.recv_head(conn)
+            if got is None:
+                return
+            head, rest = got
             self.heads.append(head.decode("latin-1"))
             lower = head.lower()
             if b"upgrade: echo" in lower or head.startswith(b"GET /rogue"):
