@@ -77,8 +77,9 @@
 /* Messages that crossed its last stream's end an idle worker may hold
  * (ABORT, WINDOW) read at most when it is taken; more are left for later. */
 #define WR_APP_STALE_MAX      16
-/* Methods a request may be sent again with, when the worker it was queued
- * on died before answering it (and it has no body). */
+/* Methods a request may be sent again with (when it has no body): when the
+ * worker it was queued on died before answering it, or when an HTTP
+ * worker closed the kept connection it went on (proxy.c). */
 static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS" };
 
 /* ---- generations (registry: the control thread's) ---- */
@@ -118,6 +119,9 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
 static void worker_close(wr_worker_t *w)
 {
     wr_app_scale_release(w);              /* main closes the channel */
+    for (int i = 0; i < w->nkept; i++)
+        close(w->kept[i].fd);
+    free(w->kept);
     free(w->http);
     free(w);
 }
@@ -355,8 +359,23 @@ static int idle_usable(wr_worker_t *w)
     return 1;
 }
 
-/* Close the channels of idle workers that died (main replaces them); have
- * main end busy ones stuck in streams whose clients all left. */
+/* Close w's kept connections unused for WR_HTTP_KEEP_IDLE_MS. Locked. */
+static void http_age_kept_locked(wr_worker_t *w, uint64_t now)
+{
+    int n = 0;
+
+    for (int i = 0; i < w->nkept; i++) {
+        if (now - w->kept[i].since >= WR_HTTP_KEEP_IDLE_MS)
+            close(w->kept[i].fd);
+        else
+            w->kept[n++] = w->kept[i];
+    }
+    w->nkept = n;
+}
+
+/* Close the channels of idle workers that died (main replaces them) and
+ * connections to HTTP workers kept too long; have main end busy workers
+ * stuck in streams whose clients all left. */
 void wr_appgen_sweep(wr_router_t *r)
 {
     uint64_t now = wr_ev_now();
@@ -369,6 +388,7 @@ void wr_appgen_sweep(wr_router_t *r)
         for (p = &g->idle; *p; ) {
             wr_worker_t *w = *p;
             if (idle_usable(w)) {
+                http_age_kept_locked(w, now);
                 p = &w->next;
                 continue;
             }
@@ -377,6 +397,7 @@ void wr_appgen_sweep(wr_router_t *r)
             worker_close(w);
         }
         for (wr_worker_t *w = g->busy; w; w = w->bnext) {
+            http_age_kept_locked(w, now);
             if (w->conns > 0 || w->active == 0 || w->orphan_killed
                 || now - w->orphan_since < WR_APP_ORPHAN_MS)
                 continue;
@@ -652,8 +673,9 @@ static wr_worker_t *idle_locked(wr_appgen_t *g)
 }
 
 static void attach(wr_hconn_t *c, wr_worker_t *w);
-static void http_release(wr_hconn_t *c, int how);
-static void http_slot_free(wr_worker_t *w, int how);
+static void http_release(wr_hconn_t *c, int how, int kept);
+static void http_slot_free(wr_worker_t *w, int how, int kept);
+static int http_take_kept(wr_worker_t *w);
 static void teardown(wr_worker_t *w);
 static int  retry_allowed(const wr_hconn_t *c);
 
@@ -749,12 +771,12 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     if (w->gen->http && w->http == NULL)
         http_address(w, WR_HTTP_ADDR_WAIT_MS);
     if (w->gen->http && w->http == NULL) {
-        http_release(c, WR_PROXY_BROKEN);
+        http_release(c, WR_PROXY_BROKEN, -1);
         wr_conn_fail(c, 502);
         return;
     }
     if (w->http) {                         /* it speaks HTTP: proxy.c */
-        wr_proxy_begin_app(c, w->http, http_release);
+        wr_proxy_begin_app(c, w->http, http_release, http_take_kept(w));
         return;
     }
     for (int i = 0; i < WR_APP_MAX_STREAMS && s == NULL; i++)
@@ -792,17 +814,59 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     wr_app_stream_start(c);
 }
 
-/* An HTTP worker back from proxy.c, for one of its requests. */
-static void http_release(wr_hconn_t *c, int how)
+/* A kept connection to HTTP worker w for a request (-1: none, open a
+ * new one). The newest first: the older ones are left to age out. One the
+ * worker closed meanwhile (EOF waiting) or that holds bytes no request
+ * asked for is dropped. */
+static int http_take_kept(wr_worker_t *w)
+{
+    char byte;
+    int fd = -1;
+
+    while (fd < 0) {
+        pthread_mutex_lock(&w->gen->lock);
+        if (w->nkept > 0)
+            fd = w->kept[--w->nkept].fd;
+        pthread_mutex_unlock(&w->gen->lock);
+        if (fd < 0)
+            return -1;
+        if (recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+            return fd;
+        close(fd);
+        fd = -1;
+    }
+    return -1;
+}
+
+/* An HTTP worker back from proxy.c, for one of its requests, maybe with
+ * the connection for another. */
+static void http_release(wr_hconn_t *c, int how, int kept)
 {
     wr_worker_t *w = c->worker;
 
-    if (w == NULL)
+    if (w == NULL) {
+        if (kept >= 0)
+            close(kept);
         return;
+    }
     c->worker = NULL;
     /* A worker that failed one request takes no more; its prototype ends
      * it once the others are over (the channel closes). */
-    http_slot_free(w, how);
+    http_slot_free(w, how, kept);
+}
+
+/* Keep connection fd to w for its next request, if w takes more. Locked.
+ * Returns 0, or -1 when the caller closes fd. */
+static int http_keep_locked(wr_worker_t *w, int fd)
+{
+    if (fd < 0 || w->retiring || w->gen->retired || w->nkept >= (int) w->streams)
+        return -1;
+    if (w->kept == NULL && (w->kept = calloc(w->streams, sizeof(*w->kept))) == NULL)
+        return -1;
+    w->kept[w->nkept].fd = fd;
+    w->kept[w->nkept].since = wr_ev_now();
+    w->nkept++;
+    return 0;
 }
 
 /*
@@ -812,7 +876,7 @@ static void http_release(wr_hconn_t *c, int how)
  * once: any thread may take an HTTP worker's slots, and the last request
  * ending meanwhile must not send the worker idle under the waiter's feet.
  */
-static void http_slot_free(wr_worker_t *w, int how)
+static void http_slot_free(wr_worker_t *w, int how, int kept)
 {
     wr_appgen_t *g = w->gen;
     wr_waiter_t *q = NULL;
@@ -828,6 +892,8 @@ static void http_slot_free(wr_worker_t *w, int how)
     w->active--;
     w->conns--;
     w->retiring |= how != WR_PROXY_DONE;
+    if (http_keep_locked(w, kept) == 0)
+        kept = -1;
     last = w->active == 0;
     if (last) {
         busy_remove(g, w);
@@ -839,6 +905,8 @@ static void http_slot_free(wr_worker_t *w, int how)
         free(q);
     }
     pthread_mutex_unlock(&g->lock);
+    if (kept >= 0)
+        close(kept);
     if (last)
         wr_appgen_unref(g);                /* busy_add's */
 }
@@ -972,7 +1040,7 @@ void wr_thread_take_inbox(wr_thread_t *t)
             c = c->app_next;
         if (c == NULL) {                  /* that connection is gone */
             if (w && h->claimed)
-                http_slot_free(w, WR_PROXY_DONE);
+                http_slot_free(w, WR_PROXY_DONE, -1);
             else if (w)
                 give(w);
         } else {
@@ -1063,15 +1131,26 @@ void wr_app_slot_closed(wr_worker_t *w, wr_wstream_t *s)
  * another worker when the one they were queued on died before answering. */
 static int retry_allowed(const wr_hconn_t *c)
 {
+    const char *m = c->app_head.p, *sp;
     uint32_t n;
 
-    if (c->body_left != 0 || c->chunked || c->app->http || c->app_head.n < sizeof(n))
+    if (c->body_left != 0 || c->chunked || m == NULL)
         return 0;
-    memcpy(&n, c->app_head.p, sizeof(n));
-    if (n > c->app_head.n - sizeof(n))
-        return 0;
+    if (c->app->http) {                   /* an HTTP head: "GET /x HTTP/1.1" */
+        sp = memchr(m, ' ', c->app_head.n);
+        if (sp == NULL)
+            return 0;
+        n = (uint32_t) (sp - m);
+    } else {                              /* REQ_HEAD: the method first */
+        if (c->app_head.n < sizeof(n))
+            return 0;
+        memcpy(&n, m, sizeof(n));
+        m += sizeof(n);
+        if (n > c->app_head.n - sizeof(n))
+            return 0;
+    }
     for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
-        if (strlen(idempotent[i]) == n && memcmp(c->app_head.p + sizeof(n), idempotent[i], n) == 0)
+        if (strlen(idempotent[i]) == n && memcmp(m, idempotent[i], n) == 0)
             return 1;
     return 0;
 }
@@ -1159,7 +1238,7 @@ void wr_app_thread_done(wr_thread_t *t)
     while (h != NULL) {
         wr_handoff_t *next = h->next;
         if (h->w != NULL && h->claimed)
-            http_slot_free(h->w, WR_PROXY_DONE);
+            http_slot_free(h->w, WR_PROXY_DONE, -1);
         else if (h->w != NULL)
             give(h->w);
         free(h);

@@ -29,6 +29,11 @@ typedef struct wr_thread wr_thread_t;
 
 #define WR_APP_QUEUE_MAX       1024     /* requests waiting for a worker, per app */
 #define WR_WORKER_SWEEP_MS     500      /* idle workers checked for a hang-up */
+/* How long a connection to an HTTP worker is kept unused (give or take a
+ * sweep): under load it serves the next request within milliseconds; kept
+ * longer, it would race the server's own idle timeout (Node: 5 s, gunicorn:
+ * 2 s) for requests that cannot be sent twice. */
+#define WR_HTTP_KEEP_IDLE_MS   1000
 
 typedef struct wr_appgen wr_appgen_t;
 struct wr_hconn;
@@ -84,10 +89,20 @@ typedef struct wr_worker {
     uint64_t          last_done_us;  /* when its last response ended */
     wr_wstream_t      slot[WR_APP_MAX_STREAMS];
     wr_addr_t        *http;          /* "protocol": "http": where it listens */
+    struct wr_kept   *kept;          /* ... connections to it kept alive, the
+                                        newest last, at most `streams` (under
+                                        gen->lock) */
+    int               nkept;
     struct wr_worker *next;          /* idle list */
     struct wr_worker *bprev, *bnext; /* busy list */
     struct wr_worker *tprev, *tnext; /* its home thread's list */
 } wr_worker_t;
+
+/* A connection to an HTTP worker, between two requests. */
+typedef struct wr_kept {
+    int               fd;
+    uint64_t          since;         /* wr_ev_now() when its last answer ended */
+} wr_kept_t;
 
 /* A request waiting for a worker: its thread and its connection's id (the
  * connection may be gone by the time a worker frees up). */

@@ -11,6 +11,13 @@
  *             re-framed into c->out; the upstream is read again only once
  *             c->out went out to the client.
  *
+ * An application's worker ("protocol": "http") keeps its connections
+ * alive: one whose response ended cleanly, framed by its length, goes back
+ * to the worker with the slot (release) and serves a later request. A kept
+ * connection the worker closed meanwhile is found before use (app.c), or,
+ * racing that close, fails before any answer: a request without a body is
+ * then sent again on a new connection (retry_fresh).
+ *
  * An upgrade (c->upgrade: WebSocket and the like) goes up with its
  * Upgrade field and "Connection: upgrade"; an upstream that answers 101
  * makes the exchange a tunnel: the client's bytes go up as an endless body,
@@ -44,6 +51,9 @@ typedef struct wr_proxy {
     char                what[WR_PROXY_NAME_MAX]; /* the upstream, for the log */
     uint32_t            up_events;   /* interest now (0: not in epoll) */
     int                 connected;
+    int                 reused;      /* a kept connection of the worker */
+    int                 replayable;  /* the whole request is c->app_head */
+    int                 keep;        /* may serve the worker's next request */
     int                 client_v10;  /* the client spoke HTTP/1.0 */
     int                 req_failed;  /* the upstream takes no more of the request */
     size_t              head_sent;   /* bytes of c->app_head sent */
@@ -95,7 +105,7 @@ static void forwarded_for(wr_buf_t *out, const struct sockaddr *sa)
 }
 
 int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
-                  const struct sockaddr *client)
+                  const struct sockaddr *client, int keepalive)
 {
     wr_buf_reset(out);
     wr_buf_append(out, req->method, req->method_len);
@@ -126,8 +136,9 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
         forwarded_for(out, client);
     if (req->content_length >= 0)
         wr_buf_printf(out, "Content-Length: %lld\r\n", req->content_length);
+    /* HTTP/1.1 keeps the connection without a word. */
     wr_buf_puts(out, req->upgrade ? "Connection: upgrade\r\n\r\n"
-                                  : "Connection: close\r\n\r\n");
+                     : keepalive ? "\r\n" : "Connection: close\r\n\r\n");
     return out->p ? 0 : -1;
 }
 
@@ -171,22 +182,73 @@ static void up_close(wr_proxy_t *p)
     p->ev.fd = -1;
 }
 
-/* The exchange is over for the upstream side; c goes on. */
-static void end(wr_hconn_t *c, int how)
+/* Let go of c's exchange: the upstream closed, p freed once the batch is
+ * done (an event of this upstream may still wait in it: skipped). */
+static void forget(wr_hconn_t *c)
 {
     wr_proxy_t *p = c->proxy;
 
-    if (p == NULL)
-        return;
     up_close(p);
-    /* An event of this upstream may still wait in the batch: skipped. */
     wr_ev_retire(&c->t->loop, &p->ev, NULL);
-    if (p->release)
-        p->release(c, how);
     free(p->buf);
     wr_buf_free(&p->logged_head);
     wr_ev_defer_free(&c->t->loop, p);
     c->proxy = NULL;
+}
+
+/* Can the upstream connection take another request? Only once both this
+ * request and its whole response went through it (a client that left
+ * halfway leaves it out of step). */
+static int reusable(const wr_hconn_t *c, int how)
+{
+    const wr_proxy_t *p = c->proxy;
+
+    return p->keep && how == WR_PROXY_DONE && p->release && p->ev.fd >= 0
+           && c->resp_done && !p->req_failed && p->head_sent == c->app_head.n
+           && c->body_left == 0 && wr_spool_unsent(c) == 0;
+}
+
+/* The exchange is over for the upstream side; c goes on. */
+static void end(wr_hconn_t *c, int how)
+{
+    wr_proxy_t *p = c->proxy;
+    wr_proxy_release_t release;
+    int kept = -1;
+
+    if (p == NULL)
+        return;
+    release = p->release;
+    if (reusable(c, how)) {
+        if (p->up_events)
+            wr_ev_del(&c->t->loop, &p->ev);
+        p->up_events = 0;
+        kept = p->ev.fd;                /* the worker's now */
+        p->ev.fd = -1;
+    }
+    forget(c);
+    if (release)
+        release(c, how, kept);
+}
+
+/* A kept connection that ended before any answer to a request that may be
+ * sent again: the worker closed it as the request went (its idle time ran
+ * out), so the request was not taken. */
+static int stale(const wr_proxy_t *p)
+{
+    return p->reused && p->replayable && p->len == 0 && !p->head_seen;
+}
+
+/* Start c's exchange again on a new connection to the same worker. */
+static void retry_fresh(wr_hconn_t *c)
+{
+    wr_proxy_t *p = c->proxy;
+    wr_addr_t addr = p->addr;
+    wr_proxy_release_t release = p->release;
+
+    wr_log(WR_LOG_INFO, "%s closed a kept connection as a request went; "
+           "sending it on a new one", p->what);
+    forget(c);
+    wr_proxy_begin_app(c, &addr, release, -1);
 }
 
 /* Answer with an error status (nothing was sent yet), then go on. */
@@ -406,6 +468,9 @@ static int take_head(wr_hconn_t *c)
         return -502;
     }
     p->head_seen = 1;
+    /* Unframed bodies end with the connection; a tunnel is the connection. */
+    p->keep = p->release && r->keep_alive && !c->tunnel
+              && (r->chunked || r->content_length >= 0 || no_body(c, r->status));
     p->chunked = r->chunked && !c->tunnel;
     p->left = r->content_length;
     p->until_close = c->tunnel || (!r->chunked && r->content_length < 0);
@@ -436,10 +501,14 @@ static int take_body(wr_hconn_t *c)
         client_body(c, p->buf, out);
         if (rc == 1)
             response_complete(c);
+        if (rc == 1 && used < p->len)
+            p->keep = 0;                /* bytes after the body: out of step */
     } else if (p->until_close) {
         client_body(c, p->buf, p->len);
     } else {
         out = (long long) p->len < p->left ? p->len : (size_t) p->left;
+        if (out < p->len)
+            p->keep = 0;                /* bytes after the body: out of step */
         client_body(c, p->buf, out);
         p->left -= (long long) out;
         if (p->left == 0)
@@ -470,8 +539,13 @@ static int read_upstream(wr_hconn_t *c)
             up_close(p);
             return 0;
         }
+        if (!p->head_seen && stale(p)) {
+            retry_fresh(c);
+            return -1;
+        }
         if (!p->head_seen) {
-            fail(c, 502, WR_PROXY_BROKEN);
+            /* A kept connection the worker closed is no fault of its own. */
+            fail(c, 502, p->reused && p->len == 0 ? WR_PROXY_DONE : WR_PROXY_BROKEN);
             return -1;
         }
         cut(c, WR_PROXY_BROKEN);
@@ -487,8 +561,11 @@ static int read_upstream(wr_hconn_t *c)
         }
         if (rc == 0)
             return 0;
-        if (p->left == 0 && !p->chunked && !p->until_close)
+        if (p->left == 0 && !p->chunked && !p->until_close) {
             response_complete(c);
+            if (p->len > 0)
+                p->keep = 0;
+        }
     }
     if (!c->resp_done && take_body(c) < 0) {
         cut(c, WR_PROXY_BROKEN);
@@ -546,6 +623,10 @@ static void progress(wr_hconn_t *c)
     wr_proxy_t *p = c->proxy;
 
     if (p->connected && !p->req_failed && pump_request(c) < 0) {
+        if (stale(p)) {
+            retry_fresh(c);
+            return;
+        }
         /* It may have answered already (a 413) and closed: read that; the
          * rest of the request body ends the client connection. */
         wr_log(WR_LOG_INFO, "send(%s) failed: %s", p->what, strerror(errno));
@@ -591,15 +672,19 @@ static void up_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     progress(c);
 }
 
-static void start(wr_hconn_t *c)
+/* kept: a connection to the upstream kept from an earlier request, or -1. */
+static void start(wr_hconn_t *c, int kept)
 {
     wr_proxy_t *p = c->proxy;
-    int fd = socket(p->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = kept >= 0 ? kept
+             : socket(p->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     p->c = c;
     p->ev.fd = fd;
     p->ev.cb = up_event;
     p->ev.data = p;
+    p->reused = kept >= 0;
+    p->replayable = c->app_idem;
     c->state = WR_HC_PROXY;
     c->resp_length = -1;
     p->buf = malloc(WR_PROXY_BUF);
@@ -608,7 +693,7 @@ static void start(wr_hconn_t *c)
         fail(c, 502, WR_PROXY_BROKEN);
         return;
     }
-    if (connect(fd, (struct sockaddr *) &p->addr.sa, p->addr.len) == 0) {
+    if (kept >= 0 || connect(fd, (struct sockaddr *) &p->addr.sa, p->addr.len) == 0) {
         p->connected = 1;
     } else if (errno != EINPROGRESS) {
         /* Refused, no such socket, or a unix backlog full (EAGAIN). */
@@ -654,15 +739,16 @@ int wr_proxy_prepare(wr_hconn_t *c, const char *url)
 
 void wr_proxy_begin(wr_hconn_t *c)
 {
-    start(c);
+    start(c, -1);
 }
 
-void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t release)
+void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t release,
+                        int kept)
 {
     wr_proxy_t *p = calloc(1, sizeof(*p));
 
     if (p == NULL) {
-        release(c, WR_PROXY_DONE);
+        release(c, WR_PROXY_DONE, kept);
         fail(c, 503, WR_PROXY_DONE);
         return;
     }
@@ -673,7 +759,7 @@ void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t re
     snprintf(p->what, sizeof(p->what), "application \"%s\" worker",
              c->app ? c->app->name : "?");
     c->proxy = p;
-    start(c);
+    start(c, kept);
 }
 
 /* ---- the client side ---- */

@@ -4,14 +4,17 @@
  * "http" applications both go through it.
  *
  * A request is forwarded with its method, target and fields (Host kept;
- * hop-by-hop fields dropped; "Connection: close" added: one upstream
- * connection per request), its Content-Length body streamed as it arrives,
+ * hop-by-hop fields dropped), its Content-Length body streamed as it arrives,
  * a chunked one read whole first and sent with its length (spool.h).
  * The response head is re-framed for the client (upstream Content-Length
  * kept; chunked or close-delimited bodies go out chunked to an HTTP/1.1
  * client, close-delimited to an HTTP/1.0 one) and the body streams back:
  * the upstream is read only when what went to the client has been sent, so
  * a slow client holds at most WR_PROXY_BUF bytes (plus framing) in memory.
+ *
+ * Connections: a "proxy" upstream gets one per request ("Connection:
+ * close"); an application's worker keeps its own alive between requests
+ * (its release takes the connection back, app.c keeps it).
  *
  * Errors: connecting fails -> 502; a malformed or cut response before its
  * head -> 502; a response cut after its head -> the client connection is
@@ -36,17 +39,20 @@ enum {
     WR_PROXY_BROKEN,    /* the worker failed: never reuse it */
     WR_PROXY_HUNG       /* limits.timeout passed: kill it */
 };
-typedef void (*wr_proxy_release_t)(wr_hconn_t *c, int how);
+/* kept: the upstream connection, at a request's start again, for the
+ * worker's next request (the callee owns it), or -1. */
+typedef void (*wr_proxy_release_t)(wr_hconn_t *c, int how, int kept);
 
 /*
  * Append the upstream request head for req (still parsed: call it while
  * routing) to out. host: the Host to send when the client gave none.
  * client: NULL, or the address added as the last X-Forwarded-For entry
  * ("protocol": "http" applications, which cannot see it otherwise).
- * Returns 0, or -1 out of memory.
+ * keepalive: leave the connection open after the answer (else "Connection:
+ * close"). Returns 0, or -1 out of memory.
  */
 int  wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
-                   const struct sockaddr *client);
+                   const struct sockaddr *client, int keepalive);
 
 /* A head from wr_proxy_head for a body read whole (spool.h): add its
  * Content-Length. Returns 0, or -1 out of memory. */
@@ -60,8 +66,10 @@ int  wr_proxy_prepare(wr_hconn_t *c, const char *url);
 void wr_proxy_begin(wr_hconn_t *c);
 
 /* An application worker listening at a: c->app_head holds the head,
- * c->worker the worker, handed back through release. */
-void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t release);
+ * c->worker the worker, handed back through release. kept: a connection
+ * to it kept from an earlier request (it is then c's), or -1 for a new one. */
+void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t release,
+                        int kept);
 
 void wr_proxy_on_client(wr_hconn_t *c, uint32_t events);
 void wr_proxy_timeout(wr_hconn_t *c);

@@ -394,7 +394,7 @@ static void pass_app(resp_t *r, const wr_action_t *a)
     wr_buf_reset(&c->app_head);
     if (ra->http) {
         /* Its workers speak HTTP: the head goes to them as is (proxy.c). */
-        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost", r->v.remote) < 0) {
+        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost", r->v.remote, 1) < 0) {
             respond_status(r, 500);
             return;
         }
@@ -425,7 +425,7 @@ static void proxy_action(resp_t *r, const wr_action_t *a)
         host = "localhost";             /* for a client that sent no Host */
     /* A chunked body is read whole first, and sent with its length. */
     c->body_whole = c->t->req.chunked;
-    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL) < 0) {
+    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL, 0) < 0) {
         respond_status(r, 500);
         return;
     }

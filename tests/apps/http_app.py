@@ -19,6 +19,14 @@ over (fd 3, LISTEN_FDS, LISTEN_PID). Run with /usr/bin/python3, stdlib only.
        byte comes back until a line "bye" (answered "bye"), then it closes
        (any other Upgrade: 426)
   HEAD /             the head of GET /
+  GET  /conn         "conn C request R": which connection this is (numbered
+                     from 1 in the order they came) and how many requests it
+                     carried, this one included
+  GET  /drop-next    answered as usual; the next request on the same
+                     connection is read and left unanswered, the connection
+                     closed (a server whose idle timeout ran out as it came)
+  GET  /v10          "hello", in an HTTP/1.0 response that does not say
+                     keep-alive (the server leaves the connection open)
 argv[1] == "fail": print a reason to stderr and exit at once.
 argv[1] == "threads": serve every connection in a thread of its own
 (ThreadingHTTPServer); otherwise one connection at a time.
@@ -26,6 +34,7 @@ argv[1] == "threads": serve every connection in a thread of its own
 
 import hashlib
 import http.server
+import itertools
 import json
 import os
 import socket
@@ -38,6 +47,7 @@ SD_LISTEN_FDS_START = 3
 PIECE = 65536
 meetings = {}
 meetings_lock = threading.Lock()
+connections = itertools.count(1)
 
 
 def meet(n, wait):
@@ -66,6 +76,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        self.conn_no = next(connections)
+        self.requests = 0
+        self.drop_next = False
+
+    def parse_request(self):
+        self.requests += 1
+        if self.drop_next:
+            self.close_connection = True
+            return False                     # read, never answered
+        return super().parse_request()
 
     def _n(self, key="n", default="0"):
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
@@ -118,6 +141,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/meet":
             met = meet(self._n(), self._n("t", "10"))
             self.wfile.write(self._send(b"together" if met else b"alone"))
+            return
+        if path == "/conn":
+            self.wfile.write(self._send(b"conn %d request %d" % (self.conn_no, self.requests)))
+            return
+        if path == "/drop-next":
+            self.drop_next = True
+            self.wfile.write(self._send(b"next one dropped"))
+            return
+        if path == "/v10":
+            self.protocol_version = "HTTP/1.0"
+            self.wfile.write(self._send(b"hello"))
             return
         if path == "/env":
             env = {k: v for k, v in os.environ.items() if k.startswith(("LISTEN_", "WARREN_"))}
