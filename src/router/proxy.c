@@ -530,6 +530,10 @@ static int read_upstream(wr_hconn_t *c)
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN)
         return 0;
+    if (n <= 0 && stale(p)) {
+        retry_fresh(c);
+        return -1;
+    }
     if (n < 0)
         wr_log(WR_LOG_ERR, "recv(%s) failed: %s", p->what, strerror(errno));
     if (n <= 0) {
@@ -538,10 +542,6 @@ static int read_upstream(wr_hconn_t *c)
             response_complete(c);
             up_close(p);
             return 0;
-        }
-        if (!p->head_seen && stale(p)) {
-            retry_fresh(c);
-            return -1;
         }
         if (!p->head_seen) {
             /* A kept connection the worker closed is no fault of its own. */
