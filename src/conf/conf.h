@@ -112,6 +112,7 @@ typedef struct {
     int     server_version;          /* 1 */
     int     chunked_transform;       /* 0 */
     int     listen_threads;          /* 0 = one per CPU (Warren) */
+    int     proxy_keepalive;         /* 0 = off (Warren) */
     /* settings.http.websocket */
     int     ws_read_timeout;         /* 60 */
     int     ws_keepalive_interval;   /* 30 */

@@ -156,6 +156,7 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
     get_bool(http, "log_route", &out->log_route);
     get_bool(http, "server_version", &out->server_version);
     get_bool(http, "chunked_transform", &out->chunked_transform);
+    get_small_int(http, "proxy_keepalive", &out->proxy_keepalive);
     get_small_int(settings, "listen_threads", &out->listen_threads);
     ws = json_object_get(http, "websocket");
     get_small_int(ws, "read_timeout", &out->ws_read_timeout);

@@ -718,6 +718,7 @@ static const wr_vdesc_t upstreams = {
 #define BODY_BUFFER_MIN         1
 #define HEADER_BUFFER_MIN       1024   /* must hold a request line */
 #define LISTEN_THREADS_MAX      1024
+#define PROXY_KEEPALIVE_MAX     1024   /* kept connections per upstream (Warren) */
 
 static int
 check_temp_path(wr_vctx_t *c, json_t *v, const char *name)
@@ -770,6 +771,9 @@ static const wr_vmember_t http_members[] = {
     { "log_route", &wr_vd_bool, false },
     { "server_version", &wr_vd_bool, false },
     { "chunked_transform", &wr_vd_bool, false },
+    { "proxy_keepalive", &(const wr_vdesc_t) {
+        .types = WR_VT_INT, .flags = WR_VF_RANGE,
+        .min = 0, .max = PROXY_KEEPALIVE_MAX }, false },
     { "websocket", &(const wr_vdesc_t) {
         .types = WR_VT_OBJ, .members = websocket_members }, false },
     { "static", &(const wr_vdesc_t) {

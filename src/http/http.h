@@ -151,6 +151,11 @@ long wr_http_parse_response(wr_http_response_t *r, const char *buf, size_t len, 
 /* Reason phrase of a status ("Not Found"), "" for an unknown one. */
 const char *wr_http_reason(int status);
 
+/* May a request with this method (and no body) be sent to a server again
+ * when the first try got no answer at all? GET, HEAD and OPTIONS: what
+ * the server did with it cannot matter to the client. */
+int wr_http_retry_safe(const char *method, size_t len);
+
 /*
  * Percent-decode path[0..len) and remove dot-segments (RFC 3986 §5.2.4) into out
  * (capacity >= len + 1, NUL-terminated); runs of '/' collapse into one, a

@@ -1,8 +1,20 @@
-/* Reason phrases (RFC 9110 §15) and request path normalization. */
+/* Reason phrases (RFC 9110 §15), safe methods, request path normalization. */
+#include <string.h>
+
 #include "http/chars.h"
 #include "http/http.h"
 
 #define HEX_RADIX 16
+
+int wr_http_retry_safe(const char *method, size_t len)
+{
+    static const char *const safe[] = { "GET", "HEAD", "OPTIONS" };
+
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+        if (strlen(safe[i]) == len && memcmp(method, safe[i], len) == 0)
+            return 1;
+    return 0;
+}
 
 const char *wr_http_reason(int status)
 {

@@ -77,10 +77,6 @@
 /* Messages that crossed its last stream's end an idle worker may hold
  * (ABORT, WINDOW) read at most when it is taken; more are left for later. */
 #define WR_APP_STALE_MAX      16
-/* Methods a request may be sent again with (when it has no body): when the
- * worker it was queued on died before answering it, or when an HTTP
- * worker closed the kept connection it went on (proxy.c). */
-static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS" };
 
 /* ---- generations (registry: the control thread's) ---- */
 
@@ -820,7 +816,6 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
  * asked for is dropped. */
 static int http_take_kept(wr_worker_t *w)
 {
-    char byte;
     int fd = -1;
 
     while (fd < 0) {
@@ -830,7 +825,7 @@ static int http_take_kept(wr_worker_t *w)
         pthread_mutex_unlock(&w->gen->lock);
         if (fd < 0)
             return -1;
-        if (recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+        if (wr_upool_usable(fd))
             return fd;
         close(fd);
         fd = -1;
@@ -1131,28 +1126,14 @@ void wr_app_slot_closed(wr_worker_t *w, wr_wstream_t *s)
  * another worker when the one they were queued on died before answering. */
 static int retry_allowed(const wr_hconn_t *c)
 {
-    const char *m = c->app_head.p, *sp;
     uint32_t n;
 
-    if (c->body_left != 0 || c->chunked || m == NULL)
+    if (c->body_left != 0 || c->chunked || c->app->http || c->app_head.n < sizeof(n))
         return 0;
-    if (c->app->http) {                   /* an HTTP head: "GET /x HTTP/1.1" */
-        sp = memchr(m, ' ', c->app_head.n);
-        if (sp == NULL)
-            return 0;
-        n = (uint32_t) (sp - m);
-    } else {                              /* REQ_HEAD: the method first */
-        if (c->app_head.n < sizeof(n))
-            return 0;
-        memcpy(&n, m, sizeof(n));
-        m += sizeof(n);
-        if (n > c->app_head.n - sizeof(n))
-            return 0;
-    }
-    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
-        if (strlen(idempotent[i]) == n && memcmp(m, idempotent[i], n) == 0)
-            return 1;
-    return 0;
+    memcpy(&n, c->app_head.p, sizeof(n));     /* REQ_HEAD: the method first */
+    if (n > c->app_head.n - sizeof(n))
+        return 0;
+    return wr_http_retry_safe(c->app_head.p + sizeof(n), n);
 }
 
 /* Out of the lists and of the epoll, channel back to main. */

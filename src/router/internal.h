@@ -16,6 +16,7 @@
 #include "route/route.h"
 #include "router/access_log.h"
 #include "router/router.h"
+#include "router/upool.h"
 
 #define WR_ROUTER_REASON_MAX   512
 #define WR_ROUTER_MAX_THREADS  1024     /* settings.listen_threads' maximum */
@@ -29,10 +30,10 @@ typedef struct wr_thread wr_thread_t;
 
 #define WR_APP_QUEUE_MAX       1024     /* requests waiting for a worker, per app */
 #define WR_WORKER_SWEEP_MS     500      /* idle workers checked for a hang-up */
-/* How long a connection to an HTTP worker is kept unused (give or take a
- * sweep): under load it serves the next request within milliseconds; kept
- * longer, it would race the server's own idle timeout (Node: 5 s, gunicorn:
- * 2 s) for requests that cannot be sent twice. */
+/* How long a connection to an HTTP worker or a "proxy" upstream is kept
+ * unused (give or take a sweep): under load it serves the next request
+ * within milliseconds; kept longer, it would race the server's own idle
+ * timeout (Node: 5 s, gunicorn: 2 s) for requests that cannot be sent twice. */
 #define WR_HTTP_KEEP_IDLE_MS   1000
 
 typedef struct wr_appgen wr_appgen_t;
@@ -278,6 +279,7 @@ struct wr_router {
     int               alog_fd;       /* ... this one (-1: logging off) */
     wr_app_scale_t    scale;
     int               body_dir;      /* --tmpdir/bodies (spool.h), or -1 */
+    wr_upool_t        upool;         /* kept "proxy" connections */
 };
 
 /* rconf.c */

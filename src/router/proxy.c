@@ -11,12 +11,14 @@
  *             re-framed into c->out; the upstream is read again only once
  *             c->out went out to the client.
  *
- * An application's worker ("protocol": "http") keeps its connections
- * alive: one whose response ended cleanly, framed by its length, goes back
- * to the worker with the slot (release) and serves a later request. A kept
- * connection the worker closed meanwhile is found before use (app.c), or,
- * racing that close, fails before any answer: a request without a body is
- * then sent again on a new connection (retry_fresh).
+ * Kept connections: an application's worker ("protocol": "http") keeps
+ * its connections alive, and so does a "proxy" upstream with
+ * settings.http.proxy_keepalive. One whose response ended cleanly, framed
+ * by its length, goes back to the worker with the slot (release), or to
+ * the router's pool (upool.h), and serves a later request. A kept
+ * connection the server closed meanwhile is found before use, or, racing
+ * that close, fails before any answer: a GET, HEAD or OPTIONS without a
+ * body is then sent again on a new connection (retry_fresh).
  *
  * An upgrade (c->upgrade: WebSocket and the like) goes up with its
  * Upgrade field and "Connection: upgrade"; an upstream that answers 101
@@ -51,7 +53,8 @@ typedef struct wr_proxy {
     char                what[WR_PROXY_NAME_MAX]; /* the upstream, for the log */
     uint32_t            up_events;   /* interest now (0: not in epoll) */
     int                 connected;
-    int                 reused;      /* a kept connection of the worker */
+    int                 pooled;      /* a "proxy" upstream kept alive (upool.h) */
+    int                 reused;      /* a kept connection */
     int                 replayable;  /* the whole request is c->app_head */
     int                 keep;        /* may serve the worker's next request */
     int                 client_v10;  /* the client spoke HTTP/1.0 */
@@ -203,7 +206,7 @@ static int reusable(const wr_hconn_t *c, int how)
 {
     const wr_proxy_t *p = c->proxy;
 
-    return p->keep && how == WR_PROXY_DONE && p->release && p->ev.fd >= 0
+    return p->keep && how == WR_PROXY_DONE && (p->release || p->pooled) && p->ev.fd >= 0
            && c->resp_done && !p->req_failed && p->head_sent == c->app_head.n
            && c->body_left == 0 && wr_spool_unsent(c) == 0;
 }
@@ -213,21 +216,26 @@ static void end(wr_hconn_t *c, int how)
 {
     wr_proxy_t *p = c->proxy;
     wr_proxy_release_t release;
+    wr_addr_t addr;
     int kept = -1;
 
     if (p == NULL)
         return;
     release = p->release;
+    addr = p->addr;
     if (reusable(c, how)) {
         if (p->up_events)
             wr_ev_del(&c->t->loop, &p->ev);
         p->up_events = 0;
-        kept = p->ev.fd;                /* the worker's now */
+        kept = p->ev.fd;                /* the worker's or the pool's now */
         p->ev.fd = -1;
     }
     forget(c);
     if (release)
         release(c, how, kept);
+    else if (kept >= 0)
+        wr_upool_give(&c->t->router->upool, &addr, kept,
+                      c->conf->settings.proxy_keepalive);
 }
 
 /* A kept connection that ended before any answer to a request that may be
@@ -238,17 +246,29 @@ static int stale(const wr_proxy_t *p)
     return p->reused && p->replayable && p->len == 0 && !p->head_seen;
 }
 
-/* Start c's exchange again on a new connection to the same worker. */
+static void start(wr_hconn_t *c, int kept);
+static void fail(wr_hconn_t *c, int status, int how);
+
+/* Start c's exchange again on a new connection to the same upstream. */
 static void retry_fresh(wr_hconn_t *c)
 {
-    wr_proxy_t *p = c->proxy;
-    wr_addr_t addr = p->addr;
-    wr_proxy_release_t release = p->release;
+    wr_proxy_t *old = c->proxy, *p = calloc(1, sizeof(*p));
 
     wr_log(WR_LOG_INFO, "%s closed a kept connection as a request went; "
-           "sending it on a new one", p->what);
+           "sending it on a new one", old->what);
+    if (p == NULL) {
+        fail(c, 503, WR_PROXY_DONE);
+        return;
+    }
+    p->ev.fd = -1;
+    p->addr = old->addr;
+    p->release = old->release;
+    p->pooled = old->pooled;
+    p->client_v10 = old->client_v10;
+    memcpy(p->what, old->what, sizeof(p->what));
     forget(c);
-    wr_proxy_begin_app(c, &addr, release, -1);
+    c->proxy = p;
+    start(c, -1);
 }
 
 /* Answer with an error status (nothing was sent yet), then go on. */
@@ -469,7 +489,7 @@ static int take_head(wr_hconn_t *c)
     }
     p->head_seen = 1;
     /* Unframed bodies end with the connection; a tunnel is the connection. */
-    p->keep = p->release && r->keep_alive && !c->tunnel
+    p->keep = (p->release || p->pooled) && r->keep_alive && !c->tunnel
               && (r->chunked || r->content_length >= 0 || no_body(c, r->status));
     p->chunked = r->chunked && !c->tunnel;
     p->left = r->content_length;
@@ -672,6 +692,17 @@ static void up_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     progress(c);
 }
 
+/* Could the request go again, whole, on another connection? Its head is
+ * all there is (no body) and its method is one of the safe ones. */
+static int retry_safe(const wr_hconn_t *c)
+{
+    const char *sp = c->app_head.p ? memchr(c->app_head.p, ' ', c->app_head.n) : NULL;
+
+    return sp != NULL && c->body_left == 0 && !c->chunked
+           && wr_spool_unsent(c) == 0
+           && wr_http_retry_safe(c->app_head.p, (size_t) (sp - c->app_head.p));
+}
+
 /* kept: a connection to the upstream kept from an earlier request, or -1. */
 static void start(wr_hconn_t *c, int kept)
 {
@@ -684,7 +715,7 @@ static void start(wr_hconn_t *c, int kept)
     p->ev.cb = up_event;
     p->ev.data = p;
     p->reused = kept >= 0;
-    p->replayable = c->app_idem;
+    p->replayable = retry_safe(c);
     c->state = WR_HC_PROXY;
     c->resp_length = -1;
     p->buf = malloc(WR_PROXY_BUF);
@@ -732,6 +763,7 @@ int wr_proxy_prepare(wr_hconn_t *c, const char *url)
     }
     p->ev.fd = -1;
     p->client_v10 = c->v10;
+    p->pooled = c->conf->settings.proxy_keepalive > 0;
     snprintf(p->what, sizeof(p->what), "upstream %s", url + sizeof(PROXY_SCHEME) - 1);
     c->proxy = p;
     return 0;
@@ -739,7 +771,9 @@ int wr_proxy_prepare(wr_hconn_t *c, const char *url)
 
 void wr_proxy_begin(wr_hconn_t *c)
 {
-    start(c, -1);
+    wr_proxy_t *p = c->proxy;
+
+    start(c, p->pooled ? wr_upool_take(&c->t->router->upool, &p->addr) : -1);
 }
 
 void wr_proxy_begin_app(wr_hconn_t *c, const wr_addr_t *a, wr_proxy_release_t release,

@@ -425,7 +425,8 @@ static void proxy_action(resp_t *r, const wr_action_t *a)
         host = "localhost";             /* for a client that sent no Host */
     /* A chunked body is read whole first, and sent with its length. */
     c->body_whole = c->t->req.chunked;
-    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL, 0) < 0) {
+    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL,
+                      c->conf->settings.proxy_keepalive > 0) < 0) {
         respond_status(r, 500);
         return;
     }

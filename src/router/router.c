@@ -111,6 +111,7 @@ static void sweep_tick(wr_ev_loop_t *loop, wr_timer_t *t)
     wr_router_t *r = t->data;
 
     wr_appgen_sweep(r);
+    wr_upool_age(&r->upool, wr_ev_now(), WR_HTTP_KEEP_IDLE_MS);
     wr_app_scale_tick(r);
     wr_timer_set(loop, t, WR_WORKER_SWEEP_MS);
 }
@@ -319,6 +320,7 @@ void wr_router_main(const wr_router_args_t *a)
     r.alog_fd = -1;
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.cond, NULL);
+    wr_upool_init(&r.upool);
     r.reap_timer.cb = reap_tick;
     r.reap_timer.data = &r;
     r.sweep_timer.cb = sweep_tick;
