@@ -56,7 +56,7 @@ typedef struct wr_proxy {
     int                 pooled;      /* a "proxy" upstream kept alive (upool.h) */
     int                 reused;      /* a kept connection */
     int                 replayable;  /* the whole request is c->app_head */
-    int                 keep;        /* may serve the worker's next request */
+    int                 keep;        /* may carry a next request (so far) */
     int                 client_v10;  /* the client spoke HTTP/1.0 */
     int                 req_failed;  /* the upstream takes no more of the request */
     size_t              head_sent;   /* bytes of c->app_head sent */
@@ -239,8 +239,8 @@ static void end(wr_hconn_t *c, int how)
 }
 
 /* A kept connection that ended before any answer to a request that may be
- * sent again: the worker closed it as the request went (its idle time ran
- * out), so the request was not taken. */
+ * sent again: the upstream closed it as the request went (its idle time
+ * ran out), so the request was not taken. */
 static int stale(const wr_proxy_t *p)
 {
     return p->reused && p->replayable && p->len == 0 && !p->head_seen;
@@ -564,7 +564,7 @@ static int read_upstream(wr_hconn_t *c)
             return 0;
         }
         if (!p->head_seen) {
-            /* A kept connection the worker closed is no fault of its own. */
+            /* A kept connection its worker closed is no fault of the worker. */
             fail(c, 502, p->reused && p->len == 0 ? WR_PROXY_DONE : WR_PROXY_BROKEN);
             return -1;
         }

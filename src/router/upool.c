@@ -19,6 +19,15 @@ void wr_upool_init(wr_upool_t *u)
     pthread_mutex_init(&u->lock, NULL);
 }
 
+void wr_upool_free(wr_upool_t *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        close(u->v[i].fd);
+    free(u->v);
+    pthread_mutex_destroy(&u->lock);
+    memset(u, 0, sizeof(*u));
+}
+
 static int same(const wr_addr_t *x, const wr_addr_t *y)
 {
     return x->len == y->len && memcmp(&x->sa, &y->sa, x->len) == 0;

@@ -26,6 +26,7 @@ typedef struct wr_upool {
 } wr_upool_t;
 
 void wr_upool_init(wr_upool_t *u);
+void wr_upool_free(wr_upool_t *u);       /* closes what it still holds */
 
 /* A kept connection to a (the newest), or -1: open a new one. */
 int  wr_upool_take(wr_upool_t *u, const wr_addr_t *a);
