@@ -17,6 +17,7 @@
 #include "router/access_log.h"
 #include "router/router.h"
 #include "router/upool.h"
+#include "router/upstream.h"
 
 #define WR_ROUTER_REASON_MAX   512
 #define WR_ROUTER_MAX_THREADS  1024     /* settings.listen_threads' maximum */
@@ -210,6 +211,7 @@ typedef struct wr_rconf {
     size_t              nlisten;
     wr_rapp_t          *apps;
     size_t              napps;
+    wr_upstreams_t      upstreams;
 } wr_rconf_t;
 
 /* Counters of one thread; the sums make /status. */

@@ -42,6 +42,7 @@ static void rconf_free(wr_rconf_t *c)
         wr_appgen_unref(c->apps[i].gen);
     }
     free(c->apps);
+    wr_upstreams_free(&c->upstreams);
     free(c);
 }
 
@@ -172,6 +173,8 @@ wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *r
         goto fail;
     if (build_apps(r, c, conf) < 0)
         goto nomem;
+    if (wr_upstreams_build(conf, &c->upstreams, reason, WR_ROUTER_REASON_MAX) < 0)
+        goto fail;
     json_decref(conf);
     return c;
 

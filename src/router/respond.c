@@ -413,12 +413,12 @@ static void pass_app(resp_t *r, const wr_action_t *a)
     c->app_max_requests = ra->max_requests;
 }
 
-/* "proxy": the upstream head now (the parsed request is the thread's
- * scratch), the exchange once the head is done (start_request). */
-static void proxy_action(resp_t *r, const wr_action_t *a)
+/* "proxy" to url: the upstream head now (the parsed request is the
+ * thread's scratch), the exchange once the head is done (start_request). */
+static void proxy_to(resp_t *r, const char *url)
 {
     wr_hconn_t *c = r->c;
-    const char *host = a->proxy + strlen("http://");
+    const char *host = url + strlen("http://");
     int status;
 
     if (strncmp(host, "unix:", 5) == 0)
@@ -430,9 +430,21 @@ static void proxy_action(resp_t *r, const wr_action_t *a)
         respond_status(r, 500);
         return;
     }
-    status = wr_proxy_prepare(c, a->proxy);
+    status = wr_proxy_prepare(c, url);
     if (status != 0)
         respond_status(r, status);
+}
+
+/* "pass": "upstreams/NAME": one of its servers, as "proxy" to it. */
+static void upstream_action(resp_t *r, const wr_action_t *a)
+{
+    const char *url = wr_upstream_pick(&r->c->conf->upstreams, a->upstream);
+
+    if (url == NULL) {
+        respond_status(r, 502);
+        return;
+    }
+    proxy_to(r, url);
 }
 
 static int is_get_or_head(const wr_req_view_t *v)
@@ -504,10 +516,12 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
         pass_app(r, a);
         return;
     case WR_ACTION_PROXY:
-        proxy_action(r, a);
+        proxy_to(r, a->proxy);
+        return;
+    case WR_ACTION_PASS_UPSTREAM:
+        upstream_action(r, a);
         return;
     default:
-        /* Upstreams arrive with their issue. */
         respond_status(r, 502);
         return;
     }

@@ -1,0 +1,152 @@
+"""The "upstreams" of a Unit config: "pass": "upstreams/NAME" proxies each
+request to one of the group's servers, in proportion to their weights
+(src/router/upstream.c). The servers here are threaded HTTP servers the
+test starts on loopback TCP; each says its name."""
+
+import http.server
+import itertools
+import json
+import socket
+import socketserver
+import threading
+
+import pytest
+
+import http_helpers as hh
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        self.conn_no = next(self.server.numbers)
+
+    def do_GET(self):
+        body = json.dumps({"name": self.server.name, "host": self.headers.get("Host"),
+                           "path": self.path, "conn": self.conn_no}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class TCPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+@pytest.fixture
+def servers():
+    """name -> the upstream server address as a config key."""
+    started, out = [], {}
+
+    def serve(name, srv, key):
+        srv.name, srv.numbers = name, itertools.count(1)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        started.append(srv)
+        out[name] = key
+
+    for name in ("a", "b", "c"):
+        srv = TCPServer(("127.0.0.1", 0), Handler)
+        serve(name, srv, "127.0.0.1:%d" % srv.server_address[1])
+    yield out
+    for srv in started:
+        srv.shutdown()
+        srv.server_close()
+
+
+def start(w, upstreams, settings=None):
+    return hh.setup(w, [{"match": {"uri": "/up/*"}, "action": {"pass": "upstreams/u"}},
+                        {"action": {"return": 204}}],
+                    settings=settings, extra={"upstreams": upstreams})
+
+
+def names(port, n, path="/up/x"):
+    out = []
+    with hh.Conn(port, timeout=10) as c:
+        for _ in range(n):
+            r = c.request("GET", path)
+            assert r.status == 200, r
+            out.append(json.loads(r.body)["name"])
+    return out
+
+
+def test_requests_follow_the_weights(warren, servers):
+    port = start(warren, {"u": {"servers": {servers["a"]: {"weight": 1},
+                                            servers["b"]: {"weight": 3}}}})
+    got = names(port, 40)
+    assert got.count("a") == 10 and got.count("b") == 30, got
+    # Smooth: "a" comes once in every four, never two "a" in a row.
+    assert all(got[i:i + 4].count("a") == 1 for i in range(0, 40, 4)), got
+
+
+def test_default_weight_alternates_and_fractions_count(warren, servers):
+    port = start(warren, {"u": {"servers": {servers["a"]: {}, servers["b"]: {}}}})
+    got = names(port, 10)
+    assert sorted(got) == ["a"] * 5 + ["b"] * 5
+    assert all(got[i] != got[i + 1] for i in range(9)), got
+    port = start(warren, {"u": {"servers": {servers["a"]: {"weight": 0.5},
+                                            servers["c"]: {"weight": 1}}}})
+    got = names(port, 30)
+    assert got.count("a") == 10 and got.count("c") == 20, got
+
+
+def test_host_and_target_forwarded(warren, servers):
+    # (a unix socket is no upstream server: refused at validation, as Unit)
+    port = start(warren, {"u": {"servers": {servers["c"]: {}}}})
+    r = hh.get(port, "/up/p?q=1", host="example.test")
+    assert r.status == 200
+    assert json.loads(r.body)["name"] == "c"
+    assert json.loads(r.body)["host"] == "example.test"
+    assert json.loads(r.body)["path"] == "/up/p?q=1"
+
+
+def test_listener_passes_straight_to_an_upstream(warren, servers):
+    import warren_helpers as wh
+    port = wh.free_port()
+    hh.setup(warren, [], port=port,
+             listeners={"127.0.0.1:%d" % port: {"pass": "upstreams/u"}},
+             extra={"upstreams": {"u": {"servers": {servers["c"]: {}}}}})
+    assert json.loads(hh.get(port, "/anything").body)["name"] == "c"
+
+
+def test_server_down_is_a_502_for_its_turn_only(warren, servers):
+    dead = "127.0.0.1:%d" % _closed_port()
+    port = start(warren, {"u": {"servers": {servers["a"]: {}, dead: {}}}})
+    statuses = [hh.get(port, "/up/x").status for _ in range(6)]
+    # Round robin goes on past a server that refuses (no retry on another):
+    # every other request fails.
+    assert sorted(statuses) == [200] * 3 + [502] * 3, statuses
+
+
+def test_weights_change_with_the_config(warren, servers):
+    port = start(warren, {"u": {"servers": {servers["a"]: {}, servers["b"]: {}}}})
+    assert sorted(names(port, 4)) == ["a", "a", "b", "b"]
+    s, j = warren.put("/config/upstreams/u/servers", {servers["b"]: {"weight": 2},
+                                                       servers["c"]: {"weight": 2}})
+    assert s == 200, j
+    got = names(port, 8)
+    assert sorted(got) == ["b"] * 4 + ["c"] * 4, got
+
+
+def test_kept_connections_per_server(warren, servers):
+    port = start(warren, {"u": {"servers": {servers["a"]: {}, servers["b"]: {}}}},
+                 settings={"http": {"proxy_keepalive": 2}})
+    conns = {}
+    with hh.Conn(port, timeout=10) as c:
+        for _ in range(10):
+            j = json.loads(c.request("GET", "/up/x").body)
+            conns.setdefault(j["name"], set()).add(j["conn"])
+    # Each server saw its five requests on one connection.
+    assert conns == {"a": {1}, "b": {1}}, conns
+
+
+def _closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
