@@ -12,6 +12,7 @@
 #   LISTEN_THREADS [unset: one per CPU]: Warren's settings.listen_threads
 #   SCHEDULING [unset: Warren's default, batch]: the application's
 #               "scheduling" (normal: the workers keep SCHED_OTHER)
+#   CPU [1]: 0 skips the CPU-per-request runs; SYSCALLS [1]: 0 skips strace
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,7 +159,52 @@ for peer, goal in goals.items():
     else:
         print("  warren/%-8s n/a    (goal >= %.0fx: not measured)" % (peer, goal))
 PY
-# ---- 7. Warren's system calls per request: strace -c on the router (all its
+# ---- 7. CPU time per request of each server's processes (utime + stime from
+#         /proc, all threads), during one more wrk run each: what a server
+#         costs whatever else shares the CPUs. Warren is split into its router
+#         and its application processes (prototype and workers), the part the
+#         issue's "same number of processes" counts.
+tree_of() {                    # $1 and every descendant, one pid per line
+    local p=$1
+    echo "$p"
+    for c in $(ps -o pid= --ppid "$p"); do tree_of "$c"; done
+}
+ticks_of() {                   # utime + stime of the pids given, in clock ticks
+    local sum=0 p f
+    for p in "$@"; do
+        f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
+        sum=$((sum + $(awk '{print $12 + $13}' <<<"$f")))
+    done
+    echo "$sum"
+}
+if [ "${CPU:-1}" = 1 ]; then
+    HZ=$(getconf CLK_TCK)
+    echo "== CPU per request (µs of CPU, all threads; wrk -t$WRK_THREADS -c$WRK_CONNS -d5s on each)"
+    for s in "${servers[@]}"; do
+        mapfile -t all < <(tree_of "${pid[$s]}")
+        groups=("$s:${all[*]}")
+        if [ "$s" = warren ]; then
+            router=$(ps -o pid=,args= --ppid "${pid[$s]}" | awk '/warren: router/ {print $1}')
+            apps=()
+            for p in $(ps -o pid=,args= --ppid "${pid[$s]}" | awk '/prototype/ {print $1}'); do
+                mapfile -t -O "${#apps[@]}" apps < <(tree_of "$p")
+            done
+            groups=("warren router:$router" "warren app processes:${apps[*]}")
+        fi
+        declare -A before=()
+        for g in "${groups[@]}"; do before[$g]=$(ticks_of ${g#*:}); done
+        out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d5s "http://127.0.0.1:${port[$s]}/" 2>&1 || true)
+        reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+        for g in "${groups[@]}"; do
+            after=$(ticks_of ${g#*:})
+            awk -v n="${g%%:*}" -v t=$((after - ${before[$g]})) -v hz="$HZ" -v r="${reqs:-0}" \
+                'BEGIN { if (r > 0) printf "  %-22s %6.1f µs  (%d requests)\n", n, t * 1e6 / hz / r, r }'
+        done
+        unset before
+    done
+fi
+
+# ---- 8. Warren's system calls per request: strace -c on the router (all its
 #         threads) and on the workers, during a short fixed wrk run (strace
 #         slows everything down: only the counts mean something here)
 if [ -n "${port[warren]:-}" ] && [ "${SYSCALLS:-1}" = 1 ] && command -v strace >/dev/null; then

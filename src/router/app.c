@@ -112,12 +112,10 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
     return g;
 }
 
-static void worker_close(wr_worker_t *w)
+void wr_app_worker_close(wr_worker_t *w)
 {
     wr_app_scale_release(w);              /* main closes the channel */
-    for (int i = 0; i < w->nkept; i++)
-        close(w->kept[i].fd);
-    free(w->kept);
+    wr_upool_free(&w->kept);
     free(w->http);
     free(w);
 }
@@ -129,7 +127,7 @@ void wr_appgen_unref(wr_appgen_t *g)
     while (g->idle) {
         wr_worker_t *w = g->idle;
         g->idle = w->next;
-        worker_close(w);
+        wr_app_worker_close(w);
     }
     pthread_mutex_destroy(&g->lock);
     free(g->name);
@@ -274,7 +272,7 @@ static void give_locked(wr_appgen_t *g, wr_worker_t *w)
      * checks it when it is taken. */
     if (g->retired || w->retiring || (g->qhead != NULL && !idle_usable(w))) {
         g->nworkers--;
-        worker_close(w);
+        wr_app_worker_close(w);
         return;
     }
     q = pop_waiter_locked(g);
@@ -309,7 +307,7 @@ static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id, int c
             w->conns--;
         } else if (w) {
             w->gen->nworkers--;
-            worker_close(w);
+            wr_app_worker_close(w);
         }
         return;
     }
@@ -355,20 +353,6 @@ static int idle_usable(wr_worker_t *w)
     return 1;
 }
 
-/* Close w's kept connections unused for WR_HTTP_KEEP_IDLE_MS. Locked. */
-static void http_age_kept_locked(wr_worker_t *w, uint64_t now)
-{
-    int n = 0;
-
-    for (int i = 0; i < w->nkept; i++) {
-        if (now - w->kept[i].since >= WR_HTTP_KEEP_IDLE_MS)
-            close(w->kept[i].fd);
-        else
-            w->kept[n++] = w->kept[i];
-    }
-    w->nkept = n;
-}
-
 /* Close the channels of idle workers that died (main replaces them) and
  * connections to HTTP workers kept too long; have main end busy workers
  * stuck in streams whose clients all left. */
@@ -384,16 +368,16 @@ void wr_appgen_sweep(wr_router_t *r)
         for (p = &g->idle; *p; ) {
             wr_worker_t *w = *p;
             if (idle_usable(w)) {
-                http_age_kept_locked(w, now);
+                wr_upool_age(&w->kept, now, WR_HTTP_KEEP_IDLE_MS);
                 p = &w->next;
                 continue;
             }
             *p = w->next;
             g->nworkers--;
-            worker_close(w);
+            wr_app_worker_close(w);
         }
         for (wr_worker_t *w = g->busy; w; w = w->bnext) {
-            http_age_kept_locked(w, now);
+            wr_upool_age(&w->kept, now, WR_HTTP_KEEP_IDLE_MS);
             if (w->conns > 0 || w->active == 0 || w->orphan_killed
                 || now - w->orphan_since < WR_APP_ORPHAN_MS)
                 continue;
@@ -453,6 +437,7 @@ void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
     }
     w->gen = g;
     w->fd = fd;
+    wr_upool_init(&w->kept);
     w->pid = pid;
     w->id = id;
     w->streams = streams;
@@ -494,7 +479,7 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
         wr_worker_t *w = g->idle;
         g->idle = w->next;
         g->nworkers--;
-        worker_close(w);
+        wr_app_worker_close(w);
     }
     pthread_mutex_unlock(&g->lock);
     wr_appgen_unref(g);
@@ -663,7 +648,7 @@ static wr_worker_t *idle_locked(wr_appgen_t *g)
         if (idle_usable(w))
             return w;
         g->nworkers--;                    /* it died while idle */
-        worker_close(w);
+        wr_app_worker_close(w);
     }
     return NULL;
 }
@@ -671,7 +656,6 @@ static wr_worker_t *idle_locked(wr_appgen_t *g)
 static void attach(wr_hconn_t *c, wr_worker_t *w);
 static void http_release(wr_hconn_t *c, int how, int kept);
 static void http_slot_free(wr_worker_t *w, int how, int kept);
-static int http_take_kept(wr_worker_t *w);
 static void teardown(wr_worker_t *w);
 static int  retry_allowed(const wr_hconn_t *c);
 
@@ -772,7 +756,7 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
         return;
     }
     if (w->http) {                         /* it speaks HTTP: proxy.c */
-        wr_proxy_begin_app(c, w->http, http_release, http_take_kept(w));
+        wr_proxy_begin_app(c, w->http, http_release, wr_upool_take(&w->kept, w->http));
         return;
     }
     for (int i = 0; i < WR_APP_MAX_STREAMS && s == NULL; i++)
@@ -810,29 +794,6 @@ static void attach(wr_hconn_t *c, wr_worker_t *w)
     wr_app_stream_start(c);
 }
 
-/* A kept connection to HTTP worker w for a request (-1: none, open a
- * new one). The newest first: the older ones are left to age out. One the
- * worker closed meanwhile (EOF waiting) or that holds bytes no request
- * asked for is dropped. */
-static int http_take_kept(wr_worker_t *w)
-{
-    int fd = -1;
-
-    while (fd < 0) {
-        pthread_mutex_lock(&w->gen->lock);
-        if (w->nkept > 0)
-            fd = w->kept[--w->nkept].fd;
-        pthread_mutex_unlock(&w->gen->lock);
-        if (fd < 0)
-            return -1;
-        if (wr_upool_usable(fd))
-            return fd;
-        close(fd);
-        fd = -1;
-    }
-    return -1;
-}
-
 /* An HTTP worker back from proxy.c, for one of its requests, maybe with
  * the connection for another. */
 static void http_release(wr_hconn_t *c, int how, int kept)
@@ -848,20 +809,6 @@ static void http_release(wr_hconn_t *c, int how, int kept)
     /* A worker that failed one request takes no more; its prototype ends
      * it once the others are over (the channel closes). */
     http_slot_free(w, how, kept);
-}
-
-/* Keep connection fd to w for its next request, if w takes more. Locked.
- * Returns 0, or -1 when the caller closes fd. */
-static int http_keep_locked(wr_worker_t *w, int fd)
-{
-    if (fd < 0 || w->retiring || w->gen->retired || w->nkept >= (int) w->streams)
-        return -1;
-    if (w->kept == NULL && (w->kept = calloc(w->streams, sizeof(*w->kept))) == NULL)
-        return -1;
-    w->kept[w->nkept].fd = fd;
-    w->kept[w->nkept].since = wr_ev_now();
-    w->nkept++;
-    return 0;
 }
 
 /*
@@ -887,8 +834,11 @@ static void http_slot_free(wr_worker_t *w, int how, int kept)
     w->active--;
     w->conns--;
     w->retiring |= how != WR_PROXY_DONE;
-    if (http_keep_locked(w, kept) == 0)
+    /* Kept for its next requests, unless it takes no more. */
+    if (kept >= 0 && !w->retiring && !g->retired) {
+        wr_upool_give(&w->kept, w->http, kept, (int) w->streams);
         kept = -1;
+    }
     last = w->active == 0;
     if (last) {
         busy_remove(g, w);
@@ -1144,7 +1094,7 @@ static void teardown(wr_worker_t *w)
 
     if (t != NULL)
         unhome(t, w);
-    worker_close(w);
+    wr_app_worker_close(w);
     wr_appgen_unref(g);                   /* busy_add's */
 }
 

@@ -165,9 +165,7 @@ static void let_idle_go(wr_appgen_t *g, uint64_t now)
         gone = w->next;
         wr_log(WR_LOG_INFO, "app \"%s\" generation %u worker %u (pid %d) idle for %d s; "
                "letting it go", g->name, g->gen, w->id, (int) w->pid, g->idle_timeout);
-        wr_app_scale_release(w);  /* it sees EOF and exits, as main expects */
-        free(w->http);
-        free(w);
+        wr_app_worker_close(w);   /* it sees EOF and exits, as main expects */
     }
 }
 

@@ -91,20 +91,13 @@ typedef struct wr_worker {
     uint64_t          last_done_us;  /* when its last response ended */
     wr_wstream_t      slot[WR_APP_MAX_STREAMS];
     wr_addr_t        *http;          /* "protocol": "http": where it listens */
-    struct wr_kept   *kept;          /* ... connections to it kept alive, the
-                                        newest last, at most `streams` (under
+    wr_upool_t        kept;          /* ... connections to it kept alive, at
+                                        most `streams` (given back under
                                         gen->lock) */
-    int               nkept;
     struct wr_worker *next;          /* idle list */
     struct wr_worker *bprev, *bnext; /* busy list */
     struct wr_worker *tprev, *tnext; /* its home thread's list */
 } wr_worker_t;
-
-/* A connection to an HTTP worker, between two requests. */
-typedef struct wr_kept {
-    int               fd;
-    uint64_t          since;         /* wr_ev_now() when its last answer ended */
-} wr_kept_t;
 
 /* A request waiting for a worker: its thread and its connection's id (the
  * connection may be gone by the time a worker frees up). */
@@ -311,6 +304,9 @@ void  wr_appgen_sweep(wr_router_t *r);
 json_t *wr_appgen_status(wr_appgen_t *g);
 void  wr_thread_take_inbox(wr_thread_t *t);
 void  wr_app_thread_done(wr_thread_t *t);     /* its loop ended: workers go */
+/* w is done with (in no list, no epoll): its channel back to main, its
+ * kept connections closed, w freed. */
+void  wr_app_worker_close(wr_worker_t *w);
 
 /* app_scale.c */
 int   wr_app_scale_init(wr_router_t *r);

@@ -245,11 +245,13 @@ def test_prototype_killed_under_load(pyw):
             w.children()
         assert wh.wait_for(lambda: load.ok_since(t0 + 0.5) >= 20, 20.0, 0.1), \
             (load.failures(), app_status(w))
-    # At most the requests in flight on its three workers failed: one per
-    # client, 4 (with "pipeline" a worker holds a second one, and a
-    # pipelined GET retried on another dying worker is not retried again).
+    # At most the requests in flight on its three workers as they died
+    # failed: each serves one and holds one more (the automatic pipeline is 1
+    # at 50 ms a request), so 6. Not one per client: the workers die one
+    # after another within milliseconds, and a client whose request failed
+    # on the first may have its next one taken by a second that is dying too.
     fails = load.failures()
-    assert len(fails) <= 4 and all(f in (502, 503) for f in fails), fails
+    assert len(fails) <= 6 and all(f in (502, 503) for f in fails), fails
     assert wh.wait_for(lambda: not any(wh.proc_alive(p) for p in old), 5.0)
     assert "prototype %d killed by signal 9" % proto in w.log()
     settle(w, 1)

@@ -1,43 +1,25 @@
 """Connections to "protocol": "http" workers are kept alive between requests
-(src/router/proxy.c, app.c http_take_kept): a response framed by its length
+(src/router/proxy.c; each worker's own upool.c pool): a response framed by its length
 leaves the connection for the worker's next request; one the worker closed
 meanwhile is not used, or, if it closes as a request goes, a request that
 may be sent twice is sent again on a new connection. tests/apps/http_app.py
 numbers its connections (/conn)."""
 
-import os
 import re
-import shutil
 import socket
 import time
 
-import pytest
-
 import http_helpers as hh
 import warren_helpers as wh
+from test_http_app import app, appdir  # noqa: F401 (appdir: a fixture)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON = "/usr/bin/python3"
 KEEP_IDLE_S = 1.0          # src/router/internal.h WR_HTTP_KEEP_IDLE_MS
 SWEEP_S = 0.5              # ... WR_WORKER_SWEEP_MS
 
 
-@pytest.fixture
-def appdir():
-    d = hh.make_root("warren-httpka-")
-    shutil.copy(os.path.join(REPO, "tests", "apps", "http_app.py"), d)
-    os.chmod(os.path.join(d, "http_app.py"), 0o644)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def start(w, appdir, args=(), **kw):
-    a = {"type": "external", "protocol": "http", "executable": PYTHON,
-         "arguments": [os.path.join(appdir, "http_app.py")] + list(args),
-         "processes": 1}
-    a.update(kw)
     return hh.setup(w, [{"action": {"pass": "applications/web"}}],
-                    extra={"applications": {"web": a}})
+                    extra={"applications": {"web": app(appdir, args=args, **kw)}})
 
 
 def conn_of(port, method="GET", path="/conn", body=b""):
