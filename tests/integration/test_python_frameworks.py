@@ -115,6 +115,9 @@ urlpatterns = [path("", index), path("info", info, name="info"), path("post", po
                path("raw", raw), path("stream", stream), path("file", file)]
 
 application = get_wsgi_application()
+
+from django.core.asgi import get_asgi_application   # noqa: E402
+asgi_application = get_asgi_application()
 '''
 
 STARLETTE_APP = '''
@@ -280,3 +283,27 @@ def test_starlette_asgi(pyw):
         assert ws.close_code() == (1000, b"")
     finally:
         ws.close()
+
+
+@pytest.mark.skipif(not have("django"), reason="python3-django is not installed (scripts/deps.sh installs it)")
+def test_django_asgi(pyw):
+    """The same Django project through django.core.asgi."""
+    w, appdir = pyw
+    port = start(w, {"type": "python", "path": appdir, "module": "django_app",
+                     "callable": "asgi_application", "protocol": "asgi", "prefix": "/fw"})
+    r = get(port, "/fw/")
+    assert (r.status, r.body) == (200, b"hello from django")
+    info = json.loads(get(port, "/fw/info?q=x", host="example.test:8080").body)
+    assert info == {"path": "/fw/info", "path_info": "/info", "script_name": "/fw",
+                    "get": {"q": "x"}, "host": "example.test:8080", "secure": False,
+                    "method": "GET", "reverse": "/fw/info", "remote": "127.0.0.1"}
+    body, ctype = multipart({"name": "Grace"}, {"doc": ("b.txt", b"z" * 70000)})
+    r = get(port, "/fw/post", method="POST", body=body, headers={"Content-Type": ctype})
+    assert json.loads(r.body) == {"post": {"name": "Grace"}, "files": {"doc": ["b.txt", 70000]}}
+    r = get(port, "/fw/raw", method="POST", body=b"q" * 1000000,
+            headers={"Content-Type": "application/octet-stream"})
+    assert (r.status, r.body) == (200, b"1000000")
+    r = get(port, "/fw/stream")
+    assert (r.status, r.body) == (200, b"".join(b"line %d\n" % i for i in range(5)))
+    r = get(port, "/fw/file")
+    assert r.status == 200 and r.body == DJANGO_APP.encode()
