@@ -53,7 +53,8 @@ typedef struct wr_proxy {
     char                what[WR_PROXY_NAME_MAX]; /* the upstream, for the log */
     uint32_t            up_events;   /* interest now (0: not in epoll) */
     int                 connected;
-    int                 pooled;      /* a "proxy" upstream kept alive (upool.h) */
+    int                 pooled;      /* a "proxy" upstream: connections kept
+                                        alive, at most this many (upool.h) */
     int                 reused;      /* a kept connection */
     int                 replayable;  /* the whole request is c->app_head */
     int                 keep;        /* may carry a next request (so far) */
@@ -217,12 +218,13 @@ static void end(wr_hconn_t *c, int how)
     wr_proxy_t *p = c->proxy;
     wr_proxy_release_t release;
     wr_addr_t addr;
-    int kept = -1;
+    int pooled, kept = -1;
 
     if (p == NULL)
         return;
     release = p->release;
     addr = p->addr;
+    pooled = p->pooled;
     if (reusable(c, how)) {
         if (p->up_events)
             wr_ev_del(&c->t->loop, &p->ev);
@@ -234,8 +236,7 @@ static void end(wr_hconn_t *c, int how)
     if (release)
         release(c, how, kept);
     else if (kept >= 0)
-        wr_upool_give(&c->t->router->upool, &addr, kept,
-                      c->conf->settings.proxy_keepalive);
+        wr_upool_give(&c->t->router->upool, &addr, kept, pooled);
 }
 
 /* A kept connection that ended before any answer to a request that may be
@@ -763,7 +764,7 @@ int wr_proxy_prepare(wr_hconn_t *c, const char *url)
     }
     p->ev.fd = -1;
     p->client_v10 = c->v10;
-    p->pooled = c->conf->settings.proxy_keepalive > 0;
+    p->pooled = c->conf->settings.proxy_keepalive;
     snprintf(p->what, sizeof(p->what), "upstream %s", url + sizeof(PROXY_SCHEME) - 1);
     c->proxy = p;
     return 0;
