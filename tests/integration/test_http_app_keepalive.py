@@ -7,6 +7,7 @@ numbers its connections (/conn)."""
 
 import re
 import socket
+import threading
 import time
 
 import http_helpers as hh
@@ -132,3 +133,23 @@ def test_client_leaving_halfway_does_not_leave_the_connection_kept(warren, appdi
     s.close()
     second, n = conn_of(port)
     assert second != first and n == 1
+
+
+def test_sequential_server_with_concurrency_is_slowed_not_stuck(warren, appdir):
+    # A server that serves one connection at a time, told "concurrency": 2
+    # (documented as wrong): the second request's connection waits in its
+    # backlog while the server reads the first, kept, one, until the router
+    # closes that as unused (the sweep ages the pools of busy workers too).
+    port = start(warren, appdir, concurrency=2)
+    out = []
+
+    def one():
+        with hh.Conn(port, timeout=20) as c:
+            out.append(c.request("GET", "/sleep?n=1").status)
+
+    ts = [threading.Thread(target=one) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert out == [200, 200]
