@@ -7,23 +7,35 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 run="$top/build/run"
 www="$run/www"
 sock="$run/control.sock"
-mkdir -p "$run/state" "$www"
+app="$run/app"
+modules=""
+mkdir -p "$run/state" "$www" "$app"
 cp "$top/scripts/demo/index.html" "$www/"
-mkdir -p "$run/app"
-cp "$top/scripts/demo/app.py" "$run/app/"
+cp "$top/scripts/demo/app.py" "$app/"
 chmod -R a+rX "$run"
 chmod a+x "$top/build"
 
+# The router and the demo app run as nobody: they must reach the demo files
+# and build/warren-python. A checkout nobody cannot enter (root's home is
+# 0700) gets them staged in /run/warren-demo (only root writes /run).
+if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
+    stage=/run/warren-demo
+    mkdir -p "$stage/www" "$stage/app" "$stage/modules"
+    cp "$top/scripts/demo/index.html" "$stage/www/"
+    cp "$top/scripts/demo/app.py" "$stage/app/"
+    cp "$top/build/warren-python" "$stage/modules/"
+    chmod -R a+rX "$stage"
+    www="$stage/www"
+    app="$stage/app"
+    modules="--modulesdir $stage/modules"
+    echo "note: user nobody cannot enter $top (a parent directory is closed):" \
+         "the demo's files and warren-python are served from $stage" >&2
+fi
+
 if [ ! -f "$run/state/conf.json" ]; then
-    sed -e "s|@WWW@|$www|" -e "s|@RUN@|$run|" -e "s|@APP@|$run/app|" \
+    sed -e "s|@WWW@|$www|" -e "s|@RUN@|$run|" -e "s|@APP@|$app|" \
         "$top/scripts/demo/config.json" \
         > "$run/state/conf.json"
-fi
-# The router and the demo app run as nobody: they must reach the demo files
-# and build/warren-python.
-if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
-    echo "note: user nobody cannot read $www (a parent directory is closed);" \
-         "the demo page will answer 403" >&2
 fi
 
 cat <<MSG
@@ -39,5 +51,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
 The configuration persists in $run/state/conf.json; the access log is $run/access.log.
 MSG
 
+# $modules is empty or two words
+# shellcheck disable=SC2086
 exec "$top/build/warrend" --no-daemon --control "unix:$sock" \
-    --statedir "$run/state" --pid "$run/warren.pid" --log - --tmpdir "$run"
+    --statedir "$run/state" --pid "$run/warren.pid" --log - --tmpdir "$run" $modules
