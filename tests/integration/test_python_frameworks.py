@@ -237,8 +237,12 @@ def test_flask(pyw):
 @pytest.mark.skipif(not have("django"), reason="python3-django is not installed (scripts/deps.sh installs it)")
 def test_django(pyw):
     w, appdir = pyw
-    port = start(w, {"type": "python", "path": appdir, "module": "django_app",
-                     "prefix": "/fw"})
+    check_django(start(w, {"type": "python", "path": appdir, "module": "django_app",
+                           "prefix": "/fw"}))
+
+
+def check_django(port):
+    """The Django project's pages, through WSGI or ASGI alike."""
     r = get(port, "/fw/")
     assert (r.status, r.body) == (200, b"hello from django")
     info = json.loads(get(port, "/fw/info?q=x", host="example.test:8080").body)
@@ -289,21 +293,6 @@ def test_starlette_asgi(pyw):
 def test_django_asgi(pyw):
     """The same Django project through django.core.asgi."""
     w, appdir = pyw
-    port = start(w, {"type": "python", "path": appdir, "module": "django_app",
-                     "callable": "asgi_application", "protocol": "asgi", "prefix": "/fw"})
-    r = get(port, "/fw/")
-    assert (r.status, r.body) == (200, b"hello from django")
-    info = json.loads(get(port, "/fw/info?q=x", host="example.test:8080").body)
-    assert info == {"path": "/fw/info", "path_info": "/info", "script_name": "/fw",
-                    "get": {"q": "x"}, "host": "example.test:8080", "secure": False,
-                    "method": "GET", "reverse": "/fw/info", "remote": "127.0.0.1"}
-    body, ctype = multipart({"name": "Grace"}, {"doc": ("b.txt", b"z" * 70000)})
-    r = get(port, "/fw/post", method="POST", body=body, headers={"Content-Type": ctype})
-    assert json.loads(r.body) == {"post": {"name": "Grace"}, "files": {"doc": ["b.txt", 70000]}}
-    r = get(port, "/fw/raw", method="POST", body=b"q" * 1000000,
-            headers={"Content-Type": "application/octet-stream"})
-    assert (r.status, r.body) == (200, b"1000000")
-    r = get(port, "/fw/stream")
-    assert (r.status, r.body) == (200, b"".join(b"line %d\n" % i for i in range(5)))
-    r = get(port, "/fw/file")
-    assert r.status == 200 and r.body == DJANGO_APP.encode()
+    check_django(start(w, {"type": "python", "path": appdir, "module": "django_app",
+                           "callable": "asgi_application", "protocol": "asgi",
+                           "prefix": "/fw"}))
