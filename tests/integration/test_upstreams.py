@@ -13,6 +13,7 @@ import threading
 import pytest
 
 import http_helpers as hh
+import warren_helpers as wh
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -105,7 +106,6 @@ def test_host_and_target_forwarded(warren, servers):
 
 
 def test_listener_passes_straight_to_an_upstream(warren, servers):
-    import warren_helpers as wh
     port = wh.free_port()
     hh.setup(warren, [], port=port,
              listeners={"127.0.0.1:%d" % port: {"pass": "upstreams/u"}},
@@ -150,3 +150,42 @@ def _closed_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def test_reconfigured_under_load_loses_nothing(warren, servers):
+    """Clients go on while the weights, the servers and proxy_keepalive
+    change under them (each config brings a new rotation; kept connections
+    outlive configs in the router's pool): every request answered 200."""
+    configs = [
+        ({servers["a"]: {}, servers["b"]: {}}, 4),
+        ({servers["b"]: {"weight": 3}, servers["c"]: {}}, 0),
+        ({servers["a"]: {"weight": 0.5}, servers["c"]: {"weight": 2}}, 2),
+        ({servers["c"]: {}}, 4),
+    ]
+    port = start(warren, {"u": {"servers": configs[0][0]}},
+                 settings={"http": {"proxy_keepalive": configs[0][1]}})
+    statuses, stop = [], threading.Event()
+
+    def client():
+        with hh.Conn(port, timeout=10) as c:
+            while not stop.is_set():
+                statuses.append(c.request("GET", "/up/x").status)
+
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts:
+        t.start()
+    try:
+        for i in range(12):
+            ups, keep = configs[i % len(configs)]
+            s, j = warren.put("/config/upstreams/u/servers", ups)
+            assert s == 200, j
+            s, j = warren.put("/config/settings/http/proxy_keepalive", keep)
+            assert s == 200, j
+            # some requests under each config before the next
+            seen = len(statuses)
+            assert wh.wait_for(lambda: len(statuses) >= seen + 40, 20, 0.01), len(statuses)
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(20)
+    assert len(statuses) >= 480 and set(statuses) == {200}, sorted(set(statuses))
