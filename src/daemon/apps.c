@@ -159,9 +159,6 @@ static void slot_reset(wr_slot_t *s)
     s->hung = 0;
 }
 
-/* A worker that cannot become ready: a generation still starting fails
- * with why (the PUT's answer); a running one logs it. Either way the
- * worker is killed and its exit handled as a death. */
 /*
  * SIGKILL worker pid of g, as root, only while it is a child of g's
  * prototype: every worker is (a zygote's are re-parented to it). The pid
@@ -182,6 +179,9 @@ static int kill_worker(const wr_gen_t *g, pid_t pid)
     return kill(pid, SIGKILL);
 }
 
+/* A worker that cannot become ready: a generation still starting fails
+ * with why (the PUT's answer); a running one logs it. Either way the
+ * worker is killed and its exit handled as a death. */
 static void slot_fail(wr_slot_t *s, const char *why)
 {
     wr_gen_t *g = s->g;

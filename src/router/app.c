@@ -368,7 +368,8 @@ void wr_appgen_sweep(wr_router_t *r)
         for (p = &g->idle; *p; ) {
             wr_worker_t *w = *p;
             if (idle_usable(w)) {
-                wr_upool_age(&w->kept, now, WR_HTTP_KEEP_IDLE_MS);
+                if (g->http)
+                    wr_upool_age(&w->kept, now, WR_HTTP_KEEP_IDLE_MS);
                 p = &w->next;
                 continue;
             }
@@ -377,7 +378,8 @@ void wr_appgen_sweep(wr_router_t *r)
             wr_app_worker_close(w);
         }
         for (wr_worker_t *w = g->busy; w; w = w->bnext) {
-            wr_upool_age(&w->kept, now, WR_HTTP_KEEP_IDLE_MS);
+            if (g->http)
+                wr_upool_age(&w->kept, now, WR_HTTP_KEEP_IDLE_MS);
             if (w->conns > 0 || w->active == 0 || w->orphan_killed
                 || now - w->orphan_since < WR_APP_ORPHAN_MS)
                 continue;
@@ -959,6 +961,16 @@ static void hop_out(wr_thread_t *t)
 
 /* Workers other threads handed to this one's waiting connections, and
  * connections they moved here. */
+/* A worker handed to a connection that is gone: back it goes (its claimed
+ * slot freed, or the whole worker given to the next waiter or idle). */
+static void handoff_back(const wr_handoff_t *h)
+{
+    if (h->w != NULL && h->claimed)
+        http_slot_free(h->w, WR_PROXY_DONE, -1);
+    else if (h->w != NULL)
+        give(h->w);
+}
+
 void wr_thread_take_inbox(wr_thread_t *t)
 {
     wr_handoff_t *h;
@@ -984,10 +996,7 @@ void wr_thread_take_inbox(wr_thread_t *t)
         while (c && c->id != h->conn_id)
             c = c->app_next;
         if (c == NULL) {                  /* that connection is gone */
-            if (w && h->claimed)
-                http_slot_free(w, WR_PROXY_DONE, -1);
-            else if (w)
-                give(w);
+            handoff_back(h);
         } else {
             waiting_remove(c);
             if (w) {
@@ -1168,10 +1177,7 @@ void wr_app_thread_done(wr_thread_t *t)
     pthread_mutex_unlock(&t->inbox_lock);
     while (h != NULL) {
         wr_handoff_t *next = h->next;
-        if (h->w != NULL && h->claimed)
-            http_slot_free(h->w, WR_PROXY_DONE, -1);
-        else if (h->w != NULL)
-            give(h->w);
+        handoff_back(h);
         free(h);
         h = next;
     }

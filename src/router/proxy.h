@@ -13,7 +13,8 @@
  * a slow client holds at most WR_PROXY_BUF bytes (plus framing) in memory.
  *
  * Connections: a "proxy" upstream gets one per request ("Connection:
- * close"); an application's worker keeps its own alive between requests
+ * close") unless settings.http.proxy_keepalive has the router keep them
+ * (upool.h); an application's worker keeps its own alive between requests
  * (its release takes the connection back, app.c keeps it).
  *
  * Errors: connecting fails -> 502; a malformed or cut response before its

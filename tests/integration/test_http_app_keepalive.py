@@ -19,7 +19,11 @@ SWEEP_S = 0.5              # ... WR_WORKER_SWEEP_MS
 
 
 def start(w, appdir, args=(), **kw):
+    # One router thread: a connection goes back to its pool once its answer
+    # went out, and with two threads the next client's request could come
+    # in on the other one a moment before (a new connection, rightly).
     return hh.setup(w, [{"action": {"pass": "applications/web"}}],
+                    settings={"listen_threads": 1},
                     extra={"applications": {"web": app(appdir, args=args, **kw)}})
 
 

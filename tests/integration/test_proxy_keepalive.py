@@ -77,7 +77,12 @@ def upstream():
 
 
 def start(w, up, keepalive=None):
-    settings = {"http": {"proxy_keepalive": keepalive}} if keepalive is not None else None
+    # One router thread: a connection goes back to the pool once its answer
+    # went out, and with two threads the next client's request could come
+    # in on the other one a moment before (a new connection, rightly).
+    settings = {"listen_threads": 1}
+    if keepalive is not None:
+        settings["http"] = {"proxy_keepalive": keepalive}
     return hh.setup(w, [{"action": {"proxy": "http://127.0.0.1:%d" % up}}],
                     settings=settings)
 
