@@ -119,7 +119,7 @@ build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 	@$(if $(Q),echo "  LD-FUZZ $@")
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-run: deps build/warrend build/warren-python
+run: deps build/warrend build/warren-python build/warren-php
 	@scripts/run.sh
 
 unit: $(UNIT_BIN)
@@ -162,7 +162,7 @@ $(PY_RT_OBJ) $(PY_RT_ASAN): CPPFLAGS += $(PY_INCLUDES) -DWPY_PYTHON_BIN='"$(PY_B
 # isolation "language_deps" of a python app: the stdlib and site directories
 # of the interpreter the runtime embeds (src/sandbox/prepare.c).
 PY_DEP_DIRS    = $(shell $(PY_BIN) -c 'import sysconfig, site; print(":".join(dict.fromkeys([sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"), *site.getsitepackages()])))')
-$(foreach d,obj asan fuzzobj,build/$(d)/src/sandbox/prepare.o): CPPFLAGS += -DWR_PYTHON_DIRS='"$(PY_DEP_DIRS)"'
+$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_PYTHON_DIRS='"$(PY_DEP_DIRS)"'
 
 all: build/warren-python
 
@@ -192,6 +192,32 @@ runtime-test: build/warren-python build/warren-python-asan
 	    WARREN_PYTHON_BIN=$(CURDIR)/build/warren-python-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/runtime
 # ---- end python runtime
+
+# ---- php runtime
+# build/warren-php: the PHP runtime, a worker program on libwarren
+# (src/runtime/php) embedding Debian's libphp8.2 (package libphp8.2-embed;
+# headers from php8.2-dev). Only this program links libphp.
+PHP_CONFIG    ?= /usr/bin/php-config8.2
+PHP_RT_SRC    := $(wildcard src/runtime/php/*.c)
+PHP_RT_OBJ    := $(PHP_RT_SRC:%.c=build/obj/%.o)
+PHP_INCLUDES   = $(patsubst -I%,-isystem %,$(shell $(PHP_CONFIG) --includes))
+PHP_LIBS      := -lphp8.2 -ljansson
+
+$(PHP_RT_OBJ): CPPFLAGS += $(PHP_INCLUDES)
+
+# isolation "language_deps" of a php app: the extension and ini directories.
+PHP_DEP_DIRS   = $(shell $(PHP_CONFIG) --extension-dir):/etc/php/8.2/embed:/etc/php/8.2/mods-available
+$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_PHP_DIRS='"$(PHP_DEP_DIRS)"'
+
+build/warren-php: $(PHP_RT_OBJ) build/libwarren.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PHP_LIBS)
+
+all: build/warren-php
+
+# The script resolution (no PHP in it) has a unit test of its own.
+build/unit/test_php_resolve: build/asan/src/runtime/php/resolve.o
+# ---- end php runtime
 
 test: deps
 	@$(MAKE) --no-print-directory all

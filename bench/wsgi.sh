@@ -6,9 +6,11 @@
 #
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
-#   UWSGI_MODES [http-socket http11-socket]: uWSGI is run once per mode:
+#   UWSGI_MODES [http-socket http11-socket http]: uWSGI is run once per mode:
 #               "uwsgi" closes every connection (--http-socket, how it is
-#               usually benchmarked), "uwsgi-ka" keeps them (--http11-socket)
+#               usually benchmarked), "uwsgi-ka" keeps them (--http11-socket),
+#               "uwsgi-router" is uWSGI's own HTTP router process in front of
+#               its workers (--http: Warren's shape; closes every connection)
 #   PIPELINE [unset: Warren's default, automatic]: the application's "pipeline"
 #               (requests queued on a busy worker beyond the one it serves)
 #   LISTEN_THREADS [unset: one per CPU]: Warren's settings.listen_threads
@@ -23,7 +25,7 @@ WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-32}
 WRK_DURATION=${WRK_DURATION:-5s}
 PROCESSES=${PROCESSES:-2}
-UWSGI_MODES=${UWSGI_MODES:-http-socket http11-socket}
+UWSGI_MODES=${UWSGI_MODES:-http-socket http11-socket http}
 PIPELINE=${PIPELINE:-}
 LISTEN_THREADS=${LISTEN_THREADS:-}
 SCHEDULING=${SCHEDULING:-}
@@ -88,13 +90,19 @@ esac
 
 # ---- 4. uWSGI (Debian's binary and python3 plugin), once per socket mode
 for mode in $UWSGI_MODES; do
-    name=$([ "$mode" = http11-socket ] && echo uwsgi-ka || echo uwsgi)
+    case $mode in
+        http11-socket) name=uwsgi-ka;;
+        http) name=uwsgi-router;;
+        *) name=uwsgi;;
+    esac
     if [ ! -x /usr/bin/uwsgi ] || [ ! -f "$UWSGI_PLUGIN" ]; then
         skip "$name" "uwsgi or uwsgi-plugin-python3 is not installed"
         continue
     fi
     UPORT=$(free_port)
-    /usr/bin/uwsgi --plugin python3 --"$mode" "127.0.0.1:$UPORT" \
+    plugins=python3
+    [ "$mode" = http ] && plugins=python3,http  # Debian builds the router as a plugin
+    /usr/bin/uwsgi --plugin "$plugins" --"$mode" "127.0.0.1:$UPORT" \
         --master --processes "$PROCESSES" --die-on-term --disable-logging \
         --chdir "$app" --module app:application --pidfile "$work/$name.pid" \
         </dev/null >"$work/logs/$name.log" 2>&1 &
@@ -136,7 +144,8 @@ echo "== app: WSGI hello world, $BODY_LEN-byte text/plain body; wrk -t$WRK_THREA
      "-c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds, servers alternating; no access logs"
 echo "   keep-alive: warren yes; uwsgi-ka yes; gunicorn sync no (it sends Connection: close);" \
      "uwsgi no: --http-socket closes after every response without Connection: close, so wrk" \
-     "counts each close as a read socket error (the responses are complete)"
+     "counts each close as a read socket error (the responses are complete); uwsgi-router no" \
+     "(its --http-keepalive stalls ~40 ms per request here, so it is not used)"
 
 results="$work/results.txt"
 : > "$results"
@@ -155,7 +164,7 @@ for line in open(sys.argv[1]):
     s, r = line.split()
     runs.setdefault(s, []).append(float(r))
 med = {s: statistics.median(v) for s, v in runs.items()}
-for s in ("warren", "uwsgi", "uwsgi-ka", "gunicorn"):
+for s in ("warren", "uwsgi", "uwsgi-ka", "uwsgi-router", "gunicorn"):
     print("  %-9s %10s" % (s, "%.0f" % med[s] if s in med else "not measured"))
 # uWSGI's goal holds against both of its modes; the keep-alive one is the
 # like-for-like comparison (Warren keeps connections too).
@@ -166,6 +175,9 @@ for peer, goal in goals.items():
         print("  warren/%-8s %.2f   (goal >= %.0fx: %s)" % (peer, r, goal, "met" if r >= goal else "NOT met"))
     else:
         print("  warren/%-8s n/a    (goal >= %.0fx: not measured)" % (peer, goal))
+if "warren" in med and med.get("uwsgi-router", 0) > 0:
+    print("  warren/uwsgi-router %.2f   (uWSGI's own router in front of its workers; no goal)"
+          % (med["warren"] / med["uwsgi-router"]))
 PY
 # ---- 7. CPU time per request of each server's processes (utime + stime from
 #         /proc, all threads), during one more wrk run each: what a server
@@ -206,10 +218,50 @@ if [ "${CPU:-1}" = 1 ]; then
         for g in "${groups[@]}"; do
             after=$(ticks_of ${g#*:})
             awk -v n="${g%%:*}" -v t=$((after - ${before[$g]})) -v hz="$HZ" -v r="${reqs:-0}" \
-                'BEGIN { if (r > 0) printf "  %-22s %6.1f µs  (%d requests)\n", n, t * 1e6 / hz / r, r }'
+                -v f="$work/cpu.txt" \
+                'BEGIN { if (r > 0) { us = t * 1e6 / hz / r
+                         printf "  %-22s %6.1f µs  (%d requests)\n", n, us, r
+                         printf "%s\t%f\n", n, us >> f } }'
         done
         unset before
     done
+    # What bounds the ratio: the app processes alone (no router at all)
+    # against each peer's whole server, and what one system call costs here
+    # (the router's hop is a few of them per request).
+    cat > "$work/nullcall.c" <<'NC'
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(void)
+{
+    struct timespec a, b;
+    long n = 1000000;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n / 1000);
+    return 0;
+}
+NC
+    nullcall=""
+    cc -O2 -o "$work/nullcall" "$work/nullcall.c" 2>/dev/null && nullcall=$("$work/nullcall")
+    $PY - "$work/cpu.txt" "$nullcall" <<'PYB'
+import sys
+cpu = dict((n, float(v)) for n, v in (l.rstrip("\n").split("\t") for l in open(sys.argv[1])))
+app, router = cpu.get("warren app processes"), cpu.get("warren router")
+if app and router:
+    print("== what bounds the ratio (CPU per request, from the figures above)")
+    print("  warren: %.1f µs = router %.1f + app processes %.1f" % (app + router, router, app))
+    for peer in ("uwsgi", "uwsgi-ka", "gunicorn"):
+        if cpu.get(peer):
+            print("  %-9s %6.1f µs: peer/warren %.2f; with a router that cost nothing %.2f"
+                  " (the most the ratio can reach where the CPUs are the limit)"
+                  % (peer, cpu[peer], cpu[peer] / (app + router), cpu[peer] / app))
+if sys.argv[2]:
+    print("  a null system call (getppid) costs %s µs on this machine" % sys.argv[2])
+PYB
 fi
 
 # ---- 8. Warren's system calls per request: strace -c on the router (all its

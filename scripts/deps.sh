@@ -2,12 +2,14 @@
 # Install the Debian packages Warren's build and tests need, only when missing.
 # Idempotent: a machine that has everything runs no apt command at all.
 # Flask, Django and Starlette: real frameworks the integration tests run
-# (tests/integration/test_python_frameworks.py).
+# (tests/integration/test_python_frameworks.py). libphp8.2-embed and
+# php8.2-dev: the PHP runtime (build/warren-php) embeds Debian's libphp.
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
       python3 python3-dev python3-pytest procps util-linux iproute2
-      python3-flask python3-django python3-starlette"
+      python3-flask python3-django python3-starlette
+      libphp8.2-embed php8.2-dev"
 
 missing=""
 for p in $PKGS; do

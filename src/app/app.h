@@ -14,6 +14,8 @@
  * A "python" app runs the WSGI runtime RUNTIMES/warren-python (RUNTIMES:
  * --modulesdir, by default the directory warrend itself is in) with the
  * app's options in WARREN_PYTHON_* variables (src/runtime/python/main.c).
+ * A "php" app runs RUNTIMES/warren-php, its options in WARREN_PHP_*
+ * variables (src/runtime/php/options.c), one plain exec'd worker each.
  *
  * Worker process (external type):
  *   argv     executable, then "arguments"
@@ -43,6 +45,7 @@
 
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define WR_PYTHON_RUNTIME    "warren-python"
+#define WR_PHP_RUNTIME       "warren-php"
 #define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
 #define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
 #define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */
@@ -61,7 +64,8 @@ typedef struct {
     char      *cwd;           /* NULL: inherited */
     char      *out_path;      /* NULL: /dev/null */
     char      *err_path;      /* NULL: the error log */
-    int        python;        /* the python runtime, opened by main */
+    int        runtime;       /* a Warren language runtime (python, php):
+                               * opened by main, outside any rootfs */
     uid_t      host_uid;      /* uid/gid outside a credential namespace */
     gid_t      host_gid;      /* (uid/gid: inside it) */
     wr_sb_conf_t sb;          /* "isolation" */
@@ -92,8 +96,8 @@ int  wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t
                        char *reason, size_t rlen);
 void wr_app_spec_free(wr_app_spec_t *s);
 /* "isolation" into s->sb (spec_iso.c): 0, -1 out of memory, -2 why set. */
-int  wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why,
-                           size_t wlen);
+int  wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, const char *lang_dirs,
+                           char *why, size_t wlen);
 
 /* The prototype process; never returns. chan_fd: its channel to main.
  * sb: its sandbox as main prepared it (NULL without isolation); filter:

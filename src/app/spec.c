@@ -90,10 +90,28 @@ static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def
     return 0;
 }
 
+#ifndef WR_PYTHON_DIRS
+#define WR_PYTHON_DIRS ""
+#endif
+#ifndef WR_PHP_DIRS
+#define WR_PHP_DIRS ""
+#endif
+
 /* "python", "python 3", "python 3.11": Unit's type with an optional version. */
+static int is_lang(const char *type, const char *lang)
+{
+    size_t n = strlen(lang);
+    return type && strncmp(type, lang, n) == 0 && (type[n] == '\0' || type[n] == ' ');
+}
+
 static int is_python(const char *type)
 {
-    return strncmp(type, "python", 6) == 0 && (type[6] == '\0' || type[6] == ' ');
+    return is_lang(type, "python");
+}
+
+static int is_php(const char *type)
+{
+    return is_lang(type, "php");
 }
 
 int wr_app_is_http(json_t *app)
@@ -111,12 +129,13 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     json_t *iso = json_object_get(app, "isolation");
     char why[256];
 
-    if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type))) {
+    if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type) && !is_php(type))) {
         snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
         return fail(reason, rlen, name, why);
     }
     /* Python: "protocol" is "wsgi", "asgi" or absent (detected). */
-    if (!is_python(type) && proto && strcmp(proto, "warren") != 0 && strcmp(proto, "http") != 0) {
+    if (strcmp(type, "external") == 0 && proto && strcmp(proto, "warren") != 0
+        && strcmp(proto, "http") != 0) {
         snprintf(why, sizeof(why), "protocol \"%s\" is not supported yet.", proto);
         return fail(reason, rlen, name, why);
     }
@@ -195,7 +214,39 @@ static int python_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-#define WR_PYTHON_VARS  10      /* python_env() adds at most this many */
+/* The php options (src/runtime/php/options.c): root, script, index as
+ * they are, targets and options as JSON. */
+static int php_env(char **env, size_t *n, json_t *app)
+{
+    static const struct { const char *key, *var; } strs[] = {
+        { "root", "WARREN_PHP_ROOT" }, { "script", "WARREN_PHP_SCRIPT" },
+        { "index", "WARREN_PHP_INDEX" },
+    }, objs[] = {
+        { "targets", "WARREN_PHP_TARGETS" }, { "options", "WARREN_PHP_OPTIONS" },
+    };
+
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        const char *v = json_string_value(json_object_get(app, strs[i].key));
+        if (v && asprintf(&env[(*n)++], "%s=%s", strs[i].var, v) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+        json_t *v = json_object_get(app, objs[i].key);
+        char *t;
+        int rc;
+        if (v == NULL)
+            continue;
+        if ((t = json_dumps(v, JSON_COMPACT)) == NULL)
+            return -1;
+        rc = asprintf(&env[(*n)++], "%s=%s", objs[i].var, t);
+        free(t);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define WR_PYTHON_VARS  10      /* python_env() or php_env() add at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
@@ -222,6 +273,8 @@ static int build_env(wr_app_spec_t *s, json_t *app)
     }
     if (is_python(json_string_value(json_object_get(app, "type"))))
         return python_env(s->env, &n, app);
+    if (is_php(json_string_value(json_object_get(app, "type"))))
+        return php_env(s->env, &n, app);
     return 0;
 }
 
@@ -229,6 +282,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                       uid_t def_uid, gid_t def_gid, const char *runtimes,
                       char *reason, size_t rlen)
 {
+    const char *type = json_string_value(json_object_get(app, "type"));
     char why[256];
     const char *sched;
 
@@ -243,9 +297,12 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                      ? (int) json_integer_value(json_object_get(app, "concurrency"))
                      : WR_APP_DEFAULT_CONCURRENCY;
     s->name = strdup(name);
-    if (is_python(json_string_value(json_object_get(app, "type")))) {
+    if (is_python(type)) {
         s->zygote = 1;
         if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)
+            s->executable = NULL;
+    } else if (is_php(type)) {
+        if (asprintf(&s->executable, "%s/%s", runtimes, WR_PHP_RUNTIME) < 0)
             s->executable = NULL;
     } else {
         s->executable = dup_opt(json_object_get(app, "executable"));
@@ -260,8 +317,9 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     }
     s->host_uid = s->uid;
     s->host_gid = s->gid;
-    s->python = is_python(json_string_value(json_object_get(app, "type")));
-    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), s->python,
+    s->runtime = is_python(type) || is_php(type);
+    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"),
+                                  is_python(type) ? WR_PYTHON_DIRS : is_php(type) ? WR_PHP_DIRS : NULL,
                                   why, sizeof(why))) {
     case -1:
         wr_app_spec_free(s);

@@ -86,7 +86,8 @@ static int dup_str(char **dst, json_t *v)
 }
 
 /* Returns 0, -1 out of memory, -2 with why filled. */
-int wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why, size_t wlen)
+int wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, const char *lang_dirs,
+                          char *why, size_t wlen)
 {
     wr_sb_conf_t *c = &s->sb;
     json_t *ns = json_object_get(iso, "namespaces"), *am = json_object_get(iso, "automount");
@@ -99,7 +100,7 @@ int wr_app_spec_isolation(wr_app_spec_t *s, json_t *iso, int python, char *why, 
     if (json_object_size(iso) == 0)
         return 0;
     c->on = 1;
-    c->python = python;
+    c->lang_dirs = lang_dirs;
     for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++)
         if (json_is_true(json_object_get(ns, ns_flags[i].key)))
             c->clone_flags |= ns_flags[i].flag;

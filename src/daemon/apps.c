@@ -761,7 +761,7 @@ static pid_t proto_fork(wr_gen_t *g, char *reason, size_t rlen)
         return pid;
     }
     sb_peers(g);
-    if (wr_sb_prepare(&g->spec.sb, &g->sb, g->spec.executable, !g->spec.python, &err) < 0) {
+    if (wr_sb_prepare(&g->spec.sb, &g->sb, g->spec.executable, !g->spec.runtime, &err) < 0) {
         sb_peers_done(g);
         snprintf(reason, rlen, "%s", err.text);
         return -1;

@@ -11,8 +11,9 @@
  * nosuid and nodev. RPATH/RUNPATH and ld.so.conf directories are not
  * searched; a program that is not ELF gets no deps.
  *
- * For Python (WR_PYTHON_DIRS, from the interpreter the runtime was built
- * against): the stdlib and the site directories, when they exist.
+ * For a language runtime, the directories it reads besides its libraries
+ * (wr_sb_conf_t.lang_dirs, prepare.c): Python's stdlib and site
+ * directories, PHP's extensions and ini files.
  */
 #include <elf.h>
 #include <errno.h>

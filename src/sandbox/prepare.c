@@ -19,33 +19,42 @@
 #include "core/log.h"
 #include "sandbox/sandbox.h"
 
-#ifndef WR_PYTHON_DIRS
-#define WR_PYTHON_DIRS ""
-#endif
 #define WR_PROC_FD_PATH 64
 
-static int python_dirs(wr_sb_run_t *r, wr_sb_err_t *err)
+static int lang_dir(const char *d, wr_sb_run_t *r, wr_sb_err_t *err)
 {
-    char list[] = WR_PYTHON_DIRS;
-    char *save = NULL;
+    struct stat st;
+    wr_sb_mount_t *v;
 
-    for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        struct stat st;
-        wr_sb_mount_t *v;
-        if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-            continue;
-        v = realloc(r->deps, (r->ndeps + 1) * sizeof(*v));
-        if (v == NULL)
-            return wr_sb_fail(err, "realloc", "language deps");
-        r->deps = v;
-        v[r->ndeps] = (wr_sb_mount_t) { .source = strdup(d), .dest = strdup(d),
-                                        .read_only = 1,
-                                        .kind = WR_SB_MNT_DIR | WR_SB_IN_ROOT };
-        r->ndeps++;
-        if (v[r->ndeps - 1].source == NULL || v[r->ndeps - 1].dest == NULL)
-            return wr_sb_fail(err, "strdup", d);
-    }
+    if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    v = realloc(r->deps, (r->ndeps + 1) * sizeof(*v));
+    if (v == NULL)
+        return wr_sb_fail(err, "realloc", "language deps");
+    r->deps = v;
+    v[r->ndeps] = (wr_sb_mount_t) { .source = strdup(d), .dest = strdup(d),
+                                    .read_only = 1,
+                                    .kind = WR_SB_MNT_DIR | WR_SB_IN_ROOT };
+    r->ndeps++;
+    if (v[r->ndeps - 1].source == NULL || v[r->ndeps - 1].dest == NULL)
+        return wr_sb_fail(err, "strdup", d);
     return 0;
+}
+
+/* The directories a language runtime reads besides its ELF deps (Python's
+ * stdlib, PHP's extensions and ini files), bound read-only at the same
+ * path inside the rootfs; one that does not exist here is skipped. */
+static int lang_dirs(const char *dirs, wr_sb_run_t *r, wr_sb_err_t *err)
+{
+    char *list = strdup(dirs), *save = NULL;
+    int rc = 0;
+
+    if (list == NULL)
+        return wr_sb_fail(err, "strdup", "language deps");
+    for (char *d = strtok_r(list, ":", &save); d && rc == 0; d = strtok_r(NULL, ":", &save))
+        rc = lang_dir(d, r, err);
+    free(list);
+    return rc;
 }
 
 /* The program's ELF deps: an external app's executable is read inside the
@@ -149,7 +158,7 @@ int wr_sb_prepare(const wr_sb_conf_t *c, wr_sb_run_t *r, const char *exec,
             }
         }
         if (c->lang_deps && (exec_deps(c, r, exec, exec_in_rootfs, err) < 0
-                             || (c->python && python_dirs(r, err) < 0)))
+                             || (c->lang_dirs && lang_dirs(c->lang_dirs, r, err) < 0)))
             goto fail;
         if (mount_kinds(c, err) < 0 || mount_points(c, r, err) < 0)
             goto fail;

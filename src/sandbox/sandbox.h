@@ -74,7 +74,8 @@ typedef struct {
     char          *hostname;        /* NULL: keep */
     long long      rlim[WR_SB_RLIM_N];
     uint64_t       caps;            /* bit n: capability n kept */
-    int            python;          /* the runtime needs the Python dirs */
+    const char    *lang_dirs;       /* colon-separated dirs the language runtime
+                                     * reads (language_deps), or NULL: static */
 } wr_sb_conf_t;
 
 /* main's compiled seccomp program, built once, shared by every app. */
