@@ -206,7 +206,8 @@ PHP_LIBS      := -lphp8.2 -ljansson
 $(PHP_RT_OBJ): CPPFLAGS += $(PHP_INCLUDES)
 
 # isolation "language_deps" of a php app: the extension and ini directories.
-PHP_DEP_DIRS   = $(shell $(PHP_CONFIG) --extension-dir):/etc/php/8.2/embed:/etc/php/8.2/mods-available
+# Debian's PHP reads time zones from the system's tzdata.
+PHP_DEP_DIRS   = $(shell $(PHP_CONFIG) --extension-dir):/etc/php/8.2/embed:/etc/php/8.2/mods-available:/usr/share/zoneinfo
 $(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_PHP_DIRS='"$(PHP_DEP_DIRS)"'
 
 build/warren-php: $(PHP_RT_OBJ) build/libwarren.a

@@ -16,20 +16,20 @@ chmod -R a+rX "$run"
 chmod a+x "$top/build"
 
 # The router and the demo app run as nobody: they must reach the demo files
-# and build/warren-python. A checkout nobody cannot enter (root's home is
+# and the runtimes (build/warren-python, build/warren-php). A checkout nobody cannot enter (root's home is
 # 0700) gets them staged in /run/warren-demo (only root writes /run).
 if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
     stage=/run/warren-demo
     mkdir -p "$stage/www" "$stage/app" "$stage/modules"
     cp "$top/scripts/demo/index.html" "$stage/www/"
     cp "$top/scripts/demo/app.py" "$stage/app/"
-    cp "$top/build/warren-python" "$stage/modules/"
+    cp "$top/build/warren-python" "$top/build/warren-php" "$stage/modules/"
     chmod -R a+rX "$stage"
     www="$stage/www"
     app="$stage/app"
     modules="--modulesdir $stage/modules"
     echo "note: user nobody cannot enter $top (a parent directory is closed):" \
-         "the demo's files and warren-python are served from $stage" >&2
+         "the demo's files and the runtimes are served from $stage" >&2
 fi
 
 if [ ! -f "$run/state/conf.json" ]; then

@@ -66,13 +66,15 @@ def is_zygote(pid):
 
 
 def python_modulesdir():
-    """A --modulesdir that user nobody can reach, holding a copy of
-    build/warren-python: the checkout itself may be private (a clone in a
-    0700 directory). The caller removes it."""
+    """A --modulesdir that user nobody can reach, holding a copy of the
+    language runtimes (build/warren-python, build/warren-php): the checkout
+    itself may be private (a clone in a 0700 directory). The caller
+    removes it."""
     d = make_tmpdir("warren-rt-")
     os.chmod(d, 0o755)
-    shutil.copy(os.path.join(REPO, "build", "warren-python"), d)
-    os.chmod(os.path.join(d, "warren-python"), 0o755)
+    for rt in ("warren-python", "warren-php"):
+        shutil.copy(os.path.join(REPO, "build", rt), d)
+        os.chmod(os.path.join(d, rt), 0o755)
     return d
 
 

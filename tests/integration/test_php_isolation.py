@@ -1,0 +1,84 @@
+"""PHP applications in a sandbox: a rootfs that holds nothing but the site,
+with credential, mount and pid namespaces. The runtime (opened by main
+outside the rootfs) must find libphp and its libraries, PHP's extensions,
+php.ini and conf.d, and the time zone data through the language_deps
+automount, and see nothing else of the host."""
+
+import json
+import os
+import shutil
+import urllib.request
+
+import iso_helpers as ih
+import warren_helpers as wh
+
+ROOT_NS_USER = {"credential": True, "mount": True, "pid": True}
+
+PROBE = r'''<?php
+$host = @file_get_contents(getenv("HOST_FILE"));
+echo json_encode([
+    "ext" => get_loaded_extensions(),
+    "ini" => php_ini_loaded_file(),
+    "scanned" => php_ini_scanned_files() !== false,
+    "tz" => date_default_timezone_get(),
+    "paris" => (new DateTime("2026-07-01 12:00", new DateTimeZone("Europe/Paris")))->format("P"),
+    "root" => array_values(array_diff(scandir("/"), [".", ".."])),
+    "host_file" => $host === false ? null : strlen($host),
+    "uid" => posix_getuid(),
+    "pid" => getmypid(),
+    "cwd" => getcwd(),
+]);
+'''
+
+
+def get_json(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        assert r.status == 200
+        return json.loads(r.read())
+
+
+def test_php_in_an_empty_rootfs(warren_factory):
+    rt = wh.python_modulesdir()
+    try:
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        root = os.path.join(w.dir, "phproot")
+        os.makedirs(os.path.join(root, "srv", "site"))
+        with open(os.path.join(root, "srv", "site", "probe.php"), "w") as f:
+            f.write(PROBE)
+        for d, _, files in os.walk(root):
+            os.chmod(d, 0o755)
+            for n in files:
+                os.chmod(os.path.join(d, n), 0o644)
+        # a file of the host the app must not reach (outside the rootfs)
+        host_file = os.path.join(w.dir, "host-secret")
+        with open(host_file, "w") as f:
+            f.write("secret")
+        os.chmod(host_file, 0o644)
+        port = wh.free_port()
+        ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/php"}},
+                   "applications": {"php": {
+                       "type": "php", "root": "/srv/site", "processes": 1,
+                       "environment": {"HOST_FILE": host_file},
+                       "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}})
+        w.baseline_all()
+        rep = get_json(port, "/probe.php")
+        # extensions from conf.d (symlinks into mods-available) and php.ini
+        assert "Zend OPcache" in rep["ext"] and "json" in rep["ext"], rep["ext"]
+        assert rep["ini"] == "/etc/php/8.2/embed/php.ini"
+        assert rep["scanned"] is True
+        # tzdata from the host's /usr/share/zoneinfo: summer time in Paris
+        assert rep["paris"] == "+02:00", rep
+        assert "Invalid date.timezone" not in w.log()
+        # only the rootfs and what language_deps bound into it
+        assert "srv" in rep["root"]
+        assert not {"home", "root", "var", "boot"} & set(rep["root"]), rep["root"]
+        assert rep["host_file"] is None
+        assert rep["uid"] == wh.NOBODY_UID
+        assert rep["pid"] == 2, rep["pid"]     # own pid namespace: prototype is 1
+        assert rep["cwd"] == "/srv/site"
+        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
+        assert s == 200
+        assert wh.wait_for(lambda: ih.mounts_under([w.dir]) == [], 5.0), \
+            ih.mounts_under([w.dir])
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
