@@ -231,7 +231,7 @@ def python_in_rootfs(warren_factory, namespaces, **app):
     """A warrend whose --modulesdir holds warren-python, running the WSGI
     twin from a rootfs (w.dir/pyroot, the module under /app inside) as app
     "py" behind a listener; yields (w, port). app: more app options."""
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
         root = os.path.join(w.dir, "pyroot")

@@ -28,7 +28,7 @@ def application(environ, start_response):
 
 @pytest.fixture
 def slow(warren_factory):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-drain-")
     hh.write(appdir, "slow.py", SLOW)
     w = warren_factory(extra_args=["--modulesdir", rt])

@@ -41,7 +41,7 @@ def application(environ, start_response):
 def pyw(warren_factory):
     """A warrend whose --modulesdir holds warren-python, and an app that
     sleeps ?sleep=SECONDS before answering with its pid."""
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "scale_wsgi.py", APP)
     w = warren_factory(extra_args=["--modulesdir", rt])
@@ -388,7 +388,7 @@ def test_prototype_fds_stay_flat_over_worker_churn(warren_factory, kind):
     two killed with SIGKILL, it holds exactly the descriptors it held with
     its first workers. A channel end kept after a fork would grow it by one
     per worker (and hand siblings' channels to later workers)."""
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "scale_wsgi.py", APP)
     d, exe = external_app("hello", HELLO)

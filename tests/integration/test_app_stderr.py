@@ -32,7 +32,7 @@ def application(environ, start_response):
 
 @pytest.fixture
 def pyw(warren_factory):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "noisy_wsgi.py", APP)
     w = warren_factory(extra_args=["--modulesdir", rt])

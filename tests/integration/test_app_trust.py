@@ -43,7 +43,7 @@ def victim():
 def test_a_zygote_lying_about_a_worker_pid_fails_the_start(warren_factory, victim):
     # The runtime from a --modulesdir nobody can reach (the checkout may be
     # private).
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     w = warren_factory(extra_args=["--modulesdir", rt])
     d = hh.make_root("warren-liar-")
     try:

@@ -12,7 +12,7 @@ DEMO = os.path.join(wh.REPO, "scripts", "demo")
 
 
 def test_demo_config_serves_page_return_and_app(warren_factory):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     www = hh.make_root("warren-www-")
     app = hh.make_root("warren-app-")
     try:

@@ -411,7 +411,7 @@ def test_python_twin_in_a_rootfs(warren_factory):
 
 def test_python_twin_agrees_with_the_c_app(warren_factory):
     """Without isolation both apps report the same host view."""
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
         appdir = ih.make_wsgi_dir(w.dir, "pyapp")

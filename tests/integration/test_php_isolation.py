@@ -38,7 +38,7 @@ def get_json(port, path):
 
 
 def test_php_in_an_empty_rootfs(warren_factory):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
         root = os.path.join(w.dir, "phproot")

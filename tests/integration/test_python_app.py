@@ -29,7 +29,7 @@ def application(environ, start_response):
 def pyw(warren_factory):
     """A warrend whose --modulesdir holds a copy of warren-python, and an app
     directory that user nobody can read."""
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "hello_wsgi.py", WSGI)
     w = warren_factory(extra_args=["--modulesdir", rt])

@@ -96,7 +96,7 @@ MB = 1024 * 1024
 def pya(warren_factory):
     """A warrend with warren-python in its --modulesdir, and an app directory
     user nobody can read."""
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-asgi-")
     hh.write(appdir, "hello_asgi.py", ASGI)
     w = warren_factory(extra_args=["--modulesdir", rt])

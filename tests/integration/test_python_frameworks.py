@@ -168,7 +168,7 @@ app = Starlette(routes=[Mount("/fw", routes=[
 
 @pytest.fixture
 def pyw(warren_factory):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-fw-")
     hh.write(appdir, "flask_app.py", FLASK_APP)
     hh.write(appdir, "django_app.py", DJANGO_APP)

@@ -75,7 +75,7 @@ def application(environ, start_response):
 
 @pytest.fixture
 def pyt(warren_factory):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-pyt-")
     hh.write(appdir, "threads_wsgi.py", APP)
     w = warren_factory(extra_args=["--modulesdir", rt])

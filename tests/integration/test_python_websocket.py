@@ -94,7 +94,7 @@ def application(environ, start_response):
 
 
 def start(warren_factory, settings=None):
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     appdir = hh.make_root("warren-py-")
     hh.write(appdir, "ws_asgi.py", APP)
     hh.write(appdir, "plain_wsgi.py", WSGI)

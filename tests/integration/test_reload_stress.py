@@ -43,7 +43,7 @@ def stress_app(request, warren_factory):
     """(warrend, port, body the app answers) for the app kind asked."""
     kind = request.param
     d = hh.make_root("warren-stress-")
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     if kind in ("c", "c-dynamic"):
         exe = os.path.join(d, "hello")
         shutil.copy(HELLO, exe)

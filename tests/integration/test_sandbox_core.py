@@ -291,7 +291,7 @@ def test_pid_namespace_worker_killed_on_timeout(warren_factory):
     prototype): the router's limits.timeout kill reaches the right process."""
     # Without a rootfs the runtime is exec'd by path as user nobody: a
     # --modulesdir nobody can reach (the checkout may be private).
-    rt = wh.python_modulesdir()
+    rt = wh.runtimes_modulesdir()
     try:
         pid_namespace_timeout(warren_factory(extra_args=["--modulesdir", rt]))
     finally:

@@ -65,7 +65,7 @@ def is_zygote(pid):
         return False
 
 
-def python_modulesdir():
+def runtimes_modulesdir():
     """A --modulesdir that user nobody can reach, holding a copy of the
     language runtimes (build/warren-python, build/warren-php): the checkout
     itself may be private (a clone in a 0700 directory). The caller
