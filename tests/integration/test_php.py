@@ -992,3 +992,37 @@ def test_basic_authorization_fills_php_auth(php):
     assert s["HTTP_AUTHORIZATION"] == "Basic " + cred
     r, d = dump(port, "/dump.php")
     assert "PHP_AUTH_USER" not in d["server"] and "PHP_AUTH_PW" not in d["server"]
+
+
+FINISH = '''<?php
+header("X-Before: 1");
+echo "answered";
+$ok = fastcgi_finish_request();
+echo "dropped";                      // no client any more
+header("X-After: 1");                // too late, and no error for it
+for ($i = 0; $i < 500 && !file_exists($_GET["go"]); $i++) usleep(10000);
+file_put_contents($_GET["mark"], json_encode([$ok, fastcgi_finish_request(), getmypid()]));
+'''
+
+
+def test_fastcgi_finish_request_ends_the_response_and_the_script_goes_on(php):
+    """php-fpm's fastcgi_finish_request(): the client has the whole response
+    while the script still runs (it waits for the test's go file); what it
+    prints after is dropped; a second call returns false."""
+    w, root = php
+    hh.write(root, "finish.php", FINISH)
+    port = start(w, {"type": "php", "root": root, "processes": 1})
+    out = os.path.join(root, "out")              # the worker (nobody) writes there
+    os.mkdir(out)
+    os.chmod(out, 0o777)
+    go, mark = os.path.join(out, "go"), os.path.join(out, "mark")
+    r = get(port, "/finish.php?go=%s&mark=%s" % (go, mark))
+    assert (r.status, r.body, r.header("X-Before"), r.header("X-After")) == \
+        (200, b"answered", "1", None), r
+    assert not os.path.exists(mark)          # the script is still waiting
+    with open(go, "w"):
+        pass
+    assert wh.wait_for(lambda: os.path.exists(mark) and os.path.getsize(mark) > 0, 10.0)
+    ok, again, pid = json.loads(open(mark).read())
+    assert (ok, again) == (True, False)
+    assert get(port, "/pid.php").body == str(pid).encode()

@@ -27,8 +27,10 @@
 #include <php.h>
 #include <SAPI.h>
 #include <php_main.h>
+#include <php_output.h>
 #include <php_variables.h>
 #include <zend_ini.h>
+#include <ext/standard/head.h>
 
 #include "runtime/php/wphp.h"
 
@@ -48,6 +50,8 @@ typedef struct {
     const wphp_target_t *target;
     int              failed;      /* the response can no longer be sent */
     int              head;        /* send_headers ran */
+    int              ended;       /* fastcgi_finish_request(): the response is
+                                   * whole, the script goes on, output dropped */
     size_t           out_len;
     char             out[WPHP_OUT_CHUNK];
     wphp_resolved_t  res;
@@ -72,7 +76,7 @@ static int out_push(void)
 
 static size_t wphp_ub_write(const char *str, size_t len)
 {
-    if (cur.failed || cur.req == NULL)
+    if (cur.failed || cur.ended || cur.req == NULL)
         return len;
     if (cur.out_len + len > sizeof(cur.out) && out_push() < 0)
         goto gone;
@@ -95,7 +99,7 @@ gone:
 
 static void wphp_flush(void *server_context)
 {
-    if (cur.req == NULL)
+    if (cur.req == NULL || cur.ended)
         return;
     if (!SG(headers_sent))
         sapi_send_headers();
@@ -230,6 +234,31 @@ static void wphp_log_message(const char *msg, int syslog_type)
     wphp_log_text(msg, strlen(msg));
 }
 
+/* The response ends here; the script goes on without a client (php-fpm's
+ * function, which frameworks call when it exists). The worker stays busy
+ * with it, so the router may queue the next request behind it. */
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_finish_request, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+static PHP_FUNCTION(fastcgi_finish_request)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    if (cur.req == NULL || cur.ended)
+        RETURN_FALSE;
+    php_output_end_all();
+    php_header();
+    if (!cur.failed && warren_write_end(cur.req, cur.out, cur.out_len) < 0)
+        cur.failed = 1;
+    cur.out_len = 0;
+    cur.ended = 1;
+    RETURN_TRUE;
+}
+
+static const zend_function_entry wphp_functions[] = {
+    ZEND_FE(fastcgi_finish_request, arginfo_finish_request)
+    ZEND_FE_END
+};
+
 static int wphp_startup(sapi_module_struct *m)
 {
     return php_module_startup(m, NULL);
@@ -248,6 +277,7 @@ static sapi_module_struct wphp_sapi = {
     .read_cookies = wphp_read_cookies,
     .register_server_variables = wphp_register_variables,
     .log_message = wphp_log_message,
+    .additional_functions = wphp_functions,
 };
 
 /* ------------------------------------------------------------- start, stop */
@@ -406,7 +436,7 @@ void wphp_serve_one(warren_req_t *req, const wphp_target_t *t)
     }
     cur.req = req;
     cur.target = t;
-    cur.failed = cur.head = 0;
+    cur.failed = cur.head = cur.ended = 0;
     cur.out_len = 0;
     run_php(req);
     if (!cur.head) {
@@ -414,7 +444,7 @@ void wphp_serve_one(warren_req_t *req, const wphp_target_t *t)
         answer(req, 500, NULL);         /* PHP never got as far as a response */
         goto out;
     }
-    if (cur.failed || warren_write_end(req, cur.out, cur.out_len) < 0)
+    if (cur.failed || (!cur.ended && warren_write_end(req, cur.out, cur.out_len) < 0))
         warren_abort(req);
     else
         warren_finish(req);
