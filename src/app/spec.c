@@ -302,6 +302,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
         if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)
             s->executable = NULL;
     } else if (is_php(type)) {
+        s->zygote = 1;
         if (asprintf(&s->executable, "%s/%s", runtimes, WR_PHP_RUNTIME) < 0)
             s->executable = NULL;
     } else {

@@ -1026,3 +1026,38 @@ def test_fastcgi_finish_request_ends_the_response_and_the_script_goes_on(php):
     ok, again, pid = json.loads(open(mark).read())
     assert (ok, again) == (True, False)
     assert get(port, "/pid.php").body == str(pid).encode()
+
+
+OPCACHE = '''<?php
+$s = opcache_get_status(false);
+header("Content-Type: application/json");
+echo json_encode(["pid" => getmypid(), "sapi" => php_sapi_name(),
+                  "on" => $s ? $s["opcache_enabled"] : false,
+                  "start" => $s ? $s["opcache_statistics"]["start_time"] : null]);
+'''
+
+
+def test_workers_share_one_opcache(php):
+    """Workers are forked from one started PHP (the zygote), as php-fpm's
+    are from its master: opcache is on (PHP keeps it off for SAPI names it
+    does not know; Warren's is "cli-server", as under Unit) and its shared
+    memory is one for all workers: the same start time in each."""
+    w, root = php
+    hh.write(root, "opcache.php", OPCACHE)
+    port = start(w, {"type": "php", "root": root, "processes": 2})
+    seen = {}
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        for _ in range(10):
+            for r in ex.map(lambda _: get(port, "/opcache.php"), range(8)):
+                d = json.loads(r.body)
+                seen[d["pid"]] = d
+            if len(seen) == 2:
+                break
+    assert len(seen) == 2, seen
+    a, b = seen.values()
+    assert (a["sapi"], a["on"]) == ("cli-server", True), a
+    assert a["start"] == b["start"], seen
+    zygotes = [p for p in wh.descendants(w.main_pid) if wh.is_zygote(p)]
+    assert len(zygotes) == 1, zygotes
+    protos, workers = w.app_processes()
+    assert workers == set(seen), (workers, seen)

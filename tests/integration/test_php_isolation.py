@@ -74,7 +74,9 @@ def test_php_in_an_empty_rootfs(warren_factory):
         assert not {"home", "root", "var", "boot"} & set(rep["root"]), rep["root"]
         assert rep["host_file"] is None
         assert rep["uid"] == wh.NOBODY_UID
-        assert rep["pid"] == 2, rep["pid"]     # own pid namespace: prototype is 1
+        # own pid namespace: prototype 1, zygote 2, its short-lived middle
+        # child 3, the worker 4
+        assert rep["pid"] == 4, rep["pid"]
         assert rep["cwd"] == "/srv/site"
         s, _ = w.put("/config", {"listeners": {}, "applications": {}})
         assert s == 200

@@ -1,9 +1,12 @@
 /*
- * warren-php: the PHP runtime, a worker program on libwarren. warrend runs
- * it once per worker of a "php" application (src/app/spec.c); it starts
- * PHP (php.ini, extensions, the application's "options"), says HELLO, then
- * runs one script per request until the router closes the channel. Only
- * this program links libphp: warrend never does.
+ * warren-php: the PHP runtime, a worker program on libwarren. The prototype
+ * of a "php" application runs it as a zygote (src/runtime/common/zygote.c):
+ * it starts PHP once (php.ini, extensions, opcache's shared memory, the
+ * application's "options"), then forks every worker from that image, as
+ * php-fpm's master does; a worker says HELLO, then runs one script per
+ * request until the router closes the channel. Started without a zygote
+ * socket it is a worker itself. Only this program links libphp: warrend
+ * never does.
  *
  * Environment: WARREN_CHANNEL_FD, WARREN_APP_NAME, WARREN_WORKER_ID (see
  * warren.h) and the WARREN_PHP_* options (options.c).
@@ -23,9 +26,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/common/zygote.h"
 #include "runtime/php/wphp.h"
 
 enum { WPHP_NAME_SHOWN = 64 };
+
+/* PHP needs nothing around fork(): php-fpm forks its workers after the
+ * same start. */
+static const wr_zygote_hooks_t zygote_hooks = {
+    .zygote_comm = "warren-zygote",
+    .worker_comm = WPHP_PROGRAM,
+    .log = wphp_log,
+};
 
 /* The process's own state: the name its log lines carry. */
 static struct {
@@ -87,7 +99,7 @@ int main(void)
     const char *name = getenv(WARREN_ENV_APP_NAME);
     wphp_options_t opt;
     warren_ctx_t *ctx;
-    int rc;
+    int rc, zfd;
 
     setvbuf(stderr, NULL, _IONBF, 0);       /* one write(2) per log line */
     if (name && name[0])
@@ -96,9 +108,23 @@ int main(void)
         wphp_options_free(&opt);
         return WPHP_EXIT_CONFIG;
     }
+    zfd = wr_zygote_fd();
+    if (zfd == -2) {
+        wphp_log("WARREN_ZYGOTE_FD is not a descriptor number");
+        wphp_options_free(&opt);
+        return WPHP_EXIT_CONFIG;
+    }
     if (wphp_php_start(&opt) < 0) {
         wphp_options_free(&opt);
         return WPHP_EXIT_PHP;
+    }
+    if (zfd >= 0) {
+        rc = wr_zygote_run(zfd, &zygote_hooks);
+        if (rc <= 0) {                  /* the zygote itself ends */
+            wphp_php_stop();
+            wphp_options_free(&opt);
+            return rc < 0 ? WPHP_EXIT_CHANNEL : WPHP_EXIT_OK;
+        }
     }
     ctx = warren_init();
     if (ctx == NULL) {

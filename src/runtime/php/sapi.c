@@ -265,7 +265,10 @@ static int wphp_startup(sapi_module_struct *m)
 }
 
 static sapi_module_struct wphp_sapi = {
-    .name = "warren",
+    /* The name opcache checks against its list of web SAPIs (it stays off
+     * for any other), and the one Unit gives: php_sapi_name() is the same
+     * as under Unit. */
+    .name = "cli-server",
     .pretty_name = "Warren",
     .startup = wphp_startup,
     .shutdown = php_module_shutdown_wrapper,

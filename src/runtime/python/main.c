@@ -65,6 +65,7 @@
 #include <string.h>
 
 #include "app/zygote.h"
+#include "runtime/common/zygote.h"
 #include "runtime/python/asgi.h"
 #include "runtime/python/wpy.h"
 
@@ -86,23 +87,6 @@ static void channel_cloexec(void)
         fcntl((int) fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* WR_ZYGOTE_ENV_FD: the fd of the zygote socket, or -1 (a plain worker). */
-static int zygote_fd(void)
-{
-    const char *v = getenv(WR_ZYGOTE_ENV_FD);
-    char *end;
-    long fd;
-
-    if (v == NULL || v[0] == '\0')
-        return -1;
-    errno = 0;
-    fd = strtol(v, &end, 10);
-    if (errno != 0 || *end != '\0' || fd < 0 || fd > INT_MAX)
-        return -2;
-    fcntl((int) fd, F_SETFD, FD_CLOEXEC);
-    return (int) fd;
-}
-
 int main(void)
 {
     wpy_options_t opt;
@@ -112,7 +96,7 @@ int main(void)
 
     if (wpy_options_read(&opt) < 0)
         return WPY_EXIT_CONFIG;
-    zfd = zygote_fd();
+    zfd = wr_zygote_fd();
     if (zfd == -2) {
         wpy_log(WR_ZYGOTE_ENV_FD " is not a descriptor number");
         return WPY_EXIT_CONFIG;
