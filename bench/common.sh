@@ -51,12 +51,12 @@ start_warrend() {
     for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 }
 
-# Builds warrend and warren-python, then makes the run's private world:
+# Builds warrend and the runtimes, then makes the run's private world:
 # work (a temp dir named after $1), app (its application directory), and
 # the directories start_warrend gives warrend.
 bench_world() {
-    echo "== building warrend and warren-python"
-    make -C "$top" --no-print-directory build/warrend build/warren-python
+    echo "== building warrend, warren-python and warren-php"
+    make -C "$top" --no-print-directory build/warrend build/warren-python build/warren-php
     work=$(mktemp -d "/tmp/warren-$1-bench-XXXXXX")
     chmod 755 "$work"
     app="$work/app"
@@ -64,12 +64,13 @@ bench_world() {
 }
 
 # One wrk run against port[$1] (the caller's associative array `port`),
+# path $2 (default /),
 # printed as a round line (with wrk's error counts) and appended to
 # $results as "NAME REQ_PER_SEC". Uses WRK_THREADS, WRK_CONNS,
 # WRK_DURATION and the caller's `round`.
 run_wrk() {
     local out rps errs
-    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}/" 2>&1 || true)
+    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}${2:-/}" 2>&1 || true)
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
     printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"

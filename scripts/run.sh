@@ -9,9 +9,10 @@ www="$run/www"
 sock="$run/control.sock"
 app="$run/app"
 modules=""
-mkdir -p "$run/state" "$www" "$app"
+mkdir -p "$run/state" "$www" "$app/php"
 cp "$top/scripts/demo/index.html" "$www/"
 cp "$top/scripts/demo/app.py" "$app/"
+cp "$top/scripts/demo/php/index.php" "$app/php/"
 chmod -R a+rX "$run"
 chmod a+x "$top/build"
 
@@ -20,9 +21,10 @@ chmod a+x "$top/build"
 # 0700) gets them staged in /run/warren-demo (only root writes /run).
 if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
     stage=/run/warren-demo
-    mkdir -p "$stage/www" "$stage/app" "$stage/modules"
+    mkdir -p "$stage/www" "$stage/app/php" "$stage/modules"
     cp "$top/scripts/demo/index.html" "$stage/www/"
     cp "$top/scripts/demo/app.py" "$stage/app/"
+    cp "$top/scripts/demo/php/index.php" "$stage/app/php/"
     cp "$top/build/warren-python" "$top/build/warren-php" "$stage/modules/"
     chmod -R a+rX "$stage"
     www="$stage/www"
@@ -44,6 +46,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
   curl -i http://127.0.0.1:8300/                 # the demo page, a static file
   curl -i http://127.0.0.1:8300/hello            # a return action with a header
   curl -i http://127.0.0.1:8300/app/             # a Python WSGI app, sandboxed
+  curl -i http://127.0.0.1:8300/php/             # a PHP script, sandboxed
   curl --unix-socket $sock http://localhost/     # the control API
   curl -X PUT -d '{"return": 404}' --unix-socket $sock \\
        http://localhost/config/routes/0/action   # change it live

@@ -1,5 +1,5 @@
 """`make run`'s demo configuration (scripts/demo) stays valid and serves:
-the static page, the return action and the sandboxed Python app."""
+the static page, the return action and the sandboxed Python and PHP apps."""
 
 import json
 import os
@@ -20,6 +20,8 @@ def test_demo_config_serves_page_return_and_app(warren_factory):
             hh.write(www, "index.html", f.read())
         with open(os.path.join(DEMO, "app.py"), "rb") as f:
             hh.write(app, "app.py", f.read())
+        with open(os.path.join(DEMO, "php", "index.php"), "rb") as f:
+            hh.write(app, "php/index.php", f.read())
         w = warren_factory(extra_args=["--modulesdir", rt])
         port = wh.free_port()
         with open(os.path.join(DEMO, "config.json")) as f:
@@ -35,6 +37,12 @@ def test_demo_config_serves_page_return_and_app(warren_factory):
         assert r.status == 200, r
         assert r.body.startswith(b"Hello from a Warren Python worker"), r.body
         assert b"GET /app/x" in r.body, r.body
+        r = hh.get(port, "/php")
+        assert (r.status, r.header("Location")) == (301, "/php/"), r
+        r = hh.get(port, "/php/?a=1")
+        assert r.status == 200, r
+        assert r.body.startswith(b"Hello from a Warren PHP worker (PHP 8.2."), r.body
+        assert b"GET /php/?a=1" in r.body, r.body
     finally:
         for d in (rt, www, app):
             shutil.rmtree(d, ignore_errors=True)
