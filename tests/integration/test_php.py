@@ -913,6 +913,29 @@ def test_missing_options_file_fails_the_put_and_the_old_config_serves(php):
     assert get(port, "/pid.php").status == 200
 
 
+@pytest.mark.parametrize("case", ["root", "script", "target-root"])
+def test_missing_root_or_script_fails_the_put(php, case):
+    """A root that is not a directory or a script that is not a file stops
+    the worker before it starts: 500 naming the path and the cause, the
+    running configuration kept."""
+    w, root = php
+    port = start(w, {"type": "php", "root": root, "processes": 1})
+    before = w.config_bytes()
+    cfg = json.loads(before)
+    gone = os.path.join(root, "no-such-dir")
+    app = {"root": {"type": "php", "root": gone},
+           "script": {"type": "php", "root": root, "script": "no-such.php"},
+           "target-root": {"type": "php", "targets": {"a": {"root": root},
+                                                      "b": {"root": gone}}}}[case]
+    cfg["applications"]["bad"] = app
+    s, j = w.put("/config", cfg)
+    assert s == 500, (s, j)
+    want = os.path.join(root, "no-such.php") if case == "script" else gone
+    assert want in j.get("detail", "") and "No such file or directory" in j["detail"], j
+    assert w.config_bytes() == before
+    assert get(port, "/pid.php").status == 200
+
+
 # ------------------------------------------------------------------ targets, processes
 
 def test_targets_with_two_roots(php):

@@ -10,8 +10,12 @@
  *   WARREN_PHP_TARGETS  "targets" as JSON: {"name": {"root", "script", "index"}}
  *   WARREN_PHP_OPTIONS  "options" as JSON: {"file", "admin": {}, "user": {}}
  */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -22,6 +26,30 @@
 static char *dup_or_null(const char *s)
 {
     return s && s[0] ? strdup(s) : NULL;
+}
+
+/* A root that is not a directory, or a script that is not a file, is a
+ * mistake in the configuration: the worker does not start (as under Unit),
+ * and the change that started it fails with this line. */
+static int target_check(const wphp_target_t *t)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    errno = 0;
+    if (stat(t->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        wphp_log("root \"%s\": %s", t->root, errno ? strerror(errno) : "not a directory");
+        return -1;
+    }
+    if (t->script == NULL)
+        return 0;
+    snprintf(path, sizeof(path), "%s/%s", t->root, t->script);
+    errno = 0;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        wphp_log("script \"%s\": %s", path, errno ? strerror(errno) : "not a file");
+        return -1;
+    }
+    return 0;
 }
 
 /* Fills t; 0, or -1 after logging. */
@@ -45,7 +73,7 @@ static int target_set(wphp_target_t *t, const char *name, const char *root,
     }
     for (n = strlen(t->root); n > 1 && t->root[n - 1] == '/'; n--)
         t->root[n - 1] = '\0';
-    return 0;
+    return target_check(t);
 }
 
 static int targets_read(wphp_options_t *o, const char *text)
