@@ -148,7 +148,7 @@ integration: build/warrend build/warrend-asan $(APP_BIN) build/apps-so/hello
 # Debian's CPython 3.11, named by path: another python3-config may come
 # first on PATH (pyenv).
 PYTHON_CONFIG ?= /usr/bin/python3-config
-PY_RT_SRC     := $(wildcard src/runtime/python/*.c) src/runtime/common/zygote.c
+PY_RT_SRC     := $(wildcard src/runtime/python/*.c) $(wildcard src/runtime/common/*.c)
 PY_RT_OBJ     := $(PY_RT_SRC:%.c=build/obj/%.o)
 PY_RT_ASAN    := $(PY_RT_SRC:%.c=build/asan/%.o)
 # -isystem: Python's headers are not ours to keep warning-free.
@@ -198,7 +198,7 @@ runtime-test: build/warren-python build/warren-python-asan
 # (src/runtime/php) embedding Debian's libphp8.2 (package libphp8.2-embed;
 # headers from php8.2-dev). Only this program links libphp.
 PHP_CONFIG    ?= /usr/bin/php-config8.2
-PHP_RT_SRC    := $(wildcard src/runtime/php/*.c) src/runtime/common/zygote.c
+PHP_RT_SRC    := $(wildcard src/runtime/php/*.c) $(wildcard src/runtime/common/*.c)
 PHP_RT_OBJ    := $(PHP_RT_SRC:%.c=build/obj/%.o)
 PHP_INCLUDES   = $(patsubst -I%,-isystem %,$(shell $(PHP_CONFIG) --includes))
 PHP_LIBS      := -lphp8.2 -ljansson

@@ -20,7 +20,6 @@
  * bad WARREN_PHP_* value.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +28,6 @@
 #include "runtime/common/zygote.h"
 #include "runtime/php/wphp.h"
 
-enum { WPHP_NAME_SHOWN = 64 };
-
 /* PHP needs nothing around fork(): php-fpm forks its workers after the
  * same start. */
 static const wr_zygote_hooks_t zygote_hooks = {
@@ -38,40 +35,6 @@ static const wr_zygote_hooks_t zygote_hooks = {
     .worker_comm = WPHP_PROGRAM,
     .log = wphp_log,
 };
-
-/* The process's own state: the name its log lines carry. */
-static struct {
-    char app[WPHP_NAME_SHOWN + 1];
-} proc = { "?" };
-
-static void log_line(const char *p, size_t n)
-{
-    fprintf(stderr, WPHP_PROGRAM "[%s:%d]: %.*s\n", proc.app, (int) getpid(), (int) n, p);
-}
-
-void wphp_log(const char *fmt, ...)
-{
-    char line[WPHP_LINE_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    log_line(line, strlen(line));
-}
-
-void wphp_log_text(const char *text, size_t len)
-{
-    while (len > 0) {
-        const char *nl = memchr(text, '\n', len);
-        size_t n = nl ? (size_t) (nl - text) : len;
-        log_line(text, n);
-        if (nl == NULL)
-            break;
-        text += n + 1;
-        len -= n + 1;
-    }
-}
 
 static int serve(warren_ctx_t *ctx, const wphp_options_t *o)
 {
@@ -101,9 +64,7 @@ int main(void)
     warren_ctx_t *ctx;
     int rc, zfd;
 
-    setvbuf(stderr, NULL, _IONBF, 0);       /* one write(2) per log line */
-    if (name && name[0])
-        snprintf(proc.app, sizeof(proc.app), "%s", name);
+    wr_rt_log_init(WPHP_PROGRAM, name);
     if (wphp_options_read(&opt) < 0) {
         wphp_options_free(&opt);
         return WPHP_EXIT_CONFIG;

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "runtime/common/log.h"
 #include "warren.h"
 
 #define WPHP_PROGRAM "warren-php"
@@ -24,7 +25,6 @@ enum {
     WPHP_EXIT_NO_ROUTER = 69,   /* EX_UNAVAILABLE: warren_init failed */
     WPHP_EXIT_PHP       = 71,   /* EX_OSERR: PHP did not start */
     WPHP_EXIT_CONFIG    = 78,   /* EX_CONFIG: a bad WARREN_PHP_* value */
-    WPHP_LINE_MAX       = 2048, /* one log line, longer ones are cut */
 };
 
 /* One place requests are served from: the app itself, or one of its
@@ -82,8 +82,9 @@ int  wphp_php_start(const wphp_options_t *o);
 void wphp_serve_one(warren_req_t *req, const wphp_target_t *t);
 void wphp_php_stop(void);
 
-/* main.c: logging to stderr as "warren-php[app:pid]: ...", one line each. */
-void wphp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void wphp_log_text(const char *text, size_t len);
+/* Lines on stderr, each starting "warren-php[app:pid]: "
+ * (src/runtime/common/log.c). */
+#define wphp_log      wr_rt_log
+#define wphp_log_text wr_rt_log_text
 
 #endif

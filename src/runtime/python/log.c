@@ -1,8 +1,6 @@
 /*
- * warren-python: logging. Every line goes to stderr (the router collects
- * it) starting with "warren-python[app:pid]: ", so lines of many workers
- * of many applications stay readable side by side. Each line is one
- * fprintf on unbuffered stderr: one write(2), not torn by other workers.
+ * warren-python: Python exceptions as log lines (the lines themselves:
+ * src/runtime/common/log.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,48 +8,6 @@
 #include <unistd.h>
 
 #include "runtime/python/wpy.h"
-
-enum { NAME_MAX_SHOWN = 64 };
-
-static char app_name[NAME_MAX_SHOWN + 1] = "?";
-
-void wpy_log_init(const char *name)
-{
-    if (name != NULL && name[0] != '\0')
-        snprintf(app_name, sizeof(app_name), "%s", name);
-}
-
-static void log_line(const char *p, size_t n)
-{
-    /* The pid is taken each time: workers may be forked from one image. */
-    fprintf(stderr, WPY_PROGRAM "[%s:%d]: %.*s\n", app_name, (int) getpid(),
-            (int) n, p);
-}
-
-void wpy_log(const char *fmt, ...)
-{
-    char line[WPY_LINE_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    log_line(line, strlen(line));
-}
-
-void wpy_log_text(const char *text, size_t len)
-{
-    while (len > 0) {
-        const char *nl = memchr(text, '\n', len);
-        size_t n = nl != NULL ? (size_t) (nl - text) : len;
-
-        log_line(text, n);
-        if (nl == NULL)
-            break;
-        text += n + 1;
-        len -= n + 1;
-    }
-}
 
 /* Appends a one-line rendering of s (newlines become spaces). */
 static void put_one_line(char *buf, size_t size, const char *s)

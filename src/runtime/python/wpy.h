@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "runtime/common/log.h"
 #include "warren.h"
 
 #define WPY_PROGRAM            "warren-python"
@@ -100,11 +101,12 @@ typedef struct {
  * and returns -1. */
 int  wpy_options_read(wpy_options_t *o);
 
-/* log.c: lines on stderr, each starting "warren-python[app:pid]: ". */
-void wpy_log_init(const char *app_name);
-void wpy_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Logs text line by line, each with the prefix. */
-void wpy_log_text(const char *text, size_t len);
+/* Lines on stderr, each starting "warren-python[app:pid]: "
+ * (src/runtime/common/log.c). */
+#define wpy_log_init(app_name) wr_rt_log_init(WPY_PROGRAM, (app_name))
+#define wpy_log                wr_rt_log
+#define wpy_log_text           wr_rt_log_text
+/* log.c: */
 /* Logs the pending Python exception's traceback under a first line
  * `what`, and clears it. */
 void wpy_log_exception(const char *what);
