@@ -109,3 +109,33 @@ v = [float(r) for s, r in (line.split() for line in open(sys.argv[1])) if s == s
 print("%.0f" % statistics.median(v) if v else 0)
 PY
 }
+
+# Writes $1/nginx.conf: Debian's nginx as the benches run it (NPROC
+# workers as nobody, no access log, keep-alive that never closes during a
+# run, every temp path under $1), with $2 added inside http {} (upstreams,
+# the server block); then starts it in the foreground and adds it to pids.
+start_nginx() {
+    mkdir -p "$1"
+    cat > "$1/nginx.conf" <<NGINX
+worker_processes $NPROC;
+user nobody nogroup;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+daemon off;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_timeout 600;
+    keepalive_requests 1000000;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+$2
+}
+NGINX
+    /usr/sbin/nginx -c "$1/nginx.conf" -p "$1" </dev/null >/dev/null 2>&1 &
+    NGPID=$!
+    pids+=("$NGPID")
+}

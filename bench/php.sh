@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/php.sh: one PHP script (10 KB text/plain body) served by Warren's
 # PHP runtime and by nginx in front of php-fpm (Debian's packages, FastCGI
-# over a Unix socket with kept connections), 2 PHP processes each, wrk
+# over a Unix socket, nginx's default of a connection per request), 2 PHP
+# processes each, wrk
 # alternately in one run. See bench/README.md. As root: bench/php.sh
 #
 # Environment knobs (defaults in brackets):
@@ -59,8 +60,10 @@ case "$out" in
 esac
 
 # ---- nginx + php-fpm: static pool of PROCESSES children, FastCGI over a
-#      Unix socket with kept connections (fastcgi_keep_conn + keepalive)
-mkdir -p "$work/fpm" "$work/nginx"
+#      Unix socket, a connection per request (nginx's default; with
+#      fastcgi_keep_conn a child stays tied to one nginx worker's idle
+#      connection while the other worker's requests wait: wrk timeouts)
+mkdir -p "$work/fpm"
 cat > "$work/fpm/fpm.conf" <<FPMCONF
 [global]
 pid = $work/fpm/fpm.pid
@@ -74,40 +77,19 @@ listen.mode = 0666
 pm = static
 pm.max_children = $PROCESSES
 FPMCONF
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes $NPROC;
-user nobody nogroup;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-daemon off;
-events { worker_connections 16384; }
-http {
-    access_log off;
-    keepalive_timeout 600;
-    keepalive_requests 1000000;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    upstream fpm { server unix:$work/fpm/fpm.sock; keepalive $PROCESSES; }
-    server {
-        listen 127.0.0.1:${port[fpm]} reuseport;
-        root $app;
-        location ~ \.php\$ {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_keep_conn on;
-            fastcgi_pass fpm;
-        }
-    }
-}
-NGINX
 if [ -x /usr/sbin/nginx ] && [ -x "$FPM" ]; then
     "$FPM" -F -y "$work/fpm/fpm.conf" </dev/null >/dev/null 2>&1 &
     pids+=($!)
-    /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" </dev/null >/dev/null 2>&1 &
-    pids+=($!)
+    start_nginx "$work/nginx" "
+    server {
+        listen 127.0.0.1:${port[fpm]} reuseport;
+        root $app;
+        location ~ \\.php\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_pass unix:$work/fpm/fpm.sock;
+        }
+    }"
     servers+=(fpm)
 else
     echo "== SKIPPED nginx + php-fpm: not installed (continuing with Warren alone)"

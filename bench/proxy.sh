@@ -76,38 +76,18 @@ put "$sock" "$(conf_of "${port[close]}" 0)"
 work=$work_kept                  # cleanup removes the whole tree
 
 # nginx: the same upstream, HTTP/1.1 with keep-alive (its documented way)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes $NPROC;
-user nobody nogroup;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-daemon off;
-events { worker_connections 16384; }
-http {
-    access_log off;
-    keepalive_timeout 600;
-    keepalive_requests 1000000;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
+servers=(close kept node)
+if [ -x /usr/sbin/nginx ]; then
+    start_nginx "$work/nginx" "
     upstream node { server 127.0.0.1:${port[up]}; keepalive $KEEPALIVE; }
     server {
         listen 127.0.0.1:${port[nginx]} reuseport;
         location / {
             proxy_pass http://node;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection \"\";
         }
-    }
-}
-NGINX
-servers=(close kept node)
-if [ -x /usr/sbin/nginx ]; then
-    /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" </dev/null >/dev/null 2>&1 &
-    pids+=($!)
+    }"
     servers=(close kept nginx node)
 else
     echo "== SKIPPED nginx: not installed (continuing with the others)"

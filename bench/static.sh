@@ -70,34 +70,14 @@ router_pid() {
 RPID=$(router_pid)
 
 # ---- 4. nginx (Debian's binary, our config)
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes $NPROC;
-user nobody nogroup;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-daemon off;
-events { worker_connections 16384; }
-http {
-    access_log off;
+start_nginx "$work/nginx" "
     sendfile on;
     tcp_nopush on;
-    keepalive_timeout 600;
-    keepalive_requests 1000000;
     default_type application/octet-stream;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
     server {
         listen 127.0.0.1:$NPORT reuseport;
         root $www;
-    }
-}
-NGINX
-/usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" </dev/null >/dev/null 2>&1 &
-NGPID=$!
-pids+=("$NGPID")
+    }"
 
 for u in "http://127.0.0.1:$WPORT/1k.bin" "http://127.0.0.1:$NPORT/1k.bin"; do
     ok=
