@@ -1084,3 +1084,61 @@ def test_workers_share_one_opcache(php):
     assert len(zygotes) == 1, zygotes
     protos, workers = w.app_processes()
     assert workers == set(seen), (workers, seen)
+
+
+HANG = '''<?php
+// says it started (?mark=FILE), then waits for a file that never comes
+// (at most 30 s)
+if (isset($_GET["mark"])) file_put_contents($_GET["mark"], getmypid());
+for ($i = 0; $i < 3000 && !file_exists("/nonexistent/go"); $i++) usleep(10000);
+echo "late";
+'''
+
+
+def php_workers(w):
+    return w.app_processes()[1]
+
+
+def test_hung_script_times_out_and_the_worker_is_replaced(php):
+    """limits.timeout: the hung request is answered 503, its worker killed and
+    a new one forked from the same zygote serves the next request."""
+    w, root = php
+    hh.write(root, "hang.php", HANG)
+    port = start(w, {"type": "php", "root": root, "processes": 1, "limits": {"timeout": 1}})
+    first = get(port, "/pid.php").body
+    [zygote] = [p for p in wh.descendants(w.main_pid) if wh.is_zygote(p)]
+    assert get(port, "/hang.php").status == 503
+    assert wh.wait_for(lambda: str(first.decode()) not in map(str, php_workers(w)), 10.0)
+    r = get(port, "/pid.php")
+    assert r.status == 200 and r.body != first, (r, first)
+    assert [p for p in wh.descendants(w.main_pid) if wh.is_zygote(p)] == [zygote]
+
+
+def test_worker_killed_mid_request_is_replaced_and_restart_makes_a_new_zygote(php):
+    """kill -9 of a worker running a script: that request fails (502/503),
+    the worker is replaced from the zygote; a restart starts a new
+    generation, with a new zygote."""
+    w, root = php
+    hh.write(root, "hang.php", HANG)
+    port = start(w, {"type": "php", "root": root, "processes": 1})
+    pid = int(get(port, "/pid.php").body)
+    [zygote] = [p for p in wh.descendants(w.main_pid) if wh.is_zygote(p)]
+    out = os.path.join(root, "out-kill")           # the worker (nobody) writes there
+    os.mkdir(out)
+    os.chmod(out, 0o777)
+    mark = os.path.join(out, "started")
+    with hh.Conn(port, timeout=15) as c:
+        c.send(hh.build("GET", "/hang.php?mark=" + mark))
+        assert wh.wait_for(lambda: os.path.exists(mark) and os.path.getsize(mark) > 0, 10.0)
+        assert int(open(mark).read()) == pid
+        os.kill(pid, 9)
+        r = c.read_response()
+    assert r.status in (502, 503), r
+    r = get(port, "/pid.php")
+    assert r.status == 200 and int(r.body) != pid, r
+    assert [p for p in wh.descendants(w.main_pid) if wh.is_zygote(p)] == [zygote]
+    s, j = w.get("/control/applications/site/restart")
+    assert (s, j) == (200, {"success": "Ok"}), j
+    assert wh.wait_for(lambda: [p for p in wh.descendants(w.main_pid)
+                                if wh.is_zygote(p)] not in ([], [zygote]), 10.0)
+    assert get(port, "/pid.php").status == 200
