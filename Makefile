@@ -138,8 +138,9 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warrend-asan $(APP_BIN) build/apps-so/hello
+integration: build/warrend build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
+	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 
 # ---- python runtime
@@ -200,10 +201,11 @@ runtime-test: build/warren-python build/warren-python-asan
 PHP_CONFIG    ?= /usr/bin/php-config8.2
 PHP_RT_SRC    := $(wildcard src/runtime/php/*.c) $(wildcard src/runtime/common/*.c)
 PHP_RT_OBJ    := $(PHP_RT_SRC:%.c=build/obj/%.o)
+PHP_RT_ASAN   := $(PHP_RT_SRC:%.c=build/asan/%.o) build/asan/src/runtime/php/asan_options.o
 PHP_INCLUDES   = $(patsubst -I%,-isystem %,$(shell $(PHP_CONFIG) --includes))
 PHP_LIBS      := -lphp8.2 -ljansson
 
-$(PHP_RT_OBJ): CPPFLAGS += $(PHP_INCLUDES)
+$(PHP_RT_OBJ) $(PHP_RT_ASAN): CPPFLAGS += $(PHP_INCLUDES)
 
 # isolation "language_deps" of a php app: the extension and ini directories.
 # Debian's PHP reads time zones from the system's tzdata.
@@ -215,6 +217,18 @@ build/warren-php: $(PHP_RT_OBJ) build/libwarren.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PHP_LIBS)
 
 all: build/warren-php
+
+# The integration suite runs this one as warren-php (WARREN_PHP_BIN): a
+# sanitizer report in a PHP worker fails the test that caused it. Its
+# ASan options are built in (asan_options.c): workers get no environment
+# from warrend.
+build/warren-php-asan: $(PHP_RT_ASAN) $(LIBW_SRC:%.c=build/asan/%.o)
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(PHP_LIBS)
+
+build/asan/src/runtime/php/asan_options.o: tests/support/asan_options.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(WARN) -c $< -o $@
 
 # The script resolution (no PHP in it) has a unit test of its own.
 build/unit/test_php_resolve: build/asan/src/runtime/php/resolve.o

@@ -73,7 +73,9 @@ def runtimes_modulesdir():
     d = make_tmpdir("warren-rt-")
     os.chmod(d, 0o755)
     for rt in ("warren-python", "warren-php"):
-        shutil.copy(os.path.join(REPO, "build", rt), d)
+        # make integration runs the sanitizer build of the PHP runtime
+        src = os.environ.get("WARREN_PHP_BIN") if rt == "warren-php" else None
+        shutil.copy(src or os.path.join(REPO, "build", rt), os.path.join(d, rt))
         os.chmod(os.path.join(d, rt), 0o755)
     return d
 
