@@ -15,7 +15,8 @@
  * --modulesdir, by default the directory warrend itself is in) with the
  * app's options in WARREN_PYTHON_* variables (src/runtime/python/main.c).
  * A "php" app runs RUNTIMES/warren-php, its options in WARREN_PHP_*
- * variables (src/runtime/php/options.c), one plain exec'd worker each.
+ * variables (src/runtime/php/options.c). Both run as zygotes: PHP or the
+ * Python app loaded once, workers forked from it.
  *
  * Worker process (external type):
  *   argv     executable, then "arguments"

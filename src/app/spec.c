@@ -227,8 +227,13 @@ static int php_env(char **env, size_t *n, json_t *app)
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         const char *v = json_string_value(json_object_get(app, strs[i].key));
-        if (v && asprintf(&env[(*n)++], "%s=%s", strs[i].var, v) < 0)
+        if (v == NULL)
+            continue;
+        if (asprintf(&env[*n], "%s=%s", strs[i].var, v) < 0) {
+            env[*n] = NULL;         /* asprintf leaves it undefined */
             return -1;
+        }
+        (*n)++;
     }
     for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
         json_t *v = json_object_get(app, objs[i].key);
@@ -238,15 +243,18 @@ static int php_env(char **env, size_t *n, json_t *app)
             continue;
         if ((t = json_dumps(v, JSON_COMPACT)) == NULL)
             return -1;
-        rc = asprintf(&env[(*n)++], "%s=%s", objs[i].var, t);
+        rc = asprintf(&env[*n], "%s=%s", objs[i].var, t);
         free(t);
-        if (rc < 0)
+        if (rc < 0) {
+            env[*n] = NULL;
             return -1;
+        }
+        (*n)++;
     }
     return 0;
 }
 
-#define WR_PYTHON_VARS  10      /* python_env() or php_env() add at most this many */
+#define WR_RUNTIME_VARS  10      /* python_env() or php_env() add at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
@@ -255,7 +263,7 @@ static int build_env(wr_app_spec_t *s, json_t *app)
     json_t *v;
     size_t n = 0;
 
-    s->env = calloc(json_object_size(env) + 2 + WR_PYTHON_VARS, sizeof(char *));
+    s->env = calloc(json_object_size(env) + 2 + WR_RUNTIME_VARS, sizeof(char *));
     if (s->env == NULL)
         return -1;
     if (!json_is_string(json_object_get(env, "PATH"))
