@@ -1142,3 +1142,17 @@ def test_worker_killed_mid_request_is_replaced_and_restart_makes_a_new_zygote(ph
     assert wh.wait_for(lambda: [p for p in wh.descendants(w.main_pid)
                                 if wh.is_zygote(p)] not in ([], [zygote]), 10.0)
     assert get(port, "/pid.php").status == 200
+
+
+def test_relative_root_is_taken_from_the_working_directory(php):
+    """A relative root is resolved against working_directory once, at start
+    (PHP then changes directory to each script's)."""
+    w, root = php
+    parent, base = os.path.split(root)
+    port = start(w, {"type": "php", "root": base, "working_directory": parent})
+    for _ in range(2):                   # the second after a chdir into sub/
+        r, d = dump(port, "/sub/info.php")
+        assert d["server"]["DOCUMENT_ROOT"] == root, d["server"]
+        assert d["server"]["SCRIPT_FILENAME"] == os.path.join(root, "sub", "info.php")
+    r, d = dump(port, "/dump.php")
+    assert d["server"]["SCRIPT_FILENAME"] == os.path.join(root, "dump.php")

@@ -58,13 +58,19 @@ static int target_set(wphp_target_t *t, const char *name, const char *root,
 {
     size_t n;
 
-    if (root == NULL || root[0] != '/') {
-        wphp_log("%s%s%s: \"root\" must be an absolute path", name[0] ? "target \"" : "application",
+    if (root == NULL || root[0] == '\0') {
+        wphp_log("%s%s%s: no \"root\"", name[0] ? "target \"" : "application",
                  name, name[0] ? "\"" : "");
         return -1;
     }
     t->name = strdup(name);
-    t->root = strdup(root);
+    /* A relative root is taken from the working directory, once: PHP
+     * changes directory to each script's. */
+    t->root = root[0] == '/' ? strdup(root) : realpath(root, NULL);
+    if (t->root == NULL && root[0] != '/') {
+        wphp_log("root \"%s\": %s", root, strerror(errno));
+        return -1;
+    }
     t->script = dup_or_null(script);
     t->index = strdup(index && index[0] ? index : WPHP_DEFAULT_INDEX);
     if (t->name == NULL || t->root == NULL || t->index == NULL || (script && script[0] && !t->script)) {
