@@ -1156,3 +1156,28 @@ def test_relative_root_is_taken_from_the_working_directory(php):
         assert d["server"]["SCRIPT_FILENAME"] == os.path.join(root, "sub", "info.php")
     r, d = dump(port, "/dump.php")
     assert d["server"]["SCRIPT_FILENAME"] == os.path.join(root, "dump.php")
+
+
+def test_share_with_fallback_to_a_front_controller(php):
+    """The routing docs/applications.md gives a PHP site (as with Unit): PHP
+    paths to the "direct" target, other files from a share, anything else
+    to the front controller ("front" target, script index.php)."""
+    w, root = php
+    hh.write(root, "index.php", '<?php echo "front:", $_SERVER["REQUEST_URI"], ":", '
+                                '$_SERVER["SCRIPT_NAME"];')
+    hh.write(root, "page.php", '<?php echo "direct:", $_SERVER["SCRIPT_NAME"], ":", '
+                               '$_SERVER["PATH_INFO"] ?? "-";')
+    hh.write(root, "style.css", "body{}")
+    share = root + "$uri"
+    port = hh.setup(w, [
+        {"match": {"uri": ["*.php", "*.php/*", "*/"]},
+         "action": {"pass": "applications/site/direct"}},
+        {"action": {"share": share, "fallback": {"pass": "applications/site/front"}}},
+    ], extra={"applications": {"site": {"type": "php", "targets": {
+        "direct": {"root": root},
+        "front": {"root": root, "script": "index.php"}}}}})
+    assert get(port, "/page.php/x").body == b"direct:/page.php:/x"
+    assert get(port, "/").body == b"front:/:/index.php"       # "/" + index, direct
+    r = get(port, "/style.css")
+    assert (r.status, r.body) == (200, b"body{}"), r
+    assert get(port, "/blog/2024/hello?p=1").body == b"front:/blog/2024/hello?p=1:/index.php"
