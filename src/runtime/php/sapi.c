@@ -18,6 +18,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,7 @@ int wphp_php_start(const wphp_options_t *o)
         return -1;
     }
     ini_lock(o);
+    SG(options) |= SAPI_OPTION_NO_CHDIR;        /* script_dir() does it */
     return 0;
 }
 
@@ -408,11 +410,26 @@ static void request_info(warren_req_t *req)
     php_handle_auth_data(auth);
 }
 
+/* The script runs in its own directory (relative includes). PHP would
+ * chdir there itself, then getcwd and chdir back after: one chdir here
+ * costs a system call where PHP's way costs three. */
+static void script_dir(const char *filename)
+{
+    const char *slash = strrchr(filename, '/');
+    char dir[PATH_MAX];
+
+    snprintf(dir, sizeof(dir), "%.*s", slash && slash != filename
+             ? (int) (slash - filename) : 1, filename);
+    if (chdir(dir) < 0)
+        wphp_log("chdir(\"%s\") failed: %s", dir, strerror(errno));
+}
+
 static void run_php(warren_req_t *req)
 {
     zend_file_handle fh;
 
     request_info(req);
+    script_dir(cur.res.filename);
     if (php_request_startup() == FAILURE) {
         wphp_log("php_request_startup failed for %s", cur.res.filename);
         php_request_shutdown(NULL);
