@@ -27,11 +27,17 @@ def application(environ, start_response):
     return [body or b"Hello, world\\n"]
 '''
 
+PHP = '''<?php
+header("Content-Type: text/plain");
+$body = file_get_contents("php://input");
+echo $body !== "" ? $body : "Hello, world\n";
+'''
+
 CLIENTS_KEEP_ALIVE = 3
 CLIENTS_NEW_CONN = 2
 KEEP_ALIVE_REQUESTS = 50       # then the client opens a new connection
 BIG_BODY = 256 * 1024          # beyond the channel's window both ways
-ROUNDS = {"c": 200, "c-dynamic": 200, "python": 60, "http": 40}
+ROUNDS = {"c": 200, "c-dynamic": 200, "python": 60, "php": 40, "http": 40}
 
 
 def rounds(kind):
@@ -58,6 +64,11 @@ def stress_app(request, warren_factory):
         app = {"type": "python 3", "path": d, "module": "hello_wsgi", "processes": 2}
         body = b"Hello, world\n"
         w = warren_factory(extra_args=["--modulesdir", rt])
+    elif kind == "php":
+        hh.write(d, "hello.php", PHP)
+        app = {"type": "php", "root": d, "script": "hello.php", "processes": 2}
+        body = b"Hello, world\n"
+        w = warren_factory(extra_args=["--modulesdir", rt])
     else:
         shutil.copy(os.path.join(REPO, "tests", "apps", "http_app.py"), d)
         os.chmod(os.path.join(d, "http_app.py"), 0o644)
@@ -80,7 +91,8 @@ def check(r, body, results, errors):
         errors.append("status %d, body %r" % (r.status, r.body[:80]))
 
 
-@pytest.mark.parametrize("stress_app", ["c", "c-dynamic", "python", "http"], indirect=True)
+@pytest.mark.parametrize("stress_app", ["c", "c-dynamic", "python", "php", "http"],
+                         indirect=True)
 def test_generation_changes_under_load_lose_no_request(stress_app):
     kind, w, port, body = stress_app
     stop = threading.Event()
