@@ -1,6 +1,6 @@
 """How the programs are linked: applications can use the shared libwarren
-as well as the static one, and the daemon never links libpython (only the
-Python runtime, a worker program, does)."""
+as well as the static one, and the daemon never links libpython or libphp
+(only the runtimes, worker programs, do)."""
 
 import os
 import shutil
@@ -51,3 +51,10 @@ def test_only_the_python_runtime_links_libpython():
     assert daemon == [], daemon
     runtime = needed(os.path.join(BUILD, "warren-python"))
     assert any(n.startswith("libpython3") for n in runtime), runtime
+
+
+def test_only_the_php_runtime_links_libphp():
+    daemon = [n for n in needed(wh.BINARY) if n.startswith("libphp")]
+    assert daemon == [], daemon
+    runtime = needed(os.path.join(BUILD, "warren-php"))
+    assert "libphp8.2.so" in runtime, runtime

@@ -1181,3 +1181,17 @@ def test_share_with_fallback_to_a_front_controller(php):
     r = get(port, "/style.css")
     assert (r.status, r.body) == (200, b"body{}"), r
     assert get(port, "/blog/2024/hello?p=1").body == b"front:/blog/2024/hello?p=1:/index.php"
+
+
+def test_status_counts_the_workers_not_the_zygote(php):
+    """/status/applications/NAME for a PHP app: the two workers are the
+    processes running; the zygote they are forked from is not counted."""
+    w, root = php
+    port = start(w, {"type": "php", "root": root, "processes": 2})
+    assert get(port, "/pid.php").status == 200
+    assert wh.wait_for(lambda: len(php_workers(w)) == 2, 10.0)
+    s, j = w.get("/status/applications/site")
+    assert s == 200, j
+    assert j["processes"]["running"] == 2, j
+    assert j["processes"]["starting"] == 0, j
+    assert j["requests"]["active"] == 0, j
