@@ -1195,3 +1195,32 @@ def test_status_counts_the_workers_not_the_zygote(php):
     assert j["processes"]["running"] == 2, j
     assert j["processes"]["starting"] == 0, j
     assert j["requests"]["active"] == 0, j
+
+
+SESSION = '''<?php
+session_start();
+$_SESSION["n"] = ($_SESSION["n"] ?? 0) + 1;
+echo $_SESSION["n"];
+'''
+
+
+def test_sessions_persist_across_requests_and_workers(php):
+    """PHP's file sessions (here in a directory of the test's, set by
+    options.user): the counter grows across requests, whichever of the two
+    workers serves them; a client without the cookie starts over."""
+    w, root = php
+    hh.write(root, "session.php", SESSION)
+    store = os.path.join(root, "sessions")
+    os.mkdir(store)
+    os.chmod(store, 0o1733)                   # as Debian's /var/lib/php/sessions
+    port = start(w, {"type": "php", "root": root, "processes": 2,
+                     "options": {"user": {"session.save_path": store}}})
+    r = get(port, "/session.php")
+    assert (r.status, r.body) == (200, b"1"), r
+    cookie = r.header("Set-Cookie").split(";", 1)[0]
+    assert cookie.startswith("PHPSESSID="), cookie
+    for n in range(2, 8):
+        r = get(port, "/session.php", headers={"Cookie": cookie})
+        assert (r.status, r.body) == (200, str(n).encode()), (n, r)
+    assert get(port, "/session.php").body == b"1"
+    assert os.path.exists(os.path.join(store, "sess_" + cookie.split("=", 1)[1]))
