@@ -8,6 +8,7 @@ Standard library only; Debian's /usr/bin/python3.
 """
 
 import json
+import http.server
 import os
 import socket
 import time
@@ -320,3 +321,16 @@ def wait_status(w, pred, timeout=5.0):
         return pred(last[0])
     wh.wait_for(f, timeout, 0.05)
     return last[0]
+
+
+class NumberedHandler(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 test server's handler, quiet, numbering its connections
+    (self.conn_no, from the server's itertools counter `numbers`)."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        self.conn_no = next(self.server.numbers)

@@ -20,15 +20,9 @@ KEEP_IDLE_S = 1.0          # src/router/internal.h WR_HTTP_KEEP_IDLE_MS
 SWEEP_S = 0.5              # ... WR_WORKER_SWEEP_MS
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
+class Handler(hh.NumberedHandler):
     def setup(self):
         super().setup()
-        self.conn_no = next(self.server.numbers)
         self.requests = 0
         self.drop_next = False
 

@@ -16,16 +16,7 @@ import http_helpers as hh
 import warren_helpers as wh
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def setup(self):
-        super().setup()
-        self.conn_no = next(self.server.numbers)
-
+class Handler(hh.NumberedHandler):
     def do_GET(self):
         body = json.dumps({"name": self.server.name, "host": self.headers.get("Host"),
                            "path": self.path, "conn": self.conn_no}).encode()

@@ -56,6 +56,8 @@ typedef struct {
     size_t           out_len;
     char             out[WPHP_OUT_CHUNK];
     wphp_resolved_t  res;
+    const char      *content_type;   /* the request's, or NULL */
+    const char      *content_length;
     char            *ini_entries;
 } wphp_cur_t;
 
@@ -195,7 +197,6 @@ static void header_vars(zval *arr, warren_req_t *req)
 static void wphp_register_variables(zval *arr)
 {
     warren_req_t *req = cur.req;
-    const char *ct, *cl;
     char *self;
 
     if (req == NULL)
@@ -214,10 +215,10 @@ static void wphp_register_variables(zval *arr)
     var_s(arr, "REMOTE_PORT", warren_req_remote_port(req, NULL));
     if (strcmp(warren_req_scheme(req, NULL), "https") == 0)
         var_s(arr, "HTTPS", "on");
-    if ((ct = warren_req_header_get(req, "Content-Type", NULL)) != NULL)
-        var_s(arr, "CONTENT_TYPE", ct);
-    if ((cl = warren_req_header_get(req, "Content-Length", NULL)) != NULL)
-        var_s(arr, "CONTENT_LENGTH", cl);
+    if (cur.content_type)
+        var_s(arr, "CONTENT_TYPE", cur.content_type);
+    if (cur.content_length)
+        var_s(arr, "CONTENT_LENGTH", cur.content_length);
     var_s(arr, "DOCUMENT_ROOT", cur.target->root);
     var_s(arr, "SCRIPT_NAME", cur.res.script_name);
     var_s(arr, "SCRIPT_FILENAME", cur.res.filename);
@@ -397,6 +398,8 @@ static void request_info(warren_req_t *req)
     const char *cl = warren_req_header_get(req, "Content-Length", NULL);
     const char *auth = warren_req_header_get(req, "Authorization", NULL);
 
+    cur.content_type = ct;              /* for $_SERVER, without a second look */
+    cur.content_length = cl;
     SG(server_context) = &cur;
     SG(request_info).request_method = warren_req_method(req, NULL);
     SG(request_info).query_string = (char *) warren_req_query(req, NULL);
@@ -471,5 +474,6 @@ void wphp_serve_one(warren_req_t *req, const wphp_target_t *t)
 out:
     cur.req = NULL;
     cur.target = NULL;
+    cur.content_type = cur.content_length = NULL;
     wphp_resolved_free(&cur.res);
 }
