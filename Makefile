@@ -11,10 +11,10 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -Iinclude -DWR_VERSION='"$(VERSION)"' \
             -DWR_PREFIX='"$(PREFIX)"'
-LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lpthread
+LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lssl -lcrypto -lpthread
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
-PARTS    := core conf http route control router daemon lib app sandbox
+PARTS    := core conf http route tls control router daemon lib app sandbox
 LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)

@@ -7,6 +7,7 @@
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
+      libssl-dev openssl
       python3 python3-dev python3-pytest procps util-linux iproute2
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev"

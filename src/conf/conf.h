@@ -82,6 +82,13 @@ json_t *wr_conf_delete(json_t *root, const wr_ptr_t *p, wr_conf_error_t *err);
  * for unknown keys, a "Did you mean ...?" suggestion.
  */
 int     wr_conf_validate(json_t *root, wr_conf_error_t *err);
+/* The same, with the certificate bundles stored ({"name": anything}; NULL:
+ * none): a listener's "tls" may name only those. */
+int     wr_conf_validate_certs(json_t *root, json_t *certs, wr_conf_error_t *err);
+
+/* The first listener whose "tls" names certificate `name`: its address
+ * (borrowed from root), or NULL when none does. */
+const char *wr_conf_cert_user(json_t *root, const char *name);
 
 /* ---- C structs for the other parts ---- */
 

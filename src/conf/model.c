@@ -36,6 +36,27 @@ wr_conf_listeners_free(wr_conf_listeners_t *l)
     memset(l, 0, sizeof(*l));
 }
 
+const char *
+wr_conf_cert_user(json_t *root, const char *name)
+{
+    json_t     *listener, *cert, *v;
+    const char *addr;
+    size_t      i;
+
+    json_object_foreach(json_object_get(root, "listeners"), addr, listener) {
+        cert = json_object_get(json_object_get(listener, "tls"), "certificate");
+        if (json_is_string(cert) && strcmp(json_string_value(cert), name) == 0) {
+            return addr;
+        }
+        json_array_foreach(cert, i, v) {
+            if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
+                return addr;
+            }
+        }
+    }
+    return NULL;
+}
+
 int
 wr_conf_listeners(json_t *root, wr_conf_listeners_t *out)
 {

@@ -31,18 +31,20 @@ static int write_all(int fd, const char *p, size_t len, const char *path)
     return 0;
 }
 
-int wr_state_prepare(const char *dir, const char *text, size_t len)
+/* dir/tmp holds text (+ a newline), fsync'ed: durable before it is named. */
+static int prepare_file(const char *dir, const char *tmp, const char *text, size_t len,
+                        int newline)
 {
     char path[PATH_MAX];
     int fd;
 
-    state_path(path, dir, WR_STATE_TMP);
+    state_path(path, dir, tmp);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         wr_log_sys(WR_LOG_ERR, "open", path);
         return -1;
     }
-    if (write_all(fd, text, len, path) < 0 || write_all(fd, "\n", 1, path) < 0)
+    if (write_all(fd, text, len, path) < 0 || (newline && write_all(fd, "\n", 1, path) < 0))
         goto fail;
     if (fsync(fd) < 0) {
         wr_log_sys(WR_LOG_ERR, "fsync", path);
@@ -57,15 +59,16 @@ fail:
     return -1;
 }
 
-int wr_state_commit(const char *dir)
+/* dir/tmp becomes dir/name, durably. */
+static int commit_file(const char *dir, const char *tmp, const char *name)
 {
-    char tmp[PATH_MAX], path[PATH_MAX];
+    char from[PATH_MAX], to[PATH_MAX];
     int dfd, rc = 0;
 
-    state_path(tmp, dir, WR_STATE_TMP);
-    state_path(path, dir, WR_STATE_FILE);
-    if (rename(tmp, path) < 0) {
-        wr_log_sys(WR_LOG_ALERT, "rename", tmp);
+    state_path(from, dir, tmp);
+    state_path(to, dir, name);
+    if (rename(from, to) < 0) {
+        wr_log_sys(WR_LOG_ALERT, "rename", from);
         return -1;
     }
     /* The rename is durable only once the directory entry is. */
@@ -79,6 +82,31 @@ int wr_state_commit(const char *dir)
     return rc;
 }
 
+int wr_state_prepare(const char *dir, const char *text, size_t len)
+{
+    return prepare_file(dir, WR_STATE_TMP, text, len, 1);
+}
+
+int wr_state_commit(const char *dir)
+{
+    return commit_file(dir, WR_STATE_TMP, WR_STATE_FILE);
+}
+
+int wr_state_write(const char *dir, const char *name, const char *text, size_t len)
+{
+    char tmp[NAME_MAX + 1], path[PATH_MAX];
+
+    snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+    if (prepare_file(dir, tmp, text, len, 0) < 0)
+        return -1;
+    if (commit_file(dir, tmp, name) < 0) {
+        state_path(path, dir, tmp);
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
 void wr_state_abort(const char *dir)
 {
     char tmp[PATH_MAX];
@@ -90,13 +118,19 @@ void wr_state_abort(const char *dir)
 
 int wr_state_read(const char *dir, char **text, size_t *len)
 {
+    return wr_state_read_file(dir, WR_STATE_FILE, WR_STATE_MAX_SIZE, text, len);
+}
+
+int wr_state_read_file(const char *dir, const char *name, long max, char **text,
+                       size_t *len)
+{
     char path[PATH_MAX];
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
     int fd;
 
-    state_path(path, dir, WR_STATE_FILE);
+    state_path(path, dir, name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -108,9 +142,8 @@ int wr_state_read(const char *dir, char **text, size_t *len)
         wr_log_sys(WR_LOG_ALERT, "fstat", path);
         goto fail;
     }
-    if (st.st_size > WR_STATE_MAX_SIZE) {
-        wr_log(WR_LOG_ALERT, "state file %s is larger than %ld bytes", path,
-               WR_STATE_MAX_SIZE);
+    if (st.st_size > max) {
+        wr_log(WR_LOG_ALERT, "state file %s is larger than %ld bytes", path, max);
         goto fail;
     }
     buf = malloc((size_t) st.st_size + 1);

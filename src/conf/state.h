@@ -18,6 +18,14 @@ int  wr_state_prepare(const char *dir, const char *text, size_t len);
 int  wr_state_commit(const char *dir);
 void wr_state_abort(const char *dir);
 
+/* dir/name holds text, durably (a temp file fsync'ed, renamed, the directory
+ * fsync'ed): 0, or -1 logged. The certificate store's files. */
+int  wr_state_write(const char *dir, const char *name, const char *text, size_t len);
+
+/* Read dir/name (at most max bytes) as wr_state_read does. */
+int  wr_state_read_file(const char *dir, const char *name, long max, char **text,
+                        size_t *len);
+
 /* Read conf.json into a malloc'ed NUL-terminated buffer: 1 read, 0 no file,
  * -1 unreadable (logged). */
 int  wr_state_read(const char *dir, char **text, size_t *len);

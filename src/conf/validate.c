@@ -576,14 +576,15 @@ static const wr_vmember_t tls_session_members[] = {
 };
 
 /*
- * Certificate bundles live in the control API's /certificates store, which
- * holds none yet: a name can only refer to a bundle that doesn't exist, and
- * Unit refuses such a listener. Checked in the cross-reference pass.
+ * Certificate bundles live in the control API's /certificates store: a
+ * listener may name only one stored there, as in Unit. Checked in the
+ * cross-reference pass.
  */
 static int
 check_certificate(wr_vctx_t *c, json_t *v, const char *name)
 {
-    if (c->xref && json_is_string(v)) {
+    if (c->xref && json_is_string(v)
+        && json_object_get(c->certs, json_string_value(v)) == NULL) {
         return wr_v_error(c, "Certificate \"%s\" is not found.",
                           json_string_value(v));
     }
@@ -825,7 +826,13 @@ static const wr_vdesc_t root_desc = { .types = WR_VT_OBJ, .members = root_member
 int
 wr_conf_validate(json_t *root, wr_conf_error_t *err)
 {
-    wr_vctx_t c = { .root = root, .err = err };
+    return wr_conf_validate_certs(root, NULL, err);
+}
+
+int
+wr_conf_validate_certs(json_t *root, json_t *certs, wr_conf_error_t *err)
+{
+    wr_vctx_t c = { .root = root, .err = err, .certs = certs };
 
     if (root == NULL || !json_is_object(root)) {
         return wr_conf_error_set(err, STATUS_BAD, INVALID_CONF, "",

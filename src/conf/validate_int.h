@@ -34,6 +34,7 @@ typedef struct {
     json_t          *root;
     wr_conf_error_t *err;
     bool             xref;  /* second pass: check cross references */
+    json_t          *certs; /* certificate bundles stored, by name (or NULL) */
     size_t           depth;
     wr_vseg_t        seg[WR_V_MAX_PATH];
 } wr_vctx_t;

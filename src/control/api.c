@@ -4,6 +4,7 @@
  *   GET|PUT|POST|DELETE /config[/pointer]
  *   GET /status[/pointer]
  *   GET /certificates[/pointer]
+ *   PUT|DELETE /certificates/NAME (control/certs.c)
  * Changes are queued and applied one at a time, each against the config that
  * is running when its turn comes.
  */
@@ -97,8 +98,8 @@ void wr_api_status(wr_conn_t *c, const char *json, size_t len)
     endpoint_t ep = endpoint(c->path, &rest);
 
     if (ep == EP_ROOT) {
-        json_t *root = json_pack("{s:{},s:O,s:o}", "certificates", "config",
-                                 c->ctl->conf, "status", status);
+        json_t *root = json_pack("{s:O,s:O,s:o}", "certificates", c->ctl->certs,
+                                 "config", c->ctl->conf, "status", status);
         wr_conn_respond(c, 200, root);
         return;
     }
@@ -147,13 +148,13 @@ void wr_api_handle(wr_conn_t *c)
         ask_status(c);
         return;
     case EP_CERTS:
-        if (!get)
-            break;
-        {
-            json_t *none = json_object();
-            respond_value(c, none, rest);
-            json_decref(none);
+        if (get) {
+            respond_value(c, c->ctl->certs, rest);
+            return;
         }
+        if (strcmp(c->method, "PUT") != 0 && strcmp(c->method, "DELETE") != 0)
+            break;
+        queue_change(c);
         return;
     case EP_CONFIG:
         if (get) {
@@ -273,7 +274,7 @@ static json_t *build_candidate(wr_conn_t *c)
     json_decref(value);
     if (doc == NULL)
         goto fail_ptr;
-    if (wr_conf_validate(doc, &err) < 0 || compile_check(doc, &err) < 0) {
+    if (wr_conf_validate_certs(doc, ctl->certs, &err) < 0 || compile_check(doc, &err) < 0) {
         json_decref(doc);
         goto fail_ptr;
     }
@@ -296,6 +297,16 @@ void wr_api_queue_next(wr_ctl_t *ctl)
         json_t *candidate;
         char *text;
 
+        if (strncmp(c->path, "/certificates", 13) == 0) {
+            c->id = ++ctl->next_id;
+            c->state = WR_CONN_APPLYING;
+            if (wr_certs_start(c) == 0)
+                return;
+            ctl->qhead = next;              /* c was answered and may be gone */
+            if (ctl->qhead == NULL)
+                ctl->qtail = NULL;
+            continue;
+        }
         if (strncmp(c->path, "/control/", 9) == 0) {
             c->id = ++ctl->next_id;
             c->state = WR_CONN_APPLYING;
@@ -329,7 +340,9 @@ void wr_api_applied(wr_conn_t *c, int ok, const char *reason)
     ctl->qhead = c->qnext;
     if (ctl->qhead == NULL)
         ctl->qtail = NULL;
-    if (ok) {
+    if (c->cert != NULL) {
+        wr_certs_applied(c, ok, reason);
+    } else if (ok) {
         int restart = strncmp(c->path, "/control/", 9) == 0;
         json_decref(ctl->conf);
         ctl->conf = c->candidate;

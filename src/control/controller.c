@@ -74,6 +74,9 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
     case WR_MSG_CONF_CURRENT:
         take_conf(ctl, m);
         break;
+    case WR_MSG_CERT:
+        wr_certs_take(ctl, m->data, m->len);
+        break;
     case WR_MSG_CONF_RESULT:
         take_result(ctl, m);
         break;
@@ -112,6 +115,7 @@ void wr_controller_main(const wr_controller_args_t *a)
     memset(&ctl, 0, sizeof(ctl));
     ctl.args = a;
     ctl.conf = json_object();
+    ctl.certs = json_object();
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
     if (wr_ev_init(&ctl.loop) < 0

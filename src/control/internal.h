@@ -45,7 +45,10 @@ struct wr_conn {
     size_t           body_len;        /* decoded body bytes at buf + head_len */
     char            *method;
     char            *path;            /* raw path, query stripped */
-    json_t          *candidate;       /* the change main is applying */
+    json_t          *candidate;       /* the change main is applying (a
+                                         bundle's description, for a PUT
+                                         /certificates/NAME) */
+    char            *cert;            /* NAME of a /certificates change */
 };
 
 struct wr_ctl {
@@ -56,6 +59,7 @@ struct wr_ctl {
     wr_ev_t       listen;
     int           listening;
     json_t       *conf;               /* running config, from main */
+    json_t       *certs;              /* the bundles stored: {"name": description} */
     wr_conn_t    *conns;
     wr_conn_t    *qhead, *qtail;      /* changes, applied in arrival order */
     uint32_t      next_id;
@@ -73,6 +77,13 @@ void wr_api_handle(wr_conn_t *c);             /* a whole request was read */
 void wr_api_queue_next(wr_ctl_t *ctl);        /* start the next queued change */
 void wr_api_applied(wr_conn_t *c, int ok, const char *reason);
 void wr_api_status(wr_conn_t *c, const char *json, size_t len);
+
+/* certs.c */
+void wr_certs_take(wr_ctl_t *ctl, const char *data, size_t len);   /* WR_MSG_CERT */
+/* A queued PUT or DELETE /certificates/NAME, at its turn: checked and sent
+ * to main (0), or answered (-1). */
+int  wr_certs_start(wr_conn_t *c);
+void wr_certs_applied(wr_conn_t *c, int ok, const char *reason);
 
 /* controller.c */
 int  wr_ctl_send(wr_ctl_t *ctl, uint32_t type, uint32_t id, const void *data, size_t len);

@@ -48,6 +48,13 @@ typedef enum {
                               the worker go (limits.requests, idle_timeout, a failed
                               exchange); main closes the channel and so expects the
                               worker's exit: no failure backoff for it */
+    WR_MSG_CERT,           /* main -> controller (each stored bundle, at its start),
+                              main -> router (each bundle the next WR_MSG_CONF_APPLY
+                              names): name, NUL, PEM text */
+    WR_MSG_CERT_PUT,       /* controller -> main: name, NUL, PEM text: store it
+                              (answered with WR_MSG_CONF_RESULT) */
+    WR_MSG_CERT_DELETE,    /* controller -> main: name: remove it from the store
+                              (answered with WR_MSG_CONF_RESULT) */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 

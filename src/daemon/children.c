@@ -47,6 +47,12 @@ static void from_controller(wr_main_t *m, wr_msg_t *msg)
         free(name);
         break;
     }
+    case WR_MSG_CERT_PUT:
+        wr_certs_put(m, msg->id, msg->data, msg->len);
+        break;
+    case WR_MSG_CERT_DELETE:
+        wr_certs_delete(m, msg->id, msg->data, msg->len);
+        break;
     case WR_MSG_STATUS_REQ:
         /* Without a router there are no counters to report: answer empty. */
         if (m->child[WR_ROLE_ROUTER].pid == 0
@@ -206,6 +212,7 @@ int wr_child_spawn(wr_main_t *m, wr_role_t role)
     }
     if (role == WR_ROLE_CONTROLLER) {
         wr_chan_send(&c->chan, WR_MSG_CONTROL_FD, 0, NULL, 0, m->control_fd);
+        wr_certs_send_all(m, &c->chan);
         wr_chan_send(&c->chan, WR_MSG_CONF_CURRENT, 0, m->running_text,
                      strlen(m->running_text), -1);
     } else {

@@ -71,6 +71,7 @@ struct wr_main {
     int           control_fd;
     wr_child_t    child[WR_ROLE_COUNT];   /* [WR_ROLE_MAIN] unused */
     json_t       *running;      /* the running config */
+    json_t       *certs;        /* the certificate store's names: {"name": true} */
     char         *running_text;
     wr_listens_t  listens;      /* sockets of the running config */
     char         *alog_path;    /* access log file of the running config */
@@ -95,6 +96,13 @@ int   wr_children_alive(wr_main_t *m);
 void  wr_children_send_log(wr_main_t *m);
 /* The next restart delay (ms) after a failure of a process up for up ms. */
 uint64_t wr_backoff_next(uint64_t cur, uint64_t up);
+
+/* certs.c: the certificate store */
+int   wr_certs_load(wr_main_t *m);               /* at start: m->certs */
+void  wr_certs_send_all(wr_main_t *m, wr_chan_t *ch);           /* WR_MSG_CERT each */
+void  wr_certs_send_used(wr_main_t *m, wr_chan_t *ch, json_t *conf);
+void  wr_certs_put(wr_main_t *m, uint32_t id, const char *data, size_t len);
+void  wr_certs_delete(wr_main_t *m, uint32_t id, const char *data, size_t len);
 
 /* apply.c */
 int   wr_apply_initial(wr_main_t *m, json_t *conf);

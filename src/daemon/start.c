@@ -229,8 +229,9 @@ static void detach_stdio(void)
 }
 
 /* The saved config, or {} when there is none or it is bad (set aside). */
-static json_t *restore_state(const wr_options_t *o)
+static json_t *restore_state(wr_main_t *m)
 {
+    const wr_options_t *o = m->opt;
     wr_conf_error_t err;
     char *text = NULL, aside[PATH_MAX];
     size_t len = 0;
@@ -241,7 +242,7 @@ static json_t *restore_state(const wr_options_t *o)
         return json_object();
     wr_conf_error_init(&err);
     conf = wr_conf_parse(text, len, &err);
-    if (conf && wr_conf_validate(conf, &err) < 0) {
+    if (conf && wr_conf_validate_certs(conf, m->certs, &err) < 0) {
         json_decref(conf);
         conf = NULL;
     }
@@ -411,7 +412,7 @@ static int start(wr_main_t *m)
     if (write_pid(o) < 0)
         return -1;
     m->pid_written = 1;
-    if (make_dirs(o->statedir, 0) < 0 || bind_control(m) < 0)
+    if (make_dirs(o->statedir, 0) < 0 || wr_certs_load(m) < 0 || bind_control(m) < 0)
         return -1;
     if (wr_ev_init(&m->loop) < 0 || setup_signals(m) < 0)
         return -1;
@@ -421,7 +422,7 @@ static int start(wr_main_t *m)
         wr_log_sys(WR_LOG_EMERG, "prctl", "PR_SET_CHILD_SUBREAPER");
         return -1;
     }
-    conf = restore_state(o);
+    conf = restore_state(m);
     rc = wr_apply_initial(m, conf);
     json_decref(conf);
     if (rc < 0)
@@ -449,6 +450,7 @@ static void cleanup(wr_main_t *m)
     }
     json_decref(m->running);
     free(m->running_text);
+    json_decref(m->certs);
     if (m->alog_fd >= 0)
         close(m->alog_fd);
     free(m->alog_path);

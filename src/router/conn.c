@@ -1,8 +1,11 @@
 /*
  * The router's HTTP/1.1 connections: read a head, discard a body the action
- * does not need, write the response (writev, then sendfile), keep alive and
+ * does not need, write the response (send, then sendfile), keep alive and
  * pipeline, time out per settings.http. Counters for /status move on every
- * transition, so they stay exact on every close path.
+ * transition, so they stay exact on every close path. A TLS listener's
+ * connection shakes hands first (under header_read_timeout), then reads and
+ * writes through OpenSSL: the same state machine, files read into a buffer
+ * instead of sendfile.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +20,7 @@
 #include "router/conn.h"
 #include "router/proxy.h"
 #include "router/spool.h"
+#include "tls/tls.h"
 
 #define MS(sec)  ((uint64_t) (sec) * 1000)
 
@@ -111,6 +115,8 @@ static void conn_close(wr_hconn_t *c)
     wr_proxy_conn_closing(c);
     wr_app_conn_closing(c);
     wr_ev_retire(&t->loop, &c->ev, c);      /* freed after this batch */
+    wr_tls_close(c->ssl);
+    c->ssl = NULL;
     close(c->ev.fd);
     release_request(c);
     if (c->active)
@@ -214,6 +220,7 @@ void wr_conn_drop_moved(wr_thread_t *t)
         wr_hconn_t *next = c->app_next;
 
         c->t = t;
+        wr_tls_close(c->ssl);
         close(c->ev.fd);
         release_request(c);
         free(c->in);
@@ -270,15 +277,34 @@ static void arm(wr_hconn_t *c, int seconds)
     wr_timer_set(&c->t->loop, &c->timer, MS(seconds));
 }
 
+/* The TLS side of listener l in the thread's configuration, or NULL. */
+static struct wr_tls_server *listener_tls(wr_thread_t *t, wr_listener_t *l)
+{
+    for (size_t i = 0; i < t->conf->nlisten; i++)
+        if (t->conf->listen[i].sock == l)
+            return t->conf->listen[i].tls;
+    return NULL;
+}
+
 void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
 {
     wr_hconn_t *c = calloc(1, sizeof(*c));
+    struct wr_tls_server *tls = listener_tls(t, l);
     socklen_t len;
 
     if (c == NULL) {
         wr_log(WR_LOG_CRIT, "out of memory accepting a connection on %s", l->addr);
         close(fd);
         return;
+    }
+    if (tls != NULL) {
+        c->ssl = wr_tls_accept(tls, fd);
+        if (c->ssl == NULL) {
+            close(fd);
+            free(c);
+            return;
+        }
+        c->handshake = 1;
     }
     c->t = t;
     c->l = l;
@@ -295,6 +321,7 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
     len = sizeof(c->local);
     getsockname(fd, (struct sockaddr *) &c->local, &len);
     if (wr_ev_add(&t->loop, &c->ev, EPOLLIN | EPOLLRDHUP) < 0) {
+        wr_tls_close(c->ssl);
         close(fd);
         free(c);
         return;
@@ -387,12 +414,12 @@ static int conn_read(wr_hconn_t *c)
     if (in_reserve(c) < 0)
         return -1;
     room = c->in_cap - c->in_len;
-    do
-        n = recv(c->ev.fd, c->in + c->in_len, room, 0);
-    while (n < 0 && errno == EINTR);
+    n = wr_conn_recv(c, c->in + c->in_len, room);
     if (n > 0) {
         c->in_len += (size_t) n;
-        return (size_t) n < room ? 2 : 1;
+        /* TLS: a short read may still leave decrypted bytes in OpenSSL,
+         * which no epoll event would announce. */
+        return (size_t) n < room && !(c->ssl && wr_tls_pending(c->ssl)) ? 2 : 1;
     }
     if (n < 0 && errno == EAGAIN)
         return 0;
@@ -494,21 +521,66 @@ static void parse_head(wr_hconn_t *c)
 
 /* ---- writing ---- */
 
+ssize_t wr_conn_recv(wr_hconn_t *c, void *buf, size_t len)
+{
+    ssize_t n;
+
+    if (c->ssl != NULL)
+        return wr_tls_read(c->ssl, buf, len);
+    do
+        n = recv(c->ev.fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t wr_conn_send(wr_hconn_t *c, const void *buf, size_t len, int more)
+{
+    ssize_t n;
+
+    if (c->ssl != NULL)
+        return wr_tls_write(c->ssl, buf, len);
+    do
+        n = send(c->ev.fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Part of the file into TLS: read at file_off each time, so a write retried
+ * after EAGAIN gets the same bytes again. */
+static ssize_t file_tls(wr_hconn_t *c)
+{
+    wr_thread_t *t = c->t;
+    off_t left = c->file_end - c->file_off;
+    size_t want = left < WR_TLS_FILE_CHUNK ? (size_t) left : WR_TLS_FILE_CHUNK;
+    ssize_t n;
+
+    if (t->fbuf == NULL && (t->fbuf = malloc(WR_TLS_FILE_CHUNK)) == NULL)
+        return -1;
+    do
+        n = pread(c->file, t->fbuf, want, c->file_off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return n < 0 ? -1 : 0;
+    n = wr_tls_write(c->ssl, t->fbuf, (size_t) n);
+    if (n > 0)
+        c->file_off += n;
+    return n;
+}
+
 /* 1 all sent, 0 would block, -1 failed. */
 static int conn_write(wr_hconn_t *c)
 {
     while (c->out_sent < c->out.n) {
-        ssize_t n = send(c->ev.fd, c->out.p + c->out_sent, c->out.n - c->out_sent,
-                         MSG_NOSIGNAL | (c->file >= 0 ? MSG_MORE : 0));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+        ssize_t n = wr_conn_send(c, c->out.p + c->out_sent, c->out.n - c->out_sent,
+                                 c->file >= 0);
+        if (n < 0)
             return errno == EAGAIN ? 0 : -1;
-        }
         c->out_sent += (size_t) n;
     }
     while (c->file >= 0 && c->file_off < c->file_end) {
-        ssize_t n = sendfile(c->ev.fd, c->file, &c->file_off, (size_t) (c->file_end - c->file_off));
+        ssize_t n = c->ssl ? file_tls(c)
+                           : sendfile(c->ev.fd, c->file, &c->file_off,
+                                      (size_t) (c->file_end - c->file_off));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -528,6 +600,8 @@ static void finish_response(wr_hconn_t *c)
 
     release_request(c);
     if (c->close_after || !c->keep_alive || atomic_load(&t->draining)) {
+        if (c->ssl != NULL)
+            wr_tls_shutdown(c->ssl);
         shutdown(c->ev.fd, SHUT_WR);
         c->state = WR_HC_LINGER;
         c->in_len = 0;
@@ -682,11 +756,32 @@ static int conn_process(wr_hconn_t *c)
     }
 }
 
+/* TLS: 1 the handshake is over, 0 it goes on, -1 c was closed. */
+static int handshake(wr_hconn_t *c)
+{
+    int want_write = 0;
+    int rc = wr_tls_handshake(c->ssl, &want_write);
+
+    if (rc < 0) {
+        conn_close(c);
+        return -1;
+    }
+    if (rc == 0) {
+        want(c, want_write ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
+        return 0;
+    }
+    c->handshake = 0;
+    want(c, EPOLLIN | EPOLLRDHUP);
+    return 1;
+}
+
 /* Handle one readiness event. Returns -1 when c was closed. */
 static int conn_handle(wr_hconn_t *c, uint32_t events)
 {
     int r;
 
+    if (c->handshake && (r = handshake(c)) <= 0)
+        return r;
     if (c->state == WR_HC_APP || c->state == WR_HC_APP_WAIT) {
         wr_app_on_client(c, events);
         return 0;            /* app.c settles c itself (it may be closed) */

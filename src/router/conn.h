@@ -20,6 +20,7 @@ typedef struct wr_hconn {
     wr_ev_t                 ev;
     wr_thread_t            *t;
     wr_listener_t          *l;
+    struct ssl_st          *ssl;         /* a TLS listener's connection, or NULL */
     struct wr_hconn        *prev, *next;
     wr_timer_t              timer;
     wr_hc_state_t           state;
@@ -84,6 +85,7 @@ typedef struct wr_hconn {
     unsigned                upgrade_wait:1;/* ... and the worker's answer decides */
     unsigned                tunnel:1;      /* ... which was 101: bytes both ways */
     unsigned                hopped:1;      /* moved to another thread for this request */
+    unsigned                handshake:1;   /* TLS: the handshake is not over */
     struct wr_thread       *hop_to;      /* ... is moving there (app.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
@@ -99,6 +101,9 @@ typedef struct wr_hconn {
 
 /* conn.c, for app.c */
 int  wr_conn_read(wr_hconn_t *c);         /* 1/2 got bytes, 0 none now, -1 closed */
+/* recv()/send() on the client's connection, through TLS when it has it. */
+ssize_t wr_conn_recv(wr_hconn_t *c, void *buf, size_t len);
+ssize_t wr_conn_send(wr_hconn_t *c, const void *buf, size_t len, int more);
 int  wr_conn_flush(wr_hconn_t *c);        /* 1 sent, 0 would block, -1 failed */
 void wr_conn_done(wr_hconn_t *c);         /* the response is out: next or close */
 void wr_conn_abort(wr_hconn_t *c);        /* close now */

@@ -25,6 +25,7 @@
 #define WR_CONN_READ_MIN       1024     /* own buffer of a waiting partial request */
 #define WR_THREAD_RBUF         65536    /* a thread's read buffer */
 #define WR_LINGER_MS           2000     /* discard what a client still sends after an error */
+#define WR_TLS_FILE_CHUNK      65536    /* file bytes read per TLS write (no sendfile) */
 
 typedef struct wr_router wr_router_t;
 typedef struct wr_thread wr_thread_t;
@@ -180,6 +181,7 @@ typedef struct {
     wr_listener_t  *sock;
     char           *pass;
     wr_forwarded_t *forwarded;     /* NULL: trust the socket's peer */
+    struct wr_tls_server *tls;     /* "tls": the handshake comes first */
 } wr_rlisten_t;
 
 /* An application as one configuration uses it: its current generation. */
@@ -235,6 +237,7 @@ struct wr_thread {
     char            *rbuf;           /* reads land here first */
     size_t           rbuf_cap;
     wr_buf_t         out;            /* responses are built here */
+    char            *fbuf;           /* a file's bytes on their way into TLS */
     wr_buf_t         scratch;        /* routing strings of the request at hand */
     wr_buf_t         uri;            /* its $uri */
     atomic_int       draining;       /* let go or stopping: no accepting */
@@ -269,6 +272,7 @@ struct wr_router {
     wr_appgen_t     **gens;          /* every live generation (control thread) */
     size_t            ngens, capgens;
     json_t           *app_map;       /* from main, for the next config */
+    json_t           *certs;         /* {"name": "PEM"}: bundles it names */
     atomic_uint       next_stream;   /* worker stream ids */
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "router/internal.h"
+#include "tls/tls.h"
 
 void wr_listener_unref(wr_listener_t *l)
 {
@@ -35,6 +36,7 @@ static void rconf_free(wr_rconf_t *c)
         wr_listener_unref(c->listen[i].sock);
         free(c->listen[i].pass);
         wr_forwarded_free(c->listen[i].forwarded);
+        wr_tls_server_free(c->listen[i].tls);
     }
     free(c->listen);
     for (size_t i = 0; i < c->napps; i++) {
@@ -89,6 +91,13 @@ static int build_listeners(wr_router_t *r, wr_rconf_t *c, json_t *conf, char *re
                          addr, why);
                 return -1;
             }
+        }
+        if (json_object_get(l, "tls")) {
+            c->listen[c->nlisten - 1].tls = wr_tls_server_new(json_object_get(l, "tls"),
+                                                              r->certs, addr, reason,
+                                                              WR_ROUTER_REASON_MAX);
+            if (c->listen[c->nlisten - 1].tls == NULL)
+                return -1;
         }
     }
     return 0;
@@ -206,5 +215,5 @@ int wr_router_check(json_t *conf, char *err, size_t errlen)
     if (alog == NULL && err[0] != '\0')
         return -1;
     wr_alog_format_free(alog);
-    return 0;
+    return wr_tls_check(conf, err, errlen);
 }

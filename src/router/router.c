@@ -232,18 +232,34 @@ static void take_worker(wr_router_t *r, wr_msg_t *m)
     m->fd = -1;
 }
 
+/* A certificate bundle the next configuration names: name NUL PEM. */
+static void take_cert(wr_router_t *r, wr_msg_t *m)
+{
+    const char *nul = memchr(m->data, '\0', m->len);
+
+    if (nul != NULL && r->certs != NULL)
+        json_object_set_new(r->certs, m->data,
+                            json_stringn(nul + 1, m->len - (size_t) (nul + 1 - m->data)));
+}
+
 static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
 {
     wr_router_t *r = ch->data;
     char reason[WR_ROUTER_REASON_MAX];
+    int rc;
 
     switch (m->type) {
     case WR_MSG_LISTENER:
         take_listener(r, m);
         break;
+    case WR_MSG_CERT:
+        take_cert(r, m);
+        break;
     case WR_MSG_CONF_APPLY:
         reason[0] = '\0';
-        if (router_apply(r, m->data, m->len, reason) == 0) {
+        rc = router_apply(r, m->data, m->len, reason);
+        json_object_clear(r->certs);    /* the contexts hold what they need */
+        if (rc == 0) {
             alog_settle(r, 1);
             wr_chan_send_result(&r->chan, m->id, 1, NULL);
         } else {
@@ -318,6 +334,7 @@ void wr_router_main(const wr_router_args_t *a)
     memset(&r, 0, sizeof(r));
     r.args = a;
     r.alog_fd = -1;
+    r.certs = json_object();
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.cond, NULL);
     wr_upool_init(&r.upool);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "router/proxy.h"
 #include "router/spool.h"
+#include "tls/tls.h"
 
 #define CONTINUE_100   "HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -295,7 +296,7 @@ void wr_spool_begin(wr_hconn_t *c, int expect_continue)
     /* The client waits for this before it sends the body; a socket that
      * was just read has room for these few bytes. */
     if (expect_continue && !c->v10)
-        (void) send(c->ev.fd, CONTINUE_100, sizeof(CONTINUE_100) - 1, MSG_NOSIGNAL);
+        (void) wr_conn_send(c, CONTINUE_100, sizeof(CONTINUE_100) - 1, 0);
     wr_conn_want(c, EPOLLIN | EPOLLRDHUP);
 }
 
@@ -314,9 +315,7 @@ void wr_spool_on_client(wr_hconn_t *c, uint32_t events)
         return;
     }
     for (int i = 0; i < WR_SPOOL_READS && rc == 0; i++) {
-        n = recv(c->ev.fd, t->rbuf, t->rbuf_cap, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
+        n = wr_conn_recv(c, t->rbuf, t->rbuf_cap);
         if (n < 0 && errno == EAGAIN)
             break;
         if (n <= 0) {
@@ -334,7 +333,7 @@ void wr_spool_on_client(wr_hconn_t *c, uint32_t events)
             fail(c, 503);
             return;
         }
-        if ((size_t) n < t->rbuf_cap)
+        if ((size_t) n < t->rbuf_cap && !(c->ssl && wr_tls_pending(c->ssl)))
             break;                      /* drained for now */
     }
     if (rc == 1)

@@ -198,6 +198,7 @@ static void thread_free(wr_thread_t *t)
     wr_ev_free(&t->loop);
     wr_rconf_unref(t->conf);
     free(t->rbuf);
+    free(t->fbuf);
     wr_buf_free(&t->out);
     wr_buf_free(&t->scratch);
     wr_buf_free(&t->uri);
