@@ -83,6 +83,10 @@ static int check_put(wr_conn_t *c)
         answer(c, 400, exists, "DELETE it first to upload another under its name.");
         return -1;
     }
+    if ((long) c->body_len > WR_TLS_BUNDLE_MAX) {
+        answer(c, 400, MSG_BAD_BUNDLE, "A bundle is at most 1 MiB.");
+        return -1;
+    }
     b = wr_tls_bundle_parse(c->buf + c->head_len, c->body_len, why, sizeof(why));
     if (b == NULL) {
         answer(c, 400, MSG_BAD_BUNDLE, why);
