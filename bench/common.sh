@@ -64,13 +64,14 @@ bench_world() {
 }
 
 # One wrk run against port[$1] (the caller's associative array `port`),
-# path $2 (default /),
-# printed as a round line (with wrk's error counts) and appended to
+# path $2 (default /), then wrk's own arguments ($3...: -H "Connection:
+# close"), printed as a round line (with wrk's error counts) and appended to
 # $results as "NAME REQ_PER_SEC". Uses WRK_THREADS, WRK_CONNS,
-# WRK_DURATION and the caller's `round`.
+# WRK_DURATION, the caller's `round` and `scheme` (default http).
 run_wrk() {
     local out rps errs
-    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "http://127.0.0.1:${port[$1]}${2:-/}" 2>&1 || true)
+    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" "${@:3}" \
+              "${scheme:-http}://127.0.0.1:${port[$1]}${2:-/}" 2>&1 || true)
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
     printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"

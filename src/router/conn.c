@@ -15,6 +15,8 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "core/log.h"
 #include "router/conn.h"
@@ -298,6 +300,11 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
         return;
     }
     if (tls != NULL) {
+        /* A response is a train of records, each its own write: without
+         * NODELAY the last short one waits for the client's delayed ACK. */
+        int one = 1;
+        if (!l->unix_sock && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+            wr_log_sys(WR_LOG_WARN, "setsockopt(TCP_NODELAY)", l->addr);
         c->ssl = wr_tls_accept(tls, fd);
         if (c->ssl == NULL) {
             close(fd);
@@ -454,6 +461,7 @@ static void start_request(wr_hconn_t *c, long head_len)
 {
     wr_http_request_t *req = &c->t->req;
     wr_rconf_t *conf = c->t->conf;
+    int closing = c->close_after;
 
     c->head_len = (size_t) head_len;
     c->consumed = (size_t) head_len;
@@ -491,6 +499,14 @@ static void start_request(wr_hconn_t *c, long head_len)
     }
     if (c->app != NULL) {
         c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+        /* The worker reads the body: the client may send it now. A socket
+         * that was just read has room for these few bytes (a TLS write
+         * must not be left half done: the next one would differ). */
+        if ((c->body_left > 0 || c->chunked) && req->expect_continue) {
+            c->close_after = closing;
+            if (!c->v10)
+                (void) wr_conn_send(c, WR_HTTP_CONTINUE, sizeof(WR_HTTP_CONTINUE) - 1, 0);
+        }
         wr_app_begin(c);      /* the body goes to the worker, not away */
         return;
     }

@@ -4,6 +4,9 @@
 
 #include "router/internal.h"
 
+/* The interim answer to "Expect: 100-continue" when the body is wanted. */
+#define WR_HTTP_CONTINUE  "HTTP/1.1 100 Continue\r\n\r\n"
+
 typedef enum {
     WR_HC_IDLE,         /* between requests (or before the first) */
     WR_HC_HEAD,         /* reading a request head */

@@ -25,7 +25,8 @@
 #define WR_CONN_READ_MIN       1024     /* own buffer of a waiting partial request */
 #define WR_THREAD_RBUF         65536    /* a thread's read buffer */
 #define WR_LINGER_MS           2000     /* discard what a client still sends after an error */
-#define WR_TLS_FILE_CHUNK      65536    /* file bytes read per TLS write (no sendfile) */
+#define WR_TLS_FILE_CHUNK      16384    /* file bytes read per TLS write (no sendfile):
+                                           one record, which is what a write sends */
 
 typedef struct wr_router wr_router_t;
 typedef struct wr_thread wr_thread_t;

@@ -19,7 +19,6 @@
 #include "router/spool.h"
 #include "tls/tls.h"
 
-#define CONTINUE_100   "HTTP/1.1 100 Continue\r\n\r\n"
 
 typedef struct wr_spool {
     char      *mem;      /* the body while it fits body_buffer_size */
@@ -296,7 +295,7 @@ void wr_spool_begin(wr_hconn_t *c, int expect_continue)
     /* The client waits for this before it sends the body; a socket that
      * was just read has room for these few bytes. */
     if (expect_continue && !c->v10)
-        (void) wr_conn_send(c, CONTINUE_100, sizeof(CONTINUE_100) - 1, 0);
+        (void) wr_conn_send(c, WR_HTTP_CONTINUE, sizeof(WR_HTTP_CONTINUE) - 1, 0);
     wr_conn_want(c, EPOLLIN | EPOLLRDHUP);
 }
 

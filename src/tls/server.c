@@ -223,7 +223,11 @@ static SSL_CTX *context_new(wr_tls_server_t *s, const wr_tls_bundle_t *b, json_t
     }
     SSL_CTX_set_app_data(ctx, s);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* A client closing without close_notify is the common case, not an
+     * error (a truncation attack matters only to length-less bodies, which
+     * requests do not have). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE
+                        | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* Writes go out record by record (a slow client holds little), a write
      * retried after EAGAIN may come from a buffer that moved, and an idle
      * connection gives its buffers back. */
