@@ -342,12 +342,13 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
 /* ---- reading ---- */
 
 /*
- * Room to read into. A connection with nothing pending reads into its
- * thread's buffer; only bytes that must wait for more (a partial head, a
- * pipelined rest) are copied into a buffer of its own, by in_settle().
- * The parser bounds a head, so an own buffer grows only as far as that.
+ * Room to read into, at least `need` bytes. A connection with nothing
+ * pending reads into its thread's buffer; only bytes that must wait for
+ * more (a partial head, a pipelined rest) are copied into a buffer of its
+ * own, by in_settle(). The parser bounds a head, and a body is read only
+ * while it is wanted, so an own buffer grows only as far as that.
  */
-static int in_reserve(wr_hconn_t *c)
+static int in_reserve(wr_hconn_t *c, size_t need)
 {
     wr_thread_t *t = c->t;
     size_t cap;
@@ -365,9 +366,11 @@ static int in_reserve(wr_hconn_t *c)
         c->in_len = 0;
         c->in_borrowed = 1;
     }
-    if (c->in_len < c->in_cap)
+    if (c->in_cap - c->in_len >= need)
         return 0;
     cap = c->in_cap * 2;
+    while (cap - c->in_len < need)
+        cap *= 2;
     if (c->in_borrowed) {
         p = malloc(cap);
         if (p != NULL)
@@ -418,15 +421,15 @@ static int conn_read(wr_hconn_t *c)
     size_t room;
     ssize_t n;
 
-    if (in_reserve(c) < 0)
+    /* TLS: room for a whole record, so none stays half read inside OpenSSL,
+     * where no epoll event would announce it. */
+    if (in_reserve(c, c->ssl ? WR_TLS_RECORD_MAX : 1) < 0)
         return -1;
     room = c->in_cap - c->in_len;
     n = wr_conn_recv(c, c->in + c->in_len, room);
     if (n > 0) {
         c->in_len += (size_t) n;
-        /* TLS: a short read may still leave decrypted bytes in OpenSSL,
-         * which no epoll event would announce. */
-        return (size_t) n < room && !(c->ssl && wr_tls_pending(c->ssl)) ? 2 : 1;
+        return (size_t) n < room ? 2 : 1;
     }
     if (n < 0 && errno == EAGAIN)
         return 0;

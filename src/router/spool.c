@@ -17,7 +17,6 @@
 #include "core/log.h"
 #include "router/proxy.h"
 #include "router/spool.h"
-#include "tls/tls.h"
 
 
 typedef struct wr_spool {
@@ -332,8 +331,9 @@ void wr_spool_on_client(wr_hconn_t *c, uint32_t events)
             fail(c, 503);
             return;
         }
-        if ((size_t) n < t->rbuf_cap && !(c->ssl && wr_tls_pending(c->ssl)))
-            break;                      /* drained for now */
+        if ((size_t) n < t->rbuf_cap)
+            break;                      /* drained for now (TLS: a whole
+                                           record fits, none waits inside) */
     }
     if (rc == 1)
         done(c);

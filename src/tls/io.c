@@ -80,11 +80,6 @@ ssize_t wr_tls_write(struct ssl_st *ssl, const void *buf, size_t len)
     return -1;
 }
 
-int wr_tls_pending(struct ssl_st *ssl)
-{
-    return SSL_pending(ssl) > 0;
-}
-
 void wr_tls_shutdown(struct ssl_st *ssl)
 {
     /* After a fatal error OpenSSL would refuse anyway; a socket without room

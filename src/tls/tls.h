@@ -19,6 +19,7 @@
 #define WR_TLS_NAME_MAX      128                 /* a bundle's name */
 #define WR_TLS_BUNDLE_MAX    (1024L * 1024)      /* a bundle's PEM text */
 #define WR_TLS_WHY_MAX       512
+#define WR_TLS_RECORD_MAX    16384               /* plaintext bytes of a record */
 #define WR_TLS_CERTS_DIR     "certs"             /* under the state dir */
 
 /* Unit's defaults of a listener's "tls"/"session". */
@@ -77,7 +78,6 @@ int      wr_tls_handshake(struct ssl_st *ssl, int *want_write);
  * have moved). */
 ssize_t  wr_tls_read(struct ssl_st *ssl, void *buf, size_t len);
 ssize_t  wr_tls_write(struct ssl_st *ssl, const void *buf, size_t len);
-int      wr_tls_pending(struct ssl_st *ssl);     /* decrypted bytes not read yet */
 
 /* Send close_notify if the socket takes it now (never waits), then free. */
 void     wr_tls_close(struct ssl_st *ssl);

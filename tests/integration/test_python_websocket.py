@@ -123,8 +123,8 @@ def wsa(warren_factory):
 class WS:
     """One client WebSocket: the handshake, then frames by hand."""
 
-    def __init__(self, port, path="/", protocols=None, headers=None, key=None):
-        self.c = hh.Conn(port, timeout=10.0)
+    def __init__(self, port, path="/", protocols=None, headers=None, key=None, conn=None):
+        self.c = conn if conn is not None else hh.Conn(port, timeout=10.0)
         self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
         h = {"Connection": "Upgrade", "Upgrade": "websocket",
              "Sec-WebSocket-Key": self.key, "Sec-WebSocket-Version": "13"}

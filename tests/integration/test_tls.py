@@ -21,6 +21,7 @@ import time
 import pytest
 
 import http_helpers as hh
+import test_python_websocket as pws
 import tls_helpers as th
 import warren_helpers as wh
 
@@ -988,3 +989,34 @@ def test_switch_certificate_keeps_established_connection(warren, pki):
     assert warren.delete("/certificates/localhost") == (200, th.DELETED)
     r, der = th.tls_get(port, anyc)
     assert r.status == 200 and der == pki["example"].der
+
+
+def test_websocket_over_tls(warren_factory, pki):
+    """An ASGI WebSocket on a TLS listener: the upgrade, then frames both
+    ways through OpenSSL on the router's tunnel (wss scheme for the app),
+    a message larger than a TLS record, the close handshake."""
+    w, plain, events, dirs = pws.start(warren_factory)
+    try:
+        th.store(w, pki, "localhost")
+        port = wh.free_port()
+        s, j = w.put("/config/listeners/127.0.0.1:%d" % port,
+                     {"pass": "routes", "tls": {"certificate": "localhost"}})
+        assert (s, j) == (200, SUCCESS), j
+        conn = th.TLSConn(port, th.client_ctx(pki.cafile), timeout=10)
+        ws = pws.WS(port, "/chat?room=2", conn=conn)
+        try:
+            assert ws.r.status == 101, (ws.r, ws.r.body)
+            assert ws.r.header("X-Scope") == "wss /chat room=2  False"
+            ws.send(pws.TEXT, "over tls")
+            assert ws.recv() == (True, pws.TEXT, b"slt revo")
+            big_msg = os.urandom(70000)
+            ws.send(pws.BINARY, big_msg)
+            assert ws.recv() == (True, pws.BINARY, big_msg)
+            ws.send(pws.CLOSE, struct.pack("!H", 1000))
+            assert ws.close_code() == (1000, b"")
+        finally:
+            ws.close()
+        assert wh.wait_for(lambda: "/chat disconnect 1000" in pws.events(events), 5.0)
+    finally:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
