@@ -34,6 +34,19 @@ if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.h
          "the demo's files and the runtimes are served from $stage" >&2
 fi
 
+# The HTTPS listener's certificate: self-signed, made once, put straight into
+# the store (what PUT /certificates/demo would do); curl trusts it with
+# --cacert demo.crt.
+if [ ! -f "$run/state/certs/demo" ] && command -v openssl >/dev/null; then
+    mkdir -p "$run/state/certs"
+    chmod 700 "$run/state/certs"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$run/demo.key" -out "$run/demo.crt" 2>/dev/null
+    (umask 077 && cat "$run/demo.key" "$run/demo.crt" > "$run/state/certs/demo")
+    rm -f "$run/demo.key"
+fi
+
 if [ ! -f "$run/state/conf.json" ]; then
     sed -e "s|@WWW@|$www|" -e "s|@RUN@|$run|" -e "s|@APP@|$app|" \
         "$top/scripts/demo/config.json" \
@@ -47,6 +60,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
   curl -i http://127.0.0.1:8300/hello            # a return action with a header
   curl -i http://127.0.0.1:8300/app/             # a Python WSGI app, sandboxed
   curl -i http://127.0.0.1:8300/php/             # a PHP script, sandboxed
+  curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS
   curl --unix-socket $sock http://localhost/     # the control API
   curl -X PUT -d '{"return": 404}' --unix-socket $sock \\
        http://localhost/config/routes/0/action   # change it live

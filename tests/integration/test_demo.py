@@ -6,12 +6,13 @@ import os
 import shutil
 
 import http_helpers as hh
+import tls_helpers as th
 import warren_helpers as wh
 
 DEMO = os.path.join(wh.REPO, "scripts", "demo")
 
 
-def test_demo_config_serves_page_return_and_app(warren_factory):
+def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
     rt = wh.runtimes_modulesdir()
     www = hh.make_root("warren-www-")
     app = hh.make_root("warren-app-")
@@ -23,10 +24,14 @@ def test_demo_config_serves_page_return_and_app(warren_factory):
         with open(os.path.join(DEMO, "php", "index.php"), "rb") as f:
             hh.write(app, "php/index.php", f.read())
         w = warren_factory(extra_args=["--modulesdir", rt])
-        port = wh.free_port()
+        port, tport = wh.free_port(), wh.free_port()
+        pki = th.PKI(str(tmp_path))
+        th.store(w, pki, "localhost")
         with open(os.path.join(DEMO, "config.json")) as f:
             text = (f.read().replace("@WWW@", www).replace("@APP@", app)
-                    .replace("@RUN@", w.dir).replace("127.0.0.1:8300", "127.0.0.1:%d" % port))
+                    .replace("@RUN@", w.dir).replace("127.0.0.1:8300", "127.0.0.1:%d" % port)
+                    .replace("127.0.0.1:8343", "127.0.0.1:%d" % tport)
+                    .replace('"certificate": "demo"', '"certificate": "localhost"'))
         s, j = w.put("/config", json.loads(text))
         assert (s, j) == (200, wh.SUCCESS), j
         r = hh.get(port, "/")
@@ -43,6 +48,8 @@ def test_demo_config_serves_page_return_and_app(warren_factory):
         assert r.status == 200, r
         assert r.body.startswith(b"Hello from a Warren PHP worker (PHP 8.2."), r.body
         assert b"GET /php/?a=1" in r.body, r.body
+        r, _ = th.tls_get(tport, th.client_ctx(pki.cafile), "/hello")
+        assert r.status == 200 and r.header("X-Demo"), r
     finally:
         for d in (rt, www, app):
             shutil.rmtree(d, ignore_errors=True)
