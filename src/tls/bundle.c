@@ -47,8 +47,8 @@ static int no_password(char *buf, int size, int rwflag, void *u)
 
 /* One PEM block: a certificate is kept, a key too (only one), EC parameters
  * (openssl ecparam's habit) are skipped. 0, or -1 with why. */
-static int take_block(wr_tls_bundle_t *b, const char *name, const unsigned char *data,
-                      long len, char *why, size_t whysz)
+static int take_block(wr_tls_bundle_t *b, const char *name, const char *header,
+                      const unsigned char *data, long len, char *why, size_t whysz)
 {
     const unsigned char *p = data;
 
@@ -71,7 +71,8 @@ static int take_block(wr_tls_bundle_t *b, const char *name, const unsigned char 
             snprintf(why, whysz, "The bundle holds more than one private key.");
             return -1;
         }
-        if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
+        /* PKCS#8's own name, or the older "Proc-Type: 4,ENCRYPTED" header. */
+        if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0 || strstr(header, "ENCRYPTED") != NULL) {
             snprintf(why, whysz, "The private key is encrypted; upload it decrypted.");
             return -1;
         }
@@ -127,7 +128,7 @@ wr_tls_bundle_t *wr_tls_bundle_parse(const char *pem, size_t len, char *why, siz
         goto fail;
     }
     while (PEM_read_bio(in, &name, &header, &data, &dlen) == 1) {
-        int rc = take_block(b, name, data, dlen, why, whysz);
+        int rc = take_block(b, name, header, data, dlen, why, whysz);
         OPENSSL_free(name);
         OPENSSL_free(header);
         OPENSSL_free(data);
@@ -137,7 +138,13 @@ wr_tls_bundle_t *wr_tls_bundle_parse(const char *pem, size_t len, char *why, siz
             goto fail;
         blocks++;
     }
-    ERR_clear_error();                   /* the reader's end of input */
+    /* The reader stops at the end of the text, or at a block it cannot
+     * read: that one must not drop the blocks after it unnoticed. */
+    if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+        wr_tls_why(why, whysz, "A PEM block cannot be read");
+        goto fail;
+    }
+    ERR_clear_error();
     if (blocks == 0) {
         snprintf(why, whysz, "No PEM block found: the body must be PEM text.");
         goto fail;

@@ -55,13 +55,27 @@ void wr_tls_why(char *why, size_t whysz, const char *what)
 
 /* ---- session ticket keys ("tickets": "base64" or [...]) ---- */
 
+/* Base64's alphabet, '=' only as the last one or two characters (OpenSSL's
+ * decoder would skip spaces and stop at an inner '='). */
+static int base64_ok(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        int pad_ok = ch == '=' && i + 2 >= len && (i + 1 == len || s[i + 1] == '=');
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+              || ch == '+' || ch == '/' || pad_ok))
+            return 0;
+    }
+    return 1;
+}
+
 static int decode_key(const char *b64, ticket_key_t *k)
 {
     unsigned char raw[((TICKET_KEY_LONG + 2) / 3) * 3 + 3];
     size_t len = strlen(b64), pad = 0;
     int n;
 
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(raw))
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(raw) || !base64_ok(b64, len))
         return -1;
     n = EVP_DecodeBlock(raw, (const unsigned char *) b64, (int) len);
     if (n < 0)
@@ -139,7 +153,17 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 
 /* ---- contexts ---- */
 
-/* The listener's conf_commands on ctx; -1 with bad = the command refused. */
+/* wr_tls_why's text inside a longer sentence: without its final '.'. */
+static void drop_period(char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > 0 && s[n - 1] == '.')
+        s[n - 1] = '\0';
+}
+
+/* The listener's conf_commands on ctx; -1 with bad = the command refused
+ * and why, a clause (no final '.'). */
 static int apply_commands(SSL_CTX *ctx, json_t *cmds, const char **bad, char *why,
                           size_t whysz)
 {
@@ -167,7 +191,7 @@ static int apply_commands(SSL_CTX *ctx, json_t *cmds, const char **bad, char *wh
                 snprintf(what, sizeof(what), "OpenSSL refused \"%s\": \"%s\"", k,
                          json_string_value(v));
                 wr_tls_why(why, whysz, what);
-                why[strlen(why) - 1] = '\0';     /* no final '.': the caller adds one */
+                drop_period(why);
             }
             rc = -1;
             break;
@@ -176,6 +200,7 @@ static int apply_commands(SSL_CTX *ctx, json_t *cmds, const char **bad, char *wh
     if (rc == 0 && SSL_CONF_CTX_finish(cc) != 1) {
         *bad = NULL;
         wr_tls_why(why, whysz, "OpenSSL refused the conf_commands");
+        drop_period(why);
         rc = -1;
     }
     SSL_CONF_CTX_free(cc);
