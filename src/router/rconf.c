@@ -36,7 +36,7 @@ static void rconf_free(wr_rconf_t *c)
         wr_listener_unref(c->listen[i].sock);
         free(c->listen[i].pass);
         wr_forwarded_free(c->listen[i].forwarded);
-        wr_tls_server_free(c->listen[i].tls);
+        wr_tls_server_unref(c->listen[i].tls);
     }
     free(c->listen);
     for (size_t i = 0; i < c->napps; i++) {

@@ -90,11 +90,3 @@ void wr_tls_shutdown(struct ssl_st *ssl)
     (void) SSL_shutdown(ssl);
     ERR_clear_error();
 }
-
-void wr_tls_close(struct ssl_st *ssl)
-{
-    if (ssl == NULL)
-        return;
-    wr_tls_shutdown(ssl);
-    SSL_free(ssl);
-}

@@ -4,8 +4,11 @@
  * matches its leaf certificate (X509_check_host: subjectAltName DNS names,
  * else the CN; a wildcard covers one label). conf_commands and session
  * settings apply to each. Built by the router with its configuration and
- * shared, read-only, by its threads.
+ * shared, read-only, by its threads; each connection holds a reference, so
+ * the SNI and ticket callbacks of a handshake that outlives its
+ * configuration find it whole.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +36,7 @@ typedef struct {
 } ticket_key_t;
 
 struct wr_tls_server {
+    atomic_int    refs;           /* the configuration's, and one per connection */
     size_t        n;
     SSL_CTX     **ctx;            /* [0]: the default */
     ticket_key_t  keys[TICKET_KEYS_MAX];   /* [0] encrypts; all decrypt */
@@ -117,7 +121,7 @@ static int decode_keys(json_t *tickets, ticket_key_t *keys, size_t *n, size_t ma
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-    wr_tls_server_t *s = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    wr_tls_server_t *s = SSL_get_app_data(ssl);
     const ticket_key_t *k = NULL;
     size_t i = 0;
     OSSL_PARAM params[3];
@@ -246,7 +250,6 @@ static SSL_CTX *context_new(wr_tls_server_t *s, const wr_tls_bundle_t *b, json_t
         wr_tls_why(why, whysz, "SSL_CTX_new failed");
         return NULL;
     }
-    SSL_CTX_set_app_data(ctx, s);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     /* A client closing without close_notify is the common case, not an
      * error (a truncation attack matters only to length-less bodies, which
@@ -306,9 +309,9 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;            /* no match: the default one */
 }
 
-void wr_tls_server_free(wr_tls_server_t *s)
+void wr_tls_server_unref(wr_tls_server_t *s)
 {
-    if (s == NULL)
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     for (size_t i = 0; i < s->n; i++)
         SSL_CTX_free(s->ctx[i]);
@@ -325,6 +328,8 @@ wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
     size_t n = json_is_array(cert) ? json_array_size(cert) : 1;
     wr_tls_server_t *s = calloc(1, sizeof(*s));
 
+    if (s != NULL)
+        atomic_init(&s->refs, 1);
     if (s == NULL || (s->ctx = calloc(n, sizeof(*s->ctx))) == NULL) {
         snprintf(why, whysz, "out of memory");
         goto fail;
@@ -363,7 +368,7 @@ wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
     return s;
 
 fail:
-    wr_tls_server_free(s);
+    wr_tls_server_unref(s);
     return NULL;
 }
 
@@ -379,7 +384,21 @@ struct ssl_st *wr_tls_accept(wr_tls_server_t *s, int fd)
         return NULL;
     }
     SSL_set_accept_state(ssl);
+    SSL_set_app_data(ssl, s);
+    atomic_fetch_add(&s->refs, 1);      /* let go in wr_tls_close */
     return ssl;
+}
+
+void wr_tls_close(struct ssl_st *ssl)
+{
+    wr_tls_server_t *s;
+
+    if (ssl == NULL)
+        return;
+    s = SSL_get_app_data(ssl);
+    wr_tls_shutdown(ssl);
+    SSL_free(ssl);
+    wr_tls_server_unref(s);
 }
 
 /* ---- checking a configuration (the controller) ---- */

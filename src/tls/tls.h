@@ -59,10 +59,12 @@ int      wr_tls_check(json_t *conf, char *err, size_t errlen);
 typedef struct wr_tls_server wr_tls_server_t;
 
 /* Build from the listener's "tls" object; pems: {"name": "PEM text"} of
- * the bundles it names. NULL with why set. Shared by every thread. */
+ * the bundles it names. NULL with why set. Shared by every thread; the
+ * caller's reference is let go with wr_tls_server_unref (connections hold
+ * their own). */
 wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
                                    char *why, size_t whysz);
-void     wr_tls_server_free(wr_tls_server_t *s);
+void     wr_tls_server_unref(wr_tls_server_t *s);
 
 /* A connection of the listener on fd, not yet shaken hands: NULL on failure
  * (logged). */

@@ -5,6 +5,7 @@ over TLS to static files and Python apps, hostile clients, live changes).
 Certificates are made once per session with the openssl CLI
 (tls_helpers.PKI); the clients are Python's ssl module."""
 
+import base64
 import hashlib
 import http.server
 import itertools
@@ -694,6 +695,39 @@ def test_sni_default_is_first_in_list(warren, pki):
                       ("example.com", "example")):
         r, der = th.tls_get(port, ctx, server_hostname=sni)
         assert r.status == 200 and der == pki[want].der, sni
+
+
+def test_handshake_outlives_its_configuration(warren, pki):
+    """A connection accepted under one configuration whose handshake comes
+    after the next one is in place: its SNI (and ticket) callbacks still
+    see the listener as it was when it was accepted (the router's TLS
+    state of a configuration lives as long as a connection of it; the
+    sanitizer build would abort on a freed one), and it is served."""
+    th.store(warren, pki, "localhost", "example")
+    port = wh.free_port()
+    key = base64.b64encode(os.urandom(48)).decode()
+    th.tls_setup(warren, port, {"certificate": ["localhost", "example"],
+                                "session": {"tickets": key}})
+    ctx = th.client_ctx()
+    raws = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
+    try:
+        time.sleep(0.3)                     # accepted: each has its SSL now
+        for i in range(4):                  # the old configuration is freed
+            s, j = warren.put("/config/listeners/127.0.0.1:%d/tls/certificate" % port,
+                              ["example", "localhost"] if i % 2 == 0 else "localhost")
+            assert (s, j) == (200, SUCCESS), j
+        for raw in raws:
+            c = th.TLSConn.__new__(th.TLSConn)
+            c.s = ctx.wrap_socket(raw, server_hostname="example.com")
+            c.buf, c.eof = b"", False
+            assert c.peer_der() == pki["example"].der
+            assert c.request("GET", "/").status == 200
+    finally:
+        for raw in raws:
+            raw.close()
+    with th.TLSConn(port, ctx, server_hostname="example.com") as c:
+        assert c.peer_der() == pki["localhost"].der     # the new one: no SNI list
+        assert c.request("GET", "/").status == 200
 
 
 # ================================================================ conf_commands
