@@ -77,6 +77,8 @@ class Resp:
 class Conn:
     """One client connection with its own receive buffer."""
 
+    EOF_ERRORS = (ConnectionResetError,)      # what counts as the peer gone
+
     def __init__(self, port=None, host="127.0.0.1", unix=None, timeout=5.0):
         if unix:
             self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -100,7 +102,7 @@ class Conn:
             return False
         try:
             d = self.s.recv(1 << 20)
-        except ConnectionResetError:
+        except self.EOF_ERRORS:
             d = b""
         if not d:
             self.eof = True

@@ -232,6 +232,8 @@ class TLSConn(hh.Conn):
     """hh.Conn over TLS: the handshake is done in the constructor (it raises
     ssl.SSLError and the like if it fails)."""
 
+    EOF_ERRORS = EOF_ERRORS
+
     def __init__(self, port, ctx, server_hostname="localhost", session=None,
                  host="127.0.0.1", timeout=5.0):
         raw = socket.create_connection((host, port), timeout=timeout)
@@ -243,19 +245,6 @@ class TLSConn(hh.Conn):
             raise
         self.buf = b""
         self.eof = False
-
-    def _fill(self):
-        if self.eof:
-            return False
-        try:
-            d = self.s.recv(1 << 20)
-        except EOF_ERRORS:
-            d = b""
-        if not d:
-            self.eof = True
-            return False
-        self.buf += d
-        return True
 
     def still_open(self, wait=0.3):
         old = self.s.gettimeout()
