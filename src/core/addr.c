@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,4 +187,33 @@ fail:
     close(fd);
     errno = saved;
     return -1;
+}
+
+void wr_addr_text(const struct sockaddr *sa, char host[WR_ADDR_TEXT], char port[WR_PORT_TEXT])
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *) (const void *) sa;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) (const void *) sa;
+    const struct sockaddr_un *un = (const struct sockaddr_un *) (const void *) sa;
+
+    host[0] = '\0';
+    if (port != NULL)
+        port[0] = '\0';
+    if (sa == NULL)
+        return;
+    switch (sa->sa_family) {
+    case AF_INET:
+        inet_ntop(AF_INET, &in->sin_addr, host, WR_ADDR_TEXT);
+        if (port != NULL)
+            snprintf(port, WR_PORT_TEXT, "%u", (unsigned) ntohs(in->sin_port));
+        break;
+    case AF_INET6:
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, WR_ADDR_TEXT);
+        if (port != NULL)
+            snprintf(port, WR_PORT_TEXT, "%u", (unsigned) ntohs(in6->sin6_port));
+        break;
+    case AF_UNIX:
+        snprintf(host, WR_ADDR_TEXT, "unix:%.*s",
+                 (int) strnlen(un->sun_path, sizeof(un->sun_path)), un->sun_path);
+        break;
+    }
 }

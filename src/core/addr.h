@@ -29,4 +29,13 @@ int wr_addr_listen(const wr_addr_t *a, int backlog, const char *name);
 /* Unlink the file of a unix address, if it is one. */
 void wr_addr_unlink(const wr_addr_t *a);
 
+#define WR_ADDR_TEXT  128    /* "unix:" + a sun_path, or an IPv6 text, and a NUL */
+#define WR_PORT_TEXT  8      /* "65535" and a NUL */
+
+/* A peer's or a socket's address as variables, logs and headers write it:
+ * "127.0.0.1", "::1" (no brackets), "unix:PATH" (PATH empty for an unnamed
+ * peer, as nginx), "" for none; port (may be NULL): its port, "" for none. */
+void wr_addr_text(const struct sockaddr *sa, char host[WR_ADDR_TEXT],
+                  char port[WR_PORT_TEXT]);
+
 #endif

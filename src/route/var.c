@@ -3,12 +3,10 @@
  * request view. Values are appended straight to the output buffer; nothing
  * else is allocated.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 
+#include "core/addr.h"
 #include "route/route_int.h"
 
 #define WR_NUM_MAX      32      /* digits of any number we print */
@@ -210,31 +208,10 @@ append_lower(wr_buf_t *out, const char *p, size_t n)
 static int
 append_remote(wr_buf_t *out, const struct sockaddr *sa)
 {
-    char text[INET6_ADDRSTRLEN];
-    const struct sockaddr_un *un;
+    char text[WR_ADDR_TEXT];
 
-    if (sa == NULL) {
-        return 0;
-    }
-    switch (sa->sa_family) {
-    case AF_INET:
-        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr,
-                  text, sizeof(text));
-        return wr_buf_puts(out, text);
-    case AF_INET6:
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
-                  text, sizeof(text));
-        return wr_buf_puts(out, text);
-    case AF_UNIX:
-        /* As nginx: "unix:" (peers of a listening unix socket are unnamed). */
-        un = (const struct sockaddr_un *) (const void *) sa;
-        if (wr_buf_puts(out, "unix:") < 0) {
-            return -1;
-        }
-        return wr_buf_append(out, un->sun_path, strnlen(un->sun_path, sizeof(un->sun_path)));
-    default:
-        return 0;
-    }
+    wr_addr_text(sa, text, NULL);
+    return wr_buf_puts(out, text);
 }
 
 /* "29/Nov/2026:09:30:00 +0000" in local time, with no locale involved. */

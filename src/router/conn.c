@@ -778,10 +778,14 @@ static int conn_process(wr_hconn_t *c)
 /* TLS: 1 the handshake is over, 0 it goes on, -1 c was closed. */
 static int handshake(wr_hconn_t *c)
 {
+    char why[WR_TLS_WHY_MAX], host[WR_ADDR_TEXT], port[WR_PORT_TEXT];
     int want_write = 0;
-    int rc = wr_tls_handshake(c->ssl, &want_write);
+    int rc = wr_tls_handshake(c->ssl, &want_write, why, sizeof(why));
 
     if (rc < 0) {
+        wr_addr_text((const struct sockaddr *) &c->peer, host, port);
+        wr_log(WR_LOG_INFO, "client %s%s%s on %s: %s", host, port[0] ? ":" : "", port,
+               c->l->addr, why);
         conn_close(c);
         return -1;
     }

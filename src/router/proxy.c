@@ -32,7 +32,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
@@ -97,14 +96,9 @@ static int dropped_request_field(const wr_http_field_t *f, int upgrade)
 /* The client's address as X-Forwarded-For writes it (no port). */
 static void forwarded_for(wr_buf_t *out, const struct sockaddr *sa)
 {
-    char text[INET6_ADDRSTRLEN] = "unix:";
+    char text[WR_ADDR_TEXT];
 
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr,
-                  text, sizeof(text));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
-                  text, sizeof(text));
+    wr_addr_text(sa, text, NULL);
     wr_buf_printf(out, "X-Forwarded-For: %s\r\n", text);
 }
 

@@ -2,18 +2,14 @@
  * Encode request heads for workers and decode their response heads, as
  * src/lib/proto.h lays them out: uint32 lengths, then bytes, host order.
  */
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <sys/un.h>
 
+#include "core/addr.h"
 #include "lib/proto.h"
 #include "router/worker_proto.h"
 
-#define WR_PORT_TEXT  8      /* "65535" and a NUL */
-#define WR_ADDR_TEXT  128    /* "unix:" + a sun_path, or an IPv6 text */
 
 static int put_str(wr_buf_t *b, const char *s, size_t n)
 {
@@ -29,25 +25,6 @@ static int put_cstr(wr_buf_t *b, const char *s)
     return put_str(b, s, s ? strlen(s) : 0);
 }
 
-/* Text address and port of sa ("" and "" for none, "unix:" path for unix). */
-static void addr_text(const struct sockaddr *sa, char *host, size_t hlen, char port[WR_PORT_TEXT])
-{
-    host[0] = port[0] = '\0';
-    if (sa == NULL)
-        return;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t) hlen);
-        snprintf(port, WR_PORT_TEXT, "%u", (unsigned) ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t) hlen);
-        snprintf(port, WR_PORT_TEXT, "%u", (unsigned) ntohs(in6->sin6_port));
-    } else if (sa->sa_family == AF_UNIX) {
-        snprintf(host, hlen, "unix:%.*s", (int) (hlen - sizeof("unix:")),
-                 ((const struct sockaddr_un *) sa)->sun_path);
-    }
-}
 
 /* Host without its port (and without the brackets of an IPv6 literal). */
 static wr_str_t server_name(wr_str_t host)
@@ -76,8 +53,8 @@ int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *ver
     uint32_t count = (uint32_t) v->nfields;
     int rc = 0;
 
-    addr_text(v->remote, rhost, sizeof(rhost), rport);
-    addr_text(v->local, lhost, sizeof(lhost), lport);
+    wr_addr_text(v->remote, rhost, rport);
+    wr_addr_text(v->local, lhost, lport);
     rc |= put_str(out, v->method.p, v->method.n);
     rc |= put_str(out, v->request_uri.p, v->request_uri.n);
     rc |= put_str(out, v->uri.p, v->uri.n);

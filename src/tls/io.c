@@ -4,17 +4,19 @@
  * stream, -1 with errno (EAGAIN: wait for readiness and call again).
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include <openssl/err.h>
 
 #include "core/log.h"
 #include "tls/internal.h"
 
-/* Map an SSL_get_error() of rc to errno; -1, or 0 at a clean end. */
-static int fail(SSL *ssl, int rc, const char *what)
+/* Map an SSL_get_error() of rc to errno; -1, or 0 at a clean end. A
+ * protocol error is said in why (when given) or logged. */
+static int fail(SSL *ssl, int rc, const char *what, char *why, size_t whysz)
 {
     int e = SSL_get_error(ssl, rc);
-    char why[WR_TLS_WHY_MAX];
+    char text[WR_TLS_WHY_MAX];
 
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -30,25 +32,32 @@ static int fail(SSL *ssl, int rc, const char *what)
             errno = ECONNRESET;
         return -1;
     default:
-        wr_tls_why(why, sizeof(why), what);
-        wr_log(WR_LOG_INFO, "%s", why);
+        if (why != NULL) {
+            wr_tls_why(why, whysz, what);
+        } else {
+            wr_tls_why(text, sizeof(text), what);
+            wr_log(WR_LOG_INFO, "%s", text);
+        }
         errno = EPROTO;
         return -1;
     }
 }
 
-int wr_tls_handshake(struct ssl_st *ssl, int *want_write)
+int wr_tls_handshake(struct ssl_st *ssl, int *want_write, char *why, size_t whysz)
 {
     int rc;
 
     ERR_clear_error();
     errno = 0;
+    why[0] = '\0';
     rc = SSL_do_handshake(ssl);
     if (rc == 1)
         return 1;
     *want_write = SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE;
-    if (fail(ssl, rc, "TLS handshake failed") < 0 && errno == EAGAIN)
+    if (fail(ssl, rc, "TLS handshake failed", why, whysz) < 0 && errno == EAGAIN)
         return 0;
+    if (why[0] == '\0')
+        snprintf(why, whysz, "closed the connection during the TLS handshake.");
     return -1;
 }
 
@@ -61,7 +70,7 @@ ssize_t wr_tls_read(struct ssl_st *ssl, void *buf, size_t len)
     ERR_clear_error();
     errno = 0;
     n = SSL_read(ssl, buf, (int) len);
-    return n > 0 ? n : fail(ssl, n, "TLS read failed");
+    return n > 0 ? n : fail(ssl, n, "TLS read failed", NULL, 0);
 }
 
 ssize_t wr_tls_write(struct ssl_st *ssl, const void *buf, size_t len)
@@ -75,7 +84,7 @@ ssize_t wr_tls_write(struct ssl_st *ssl, const void *buf, size_t len)
     n = SSL_write(ssl, buf, (int) len);
     if (n > 0)
         return n;
-    if (fail(ssl, n, "TLS write failed") == 0)
+    if (fail(ssl, n, "TLS write failed", NULL, 0) == 0)
         errno = EPIPE;                   /* the peer closed: nothing more goes */
     return -1;
 }

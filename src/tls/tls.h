@@ -71,8 +71,9 @@ void     wr_tls_server_unref(wr_tls_server_t *s);
 struct ssl_st *wr_tls_accept(wr_tls_server_t *s, int fd);
 
 /* 1 done; 0 not yet (*want_write: wait until fd is writable, else readable);
- * -1 failed (logged at info: a client's fault, as a rule). */
-int      wr_tls_handshake(struct ssl_st *ssl, int *want_write);
+ * -1 failed, why says how (a client's fault, as a rule: the caller logs it
+ * at info with the client's address). */
+int      wr_tls_handshake(struct ssl_st *ssl, int *want_write, char *why, size_t whysz);
 
 /* recv()/send() semantics: > 0 bytes, 0 end of stream (read), -1 with errno
  * EAGAIN (try when the socket is ready again) or another error. A write
