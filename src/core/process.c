@@ -119,6 +119,14 @@ int wr_drop_privileges(uid_t uid, gid_t gid)
         wr_log_sys(WR_LOG_EMERG, "prctl", "PR_SET_NO_NEW_PRIVS");
         return -1;
     }
+    /* The router holds TLS private keys and every client's bytes: another
+     * process of this user (an application run as nobody) must not ptrace
+     * it or read its memory. The kernel does this on the uid change only
+     * while fs.suid_dumpable is 0. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        wr_log_sys(WR_LOG_EMERG, "prctl", "PR_SET_DUMPABLE");
+        return -1;
+    }
     /* Paranoia: if root was dropped, getting it back must be impossible. */
     if (uid != 0 && setresuid(0, 0, 0) == 0) {
         wr_log(WR_LOG_EMERG, "privileges could be regained after dropping to uid %u",

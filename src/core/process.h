@@ -39,8 +39,9 @@ void wr_title_set(const char *title);
 /* Close every fd >= 3 except those listed (order irrelevant). */
 int  wr_close_fds_except(const int *keep, int n);
 
-/* Become uid/gid with only gid as group, and set no_new_privs. Logs and
- * returns -1 on any failure; the caller must then exit. */
+/* Become uid/gid with only gid as group, set no_new_privs, and become
+ * undumpable (no ptrace, no /proc/PID/mem for other processes of uid).
+ * Logs and returns -1 on any failure; the caller must then exit. */
 int  wr_drop_privileges(uid_t uid, gid_t gid);
 
 /* A child's stop signals (TERM, INT, QUIT) arrive on a signalfd in ev,

@@ -16,6 +16,7 @@ import socket
 import socketserver
 import ssl
 import struct
+import subprocess
 import threading
 import time
 
@@ -1054,3 +1055,43 @@ def test_websocket_over_tls(warren_factory, pki):
     finally:
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
+
+
+SUID_DUMPABLE = "/proc/sys/fs/suid_dumpable"
+
+
+def test_router_memory_closed_to_its_own_user(warren_factory, pki):
+    """The router holds the private keys: a process of its user (as an
+    application run as nobody would be) can read neither its memory nor
+    its environment, even where fs.suid_dumpable would leave it open (the
+    test sets 1 while warrend starts, when it can)."""
+    try:
+        with open(SUID_DUMPABLE) as f:
+            saved = f.read().strip()
+        with open(SUID_DUMPABLE, "w") as f:
+            f.write("1")
+    except OSError:
+        saved = None                        # read-only here: the default (0) stays
+    try:
+        w = warren_factory()
+    finally:
+        if saved is not None:
+            with open(SUID_DUMPABLE, "w") as f:
+                f.write(saved)
+    th.store(w, pki, "localhost")
+    port = wh.free_port()
+    th.tls_setup(w, port, {"certificate": "localhost"})
+    for role in ("router", "controller"):
+        pid = w.pid(role)
+        assert os.stat("/proc/%d/mem" % pid).st_uid == 0, role     # not dumpable
+        probe = ("import sys\n"
+                 "for n in ('mem', 'environ'):\n"
+                 "    try:\n"
+                 "        open('/proc/%d/' + n, 'rb').read(1)\n"
+                 "        sys.exit('read ' + n)\n"
+                 "    except PermissionError:\n"
+                 "        pass\n" % pid)
+        r = subprocess.run(["/usr/bin/python3", "-c", probe], user=65534, group=65534,
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, (role, r.stdout, r.stderr)
+    assert th.tls_get(port, th.client_ctx(pki.cafile))[0].status == 200
