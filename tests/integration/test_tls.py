@@ -489,8 +489,15 @@ def test_ec_certificate(warren, pki):
 ECHO_APP = '''
 import hashlib, json
 
+def stream(n):
+    for i in range(n):
+        yield bytes([i % 251]) * 65536
+
 def application(environ, start_response):
     body = environ["wsgi.input"].read()
+    if environ["PATH_INFO"] == "/stream":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return stream(int(environ["QUERY_STRING"]))
     if environ["PATH_INFO"] == "/echo":
         out, ctype = body, "application/octet-stream"
     else:
@@ -522,6 +529,38 @@ def pyw(warren_factory, pki):
     yield w, port, plain
     shutil.rmtree(rt, ignore_errors=True)
     shutil.rmtree(appdir, ignore_errors=True)
+
+
+def test_wsgi_stream_to_slow_tls_reader(pyw, pki):
+    """An application's streamed (chunked) 8 MiB answer to a client with a
+    tiny receive buffer that reads slowly: the router's TLS writes stop and
+    resume many times while the worker's window holds the rest back; every
+    byte arrives in order, and the connection serves the next request."""
+    w, port, plain = pyw
+    n = 128
+    want = b"".join(bytes([i % 251]) * 65536 for i in range(n))
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", port))
+    c = th.TLSConn.__new__(th.TLSConn)
+    c.s = th.client_ctx(pki.cafile).wrap_socket(raw, server_hostname="localhost")
+    c.buf, c.eof = b"", False
+    try:
+        c.send(hh.build("GET", "/stream?%d" % n))
+        time.sleep(1.0)                     # the router meets a full socket
+        while b"\r\n\r\n" not in c.buf:
+            assert c._fill()
+        for i in range(40):                 # slow at first: many stops
+            c._fill()
+            time.sleep(0.02)
+        r = c.read_response()
+        assert r.status == 200 and r.header("Transfer-Encoding") == "chunked", r
+        assert len(r.body) == len(want) and sha(r.body) == sha(want)
+        r = c.request("GET", "/")
+        assert r.status == 200 and json.loads(r.body)["scheme"] == "https", r
+    finally:
+        c.s.close()
 
 
 def test_wsgi_url_scheme(pyw, pki):
