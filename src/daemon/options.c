@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "tls/tls.h"
 
 /* Defaults mirror Unit's layout under the install prefix. */
 #define DEF_DIR_RUN    WR_PREFIX "/var/run/warren"
@@ -124,7 +125,8 @@ int wr_options_parse(wr_options_t *o, int argc, char **argv)
             return 1;
         }
         if (strcmp(arg, "--version") == 0) {
-            printf("warren version: %s\nbuild features: %s\n", WR_VERSION, WR_BUILD_FEATURES);
+            printf("warren version: %s\nbuild features: %s, TLS (%s)\n", WR_VERSION,
+                   WR_BUILD_FEATURES, wr_tls_library());
             return 1;
         }
         if (strcmp(arg, "--log") == 0)

@@ -11,6 +11,11 @@
 #include "core/log.h"
 #include "tls/internal.h"
 
+const char *wr_tls_library(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
+}
+
 /* Map an SSL_get_error() of rc to errno; -1, or 0 at a clean end. A
  * protocol error is said in why (when given) or logged. */
 static int fail(SSL *ssl, int rc, const char *what, char *why, size_t whysz)

@@ -28,6 +28,9 @@
 
 struct ssl_st;
 
+/* "OpenSSL 3.0.19 27 Jan 2026": the library in use (--version). */
+const char *wr_tls_library(void);
+
 /* ---- bundles ---- */
 
 typedef struct wr_tls_bundle wr_tls_bundle_t;

@@ -23,7 +23,7 @@ def test_version():
     assert r.returncode == 0, r
     out = (r.stdout + r.stderr).decode()
     assert re.search(r"^warren version: \d+\.\d+\.\d+\S*$", out, re.M), out
-    assert re.search(r"^build features:", out, re.M), out
+    assert re.search(r"^build features:.*, TLS \(OpenSSL \d+\.\d+\.\d+", out, re.M), out
 
 
 @pytest.mark.parametrize("opt", ["-h", "--help"])
