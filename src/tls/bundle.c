@@ -85,6 +85,7 @@ static int take_block(wr_tls_bundle_t *b, const char *name, const char *header,
             wr_tls_why(why, whysz, "The private key cannot be decoded");
             return -1;
         }
+        ERR_clear_error();               /* the decoders' tries on the way */
         return 0;
     }
     snprintf(why, whysz, "Unexpected PEM block \"%s\": a bundle holds a private key "
