@@ -492,29 +492,29 @@ static void start_request(wr_hconn_t *c, long head_len)
      * (respond.c), so a broken body is logged once, as what was sent. */
     c->deferred = (c->body_left > 0 || c->chunked) && !c->close_after;
     wr_respond_request(c, req);
-    if (c->body_whole || c->app != NULL || c->proxy != NULL)
+    if (c->body_whole || c->app != NULL || c->proxy != NULL) {
+        /* The body is wanted after all: nothing to discard, and the
+         * connection may stay open. */
         c->deferred = 0;
+        c->close_after = closing;
+        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    }
     if (c->body_whole) {
         /* An upstream gets a Content-Length: the body is read first. */
-        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
         wr_spool_begin(c, req->expect_continue);
         return;
     }
+    /* A worker or an upstream reads the body: the client may send it now.
+     * A socket that was just read has room for these few bytes (a TLS
+     * write must not be left half done: the next one would differ). */
+    if ((c->app != NULL || c->proxy != NULL) && (c->body_left > 0 || c->chunked)
+        && req->expect_continue && !c->v10)
+        (void) wr_conn_send(c, WR_HTTP_CONTINUE, sizeof(WR_HTTP_CONTINUE) - 1, 0);
     if (c->app != NULL) {
-        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-        /* The worker reads the body: the client may send it now. A socket
-         * that was just read has room for these few bytes (a TLS write
-         * must not be left half done: the next one would differ). */
-        if ((c->body_left > 0 || c->chunked) && req->expect_continue) {
-            c->close_after = closing;
-            if (!c->v10)
-                (void) wr_conn_send(c, WR_HTTP_CONTINUE, sizeof(WR_HTTP_CONTINUE) - 1, 0);
-        }
         wr_app_begin(c);      /* the body goes to the worker, not away */
         return;
     }
     if (c->proxy != NULL) {
-        c->head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
         wr_proxy_begin(c);    /* the body goes upstream */
         return;
     }

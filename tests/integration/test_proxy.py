@@ -398,6 +398,30 @@ def test_chunked_body_expect_continue(warren, upstream):
         assert got["length"] == "5" and got["got"] == 5
 
 
+def test_body_expect_continue_streams_and_keeps_the_connection(warren, upstream):
+    """A Content-Length body announced with Expect: 100-continue: the
+    router answers 100 itself (the upstream never sees the Expect), streams
+    the body up once the client sends it, and the connection serves the
+    next request; a chunked one (read whole first) keeps it open too."""
+    port = proxy_to(warren, "http://127.0.0.1:%d" % upstream)
+    body = os.urandom(300000)
+    with hh.Conn(port, timeout=10) as c:
+        c.send(b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+               b"Expect: 100-continue\r\n\r\n" % len(body))
+        r = c.read_response()
+        assert r.status == 100, r
+        c.send(body)
+        got = json.loads(c.read_response().body)
+        assert got["length"] == str(len(body)) and got["got"] == len(body), got
+        c.send(chunked_head(extra=b"Expect: 100-continue\r\n"))
+        assert c.read_response().status == 100
+        c.send(chunked(b"hello"))
+        got = json.loads(c.read_response().body)
+        assert got["length"] == "5" and got["got"] == 5
+        r = c.request("GET", "/info")
+        assert r.status == 200, r
+
+
 def vm_kb(pid, key):
     return int(wh.proc_status(pid)[key].split()[0])
 
