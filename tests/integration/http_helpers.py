@@ -211,7 +211,8 @@ class Conn:
             d = self.s.recv(65536)
         except socket.timeout:
             return True
-        except ConnectionResetError:
+        except self.EOF_ERRORS:
+            self.eof = True
             return False
         finally:
             self.s.settimeout(old)

@@ -246,24 +246,6 @@ class TLSConn(hh.Conn):
         self.buf = b""
         self.eof = False
 
-    def still_open(self, wait=0.3):
-        old = self.s.gettimeout()
-        self.s.settimeout(wait)
-        try:
-            d = self.s.recv(65536)
-        except socket.timeout:
-            return True
-        except EOF_ERRORS:
-            self.eof = True
-            return False
-        finally:
-            self.s.settimeout(old)
-        if d:
-            self.buf += d
-            raise hh.HTTPError("unexpected bytes: %r" % d[:300])
-        self.eof = True
-        return False
-
     def peer_der(self):
         return self.s.getpeercert(binary_form=True)
 
