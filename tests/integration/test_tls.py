@@ -213,6 +213,24 @@ def test_invalid_name(warren, pki, name):
     assert warren.get("/certificates") == (200, {})
 
 
+def test_bundle_size_limit_and_chunked_upload(warren, pki):
+    """A bundle is at most 1 MiB (text around the PEM blocks counts): one
+    byte more is refused; a chunked upload is taken like any other."""
+    bundle = pki["localhost"].bundle().encode()
+    padded = bundle + b"\n" * (MB - len(bundle))
+    assert len(padded) == MB
+    assert th.upload(warren, "max", padded) == (200, th.UPLOADED)
+    s, j = th.upload(warren, "over", padded + b"\n")
+    assert s == 400 and j.get("error") == "Invalid certificate bundle.", j
+    assert "1 MiB" in j.get("detail", ""), j
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(bundle[i:i + 700]), bundle[i:i + 700])
+                      for i in range(0, len(bundle), 700)) + b"0\r\n\r\n"
+    r = warren.request("PUT", "/certificates/chunked", chunks,
+                       headers={"Transfer-Encoding": "chunked"})
+    assert (r.status, r.json()) == (200, th.UPLOADED), r.body
+    assert set(warren.get("/certificates")[1]) == {"max", "chunked"}
+
+
 def test_valid_name_edges(warren, pki):
     names = ["a" * 128, "A-z_0.9", "x.pem", "-", "_x"]
     for n in names:
