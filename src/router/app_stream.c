@@ -237,7 +237,7 @@ static void client_interest(wr_hconn_t *c)
 
     if (body_wanted(c) || (c->body_left == 0 && (c->events & EPOLLIN)))
         ev |= EPOLLIN;
-    if (c->out_sent < c->out.n)
+    if (wr_conn_out_pending(c))
         ev |= EPOLLOUT;
     wr_conn_want(c, ev);
 }

@@ -83,6 +83,7 @@ static void release_request(wr_hconn_t *c)
     }
     memset(&c->out, 0, sizeof(c->out));
     c->out_sent = 0;
+    c->continue_left = 0;
     c->deferred = 0;
 }
 
@@ -504,12 +505,10 @@ static void start_request(wr_hconn_t *c, long head_len)
         wr_spool_begin(c, req->expect_continue);
         return;
     }
-    /* A worker or an upstream reads the body: the client may send it now.
-     * A socket that was just read has room for these few bytes (a TLS
-     * write must not be left half done: the next one would differ). */
+    /* A worker or an upstream reads the body: the client may send it now. */
     if ((c->app != NULL || c->proxy != NULL) && (c->body_left > 0 || c->chunked)
         && req->expect_continue && !c->v10)
-        (void) wr_conn_send(c, WR_HTTP_CONTINUE, sizeof(WR_HTTP_CONTINUE) - 1, 0);
+        wr_conn_continue(c);
     if (c->app != NULL) {
         wr_app_begin(c);      /* the body goes to the worker, not away */
         return;
@@ -586,9 +585,34 @@ static ssize_t file_tls(wr_hconn_t *c)
     return n;
 }
 
+/* The rest of a "100 Continue": 1 sent, 0 would block, -1 failed. */
+static int continue_flush(wr_hconn_t *c)
+{
+    static const char text[] = WR_HTTP_CONTINUE;
+
+    while (c->continue_left > 0) {
+        ssize_t n = wr_conn_send(c, text + sizeof(text) - 1 - c->continue_left,
+                                 c->continue_left, 0);
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
+        c->continue_left -= (unsigned char) n;
+    }
+    return 1;
+}
+
+void wr_conn_continue(wr_hconn_t *c)
+{
+    c->continue_left = sizeof(WR_HTTP_CONTINUE) - 1;
+    (void) continue_flush(c);          /* what is left goes first, in conn_write */
+}
+
 /* 1 all sent, 0 would block, -1 failed. */
 static int conn_write(wr_hconn_t *c)
 {
+    int rc = continue_flush(c);
+
+    if (rc <= 0)
+        return rc;
     while (c->out_sent < c->out.n) {
         ssize_t n = wr_conn_send(c, c->out.p + c->out_sent, c->out.n - c->out_sent,
                                  c->file >= 0);

@@ -46,6 +46,7 @@ typedef struct wr_hconn {
     wr_buf_t                out;         /* head (+ small body); the thread's
                                             buffer, kept only if it must wait */
     size_t                  out_sent;
+    unsigned char           continue_left; /* bytes of WR_HTTP_CONTINUE not sent yet */
     int                     file;        /* body from a file, or -1 */
     off_t                   file_off, file_end;
     int                     keep_alive;
@@ -107,6 +108,15 @@ int  wr_conn_read(wr_hconn_t *c);         /* 1/2 got bytes, 0 none now, -1 close
 /* recv()/send() on the client's connection, through TLS when it has it. */
 ssize_t wr_conn_recv(wr_hconn_t *c, void *buf, size_t len);
 ssize_t wr_conn_send(wr_hconn_t *c, const void *buf, size_t len, int more);
+/* "100 Continue" to the client: now if the socket takes it, else before
+ * anything else it is sent (a TLS write left half done must be retried
+ * with the same bytes). */
+void wr_conn_continue(wr_hconn_t *c);
+/* Bytes wait to go to the client (a "100 Continue", c->out). */
+static inline int wr_conn_out_pending(const wr_hconn_t *c)
+{
+    return c->continue_left > 0 || c->out_sent < c->out.n;
+}
 int  wr_conn_flush(wr_hconn_t *c);        /* 1 sent, 0 would block, -1 failed */
 void wr_conn_done(wr_hconn_t *c);         /* the response is out: next or close */
 void wr_conn_abort(wr_hconn_t *c);        /* close now */

@@ -303,7 +303,7 @@ static void interest(wr_hconn_t *c)
     uint32_t cev = EPOLLRDHUP, uev = 0;
     int body_waiting = !p->req_failed && ((c->body_left > 0 && c->consumed < c->in_len)
                                           || wr_spool_unsent(c) > 0);
-    int out_pending = c->out_sent < c->out.n;
+    int out_pending = wr_conn_out_pending(c);
 
     if (!p->connected || p->head_sent < c->app_head.n || body_waiting)
         uev |= EPOLLOUT;
@@ -648,7 +648,7 @@ static void progress(wr_hconn_t *c)
         p->req_failed = 1;
         c->close_after = 1;
     }
-    if (c->out_sent < c->out.n && flush_client(c) < 0)
+    if (wr_conn_out_pending(c) && flush_client(c) < 0)
         return;
     while (p->connected && p->ev.fd >= 0 && !c->resp_done && c->out_sent >= c->out.n) {
         size_t before = c->out.n;

@@ -291,10 +291,9 @@ void wr_spool_begin(wr_hconn_t *c, int expect_continue)
         done(c);
         return;
     }
-    /* The client waits for this before it sends the body; a socket that
-     * was just read has room for these few bytes. */
+    /* The client waits for this before it sends the body. */
     if (expect_continue && !c->v10)
-        (void) wr_conn_send(c, WR_HTTP_CONTINUE, sizeof(WR_HTTP_CONTINUE) - 1, 0);
+        wr_conn_continue(c);
     wr_conn_want(c, EPOLLIN | EPOLLRDHUP);
 }
 

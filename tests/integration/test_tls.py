@@ -581,6 +581,45 @@ def test_wsgi_stream_to_slow_tls_reader(pyw, pki):
         c.s.close()
 
 
+def test_expect_continue_behind_a_large_answer(pyw, pki):
+    """A POST with Expect: 100-continue pipelined behind a large answer to a
+    client that reads slowly: its "100 Continue" comes after that answer
+    (the router keeps it until the socket takes it, ahead of anything
+    else: a TLS write abandoned half done would break the next one; this
+    test cannot make the socket full at that very moment, so that case is
+    exercised only when it happens), then the body is taken and answered on
+    the same connection."""
+    w, port, plain = pyw
+    n = 96
+    body = os.urandom(100000)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", port))
+    c = th.TLSConn.__new__(th.TLSConn)
+    c.s = th.client_ctx(pki.cafile).wrap_socket(raw, server_hostname="localhost")
+    c.buf, c.eof = b"", False
+    try:
+        c.send(hh.build("GET", "/stream?%d" % n) +
+               b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n"
+               b"Expect: 100-continue\r\n\r\n" % len(body))
+        time.sleep(1.0)                     # both sides' buffers fill
+        r = c.read_response()
+        assert r.status == 200 and len(r.body) == n * 65536, r
+        c.s.settimeout(5)
+        try:
+            r = c.read_response()
+        except socket.timeout:
+            pytest.fail("no 100 Continue once the first answer was read")
+        assert r.status == 100, r
+        c.s.settimeout(30)
+        c.send(body)
+        r = c.read_response()
+        assert r.status == 200 and sha(r.body) == sha(body), r
+    finally:
+        c.s.close()
+
+
 def test_wsgi_url_scheme(pyw, pki):
     w, port, plain = pyw
     r, _ = th.tls_get(port, th.client_ctx(pki.cafile))
