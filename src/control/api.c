@@ -193,22 +193,27 @@ void wr_api_handle(wr_conn_t *c)
 static char *restart_name(const char *path)
 {
     size_t pre = strlen(CONTROL_APPS), post = strlen(CONTROL_RESTART), n = strlen(path);
-    wr_conf_error_t err;
-    wr_ptr_t p;
-    char *name = NULL;
 
     if (n <= pre + post || strncmp(path, CONTROL_APPS, pre) != 0
         || strcmp(path + n - post, CONTROL_RESTART) != 0)
         return NULL;
+    return wr_api_segment(path + pre - 1, n - pre - post + 1);
+}
+
+char *wr_api_segment(const char *p, size_t len)
+{
+    wr_conf_error_t err;
+    wr_ptr_t ptr;
+    char *seg = NULL;
+
     wr_conf_error_init(&err);
-    /* One pointer segment: percent-decoded like /config's. */
-    if (wr_ptr_parse(path + pre - 1, n - pre - post + 1, &p, &err) == 0) {
-        if (p.n == 1)
-            name = strdup(p.seg[0]);
-        wr_ptr_free(&p);
+    if (wr_ptr_parse(p, len, &ptr, &err) == 0) {
+        if (ptr.n == 1)
+            seg = strdup(ptr.seg[0]);
+        wr_ptr_free(&ptr);
     }
     wr_conf_error_clear(&err);
-    return name;
+    return seg;
 }
 
 /* A queued restart: main starts a new generation of the app. */

@@ -52,19 +52,10 @@ static void answer(wr_conn_t *c, int status, const char *error, const char *deta
 static char *cert_name(const char *path)
 {
     size_t pre = strlen(CERTS_PREFIX);
-    wr_conf_error_t err;
-    wr_ptr_t p;
-    char *name = NULL;
 
-    wr_conf_error_init(&err);
-    if (strncmp(path, CERTS_PREFIX, pre) == 0
-        && wr_ptr_parse(path + pre, strlen(path + pre), &p, &err) == 0) {
-        if (p.n == 1)
-            name = strdup(p.seg[0]);
-        wr_ptr_free(&p);
-    }
-    wr_conf_error_clear(&err);
-    return name;
+    if (strncmp(path, CERTS_PREFIX, pre) != 0)
+        return NULL;
+    return wr_api_segment(path + pre, strlen(path + pre));
 }
 
 /* A PUT's bundle: checked and described (c->candidate). 0, or -1 answered. */

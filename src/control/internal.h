@@ -77,6 +77,9 @@ void wr_api_handle(wr_conn_t *c);             /* a whole request was read */
 void wr_api_queue_next(wr_ctl_t *ctl);        /* start the next queued change */
 void wr_api_applied(wr_conn_t *c, int ok, const char *reason);
 void wr_api_status(wr_conn_t *c, const char *json, size_t len);
+/* The one segment of the JSON pointer p (len bytes: "/NAME"), percent-
+ * decoded as /config's are, malloc'ed; NULL if it is not exactly one. */
+char *wr_api_segment(const char *p, size_t len);
 
 /* certs.c */
 void wr_certs_take(wr_ctl_t *ctl, const char *data, size_t len);   /* WR_MSG_CERT */

@@ -232,14 +232,16 @@ static void take_worker(wr_router_t *r, wr_msg_t *m)
     m->fd = -1;
 }
 
-/* A certificate bundle the next configuration names: name NUL PEM. */
+/* A certificate bundle the next configuration names: name NUL PEM. The
+ * text around its blocks need not be UTF-8: kept as bytes. */
 static void take_cert(wr_router_t *r, wr_msg_t *m)
 {
     const char *nul = memchr(m->data, '\0', m->len);
 
     if (nul != NULL && r->certs != NULL)
         json_object_set_new(r->certs, m->data,
-                            json_stringn(nul + 1, m->len - (size_t) (nul + 1 - m->data)));
+                            json_stringn_nocheck(nul + 1,
+                                                 m->len - (size_t) (nul + 1 - m->data)));
 }
 
 static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)

@@ -342,7 +342,8 @@ wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
     }
     for (size_t i = 0; i < n; i++) {
         json_t *name = json_is_array(cert) ? json_array_get(cert, i) : cert;
-        const char *pem = json_string_value(json_object_get(pems, json_string_value(name)));
+        json_t *text = json_object_get(pems, json_string_value(name));
+        const char *pem = json_string_value(text);
         char bwhy[WR_TLS_WHY_MAX];
         wr_tls_bundle_t *b;
 
@@ -351,7 +352,7 @@ wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
                      addr, json_string_value(name));
             goto fail;
         }
-        b = wr_tls_bundle_parse(pem, strlen(pem), bwhy, sizeof(bwhy));
+        b = wr_tls_bundle_parse(pem, json_string_length(text), bwhy, sizeof(bwhy));
         if (b == NULL) {
             snprintf(why, whysz, "listener \"%s\": certificate \"%s\": %s", addr,
                      json_string_value(name), bwhy);

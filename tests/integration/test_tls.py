@@ -213,6 +213,19 @@ def test_invalid_name(warren, pki, name):
     assert warren.get("/certificates") == (200, {})
 
 
+def test_bundle_with_non_utf8_text_serves(warren, pki):
+    """Text around the PEM blocks is not ours to judge: an export's
+    "Bag Attributes" in Latin-1 still makes a bundle that a listener
+    serves with."""
+    bundle = (b"Bag Attributes\n    friendlyName: caf\xe9\n" +
+              pki["localhost"].bundle().encode())
+    assert th.upload(warren, "latin1", bundle) == (200, th.UPLOADED)
+    port = wh.free_port()
+    th.tls_setup(warren, port, {"certificate": "latin1"})
+    r, der = th.tls_get(port, th.client_ctx(pki.cafile))
+    assert r.status == 200 and der == pki["localhost"].der
+
+
 def test_bundle_size_limit_and_chunked_upload(warren, pki):
     """A bundle is at most 1 MiB (text around the PEM blocks counts): one
     byte more is refused; a chunked upload is taken like any other."""
@@ -404,12 +417,7 @@ def test_large_file_to_slow_reader(warren, pki, root):
     port = wh.free_port()
     th.tls_setup(warren, port, {"certificate": "localhost"}, routes=share_routes(root))
     data = big(root)
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(30)
-    raw.connect(("127.0.0.1", port))
-    ctx = th.client_ctx(pki.cafile)
-    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s = th.TLSConn(port, th.client_ctx(pki.cafile), timeout=30, rcvbuf=4096).s
     try:
         s.sendall(hh.build("GET", "/big.bin") + hh.build("GET", "/a.txt"))
         time.sleep(1.0)
@@ -557,13 +565,7 @@ def test_wsgi_stream_to_slow_tls_reader(pyw, pki):
     w, port, plain = pyw
     n = 128
     want = b"".join(bytes([i % 251]) * 65536 for i in range(n))
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(30)
-    raw.connect(("127.0.0.1", port))
-    c = th.TLSConn.__new__(th.TLSConn)
-    c.s = th.client_ctx(pki.cafile).wrap_socket(raw, server_hostname="localhost")
-    c.buf, c.eof = b"", False
+    c = th.TLSConn(port, th.client_ctx(pki.cafile), timeout=30, rcvbuf=4096)
     try:
         c.send(hh.build("GET", "/stream?%d" % n))
         time.sleep(1.0)                     # the router meets a full socket
@@ -581,6 +583,19 @@ def test_wsgi_stream_to_slow_tls_reader(pyw, pki):
         c.s.close()
 
 
+def expect_100(c, wait):
+    """The next answer on c is a 100 Continue, within wait seconds."""
+    old = c.s.gettimeout()
+    c.s.settimeout(wait)
+    try:
+        r = c.read_response()
+    except socket.timeout:
+        pytest.fail("no 100 Continue within %d s" % wait)
+    finally:
+        c.s.settimeout(old)
+    assert r.status == 100, r
+
+
 def test_expect_continue_behind_a_large_answer(pyw, pki):
     """A POST with Expect: 100-continue pipelined behind a large answer to a
     client that reads slowly: its "100 Continue" comes after that answer
@@ -592,13 +607,7 @@ def test_expect_continue_behind_a_large_answer(pyw, pki):
     w, port, plain = pyw
     n = 96
     body = os.urandom(100000)
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(30)
-    raw.connect(("127.0.0.1", port))
-    c = th.TLSConn.__new__(th.TLSConn)
-    c.s = th.client_ctx(pki.cafile).wrap_socket(raw, server_hostname="localhost")
-    c.buf, c.eof = b"", False
+    c = th.TLSConn(port, th.client_ctx(pki.cafile), timeout=30, rcvbuf=4096)
     try:
         c.send(hh.build("GET", "/stream?%d" % n) +
                b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n"
@@ -606,13 +615,7 @@ def test_expect_continue_behind_a_large_answer(pyw, pki):
         time.sleep(1.0)                     # both sides' buffers fill
         r = c.read_response()
         assert r.status == 200 and len(r.body) == n * 65536, r
-        c.s.settimeout(5)
-        try:
-            r = c.read_response()
-        except socket.timeout:
-            pytest.fail("no 100 Continue once the first answer was read")
-        assert r.status == 100, r
-        c.s.settimeout(30)
+        expect_100(c, 5)
         c.send(body)
         r = c.read_response()
         assert r.status == 200 and sha(r.body) == sha(body), r
@@ -658,12 +661,7 @@ def test_wsgi_expect_100_continue(pyw, pki):
     with th.TLSConn(port, th.client_ctx(pki.cafile), timeout=30) as c:
         c.send(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n"
                b"Expect: 100-continue\r\n\r\n" % len(body))
-        c.s.settimeout(10)
-        try:
-            r = c.read_response()
-        except socket.timeout:
-            pytest.fail("no 100 Continue within 10 s")
-        assert r.status == 100, r
+        expect_100(c, 10)
         c.send(body)
         r = c.read_response()
         assert r.status == 200, r
@@ -814,9 +812,7 @@ def test_handshake_outlives_its_configuration(warren, pki):
                               ["example", "localhost"] if i % 2 == 0 else "localhost")
             assert (s, j) == (200, SUCCESS), j
         for raw in raws:
-            c = th.TLSConn.__new__(th.TLSConn)
-            c.s = ctx.wrap_socket(raw, server_hostname="example.com")
-            c.buf, c.eof = b"", False
+            c = th.TLSConn(port, ctx, server_hostname="example.com", raw=raw)
             assert c.peer_der() == pki["example"].der
             assert c.request("GET", "/").status == 200
     finally:

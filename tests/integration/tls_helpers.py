@@ -230,13 +230,24 @@ EOF_ERRORS = (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError,
 
 class TLSConn(hh.Conn):
     """hh.Conn over TLS: the handshake is done in the constructor (it raises
-    ssl.SSLError and the like if it fails)."""
+    ssl.SSLError and the like if it fails). raw: a TCP connection made
+    earlier to shake hands on; rcvbuf: a receive buffer that small (a slow
+    reader)."""
 
     EOF_ERRORS = EOF_ERRORS
 
     def __init__(self, port, ctx, server_hostname="localhost", session=None,
-                 host="127.0.0.1", timeout=5.0):
-        raw = socket.create_connection((host, port), timeout=timeout)
+                 host="127.0.0.1", timeout=5.0, raw=None, rcvbuf=None):
+        if raw is None:
+            raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if rcvbuf:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            raw.settimeout(timeout)
+            try:
+                raw.connect((host, port))
+            except BaseException:
+                raw.close()
+                raise
         try:
             self.s = ctx.wrap_socket(raw, server_hostname=server_hostname,
                                      session=session)
