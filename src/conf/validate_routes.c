@@ -496,6 +496,19 @@ check_proxy(wr_vctx_t *c, json_t *v, const char *name)
     return 0;
 }
 
+/* "metrics" (Warren): which form of the router's counters to answer. */
+static int
+check_metrics(wr_vctx_t *c, json_t *v, const char *name)
+{
+    const char *s = json_string_value(v);
+
+    if (strcmp(s, "prometheus") != 0 && strcmp(s, "json") != 0) {
+        return wr_v_error(c, "The \"metrics\" value must be \"prometheus\" or "
+                          "\"json\", not \"%s\".", s);
+    }
+    return 0;
+}
+
 static int check_action(wr_vctx_t *c, json_t *v, const char *name);
 
 static const wr_vdesc_t header_value = {
@@ -545,9 +558,15 @@ static const wr_vmember_t proxy_members[] = {
     { NULL, NULL, false },
 };
 
-/* The four kinds of action; the first member of each table names it. */
+static const wr_vmember_t metrics_members[] = {
+    { "metrics", &(const wr_vdesc_t) {
+        .types = WR_VT_STR, .check = check_metrics }, false },
+    { NULL, NULL, false },
+};
+
+/* The kinds of action; the first member of each table names it. */
 static const wr_vmember_t *const action_kinds[] = {
-    pass_members, return_members, share_members, proxy_members,
+    pass_members, return_members, share_members, proxy_members, metrics_members,
 };
 
 #define N_ACTION_KINDS (sizeof(action_kinds) / sizeof(action_kinds[0]))
@@ -575,7 +594,7 @@ no_action_kind(wr_vctx_t *c, json_t *v)
 {
     const wr_vmember_t *tabs[N_ACTION_KINDS + 1] = {
         common_action_members, pass_members, return_members, share_members,
-        proxy_members,
+        proxy_members, metrics_members,
     };
     const char         *key;
     json_t             *member;

@@ -22,7 +22,13 @@
 #define MSG_APPLY_FAILED "Failed to apply new configuration."
 #define WR_COMPILE_ERR_MAX  1024
 
-typedef enum { EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_CERTS, EP_CONTROL } endpoint_t;
+typedef enum {
+    EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_METRICS, EP_CERTS, EP_CONTROL
+} endpoint_t;
+
+/* GET /metrics: the router's counters as Prometheus text (metrics.c). */
+#define METRICS_ASK      "metrics"
+#define METRICS_TYPE     "text/plain; version=0.0.4; charset=utf-8"
 
 #define CONTROL_APPS     "/control/applications/"
 #define CONTROL_RESTART  "/restart"
@@ -32,7 +38,7 @@ static endpoint_t endpoint(const char *path, const char **rest)
 {
     static const struct { const char *prefix; endpoint_t ep; } eps[] = {
         { "/config", EP_CONFIG }, { "/status", EP_STATUS }, { "/certificates", EP_CERTS },
-        { "/control", EP_CONTROL },
+        { "/control", EP_CONTROL }, { "/metrics", EP_METRICS },
     };
 
     if (strcmp(path, "/") == 0 || path[0] == '\0') {
@@ -97,6 +103,12 @@ void wr_api_status(wr_conn_t *c, const char *json, size_t len)
     const char *rest;
     endpoint_t ep = endpoint(c->path, &rest);
 
+    if (ep == EP_METRICS) {
+        json_decref(status);
+        /* Empty: no router now, so no counters (its start is logged). */
+        wr_conn_respond_text(c, 200, METRICS_TYPE, json ? json : "", len);
+        return;
+    }
     if (ep == EP_ROOT) {
         json_t *root = json_pack("{s:O,s:O,s:o}", "certificates", c->ctl->certs,
                                  "config", c->ctl->conf, "status", status);
@@ -107,13 +119,14 @@ void wr_api_status(wr_conn_t *c, const char *json, size_t len)
     json_decref(status);
 }
 
-static void ask_status(wr_conn_t *c)
+static void ask_status(wr_conn_t *c, int metrics)
 {
     wr_ctl_t *ctl = c->ctl;
 
     c->state = WR_CONN_STATUS;
     c->id = ++ctl->next_id;
-    if (wr_ctl_send(ctl, WR_MSG_STATUS_REQ, c->id, NULL, 0) < 0)
+    if (wr_ctl_send(ctl, WR_MSG_STATUS_REQ, c->id, metrics ? METRICS_ASK : NULL,
+                    metrics ? strlen(METRICS_ASK) : 0) < 0)
         wr_api_status(c, NULL, 0);
 }
 
@@ -145,7 +158,12 @@ void wr_api_handle(wr_conn_t *c)
     case EP_STATUS:
         if (!get)
             break;
-        ask_status(c);
+        ask_status(c, 0);
+        return;
+    case EP_METRICS:
+        if (!get || rest[0] != '\0')
+            break;
+        ask_status(c, 1);
         return;
     case EP_CERTS:
         if (get) {

@@ -163,37 +163,32 @@ static void conn_drain(wr_conn_t *c)
         wr_conn_close(c);
 }
 
-void wr_conn_respond(wr_conn_t *c, int status, json_t *body)
+void wr_conn_respond_text(wr_conn_t *c, int status, const char *ctype, const char *body,
+                          size_t len)
 {
-    char *json = json_dumps(body, JSON_INDENT(4) | JSON_ENCODE_ANY);
-    size_t jlen = json ? strlen(json) : 0;
     char date[64], head[512];
     time_t now = time(NULL);
     struct tm tm;
     int hlen;
 
-    json_decref(body);
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     hlen = snprintf(head, sizeof(head),
                     "HTTP/1.1 %d %s\r\nServer: Warren/%s\r\nDate: %s\r\n"
-                    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                    "Content-Type: %s\r\nContent-Length: %zu\r\n"
                     "Connection: close\r\n\r\n",
-                    status, wr_http_reason(status), WR_VERSION, date, jlen + 1);
+                    status, wr_http_reason(status), WR_VERSION, date, ctype, len);
     free(c->buf);
-    c->cap = (size_t) hlen + jlen + 1;
+    c->cap = (size_t) hlen + len;
     c->buf = malloc(c->cap);
-    if (c->buf == NULL || json == NULL) {
-        free(json);
+    if (c->buf == NULL || body == NULL) {
         wr_conn_close(c);
         return;
     }
     memcpy(c->buf, head, (size_t) hlen);
-    memcpy(c->buf + hlen, json, jlen);
-    c->buf[hlen + jlen] = '\n';
+    memcpy(c->buf + hlen, body, len);
     c->len = c->cap;
     c->sent = 0;
-    free(json);
 
     c->state = WR_CONN_WRITE;
     wr_timer_set(&c->ctl->loop, &c->timer, WR_CONTROL_WRITE_TIMEOUT_MS);
@@ -202,6 +197,23 @@ void wr_conn_respond(wr_conn_t *c, int status, json_t *body)
     else if (wr_ev_add(&c->ctl->loop, &c->ev, EPOLLOUT) == 0)
         c->polled = 1;
     conn_write(c);
+}
+
+void wr_conn_respond(wr_conn_t *c, int status, json_t *body)
+{
+    char *json = json_dumps(body, JSON_INDENT(4) | JSON_ENCODE_ANY);
+    size_t jlen = json ? strlen(json) : 0;
+    char *text = json ? realloc(json, jlen + 2) : NULL;
+
+    json_decref(body);
+    if (text == NULL) {
+        free(json);
+        wr_conn_close(c);
+        return;
+    }
+    text[jlen] = '\n';                  /* as Unit: the document ends a line */
+    wr_conn_respond_text(c, status, "application/json", text, jlen + 1);
+    free(text);
 }
 
 void wr_conn_respond_error(wr_conn_t *c, const wr_conf_error_t *e)

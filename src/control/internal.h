@@ -68,6 +68,8 @@ struct wr_ctl {
 /* conn.c */
 void wr_conn_accept(wr_ctl_t *ctl);
 void wr_conn_respond(wr_conn_t *c, int status, json_t *body);   /* steals body */
+void wr_conn_respond_text(wr_conn_t *c, int status, const char *ctype, const char *body,
+                          size_t len);
 void wr_conn_respond_error(wr_conn_t *c, const wr_conf_error_t *e);
 void wr_conn_close(wr_conn_t *c);
 wr_conn_t *wr_conn_find(wr_ctl_t *ctl, uint32_t id);

@@ -19,8 +19,9 @@ typedef enum {
     WR_MSG_CONF_APPLY,     /* controller -> main -> router: candidate, JSON text */
     WR_MSG_CONF_RESULT,    /* router -> main -> controller: wr_msg_result_t + reason */
     WR_MSG_LISTENER,       /* main -> router: listen socket (fd) + address text */
-    WR_MSG_STATUS_REQ,     /* controller -> main -> router: no payload */
-    WR_MSG_STATUS,         /* router -> main -> controller: JSON text */
+    WR_MSG_STATUS_REQ,     /* controller -> main -> router: "metrics" or empty */
+    WR_MSG_STATUS,         /* router -> main -> controller: /status JSON or
+                              /metrics text */
     WR_MSG_LOG_FD,         /* main -> children: the reopened error log (fd) */
     WR_MSG_ACCESS_LOG,     /* main -> router: access log fd (none: logging off) */
     WR_MSG_APP_MAP,        /* main -> router: {"app": generation, ...} of the config

@@ -56,7 +56,7 @@ static void from_controller(wr_main_t *m, wr_msg_t *msg)
     case WR_MSG_STATUS_REQ:
         /* Without a router there are no counters to report: answer empty. */
         if (m->child[WR_ROLE_ROUTER].pid == 0
-            || wr_chan_send(router, WR_MSG_STATUS_REQ, msg->id, NULL, 0, -1) < 0)
+            || wr_chan_send(router, WR_MSG_STATUS_REQ, msg->id, msg->data, msg->len, -1) < 0)
             wr_chan_send(&m->child[WR_ROLE_CONTROLLER].chan, WR_MSG_STATUS, msg->id,
                          NULL, 0, -1);
         break;

@@ -77,8 +77,14 @@ typedef enum {
     WR_ACTION_SHARE,
     WR_ACTION_PASS_APP,        /* applications/NAME[/TARGET] */
     WR_ACTION_PASS_UPSTREAM,   /* upstreams/NAME */
-    WR_ACTION_PROXY
+    WR_ACTION_PROXY,
+    WR_ACTION_METRICS          /* "metrics": the router's counters (Warren) */
 } wr_action_kind_t;
+
+typedef enum {
+    WR_METRICS_PROMETHEUS = 1, /* text exposition format 0.0.4 */
+    WR_METRICS_JSON            /* the document of GET /status */
+} wr_metrics_format_t;
 
 typedef struct {
     char     *name;
@@ -110,6 +116,7 @@ typedef struct wr_action {
     char              *target;          /* ... and TARGET, or NULL */
     char              *upstream;        /* pass to upstream: NAME */
     char              *proxy;           /* proxy: the URL */
+    wr_metrics_format_t metrics;        /* metrics */
 } wr_action_t;
 
 typedef struct wr_routes wr_routes_t;

@@ -462,6 +462,12 @@ act_body(wr_cc_t *cc, json_t *a, wr_act_t *act)
     if (json_object_get(a, "share") != NULL) {
         return share_compile(cc, a, p);
     }
+    if ((v = json_object_get(a, "metrics")) != NULL) {
+        p->kind = WR_ACTION_METRICS;
+        p->metrics = json_is_string(v) && strcmp(json_string_value(v), "json") == 0
+                     ? WR_METRICS_JSON : WR_METRICS_PROMETHEUS;
+        return 0;
+    }
     if ((v = json_object_get(a, "proxy")) != NULL) {
         p->kind = WR_ACTION_PROXY;
         p->proxy = cc_strdup(cc, json_string_value(v) ? json_string_value(v) : "");

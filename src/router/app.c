@@ -103,6 +103,7 @@ wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int 
         return NULL;
     }
     atomic_init(&g->refs, 1);           /* the registry's */
+    g->stats = wr_appstats_get(r, name);  /* NULL (no memory): not counted */
     g->router = r;
     g->gen = gen;
     g->pipeline = WR_APP_PIPELINE_AUTO;
@@ -130,6 +131,7 @@ void wr_appgen_unref(wr_appgen_t *g)
         wr_app_worker_close(w);
     }
     pthread_mutex_destroy(&g->lock);
+    wr_appstats_put(g->stats);
     free(g->name);
     free(g);
 }
@@ -491,25 +493,22 @@ void wr_appgen_retire(wr_router_t *r, uint32_t gen)
  * process is idle while it has a free stream: it would serve one more
  * request at once); requests active (being served, or queued on a worker
  * or waiting for one). */
-json_t *wr_appgen_status(wr_appgen_t *g)
+void wr_appgen_load(wr_appgen_t *g, wr_appgen_load_t *out)
 {
-    int idle = 0, running, active, starting;
-
+    memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&g->lock);
     for (wr_worker_t *w = g->idle; w; w = w->next)
-        idle++;
-    active = g->qlen;
+        out->idle++;
+    out->queued = g->qlen;
+    out->active = g->qlen;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
         if (!w->retiring && w->active < (int) w->streams)
-            idle++;
-        active += w->conns;
+            out->idle++;
+        out->active += w->conns;
     }
-    running = g->nworkers;
-    starting = g->starting;
+    out->running = g->nworkers;
+    out->starting = g->starting;
     pthread_mutex_unlock(&g->lock);
-    return json_pack("{s:{s:i,s:i,s:i},s:{s:i}}",
-                     "processes", "running", running, "starting", starting, "idle", idle,
-                     "requests", "active", active);
 }
 
 /* ---- choosing a worker ---- */

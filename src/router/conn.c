@@ -807,6 +807,7 @@ static int handshake(wr_hconn_t *c)
     int rc = wr_tls_handshake(c->ssl, &want_write, why, sizeof(why));
 
     if (rc < 0) {
+        atomic_fetch_add(&c->t->count.tls_failed, 1);
         wr_addr_text((const struct sockaddr *) &c->peer, host, port);
         wr_log(WR_LOG_INFO, "client %s%s%s on %s: %s", host, port[0] ? ":" : "", port,
                c->l->addr, why);

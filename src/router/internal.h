@@ -39,6 +39,25 @@ typedef struct wr_thread wr_thread_t;
  * timeout (Node: 5 s, gunicorn: 2 s) for requests that cannot be sent twice. */
 #define WR_HTTP_KEEP_IDLE_MS   1000
 
+/* Answers counted for /metrics (metrics.c): by status class, body bytes,
+ * and durations in buckets (each counts its own range; the text sums them). */
+#define WR_STATS_CODES    5             /* 1xx .. 5xx */
+#define WR_STATS_BUCKETS  14            /* 1 ms .. 10 s, then +Inf */
+typedef struct {
+    atomic_ullong code[WR_STATS_CODES];
+    atomic_ullong body_bytes;
+    atomic_ullong dur_us;               /* sum of the durations */
+    atomic_ullong le[WR_STATS_BUCKETS];
+} wr_stats_t;
+
+/* An application's counters: one per name, shared by its generations. */
+typedef struct wr_appstats {
+    struct wr_appstats *next;           /* the router's list (control thread) */
+    char               *name;
+    atomic_int          refs;           /* generations holding it */
+    wr_stats_t          s;
+} wr_appstats_t;
+
 typedef struct wr_appgen wr_appgen_t;
 struct wr_hconn;
 
@@ -115,6 +134,7 @@ struct wr_appgen {
     wr_router_t      *router;        /* its workers are released through it */
     uint32_t          gen;
     char             *name;
+    wr_appstats_t    *stats;         /* its name's counters (NULL: no memory) */
     pthread_mutex_t   lock;          /* the fields below */
     wr_worker_t      *idle;
     wr_worker_t      *busy;          /* workers with streams (any thread's) */
@@ -210,11 +230,20 @@ typedef struct wr_rconf {
     wr_upstreams_t      upstreams;
 } wr_rconf_t;
 
-/* Counters of one thread; the sums make /status. */
+/* Counters of one thread; the sums make /status and /metrics. */
 typedef struct {
     atomic_ullong accepted, closed, requests;
     atomic_llong  active, idle;
+    atomic_ullong tls_failed;           /* handshakes */
+    wr_stats_t    stats;
 } wr_counters_t;
+
+/* An application generation's load now, for /status and /metrics. */
+typedef struct {
+    int running, starting, idle;
+    int active;                         /* requests held, or queued ... */
+    int queued;                         /* ... of them waiting for a worker */
+} wr_appgen_load_t;
 
 struct wr_thread {
     wr_router_t     *router;
@@ -264,6 +293,11 @@ struct wr_router {
     wr_thread_t      *retiring[WR_ROUTER_MAX_THREADS];  /* let go, finishing */
     int               nretiring;
     wr_counters_t     retired_count; /* totals of threads that ended */
+    pthread_mutex_t   count_lock;    /* threads[], retiring[] and retired_count
+                                        as summed by any thread (metrics) */
+    wr_appstats_t    *appstats;      /* per application name (control thread) */
+    atomic_ullong     conf_loads;    /* configurations applied */
+    time_t            started;
     pthread_mutex_t   lock;          /* for the publication handshake */
     pthread_cond_t    cond;
     unsigned          pub_gen;       /* publications of r->conf so far */
@@ -293,7 +327,7 @@ int   wr_threads_resize(wr_router_t *r, int n);
 void  wr_threads_reap(wr_router_t *r);
 void  wr_threads_publish(wr_router_t *r, wr_rconf_t *c);   /* waits until all took it */
 void  wr_threads_drain(wr_router_t *r);
-void  wr_threads_counters(wr_router_t *r, wr_counters_t *sum);
+void  wr_threads_counters(wr_router_t *r, wr_counters_t *sum);   /* any thread */
 const char *wr_thread_date(wr_thread_t *t);
 void  wr_thread_request_id(wr_thread_t *t, char out[33]);
 void  wr_thread_conn_closed(wr_thread_t *t);
@@ -306,7 +340,7 @@ void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
                            uint32_t streams);
 void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
-json_t *wr_appgen_status(wr_appgen_t *g);
+void  wr_appgen_load(wr_appgen_t *g, wr_appgen_load_t *out);
 void  wr_thread_take_inbox(wr_thread_t *t);
 void  wr_app_thread_done(wr_thread_t *t);     /* its loop ended: workers go */
 /* w is done with (in no list, no epoll): its channel back to main, its
@@ -325,6 +359,18 @@ void  wr_app_scale_on_msg(wr_router_t *r, const wr_msg_t *m);    /* WR_MSG_APP_S
 /* c waited on a retired generation: 0 if it waits on the current one now,
  * -1 if the app is gone (the caller answers 503). */
 int   wr_app_scale_requeue(struct wr_hconn *c);
+
+/* metrics.c */
+#define WR_METRICS_CONTENT_TYPE  "text/plain; version=0.0.4; charset=utf-8"
+void  wr_stats_record(wr_stats_t *s, int status, unsigned long long body_bytes, uint64_t us);
+void  wr_stats_add(wr_stats_t *sum, wr_stats_t *s);
+wr_appstats_t *wr_appstats_get(wr_router_t *r, const char *name);   /* control thread */
+void  wr_appstats_put(wr_appstats_t *s);                           /* any thread */
+void  wr_appstats_sweep(wr_router_t *r);     /* control thread: frees unused ones */
+/* The document of GET /status (Unit's shape) for configuration c. */
+json_t *wr_metrics_status(wr_router_t *r, const wr_rconf_t *c);
+/* The Prometheus text of GET /metrics, appended to out; -1: no memory. */
+int   wr_metrics_text(wr_router_t *r, const wr_rconf_t *c, wr_buf_t *out);
 
 /* conn.c */
 void  wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd);

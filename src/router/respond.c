@@ -264,9 +264,27 @@ static void write_access(resp_t *r, const wr_buf_t *head)
     wr_buf_free(&tmp);
 }
 
+/* c's answer is complete (status, body bytes): its counters (metrics.c),
+ * the thread's and its application's. */
+static void count_answer(wr_hconn_t *c, unsigned long long body_bytes)
+{
+    struct timespec now;
+    long long us;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    us = (long long) (now.tv_sec - c->start.tv_sec) * 1000000
+         + (now.tv_nsec - c->start.tv_nsec) / 1000;
+    if (us < 0)                         /* the clock was set back */
+        us = 0;
+    wr_stats_record(&c->t->count.stats, c->status, body_bytes, (uint64_t) us);
+    if (c->app && c->app->stats)
+        wr_stats_record(&c->app->stats->s, c->status, body_bytes, (uint64_t) us);
+}
+
 static void log_access(resp_t *r)
 {
     atomic_fetch_add(&r->c->t->count.requests, 1);
+    count_answer(r->c, r->head_only || r->c->status == 304 ? 0 : (unsigned long long) r->clen);
     write_access(r, &r->c->out);
 }
 
@@ -374,6 +392,37 @@ static void serve_file(resp_t *r, wr_share_result_t *s)
 }
 
 static void run_action(resp_t *r, const wr_action_t *a, int depth);
+
+/* "metrics": the router's counters, as GET /metrics or GET /status tell them. */
+static void metrics_answer(resp_t *r, wr_metrics_format_t format)
+{
+    wr_hconn_t *c = r->c;
+    json_t *st;
+    char *doc;
+
+    wr_buf_reset(&r->page);
+    if (format == WR_METRICS_JSON) {
+        st = wr_metrics_status(c->t->router, c->conf);
+        doc = st ? json_dumps(st, JSON_COMPACT) : NULL;
+        json_decref(st);
+        if (doc == NULL || wr_buf_printf(&r->page, "%s\n", doc) < 0) {
+            free(doc);
+            respond_status(r, 500);
+            return;
+        }
+        free(doc);
+        r->ctype = "application/json";
+    } else {
+        if (wr_metrics_text(c->t->router, c->conf, &r->page) < 0) {
+            respond_status(r, 500);
+            return;
+        }
+        r->ctype = WR_METRICS_CONTENT_TYPE;
+    }
+    r->body = r->page.p;
+    r->clen = (long long) r->page.n;
+    emit(r, 200);
+}
 
 /* Hand the request to app.c: its running generation and the encoded head. */
 static void pass_app(resp_t *r, const wr_action_t *a)
@@ -520,6 +569,9 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
         return;
     case WR_ACTION_PASS_UPSTREAM:
         upstream_action(r, a);
+        return;
+    case WR_ACTION_METRICS:
+        metrics_answer(r, a->metrics);
         return;
     default:
         respond_status(r, 502);
@@ -690,6 +742,7 @@ void wr_respond_log_deferred(wr_hconn_t *c)
 {
     resp_t r;
 
+    count_answer(c, c->head_only || c->status == 304 ? 0 : c->resp_bytes);
     if (c->app_head.n == 0 || view_of(&r, c, c->app_head.p, c->app_head.n) < 0)
         return;
     r.clen = (long long) c->resp_bytes;
@@ -706,6 +759,7 @@ void wr_respond_body_error(wr_hconn_t *c, int status)
         view_bare(&r, c);
     c->keep_alive = 0;
     respond_status(&r, status);
+    count_answer(c, r.head_only ? 0 : (unsigned long long) r.clen);
     write_access(&r, &c->out);
     resp_free(&r);
 }
@@ -768,6 +822,7 @@ void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_b
 {
     resp_t r;
 
+    count_answer(c, body_bytes);
     if (c->conf == NULL || c->conf->alog == NULL || c->t->router->alog == NULL)
         return;
     if (view_again(&r, c) < 0)

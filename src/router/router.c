@@ -111,6 +111,7 @@ static void sweep_tick(wr_ev_loop_t *loop, wr_timer_t *t)
     wr_router_t *r = t->data;
 
     wr_appgen_sweep(r);
+    wr_appstats_sweep(r);
     wr_upool_age(&r->upool, wr_ev_now(), WR_HTTP_KEEP_IDLE_MS);
     wr_app_scale_tick(r);
     wr_timer_set(loop, t, WR_WORKER_SWEEP_MS);
@@ -140,33 +141,30 @@ static int router_apply(wr_router_t *r, const char *text, size_t len, char *reas
             wr_timer_set(&r->loop, &r->reap_timer, WR_REAP_MS);
     }
     drop_unused(r, c);
+    atomic_fetch_add(&r->conf_loads, 1);
     return 0;
 }
 
-static void send_status(wr_router_t *r, uint32_t id)
+static void send_status(wr_router_t *r, uint32_t id, const char *what, size_t len)
 {
     wr_rconf_t *c = atomic_load(&r->conf);
-    wr_counters_t k;
-    json_t *apps = json_object(), *st;
-    char *text;
+    wr_buf_t text = { 0 };
+    json_t *st;
+    char *doc;
 
-    wr_threads_counters(r, &k);
-    for (size_t i = 0; c && i < c->napps; i++)
-        json_object_set_new(apps, c->apps[i].name, c->apps[i].gen
-                            ? wr_appgen_status(c->apps[i].gen)
-                            : json_pack("{s:{s:i,s:i,s:i},s:{s:i}}", "processes",
-                                        "running", 0, "starting", 0, "idle", 0,
-                                        "requests", "active", 0));
-    st = json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I},s:o}",
-                   "connections", "accepted", (json_int_t) k.accepted,
-                   "active", (json_int_t) k.active, "idle", (json_int_t) k.idle,
-                   "closed", (json_int_t) k.closed,
-                   "requests", "total", (json_int_t) k.requests, "applications", apps);
-    text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    wr_threads_reap(r);                 /* their totals move to retired_count */
+    if (len == 7 && memcmp(what, "metrics", 7) == 0) {
+        if (wr_metrics_text(r, c, &text) == 0)
+            wr_chan_send(&r->chan, WR_MSG_STATUS, id, text.p, text.n, -1);
+        wr_buf_free(&text);
+        return;
+    }
+    st = wr_metrics_status(r, c);
+    doc = st ? json_dumps(st, JSON_COMPACT) : NULL;
     json_decref(st);
-    if (text)
-        wr_chan_send(&r->chan, WR_MSG_STATUS, id, text, strlen(text), -1);
-    free(text);
+    if (doc)
+        wr_chan_send(&r->chan, WR_MSG_STATUS, id, doc, strlen(doc), -1);
+    free(doc);
 }
 
 static void alog_switch(wr_router_t *r, int fd)
@@ -274,7 +272,7 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
         }
         break;
     case WR_MSG_STATUS_REQ:
-        send_status(r, m->id);
+        send_status(r, m->id, m->data, m->len);
         break;
     case WR_MSG_ACCESS_LOG:
         take_access_log(r, m);
@@ -338,6 +336,8 @@ void wr_router_main(const wr_router_args_t *a)
     r.alog_fd = -1;
     r.certs = json_object();
     pthread_mutex_init(&r.lock, NULL);
+    pthread_mutex_init(&r.count_lock, NULL);
+    r.started = time(NULL);
     pthread_cond_init(&r.cond, NULL);
     wr_upool_init(&r.upool);
     r.reap_timer.cb = reap_tick;

@@ -269,6 +269,8 @@ static void add_counters(wr_counters_t *sum, wr_counters_t *c)
     sum->requests += atomic_load(&c->requests);
     sum->active += atomic_load(&c->active);
     sum->idle += atomic_load(&c->idle);
+    sum->tls_failed += atomic_load(&c->tls_failed);
+    wr_stats_add(&sum->stats, &c->stats);
 }
 
 /* Threads let go by a smaller listen_threads end once their connections
@@ -277,6 +279,7 @@ void wr_threads_reap(wr_router_t *r)
 {
     int j = 0;
 
+    pthread_mutex_lock(&r->count_lock);
     for (int i = 0; i < r->nretiring; i++) {
         wr_thread_t *t = r->retiring[i];
         if (pthread_tryjoin_np(t->tid, NULL) != 0) {
@@ -287,6 +290,7 @@ void wr_threads_reap(wr_router_t *r)
         thread_free(t);
     }
     r->nretiring = j;
+    pthread_mutex_unlock(&r->count_lock);
 }
 
 /* Grow or shrink to n serving threads. A thread let go stops accepting,
@@ -297,12 +301,16 @@ int wr_threads_resize(wr_router_t *r, int n)
         wr_thread_t *t = thread_new(r, r->nthreads);
         if (t == NULL)
             return -1;
+        pthread_mutex_lock(&r->count_lock);
         r->threads[r->nthreads++] = t;
+        pthread_mutex_unlock(&r->count_lock);
     }
     while (r->nthreads > n) {
+        pthread_mutex_lock(&r->count_lock);
         wr_thread_t *t = r->threads[--r->nthreads];
-        atomic_store(&t->draining, 1);
         r->retiring[r->nretiring++] = t;
+        pthread_mutex_unlock(&r->count_lock);
+        atomic_store(&t->draining, 1);
         notify(t);
     }
     wait_synced(r);
@@ -340,13 +348,15 @@ void wr_threads_drain(wr_router_t *r)
         pthread_join(r->retiring[i]->tid, NULL);
 }
 
+/* Any thread: the control thread reaps (joins) apart, before. */
 void wr_threads_counters(wr_router_t *r, wr_counters_t *sum)
 {
-    wr_threads_reap(r);
     memset(sum, 0, sizeof(*sum));
+    pthread_mutex_lock(&r->count_lock);
     add_counters(sum, &r->retired_count);
     for (int i = 0; i < r->nthreads; i++)
         add_counters(sum, &r->threads[i]->count);
     for (int i = 0; i < r->nretiring; i++)
         add_counters(sum, &r->retiring[i]->count);
+    pthread_mutex_unlock(&r->count_lock);
 }
