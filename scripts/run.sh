@@ -58,6 +58,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
 
   curl -i http://127.0.0.1:8300/                 # the demo page, a static file
   curl -i http://127.0.0.1:8300/hello            # a return action with a header
+  curl http://127.0.0.1:8300/metrics             # Prometheus metrics (loopback only)
   curl -i http://127.0.0.1:8300/app/             # a Python WSGI app, sandboxed
   curl -i http://127.0.0.1:8300/php/             # a PHP script, sandboxed
   curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS

@@ -50,6 +50,14 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         assert b"GET /php/?a=1" in r.body, r.body
         r, _ = th.tls_get(tport, th.client_ctx(pki.cafile), "/hello")
         assert r.status == 200 and r.header("X-Demo"), r
+        r = hh.get(port, "/metrics")
+        assert r.status == 200, r
+        assert r.header("Content-Type").startswith("text/plain; version=0.0.4"), r
+        # The PHP and Python answers above, counted under their names.
+        assert b'warren_application_responses_total{application="demo",code="2xx"} 1\n' \
+            in r.body, r.body
+        assert b'warren_application_responses_total{application="demo-php",code="2xx"} 1\n' \
+            in r.body, r.body
     finally:
         for d in (rt, www, app):
             shutil.rmtree(d, ignore_errors=True)
