@@ -150,6 +150,14 @@ static const bad_case_t bad[] = {
       "/routes/0/action/location", "CR or LF", NULL },
     { "location-number", ACT("{'return': 301, 'location': 5}"),
       "/routes/0/action/location", "must be a string", NULL },
+    { "metrics-format", ACT("{'metrics': 'xml'}"), "/routes/0/action/metrics",
+      "must be \"prometheus\" or \"json\", not \"xml\"", NULL },
+    { "metrics-bool", ACT("{'metrics': true}"), "/routes/0/action/metrics",
+      "must be a string", NULL },
+    { "metrics-with-return", ACT("{'metrics': 'json', 'return': 200}"),
+      "/routes/0/action", "both \"return\" and \"metrics\"", NULL },
+    { "metrics-with-location", ACT("{'metrics': 'json', 'location': '/x'}"),
+      "/routes/0/action/location", "not allowed with \"metrics\"", NULL },
     { "proxy-scheme", ACT("{'proxy': 'ftp://x'}"), "/routes/0/action/proxy",
       "must start with \"http://\"", NULL },
     { "proxy-hostname", ACT("{'proxy': 'http://example.com:80'}"),
@@ -579,6 +587,8 @@ static const good_case_t good[] = {
       " 'routes': []}" },
     { "redirect", ACT("{'return': 301, 'location': 'https://e.x/'}") },
     { "return-zero", ACT("{'return': 0}") },
+    { "metrics", ACT("{'metrics': 'prometheus', 'response_headers': {'X-A': 'b'}}") },
+    { "metrics-json", ACT("{'metrics': 'json'}") },
     { "share-fallback", ACT("{'share': ['/srv/www$uri'], 'fallback': "
       "{'return': 404}}") },
     { "source-cidr", MATCH("{'source': ['127.0.0.0/8', '!10.0.0.1', "

@@ -528,6 +528,32 @@ test_empty_config(void **state)
     wr_routes_free(NULL);
 }
 
+/* "metrics" compiles to its own kind, with the format named. */
+static void
+test_metrics_action(void **state)
+{
+    wr_routes_t       *rt = compile("{\"routes\": ["
+        "{\"match\": {\"uri\": \"/m\"}, \"action\": {\"metrics\": \"prometheus\"}},"
+        "{\"action\": {\"metrics\": \"json\", "
+        "\"response_headers\": {\"X-A\": \"b\"}}}]}");
+    const wr_action_t *a;
+    req_t              q;
+
+    (void) state;
+    req_init(&q, "GET", "/m", NULL);
+    assert_int_equal(wr_routes_resolve(rt, "routes", &q.r, &q.scratch, &a), WR_ROUTE_FOUND);
+    assert_int_equal(a->kind, WR_ACTION_METRICS);
+    assert_int_equal(a->metrics, WR_METRICS_PROMETHEUS);
+    wr_buf_free(&q.scratch);
+    req_init(&q, "GET", "/other", NULL);
+    assert_int_equal(wr_routes_resolve(rt, "routes", &q.r, &q.scratch, &a), WR_ROUTE_FOUND);
+    assert_int_equal(a->kind, WR_ACTION_METRICS);
+    assert_int_equal(a->metrics, WR_METRICS_JSON);
+    assert_int_equal(a->nheaders, 1);
+    wr_buf_free(&q.scratch);
+    wr_routes_free(rt);
+}
+
 int
 main(void)
 {
@@ -542,6 +568,7 @@ main(void)
         cmocka_unit_test(test_share_and_response_headers),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_empty_config),
+        cmocka_unit_test(test_metrics_action),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
