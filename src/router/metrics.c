@@ -227,6 +227,10 @@ static void global_families(wr_buf_t *b, wr_router_t *r, const wr_counters_t *k)
     sample(b, "warren_tls_handshake_failures_total", NULL, NULL, k->tls_failed);
     family(b, "warren_config_loads_total", "counter", "Configurations the router applied.");
     sample(b, "warren_config_loads_total", NULL, NULL, atomic_load(&r->conf_loads));
+    family(b, "warren_access_log_dropped_lines_total", "counter",
+           "Access log lines dropped because the disk fell behind.");
+    sample(b, "warren_access_log_dropped_lines_total", NULL, NULL,
+           r->alog ? wr_alog_writer_dropped(r->alog) : 0);
 }
 
 static void app_families(wr_buf_t *b, const wr_rconf_t *c)
