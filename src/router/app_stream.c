@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "lib/proto.h"
 #include "router/app.h"
+#include "router/spool.h"
 #include "router/worker_proto.h"
 
 #define WR_APP_RESP_FIELDS  128     /* response fields a worker may send */
@@ -180,6 +181,31 @@ static void fail_body(wr_hconn_t *c)
         wr_conn_fail(c, 502);
 }
 
+/* The body was read whole first (chunked_transform, spool.h): from
+ * there, as the window allows, then its end. */
+static int pump_spool(wr_hconn_t *c)
+{
+    const char *p;
+    size_t n, max;
+
+    while (wr_spool_unsent(c) > 0 && c->req_window > 0) {
+        max = (long long) WR_APP_MAX_PAYLOAD < c->req_window ? WR_APP_MAX_PAYLOAD
+                                                             : (size_t) c->req_window;
+        if (wr_spool_next(c, max, &p, &n) < 0)
+            return -1;
+        if (send_msg(c, WR_APP_REQ_BODY, p, n) < 0)
+            return errno == EAGAIN ? worker_blocked(c) : -1;
+        wr_spool_consumed(c, n);
+        c->req_window -= (long long) n;
+    }
+    if (wr_spool_unsent(c) == 0 && !c->req_done) {
+        if (send_msg(c, WR_APP_REQ_END, NULL, 0) < 0)
+            return errno == EAGAIN ? worker_blocked(c) : -1;
+        c->req_done = 1;
+    }
+    return 0;
+}
+
 /* Forward request body bytes waiting in c->in, as the window allows. */
 static int pump_body(wr_hconn_t *c)
 {
@@ -187,6 +213,8 @@ static int pump_body(wr_hconn_t *c)
 
     if (c->worker_out)
         return 0;                          /* the channel is full: later */
+    if (c->spool)
+        return pump_spool(c);
     while (c->body_left > 0 && c->req_window > 0) {
         if (body_ready(c, &n) < 0)
             return -1;
@@ -283,7 +311,7 @@ void wr_app_stream_start(wr_hconn_t *c)
     c->state = WR_HC_APP;
     c->req_window = WR_APP_WINDOW_INIT;
     c->upgrade_wait = c->upgrade && c->wstream != NULL;
-    c->req_done = c->body_left == 0 && !c->upgrade_wait;
+    c->req_done = c->body_left == 0 && wr_spool_unsent(c) == 0 && !c->upgrade_wait;
     c->worker_out = 0;
     if (stream_send(c) < 0) {
         fail_body(c);

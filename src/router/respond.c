@@ -456,6 +456,9 @@ static void pass_app(resp_t *r, const wr_action_t *a)
                         (uint32_t) c->conf->settings.ws_max_frame_size) < 0)) {
         respond_status(r, 431);
         return;
+    } else if (c->t->req.chunked && c->conf->settings.chunked_transform && !c->upgrade) {
+        /* Read whole first, then passed on with its Content-Length. */
+        c->body_whole = 1;
     }
     c->app = g;
     c->app_timeout = ra->timeout;

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "router/proxy.h"
 #include "router/spool.h"
+#include "router/worker_proto.h"
 
 
 typedef struct wr_spool {
@@ -25,6 +26,7 @@ typedef struct wr_spool {
     int        fd;       /* all of the body once it outgrew mem, or -1 */
     long long  size;     /* body bytes */
     long long  sent;     /* bytes passed on */
+    char      *chunk;    /* a file's bytes on their way to a worker */
 } wr_spool_t;
 
 /* ---- the directory ---- */
@@ -222,6 +224,7 @@ void wr_spool_free(wr_hconn_t *c)
     if (s->fd >= 0)
         close(s->fd);
     free(s->mem);
+    free(s->chunk);
     free(s);
     c->spool = NULL;
 }
@@ -246,12 +249,19 @@ static int app_retired(wr_appgen_t *g)
     return retired;
 }
 
-/* All of the body is here: the upstream head gets its length. */
+/* All of the body is here: the upstream's or the worker's head gets its
+ * length. */
 static void done(wr_hconn_t *c)
 {
+    int rc;
+
     c->chunked = 0;
     c->body_left = 0;
-    if (wr_proxy_head_length(&c->app_head, c->spool->size) < 0) {
+    if (c->app && !c->app->http)
+        rc = wr_worker_head_length(&c->app_head, c->spool->size);
+    else
+        rc = wr_proxy_head_length(&c->app_head, c->spool->size);
+    if (rc < 0) {
         fail(c, 500);
         return;
     }
@@ -368,6 +378,38 @@ int wr_spool_send(wr_hconn_t *c, int fd)
         s->sent += n;
     }
     return 1;
+}
+
+int wr_spool_next(wr_hconn_t *c, size_t max, const char **p, size_t *n)
+{
+    wr_spool_t *s = c->spool;
+    long long left = s->size - s->sent;
+    ssize_t got;
+
+    *n = (long long) max < left ? max : (size_t) left;
+    if (*n == 0 || s->fd < 0) {
+        *p = s->mem + s->sent;
+        return 0;
+    }
+    if (*n > WR_SPOOL_CHUNK)
+        *n = WR_SPOOL_CHUNK;
+    if (s->chunk == NULL && (s->chunk = malloc(WR_SPOOL_CHUNK)) == NULL)
+        return -1;
+    do
+        got = pread(s->fd, s->chunk, *n, (off_t) s->sent);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        wr_log_sys(WR_LOG_ERR, "pread", "a request body's temporary file");
+        return -1;
+    }
+    *n = (size_t) got;
+    *p = s->chunk;
+    return 0;
+}
+
+void wr_spool_consumed(wr_hconn_t *c, size_t n)
+{
+    c->spool->sent += (long long) n;
 }
 
 long long wr_spool_unsent(const wr_hconn_t *c)

@@ -2,7 +2,8 @@
  * A request body read whole before the request goes on. An upstream (the
  * "proxy" action, a "protocol": "http" application's worker) gets every
  * request with a Content-Length: a chunked body from the client is read to
- * its end first, de-chunked, then sent with its length, as Unit does.
+ * its end first, de-chunked, then sent with its length, as Unit does. So
+ * does an application's worker when settings.http.chunked_transform is on.
  *
  * Where the body waits: in memory while it fits settings.http.
  * body_buffer_size; past that, all of it in a temporary file made with
@@ -22,6 +23,7 @@
 #define WR_SPOOL_DIR_MODE    0700
 #define WR_SPOOL_FILE_MODE   0600
 #define WR_SPOOL_READS       16        /* client reads per event (fairness) */
+#define WR_SPOOL_CHUNK       65536     /* bytes read from a file per message */
 
 /* Make (or take over) TMPDIR/bodies for the router's user, while still
  * privileged. Returns an open directory fd, or -1 (logged): then only a
@@ -37,6 +39,11 @@ void wr_spool_timeout(wr_hconn_t *c);
 /* Send the body (after the head) to the upstream socket fd: 1 all sent,
  * 0 it would block, -1 it failed (errno). With no spool: 1. */
 int  wr_spool_send(wr_hconn_t *c, int fd);
+/* A worker takes the body in messages: the next at most max bytes (*p,
+ * *n; from memory, or read from the file), then wr_spool_consumed with
+ * what went. -1: the file could not be read (logged). */
+int  wr_spool_next(wr_hconn_t *c, size_t max, const char **p, size_t *n);
+void wr_spool_consumed(wr_hconn_t *c, size_t n);
 /* Body bytes not sent yet (0 with no spool). */
 long long wr_spool_unsent(const wr_hconn_t *c);
 /* Drop c's spool (the temporary file closes with it). */

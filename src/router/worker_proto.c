@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/addr.h"
 #include "lib/proto.h"
@@ -109,6 +110,56 @@ static int take_str(const char **p, size_t *left, const char **s, size_t *n)
     *n = len;
     *p += len;
     *left -= len;
+    return 0;
+}
+
+#define HEAD_STRINGS  12        /* method ... target name, before the fields */
+
+static int names(const char *s, size_t n, const char *want)
+{
+    return n == strlen(want) && strncasecmp(s, want, n) == 0;
+}
+
+int wr_worker_head_length(wr_buf_t *head, long long length)
+{
+    const char *p = head->p, *s, *v;
+    size_t left = head->n, sn, vn, count_at;
+    uint32_t count, kept = 0;
+    wr_buf_t out = { 0 };
+    char num[32];
+    int rc = 0;
+
+    for (int i = 0; i < HEAD_STRINGS; i++)
+        if (take_str(&p, &left, &s, &sn) < 0)
+            return -1;
+    if (take_u32(&p, &left, &count) < 0)
+        return -1;
+    rc |= wr_buf_append(&out, head->p, (size_t) (p - head->p) - sizeof(count));
+    count_at = out.n;
+    rc |= wr_buf_append(&out, &count, sizeof(count));
+    for (uint32_t i = 0; i < count && rc == 0; i++) {
+        if (take_str(&p, &left, &s, &sn) < 0 || take_str(&p, &left, &v, &vn) < 0) {
+            wr_buf_free(&out);
+            return -1;
+        }
+        if (names(s, sn, "Transfer-Encoding") || names(s, sn, "Content-Length"))
+            continue;
+        rc |= put_str(&out, s, sn);
+        rc |= put_str(&out, v, vn);
+        kept++;
+    }
+    snprintf(num, sizeof(num), "%lld", length);
+    rc |= put_cstr(&out, "Content-Length");
+    rc |= put_cstr(&out, num);
+    kept++;
+    rc |= wr_buf_append(&out, p, left);          /* an upgrade's tail */
+    if (rc != 0 || out.p == NULL || out.n > WR_APP_MAX_PAYLOAD) {
+        wr_buf_free(&out);
+        return -1;
+    }
+    memcpy(out.p + count_at, &kept, sizeof(kept));
+    wr_buf_free(head);
+    *head = out;
     return 0;
 }
 

@@ -32,6 +32,14 @@ int wr_worker_encode_upgrade(wr_buf_t *out, uint32_t read_timeout,
                              uint32_t keepalive_interval, uint32_t max_frame_size);
 
 /*
+ * A chunked request body read whole (settings.http.chunked_transform): in
+ * the encoded REQ_HEAD in head, Transfer-Encoding and Content-Length fields
+ * give way to one "Content-Length: length". Returns 0, or -1 (a malformed
+ * head, no memory, or past WR_APP_MAX_PAYLOAD) with head unchanged.
+ */
+int wr_worker_head_length(wr_buf_t *head, long long length);
+
+/*
  * Decode a RESP_HEAD payload: the status and up to max fields, pointing into
  * p. Returns the number of fields, or -1 for a malformed payload, a status
  * outside 100-999, more than max fields, or a name or value a response must

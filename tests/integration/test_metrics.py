@@ -759,14 +759,22 @@ def test_app_counters_survive_generations_and_removal(pyw):
     quiet(w)
     assert py_2xx() == 3
 
-    pid = hh.get(port, "/").header("X-Pid")
+    probes = []
+
+    def probe():
+        r = hh.get(port, "/")
+        probes.append(r.status)
+        return r.header("X-Pid")
+
+    pid = probe()
     s, j = w.get("/control/applications/py/restart")
     assert (s, j) == (200, {"success": "Ok"})
-    assert wh.wait_for(lambda: hh.get(port, "/").header("X-Pid") != pid, 10.0)
+    assert wh.wait_for(lambda: probe() != pid, 10.0)
+    assert set(probes) == {200}, probes
     quiet(w)
     m = scrape(w)
     n = val(m, "warren_application_responses_total", application="py", code="2xx")
-    assert n >= 6, n                 # 3 + the pid probes after the restart
+    assert n == 3 + len(probes), (n, len(probes))
     assert val(m, "warren_application_responses_total", application="py", code="5xx") == 1
     assert val(m, "warren_application_request_duration_seconds_count",
                application="py") == n + 1
@@ -784,6 +792,53 @@ def test_app_counters_survive_generations_and_removal(pyw):
         val(m, "warren_application_processes", application="other", state=state)
     # the global counters are not the applications'
     assert val(m, "warren_responses_total", code="2xx") >= n + 1
+
+
+def test_app_readded_counts_from_zero(pyw):
+    """Removed, then configured again under the same name: its series come
+    back from zero (docs/control-api.md: "an application removed from the
+    configuration leaves the output (and starts from zero if it comes
+    back)")."""
+    w, appdir = pyw
+    port = wh.free_port()
+    for _ in range(2):
+        app_setup(w, {"py": pyapp(appdir)}, port=port)
+        for p, code in (("/", 200), ("/fail", 500)):
+            assert hh.get(port, p).status == code
+        quiet(w)
+        m = scrape(w)
+        assert classes(m, "warren_application_responses_total", application="py") == \
+            {"1xx": 0, "2xx": 1, "3xx": 0, "4xx": 0, "5xx": 1}
+        assert val(m, "warren_application_request_duration_seconds_count",
+                   application="py") == 2
+        hh.setup(w, [{"action": {"return": 200}}], port=port)
+        assert app_series(scrape(w), "py") == []
+
+
+def test_router_answers_for_app_count_once(pyw):
+    """The router's own 503 for an application with no process, and its 502
+    for a proxy that nothing answers: one request each, one answer each,
+    in the application's counters too."""
+    w, appdir = pyw
+    port = app_setup(w, {"zero": pyapp(appdir, processes=0)}, routes=[
+        {"match": {"uri": "/dead"},
+         "action": {"proxy": "http://127.0.0.1:%d" % wh.free_port()}},
+        {"action": {"pass": "applications/zero"}}])
+    st0 = quiet(w)
+    before = scrape(w)
+    assert hh.get(port, "/").status == 503
+    assert hh.get(port, "/dead").status == 502
+    st1 = quiet(w)
+    after = scrape(w)
+    assert class_delta(after, before) == {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 2}
+    assert class_delta(after, before, "warren_application_responses_total",
+                       application="zero") == {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0,
+                                               "5xx": 1}
+    assert delta(after, before, "warren_request_duration_seconds_count") == 2
+    assert delta(after, before, "warren_application_request_duration_seconds_count",
+                 application="zero") == 1
+    assert st1["requests"]["total"] - st0["requests"]["total"] == 2, (st0, st1)
+    assert delta(after, before, "warren_requests_total") == 2
 
 
 def test_app_name_escaped(pyw):
@@ -849,7 +904,9 @@ def test_metrics_action(warren):
     st0 = quiet(w)
     ctl = scrape(w)
 
+    bodies = []
     r = hh.get(port, "/metrics")
+    bodies.append(r.body)
     assert r.status == 200, r
     assert r.header("Content-Type") == PROM_CT, r.headers
     assert r.header("X-Metrics") == "prom" and r.header("Cache-Control") == "no-store", r
@@ -871,6 +928,7 @@ def test_metrics_action(warren):
 
     st1 = quiet(w)
     r = hh.get(port, "/status")
+    bodies.append(r.body)
     assert r.status == 200, r
     assert (r.header("Content-Type") or "").startswith("application/json"), r.headers
     assert r.header("X-Metrics") == "json", r
@@ -890,8 +948,10 @@ def test_metrics_action(warren):
             assert r.status == 200, r
             assert (r.header("Content-Type") or "").startswith(ct), r.headers
             r = c.request("GET", "/ok")
+            bodies.append(r.body)
             assert r.status == 200, r
         r = c.request("GET", "/metrics")
+        bodies.append(r.body)
         assert r.status == 200 and r.body.endswith(b"\n"), r
         parse(r.body.decode("utf-8"))
         assert c.still_open(0.1)
@@ -900,6 +960,9 @@ def test_metrics_action(warren):
     quiet(w)
     after = scrape(w)
     assert delta(after, ctl, "warren_responses_total", code="2xx") == 7
+    assert delta(after, ctl, "warren_requests_total") == 7
+    # the HEADs add no body bytes
+    assert delta(after, ctl, "warren_response_body_bytes_total") == sum(map(len, bodies))
 
 
 def test_metrics_action_config_round_trip(warren):

@@ -191,6 +191,61 @@ static void test_encode_too_large(void **state)
     wr_buf_free(&out);
 }
 
+/* chunked_transform: the head a worker reads has a length instead of the
+ * chunked framing; the other fields and their order stay. */
+static void test_head_length(void **state)
+{
+    static const wr_http_field_t fields[] = {
+        { "Host", 4, "h", 1 },
+        { "transfer-encoding", 17, "chunked", 7 },
+        { "X-A", 3, "1", 1 },
+        { "Content-Length", 14, "5", 1 },
+    };
+    struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(1) };
+    wr_req_view_t v;
+    wr_buf_t head = { 0 };
+    int sv[2];
+    wr_app_hdr_t h;
+    char payload[WR_APP_MAX_PAYLOAD];
+    const char *name, *value;
+    size_t nl, vl;
+
+    memset(&v, 0, sizeof(v));
+    v.method = (wr_str_t) S("POST");
+    v.fields = fields;
+    v.nfields = 4;
+    v.remote = v.local = (const struct sockaddr *) &peer;
+    assert_int_equal(wr_worker_encode_head(&head, &v, "HTTP/1.1", NULL), 0);
+    assert_int_equal(wr_worker_head_length(&head, 1234567890123LL), 0);
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    warren_ctx_t *ctx = warren_init_fd(sv[1]);
+    assert_non_null(ctx);
+    recv_msg(sv[0], &h, payload, sizeof(payload));
+    send_msg(sv[0], WR_APP_REQ_HEAD, 1, head.p, head.n);
+    send_msg(sv[0], WR_APP_REQ_END, 1, NULL, 0);
+    warren_req_t *req = warren_accept(ctx);
+    assert_non_null(req);
+    assert_int_equal(warren_req_header_count(req), 3);
+    assert_int_equal(warren_req_header(req, 0, &name, &nl, &value, &vl), 0);
+    check(name, nl, "Host");
+    assert_int_equal(warren_req_header(req, 1, &name, &nl, &value, &vl), 0);
+    check(name, nl, "X-A");
+    assert_int_equal(warren_req_header(req, 2, &name, &nl, &value, &vl), 0);
+    check(name, nl, "Content-Length");
+    check(value, vl, "1234567890123");
+    warren_finish(req);
+    warren_done(ctx);
+    close(sv[0]);
+
+    /* A truncated head is refused and left as it was. */
+    head.n -= 3;
+    size_t before = head.n;
+    assert_int_equal(wr_worker_head_length(&head, 1), -1);
+    assert_int_equal(head.n, before);
+    wr_buf_free(&head);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_decode_prefix),
         cmocka_unit_test(test_encode_too_large),
+        cmocka_unit_test(test_head_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
