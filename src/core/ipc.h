@@ -103,6 +103,7 @@ typedef struct {
     int32_t  spare;
     int32_t  idle_timeout;   /* seconds; 0: none */
     int32_t  dynamic;  /* 0: "processes" is an integer: main alone keeps them */
+    uint32_t failures; /* workers of the generation that ended unasked, so far */
 } wr_msg_scale_t;
 
 /* WR_MSG_PROTO_SPAWN */

@@ -97,6 +97,7 @@ struct wr_gen {
     uint64_t       wbackoff;      /* the workers' failure backoff, ms */
     int            demand;        /* workers the router asked for, not spawned yet */
     int            told;          /* starting count the router knows; -1 none */
+    uint32_t       failures;      /* workers that ended unasked (metrics) */
     size_t         nslots, capslots;
     wr_slot_t    **slots;
 };
@@ -311,7 +312,7 @@ static void gen_tell(wr_gen_t *g, int force)
     wr_msg_scale_t sc = {
         .gen = g->spec.gen, .starting = gen_starting(g), .max = g->spec.max,
         .spare = g->spec.spare, .idle_timeout = g->spec.idle_timeout,
-        .dynamic = g->spec.dynamic,
+        .dynamic = g->spec.dynamic, .failures = g->failures,
     };
     size_t nl = strlen(g->spec.name);
 
@@ -646,6 +647,8 @@ static void on_proto_exit(wr_gen_t *g, wr_msg_t *msg)
     }
     gen_backoff(g, up);
     worker_failed_log(g, &e, why, up_before);
+    g->failures++;
+    gen_tell(g, 1);
     gen_fill(g);
 }
 

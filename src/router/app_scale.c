@@ -285,6 +285,10 @@ void wr_app_scale_on_msg(wr_router_t *r, const wr_msg_t *m)
     free(name);
     if (g == NULL)
         return;
+    /* Failures count per generation in main, per name here. */
+    if (g->stats && sc.failures > g->failures)
+        atomic_fetch_add(&g->stats->worker_failures, sc.failures - g->failures);
+    g->failures = sc.failures;
     pthread_mutex_lock(&g->lock);
     g->starting = sc.starting;
     g->max = sc.max;

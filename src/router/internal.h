@@ -56,6 +56,7 @@ typedef struct wr_appstats {
     char               *name;
     atomic_int          refs;           /* generations holding it */
     wr_stats_t          s;
+    atomic_ullong       worker_failures;   /* workers that ended unasked */
 } wr_appstats_t;
 
 typedef struct wr_appgen wr_appgen_t;
@@ -160,6 +161,7 @@ struct wr_appgen {
     int               starting;      /* workers main is starting for it */
     int               max, spare, idle_timeout, dynamic;   /* max 0: not told yet */
     uint64_t          asked;         /* when a WANT went out, 0: none (control thread) */
+    uint32_t          failures;      /* main's count of failed workers (control thread) */
 };
 
 /* A hung worker to kill (limits.timeout), or a worker's channel to hand

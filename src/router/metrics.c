@@ -270,6 +270,13 @@ static void app_families(wr_buf_t *b, const wr_rconf_t *c)
         sample(b, "warren_application_requests_queued", c->apps[i].name, NULL,
                (unsigned long long) l.queued);
     }
+    family(b, "warren_application_worker_failures_total", "counter",
+           "Workers that ended without being let go: crashed, killed, exited, hung.");
+    for (size_t i = 0; i < c->napps; i++) {
+        const wr_appgen_t *g = c->apps[i].gen;
+        sample(b, "warren_application_worker_failures_total", c->apps[i].name, NULL,
+               g && g->stats ? atomic_load(&g->stats->worker_failures) : 0);
+    }
     family(b, "warren_application_responses_total", "counter",
            "An application's answers, by status class.");
     for (size_t i = 0; i < c->napps; i++) {

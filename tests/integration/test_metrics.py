@@ -626,6 +626,27 @@ def test_duration_histogram_slow_app(pyw):
         assert s >= 0.3, (fam, s)
 
 
+def test_duration_counts_from_the_first_byte(warren):
+    """A request whose head arrives in two halves 0.6 s apart took at least
+    0.6 s (from its first byte, as nginx's $request_time): it is above
+    le=0.5. (A lower bound: a slow machine cannot make this fail.)"""
+    w = warren
+    port = hh.setup(w, [{"action": {"return": 200}}])
+    quiet(w)
+    before = scrape(w)
+    with hh.Conn(port) as c:
+        c.send(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.6)
+        c.send(b"Host: localhost\r\n\r\n")
+        assert c.read_response().status == 200
+    quiet(w)
+    after = scrape(w)
+    fam = "warren_request_duration_seconds"
+    d = {le: bucket(after, fam, le) - bucket(before, fam, le) for le in BUCKETS}
+    assert d[0.5] == 0 and d[INF] == 1, d
+    assert delta(after, before, fam + "_sum") >= 0.6
+
+
 # ====================================================================== per application
 
 def test_app_responses_and_gauges(pyw):
@@ -839,6 +860,53 @@ def test_router_answers_for_app_count_once(pyw):
                  application="zero") == 1
     assert st1["requests"]["total"] - st0["requests"]["total"] == 2, (st0, st1)
     assert delta(after, before, "warren_requests_total") == 2
+
+
+ASGI_WS = r'''
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            await send({"type": msg["type"] + ".complete"})
+            if msg["type"] == "lifespan.shutdown":
+                return
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"plain"})
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": "hello"})
+    await send({"type": "websocket.close", "code": 1000})
+'''
+
+
+def test_websocket_101_is_1xx(pyw):
+    """The 101 of a WebSocket handshake is an answer of class 1xx, for the
+    router and for the application."""
+    import test_python_websocket as pws
+    w, appdir = pyw
+    hh.write(appdir, "ws_asgi.py", ASGI_WS)
+    port = app_setup(w, {"ws": {"type": "python", "path": appdir, "module": "ws_asgi",
+                                "processes": 1}})
+    assert hh.get(port, "/").status == 200
+    quiet(w)
+    before = scrape(w)
+    ws = pws.WS(port, "/chat")
+    try:
+        assert ws.r.status == 101, ws.r
+        assert ws.recv() == (True, pws.TEXT, b"hello")
+        assert ws.close_code()[0] == 1000
+        assert ws.c.closed()
+    finally:
+        ws.close()
+    quiet(w)
+    after = scrape(w)
+    assert class_delta(after, before) == {"1xx": 1, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
+    assert class_delta(after, before, "warren_application_responses_total",
+                       application="ws") == {"1xx": 1, "2xx": 0, "3xx": 0, "4xx": 0,
+                                             "5xx": 0}
+    assert delta(after, before, "warren_requests_total") == 1
 
 
 def test_app_name_escaped(pyw):
