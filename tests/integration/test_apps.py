@@ -209,6 +209,10 @@ def test_killed_worker_is_replaced(warren):
     assert prototypes(w) == [proto]
     assert ws[1] in workers(w)
     assert wh.wait_for(lambda: "killed by signal 9" in w.log())
+    # Counted for /metrics, under the application's name.
+    assert wh.wait_for(lambda: b'warren_application_worker_failures_total{application="h"} 1\n'
+                       in w.request("GET", "/metrics").body), \
+        w.request("GET", "/metrics").body.decode()
 
 
 def test_changed_app_is_a_new_generation(warren):
