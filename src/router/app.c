@@ -505,6 +505,9 @@ void wr_appgen_load(wr_appgen_t *g, wr_appgen_load_t *out)
         if (!w->retiring && w->active < (int) w->streams)
             out->idle++;
         out->active += w->conns;
+        /* Pipelined behind the requests it serves: waiting all the same. */
+        if (w->conns > (int) w->streams)
+            out->queued += w->conns - (int) w->streams;
     }
     out->running = g->nworkers;
     out->starting = g->starting;

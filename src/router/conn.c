@@ -65,6 +65,7 @@ static void release_request(wr_hconn_t *c)
     c->conf = NULL;
     wr_buf_free(&c->app_head);
     c->app = NULL;
+    c->req_counted = 0;
     c->req_done = c->head_out = c->resp_done = c->head_only = c->chunked_out = 0;
     c->head_in_out = c->head_saved = 0;
     c->worker_out = 0;
@@ -252,7 +253,6 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
 
     /* A request that started but did not finish in time gets a 408. */
     if (c->state == WR_HC_HEAD && c->in_len > 0) {
-        clock_gettime(CLOCK_REALTIME, &c->start);
         c->close_after = 1;
         wr_respond_error(c, 408);
         conn_process(c);
@@ -472,7 +472,6 @@ static void start_request(wr_hconn_t *c, long head_len)
     c->keep_alive = req->keep_alive && !c->close_after && !atomic_load(&c->t->draining);
     c->conf = conf;
     wr_rconf_ref(conf);
-    clock_gettime(CLOCK_REALTIME, &c->start);
     c->body_left = req->content_length > 0 ? req->content_length : 0;
     c->chunked = req->chunked;
     c->v10 = req->version == WR_HTTP_10;
@@ -530,7 +529,6 @@ static void parse_head(wr_hconn_t *c)
         return;
     if (n < 0) {
         c->close_after = 1;
-        clock_gettime(CLOCK_REALTIME, &c->start);
         wr_respond_error(c, (int) -n);
         return;
     }
@@ -731,6 +729,8 @@ static int conn_process(wr_hconn_t *c)
                 return 0;
             c->state = WR_HC_HEAD;
             set_active(c, 1);
+            /* A request's time ($request_time, metrics) runs from its first byte. */
+            clock_gettime(CLOCK_REALTIME, &c->start);
             arm(c, conf->settings.header_read_timeout);
             /* fall through */
         case WR_HC_HEAD:

@@ -90,6 +90,7 @@ typedef struct wr_hconn {
     unsigned                tunnel:1;      /* ... which was 101: bytes both ways */
     unsigned                hopped:1;      /* moved to another thread for this request */
     unsigned                handshake:1;   /* TLS: the handshake is not over */
+    unsigned                req_counted:1; /* in count.requests already (handed on) */
     struct wr_thread       *hop_to;      /* ... is moving there (app.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */

@@ -55,6 +55,8 @@ typedef struct wr_appstats {
     struct wr_appstats *next;           /* the router's list (control thread) */
     char               *name;
     atomic_int          refs;           /* generations holding it */
+    int                 gone;           /* its name left the config: a name
+                                           that comes back starts anew */
     wr_stats_t          s;
     atomic_ullong       worker_failures;   /* workers that ended unasked */
 } wr_appstats_t;
@@ -369,6 +371,8 @@ void  wr_stats_add(wr_stats_t *sum, wr_stats_t *s);
 wr_appstats_t *wr_appstats_get(wr_router_t *r, const char *name);   /* control thread */
 void  wr_appstats_put(wr_appstats_t *s);                           /* any thread */
 void  wr_appstats_sweep(wr_router_t *r);     /* control thread: frees unused ones */
+/* Names c does not have are done with (control thread, c applied). */
+void  wr_appstats_drop_unused(wr_router_t *r, const wr_rconf_t *c);
 /* The document of GET /status (Unit's shape) for configuration c. */
 json_t *wr_metrics_status(wr_router_t *r, const wr_rconf_t *c);
 /* The Prometheus text of GET /metrics, appended to out; -1: no memory. */

@@ -64,7 +64,7 @@ wr_appstats_t *wr_appstats_get(wr_router_t *r, const char *name)
     wr_appstats_t *s;
 
     for (s = r->appstats; s; s = s->next) {
-        if (strcmp(s->name, name) == 0) {
+        if (!s->gone && strcmp(s->name, name) == 0) {
             atomic_fetch_add(&s->refs, 1);
             return s;
         }
@@ -87,6 +87,17 @@ void wr_appstats_put(wr_appstats_t *s)
 {
     if (s != NULL)
         atomic_fetch_sub(&s->refs, 1);
+}
+
+void wr_appstats_drop_unused(wr_router_t *r, const wr_rconf_t *c)
+{
+    for (wr_appstats_t *s = r->appstats; s; s = s->next) {
+        int used = 0;
+        for (size_t i = 0; i < c->napps && !used; i++)
+            used = strcmp(c->apps[i].name, s->name) == 0;
+        if (!used)
+            s->gone = 1;
+    }
 }
 
 void wr_appstats_sweep(wr_router_t *r)

@@ -281,9 +281,16 @@ static void count_answer(wr_hconn_t *c, unsigned long long body_bytes)
         wr_stats_record(&c->app->stats->s, c->status, body_bytes, (uint64_t) us);
 }
 
+static void count_request(wr_hconn_t *c)
+{
+    if (!c->req_counted)
+        atomic_fetch_add(&c->t->count.requests, 1);
+    c->req_counted = 1;
+}
+
 static void log_access(resp_t *r)
 {
-    atomic_fetch_add(&r->c->t->count.requests, 1);
+    count_request(r->c);
     count_answer(r->c, r->head_only || r->c->status == 304 ? 0 : (unsigned long long) r->clen);
     write_access(r, &r->c->out);
 }
@@ -805,7 +812,7 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
     }
     if (c->app == NULL && c->proxy == NULL) {
         if (defer_log(&r))
-            atomic_fetch_add(&c->t->count.requests, 1);
+            count_request(c);
         else
             log_access(&r);       /* an application's answer comes later */
     } else {
@@ -816,7 +823,7 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
             c->action_conf = c->conf;
             wr_rconf_ref(c->conf);
         }
-        atomic_fetch_add(&c->t->count.requests, 1);
+        count_request(c);      /* an error answer later is the same request */
     }
     resp_free(&r);
 }

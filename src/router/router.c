@@ -141,6 +141,7 @@ static int router_apply(wr_router_t *r, const char *text, size_t len, char *reas
             wr_timer_set(&r->loop, &r->reap_timer, WR_REAP_MS);
     }
     drop_unused(r, c);
+    wr_appstats_drop_unused(r, c);
     atomic_fetch_add(&r->conf_loads, 1);
     return 0;
 }

@@ -82,6 +82,9 @@ class Metrics(dict):
         self.types = {}
         self.helps = {}
 
+    def __repr__(self):
+        return "<Metrics: %d series>" % len(self)
+
     def families(self):
         return set(self.types)
 
@@ -419,7 +422,7 @@ def test_format_on_fresh_server(warren):
                  "warren_connections_closed_total", "warren_connections_active",
                  "warren_connections_idle"):
         assert m.series(name) == [({}, 0.0)], (name, m.series(name))
-    assert sorted(l["code"] for l, _ in m.series("warren_responses_total")) == list(CLASSES)
+    assert sorted(lab["code"] for lab, _ in m.series("warren_responses_total")) == list(CLASSES)
     assert classes(m) == {c: 0.0 for c in CLASSES}
     h = "warren_request_duration_seconds"
     assert le_set(m, h) == BUCKETS
@@ -481,6 +484,42 @@ def test_requests_and_responses_by_class(warren):
     # 10 connections: the keep-alive one, 8 single requests, the malformed one
     assert delta(after, before, "warren_connections_accepted_total") == 10
     assert delta(after, before, "warren_connections_closed_total") == 10
+
+
+def test_concurrent_requests_sum_exactly(warren):
+    """Requests spread over the router's threads by concurrent clients: the
+    sums are exact."""
+    w = warren
+    port = hh.setup(w, [{"match": {"uri": "/a"}, "action": {"return": 200}},
+                        {"action": {"return": 404}}], settings={"listen_threads": 4})
+    w.baseline("router")          # its threads' epoll and eventfd
+    quiet(w)
+    before = scrape(w)
+    errors = []
+
+    def client(n):
+        try:
+            for i in range(n):
+                with hh.Conn(port) as c:
+                    for path in ("/a", "/a", "/b"):
+                        r = c.request("GET", path)
+                        assert r.status == (200 if path == "/a" else 404), r
+        except Exception as e:          # noqa: BLE001 -- reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(25,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    quiet(w)
+    after = scrape(w)
+    assert class_delta(after, before) == {"1xx": 0, "2xx": 200, "3xx": 0, "4xx": 100, "5xx": 0}
+    assert delta(after, before, "warren_request_duration_seconds_count") == 300
+    assert delta(after, before, "warren_requests_total") == 300
+    assert delta(after, before, "warren_connections_accepted_total") == 100
+    assert delta(after, before, "warren_connections_closed_total") == 100
 
 
 def test_connections_match_status(warren):
@@ -545,10 +584,10 @@ def test_proxy_answers_counted(warren):
         quiet(w)
         after = scrape(w)
         assert class_delta(after, before) == {"1xx": 0, "2xx": 1, "3xx": 0, "4xx": 1, "5xx": 2}
-        assert delta(after, before, "warren_requests_total") == 4
         assert delta(after, before, "warren_request_duration_seconds_count") == 4
         assert delta(after, before, "warren_response_body_bytes_total") == \
             sum(len(r.body) for r in rs)
+        assert delta(after, before, "warren_requests_total") == 4
     finally:
         srv.shutdown()
         srv.server_close()
@@ -662,17 +701,21 @@ def test_app_responses_and_gauges(pyw):
             assert m.types.get(fam) == typ, fam
         assert classes(m, "warren_application_responses_total", application=app) == \
             {c: 0 for c in CLASSES}
-        assert sorted(l["state"] for l, _ in m.series("warren_application_processes")
-                      if l["application"] == app) == sorted(STATES)
+        assert sorted(lab["state"] for lab, _ in m.series("warren_application_processes")
+                      if lab["application"] == app) == sorted(STATES)
         assert le_set(m, "warren_application_request_duration_seconds",
                       application=app) == BUCKETS
     quiet(w)
     before = scrape(w)
+    sent = 0
     for p, code in (("/", 200), ("/a", 200), ("/b", 200), ("/fail", 500), ("/fail", 500),
                     ("/missing", 404), ("/other/x", 200)):
-        assert hh.get(port, p).status == code, p
+        r = hh.get(port, p)
+        assert r.status == code, (p, r)
+        sent += len(r.body)
     quiet(w)
     after = scrape(w)
+    assert delta(after, before, "warren_response_body_bytes_total") == sent
     assert class_delta(after, before, "warren_application_responses_total",
                        application="py") == {"1xx": 0, "2xx": 3, "3xx": 0, "4xx": 1, "5xx": 2}
     assert class_delta(after, before, "warren_application_responses_total",
@@ -731,16 +774,17 @@ def test_app_queue_and_active(pyw):
                                        application="py") >= 1, 5.0), scrape(w)
         threads.append(threading.Thread(target=call, args=("/queued",)))
         threads[1].start()
-        got = wh.wait_for(lambda: val(scrape(w), "warren_application_requests_queued",
-                                      application="py") == 1, 5.0)
-        m = scrape(w)
-        assert got, sorted((k[0], sorted(k[1]), v) for k, v in m.items()
-                           if ("application", "py") in k[1])
+        # both requests are in (one served, one waiting for the only worker)
+        hh.wait_status(w, lambda s: s["applications"]["py"]["requests"]["active"] == 2)
         st, m = stable(w, lambda s, m: True)
-        assert val(m, "warren_application_requests_queued", application="py") == 1
-        assert val(m, "warren_application_requests_active", application="py") == \
-            st["applications"]["py"]["requests"]["active"], st
+        assert st["applications"]["py"]["processes"]["running"] == 1, st
+        assert st["applications"]["py"]["requests"]["active"] == 2, st
+        assert val(m, "warren_application_requests_active", application="py") == 2
         assert val(m, "warren_connections_active") == st["connections"]["active"] == 2, st
+        # of those, one waits for a worker
+        assert val(m, "warren_application_requests_queued", application="py") == 1, \
+            sorted((k[0], sorted(k[1]), v) for k, v in m.items()
+                   if k[0].startswith("warren_application_requests"))
     finally:
         hh.write(appdir, "gate", b"")
         for t in threads:
