@@ -213,6 +213,13 @@ static void histogram(wr_buf_t *b, const char *name, const char *app, const wr_s
     sample(b, sub, app, NULL, cum);
 }
 
+/* Threads' sums are read one by one: a connection moving between two
+ * threads may show as -1 in one for an instant. */
+static unsigned long long gauge(long long v)
+{
+    return v < 0 ? 0 : (unsigned long long) v;
+}
+
 static void global_families(wr_buf_t *b, wr_router_t *r, const wr_counters_t *k)
 {
     family(b, "warren_build_info", "gauge", "Warren's version.");
@@ -222,9 +229,9 @@ static void global_families(wr_buf_t *b, wr_router_t *r, const wr_counters_t *k)
     family(b, "warren_connections_closed_total", "counter", "Client connections closed.");
     sample(b, "warren_connections_closed_total", NULL, NULL, k->closed);
     family(b, "warren_connections_active", "gauge", "Connections with a request in progress.");
-    sample(b, "warren_connections_active", NULL, NULL, (unsigned long long) k->active);
+    sample(b, "warren_connections_active", NULL, NULL, gauge(k->active));
     family(b, "warren_connections_idle", "gauge", "Connections open between requests.");
-    sample(b, "warren_connections_idle", NULL, NULL, (unsigned long long) k->idle);
+    sample(b, "warren_connections_idle", NULL, NULL, gauge(k->idle));
     family(b, "warren_requests_total", "counter", "Requests answered or passed on.");
     sample(b, "warren_requests_total", NULL, NULL, k->requests);
     family(b, "warren_responses_total", "counter", "Answers sent, by status class.");
