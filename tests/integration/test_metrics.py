@@ -43,6 +43,7 @@ FAMILIES = {
     "warren_request_duration_seconds": "histogram",
     "warren_tls_handshake_failures_total": "counter",
     "warren_config_loads_total": "counter",
+    "warren_access_log_dropped_lines_total": "counter",
     "process_cpu_seconds_total": "counter",
     "process_resident_memory_bytes": "gauge",
     "process_open_fds": "gauge",
@@ -52,6 +53,7 @@ APP_FAMILIES = {
     "warren_application_processes": "gauge",
     "warren_application_requests_active": "gauge",
     "warren_application_requests_queued": "gauge",
+    "warren_application_worker_failures_total": "counter",
     "warren_application_responses_total": "counter",
     "warren_application_request_duration_seconds": "histogram",
 }
@@ -1287,3 +1289,63 @@ def test_parser_checks_the_format():
     for text in bad:
         with pytest.raises(ExpositionError):
             parse(text)
+
+
+def test_counters_survive_router_threads_coming_and_going(warren):
+    """settings.listen_threads changes while clients are served and the
+    metrics action is scraped from the serving threads themselves: every
+    scrape parses, and counters never go back (a thread let go hands its
+    totals over; the sum is read under the same lock)."""
+    w = warren
+    routes = [{"match": {"uri": "/metrics"}, "action": {"metrics": "prometheus"}},
+              {"action": {"return": 204}}]
+    port = hh.setup(w, routes, settings={"listen_threads": 1})
+    stop = threading.Event()
+    errors, seen = [], []
+
+    def client():
+        while not stop.is_set():
+            try:
+                with hh.Conn(port) as c:
+                    for _ in range(20):
+                        c.send(hh.build("GET", "/x"))
+                        if c.read_response().status != 204:
+                            errors.append("not 204")
+            except Exception as e:            # a let-go thread closes idle ones
+                if not isinstance(e, (hh.HTTPError, OSError)):
+                    errors.append(repr(e))
+
+    def scraper():
+        while not stop.is_set():
+            r = hh.get(port, "/metrics")
+            try:
+                m = parse(r.body.decode())
+            except ExpositionError as e:
+                errors.append(str(e))
+                continue
+            seen.append((val(m, "warren_requests_total"),
+                         val(m, "warren_request_duration_seconds_count"),
+                         val(m, "warren_connections_accepted_total")))
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    threads.append(threading.Thread(target=scraper))
+    for t in threads:
+        t.start()
+    try:
+        for n in [4, 1, 3, 2, 1, 4, 2, 1] * 2:
+            s, j = w.put("/config/settings/listen_threads", n)
+            assert (s, j) == (200, wh.SUCCESS), j
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert not errors, errors[:5]
+    assert len(seen) > 10, seen
+    for a, b in zip(seen, seen[1:]):
+        assert all(y >= x for x, y in zip(a, b)), (a, b)
+    quiet(w)
+    m = scrape(w)
+    st = hh.status(w)
+    assert val(m, "warren_requests_total") == st["requests"]["total"]
+    assert val(m, "warren_connections_accepted_total") == st["connections"]["accepted"]
