@@ -122,3 +122,25 @@ def test_switching_it_live(echo):
     assert (s, j) == (200, wh.SUCCESS), j
     with hh.Conn(port) as c:
         expect(post_chunked(c, b"two"), b"two", length=False)
+
+
+PHP_ECHO = '''<?php
+$b = file_get_contents("php://input");
+echo "cl=", $_SERVER["CONTENT_LENGTH"] ?? "None", " n=", strlen($b), " md5=", md5($b);
+'''
+
+
+def test_php_gets_a_length_too(echo):
+    w, appdir = echo
+    hh.write(appdir, "index.php", PHP_ECHO)
+    port = hh.setup(w, [{"action": {"pass": "applications/php"}}],
+                    settings={"http": {"chunked_transform": True}},
+                    extra={"applications": {"php": {"type": "php", "root": appdir}}})
+    data = os.urandom(20000)
+    with hh.Conn(port) as c:
+        c.send(hh.build("POST", "/index.php", {"Transfer-Encoding": "chunked"})
+               + chunked(data))
+        r = c.read_response()
+    assert r.status == 200, r
+    assert r.body.decode() == "cl=%d n=%d md5=%s" % (len(data), len(data),
+                                                    hashlib.md5(data).hexdigest())
