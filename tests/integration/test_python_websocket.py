@@ -54,6 +54,25 @@ async def application(scope, receive, send):
         return
     if path == "/boom-before":
         raise RuntimeError("before accept")
+    if path.startswith("/deny"):
+        # The "websocket.http.response" extension: an answer of the app's own.
+        assert "websocket.http.response" in scope["extensions"]
+        await send({"type": "websocket.http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"www-authenticate", b"Bearer")]})
+        if path == "/deny-cut":
+            await send({"type": "websocket.http.response.body", "body": b"partial",
+                        "more_body": True})
+            return
+        await send({"type": "websocket.http.response.body", "body": b"log in ",
+                    "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b"first\n"})
+        note("%s after denial %s" % (path, (await receive())["type"]))
+        try:
+            await send({"type": "websocket.accept"})
+        except RuntimeError:
+            note("%s accept refused" % path)
+        return
     sub = scope["subprotocols"][-1] if scope["subprotocols"] else None
     info = "%s %s %s %s %s" % (scope["scheme"], scope["path"],
                                scope["query_string"].decode(),
@@ -297,6 +316,29 @@ def test_refusals_are_http_answers(wsa, path, status):
         assert ws.r.status == status, (ws.r, ws.r.body)
     finally:
         ws.close()
+
+
+def test_denial_response_extension(wsa):
+    """ASGI's "websocket.http.response": the app answers the handshake with
+    its own status, fields and streamed body; receive() then says
+    disconnect and an accept is refused; the worker serves on."""
+    w, port, ev = wsa
+    ws = WS(port, "/deny")
+    try:
+        assert ws.r.status == 401, (ws.r, ws.r.body)
+        assert ws.r.header("WWW-Authenticate") == "Bearer"
+        assert ws.r.header("Upgrade") is None
+        assert ws.r.body == b"log in first\n"
+    finally:
+        ws.close()
+    assert wh.wait_for(lambda: events(ev)[-2:] == [
+        "/deny after denial websocket.disconnect", "/deny accept refused"], 5.0), events(ev)
+    # Returning in the middle of the body cuts the (chunked) answer: the
+    # client sees it end without its last chunk.
+    with pytest.raises(hh.HTTPError, match="chunked body cut short"):
+        WS(port, "/deny-cut")
+    assert wh.wait_for(lambda: "returned before its response ended" in w.log(), 5.0)
+    assert hh.get(port, "/").body == b"plain http\n"
 
 
 @pytest.mark.parametrize("headers,status", [

@@ -481,7 +481,9 @@ class _WebSocket(_Http):
                  "accept_key", "max_message", "keepalive", "pinger",
                  "description")
 
-    CONNECTING, OPEN, CLOSED = "connecting", "open", "closed"
+    # RESPONDING: an HTTP answer instead of the switch ("websocket.http.
+    # response" extension), its body still to come.
+    CONNECTING, OPEN, CLOSED, RESPONDING = "connecting", "open", "closed", "responding"
 
     def __init__(self, worker, req):
         super().__init__(worker, req)
@@ -540,6 +542,9 @@ class _WebSocket(_Http):
         scope["subprotocols"] = [
             p.strip() for v in headers.get(b"sec-websocket-protocol", ())
             for p in v.decode("latin-1").split(",") if p.strip()]
+        # The app may refuse with an HTTP answer of its own (a 401 with
+        # its body) rather than a bare 403.
+        scope.setdefault("extensions", {})["websocket.http.response"] = {}
         return scope
 
     def _answer(self, status, body, headers=()):
@@ -552,6 +557,9 @@ class _WebSocket(_Http):
 
     def _returned(self):
         if self.done:
+            return
+        if self.state == self.RESPONDING:
+            super()._returned()             # a denial cut short
             return
         if self.state == self.CONNECTING and not self.gone:
             self._answer(STATUS_FORBIDDEN, b"")    # ASGI: no accept is a 403
@@ -567,8 +575,8 @@ class _WebSocket(_Http):
             _w.log_exception("exception in the application after its "
                              "WebSocket closed (%s)" % self.desc, exc)
             return
-        if self.state == self.CONNECTING:
-            super()._failed(exc)            # 500, nothing switched yet
+        if self.state in (self.CONNECTING, self.RESPONDING):
+            super()._failed(exc)            # 500 (or cut), nothing switched
             return
         _w.log_exception("exception in the application (%s), closed "
                          "with 1011" % self.desc, exc)
@@ -746,6 +754,27 @@ class _WebSocket(_Http):
             else:
                 frame = _frame(OP_BINARY, bytes(data))
             await self._send_frame(frame)
+        elif kind == "websocket.http.response.start":
+            if self.state != self.CONNECTING or self.done:
+                raise RuntimeError("websocket.http.response.start after the "
+                                   "handshake was answered")
+            self.req.start(message["status"], message.get("headers", ()))
+            self.started = True
+            self.state = self.RESPONDING
+        elif kind == "websocket.http.response.body":
+            if self.state != self.RESPONDING or self.done:
+                raise RuntimeError("websocket.http.response.body without "
+                                   "websocket.http.response.start, or after "
+                                   "its end")
+            body = message.get("body", b"")
+            if isinstance(body, str):
+                raise TypeError("the response body must be bytes, not str")
+            last = not message.get("more_body", False)
+            self.body_started = True
+            await self._write(bytes(body), last)
+            if last:
+                self.close_code = CLOSE_NORMAL    # receive(): disconnect
+                self._complete()
         elif kind == "websocket.close":
             code = message.get("code") or CLOSE_NORMAL
             reason = message.get("reason") or ""
