@@ -208,3 +208,55 @@ def test_targets_of_asgi_and_wsgi_fail_the_put(pya):
             "a": {"module": "hello_asgi"}, "w": {"module": "plain_wsgi"}}}}})
     assert s == 500, j
     assert 'the targets mix ASGI ("a") and WSGI ("w") applications' in j["detail"], j
+
+
+
+PATHSEND = '''
+import os
+
+HERE = os.path.dirname(__file__)
+DATA = os.path.join(HERE, "data.bin")
+
+
+async def application(scope, receive, send):
+    assert scope["type"] == "http"
+    assert "http.response.pathsend" in scope["extensions"]
+    path = {"/data": DATA, "/nolength": DATA, "/relative": "data.bin",
+            "/missing": os.path.join(HERE, "missing.bin")}[scope["path"]]
+    headers = [(b"content-type", b"application/octet-stream")]
+    if scope["path"] == "/data":
+        headers.append((b"content-length", str(os.path.getsize(DATA)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.pathsend", "path": path})
+'''
+
+
+@pytest.mark.parametrize("size", [0, 65536, 3 * MB + 5], ids=["empty", "one-piece", "big"])
+def test_pathsend_extension(pya, size):
+    """ASGI's "http.response.pathsend" (Starlette's FileResponse uses it): the
+    file named is the body, with the application's Content-Length or
+    chunked without one; a relative path or a missing file is the
+    application's error (logged, answered 500: the head waits for the body)."""
+    w, appdir = pya
+    data = os.urandom(size)
+    hh.write(appdir, "data.bin", data)
+    hh.write(appdir, "pathsend_asgi.py", PATHSEND)
+    port = hh.setup(w, [{"action": {"pass": "applications/a"}}],
+                    extra=app_config(appdir, module="pathsend_asgi"))
+    for path in ("/data", "/nolength", "/data"):
+        with hh.Conn(port, timeout=30) as c:
+            c.send(hh.build("GET", path))
+            r = c.read_response()
+        assert r.status == 200, r
+        assert (r.header("Content-Length") is None) == (path == "/nolength"), r
+        assert len(r.body) == size and r.body == data
+    for path, why in (("/relative", "needs an absolute path"),
+                      ("/missing", "No such file or directory")):
+        w.mark_log()
+        with hh.Conn(port) as c:
+            c.send(hh.build("GET", path))
+            r = c.read_response()
+        assert r.status == 500, r                # nothing of the 200 went out
+        assert wh.wait_for(lambda: why in w.log() and "answered 500" in w.log(), 5.0), \
+            w.log()
+    assert hh.get(port, "/data").body == data

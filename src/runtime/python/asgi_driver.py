@@ -26,9 +26,12 @@ frames of RFC 6455 are coded here, on the tunnel's bytes (_WebSocket).
 import base64
 import hashlib
 import inspect
+import os
 import struct
 
 import _warren_asgi as _w
+
+PATHSEND_PIECE = 1 << 16     # file bytes read per write (one channel message)
 
 # The event loop's module: imported once the application is known to be
 # ASGI (in the zygote, so its workers share it), never for a WSGI one.
@@ -294,7 +297,10 @@ class _Http:
             self.worker.active.discard(self)
 
     def _scope(self):
-        return self.req.scope()
+        scope = self.req.scope()
+        # Starlette's FileResponse and others hand over a file by its path.
+        scope["extensions"] = {"http.response.pathsend": {}}
+        return scope
 
     def _returned(self):
         if self.done:
@@ -375,9 +381,33 @@ class _Http:
             await self._write(body, last)
             if last:
                 self._complete()
+        elif kind == "http.response.pathsend":
+            await self._pathsend(message["path"])
         else:
             raise RuntimeError("unexpected ASGI message %r on an http "
                                "connection" % (kind,))
+
+    async def _pathsend(self, path):
+        """The "http.response.pathsend" extension: the whole body is the
+        file at path (absolute), read here in pieces as the router's
+        credit lets them go."""
+        if not self.started or self.done:
+            raise RuntimeError("http.response.pathsend needs http.response.start "
+                               "and no end before it")
+        if not os.path.isabs(path):
+            raise ValueError("http.response.pathsend needs an absolute path, "
+                             "not %r" % (path,))
+        if self.gone:
+            raise ClientDisconnected("the client went away")
+        with open(path, "rb") as f:
+            self.body_started = True
+            while True:
+                piece = f.read(PATHSEND_PIECE)
+                last = len(piece) < PATHSEND_PIECE
+                await self._write(piece, last)
+                if last:
+                    break
+        self._complete()
 
     async def _write(self, body, last):
         """All of body, as fast as the router's credit lets it go."""
