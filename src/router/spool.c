@@ -387,7 +387,11 @@ int wr_spool_next(wr_hconn_t *c, size_t max, const char **p, size_t *n)
     ssize_t got;
 
     *n = (long long) max < left ? max : (size_t) left;
-    if (*n == 0 || s->fd < 0) {
+    if (*n == 0) {
+        *p = "";
+        return 0;
+    }
+    if (s->fd < 0) {
         *p = s->mem + s->sent;
         return 0;
     }
@@ -399,6 +403,8 @@ int wr_spool_next(wr_hconn_t *c, size_t max, const char **p, size_t *n)
         got = pread(s->fd, s->chunk, *n, (off_t) s->sent);
     while (got < 0 && errno == EINTR);
     if (got <= 0) {
+        if (got == 0)
+            errno = EIO;                /* the file lost bytes under us */
         wr_log_sys(WR_LOG_ERR, "pread", "a request body's temporary file");
         return -1;
     }
