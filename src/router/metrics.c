@@ -251,66 +251,66 @@ static void global_families(wr_buf_t *b, wr_router_t *r, const wr_counters_t *k)
            r->alog ? wr_alog_writer_dropped(r->alog) : 0);
 }
 
+/* One application's figures, taken once per scrape so its gauges agree. */
+typedef struct {
+    const char       *name;
+    wr_appgen_load_t  load;
+    wr_stats_t        stats;
+    unsigned long long failures;
+} app_snap_t;
+
 static void app_families(wr_buf_t *b, const wr_rconf_t *c)
 {
     static const char *const state[3] = { "running", "starting", "idle" };
     char label[32];
+    app_snap_t *a;
+    size_t n = c ? c->napps : 0;
 
-    if (c == NULL || c->napps == 0)
+    if (n == 0 || (a = calloc(n, sizeof(*a))) == NULL)
         return;
+    for (size_t i = 0; i < n; i++) {
+        wr_appgen_t *g = c->apps[i].gen;
+        a[i].name = c->apps[i].name;
+        if (g)
+            wr_appgen_load(g, &a[i].load);
+        if (g && g->stats) {
+            wr_stats_add(&a[i].stats, &g->stats->s);
+            a[i].failures = atomic_load(&g->stats->worker_failures);
+        }
+    }
     family(b, "warren_application_processes", "gauge", "Application processes, by state.");
-    for (size_t i = 0; i < c->napps; i++) {
-        wr_appgen_load_t l = { 0 };
-        if (c->apps[i].gen)
-            wr_appgen_load(c->apps[i].gen, &l);
-        int v[3] = { l.running, l.starting, l.idle };
+    for (size_t i = 0; i < n; i++) {
+        int v[3] = { a[i].load.running, a[i].load.starting, a[i].load.idle };
         for (int j = 0; j < 3; j++) {
             snprintf(label, sizeof(label), "state=\"%s\"", state[j]);
-            sample(b, "warren_application_processes", c->apps[i].name, label,
+            sample(b, "warren_application_processes", a[i].name, label,
                    (unsigned long long) v[j]);
         }
     }
     family(b, "warren_application_requests_active", "gauge",
            "Requests an application holds or that wait for one of its workers.");
-    for (size_t i = 0; i < c->napps; i++) {
-        wr_appgen_load_t l = { 0 };
-        if (c->apps[i].gen)
-            wr_appgen_load(c->apps[i].gen, &l);
-        sample(b, "warren_application_requests_active", c->apps[i].name, NULL,
-               (unsigned long long) l.active);
-    }
+    for (size_t i = 0; i < n; i++)
+        sample(b, "warren_application_requests_active", a[i].name, NULL,
+               (unsigned long long) a[i].load.active);
     family(b, "warren_application_requests_queued", "gauge",
            "Requests waiting for a worker of an application.");
-    for (size_t i = 0; i < c->napps; i++) {
-        wr_appgen_load_t l = { 0 };
-        if (c->apps[i].gen)
-            wr_appgen_load(c->apps[i].gen, &l);
-        sample(b, "warren_application_requests_queued", c->apps[i].name, NULL,
-               (unsigned long long) l.queued);
-    }
+    for (size_t i = 0; i < n; i++)
+        sample(b, "warren_application_requests_queued", a[i].name, NULL,
+               (unsigned long long) a[i].load.queued);
     family(b, "warren_application_worker_failures_total", "counter",
            "Workers that ended without being let go: crashed, killed, exited, hung.");
-    for (size_t i = 0; i < c->napps; i++) {
-        const wr_appgen_t *g = c->apps[i].gen;
-        sample(b, "warren_application_worker_failures_total", c->apps[i].name, NULL,
-               g && g->stats ? atomic_load(&g->stats->worker_failures) : 0);
-    }
+    for (size_t i = 0; i < n; i++)
+        sample(b, "warren_application_worker_failures_total", a[i].name, NULL,
+               a[i].failures);
     family(b, "warren_application_responses_total", "counter",
            "An application's answers, by status class.");
-    for (size_t i = 0; i < c->napps; i++) {
-        wr_stats_t s = { 0 };
-        if (c->apps[i].gen && c->apps[i].gen->stats)
-            wr_stats_add(&s, &c->apps[i].gen->stats->s);
-        codes(b, "warren_application_responses_total", c->apps[i].name, &s);
-    }
+    for (size_t i = 0; i < n; i++)
+        codes(b, "warren_application_responses_total", a[i].name, &a[i].stats);
     family(b, "warren_application_request_duration_seconds", "histogram",
            "From a request's first byte to the end of an application's answer.");
-    for (size_t i = 0; i < c->napps; i++) {
-        wr_stats_t s = { 0 };
-        if (c->apps[i].gen && c->apps[i].gen->stats)
-            wr_stats_add(&s, &c->apps[i].gen->stats->s);
-        histogram(b, "warren_application_request_duration_seconds", c->apps[i].name, &s);
-    }
+    for (size_t i = 0; i < n; i++)
+        histogram(b, "warren_application_request_duration_seconds", a[i].name, &a[i].stats);
+    free(a);
 }
 
 /* Open descriptors of this process, or -1. */
