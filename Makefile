@@ -32,7 +32,7 @@ FUZZ_SECONDS ?= 30
 
 .PHONY: all deps run test unit fuzz integration runtime-test clean
 .SECONDARY:
-all: build/warrend build/libwarren.a build/libwarren.so $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
+all: build/warrend build/warren build/libwarren.a build/libwarren.so $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
 deps:
 	@scripts/deps.sh
@@ -58,6 +58,12 @@ build/fuzzobj/%.o: %.c
 build/libwarren-core.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
+
+# The control API's command line (tools/warren.c): no library of ours.
+build/warren: tools/warren.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-LD   $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $<
 
 build/warrend: build/obj/src/main.o build/libwarren-core.a
 	@$(if $(Q),echo "  LD      $@")
@@ -138,7 +144,7 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan
+integration: build/warrend build/warren build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
