@@ -63,6 +63,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
   curl -i http://127.0.0.1:8300/php/             # a PHP script, sandboxed
   curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS
   curl --unix-socket $sock http://localhost/     # the control API
+  build/warren --control unix:$sock /config     # ... or through the warren command
   curl -X PUT -d '{"return": 404}' --unix-socket $sock \\
        http://localhost/config/routes/0/action   # change it live
 
