@@ -167,11 +167,12 @@ static int body_ready(wr_hconn_t *c, size_t *ready)
 }
 
 /* pump_body failed: a broken chunked body is the client's fault (400,
- * 413), not the worker's: its stream alone ends and the worker serves on.
- * Anything else is the worker's channel failing. */
+ * 413), not the worker's, nor is a body read whole that cannot be read
+ * back (500): its stream alone ends and the worker serves on. Anything
+ * else is the worker's channel failing. */
 static void fail_body(wr_hconn_t *c)
 {
-    if (c->chunked && c->chunk.error < 0) {
+    if ((c->chunked || c->spool) && c->chunk.error < 0) {
         stream_fail(c, -c->chunk.error);
         return;
     }
@@ -191,8 +192,10 @@ static int pump_spool(wr_hconn_t *c)
     while (wr_spool_unsent(c) > 0 && c->req_window > 0) {
         max = (long long) WR_APP_MAX_PAYLOAD < c->req_window ? WR_APP_MAX_PAYLOAD
                                                              : (size_t) c->req_window;
-        if (wr_spool_next(c, max, &p, &n) < 0)
+        if (wr_spool_next(c, max, &p, &n) < 0) {
+            c->chunk.error = -500;         /* ours, not the worker's (fail_body) */
             return -1;
+        }
         if (send_msg(c, WR_APP_REQ_BODY, p, n) < 0)
             return errno == EAGAIN ? worker_blocked(c) : -1;
         wr_spool_consumed(c, n);
