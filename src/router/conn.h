@@ -55,6 +55,7 @@ typedef struct wr_hconn {
     int                     deferred;    /* a response waits for the body to be read */
     char                    reqid[33];
     struct timespec         start;
+    uint64_t                took_us;     /* start to the answer's end (respond.c) */
     /* an application request (app.c) */
     uint64_t                id;          /* unique in its thread */
     uint32_t                stream;      /* of the exchange with the worker */

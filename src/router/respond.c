@@ -245,17 +245,14 @@ static void write_access(resp_t *r, const wr_buf_t *head)
     wr_router_t *router = c->t->router;
     wr_buf_t line = { 0 }, tmp = { 0 };
     wr_http_field_t resp[WR_LOG_RESP_FIELDS];
-    struct timespec now;
 
     const wr_rconf_t *conf = c->conf ? c->conf : c->t->conf;
 
     if (conf == NULL || conf->alog == NULL || router->alog == NULL)
         return;
-    clock_gettime(CLOCK_REALTIME, &now);
     r->v.status = c->status;
     r->v.body_bytes_sent = r->head_only || c->status == 304 ? 0 : (unsigned long long) r->clen;
-    r->v.request_time = (double) (now.tv_sec - c->start.tv_sec)
-                        + (double) (now.tv_nsec - c->start.tv_nsec) / 1e9;
+    r->v.request_time = (double) c->took_us / 1e6;    /* count_answer, just before */
     r->v.resp_fields = resp;
     r->v.nresp_fields = head ? response_fields(head, resp, WR_LOG_RESP_FIELDS) : 0;
     if (wr_alog_format_line(conf->alog, &r->v, &line, &tmp) == 0)
@@ -276,6 +273,7 @@ static void count_answer(wr_hconn_t *c, unsigned long long body_bytes)
          + (now.tv_nsec - c->start.tv_nsec) / 1000;
     if (us < 0)                         /* the clock was set back */
         us = 0;
+    c->took_us = (uint64_t) us;         /* the access log line's $request_time */
     wr_stats_record(&c->t->count.stats, c->status, body_bytes, (uint64_t) us);
     if (c->app && c->app->stats)
         wr_stats_record(&c->app->stats->s, c->status, body_bytes, (uint64_t) us);
