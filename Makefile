@@ -11,7 +11,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -Iinclude -DWR_VERSION='"$(VERSION)"' \
             -DWR_PREFIX='"$(PREFIX)"'
-LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lssl -lcrypto -lpthread
+LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lssl -lcrypto -lnghttp2 -lpthread
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
 PARTS    := core conf http route tls control router daemon lib app sandbox

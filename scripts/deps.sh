@@ -4,11 +4,13 @@
 # Flask, Django and Starlette: real frameworks the integration tests run
 # (tests/integration/test_python_frameworks.py). libphp8.2-embed and
 # php8.2-dev: the PHP runtime (build/warren-php) embeds Debian's libphp.
+# libnghttp2: HTTP/2 framing in the router; curl and python3-h2 are the
+# HTTP/2 clients of tests/integration/test_http2.py.
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
-      libssl-dev openssl
-      python3 python3-dev python3-pytest procps util-linux iproute2
+      libssl-dev openssl libnghttp2-dev
+      python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev"
 

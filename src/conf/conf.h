@@ -120,6 +120,8 @@ typedef struct {
     int     chunked_transform;       /* 0 */
     int     listen_threads;          /* 0 = one per CPU (Warren) */
     int     proxy_keepalive;         /* 0 = off (Warren) */
+    int     http2;                   /* 0 = off (Warren) */
+    int     h2_max_streams;          /* 128, nginx's (Warren): http2_max_concurrent_streams */
     /* settings.http.websocket */
     int     ws_read_timeout;         /* 60 */
     int     ws_keepalive_interval;   /* 30 */

@@ -20,6 +20,7 @@
 #define DEF_WS_READ_TIMEOUT           60
 #define DEF_WS_KEEPALIVE_INTERVAL     30
 #define DEF_WS_MAX_FRAME_SIZE         1048576
+#define DEF_H2_MAX_STREAMS            128       /* nginx's http2_max_concurrent_streams */
 
 #define BACKLOG_UNSET                 (-1)
 
@@ -158,6 +159,8 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
         .log_route = 0,
         .server_version = 1,
         .chunked_transform = 0,
+        .http2 = 0,
+        .h2_max_streams = DEF_H2_MAX_STREAMS,
         .listen_threads = DEF_LISTEN_THREADS,
         .ws_read_timeout = DEF_WS_READ_TIMEOUT,
         .ws_keepalive_interval = DEF_WS_KEEPALIVE_INTERVAL,
@@ -178,6 +181,8 @@ wr_conf_settings(json_t *root, wr_conf_settings_t *out)
     get_bool(http, "server_version", &out->server_version);
     get_bool(http, "chunked_transform", &out->chunked_transform);
     get_small_int(http, "proxy_keepalive", &out->proxy_keepalive);
+    get_bool(http, "http2", &out->http2);
+    get_small_int(http, "http2_max_concurrent_streams", &out->h2_max_streams);
     get_small_int(settings, "listen_threads", &out->listen_threads);
     ws = json_object_get(http, "websocket");
     get_small_int(ws, "read_timeout", &out->ws_read_timeout);

@@ -720,6 +720,7 @@ static const wr_vdesc_t upstreams = {
 #define HEADER_BUFFER_MIN       1024   /* must hold a request line */
 #define LISTEN_THREADS_MAX      1024
 #define PROXY_KEEPALIVE_MAX     1024   /* kept connections per upstream (Warren) */
+#define H2_STREAMS_MAX          1024   /* http2_max_concurrent_streams (Warren) */
 
 static int
 check_temp_path(wr_vctx_t *c, json_t *v, const char *name)
@@ -775,6 +776,9 @@ static const wr_vmember_t http_members[] = {
     { "proxy_keepalive", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE,
         .min = 0, .max = PROXY_KEEPALIVE_MAX }, false },
+    { "http2", &wr_vd_bool, false },
+    { "http2_max_concurrent_streams", &(const wr_vdesc_t) {
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1, .max = H2_STREAMS_MAX }, false },
     { "websocket", &(const wr_vdesc_t) {
         .types = WR_VT_OBJ, .members = websocket_members }, false },
     { "static", &(const wr_vdesc_t) {

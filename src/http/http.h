@@ -45,6 +45,9 @@ typedef struct {
                                     header_buffers * header_buffer_size (default 4) */
     int    discard_unsafe_fields;/* default 1: drop fields whose names have chars other
                                     than [A-Za-z0-9-] (they are not stored, not used) */
+    int    h2;                   /* default 0: accept version "HTTP/2.0" (1.1
+                                    semantics), as the router's HTTP/2 streams
+                                    write their requests */
 } wr_http_limits_t;
 
 void wr_http_limits_default(wr_http_limits_t *l);

@@ -36,6 +36,7 @@ typedef struct {
     size_t      line_max;       /* header_buffer_size */
     size_t      head_max;       /* header_buffers * header_buffer_size, saturated */
     int         discard_unsafe;
+    int         h2;             /* "HTTP/2.0" is a request line's version too */
     int         hosts;          /* Host field lines seen */
     int         host_from_target;
     int         transfer_encoding; /* a Transfer-Encoding field was seen */
@@ -229,7 +230,8 @@ static int classify_target(parse_ctx_t *c, wr_http_request_t *r)
 }
 
 /* "HTTP/" DIGIT "." DIGIT then the line end (RFC 9112 §2.3). */
-static int parse_version(wr_http_request_t *r, const char **pp, const window_t *w)
+static int parse_version(const parse_ctx_t *c, wr_http_request_t *r, const char **pp,
+                         const window_t *w)
 {
     static const char shape[] = "HTTP/d.d";    /* 'd' stands for a DIGIT */
     const char *p = *pp;
@@ -245,6 +247,13 @@ static int parse_version(wr_http_request_t *r, const char **pp, const window_t *
     int rc = line_end(&p, w);
     if (rc != STEP_OK)
         return rc;
+    if (c->h2 && major == 2 && minor == 0) {
+        /* A stream of the router's own HTTP/2 (router/h2.c): HTTP/1.1
+         * semantics, the version kept for the request line. */
+        r->version = WR_HTTP_11;
+        *pp = p;
+        return STEP_OK;
+    }
     if (major != 1)
         return HTTP_505;
     /* RFC 9110 §6.2: a higher minor version is processed as our highest. */
@@ -281,7 +290,7 @@ static int parse_request_line(parse_ctx_t *c, wr_http_request_t *r, size_t *pos)
         return rc;
 
     p++;
-    rc = parse_version(r, &p, &w);
+    rc = parse_version(c, r, &p, &w);
     if (rc != STEP_OK)
         return rc;
     *pos = (size_t)(p - c->buf);
@@ -514,6 +523,7 @@ void wr_http_limits_default(wr_http_limits_t *l)
     l->header_buffer_size = WR_HTTP_DEFAULT_BUFFER_SIZE;
     l->header_buffers = WR_HTTP_DEFAULT_BUFFERS;
     l->discard_unsafe_fields = 1;
+    l->h2 = 0;
 }
 
 long wr_http_parse_request(wr_http_request_t *r, const char *buf, size_t len,
@@ -531,6 +541,7 @@ long wr_http_parse_request(wr_http_request_t *r, const char *buf, size_t len,
     c.line_max = lim->header_buffer_size;
     c.head_max = head_max(lim);
     c.discard_unsafe = lim->discard_unsafe_fields;
+    c.h2 = lim->h2;
     request_init(r);
 
     rc = skip_empty_lines(&c, &pos);

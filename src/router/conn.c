@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "router/conn.h"
+#include "router/h2.h"
 #include "router/proxy.h"
 #include "router/spool.h"
 #include "tls/tls.h"
@@ -39,6 +40,8 @@ static void set_active(wr_hconn_t *c, int active)
     if (c->active == active)
         return;
     c->active = active;
+    if (c->h2)
+        return;               /* its HTTP/2 connection is what counts */
     atomic_fetch_add(&k->active, active ? 1 : -1);
     atomic_fetch_add(&k->idle, active ? -1 : 1);
 }
@@ -97,7 +100,8 @@ static void list_add(wr_thread_t *t, wr_hconn_t *c)
         t->conn_list->prev = c;
     t->conn_list = c;
     t->conns++;
-    atomic_fetch_add(c->active ? &t->count.active : &t->count.idle, 1);
+    if (!c->h2)
+        atomic_fetch_add(c->active ? &t->count.active : &t->count.idle, 1);
 }
 
 static void list_remove(wr_thread_t *t, wr_hconn_t *c)
@@ -123,15 +127,27 @@ static void conn_close(wr_hconn_t *c)
     c->ssl = NULL;
     close(c->ev.fd);
     release_request(c);
-    if (c->active)
-        atomic_fetch_sub(&t->count.active, 1);
-    else
-        atomic_fetch_sub(&t->count.idle, 1);
-    atomic_fetch_add(&t->count.closed, 1);
+    if (!c->h2) {
+        atomic_fetch_sub(c->active ? &t->count.active : &t->count.idle, 1);
+        atomic_fetch_add(&t->count.closed, 1);
+    }
     list_remove(t, c);
     if (!c->in_borrowed)
         free(c->in);
     wr_thread_conn_closed(t);
+}
+
+void wr_conn_handed_over(wr_hconn_t *c)
+{
+    wr_thread_t *t = c->t;
+
+    wr_timer_cancel(&t->loop, &c->timer);
+    wr_ev_retire(&t->loop, &c->ev, c);
+    release_request(c);
+    atomic_fetch_sub(c->active ? &t->count.active : &t->count.idle, 1);
+    list_remove(t, c);
+    if (!c->in_borrowed)
+        free(c->in);
 }
 
 /* ---- tunnels (app_stream.c, proxy.c) ---- */
@@ -182,7 +198,8 @@ void wr_conn_hop(wr_hconn_t *c)
     *n = *c;
     wr_ev_retire(&from->loop, &c->ev, c);   /* out of this epoll */
     list_remove(from, c);
-    atomic_fetch_sub(c->active ? &from->count.active : &from->count.idle, 1);
+    if (!c->h2)
+        atomic_fetch_sub(c->active ? &from->count.active : &from->count.idle, 1);
     n->ev.data = n;
     n->timer.data = n;
     n->timer.slot = 0;
@@ -228,8 +245,9 @@ void wr_conn_drop_moved(wr_thread_t *t)
         close(c->ev.fd);
         release_request(c);
         free(c->in);
+        if (!c->h2)
+            atomic_fetch_add(&t->count.closed, 1);
         free(c);
-        atomic_fetch_add(&t->count.closed, 1);
         c = next;
     }
 }
@@ -240,7 +258,7 @@ void wr_conn_close_idle(wr_thread_t *t)
 
     for (; c; c = next) {
         next = c->next;
-        if (c->state == WR_HC_IDLE && c->in_len == 0)
+        if (c->state == WR_HC_IDLE && c->in_len == 0 && !c->h2)
             conn_close(c);
         else
             c->close_after = 1;
@@ -289,14 +307,68 @@ static struct wr_tls_server *listener_tls(wr_thread_t *t, wr_listener_t *l)
     return NULL;
 }
 
-void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
+/* A connection on fd, not yet in the loop. */
+static wr_hconn_t *conn_new(wr_thread_t *t, wr_listener_t *l, int fd)
 {
     wr_hconn_t *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        wr_log(WR_LOG_CRIT, "out of memory accepting a connection on %s", l->addr);
+        return NULL;
+    }
+    c->t = t;
+    c->l = l;
+    c->id = ++t->next_conn_id;
+    c->file = -1;
+    c->ev.fd = fd;
+    c->ev.cb = conn_event;
+    c->ev.data = c;
+    c->timer.cb = on_timeout;
+    c->timer.data = c;
+    c->state = WR_HC_IDLE;
+    return c;
+}
+
+/* c into the loop and the thread's connections: 0, or -1 (c is not). */
+static int conn_join(wr_thread_t *t, wr_hconn_t *c)
+{
+    if (wr_ev_add(&t->loop, &c->ev, EPOLLIN | EPOLLRDHUP) < 0)
+        return -1;
+    c->events = EPOLLIN | EPOLLRDHUP;
+    list_add(t, c);
+    arm(c, t->conf->settings.header_read_timeout);
+    return 0;
+}
+
+wr_hconn_t *wr_conn_stream(wr_thread_t *t, wr_listener_t *l, int fd,
+                           const struct sockaddr_storage *peer,
+                           const struct sockaddr_storage *local, int tls)
+{
+    wr_hconn_t *c = conn_new(t, l, fd);
+
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    c->h2 = 1;
+    c->h2_tls = tls != 0;
+    c->peer = *peer;
+    c->local = *local;
+    if (conn_join(t, c) < 0) {
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
+{
+    wr_hconn_t *c = conn_new(t, l, fd);
     struct wr_tls_server *tls = listener_tls(t, l);
     socklen_t len;
 
     if (c == NULL) {
-        wr_log(WR_LOG_CRIT, "out of memory accepting a connection on %s", l->addr);
         close(fd);
         return;
     }
@@ -314,30 +386,17 @@ void wr_conn_accepted(wr_thread_t *t, wr_listener_t *l, int fd)
         }
         c->handshake = 1;
     }
-    c->t = t;
-    c->l = l;
-    c->id = ++t->next_conn_id;
-    c->file = -1;
-    c->ev.fd = fd;
-    c->ev.cb = conn_event;
-    c->ev.data = c;
-    c->timer.cb = on_timeout;
-    c->timer.data = c;
-    c->state = WR_HC_IDLE;
     len = sizeof(c->peer);
     getpeername(fd, (struct sockaddr *) &c->peer, &len);
     len = sizeof(c->local);
     getsockname(fd, (struct sockaddr *) &c->local, &len);
-    if (wr_ev_add(&t->loop, &c->ev, EPOLLIN | EPOLLRDHUP) < 0) {
+    if (conn_join(t, c) < 0) {
         wr_tls_close(c->ssl);
         close(fd);
         free(c);
         return;
     }
-    c->events = EPOLLIN | EPOLLRDHUP;
-    list_add(t, c);
     atomic_fetch_add(&t->count.accepted, 1);
-    arm(c, t->conf->settings.header_read_timeout);
 }
 
 /* ---- reading ---- */
@@ -467,6 +526,7 @@ static void start_request(wr_hconn_t *c, long head_len)
     wr_rconf_t *conf = c->t->conf;
     int closing = c->close_after;
 
+    c->used = 1;
     c->head_len = (size_t) head_len;
     c->consumed = (size_t) head_len;
     c->keep_alive = req->keep_alive && !c->close_after && !atomic_load(&c->t->draining);
@@ -522,8 +582,11 @@ static void start_request(wr_hconn_t *c, long head_len)
 
 static void parse_head(wr_hconn_t *c)
 {
-    const wr_http_limits_t *lim = &c->t->conf->limits;
-    long n = wr_http_parse_request(&c->t->req, c->in, c->in_len, lim);
+    wr_http_limits_t lim = c->t->conf->limits;
+    long n;
+
+    lim.h2 = c->h2;
+    n = wr_http_parse_request(&c->t->req, c->in, c->in_len, &lim);
 
     if (n == 0)
         return;
@@ -727,6 +790,16 @@ static int conn_process(wr_hconn_t *c)
         case WR_HC_IDLE:
             if (c->in_len == 0)
                 return 0;
+            if (!c->used && c->ssl == NULL && !c->h2 && conf->settings.http2) {
+                /* HTTP/2 with prior knowledge: the preface, or the start of it. */
+                size_t n = c->in_len < WR_H2_PREFACE_LEN ? c->in_len : WR_H2_PREFACE_LEN;
+                if (memcmp(c->in, WR_H2_PREFACE, n) == 0) {
+                    if (n < WR_H2_PREFACE_LEN)
+                        return 0;
+                    wr_h2_start(c);
+                    return -1;
+                }
+            }
             c->state = WR_HC_HEAD;
             set_active(c, 1);
             /* A request's time ($request_time, metrics) runs from its first byte. */
@@ -819,6 +892,10 @@ static int handshake(wr_hconn_t *c)
         return 0;
     }
     c->handshake = 0;
+    if (wr_tls_alpn_h2(c->ssl)) {
+        wr_h2_start(c);
+        return -1;
+    }
     want(c, EPOLLIN | EPOLLRDHUP);
     return 1;
 }

@@ -92,6 +92,10 @@ typedef struct wr_hconn {
     unsigned                hopped:1;      /* moved to another thread for this request */
     unsigned                handshake:1;   /* TLS: the handshake is not over */
     unsigned                req_counted:1; /* in count.requests already (handed on) */
+    unsigned                used:1;        /* a request was read on it */
+    unsigned                h2:1;          /* the HTTP/1.1 side of an HTTP/2 stream
+                                              (h2.c): not a connection of its own */
+    unsigned                h2_tls:1;      /* ... whose connection is TLS */
     struct wr_thread       *hop_to;      /* ... is moving there (app.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
     struct wr_spool        *spool;       /* the body read whole (spool.c), or NULL */
@@ -140,6 +144,17 @@ void wr_conn_tunnel_clock(wr_hconn_t *c);
  * that thread takes its inbox. */
 void wr_conn_hop(wr_hconn_t *c);
 void wr_conn_adopt(struct wr_thread *t, wr_hconn_t *c);
+
+/* h2.c: a stream's own connection, on our side of a socketpair (fd), with
+ * the addresses of the HTTP/2 connection it belongs to; NULL on failure
+ * (fd is closed). */
+wr_hconn_t *wr_conn_stream(struct wr_thread *t, wr_listener_t *l, int fd,
+                           const struct sockaddr_storage *peer,
+                           const struct sockaddr_storage *local, int tls);
+/* h2.c: c's socket (and TLS) now belong to an HTTP/2 session: c leaves
+ * the thread's lists and epoll and is freed; its fd stays open, and its
+ * place in t->conns goes to the session. */
+void wr_conn_handed_over(wr_hconn_t *c);
 
 /* app.c */
 void wr_app_begin(wr_hconn_t *c);         /* c->app and c->app_head are set */

@@ -267,6 +267,7 @@ struct wr_thread {
     char             date[32];       /* wr_http_date output */
     long             conns;          /* open connections */
     struct wr_hconn *conn_list;      /* all of them, for draining */
+    struct wr_h2    *h2_list;        /* HTTP/2 sessions (h2.c), in conns too */
     wr_http_request_t req;           /* parse scratch (large: not per conn) */
     char            *rbuf;           /* reads land here first */
     size_t           rbuf_cap;

@@ -94,7 +94,8 @@ static int build_listeners(wr_router_t *r, wr_rconf_t *c, json_t *conf, char *re
         }
         if (json_object_get(l, "tls")) {
             c->listen[c->nlisten - 1].tls = wr_tls_server_new(json_object_get(l, "tls"),
-                                                              r->certs, addr, reason,
+                                                              r->certs, addr,
+                                                              c->settings.http2, reason,
                                                               WR_ROUTER_REASON_MAX);
             if (c->listen[c->nlisten - 1].tls == NULL)
                 return -1;

@@ -633,7 +633,7 @@ static int build_view(resp_t *r, wr_http_request_t *req)
     v->nfields = req->nfields;
     v->remote = (const struct sockaddr *) &c->peer;
     v->local = (const struct sockaddr *) &c->local;
-    v->tls = c->ssl != NULL;            /* "forwarded" may say otherwise */
+    v->tls = c->ssl != NULL || c->h2_tls; /* "forwarded" may say otherwise */
     v->start = c->start;
     wr_thread_request_id(c->t, c->reqid);
     v->request_id = c->reqid;

@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "router/internal.h"
+#include "router/h2.h"
 
 #define WR_RNG_FALLBACK  0x9e3779b97f4a7c15ULL   /* any odd constant */
 
@@ -155,6 +156,7 @@ static void on_notify(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
          * so no client races a close. */
         if (atomic_load(&t->close_idle))
             wr_conn_close_idle(t);
+        wr_h2_drain(t);
         if (t->conns == 0)
             loop->stop = 1;
     }

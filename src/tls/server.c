@@ -41,6 +41,7 @@ struct wr_tls_server {
     SSL_CTX     **ctx;            /* [0]: the default */
     ticket_key_t  keys[TICKET_KEYS_MAX];   /* [0] encrypts; all decrypt */
     size_t        nkeys;
+    int           h2;             /* ALPN may choose "h2" (settings.http.http2) */
 };
 
 void wr_tls_why(char *why, size_t whysz, const char *what)
@@ -239,6 +240,35 @@ static int apply_session(wr_tls_server_t *s, SSL_CTX *ctx, json_t *session)
     return 0;
 }
 
+/* ALPN: "h2" when HTTP/2 is on and the client offers it, else "http/1.1"
+ * if offered; a client offering neither goes on without ALPN (as before
+ * there was any: it is the client's to give up). */
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    static const unsigned char h1[] = "\x08http/1.1";
+    const wr_tls_server_t *s = arg;
+    unsigned char *sel;
+
+    (void) ssl;
+    if (SSL_select_next_proto(&sel, outlen, s->h2 ? both : h1,
+                              (unsigned) (s->h2 ? sizeof(both) : sizeof(h1)) - 1,
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int wr_tls_alpn_h2(struct ssl_st *ssl)
+{
+    const unsigned char *p;
+    unsigned int n;
+
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
+}
+
 static SSL_CTX *context_new(wr_tls_server_t *s, const wr_tls_bundle_t *b, json_t *tls,
                             const char *addr, char *why, size_t whysz)
 {
@@ -262,6 +292,7 @@ static SSL_CTX *context_new(wr_tls_server_t *s, const wr_tls_bundle_t *b, json_t
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                      | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, s);
     if (SSL_CTX_use_certificate(ctx, sk_X509_value(b->chain, 0)) != 1
         || SSL_CTX_use_PrivateKey(ctx, b->key) != 1) {
         wr_tls_why(why, whysz, "The certificate cannot be used");
@@ -320,7 +351,7 @@ void wr_tls_server_unref(wr_tls_server_t *s)
     free(s);
 }
 
-wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
+wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr, int h2,
                                    char *why, size_t whysz)
 {
     json_t *cert = json_object_get(tls, "certificate");
@@ -328,8 +359,10 @@ wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
     size_t n = json_is_array(cert) ? json_array_size(cert) : 1;
     wr_tls_server_t *s = calloc(1, sizeof(*s));
 
-    if (s != NULL)
+    if (s != NULL) {
         atomic_init(&s->refs, 1);
+        s->h2 = h2;
+    }
     if (s == NULL || (s->ctx = calloc(n, sizeof(*s->ctx))) == NULL) {
         snprintf(why, whysz, "out of memory");
         goto fail;

@@ -62,10 +62,10 @@ int      wr_tls_check(json_t *conf, char *err, size_t errlen);
 typedef struct wr_tls_server wr_tls_server_t;
 
 /* Build from the listener's "tls" object; pems: {"name": "PEM text"} of
- * the bundles it names. NULL with why set. Shared by every thread; the
+ * the bundles it names; h2: ALPN may choose HTTP/2. NULL with why set. Shared by every thread; the
  * caller's reference is let go with wr_tls_server_unref (connections hold
  * their own). */
-wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr,
+wr_tls_server_t *wr_tls_server_new(json_t *tls, json_t *pems, const char *addr, int h2,
                                    char *why, size_t whysz);
 void     wr_tls_server_unref(wr_tls_server_t *s);
 
@@ -77,6 +77,8 @@ struct ssl_st *wr_tls_accept(wr_tls_server_t *s, int fd);
  * -1 failed, why says how (a client's fault, as a rule: the caller logs it
  * at info with the client's address). */
 int      wr_tls_handshake(struct ssl_st *ssl, int *want_write, char *why, size_t whysz);
+/* After the handshake: ALPN chose HTTP/2. */
+int      wr_tls_alpn_h2(struct ssl_st *ssl);
 
 /* recv()/send() semantics: > 0 bytes, 0 end of stream (read), -1 with errno
  * EAGAIN (try when the socket is ready again) or another error. A write
