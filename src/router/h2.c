@@ -318,7 +318,7 @@ static int submit_head(h2_stream_t *st, const wr_http_response_t *r)
 {
     nghttp2_nv nv[WR_HTTP_MAX_FIELDS + 1];
     nghttp2_data_provider dp = { .source.ptr = st, .read_callback = body_read };
-    char status[4], names[WR_HTTP_MAX_FIELDS][64], *big[WR_HTTP_MAX_FIELDS];
+    char status[8], names[WR_HTTP_MAX_FIELDS][64], *big[WR_HTTP_MAX_FIELDS];
     size_t n = 0, nbig = 0;
     int rc;
 

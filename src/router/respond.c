@@ -429,6 +429,15 @@ static void metrics_answer(resp_t *r, wr_metrics_format_t format)
     emit(r, 200);
 }
 
+/* The protocol an application is told (SERVER_PROTOCOL, ASGI's
+ * http_version): a stream of HTTP/2 says so, as nginx tells its upstreams. */
+static const char *request_version(const wr_hconn_t *c)
+{
+    if (c->h2)
+        return "HTTP/2.0";
+    return c->t->req.version == WR_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
 /* Hand the request to app.c: its running generation and the encoded head. */
 static void pass_app(resp_t *r, const wr_action_t *a)
 {
@@ -453,8 +462,8 @@ static void pass_app(resp_t *r, const wr_action_t *a)
             return;
         }
         c->body_whole = c->t->req.chunked;     /* as for "proxy" */
-    } else if (wr_worker_encode_head(&c->app_head, &r->v, c->t->req.version == WR_HTTP_10
-                              ? "HTTP/1.0" : "HTTP/1.1", a->target) < 0
+    } else if (wr_worker_encode_head(&c->app_head, &r->v, request_version(c),
+                                     a->target) < 0
                || (c->upgrade && wr_worker_encode_upgrade(&c->app_head,
                         (uint32_t) c->conf->settings.ws_read_timeout,
                         (uint32_t) c->conf->settings.ws_keepalive_interval,

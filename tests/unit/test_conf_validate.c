@@ -448,6 +448,12 @@ static const bad_case_t bad[] = {
       "/settings/http/websocket/max_frame_size", "between 1 and", NULL },
     { "listen-threads", "{'settings': {'listen_threads': 2000}}",
       "/settings/listen_threads", "between 0 and 1024", NULL },
+    { "http2-type", "{'settings': {'http': {'http2': 'on'}}}",
+      "/settings/http/http2", "must be a boolean", NULL },
+    { "http2-streams-zero", "{'settings': {'http': {'http2_max_concurrent_streams': 0}}}",
+      "/settings/http/http2_max_concurrent_streams", "between 1 and 1024", NULL },
+    { "http2-streams-big", "{'settings': {'http': {'http2_max_concurrent_streams': 1025}}}",
+      "/settings/http/http2_max_concurrent_streams", "between 1 and 1024", NULL },
     { "js-module", "{'settings': {'js_module': 5}}", "/settings/js_module",
       "must be a string or an array", NULL },
 
@@ -561,7 +567,8 @@ static const char full_config[] =
     "           'max_body_size': 0, 'large_header_buffer_size': 8192,"
     "           'large_header_buffers': 8, 'discard_unsafe_fields': false,"
     "           'log_route': true, 'server_version': false,"
-    "           'chunked_transform': true,"
+    "           'chunked_transform': true, 'http2': true,"
+    "           'http2_max_concurrent_streams': 1024,"
     "           'websocket': {'read_timeout': 60, 'keepalive_interval': 30,"
     "                         'max_frame_size': 1048576},"
     "           'static': {'mime_types': {'text/plain': ['.log', 'README'],"

@@ -235,6 +235,24 @@ static void test_versions(void **state)
     expect_status(S("GET / FOO\r\n\r\n"), -400);
 }
 
+/* A stream of the router's HTTP/2 writes its request as version 2.0: with
+ * limits.h2 (and only then) that is HTTP/1.1, the line kept as written. */
+static void test_version_h2(void **state)
+{
+    static const char in[] = "GET /x HTTP/2.0\r\nHost: a\r\n\r\n";
+    wr_http_limits_t lim;
+
+    wr_http_limits_default(&lim);
+    expect_status(S(in), -505);
+    lim.h2 = 1;
+    assert_int_equal(parse_lim(&req, S(in), &lim), (long) sizeof(in) - 1);
+    assert_int_equal(req.version, 11);
+    assert_int_equal(req.keep_alive, 1);
+    expect_status(S("GET / HTTP/2.1\r\nHost: a\r\n\r\n"), -505);
+    assert_int_equal(parse_lim(&req, S("GET / HTTP/2.1\r\nHost: a\r\n\r\n"), &lim), -505);
+    assert_int_equal(parse_lim(&req, S("GET / HTTP/3.0\r\nHost: a\r\n\r\n"), &lim), -505);
+}
+
 /* ---- request line syntax --------------------------------------------------- */
 
 static void test_request_line_rejects(void **state)
@@ -566,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_find_field),
         cmocka_unit_test(test_obs_text_value),
         cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_version_h2),
         cmocka_unit_test(test_request_line_rejects),
         cmocka_unit_test(test_field_rejects),
         cmocka_unit_test(test_unsafe_fields),
