@@ -71,10 +71,61 @@ void wr_ev_del(wr_ev_loop_t *loop, wr_ev_t *ev)
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 }
 
+static void unpost(wr_ev_loop_t *loop, wr_ev_t *ev)
+{
+    if (ev->posted == 0)
+        return;
+    if (ev->post_prev)
+        ev->post_prev->post_next = ev->post_next;
+    else
+        loop->post_head = ev->post_next;
+    if (ev->post_next)
+        ev->post_next->post_prev = ev->post_prev;
+    else
+        loop->post_tail = ev->post_prev;
+    ev->post_prev = ev->post_next = NULL;
+    ev->posted = 0;
+}
+
+void wr_ev_post(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    if (events == 0 || ev->cb == NULL)
+        return;
+    if (ev->posted == 0) {
+        ev->post_pass = loop->pass + 1;
+        ev->post_prev = loop->post_tail;
+        ev->post_next = NULL;
+        if (loop->post_tail)
+            loop->post_tail->post_next = ev;
+        else
+            loop->post_head = ev;
+        loop->post_tail = ev;
+    }
+    ev->posted |= events;
+}
+
+/* Deliver what was posted before this pass began; what the callbacks post
+ * waits for the next one (after an epoll_wait that does not block), so a
+ * callback that posts to itself cannot starve the fds. */
+static void run_posted(wr_ev_loop_t *loop)
+{
+    uint64_t pass = ++loop->pass;
+
+    while (loop->post_head && loop->post_head->post_pass <= pass && !loop->stop) {
+        wr_ev_t *ev = loop->post_head;
+        uint32_t events = ev->posted;
+
+        unpost(loop, ev);
+        if (ev->cb)
+            ev->cb(loop, ev, events);
+    }
+}
+
 void wr_ev_retire(wr_ev_loop_t *loop, wr_ev_t *ev, void *mem)
 {
     if (ev->fd >= 0)
         wr_ev_del(loop, ev);
+    unpost(loop, ev);
     ev->cb = NULL;
     wr_ev_defer_free(loop, mem);
 }
@@ -202,7 +253,8 @@ int wr_ev_run(wr_ev_loop_t *loop)
     struct epoll_event events[WR_EV_BATCH];
 
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, events, WR_EV_BATCH, next_timeout(loop));
+        int n = epoll_wait(loop->epfd, events, WR_EV_BATCH,
+                           loop->post_head ? 0 : next_timeout(loop));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -214,6 +266,7 @@ int wr_ev_run(wr_ev_loop_t *loop)
             if (ev->cb)                      /* NULL: retired in this batch */
                 ev->cb(loop, ev, events[i].events);
         }
+        run_posted(loop);
         free_retired(loop);
         run_timers(loop);
         free_retired(loop);

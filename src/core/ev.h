@@ -17,9 +17,12 @@ typedef void (*wr_ev_cb)(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 typedef void (*wr_timer_cb)(wr_ev_loop_t *loop, wr_timer_t *t);
 
 struct wr_ev {
-    int       fd;
+    int       fd;           /* -1: an ev with no fd, only posted to */
     wr_ev_cb  cb;
     void     *data;
+    uint32_t  posted;       /* events posted, not yet delivered */
+    uint64_t  post_pass;    /* the pass that delivers them */
+    struct wr_ev *post_prev, *post_next;
 };
 
 struct wr_timer {
@@ -36,6 +39,8 @@ struct wr_ev_loop {
     size_t       nheap, cap;
     void       **retired;    /* freed once the current batch is done */
     size_t       nretired, capretired;
+    wr_ev_t     *post_head, *post_tail; /* posted events, in order */
+    uint64_t     pass;
 };
 
 #define WR_EV_BATCH  64      /* events taken per epoll_wait */
@@ -53,6 +58,13 @@ void     wr_ev_del(wr_ev_loop_t *loop, wr_ev_t *ev);
  * batch.
  */
 void     wr_ev_retire(wr_ev_loop_t *loop, wr_ev_t *ev, void *mem);
+/*
+ * Deliver events to ev's callback from the loop, after the current batch,
+ * as if epoll had reported them: how a connection with no fd of its own (an
+ * HTTP/2 stream's, router/h2.c) is woken. Posting again before delivery
+ * adds to the events; a retired ev is never delivered.
+ */
+void     wr_ev_post(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 /* free(mem) once the current batch is done. */
 void     wr_ev_defer_free(wr_ev_loop_t *loop, void *mem);
 /* Runs until loop->stop is set; returns 0, or -1 if epoll_wait fails. */

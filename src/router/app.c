@@ -886,7 +886,8 @@ void wr_app_begin(wr_hconn_t *c)
     w = g->retired ? NULL : idle_locked(g);
     if (w == NULL && !g->retired)
         w = busy_slot_locked(g, c->t);
-    if (w == NULL && !g->retired && !c->hopped)
+    /* A stream of HTTP/2 stays with its session's thread. */
+    if (w == NULL && !g->retired && !c->hopped && !c->h2)
         to = other_home_locked(g, c->t);
     if (to != NULL) {
         /* It waits here until this event is done with it; the thread's

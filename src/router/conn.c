@@ -48,6 +48,11 @@ static void set_active(wr_hconn_t *c, int active)
 
 static void want(wr_hconn_t *c, uint32_t events)
 {
+    if (c->h2) {
+        c->events = events;
+        wr_h2_vt_want(c, events);
+        return;
+    }
     if (c->events != events && wr_ev_mod(&c->t->loop, &c->ev, events) == 0)
         c->events = events;
 }
@@ -125,7 +130,10 @@ static void conn_close(wr_hconn_t *c)
     wr_ev_retire(&t->loop, &c->ev, c);      /* freed after this batch */
     wr_tls_close(c->ssl);
     c->ssl = NULL;
-    close(c->ev.fd);
+    if (c->h2)
+        wr_h2_vt_close(c);
+    else
+        close(c->ev.fd);
     release_request(c);
     if (!c->h2) {
         atomic_fetch_sub(c->active ? &t->count.active : &t->count.idle, 1);
@@ -329,10 +337,11 @@ static wr_hconn_t *conn_new(wr_thread_t *t, wr_listener_t *l, int fd)
     return c;
 }
 
-/* c into the loop and the thread's connections: 0, or -1 (c is not). */
+/* c into the loop and the thread's connections: 0, or -1 (c is not). A
+ * stream's connection has no fd: h2.c posts its events. */
 static int conn_join(wr_thread_t *t, wr_hconn_t *c)
 {
-    if (wr_ev_add(&t->loop, &c->ev, EPOLLIN | EPOLLRDHUP) < 0)
+    if (!c->h2 && wr_ev_add(&t->loop, &c->ev, EPOLLIN | EPOLLRDHUP) < 0)
         return -1;
     c->events = EPOLLIN | EPOLLRDHUP;
     list_add(t, c);
@@ -340,25 +349,20 @@ static int conn_join(wr_thread_t *t, wr_hconn_t *c)
     return 0;
 }
 
-wr_hconn_t *wr_conn_stream(wr_thread_t *t, wr_listener_t *l, int fd,
+wr_hconn_t *wr_conn_stream(wr_thread_t *t, wr_listener_t *l, struct wr_h2_stream *vt,
                            const struct sockaddr_storage *peer,
                            const struct sockaddr_storage *local, int tls)
 {
-    wr_hconn_t *c = conn_new(t, l, fd);
+    wr_hconn_t *c = conn_new(t, l, -1);
 
-    if (c == NULL) {
-        close(fd);
+    if (c == NULL)
         return NULL;
-    }
     c->h2 = 1;
     c->h2_tls = tls != 0;
+    c->vt = vt;
     c->peer = *peer;
     c->local = *local;
-    if (conn_join(t, c) < 0) {
-        close(fd);
-        free(c);
-        return NULL;
-    }
+    conn_join(t, c);
     return c;
 }
 
@@ -606,6 +610,8 @@ ssize_t wr_conn_recv(wr_hconn_t *c, void *buf, size_t len)
 
     if (c->ssl != NULL)
         return wr_tls_read(c->ssl, buf, len);
+    if (c->h2)
+        return wr_h2_vt_recv(c, buf, len);
     do
         n = recv(c->ev.fd, buf, len, 0);
     while (n < 0 && errno == EINTR);
@@ -618,15 +624,18 @@ ssize_t wr_conn_send(wr_hconn_t *c, const void *buf, size_t len, int more)
 
     if (c->ssl != NULL)
         return wr_tls_write(c->ssl, buf, len);
+    if (c->h2)
+        return wr_h2_vt_send(c, buf, len);
     do
         n = send(c->ev.fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     while (n < 0 && errno == EINTR);
     return n;
 }
 
-/* Part of the file into TLS: read at file_off each time, so a write retried
- * after EAGAIN gets the same bytes again. */
-static ssize_t file_tls(wr_hconn_t *c)
+/* Part of the file through a buffer (TLS, an HTTP/2 stream: no sendfile).
+ * Read at file_off each time, so a write retried after EAGAIN gets the same
+ * bytes again. */
+static ssize_t file_copy(wr_hconn_t *c)
 {
     wr_thread_t *t = c->t;
     off_t left = c->file_end - c->file_off;
@@ -640,7 +649,7 @@ static ssize_t file_tls(wr_hconn_t *c)
     while (n < 0 && errno == EINTR);
     if (n <= 0)
         return n < 0 ? -1 : 0;
-    n = wr_tls_write(c->ssl, t->fbuf, (size_t) n);
+    n = wr_conn_send(c, t->fbuf, (size_t) n, 0);
     if (n > 0)
         c->file_off += n;
     return n;
@@ -682,7 +691,7 @@ static int conn_write(wr_hconn_t *c)
         c->out_sent += (size_t) n;
     }
     while (c->file >= 0 && c->file_off < c->file_end) {
-        ssize_t n = c->ssl ? file_tls(c)
+        ssize_t n = c->ssl || c->h2 ? file_copy(c)
                            : sendfile(c->ev.fd, c->file, &c->file_off,
                                       (size_t) (c->file_end - c->file_off));
         if (n < 0) {
@@ -706,7 +715,10 @@ static void finish_response(wr_hconn_t *c)
     if (c->close_after || !c->keep_alive || atomic_load(&t->draining)) {
         if (c->ssl != NULL)
             wr_tls_shutdown(c->ssl);
-        shutdown(c->ev.fd, SHUT_WR);
+        if (c->h2)
+            wr_h2_vt_shutdown(c);
+        else
+            shutdown(c->ev.fd, SHUT_WR);
         c->state = WR_HC_LINGER;
         c->in_len = 0;
         want(c, EPOLLIN | EPOLLRDHUP);

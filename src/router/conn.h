@@ -63,6 +63,7 @@ typedef struct wr_hconn {
     wr_worker_t            *worker;      /* the worker serving it */
     wr_wstream_t           *wstream;     /* its slot there (NULL: HTTP worker) */
     struct wr_hconn        *app_next;    /* the thread's waiting list */
+    struct wr_h2_stream    *vt;          /* h2: its stream, NULL once that is gone */
     wr_buf_t                app_head;    /* encoded REQ_HEAD */
     long long               req_window;  /* request body bytes the worker takes */
     size_t                  dec_len;     /* decoded chunked body bytes at in + consumed */
@@ -94,7 +95,8 @@ typedef struct wr_hconn {
     unsigned                req_counted:1; /* in count.requests already (handed on) */
     unsigned                used:1;        /* a request was read on it */
     unsigned                h2:1;          /* the HTTP/1.1 side of an HTTP/2 stream
-                                              (h2.c): not a connection of its own */
+                                              (h2.c): not a connection of its own,
+                                              no fd, its bytes go through vt */
     unsigned                h2_tls:1;      /* ... whose connection is TLS */
     struct wr_thread       *hop_to;      /* ... is moving there (app.c) */
     struct wr_proxy        *proxy;       /* an upstream exchange (proxy.c), or NULL */
@@ -145,10 +147,10 @@ void wr_conn_tunnel_clock(wr_hconn_t *c);
 void wr_conn_hop(wr_hconn_t *c);
 void wr_conn_adopt(struct wr_thread *t, wr_hconn_t *c);
 
-/* h2.c: a stream's own connection, on our side of a socketpair (fd), with
- * the addresses of the HTTP/2 connection it belongs to; NULL on failure
- * (fd is closed). */
-wr_hconn_t *wr_conn_stream(struct wr_thread *t, wr_listener_t *l, int fd,
+/* h2.c: a stream's own connection, with the addresses of the HTTP/2
+ * connection it belongs to; its bytes come from and go to vt. NULL when
+ * out of memory. */
+wr_hconn_t *wr_conn_stream(struct wr_thread *t, wr_listener_t *l, struct wr_h2_stream *vt,
                            const struct sockaddr_storage *peer,
                            const struct sockaddr_storage *local, int tls);
 /* h2.c: c's socket (and TLS) now belong to an HTTP/2 session: c leaves

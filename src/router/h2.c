@@ -2,12 +2,17 @@
  * HTTP/2 sessions of the router (see h2.h for the shape).
  *
  * nghttp2 does the framing, HPACK, stream states, SETTINGS and flow control;
- * this file moves bytes: the client's socket <-> nghttp2, and each stream's
- * socketpair <-> nghttp2. A stream's request is written as HTTP/1.1 with
- * the version "HTTP/2.0" (which only a stream's connection accepts), its
- * body as is when the client gave a content-length, else chunked; the
- * response head that comes back is parsed with the proxy's parser and
- * relayed without its connection-specific fields, the body unframed.
+ * this file moves bytes between the client's socket and nghttp2, and
+ * between nghttp2 and each stream's connection, which reads and writes
+ * through wr_h2_vt_* instead of a socket and is woken by posted events. A
+ * stream's request is written as HTTP/1.1 with the version "HTTP/2.0"
+ * (which only a stream's connection accepts), its body as is when the
+ * client gave a content-length, else chunked; the response is parsed as it
+ * is sent (the proxy's parser), relayed without its connection-specific
+ * fields, the body unframed.
+ *
+ * Nothing here calls into a stream's connection, nor that into nghttp2
+ * from inside a callback: each side posts the other's event.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,31 +37,30 @@ typedef enum {
     BODY_CLOSE          /* until the stream's connection closes */
 } body_framing_t;
 
-typedef struct h2_stream {
-    wr_ev_t             ev;          /* our end of the socketpair (-1: none yet) */
+typedef struct wr_h2_stream {
     struct wr_h2       *s;
-    struct h2_stream   *prev, *next;
+    struct wr_h2_stream *prev, *next;
     int32_t             id;
-    uint32_t            events;
+    wr_hconn_t         *c;           /* its connection (conn.c), NULL once closed */
     /* the request, while its HEADERS come */
     wr_buf_t            head;        /* field lines */
     wr_buf_t            cookie;      /* cookie crumbs joined with "; " */
     char               *method, *path, *authority;
     unsigned            has_host:1, has_length:1, head_only:1;
-    unsigned            started:1;   /* written to the socketpair */
+    unsigned            started:1;   /* handed to its connection */
     unsigned            chunked:1;   /* the body goes as chunks */
     unsigned            req_end:1;   /* the client's END_STREAM came */
-    unsigned            req_dead:1;  /* the socketpair takes no more */
-    /* request bytes on their way */
+    unsigned            req_dead:1;  /* its connection takes no more */
+    /* request bytes for its connection to read */
     wr_buf_t            req;
-    size_t              req_sent;
+    size_t              req_off;
     size_t              unconsumed;  /* DATA bytes not yet given back to the window */
     /* the response */
     wr_buf_t            raw;         /* head bytes, until the head is complete */
     unsigned            head_done:1;
     unsigned            body_end:1;  /* the whole body is in body */
     unsigned            deferred:1;  /* nghttp2 waits for body bytes */
-    unsigned            eof:1;       /* the socketpair said EOF */
+    unsigned            resp_dead:1; /* reset: its connection may send no more */
     body_framing_t      framing;
     long long           left;        /* BODY_LENGTH: bytes still to come */
     wr_http_chunked_t   chunk;
@@ -84,7 +88,6 @@ typedef struct wr_h2 {
 } wr_h2_t;
 
 static void session_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
-static void stream_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events);
 static int session_flush(wr_h2_t *s);
 static void session_settle(wr_h2_t *s);
 
@@ -120,26 +123,95 @@ static void list_remove(wr_h2_t *s)
         s->next->prev = s->prev;
 }
 
-/* ---- streams ---- */
-
-static void stream_want(h2_stream_t *st, uint32_t events)
+/* Frames wait to go out: the session's event will send them (a stream's
+ * connection is never inside nghttp2 when it gets here). */
+static void session_kick(wr_h2_t *s)
 {
-    if (st->ev.fd < 0 || st->events == events)
-        return;
-    if (wr_ev_mod(&st->s->t->loop, &st->ev, events) == 0)
-        st->events = events;
+    wr_ev_post(&s->t->loop, &s->ev, EPOLLOUT);
 }
 
-/* What the socketpair should wake us for now. */
-static void stream_update(h2_stream_t *st)
-{
-    uint32_t ev = 0;
+/* ---- streams: what their connection sees ---- */
 
-    if (!st->eof && (!st->head_done || st->body.n - st->body_off < WR_H2_STREAM_BUF))
-        ev |= EPOLLIN;
-    if (!st->req_dead && st->req_sent < st->req.n)
-        ev |= EPOLLOUT;
-    stream_want(st, ev);
+static size_t body_pending(const h2_stream_t *st)
+{
+    return st->body.n - st->body_off;
+}
+
+/* The events c would have from epoll now, of those it wants. */
+static uint32_t vt_ready(const wr_hconn_t *c, uint32_t want)
+{
+    const h2_stream_t *st = c->vt;
+    uint32_t ready = 0;
+
+    if (st == NULL)
+        return EPOLLIN | EPOLLRDHUP | EPOLLHUP;   /* gone: a hang-up, always told */
+    if (st->req.n > st->req_off)
+        ready |= EPOLLIN;
+    if (!st->head_done || body_pending(st) < WR_H2_STREAM_BUF)
+        ready |= EPOLLOUT;
+    return ready & want;
+}
+
+/* State changed on the stream's side: wake its connection if that matters. */
+static void stream_kick(h2_stream_t *st)
+{
+    if (st->c != NULL)
+        wr_ev_post(&st->s->t->loop, &st->c->ev, vt_ready(st->c, st->c->events));
+}
+
+void wr_h2_vt_want(wr_hconn_t *c, uint32_t events)
+{
+    wr_ev_post(&c->t->loop, &c->ev, vt_ready(c, events | EPOLLHUP));
+}
+
+/* The connection read all there is of the request: its DATA goes back to
+ * the client's window. */
+static void req_drained(h2_stream_t *st)
+{
+    wr_buf_reset(&st->req);
+    st->req_off = 0;
+    if (st->unconsumed > 0) {
+        nghttp2_session_consume(st->s->ng, st->id, st->unconsumed);
+        st->unconsumed = 0;
+        session_kick(st->s);
+    }
+}
+
+ssize_t wr_h2_vt_recv(wr_hconn_t *c, void *buf, size_t len)
+{
+    h2_stream_t *st = c->vt;
+    size_t avail, n;
+
+    if (st == NULL)
+        return 0;
+    avail = st->req.n - st->req_off;
+    if (avail == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    n = avail < len ? avail : len;
+    memcpy(buf, st->req.p + st->req_off, n);
+    st->req_off += n;
+    if (st->req_off == st->req.n)
+        req_drained(st);
+    else
+        stream_kick(st);                   /* more: level-triggered, as epoll */
+    return (ssize_t) n;
+}
+
+static void stream_reset(h2_stream_t *st, uint32_t code)
+{
+    nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, code);
+    session_kick(st->s);
+}
+
+/* Its connection is gone, or can take no more of the body: the rest is
+ * dropped as it comes, and what waits is given back to the window. */
+static void req_stop(h2_stream_t *st)
+{
+    st->req_dead = 1;
+    st->req_off = st->req.n;
+    req_drained(st);
 }
 
 static void stream_free(h2_stream_t *st)
@@ -153,13 +225,13 @@ static void stream_free(h2_stream_t *st)
     if (st->next)
         st->next->prev = st->prev;
     s->nstreams--;
-    /* Closing our end ends the request on the other: a connection still
-     * busy with it sees the client gone, as on HTTP/1.1. */
-    if (st->ev.fd >= 0) {
-        close(st->ev.fd);
-        st->ev.fd = -1;
+    /* Its connection sees the client gone, as on HTTP/1.1: one still busy
+     * with the request ends it, an idle one closes. */
+    if (st->c != NULL) {
+        st->c->vt = NULL;
+        wr_ev_post(&s->t->loop, &st->c->ev, EPOLLIN | EPOLLRDHUP | EPOLLHUP);
+        st->c = NULL;
     }
-    st->ev.cb = NULL;
     /* Body bytes counted against the connection's window but never passed
      * on: given back, or the window shrinks for good. */
     if (st->unconsumed > 0 && !s->closed)
@@ -172,42 +244,7 @@ static void stream_free(h2_stream_t *st)
     wr_buf_free(&st->req);
     wr_buf_free(&st->raw);
     wr_buf_free(&st->body);
-    wr_ev_defer_free(&s->t->loop, st);   /* an event for it may be in this batch */
-}
-
-static void stream_reset(h2_stream_t *st, uint32_t code)
-{
-    nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id, code);
-}
-
-/* Request bytes into the socketpair; what it takes of the body goes back to
- * the client's window. */
-static void stream_flush(h2_stream_t *st)
-{
-    while (!st->req_dead && st->req_sent < st->req.n) {
-        ssize_t n = send(st->ev.fd, st->req.p + st->req_sent, st->req.n - st->req_sent,
-                         MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            break;
-        if (n < 0) {
-            /* The stream's connection closed (it answered early, a 413 say):
-             * the rest of the body is dropped as it comes. */
-            st->req_dead = 1;
-            break;
-        }
-        st->req_sent += (size_t) n;
-    }
-    if (st->req_dead || st->req_sent == st->req.n) {
-        wr_buf_reset(&st->req);
-        st->req_sent = 0;
-        if (st->unconsumed > 0) {
-            nghttp2_session_consume(st->s->ng, st->id, st->unconsumed);
-            st->unconsumed = 0;
-        }
-    }
-    stream_update(st);
+    wr_ev_defer_free(&s->t->loop, st);
 }
 
 static int put_field(wr_buf_t *b, const char *name, size_t nlen, const char *value,
@@ -225,7 +262,6 @@ static int stream_start(h2_stream_t *st, int end_stream)
     wr_h2_t *s = st->s;
     wr_buf_t *b = &st->req;
     const char *target = st->path ? st->path : st->authority;
-    int sv[2];
 
     if (st->method == NULL || target == NULL)
         return -1;                         /* nghttp2 lets none such through */
@@ -242,22 +278,11 @@ static int stream_start(h2_stream_t *st, int end_stream)
     wr_buf_free(&st->head);
     wr_buf_free(&st->cookie);
     st->req_end = end_stream != 0;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        wr_log_sys(WR_LOG_ERR, "socketpair", "an HTTP/2 stream");
+    st->c = wr_conn_stream(s->t, s->l, st, &s->peer, &s->local, s->ssl != NULL);
+    if (st->c == NULL)
         return -1;
-    }
-    if (wr_conn_stream(s->t, s->l, sv[1], &s->peer, &s->local, s->ssl != NULL) == NULL) {
-        close(sv[0]);
-        return -1;
-    }
-    st->ev.fd = sv[0];
-    st->ev.cb = stream_event;
-    st->ev.data = st;
-    if (wr_ev_add(&s->t->loop, &st->ev, EPOLLIN) < 0)
-        return -1;                         /* stream_free closes sv[0] */
-    st->events = EPOLLIN;
     st->started = 1;
-    stream_flush(st);
+    stream_kick(st);
     return 0;
 }
 
@@ -265,11 +290,11 @@ static void stream_req_end(h2_stream_t *st)
 {
     st->req_end = 1;
     if (st->chunked && !st->req_dead && wr_buf_puts(&st->req, "0\r\n\r\n") < 0)
-        st->req_dead = 1;
-    stream_flush(st);
+        req_stop(st);
+    stream_kick(st);
 }
 
-/* ---- the response, from the socketpair ---- */
+/* ---- the response, as its connection sends it ---- */
 
 static int is_hop_field(const char *name, size_t len)
 {
@@ -287,7 +312,7 @@ static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
     h2_stream_t *st = src->ptr;
-    size_t avail = st->body.n - st->body_off;
+    size_t avail = body_pending(st);
     size_t n = avail < length ? avail : length;
 
     (void) ng;
@@ -309,7 +334,7 @@ static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     }
     if (st->body_end && st->body.n == st->body_off)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-    stream_update(st);                     /* room again: read on */
+    stream_kick(st);                       /* room again: it may send on */
     return (ssize_t) n;
 }
 
@@ -360,34 +385,38 @@ static int submit_head(h2_stream_t *st, const wr_http_response_t *r)
     return rc == 0 ? 0 : -1;
 }
 
-/* Unframed body bytes from buf (decoded in place when chunked): 0, or -1
+/* Body bytes as the connection frames them, into body unframed: 0, or -1
  * for a body that breaks its own framing. */
-static int body_bytes(h2_stream_t *st, char *buf, size_t len)
+static int body_bytes(h2_stream_t *st, const char *buf, size_t len)
 {
-    size_t used = len, out = len;
-    int rc = 0;
+    size_t used, out = len;
+    char *at;
+    int rc;
 
-    if (st->body_end || len == 0)
+    if (st->body_end || len == 0 || st->framing == BODY_NONE)
         return 0;
+    if (st->framing == BODY_LENGTH && (long long) len > st->left)
+        len = out = (size_t) st->left;
+    if (wr_buf_reserve(&st->body, len) < 0)
+        return -1;
+    at = st->body.p + st->body.n;
+    memcpy(at, buf, len);
     switch (st->framing) {
-    case BODY_NONE:
-        return 0;
     case BODY_LENGTH:
-        out = (long long) len < st->left ? len : (size_t) st->left;
-        st->left -= (long long) out;
+        st->left -= (long long) len;
         st->body_end = st->left == 0;
         break;
     case BODY_CHUNKED:
-        rc = wr_http_chunked_decode(&st->chunk, buf, len, &used, &out);
+        /* Decoded where it landed: the payload moves to the front of it. */
+        rc = wr_http_chunked_decode(&st->chunk, at, len, &used, &out);
         if (rc < 0)
             return -1;
         st->body_end = rc == 1;
         break;
-    case BODY_CLOSE:
+    default:
         break;
     }
-    if (wr_buf_append(&st->body, buf, out) < 0)
-        return -1;
+    st->body.n += out;
     if (st->deferred) {
         st->deferred = 0;
         nghttp2_session_resume_data(st->s->ng, st->id);
@@ -395,8 +424,8 @@ static int body_bytes(h2_stream_t *st, char *buf, size_t len)
     return 0;
 }
 
-/* Response bytes from the socketpair: 0, or -1 when they cannot be relayed. */
-static int response_bytes(h2_stream_t *st, char *buf, size_t len)
+/* Response bytes: 0, or -1 when they cannot be relayed. */
+static int response_bytes(h2_stream_t *st, const char *buf, size_t len)
 {
     wr_thread_t *t = st->s->t;
     size_t max = t->conf->limits.header_buffer_size * t->conf->limits.header_buffers;
@@ -433,51 +462,67 @@ static int response_bytes(h2_stream_t *st, char *buf, size_t len)
     return (int) n;
 }
 
-/* The stream's connection closed its end. */
+ssize_t wr_h2_vt_send(wr_hconn_t *c, const void *buf, size_t len)
+{
+    h2_stream_t *st = c->vt;
+    size_t n = len;
+
+    if (st == NULL || st->resp_dead) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (st->head_done) {
+        size_t pending = body_pending(st);
+        if (pending >= WR_H2_STREAM_BUF) {
+            errno = EAGAIN;                /* the client has not taken it yet */
+            return -1;
+        }
+        if (n > WR_H2_STREAM_BUF - pending)
+            n = WR_H2_STREAM_BUF - pending;
+    }
+    if (response_bytes(st, buf, n) < 0) {
+        st->resp_dead = 1;
+        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+        errno = EPIPE;
+        return -1;
+    }
+    session_kick(st->s);
+    return (ssize_t) n;
+}
+
+/* The response ends where its connection stops sending. */
 static void response_eof(h2_stream_t *st)
 {
-    st->eof = 1;
-    if (st->head_done && st->framing == BODY_CLOSE) {
+    if (st->head_done && st->framing == BODY_CLOSE && !st->body_end) {
         st->body_end = 1;
         if (st->deferred) {
             st->deferred = 0;
             nghttp2_session_resume_data(st->s->ng, st->id);
         }
-    } else if (!st->body_end) {
+    } else if (!st->body_end && !st->resp_dead) {
+        st->resp_dead = 1;
         stream_reset(st, NGHTTP2_INTERNAL_ERROR);   /* no answer, or cut short */
     }
+    session_kick(st->s);
 }
 
-static void stream_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+void wr_h2_vt_shutdown(wr_hconn_t *c)
 {
-    h2_stream_t *st = ev->data;
-    wr_h2_t *s = st->s;
-    char buf[WR_TLS_RECORD_MAX];
+    if (c->vt != NULL)
+        response_eof(c->vt);
+}
 
-    (void) loop;
-    if (events & EPOLLOUT)
-        stream_flush(st);
-    while (!st->eof && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-           && (!st->head_done || st->body.n - st->body_off < WR_H2_STREAM_BUF)) {
-        ssize_t n = recv(st->ev.fd, buf, sizeof(buf), 0);
+void wr_h2_vt_close(wr_hconn_t *c)
+{
+    h2_stream_t *st = c->vt;
 
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            break;
-        if (n <= 0) {
-            response_eof(st);
-            break;
-        }
-        if (response_bytes(st, buf, (size_t) n) < 0) {
-            stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-            st->eof = 1;
-            break;
-        }
-    }
-    stream_update(st);
-    session_flush(s);
-    session_settle(s);
+    if (st == NULL)
+        return;
+    c->vt = NULL;
+    st->c = NULL;
+    response_eof(st);
+    if (!st->req_dead)
+        req_stop(st);
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -494,7 +539,6 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* this stream is reset */
     st->s = s;
     st->id = frame->hd.stream_id;
-    st->ev.fd = -1;
     st->next = s->streams;
     if (s->streams)
         s->streams->prev = st;
@@ -587,7 +631,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     st->unconsumed += len;
-    stream_flush(st);
+    stream_kick(st);
     return 0;
 }
 
@@ -817,7 +861,7 @@ static nghttp2_session *session_new(wr_h2_t *s)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    /* The window opens as request bodies go on (stream_flush), not as
+    /* The window opens as request bodies go on (wr_h2_vt_recv), not as
      * they arrive: a stream's connection that reads slowly slows its client. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     if (nghttp2_session_server_new2(&ng, cb, s, opt) != 0)

@@ -219,6 +219,56 @@ static void test_chan_large_message_and_fd(void **state)
     free(data);
 }
 
+/* ---- posted events ---- */
+
+typedef struct {
+    wr_ev_t  ev;
+    int      calls;
+    uint32_t last;
+    int      repost;       /* post itself again this many times */
+    wr_ev_t *victim;       /* retired by the first call */
+} posted_t;
+
+static void on_posted(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
+{
+    posted_t *p = ev->data;
+
+    p->calls++;
+    p->last = events;
+    if (p->victim) {
+        wr_ev_retire(loop, p->victim, NULL);
+        p->victim = NULL;
+    }
+    if (p->repost-- > 0)
+        wr_ev_post(loop, ev, EPOLLOUT);
+    else
+        loop->stop = 1;
+}
+
+static void test_ev_post(void **state)
+{
+    wr_ev_loop_t loop;
+    posted_t a = { .ev = { .fd = -1, .cb = on_posted } };
+    posted_t b = { .ev = { .fd = -1, .cb = on_posted } };
+
+    a.ev.data = &a;
+    b.ev.data = &b;
+    assert_int_equal(wr_ev_init(&loop), 0);
+    /* Two posts before delivery: one call with both events. */
+    wr_ev_post(&loop, &a.ev, EPOLLIN);
+    wr_ev_post(&loop, &a.ev, EPOLLRDHUP);
+    /* b is posted after a, and a retires it first: never delivered. */
+    wr_ev_post(&loop, &b.ev, EPOLLIN);
+    a.victim = &b.ev;
+    a.repost = 3;          /* then three more passes, one call each */
+    assert_int_equal(wr_ev_run(&loop), 0);
+    assert_int_equal(a.calls, 4);
+    assert_int_equal(a.last, EPOLLOUT);
+    assert_int_equal(b.calls, 0);
+    assert_null(loop.post_head);
+    wr_ev_free(&loop);
+}
+
 static void test_chan_result(void **state)
 {
     wr_ev_loop_t loop;
@@ -284,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_timers_order_and_cancel),
         cmocka_unit_test(test_chan_large_message_and_fd),
         cmocka_unit_test(test_chan_result),
+        cmocka_unit_test(test_ev_post),
         cmocka_unit_test(test_state_two_phase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
