@@ -47,6 +47,7 @@ typedef struct wr_h2_stream {
     wr_buf_t            cookie;      /* cookie crumbs joined with "; " */
     char               *method, *path, *authority;
     unsigned            has_host:1, has_length:1, head_only:1;
+    unsigned            in_head:1;   /* its HEADERS are not all in */
     unsigned            started:1;   /* handed to its connection */
     unsigned            chunked:1;   /* the body goes as chunks */
     unsigned            req_end:1;   /* the client's END_STREAM came */
@@ -80,6 +81,9 @@ typedef struct wr_h2 {
     struct wr_h2       *prev, *next; /* the thread's sessions */
     h2_stream_t        *streams;
     int                 nstreams;
+    int                 nheads;      /* streams whose HEADERS are not all in (0 or
+                                        1: CONTINUATION frames come in a row) */
+    uint64_t            head_since;  /* ... since when (header_read_timeout) */
     int                 active;      /* counted active (has streams), else idle */
     int                 goaway;      /* GOAWAY submitted (draining) */
     int                 closed;
@@ -225,6 +229,8 @@ static void stream_free(h2_stream_t *st)
     if (st->next)
         st->next->prev = st->prev;
     s->nstreams--;
+    if (st->in_head)
+        s->nheads--;
     /* Its connection sees the client gone, as on HTTP/1.1: one still busy
      * with the request ends it, an idle one closes. */
     if (st->c != NULL) {
@@ -544,6 +550,9 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
         s->streams->prev = st;
     s->streams = st;
     s->nstreams++;
+    st->in_head = 1;
+    s->nheads++;
+    s->head_since = wr_ev_now();
     set_active(s, 1);
     nghttp2_session_set_stream_user_data(ng, st->id, st);
     return 0;
@@ -595,11 +604,13 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 {
     h2_stream_t *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    wr_h2_t *s = user;
 
-    (void) user;
     if (st == NULL)
         return 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && !st->started) {
+    if (frame->hd.type == NGHTTP2_HEADERS && st->in_head) {
+        st->in_head = 0;
+        s->nheads--;
         if (stream_start(st, end) < 0)
             stream_reset(st, NGHTTP2_INTERNAL_ERROR);
         return 0;
@@ -741,6 +752,13 @@ static int session_flush(wr_h2_t *s)
     return 1;
 }
 
+static uint64_t deadline_left(uint64_t deadline)
+{
+    uint64_t now = wr_ev_now();
+
+    return deadline > now ? deadline - now : 0;
+}
+
 /* After an event: close a session that is over, else set its clock. */
 static void session_settle(wr_h2_t *s)
 {
@@ -759,6 +777,11 @@ static void session_settle(wr_h2_t *s)
         wr_timer_set(&s->t->loop, &s->timer, MS(conf->settings.send_timeout));
     else if (s->nstreams == 0)
         wr_timer_set(&s->t->loop, &s->timer, MS(conf->settings.idle_timeout));
+    else if (s->nheads > 0)
+        /* A head has header_read_timeout from its first frame, as on
+         * HTTP/1.1 (and nothing else moves on the connection meanwhile). */
+        wr_timer_set(&s->t->loop, &s->timer,
+                     deadline_left(s->head_since + MS(conf->settings.header_read_timeout)));
     else
         wr_timer_cancel(&s->t->loop, &s->timer);
 }
@@ -828,7 +851,8 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
         session_close(s);                  /* send_timeout: the client reads nothing */
         return;
     }
-    /* idle_timeout: say so, then close once that is out. */
+    /* idle_timeout, or header_read_timeout: say so, then close once that
+     * is out. */
     nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
     if (session_flush(s) < 0) {
         session_close(s);
