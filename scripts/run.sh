@@ -61,7 +61,8 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
   curl http://127.0.0.1:8300/metrics             # Prometheus metrics (loopback only)
   curl -i http://127.0.0.1:8300/app/             # a Python WSGI app, sandboxed
   curl -i http://127.0.0.1:8300/php/             # a PHP script, sandboxed
-  curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS
+  curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS (HTTP/2)
+  curl -i --http2-prior-knowledge http://127.0.0.1:8300/hello   # HTTP/2 in cleartext
   curl --unix-socket $sock http://localhost/     # the control API
   build/warren --control unix:$sock /config     # ... or through the warren command
   curl -X PUT -d '{"return": 404}' --unix-socket $sock \\

@@ -4,6 +4,7 @@ the static page, the return action and the sandboxed Python and PHP apps."""
 import json
 import os
 import shutil
+import subprocess
 
 import http_helpers as hh
 import tls_helpers as th
@@ -50,6 +51,15 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         assert b"GET /php/?a=1" in r.body, r.body
         r, _ = th.tls_get(tport, th.client_ctx(pki.cafile), "/hello")
         assert r.status == 200 and r.header("X-Demo"), r
+        # HTTP/2 is on in the demo: over TLS (ALPN) and in cleartext.
+        for args in (["--cacert", pki.cafile, "--http2",
+                      "--resolve", "localhost:%d:127.0.0.1" % tport,
+                      "https://localhost:%d/hello" % tport],
+                     ["--http2-prior-knowledge", "http://127.0.0.1:%d/hello" % port]):
+            out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w",
+                                  "%{http_version} %{http_code}"] + args,
+                                 capture_output=True, text=True, timeout=10)
+            assert out.stdout == "2 200", (args, out.stdout, out.stderr)
         r = hh.get(port, "/metrics")
         assert r.status == 200, r
         assert r.header("Content-Type").startswith("text/plain; version=0.0.4"), r
