@@ -86,6 +86,7 @@ typedef struct wr_h2 {
     uint64_t            head_since;  /* ... since when (header_read_timeout) */
     int                 active;      /* counted active (has streams), else idle */
     int                 goaway;      /* GOAWAY submitted (draining) */
+    int                 lingering;   /* over: dropping what still comes */
     int                 closed;
     wr_buf_t            out;         /* framed bytes for the client */
     size_t              out_sent;
@@ -759,6 +760,40 @@ static uint64_t deadline_left(uint64_t deadline)
     return deadline > now ? deadline - now : 0;
 }
 
+/*
+ * The session is over and its last frames are out (or cannot go): stop
+ * sending, and read and drop what the client still sends for a moment. A
+ * close with its bytes unread would reset the connection, and the reset
+ * can overtake the GOAWAY that says why (as HTTP/1.1's linger, conn.c).
+ */
+static void session_linger(wr_h2_t *s)
+{
+    while (s->streams) {
+        nghttp2_session_set_stream_user_data(s->ng, s->streams->id, NULL);
+        stream_free(s->streams);
+    }
+    set_active(s, 0);
+    s->lingering = 1;
+    if (s->ssl != NULL)
+        wr_tls_shutdown(s->ssl);
+    shutdown(s->ev.fd, SHUT_WR);
+    session_want(s, EPOLLIN | EPOLLRDHUP);
+    wr_timer_set(&s->t->loop, &s->timer, WR_LINGER_MS);
+}
+
+/* nghttp2 gave up on the client's bytes (a flood, a bad preface): say so
+ * if it can be said, then linger. */
+static void session_fail(wr_h2_t *s, int rv)
+{
+    uint32_t code = rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
+                                               : NGHTTP2_PROTOCOL_ERROR;
+
+    if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC
+        && nghttp2_session_terminate_session(s->ng, code) == 0)
+        (void) session_flush(s);
+    session_linger(s);
+}
+
 /* After an event: close a session that is over, else set its clock. */
 static void session_settle(wr_h2_t *s)
 {
@@ -766,9 +801,11 @@ static void session_settle(wr_h2_t *s)
 
     if (s->closed)
         return;
+    if (s->lingering)
+        return;
     if (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng)
         && s->out_sent == s->out.n) {
-        session_close(s);
+        session_linger(s);
         return;
     }
     if (s->nstreams == 0)
@@ -786,7 +823,7 @@ static void session_settle(wr_h2_t *s)
         wr_timer_cancel(&s->t->loop, &s->timer);
 }
 
-/* Client bytes into nghttp2: 0 read all there is, -1 the session is over. */
+/* Client bytes into nghttp2: 0, or nghttp2's fatal error (logged). */
 static int session_input(wr_h2_t *s, const char *buf, size_t len)
 {
     ssize_t rv = nghttp2_session_mem_recv(s->ng, (const uint8_t *) buf, len);
@@ -796,14 +833,17 @@ static int session_input(wr_h2_t *s, const char *buf, size_t len)
         wr_addr_text((const struct sockaddr *) &s->peer, host, port);
         wr_log(WR_LOG_INFO, "client %s%s%s on %s: HTTP/2: %s", host, port[0] ? ":" : "",
                port, s->l->addr, nghttp2_strerror((int) rv));
-        return -1;
+        return (int) rv;
     }
     return 0;
 }
 
+/* Read what the client sent (into nghttp2, or away when lingering): 0 all
+ * there is, -1 the client closed or failed, or nghttp2's fatal error. */
 static int session_read(wr_h2_t *s)
 {
     wr_thread_t *t = s->t;
+    int rv;
 
     if (t->rbuf == NULL) {
         if ((t->rbuf = malloc(WR_THREAD_RBUF)) == NULL)
@@ -819,8 +859,8 @@ static int session_read(wr_h2_t *s)
             return 0;
         if (n <= 0)
             return -1;                     /* the client closed, or failed */
-        if (session_input(s, t->rbuf, (size_t) n) < 0)
-            return -1;
+        if (!s->lingering && (rv = session_input(s, t->rbuf, (size_t) n)) < 0)
+            return rv;
         if ((size_t) n < t->rbuf_cap && s->ssl == NULL)
             return 0;                      /* drained: epoll says when there is more */
     }
@@ -831,10 +871,19 @@ static void session_event(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     wr_h2_t *s = ev->data;
 
     (void) loop;
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && session_read(s) < 0) {
-        session_close(s);
-        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        int rv = session_read(s);
+        if (rv == -1) {
+            session_close(s);
+            return;
+        }
+        if (rv < 0) {
+            session_fail(s, rv);
+            return;
+        }
     }
+    if (s->lingering)
+        return;
     if (session_flush(s) < 0) {
         session_close(s);
         return;
@@ -847,8 +896,9 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
     wr_h2_t *s = tm->data;
 
     (void) loop;
-    if (s->out_sent < s->out.n) {
-        session_close(s);                  /* send_timeout: the client reads nothing */
+    if (s->lingering || s->out_sent < s->out.n) {
+        session_close(s);                  /* lingered, or send_timeout: the
+                                              client reads nothing */
         return;
     }
     /* idle_timeout, or header_read_timeout: say so, then close once that
@@ -907,6 +957,7 @@ void wr_h2_start(wr_hconn_t *c)
 {
     wr_thread_t *t = c->t;
     wr_h2_t *s = calloc(1, sizeof(*s));
+    int rv;
 
     if (s == NULL || (s->t = t, s->ng = session_new(s)) == NULL) {
         wr_log(WR_LOG_CRIT, "out of memory starting an HTTP/2 session on %s", c->l->addr);
@@ -925,17 +976,17 @@ void wr_h2_start(wr_hconn_t *c)
     s->timer.data = s;
     list_add(s);                           /* c's place in t->conns is ours */
     /* What c read already (a cleartext preface and more) goes first. */
-    if (c->in_len > 0 && session_input(s, c->in, c->in_len) < 0) {
-        wr_conn_handed_over(c);
-        session_close(s);
-        return;
-    }
+    rv = c->in_len > 0 ? session_input(s, c->in, c->in_len) : 0;
     wr_conn_handed_over(c);
     if (wr_ev_add(&t->loop, &s->ev, EPOLLIN | EPOLLRDHUP) < 0) {
         session_close(s);
         return;
     }
     s->events = EPOLLIN | EPOLLRDHUP;
+    if (rv < 0) {
+        session_fail(s, rv);
+        return;
+    }
     /* TLS may hold the client's first records already: no epoll event
      * would tell of them. */
     session_event(&t->loop, &s->ev, EPOLLIN);
@@ -947,7 +998,7 @@ void wr_h2_drain(wr_thread_t *t)
 
     for (; s; s = next) {
         next = s->next;
-        if (s->goaway)
+        if (s->goaway || s->lingering)
             continue;
         s->goaway = 1;
         nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,

@@ -1224,3 +1224,87 @@ def test_access_log_says_http2(env):
     assert ls, "access log: %r" % (ls,)
     assert any('"GET /ret?q=1 HTTP/2.0"' in ln for ln in ls), ls
     assert any('"GET /hdr HTTP/1.1"' in ln for ln in ls), ls
+
+
+# ============================================================ hostile clients
+
+def test_rapid_reset_costs_nothing_lasting(env):
+    """Streams opened and reset at once, thousands in one write (the 2023
+    "rapid reset" attack): nghttp2's rate limit may end the connection with
+    GOAWAY, or it survives; either way no stream is left behind (the
+    connection counts go back to zero once it closes) and the daemon serves
+    the next client."""
+    apply(env, http2=True)
+    before = hh.status(env.w)["requests"]["total"]
+    block = headers_block("/app/x")
+    burst = b"".join(frame(HEADERS, 0x5, sid, block)                 # END_STREAM|END_HEADERS
+                     + frame(RST_STREAM, 0, sid, (8).to_bytes(4, "big"))  # CANCEL
+                     for sid in range(1, 2 * 3000, 2))
+    with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+        s.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        assert starts_with_settings(read_some(s, 9)), "not served as HTTP/2"
+        try:
+            s.sendall(burst)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        # it is still ours to close: whatever the server said, it said it
+        read_until_closed(s, 2.0)
+    quiet(env.w)
+    # a stream reset before its answer may or may not have become a request
+    assert hh.status(env.w)["requests"]["total"] - before <= 3000
+    with H2Client(env.port) as c:
+        assert c.get("/app/after").status == 200
+
+
+def test_continuation_flood_is_cut(env):
+    """A header block spread over endless CONTINUATION frames (CVE-2024-27316
+    and kin) is a connection error long before memory matters."""
+    apply(env, http2=True)
+    enc = hpack.Encoder()
+    first = enc.encode([(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/ret"),
+                        (b":authority", b"localhost")])
+    crumb = enc.encode([(b"x-junk", b"y" * 100)])
+    with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+        s.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        assert starts_with_settings(read_some(s, 9)), "not served as HTTP/2"
+        try:
+            s.sendall(frame(HEADERS, 0x1, 1, first))
+            for _ in range(2000):
+                s.sendall(frame(CONTINUATION, 0, 1, crumb))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, closed = read_until_closed(s, 5.0)
+    frames = parse_frames(data)
+    assert not [f for f in frames if f[0] == HEADERS], frames       # never answered
+    goaways = [f for f in frames if f[0] == GOAWAY]
+    assert closed and goaways, (closed, frames[-3:])
+    quiet(env.w)
+    with H2Client(env.port) as c:
+        assert c.get("/ret").status == 302
+
+
+def test_header_list_over_the_limit_is_431(env):
+    """Fields past large_header_buffers * large_header_buffer_size are not kept:
+    the request is answered 431, as on HTTP/1.1, and the connection serves on."""
+    apply(env, http2=True, large_header_buffer_size=2048, large_header_buffers=2)
+    with H2Client(env.port) as c:
+        big = [("x-f%d" % i, "v" * 500) for i in range(20)]          # ~10 KiB > 4 KiB
+        st = c.get("/ver", headers=big)
+        assert st.status == 431, st
+        assert c.get("/ver").status == 201
+
+
+def test_client_gone_mid_application_request(env):
+    """A client that drops its connection while a stream waits for an
+    application: the stream's request is cut like a departed HTTP/1.1 client's,
+    the worker serves the next one, nothing is left open."""
+    apply(env, http2=True)
+    c = H2Client(env.port)
+    sids = [c.request("POST", "/app/echo", end=False, headers=[("content-length", "10")])
+            for _ in range(5)]
+    c.send_body(sids[0], b"12345", end=False)
+    c.s.close()                          # gone, bodies half sent
+    quiet(env.w)
+    with H2Client(env.port) as c2:
+        st = c2.get("/app/echo", method="POST", body=b"0123456789")
+        assert (st.status, st.body) == (200, b"0123456789"), st
