@@ -101,7 +101,9 @@ void wr_upool_age(wr_upool_t *u, uint64_t now, uint64_t idle_ms)
 
     pthread_mutex_lock(&u->lock);
     for (size_t i = 0; i < u->n; i++) {
-        if (now - u->v[i].since >= idle_ms)
+        /* Not now - since: a connection given after the caller read its
+         * clock is younger than none, not as old as the clock. */
+        if (u->v[i].since + idle_ms <= now)
             close(u->v[i].fd);
         else
             u->v[n++] = u->v[i];

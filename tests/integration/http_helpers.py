@@ -326,6 +326,16 @@ def wait_status(w, pred, timeout=5.0):
     return last[0]
 
 
+def quiet(w, timeout=5.0):
+    """Wait until the router has no connection open; return /status."""
+    st = wait_status(w, lambda s: s["connections"]["active"] == 0
+                     and s["connections"]["idle"] == 0
+                     and s["connections"]["accepted"] == s["connections"]["closed"],
+                     timeout)
+    assert st["connections"]["accepted"] == st["connections"]["closed"], st
+    return st
+
+
 class NumberedHandler(http.server.BaseHTTPRequestHandler):
     """An HTTP/1.1 test server's handler, quiet, numbering its connections
     (self.conn_no, from the server's itertools counter `numbers`)."""

@@ -625,12 +625,7 @@ def apply(e, **kw):
 
 
 def quiet(w, timeout=10.0):
-    st = hh.wait_status(w, lambda s: s["connections"]["active"] == 0
-                        and s["connections"]["idle"] == 0
-                        and s["connections"]["accepted"] == s["connections"]["closed"],
-                        timeout)
-    assert st["connections"]["accepted"] == st["connections"]["closed"], st
-    return st
+    return hh.quiet(w, timeout)
 
 
 def assert_h2_fields(st):

@@ -310,14 +310,7 @@ def app_series(m, app):
     return sorted((k[0], sorted(k[1])) for k in m if ("application", app) in k[1])
 
 
-def quiet(w, timeout=5.0):
-    """Wait until the router has no connection open; return /status."""
-    st = hh.wait_status(w, lambda s: s["connections"]["active"] == 0
-                        and s["connections"]["idle"] == 0
-                        and s["connections"]["accepted"] == s["connections"]["closed"],
-                        timeout)
-    assert st["connections"]["accepted"] == st["connections"]["closed"], st
-    return st
+quiet = hh.quiet
 
 
 def stable(w, fn, timeout=5.0):
