@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import socketserver
 import ssl
@@ -59,11 +60,14 @@ DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, \
 APP = r'''
 import hashlib
 import json
+import time
 
 
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     body = environ["wsgi.input"].read()
+    if path == "/app/slow":
+        time.sleep(float(environ.get("QUERY_STRING") or "1"))
     if path == "/app/echo":
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                   ("Content-Length", str(len(body)))])
@@ -1303,3 +1307,29 @@ def test_client_gone_mid_application_request(env):
     with H2Client(env.port) as c2:
         st = c2.get("/app/echo", method="POST", body=b"0123456789")
         assert (st.status, st.body) == (200, b"0123456789"), st
+
+
+def test_graceful_stop_finishes_open_stream(env):
+    """SIGQUIT (graceful stop) with a stream in flight: GOAWAY(NO_ERROR) at
+    once, the stream still answered whole, then the connection closes and
+    the daemon exits. (The module's daemon starts again for the next test.)"""
+    apply(env, http2=True)
+    with H2Client(env.port) as c:
+        assert c.get("/ver").status == 201
+        sid = c.request("GET", "/app/slow?1.5")
+        assert c.get("/ver").status == 201      # frames go in order: sid is taken
+        os.kill(env.w.main_pid, signal.SIGQUIT)
+        assert c.wait(lambda: c.goaway is not None, 5), "no GOAWAY"
+        assert c.goaway[0] == h2.errors.ErrorCodes.NO_ERROR, c.goaway
+        assert c.goaway[1] >= sid, c.goaway
+        # the client library stops parsing at GOAWAY: read the rest as frames
+        # (the app sleeps 1.5 s, so its answer comes well after the GOAWAY)
+        assert c.wait(lambda: c.eof, 10), "connection left open"
+        assert c.streams[sid].headers is None, "answered before the GOAWAY"
+        frames = [f for f in parse_frames(c.after_goaway) if f[2] == sid]
+        kinds = [f[0] for f in frames]
+        assert HEADERS in kinds and RST_STREAM not in kinds, frames
+        head = dict(c.c.decoder.decode(frames[kinds.index(HEADERS)][3], raw=True))
+        assert head[b":status"] == b"200", head
+        assert frames[-1][1] & 0x1, "the stream did not end: %r" % (frames,)
+    assert wh.wait_for(lambda: not env.w.alive(), 10), "daemon still running"
