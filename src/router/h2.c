@@ -315,6 +315,8 @@ static int is_hop_field(const char *name, size_t len)
     return 0;
 }
 
+/* How much of the body the next DATA frame carries: the bytes themselves
+ * go straight from the stream to the client's buffer (body_send). */
 static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
@@ -324,13 +326,33 @@ static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 
     (void) ng;
     (void) id;
+    (void) buf;
     (void) user;
     if (avail == 0 && !st->body_end) {
         st->deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
-    memcpy(buf, st->body.p + st->body_off, n);
-    st->body_off += n;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (st->body_end && n == avail)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t) n;
+}
+
+/* A DATA frame of the stream (body_read said how long) into the client's
+ * buffer: its header, then the body bytes (no padding is ever chosen). */
+static int body_send(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *user)
+{
+    h2_stream_t *st = src->ptr;
+    wr_h2_t *s = user;
+
+    (void) ng;
+    if (frame->data.padlen > 0 || length > body_pending(st))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (wr_buf_append(&s->out, framehd, 9) < 0
+        || wr_buf_append(&s->out, st->body.p + st->body_off, length) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    st->body_off += length;
     if (st->body_off == st->body.n) {
         wr_buf_reset(&st->body);
         st->body_off = 0;
@@ -339,10 +361,8 @@ static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         st->body.n -= st->body_off;
         st->body_off = 0;
     }
-    if (st->body_end && st->body.n == st->body_off)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
     stream_kick(st);                       /* room again: it may send on */
-    return (ssize_t) n;
+    return 0;
 }
 
 /* The response head as HEADERS; 0, or -1 when it cannot be relayed. */
@@ -935,6 +955,7 @@ static nghttp2_session *session_new(wr_h2_t *s)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(cb, body_send);
     /* The window opens as request bodies go on (wr_h2_vt_recv), not as
      * they arrive: a stream's connection that reads slowly slows its client. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
