@@ -85,7 +85,9 @@ typedef struct wr_h2 {
                                         1: CONTINUATION frames come in a row) */
     uint64_t            head_since;  /* ... since when (header_read_timeout) */
     int                 active;      /* counted active (has streams), else idle */
-    int                 goaway;      /* GOAWAY submitted (draining) */
+    int                 goaway;      /* draining: 1 the shutdown notice went,
+                                        2 the last GOAWAY too */
+    uint64_t            goaway_at;   /* ... when the last one goes */
     int                 lingering;   /* over: dropping what still comes */
     int                 closed;
     wr_buf_t            out;         /* framed bytes for the client */
@@ -832,6 +834,8 @@ static void session_settle(wr_h2_t *s)
         set_active(s, 0);
     if (s->out_sent < s->out.n)
         wr_timer_set(&s->t->loop, &s->timer, MS(conf->settings.send_timeout));
+    else if (s->goaway == 1)
+        wr_timer_set(&s->t->loop, &s->timer, deadline_left(s->goaway_at));
     else if (s->nstreams == 0)
         wr_timer_set(&s->t->loop, &s->timer, MS(conf->settings.idle_timeout));
     else if (s->nheads > 0)
@@ -921,9 +925,17 @@ static void on_timeout(wr_ev_loop_t *loop, wr_timer_t *tm)
                                               client reads nothing */
         return;
     }
-    /* idle_timeout, or header_read_timeout: say so, then close once that
-     * is out. */
-    nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
+    if (s->goaway == 1) {
+        /* Draining: streams the client sent before it heard are in. */
+        s->goaway = 2;
+        nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(s->ng),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+    } else {
+        /* idle_timeout, or header_read_timeout: say so, then close once
+         * that is out. */
+        nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
+    }
     if (session_flush(s) < 0) {
         session_close(s);
         return;
@@ -1021,10 +1033,12 @@ void wr_h2_drain(wr_thread_t *t)
         next = s->next;
         if (s->goaway || s->lingering)
             continue;
+        /* A GOAWAY naming the last stream at once would refuse the ones
+         * already on their way: first a notice, the last one after a
+         * round trip (on_timeout). */
         s->goaway = 1;
-        nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(s->ng),
-                              NGHTTP2_NO_ERROR, NULL, 0);
+        s->goaway_at = wr_ev_now() + WR_H2_GOAWAY_GRACE_MS;
+        nghttp2_submit_shutdown_notice(s->ng);
         if (session_flush(s) < 0)
             session_close(s);
         else

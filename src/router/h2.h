@@ -21,6 +21,8 @@
 #define WR_H2_CONN_WINDOW  (1 << 20)  /* request body bytes in flight per connection */
 #define WR_H2_STREAM_BUF   65536      /* response bytes a stream holds for the client */
 #define WR_H2_OUT_MAX      65536      /* framed bytes held while the client is slow */
+#define WR_H2_GOAWAY_GRACE_MS 1000    /* draining: from the shutdown notice to the last
+                                         GOAWAY (RFC 9113 §6.8: at least a round trip) */
 
 struct wr_h2;
 
@@ -39,8 +41,10 @@ void    wr_h2_vt_want(wr_hconn_t *c, uint32_t events);
 void    wr_h2_vt_shutdown(wr_hconn_t *c);
 void    wr_h2_vt_close(wr_hconn_t *c);
 
-/* The thread stops taking requests: each session says GOAWAY, finishes the
- * streams it has, then closes. */
+/* The thread stops taking requests: each session says so (a GOAWAY
+ * shutdown notice), takes the streams already on their way for
+ * WR_H2_GOAWAY_GRACE_MS, sends the last GOAWAY, finishes its streams and
+ * closes. */
 void wr_h2_drain(struct wr_thread *t);
 
 #endif

@@ -1310,9 +1310,10 @@ def test_client_gone_mid_application_request(env):
 
 
 def test_graceful_stop_finishes_open_stream(env):
-    """SIGQUIT (graceful stop) with a stream in flight: GOAWAY(NO_ERROR) at
-    once, the stream still answered whole, then the connection closes and
-    the daemon exits. (The module's daemon starts again for the next test.)"""
+    """SIGQUIT (graceful stop) with a stream in flight: a GOAWAY shutdown
+    notice at once, the stream still answered whole, the last GOAWAY, then
+    the connection closes and the daemon exits. (The module's daemon starts
+    again for the next test.)"""
     apply(env, http2=True)
     with H2Client(env.port) as c:
         assert c.get("/ver").status == 201
@@ -1320,8 +1321,9 @@ def test_graceful_stop_finishes_open_stream(env):
         assert c.get("/ver").status == 201      # frames go in order: sid is taken
         os.kill(env.w.main_pid, signal.SIGQUIT)
         assert c.wait(lambda: c.goaway is not None, 5), "no GOAWAY"
-        assert c.goaway[0] == h2.errors.ErrorCodes.NO_ERROR, c.goaway
-        assert c.goaway[1] >= sid, c.goaway
+        # first a shutdown notice (RFC 9113 §6.8: the last stream id is 2^31-1,
+        # streams on their way are still taken) ...
+        assert c.goaway == (h2.errors.ErrorCodes.NO_ERROR, 2 ** 31 - 1), c.goaway
         # the client library stops parsing at GOAWAY: read the rest as frames
         # (the app sleeps 1.5 s, so its answer comes well after the GOAWAY)
         assert c.wait(lambda: c.eof, 10), "connection left open"
@@ -1332,4 +1334,10 @@ def test_graceful_stop_finishes_open_stream(env):
         head = dict(c.c.decoder.decode(frames[kinds.index(HEADERS)][3], raw=True))
         assert head[b":status"] == b"200", head
         assert frames[-1][1] & 0x1, "the stream did not end: %r" % (frames,)
+        # ... then the last GOAWAY, naming the last stream taken
+        last = [f for f in parse_frames(c.after_goaway) if f[0] == GOAWAY]
+        assert last, "no final GOAWAY"
+        last_id = int.from_bytes(last[-1][3][:4], "big") & 0x7fffffff
+        code = int.from_bytes(last[-1][3][4:8], "big")
+        assert (code, last_id >= sid, last_id < 2 ** 31 - 1) == (0, True, True), last
     assert wh.wait_for(lambda: not env.w.alive(), 10), "daemon still running"
