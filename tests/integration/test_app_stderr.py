@@ -45,6 +45,17 @@ def entries(w, needle):
     return [x for x in w.log().splitlines() if needle in x]
 
 
+def long_line(w):
+    """The worker's long stderr line put back together from its entries."""
+    pieces = entries(w, 'app "noisy" worker 1 (pid ')
+    start = [i for i, x in enumerate(pieces) if "stderr: long x" in x]
+    if not start:
+        return ""
+    return pieces[start[0]].split(" stderr: ", 1)[1] + "".join(
+        x.split(" stderr (continued): ", 1)[1] for x in pieces[start[0] + 1:]
+        if " stderr (continued): " in x)
+
+
 def assert_entry(line, label):
     m = wh.LOG_LINE_RE.match(line)
     assert m and m.group(1) == "notice", line
@@ -58,7 +69,9 @@ def test_stderr_lines_are_labelled_and_escaped(pyw):
                                    "module": "noisy_wsgi", "processes": 1}}})
     r = hh.get(port, "/")
     assert (r.status, r.body) == (200, b"ok")
-    assert wh.wait_for(lambda: entries(w, "long xxx"), 5.0, 0.05)
+    # The long line comes in several entries, not at once: wait for its last.
+    assert wh.wait_for(lambda: long_line(w) == "long " + "x" * LONG, 5.0, 0.05), \
+        long_line(w)
     text = w.log()
     # The zygote's import-time line and the worker's: app-labelled entries.
     [imp] = entries(w, "forged at import")
