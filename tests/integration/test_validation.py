@@ -380,8 +380,10 @@ VALID = [
 # Valid, but main cannot run them yet: validation passes (not 400), the apply
 # refuses them with 500 "... is not supported yet." and nothing changes.
 VALID_UNSUPPORTED = [
-    ("perl", lambda c: c["applications"].__setitem__(
-        "pl", {"type": "perl", "script": "/srv/app.psgi"})),
+    ("ruby", lambda c: c["applications"].__setitem__(
+        "rb", {"type": "ruby", "script": "/srv/config.ru"})),
+    ("java", lambda c: c["applications"].__setitem__(
+        "jv", {"type": "java", "webapp": "/srv/app.war"})),
 ]
 
 

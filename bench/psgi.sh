@@ -1,0 +1,118 @@
+#!/bin/bash
+# bench/psgi.sh: one PSGI hello-world (10 KB text/plain body) served by
+# Warren's Perl runtime, by uWSGI's psgi plugin and by Starman (Debian's
+# packages), 2 worker processes each, wrk alternately in one run. See
+# bench/README.md. As root: bench/psgi.sh
+#
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-32}
+WRK_DURATION=${WRK_DURATION:-5s}
+PROCESSES=${PROCESSES:-2}
+NPROC=$(nproc)
+BODY_LEN=10240
+UWSGI_PLUGIN=/usr/lib/uwsgi/plugins/psgi_plugin.so
+
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, install_missing, free_port, start_warrend, bench_world, run_wrk, check_body, median_of
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[ -x /usr/bin/uwsgi ] || missing+=(uwsgi)
+[ -f "$UWSGI_PLUGIN" ] || missing+=(uwsgi-plugin-psgi)
+[ -x /usr/bin/starman ] || missing+=(starman)
+install_missing "${missing[@]}"
+command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
+
+echo "== building warren-perl"
+make -C "$top" --no-print-directory build/warren-perl
+bench_world psgi
+cat > "$app/app.psgi" <<PSGI
+my \$body = "x" x $BODY_LEN;
+my \$headers = ["Content-Type" => "text/plain", "Content-Length" => length \$body];
+sub { return [200, \$headers, [\$body]] };
+PSGI
+chmod -R a+rX "$app"          # Warren's workers run as nobody
+
+declare -A port=() med=()
+servers=()
+for s in warren uwsgi uwsgi-ka starman; do port[$s]=$(free_port); done
+
+# ---- Warren
+start_warrend "$work/logs/warren.log"
+conf=$(cat <<JSON
+{"listeners": {"127.0.0.1:${port[warren]}": {"pass": "applications/pl"}},
+ "applications": {"pl": {"type": "perl", "script": "$app/app.psgi", "processes": $PROCESSES}}}
+JSON
+)
+out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
+case "$out" in
+    *"Reconfiguration done"*) servers+=(warren);;
+    *) echo "== SKIPPED warren: refused the config: $out";;
+esac
+
+# ---- uWSGI, psgi plugin: "uwsgi" closes every connection (--http-socket),
+#      "uwsgi-ka" keeps them (--http11-socket), PROCESSES workers each
+if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
+    for mode in uwsgi uwsgi-ka; do
+        sockopt=--http-socket
+        [ "$mode" = uwsgi-ka ] && sockopt=--http11-socket
+        /usr/bin/uwsgi --plugin psgi "$sockopt" "127.0.0.1:${port[$mode]}" --master \
+            --processes "$PROCESSES" --die-on-term --disable-logging \
+            --psgi "$app/app.psgi" </dev/null >"$work/logs/$mode.log" 2>&1 &
+        pids+=($!)
+        servers+=("$mode")
+    done
+else
+    echo "== SKIPPED uwsgi: uwsgi or its psgi plugin is not installed"
+fi
+
+# ---- Starman: its preforking server, PROCESSES workers, keep-alive on
+if [ -x /usr/bin/starman ]; then
+    /usr/bin/starman --listen "127.0.0.1:${port[starman]}" --workers "$PROCESSES" \
+        "$app/app.psgi" </dev/null >"$work/logs/starman.log" 2>&1 &
+    pids+=($!)
+    servers+=(starman)
+else
+    echo "== SKIPPED starman: not installed"
+fi
+
+ok=()
+for s in "${servers[@]}"; do
+    if why=$(check_body "http://127.0.0.1:${port[$s]}/" "$BODY_LEN"); then
+        ok+=("$s")
+    else
+        echo "== SKIPPED $s: does not answer the $BODY_LEN-byte body: $why"
+    fi
+done
+servers=("${ok[@]}")
+
+echo "== $(uname -r), $NPROC CPUs; $(perl -e 'print "perl $^V"'); $(/usr/bin/uwsgi --version 2>/dev/null | sed 's/^/uwsgi /' || true); $(perl -MStarman -e 'print "starman $Starman::VERSION"' 2>/dev/null || true)"
+echo "== app: app.psgi, $BODY_LEN-byte text/plain body with Content-Length;" \
+     "$PROCESSES worker processes each; wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION," \
+     "$ROUNDS rounds alternating; no access logs"
+echo "   keep-alive: warren yes; uwsgi-ka yes; starman yes; uwsgi no" \
+     "(--http-socket closes after every response: wrk counts each close as a read error)"
+
+results="$work/results.txt"
+: > "$results"
+order=("${servers[@]}")
+for round in $(seq "$ROUNDS"); do
+    for s in "${order[@]}"; do run_wrk "$s" /; done
+    order=("${order[@]:1}" "${order[0]}")
+done
+
+echo "== medians (req/s)"
+for s in "${servers[@]}"; do
+    med[$s]=$(median_of "$s")
+    printf "  %-9s %10s\n" "$s" "${med[$s]}"
+done
+for s in uwsgi uwsgi-ka starman; do
+    awk -v w="${med[warren]:-0}" -v p="${med[$s]:-0}" -v n="$s" 'BEGIN {
+        if (w > 0 && p > 0) printf "  warren/%-9s %.2f\n", n, w / p
+    }'
+done
+echo "== done (stopping pids ${pids[*]})"
