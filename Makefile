@@ -144,10 +144,11 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warren build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan
+integration: build/warrend build/warren build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    WARREN_PERL_BIN=$(CURDIR)/build/warren-perl-asan \
+	    WARREN_RUBY_BIN=$(CURDIR)/build/warren-ruby-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 
 # ---- python runtime
@@ -285,6 +286,51 @@ build/asan/src/runtime/perl/asan_options.o: tests/support/asan_options.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(WARN) -c $< -o $@
 # ---- end perl runtime
+
+# ---- ruby runtime
+# build/warren-ruby: the Ruby Rack runtime, a worker program on libwarren
+# (src/runtime/ruby) embedding Debian's libruby (package ruby-dev; Rack from
+# ruby-rack). Only this program links libruby.
+RUBY_BIN      ?= /usr/bin/ruby
+RB_RT_SRC     := $(wildcard src/runtime/ruby/*.c) $(wildcard src/runtime/common/*.c)
+RB_RT_OBJ     := $(RB_RT_SRC:%.c=build/obj/%.o)
+RB_RT_ASAN    := $(RB_RT_SRC:%.c=build/asan/%.o) build/asan/src/runtime/ruby/asan_options.o
+RB_PC         := ruby-$(shell $(RUBY_BIN) -e 'print RbConfig::CONFIG["ruby_version"][/^[0-9]+[.][0-9]+/]' 2>/dev/null)
+# -isystem: Ruby's headers are not ours to keep warning-free.
+RB_INCLUDES    = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(RB_PC)))
+RB_LIBS        = $(shell pkg-config --libs $(RB_PC))
+
+$(RB_RT_OBJ) $(RB_RT_ASAN): CPPFLAGS += $(RB_INCLUDES)
+
+# isolation "language_deps" of a ruby app: Ruby's library and gem
+# directories that exist.
+RB_DEP_DIRS    = $(shell $(RUBY_BIN) -e 'print((Gem.path + $$LOAD_PATH).select { |d| File.directory?(d) }.uniq.join(":"))')
+$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_RUBY_DIRS='"$(RB_DEP_DIRS)"'
+
+# The Rack glue (src/runtime/ruby/glue.rb) travels inside the program.
+RB_GLUE_GEN   := build/gen/glue_rb.c
+$(RB_GLUE_GEN): src/runtime/ruby/glue.rb scripts/embed_text.py
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(PY_BIN) scripts/embed_text.py wrb_glue_rb $< > $@.tmp && mv $@.tmp $@
+RB_RT_OBJ     += $(RB_GLUE_GEN:%.c=build/obj/%.o)
+RB_RT_ASAN    += $(RB_GLUE_GEN:%.c=build/asan/%.o)
+
+build/warren-ruby: $(RB_RT_OBJ) build/libwarren.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(RB_LIBS) -lpthread
+
+all: build/warren-ruby
+
+# The integration suite runs this one as warren-ruby (WARREN_RUBY_BIN).
+build/warren-ruby-asan: $(RB_RT_ASAN) $(LIBW_SRC:%.c=build/asan/%.o)
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(RB_LIBS) -lpthread
+
+build/asan/src/runtime/ruby/asan_options.o: tests/support/asan_options.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(WARN) -c $< -o $@
+# ---- end ruby runtime
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -17,8 +17,9 @@
  * A "php" app runs RUNTIMES/warren-php, its options in WARREN_PHP_*
  * variables (src/runtime/php/options.c). A "perl" app runs
  * RUNTIMES/warren-perl, its options in WARREN_PERL_* variables
- * (src/runtime/perl/main.c). All three run as zygotes: PHP, the Python
- * app or the PSGI script loaded once, workers forked from it.
+ * (src/runtime/perl/main.c); a "ruby" app RUNTIMES/warren-ruby, its
+ * options in WARREN_RUBY_* (src/runtime/ruby/main.c). All run as zygotes:
+ * the language and the application loaded once, workers forked from it.
  *
  * Worker process (external type):
  *   argv     executable, then "arguments"
@@ -50,6 +51,7 @@
 #define WR_PYTHON_RUNTIME    "warren-python"
 #define WR_PHP_RUNTIME       "warren-php"
 #define WR_PERL_RUNTIME      "warren-perl"
+#define WR_RUBY_RUNTIME      "warren-ruby"
 #define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
 #define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
 #define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */

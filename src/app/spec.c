@@ -99,6 +99,9 @@ static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def
 #ifndef WR_PERL_DIRS
 #define WR_PERL_DIRS ""
 #endif
+#ifndef WR_RUBY_DIRS
+#define WR_RUBY_DIRS ""
+#endif
 
 /* "python", "python 3", "python 3.11": Unit's type with an optional version. */
 static int is_lang(const char *type, const char *lang)
@@ -122,6 +125,11 @@ static int is_perl(const char *type)
     return is_lang(type, "perl");
 }
 
+static int is_ruby(const char *type)
+{
+    return is_lang(type, "ruby");
+}
+
 /* The program of a language runtime and the directories its language
  * needs inside a rootfs ("language_deps"), or NULL: not a runtime. */
 static const char *runtime_of(const char *type, const char **deps)
@@ -133,6 +141,7 @@ static const char *runtime_of(const char *type, const char **deps)
         { is_python, WR_PYTHON_RUNTIME, WR_PYTHON_DIRS },
         { is_php, WR_PHP_RUNTIME, WR_PHP_DIRS },
         { is_perl, WR_PERL_RUNTIME, WR_PERL_DIRS },
+        { is_ruby, WR_RUBY_RUNTIME, WR_RUBY_DIRS },
     };
 
     for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
@@ -161,7 +170,7 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     char why[256];
 
     if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type) && !is_php(type)
-                         && !is_perl(type))) {
+                         && !is_perl(type) && !is_ruby(type))) {
         snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
         return fail(reason, rlen, name, why);
     }
@@ -286,27 +295,57 @@ static int php_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-/* The perl options (src/runtime/perl/main.c). */
-static int perl_env(char **env, size_t *n, json_t *app)
-{
-    static const struct { const char *key, *var; } ints[] = {
-        { "threads", "WARREN_PERL_THREADS" },
-        { "thread_stack_size", "WARREN_PERL_THREAD_STACK_SIZE" },
-    };
-    const char *script = json_string_value(json_object_get(app, "script"));
+/* Options passed as they are, strings and integers: KEY -> VAR=value. */
+typedef struct {
+    const char *key, *var;
+} opt_var_t;
 
-    if (script && asprintf(&env[(*n)++], "WARREN_PERL_SCRIPT=%s", script) < 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
-        json_t *v = json_object_get(app, ints[i].key);
-        if (json_is_integer(v)
-            && asprintf(&env[(*n)++], "%s=%lld", ints[i].var, (long long) json_integer_value(v)) < 0)
+static int plain_env(char **env, size_t *n, json_t *app, const opt_var_t *vars, size_t nvars)
+{
+    for (size_t i = 0; i < nvars; i++) {
+        json_t *v = json_object_get(app, vars[i].key);
+        int rc = 0;
+
+        if (json_is_string(v))
+            rc = asprintf(&env[*n], "%s=%s", vars[i].var, json_string_value(v));
+        else if (json_is_integer(v))
+            rc = asprintf(&env[*n], "%s=%lld", vars[i].var, (long long) json_integer_value(v));
+        else
+            continue;
+        if (rc < 0) {
+            env[*n] = NULL;         /* asprintf leaves it undefined */
             return -1;
+        }
+        (*n)++;
     }
     return 0;
 }
 
-#define WR_RUNTIME_VARS  10      /* python_env(), php_env() or perl_env() add at most this many */
+/* The perl options (src/runtime/perl/main.c). */
+static int perl_env(char **env, size_t *n, json_t *app)
+{
+    static const opt_var_t vars[] = {
+        { "script", "WARREN_PERL_SCRIPT" },
+        { "threads", "WARREN_PERL_THREADS" },
+        { "thread_stack_size", "WARREN_PERL_THREAD_STACK_SIZE" },
+    };
+
+    return plain_env(env, n, app, vars, sizeof(vars) / sizeof(vars[0]));
+}
+
+/* The ruby options (src/runtime/ruby/main.c). */
+static int ruby_env(char **env, size_t *n, json_t *app)
+{
+    static const opt_var_t vars[] = {
+        { "script", "WARREN_RUBY_SCRIPT" },
+        { "hooks", "WARREN_RUBY_HOOKS" },
+        { "threads", "WARREN_RUBY_THREADS" },
+    };
+
+    return plain_env(env, n, app, vars, sizeof(vars) / sizeof(vars[0]));
+}
+
+#define WR_RUNTIME_VARS  10      /* the language's *_env() adds at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
@@ -337,6 +376,8 @@ static int build_env(wr_app_spec_t *s, json_t *app)
         return php_env(s->env, &n, app);
     if (is_perl(json_string_value(json_object_get(app, "type"))))
         return perl_env(s->env, &n, app);
+    if (is_ruby(json_string_value(json_object_get(app, "type"))))
+        return ruby_env(s->env, &n, app);
     return 0;
 }
 

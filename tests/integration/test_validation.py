@@ -380,8 +380,9 @@ VALID = [
 # Valid, but main cannot run them yet: validation passes (not 400), the apply
 # refuses them with 500 "... is not supported yet." and nothing changes.
 VALID_UNSUPPORTED = [
-    ("ruby", lambda c: c["applications"].__setitem__(
-        "rb", {"type": "ruby", "script": "/srv/config.ru"})),
+    ("wasm", lambda c: c["applications"].__setitem__(
+        "wa", {"type": "wasm", "module": "/srv/app.wasm", "request_handler": "h",
+               "malloc_handler": "m", "free_handler": "f"})),
     ("java", lambda c: c["applications"].__setitem__(
         "jv", {"type": "java", "webapp": "/srv/app.war"})),
 ]
