@@ -13,6 +13,8 @@
 /* The glue's source (build/gen/glue_rb.c, made from glue.rb). */
 extern const char wrb_glue_rb[];
 
+#define GLUE_NAME "(warren-ruby glue.rb)"
+
 /* Ruby's own argument vector: nothing to run but what we evaluate. */
 static char arg0[] = WRB_PROGRAM, arg1[] = "-e0";
 
@@ -76,6 +78,19 @@ int wrb_call(const char *what, int *exit_status, const char *name, int argc, con
     return -1;
 }
 
+/* The glue, under a name its backtraces show. */
+static VALUE eval_glue(VALUE unused)
+{
+    VALUE args[] = {
+        rb_str_new_cstr(wrb_glue_rb),
+        rb_const_get(rb_cObject, rb_intern("TOPLEVEL_BINDING")),
+        rb_str_new_cstr(GLUE_NAME),
+        INT2FIX(1),
+    };
+
+    return rb_funcallv(rb_mKernel, rb_intern("eval"), 4, args);
+}
+
 int wrb_ruby_start(const wrb_options_t *o)
 {
     char *args[] = { arg0, arg1, NULL };
@@ -89,7 +104,7 @@ int wrb_ruby_start(const wrb_options_t *o)
     ruby_options(2, args);
     ruby_script(WRB_PROGRAM);
     wrb_rack_init();
-    rb_eval_string_protect(wrb_glue_rb, &state);
+    rb_protect(eval_glue, Qnil, &state);
     if (state != 0) {
         VALUE line = wrb_error_line(rb_errinfo());
         rb_set_errinfo(Qnil);

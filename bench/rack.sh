@@ -1,0 +1,132 @@
+#!/bin/bash
+# bench/rack.sh: one Rack hello-world (10 KB text/plain body) served by
+# Warren's Ruby runtime, by uWSGI's rack plugin, by Puma and by Unicorn
+# (Debian's packages), 2 worker processes each, wrk alternately in one run.
+# See bench/README.md. As root: bench/rack.sh
+#
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]  WRK_THREADS [2]  WRK_CONNS [32]  WRK_DURATION [5s]  PROCESSES [2]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-32}
+WRK_DURATION=${WRK_DURATION:-5s}
+PROCESSES=${PROCESSES:-2}
+NPROC=$(nproc)
+BODY_LEN=10240
+UWSGI_PLUGIN=/usr/lib/uwsgi/plugins/rack_ruby31_plugin.so
+
+. "$top/bench/common.sh"     # pids=(), cleanup on exit, install_missing, free_port, start_warrend, bench_world, run_wrk, check_body, median_of
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[ -x /usr/bin/uwsgi ] || missing+=(uwsgi)
+[ -f "$UWSGI_PLUGIN" ] || missing+=(uwsgi-plugin-rack-ruby3.1)
+[ -x /usr/bin/puma ] || missing+=(puma)
+[ -x /usr/bin/unicorn ] || missing+=(unicorn)
+install_missing "${missing[@]}"
+command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
+
+echo "== building warren-ruby"
+make -C "$top" --no-print-directory build/warren-ruby
+bench_world rack
+cat > "$app/config.ru" <<RACK
+body = ("x" * $BODY_LEN).freeze
+headers = { "Content-Type" => "text/plain", "Content-Length" => body.bytesize.to_s }.freeze
+run lambda { |_env| [200, headers.dup, [body]] }
+RACK
+chmod -R a+rX "$app"          # Warren's workers run as nobody
+
+declare -A port=() med=()
+servers=()
+for s in warren uwsgi uwsgi-ka puma unicorn; do port[$s]=$(free_port); done
+
+# ---- Warren
+start_warrend "$work/logs/warren.log"
+conf=$(cat <<JSON
+{"listeners": {"127.0.0.1:${port[warren]}": {"pass": "applications/rb"}},
+ "applications": {"rb": {"type": "ruby", "script": "$app/config.ru", "processes": $PROCESSES}}}
+JSON
+)
+out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
+case "$out" in
+    *"Reconfiguration done"*) servers+=(warren);;
+    *) echo "== SKIPPED warren: refused the config: $out";;
+esac
+
+# ---- uWSGI, rack plugin: "uwsgi" closes every connection (--http-socket),
+#      "uwsgi-ka" keeps them (--http11-socket), PROCESSES workers each
+if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
+    for mode in uwsgi uwsgi-ka; do
+        sockopt=--http-socket
+        [ "$mode" = uwsgi-ka ] && sockopt=--http11-socket
+        /usr/bin/uwsgi --plugin rack_ruby31 "$sockopt" "127.0.0.1:${port[$mode]}" --master \
+            --processes "$PROCESSES" --die-on-term --disable-logging \
+            --rack "$app/config.ru" </dev/null >"$work/logs/$mode.log" 2>&1 &
+        pids+=($!)
+        servers+=("$mode")
+    done
+else
+    echo "== SKIPPED uwsgi: uwsgi or its rack plugin is not installed"
+fi
+
+# ---- Puma: cluster mode, PROCESSES workers of one thread each (as the
+#      others: one request at a time per process), keep-alive on
+if [ -x /usr/bin/puma ]; then
+    (cd "$app" && exec /usr/bin/puma --bind "tcp://127.0.0.1:${port[puma]}" \
+        --workers "$PROCESSES" --threads 1:1 --environment production --quiet \
+        config.ru) </dev/null >"$work/logs/puma.log" 2>&1 &
+    pids+=($!)
+    servers+=(puma)
+else
+    echo "== SKIPPED puma: not installed"
+fi
+
+# ---- Unicorn: PROCESSES workers, a connection per request (it never keeps one)
+if [ -x /usr/bin/unicorn ]; then
+    echo "worker_processes $PROCESSES" > "$work/unicorn.rb"
+    (cd "$app" && exec /usr/bin/unicorn --listen "127.0.0.1:${port[unicorn]}" \
+        --env none -c "$work/unicorn.rb" config.ru) </dev/null >"$work/logs/unicorn.log" 2>&1 &
+    pids+=($!)
+    servers+=(unicorn)
+else
+    echo "== SKIPPED unicorn: not installed"
+fi
+
+ok=()
+for s in "${servers[@]}"; do
+    if why=$(check_body "http://127.0.0.1:${port[$s]}/" "$BODY_LEN"); then
+        ok+=("$s")
+    else
+        echo "== SKIPPED $s: does not answer the $BODY_LEN-byte body: $why"
+    fi
+done
+servers=("${ok[@]}")
+
+echo "== $(uname -r), $NPROC CPUs; $(ruby -v | cut -d' ' -f1-2); rack $(ruby -e 'require "rack"; print Rack.release'); $(/usr/bin/uwsgi --version 2>/dev/null | sed 's/^/uwsgi /' || true); $(/usr/bin/puma --version 2>/dev/null | head -1 || true); unicorn $(ruby -e 'require "unicorn"; print Unicorn::Const::UNICORN_VERSION' 2>/dev/null || true)"
+echo "== app: config.ru, $BODY_LEN-byte text/plain body with Content-Length;" \
+     "$PROCESSES worker processes each, one request at a time each;" \
+     "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds alternating; no access logs"
+echo "   keep-alive: warren yes; uwsgi-ka yes; puma yes; uwsgi and unicorn no" \
+     "(a connection per request: wrk counts each close as a read error)"
+
+results="$work/results.txt"
+: > "$results"
+order=("${servers[@]}")
+for round in $(seq "$ROUNDS"); do
+    for s in "${order[@]}"; do run_wrk "$s" /; done
+    order=("${order[@]:1}" "${order[0]}")
+done
+
+echo "== medians (req/s)"
+for s in "${servers[@]}"; do
+    med[$s]=$(median_of "$s")
+    printf "  %-9s %10s\n" "$s" "${med[$s]}"
+done
+for s in uwsgi uwsgi-ka puma unicorn; do
+    awk -v w="${med[warren]:-0}" -v p="${med[$s]:-0}" -v n="$s" 'BEGIN {
+        if (w > 0 && p > 0) printf "  warren/%-9s %.2f\n", n, w / p
+    }'
+done
+echo "== done (stopping pids ${pids[*]})"
