@@ -117,6 +117,7 @@ module Warren
     def load(script, hooks)
       HookFile.new.instance_eval(File.read(hooks), hooks) if hooks
       require "rack"
+      require "uri"     # loaded under every Rack server; Rack::Lint counts on it
       app = Rack::Builder.parse_file(script)
       app = app.first if app.is_a?(Array)     # Rack 2: [app, options]
       raise "#{script} did not build an application (it has no #call)" unless app.respond_to?(:call)
