@@ -5,6 +5,7 @@
 # Warren::Input::read move bytes to and from libwarren. A request handle
 # ($r) is a blessed reference to the request's C state, emptied when the
 # request is over: a handle kept past its request fails cleanly.
+# line 9 "(warren-perl glue.pl)"
 package Warren;
 use strict;
 use warnings;

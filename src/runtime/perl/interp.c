@@ -6,8 +6,11 @@
  * interpreter per extra thread (perl_clone, as ithreads do), each with
  * its own copy of everything the script loaded.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <EXTERN.h>
 #include <perl.h>
@@ -19,8 +22,13 @@ EXTERN_C void boot_DynaLoader(pTHX_ CV *cv);
 /* The glue's source (build/gen/glue_pl.c, made from glue.pl). */
 extern const char wpl_glue_pl[];
 
-/* Perl's own argument vector: nothing to run but what we evaluate. */
-static char arg0[] = WPL_PROGRAM, arg1[] = "-e", arg2[] = "0";
+/* Perl's own argument vector: its program ("0", nothing to run but what
+ * we evaluate later) is read from standard input ("-"), a pipe while
+ * perl_parse reads it (parse_main): "-e" would open /dev/null, which a
+ * rootfs may not have. An empty program would leave the main CV without
+ * a pad, which perl_clone cannot copy. */
+static char arg0[] = WPL_PROGRAM, arg1[] = "-";
+static const char main_program[] = "0;\n";
 
 static void xs_init(pTHX)
 {
@@ -99,9 +107,37 @@ static int load_script(pTHX_ const char *script)
     return failed ? -1 : 0;
 }
 
+/* perl_parse with main_program on fd 0, then fd 0 as it was. */
+static int parse_main(PerlInterpreter *my_perl)
+{
+    char *args[] = { arg0, arg1, NULL };
+    int pipefd[2], saved, rc = -1;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        wpl_log("pipe2: %s", strerror(errno));
+        return -1;
+    }
+    /* A few bytes: the pipe's buffer takes them without a reader. */
+    if (write(pipefd[1], main_program, strlen(main_program)) < 0)
+        wpl_log("write(pipe): %s", strerror(errno));
+    close(pipefd[1]);
+    saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
+    if (dup2(pipefd[0], 0) < 0) {
+        wpl_log("dup2(empty pipe, 0): %s", strerror(errno));
+    } else {
+        rc = perl_parse(my_perl, xs_init, 2, args, NULL) == 0 ? 0 : -1;
+        /* Perl keeps no handle on the program it read (PL_rsfp closed). */
+        if (saved >= 0 ? dup2(saved, 0) < 0 : close(0) < 0)
+            wpl_log("restoring fd 0: %s", strerror(errno));
+    }
+    if (saved >= 0)
+        close(saved);
+    close(pipefd[0]);
+    return rc;
+}
+
 wpl_interp_t *wpl_interp_start(const wpl_options_t *o)
 {
-    char *args[] = { arg0, arg1, arg2, NULL };
     PerlInterpreter *my_perl = perl_alloc();
     wpl_interp_t *pi = calloc(1, sizeof(*pi));
 
@@ -115,7 +151,7 @@ wpl_interp_t *wpl_interp_start(const wpl_options_t *o)
     perl_construct(my_perl);
     /* END blocks run when a worker ends, as under a forking server. */
     PL_exit_flags |= PERL_EXIT_DESTRUCT_END;
-    if (perl_parse(my_perl, xs_init, 3, args, NULL) != 0 || perl_run(my_perl) != 0) {
+    if (parse_main(my_perl) < 0 || perl_run(my_perl) != 0) {
         wpl_log("Perl did not start");
         goto fail;
     }

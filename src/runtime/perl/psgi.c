@@ -105,27 +105,27 @@ XS(xs_head)
     if (st->head_sent)
         croak("Warren: the response head was sent already");
     if (!SvOK(ST(1)) || !looks_like_number(ST(1)))
-        croak("the response's status is not a number");
+        croak("the response's status is not a number\n");
     status = SvIV(ST(1));
     if (status < STATUS_MIN || status > STATUS_MAX)
-        croak("the response's status %" IVdf " is not 100..999", status);
+        croak("the response's status %" IVdf " is not 100..999\n", status);
     if (!SvROK(ST(2)) || SvTYPE(SvRV(ST(2))) != SVt_PVAV)
-        croak("the response's headers are not an array reference");
+        croak("the response's headers are not an array reference\n");
     headers = (AV *) SvRV(ST(2));
     last = av_len(headers);
     if (warren_response_init(st->req, (int) status, (size_t) (last + 1) / 2) < 0)
-        croak("the response's status %" IVdf " is refused: %s", status, strerror(errno));
+        croak("the response's status %" IVdf " is refused: %s\n", status, strerror(errno));
     for (SSize_t i = 0; i + 1 <= last; i += 2) {
         SV **name = av_fetch(headers, i, 0), **value = av_fetch(headers, i + 1, 0);
         STRLEN nn, vn;
         const char *n, *v;
 
         if (name == NULL || value == NULL || !SvOK(*name) || !SvOK(*value))
-            croak("the response's header %ld has no name or no value", (long) i / 2);
+            croak("the response's header %ld has no name or no value\n", (long) i / 2);
         n = SvPVbyte(*name, nn);
         v = SvPVbyte(*value, vn);
         if (warren_response_add_header(st->req, n, nn, v, vn) < 0)
-            croak("the response's header \"%.*s\" is refused: %s", (int) nn, n,
+            croak("the response's header \"%.*s\" is refused: %s\n", (int) nn, n,
                   errno == EINVAL ? "not a valid field" : strerror(errno));
     }
     if (items > 3 && SvTRUE(ST(3))) {
@@ -162,7 +162,7 @@ XS(xs_write_last)
         croak_xs_usage(cv, "r, body");
     st = req_of(aTHX_ ST(0));
     if (!SvROK(ST(1)) || SvTYPE(SvRV(ST(1))) != SVt_PVAV)
-        croak("the response's body is not an array reference");
+        croak("the response's body is not an array reference\n");
     body = (AV *) SvRV(ST(1));
     last = av_len(body);
     for (SSize_t i = 0; i < last; i++) {
