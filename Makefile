@@ -144,9 +144,10 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warren build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan
+integration: build/warrend build/warren build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
+	    WARREN_PERL_BIN=$(CURDIR)/build/warren-perl-asan \
 	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
 
 # ---- python runtime
@@ -239,6 +240,51 @@ build/asan/src/runtime/php/asan_options.o: tests/support/asan_options.c
 # The script resolution (no PHP in it) has a unit test of its own.
 build/unit/test_php_resolve: build/asan/src/runtime/php/resolve.o
 # ---- end php runtime
+
+# ---- perl runtime
+# build/warren-perl: the Perl PSGI runtime, a worker program on libwarren
+# (src/runtime/perl) embedding Debian's libperl (package libperl-dev). Only
+# this program links libperl.
+PERL_BIN      ?= /usr/bin/perl
+PL_RT_SRC     := $(wildcard src/runtime/perl/*.c) $(wildcard src/runtime/common/*.c)
+PL_RT_OBJ     := $(PL_RT_SRC:%.c=build/obj/%.o)
+PL_RT_ASAN    := $(PL_RT_SRC:%.c=build/asan/%.o) build/asan/src/runtime/perl/asan_options.o
+# -isystem: Perl's headers are not ours to keep warning-free; its macros
+# (dXSARGS, dSP ...) declare what a function may not use.
+PL_CCOPTS      = $(patsubst -I%,-isystem %,$(filter -I% -D_REENTRANT -DDEBIAN -fwrapv -fno-strict-aliasing -D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64,$(shell $(PERL_BIN) -MExtUtils::Embed -e ccopts)))
+PL_LIBS        = $(shell $(PERL_BIN) -MExtUtils::Embed -e ldopts)
+
+$(PL_RT_OBJ) $(PL_RT_ASAN): CPPFLAGS += $(PL_CCOPTS)
+$(filter build/%/src/runtime/perl/psgi.o build/%/src/runtime/perl/interp.o,$(PL_RT_OBJ) $(PL_RT_ASAN)): WARN += -Wno-shadow -Wno-unused-variable -Wno-unused-value
+
+# isolation "language_deps" of a perl app: the directories of @INC that exist.
+PL_DEP_DIRS    = $(shell $(PERL_BIN) -e 'print join ":", grep { -d } @INC')
+$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_PERL_DIRS='"$(PL_DEP_DIRS)"'
+
+# The PSGI glue (src/runtime/perl/glue.pl) travels inside the program.
+PL_GLUE_GEN   := build/gen/glue_pl.c
+$(PL_GLUE_GEN): src/runtime/perl/glue.pl scripts/embed_text.py
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(PY_BIN) scripts/embed_text.py wpl_glue_pl $< > $@.tmp && mv $@.tmp $@
+PL_RT_OBJ     += $(PL_GLUE_GEN:%.c=build/obj/%.o)
+PL_RT_ASAN    += $(PL_GLUE_GEN:%.c=build/asan/%.o)
+
+build/warren-perl: $(PL_RT_OBJ) build/libwarren.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PL_LIBS)
+
+all: build/warren-perl
+
+# The integration suite runs this one as warren-perl (WARREN_PERL_BIN).
+build/warren-perl-asan: $(PL_RT_ASAN) $(LIBW_SRC:%.c=build/asan/%.o)
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(PL_LIBS)
+
+build/asan/src/runtime/perl/asan_options.o: tests/support/asan_options.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(WARN) -c $< -o $@
+# ---- end perl runtime
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -6,13 +6,14 @@
 # php8.2-dev: the PHP runtime (build/warren-php) embeds Debian's libphp.
 # libnghttp2: HTTP/2 framing in the router; curl and python3-h2 are the
 # HTTP/2 clients of tests/integration/test_http2.py.
+# libperl-dev: the Perl runtime (build/warren-perl) embeds Debian's libperl.
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
       libssl-dev openssl libnghttp2-dev
       python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
-      libphp8.2-embed php8.2-dev"
+      libphp8.2-embed php8.2-dev libperl-dev"
 
 missing=""
 for p in $PKGS; do

@@ -15,8 +15,10 @@
  * --modulesdir, by default the directory warrend itself is in) with the
  * app's options in WARREN_PYTHON_* variables (src/runtime/python/main.c).
  * A "php" app runs RUNTIMES/warren-php, its options in WARREN_PHP_*
- * variables (src/runtime/php/options.c). Both run as zygotes: PHP or the
- * Python app loaded once, workers forked from it.
+ * variables (src/runtime/php/options.c). A "perl" app runs
+ * RUNTIMES/warren-perl, its options in WARREN_PERL_* variables
+ * (src/runtime/perl/main.c). All three run as zygotes: PHP, the Python
+ * app or the PSGI script loaded once, workers forked from it.
  *
  * Worker process (external type):
  *   argv     executable, then "arguments"
@@ -47,6 +49,7 @@
 #define WR_APP_DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define WR_PYTHON_RUNTIME    "warren-python"
 #define WR_PHP_RUNTIME       "warren-php"
+#define WR_PERL_RUNTIME      "warren-perl"
 #define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
 #define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
 #define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */

@@ -96,6 +96,9 @@ static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def
 #ifndef WR_PHP_DIRS
 #define WR_PHP_DIRS ""
 #endif
+#ifndef WR_PERL_DIRS
+#define WR_PERL_DIRS ""
+#endif
 
 /* "python", "python 3", "python 3.11": Unit's type with an optional version. */
 static int is_lang(const char *type, const char *lang)
@@ -114,6 +117,34 @@ static int is_php(const char *type)
     return is_lang(type, "php");
 }
 
+static int is_perl(const char *type)
+{
+    return is_lang(type, "perl");
+}
+
+/* The program of a language runtime and the directories its language
+ * needs inside a rootfs ("language_deps"), or NULL: not a runtime. */
+static const char *runtime_of(const char *type, const char **deps)
+{
+    static const struct {
+        int (*is)(const char *type);
+        const char *program, *deps;
+    } runtimes[] = {
+        { is_python, WR_PYTHON_RUNTIME, WR_PYTHON_DIRS },
+        { is_php, WR_PHP_RUNTIME, WR_PHP_DIRS },
+        { is_perl, WR_PERL_RUNTIME, WR_PERL_DIRS },
+    };
+
+    for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
+        if (runtimes[i].is(type)) {
+            *deps = runtimes[i].deps;
+            return runtimes[i].program;
+        }
+    }
+    *deps = NULL;
+    return NULL;
+}
+
 int wr_app_is_http(json_t *app)
 {
     const char *type = json_string_value(json_object_get(app, "type"));
@@ -129,7 +160,8 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     json_t *iso = json_object_get(app, "isolation");
     char why[256];
 
-    if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type) && !is_php(type))) {
+    if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type) && !is_php(type)
+                         && !is_perl(type))) {
         snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
         return fail(reason, rlen, name, why);
     }
@@ -254,7 +286,27 @@ static int php_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-#define WR_RUNTIME_VARS  10      /* python_env() or php_env() add at most this many */
+/* The perl options (src/runtime/perl/main.c). */
+static int perl_env(char **env, size_t *n, json_t *app)
+{
+    static const struct { const char *key, *var; } ints[] = {
+        { "threads", "WARREN_PERL_THREADS" },
+        { "thread_stack_size", "WARREN_PERL_THREAD_STACK_SIZE" },
+    };
+    const char *script = json_string_value(json_object_get(app, "script"));
+
+    if (script && asprintf(&env[(*n)++], "WARREN_PERL_SCRIPT=%s", script) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        json_t *v = json_object_get(app, ints[i].key);
+        if (json_is_integer(v)
+            && asprintf(&env[(*n)++], "%s=%lld", ints[i].var, (long long) json_integer_value(v)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define WR_RUNTIME_VARS  10      /* python_env(), php_env() or perl_env() add at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
@@ -283,6 +335,8 @@ static int build_env(wr_app_spec_t *s, json_t *app)
         return python_env(s->env, &n, app);
     if (is_php(json_string_value(json_object_get(app, "type"))))
         return php_env(s->env, &n, app);
+    if (is_perl(json_string_value(json_object_get(app, "type"))))
+        return perl_env(s->env, &n, app);
     return 0;
 }
 
@@ -292,7 +346,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
 {
     const char *type = json_string_value(json_object_get(app, "type"));
     char why[256];
-    const char *sched;
+    const char *sched, *deps, *runtime = runtime_of(type, &deps);
 
     memset(s, 0, sizeof(*s));
     wr_sb_conf_init(&s->sb);
@@ -305,13 +359,9 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                      ? (int) json_integer_value(json_object_get(app, "concurrency"))
                      : WR_APP_DEFAULT_CONCURRENCY;
     s->name = strdup(name);
-    if (is_python(type)) {
+    if (runtime != NULL) {
         s->zygote = 1;
-        if (asprintf(&s->executable, "%s/%s", runtimes, WR_PYTHON_RUNTIME) < 0)
-            s->executable = NULL;
-    } else if (is_php(type)) {
-        s->zygote = 1;
-        if (asprintf(&s->executable, "%s/%s", runtimes, WR_PHP_RUNTIME) < 0)
+        if (asprintf(&s->executable, "%s/%s", runtimes, runtime) < 0)
             s->executable = NULL;
     } else {
         s->executable = dup_opt(json_object_get(app, "executable"));
@@ -326,10 +376,8 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     }
     s->host_uid = s->uid;
     s->host_gid = s->gid;
-    s->runtime = is_python(type) || is_php(type);
-    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"),
-                                  is_python(type) ? WR_PYTHON_DIRS : is_php(type) ? WR_PHP_DIRS : NULL,
-                                  why, sizeof(why))) {
+    s->runtime = runtime != NULL;
+    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), deps, why, sizeof(why))) {
     case -1:
         wr_app_spec_free(s);
         return oom(reason, rlen, name);
