@@ -11,7 +11,8 @@ listener:
   - loading: the script is loaded once, by the prototype, and the workers
     are forked from that image (a script-level `my $loaded = $$`); an
     object with a `call` method is an application too; "perl 5" and
-    "perl 5.36" are the same type;
+    "perl 5.36" are the same type; a replaced worker is forked again, the
+    script not run again;
   - a script that cannot load (missing, syntax error, not a code
     reference, die at load) fails the PUT with 500 and the cause in
     "detail", the running configuration serving on;
@@ -19,12 +20,17 @@ listener:
   - psgi.input: 4 MiB read 64 KiB at a time, with Content-Length and
     chunked, byte-exact;
   - responses: status, Location, repeated headers, a file handle body, a
-    getline/close object, delayed and streaming responses (chunked, 8 MiB
-    to a slow reader), HEAD;
-  - errors: die while serving and invalid responses give 500 and a log
-    line, the same worker serves on; psgi.errors and warn reach the log;
-  - environment, working_directory, processes, restart, threads;
-  - validation: no "script", threads out of range.
+    getline/close object (close called, also when the client leaves),
+    delayed and streaming responses (chunked, 8 MiB to a slow reader, a
+    client that leaves), HEAD;
+  - errors: die while serving and invalid responses (not an array, too
+    short, odd headers, a CR LF in a value, a wide character ...) give 500
+    and a log line, the same worker serves on; psgi.errors and warn reach
+    the log;
+  - environment, working_directory, processes, restart, threads (two
+    requests at once in one worker; every kind of response through
+    interpreter clones);
+  - validation: no "script", threads out of 1..64.
 """
 
 import concurrent.futures
@@ -231,6 +237,7 @@ my %ROUTES = (
             for (my $i = 0; $i < $lines; $i += $per) {
                 my $end = $i + $per < $lines ? $i + $per : $lines;
                 $w->write(join '', map { stream_line($_) } $i .. $end - 1);
+                $w->write('') if $q->{empty};
             }
             $w->close;
         };
@@ -240,12 +247,51 @@ my %ROUTES = (
 
     '/invalid/string' => sub { "a string" },
     '/invalid/short' => sub { [200] },
+    '/invalid/odd-headers' => sub { [200, ['X-Alone'], ['body']] },
+    '/invalid/body-string' => sub { [200, ['Content-Type' => 'text/plain'], 'not an array'] },
+    '/invalid/wide' => sub { [200, ['Content-Type' => 'text/plain'], ["wide \x{263A}"]] },
+    '/invalid/delayed' => sub { sub { $_[0]->("a string") } },
+
+    '/invalid/header-crlf' => sub {
+        [200, ['Content-Type' => 'text/plain', 'X-Value' => "a\r\nX-Injected: 1"], ['body']];
+    },
+
+    # Empty strings among the body's parts (an empty chunk must not end a
+    # chunked response).
+    '/empties' => sub { [200, ['Content-Type' => 'text/plain'], ['', 'one', '', '', 'two', '']] },
+
+    # An in-memory filehandle: no fd, read with getline.
+    '/memfh' => sub {
+        my $q = query($_[0]);
+        my $text = join '', map { "memory line $_\n" } 1 .. $q->{n};
+        open my $fh, '<', \$text or die "open scalar: $!";
+        [200, ['Content-Type' => 'text/plain'], $fh];
+    },
+
+    '/die-delayed' => sub { sub { die "delayed-died-marker-4712\n" } },
 
     '/errors' => sub {
         my $env = shift;
         $env->{'psgi.errors'}->print("psgi-errors-marker-1234\n");
         warn "warn-marker-5678\n";
         [200, ['Content-Type' => 'text/plain'], ['logged']];
+    },
+
+    # As the spec puts it: print without a newline.
+    '/errors-partial' => sub {
+        $_[0]->{'psgi.errors'}->print("partial-marker-999");
+        [200, ['Content-Type' => 'text/plain'], ['logged']];
+    },
+
+    # read($buf, $len, $offset) past the end of $buf pads it with "\0", as
+    # Perl's read does.
+    '/offset' => sub {
+        my $in = $_[0]->{'psgi.input'};
+        my $buf = 'ab';
+        my $n = $in->read($buf, 3, 5);
+        my $m = $in->read(my $undef_buf, 100);
+        [200, ['Content-Type' => 'text/plain'],
+         [join ':', $n, unpack('H*', $buf), $m, defined $undef_buf ? $undef_buf : 'undef']];
     },
 
     # Threads: /wait says it started (file ?started=), then waits up to 10 s
@@ -424,6 +470,25 @@ def test_script_is_loaded_once_and_the_workers_are_forked_from_it(perl):
         d = get_json(port, "/pid")
         assert d["pid"] in pids and d["loaded"] == ld, d
     assert loads(root) == [ld], loads(root)
+
+
+def test_a_replaced_worker_is_forked_from_the_same_load(perl):
+    """A worker killed (here by limits.timeout, its request hung) is
+    replaced by a fork of the same loaded image: the script is not run
+    again."""
+    w, root = perl
+    port = start(w, app_cfg(root, limits={"timeout": 1}))
+    first = get_json(port, "/pid")
+    started = os.path.join(root, "out", "started-hang")
+    never = os.path.join(root, "out", "never")
+    r = hh.get(port, "/wait?started=%s&file=%s" % (started, never))
+    assert r.status == 503, r
+    d = wh.wait_for(lambda: (lambda x: x if x["pid"] != first["pid"] else None)(
+        get_json(port, "/pid")), WAIT_S)
+    assert d, "the worker was not replaced"
+    assert d["loaded"] == first["loaded"], (d, first)
+    assert loads(root) == [first["loaded"]], loads(root)
+    assert first["pid"] not in w.app_processes()[1]
 
 
 def test_object_with_a_call_method_is_an_application(perl):
@@ -627,6 +692,9 @@ def test_input_echoed_byte_exact(perl, framing):
         # the connection serves on
         r = c.request("POST", "/echo", body=b"small one")
         assert (r.status, r.body) == (200, b"small one"), r
+        # an offset past the buffer's end pads it with NULs; then the rest
+        r = c.request("POST", "/offset", body=b"xyzREST")
+        assert (r.status, r.body) == (200, b"3:616200000078797a:4:REST"), r
 
 
 # ------------------------------------------------------------------ 5. responses
@@ -643,6 +711,10 @@ def test_status_location_and_repeated_headers(perl):
     assert (r.status, r.body) == (200, b"two cookies"), r
     assert r.all("Set-Cookie") == ["a=1; Path=/", "b=2; HttpOnly"], r.headers
     assert r.all("X-Several") == ["one"], r.headers
+    with hh.Conn(port) as c:
+        for _ in range(2):
+            r = c.request("GET", "/empties")
+            assert (r.status, r.body) == (200, b"onetwo"), r
 
 
 def test_filehandle_body(perl):
@@ -659,6 +731,10 @@ def test_filehandle_body(perl):
     empty = hh.write(root, "empty.bin", b"")
     r = hh.get(port, "/file?path=" + empty)
     assert (r.status, r.body) == (200, b""), r
+    # An in-memory filehandle (no fd: read by lines).
+    r = hh.get(port, "/memfh?n=10000")
+    assert r.status == 200, r
+    assert r.body == b"".join(b"memory line %d\n" % i for i in range(1, 10001)), r
 
 
 def test_getline_body_and_close_is_called(perl):
@@ -675,6 +751,24 @@ def test_getline_body_and_close_is_called(perl):
         assert f.read() == "closed after %d" % n
 
 
+def test_getline_close_is_called_when_the_client_leaves(perl):
+    """A getline body far larger than the client takes: the client reads the
+    head and goes; close is called all the same, and the worker serves on."""
+    w, root = perl
+    port = start(w, app_cfg(root))
+    pid = pid_of(port)
+    marker = os.path.join(root, "out", "closed-gone")
+    with hh.Conn(port, timeout=15) as c:
+        c.send(hh.build("GET", "/getline?n=5000000&marker=" + marker))
+        r = c.read_response(head_only=True)
+        assert r.status == 200, r
+    assert wh.wait_for(lambda: os.path.exists(marker) and os.path.getsize(marker) > 0,
+                       WAIT_S), "close was not called"
+    with open(marker) as f:
+        assert re.fullmatch(r"closed after \d+", f.read())
+    assert pid_of(port) == pid
+
+
 def test_delayed_response(perl):
     w, root = perl
     port = start(w, app_cfg(root))
@@ -686,8 +780,9 @@ def test_streaming_writer_is_chunked_and_exact(perl):
     w, root = perl
     port = start(w, app_cfg(root))
     with hh.Conn(port, timeout=15) as c:
-        for n, per in ((100000, 1000), (7, 3), (0, 1)):
-            r = c.request("GET", "/stream?lines=%d&per=%d" % (n, per))
+        for n, per, empty in ((100000, 1000, 0), (7, 3, 0), (0, 1, 0), (5000, 100, 1)):
+            # empty=1: a write("") after each write
+            r = c.request("GET", "/stream?lines=%d&per=%d&empty=%d" % (n, per, empty))
             assert r.status == 200, r
             assert r.header("Transfer-Encoding") == "chunked", r.headers
             assert r.header("Content-Length") is None, r.headers
@@ -772,9 +867,34 @@ def test_die_while_serving_is_500_logged_and_the_worker_serves_on(perl):
         assert pid_of(port) == pid
     assert in_log(w, "perl-died-marker-4711"), w.log()[-3000:]
     assert pid in w.app_processes()[1]
+    # dying in a delayed response's code, before it answered: the same
+    r = hh.get(port, "/die-delayed")
+    assert r.status == 500, r
+    assert pid_of(port) == pid
+    assert in_log(w, "delayed-died-marker-4712"), w.log()[-3000:]
 
 
-@pytest.mark.parametrize("kind", ["string", "short"])
+def test_streaming_to_a_client_that_leaves(perl):
+    """The client takes the head of an 80 MiB stream and goes: the writer's
+    next writes fail, the application ends, and the same worker serves the
+    next requests."""
+    w, root = perl
+    port = start(w, app_cfg(root))
+    pid = pid_of(port)
+    for _ in range(2):
+        with hh.Conn(port, timeout=15) as c:
+            c.send(hh.build("GET", "/stream?lines=%d&per=8192" % (10 * MiB)))
+            r = c.read_response(head_only=True)
+            assert r.status == 200, r
+        d = wh.wait_for(lambda: (lambda x: x if x["pid"] == pid else None)(
+            get_json(port, "/pid")), WAIT_S)
+        assert d, "the worker did not come back"
+    r = hh.get(port, "/stream?lines=1000&per=7")
+    assert (r.status, r.body) == (200, lines(1000)), r
+
+
+@pytest.mark.parametrize("kind", ["string", "short", "odd-headers", "body-string", "wide",
+                                  "delayed", "header-crlf"])
 def test_invalid_response_is_500_and_logged(perl, kind):
     w, root = perl
     port = start(w, app_cfg(root))
@@ -782,8 +902,10 @@ def test_invalid_response_is_500_and_logged(perl, kind):
     mark = len(w.log())
     r = hh.get(port, "/invalid/" + kind)
     assert r.status == 500, r
-    assert wh.wait_for(lambda: re.search(r"\[(error|warn|notice)\].*(perl|\"pl\")",
-                                         log_since(w, mark)), WAIT_S), log_since(w, mark)
+    assert r.header("X-Injected") is None, r.headers
+    # an entry about it, from app "pl" (its worker's stderr, or the daemon)
+    want = re.compile(r'app "pl" .*(/invalid/%s|respon)' % kind)
+    assert wh.wait_for(lambda: want.search(log_since(w, mark)), WAIT_S), log_since(w, mark)
     r = hh.get(port, "/hello")
     assert (r.status, r.body) == (200, b"hello world\n"), r
     assert pid_of(port) == pid
@@ -796,6 +918,10 @@ def test_psgi_errors_and_warn_reach_the_error_log(perl):
     assert (r.status, r.body) == (200, b"logged"), r
     assert in_log(w, "psgi-errors-marker-1234"), w.log()[-3000:]
     assert in_log(w, "warn-marker-5678"), w.log()[-3000:]
+    # print without a newline: it reaches the log too
+    r = hh.get(port, "/errors-partial")
+    assert (r.status, r.body) == (200, b"logged"), r
+    assert in_log(w, "partial-marker-999"), w.log()[-3000:]
 
 
 # ------------------------------------------------------------------ 7. options
@@ -871,6 +997,52 @@ def test_one_thread_is_not_multithread(perl):
     w, root = perl
     port = start(w, app_cfg(root, threads=1))
     assert get_json(port, "/env")["psgi.multithread"] is False
+
+
+def test_threaded_workers_serve_every_kind_of_response(perl):
+    """The same requests through interpreter clones (threads 2, processes
+    2), eight at a time: bodies in and out, files, getline objects, streams
+    and dies stay per request."""
+    w, root = perl
+    data = os.urandom(MiB)
+    path = hh.write(root, "random.bin", data)
+    port = start(w, app_cfg(root, processes=2, threads=2))
+    bodies = [os.urandom(MiB + i) for i in range(8)]
+
+    def one(i):
+        kind = i % 5
+        with hh.Conn(port, timeout=30) as c:
+            if kind == 0:
+                body = bodies[(i // 5) % len(bodies)]
+                r = c.request("POST", "/echo", body=body)
+                assert r.status == 200 and r.body == body, (i, r)
+            elif kind == 1:
+                r = c.request("GET", "/file?path=" + path)
+                assert r.status == 200 and r.body == data, (i, r)
+            elif kind == 2:
+                marker = os.path.join(root, "out", "closed-%d" % i)
+                r = c.request("GET", "/getline?n=2000&marker=" + marker)
+                assert r.status == 200 and r.body == b"".join(
+                    b"line %d of 2000\n" % k for k in range(1, 2001)), (i, r)
+                assert wh.wait_for(lambda: os.path.exists(marker)
+                                   and os.path.getsize(marker) > 0, WAIT_S), i
+            elif kind == 3:
+                r = c.request("GET", "/stream?lines=%d&per=997" % (100000 + i))
+                assert r.status == 200 and r.body == lines(100000 + i), (i, r)
+            else:
+                r = c.request("GET", "/die")
+                assert r.status == 500, (i, r)
+            r = c.request("GET", "/env/%d" % i)
+            assert r.status == 200, (i, r)
+            e = json.loads(r.body)
+            assert (e["PATH_INFO"], e["psgi.multithread"]) == ("/env/%d" % i, True), (i, e)
+            return e["x.pid"], e["x.loaded"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        got = list(ex.map(one, range(40)))
+    assert {p for p, _ in got} <= w.app_processes()[1], got
+    assert len({ld for _, ld in got}) == 1, got
+    assert loads(root) == [got[0][1]], loads(root)
 
 
 # ------------------------------------------------------------------ 9. validation

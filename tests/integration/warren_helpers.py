@@ -70,8 +70,8 @@ def runtimes_modulesdir():
     language runtimes (build/warren-python, build/warren-php,
     build/warren-perl): the checkout itself may be private (a clone in a
     0700 directory). WARREN_PHP_BIN / WARREN_PERL_BIN name other builds of
-    those runtimes (make integration runs the sanitizer build of the PHP
-    one). The caller removes it."""
+    those runtimes (make integration runs their sanitizer builds). The
+    caller removes it."""
     d = make_tmpdir("warren-rt-")
     os.chmod(d, 0o755)
     other = {"warren-php": os.environ.get("WARREN_PHP_BIN"),
