@@ -1,0 +1,104 @@
+"""Perl applications in a sandbox: a rootfs that holds nothing but the
+script, with credential, mount and pid namespaces. The runtime (opened by
+main outside the rootfs) must find libperl and its libraries and Perl's
+module directories (pure Perl ones such as JSON::PP, and XS ones such as
+Digest::SHA and POSIX, with their .so) through the language_deps automount,
+and see nothing else of the host."""
+
+import hashlib
+import json
+import os
+import shutil
+import urllib.request
+
+import pytest
+
+import iso_helpers as ih
+import warren_helpers as wh
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root")
+
+ROOT_NS_USER = {"credential": True, "mount": True, "pid": True}
+
+PROBE = r'''use strict;
+use warnings;
+use Cwd ();
+use Digest::SHA ();
+use JSON::PP ();
+use POSIX ();
+
+my $loaded = $$;
+
+sub {
+    my $env = shift;
+    opendir my $dh, "/" or die "opendir /: $!";
+    my @root = sort grep { !/^\.\.?$/ } readdir $dh;
+    closedir $dh;
+    my $host = $ENV{HOST_FILE};
+    my $host_readable = (defined $host && open my $fh, '<', $host) ? 1 : 0;
+    my $out = JSON::PP->new->canonical->encode({
+        sha => Digest::SHA::sha256_hex("warren"),
+        floor => POSIX::floor(2.5),
+        root => \@root,
+        host_file => $host_readable,
+        uid => $<,
+        pid => $$,
+        loaded => $loaded,
+        cwd => Cwd::getcwd(),
+        script => __FILE__,
+        inc => [grep { !ref } @INC],
+    });
+    return [200, ['Content-Type' => 'application/json'], [$out]];
+};
+'''
+
+
+def get_json(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        assert r.status == 200
+        return json.loads(r.read())
+
+
+def test_perl_in_an_empty_rootfs(warren_factory):
+    rt = wh.runtimes_modulesdir()
+    try:
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        root = os.path.join(w.dir, "perlroot")
+        os.makedirs(os.path.join(root, "srv", "app"))
+        with open(os.path.join(root, "srv", "app", "app.psgi"), "w") as f:
+            f.write(PROBE)
+        for d, _, files in os.walk(root):
+            os.chmod(d, 0o755)
+            for n in files:
+                os.chmod(os.path.join(d, n), 0o644)
+        # a file of the host the app must not reach (outside the rootfs)
+        host_file = os.path.join(w.dir, "host-secret")
+        with open(host_file, "w") as f:
+            f.write("secret")
+        os.chmod(host_file, 0o644)
+        port = wh.free_port()
+        ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/pl"}},
+                   "applications": {"pl": {
+                       "type": "perl", "script": "/srv/app/app.psgi", "processes": 1,
+                       "working_directory": "/srv/app",
+                       "environment": {"HOST_FILE": host_file},
+                       "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}})
+        w.baseline_all()
+        rep = get_json(port, "/")
+        # XS modules (their .so under Perl's arch directories) and pure Perl ones
+        assert rep["sha"] == hashlib.sha256(b"warren").hexdigest(), rep
+        assert rep["floor"] == 2, rep
+        # only the rootfs and what language_deps bound into it
+        assert "srv" in rep["root"], rep["root"]
+        assert not {"home", "root", "var", "boot"} & set(rep["root"]), rep["root"]
+        assert rep["host_file"] == 0, rep
+        assert rep["uid"] == wh.NOBODY_UID, rep
+        # own pid namespace: small pids, the worker's not the loader's
+        assert rep["pid"] < 10 and rep["loaded"] < 10 and rep["pid"] != rep["loaded"], rep
+        assert (rep["cwd"], rep["script"]) == ("/srv/app", "/srv/app/app.psgi"), rep
+        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
+        assert s == 200
+        assert wh.wait_for(lambda: ih.mounts_under([w.dir]) == [], 5.0), \
+            ih.mounts_under([w.dir])
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
