@@ -240,6 +240,8 @@ build/asan/src/runtime/php/asan_options.o: tests/support/asan_options.c
 
 # The script resolution (no PHP in it) has a unit test of its own.
 build/unit/test_php_resolve: build/asan/src/runtime/php/resolve.o
+# The CGI names of header fields, shared by the runtimes.
+build/unit/test_rt_cgi: build/asan/src/runtime/common/cgi.o
 # ---- end php runtime
 
 # ---- perl runtime

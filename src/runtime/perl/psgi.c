@@ -12,18 +12,17 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 
 #include <EXTERN.h>
 #include <perl.h>
 #include <XSUB.h>
 
+#include "runtime/common/cgi.h"
 #include "runtime/perl/wpl.h"
 
 #define STATUS_ERROR    500
 #define ERROR_BODY      "Internal Server Error\n"
 #define TEXT_PLAIN      "text/plain"
-#define HTTP_KEY_PREFIX "HTTP_"
 #define HEADER_JOIN     ", "
 /* RFC 6265 5.4: several cookie fields are one list joined by "; ". */
 #define COOKIE_JOIN     "; "
@@ -305,42 +304,17 @@ static void put_field(pTHX_ HV *env, const char *key, warren_req_t *req, getter_
     put(aTHX_ env, key, p, n);
 }
 
-static int name_is(const char *name, size_t n, const char *lit)
-{
-    return n == strlen(lit) && strncasecmp(name, lit, n) == 0;
-}
-
-/* "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR"; Content-Type and
- * Content-Length have keys of their own (CGI). */
-static size_t make_key(char *key, const char *name, size_t n)
-{
-    size_t at;
-
-    if (name_is(name, n, "Content-Type"))
-        return (size_t) sprintf(key, "CONTENT_TYPE");
-    if (name_is(name, n, "Content-Length"))
-        return (size_t) sprintf(key, "CONTENT_LENGTH");
-    memcpy(key, HTTP_KEY_PREFIX, strlen(HTTP_KEY_PREFIX));
-    at = strlen(HTTP_KEY_PREFIX);
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        key[at++] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char) (c - 'a' + 'A') : c;
-    }
-    key[at] = '\0';
-    return at;
-}
-
 /* A field repeated is one list (RFC 9110 5.3): its values joined. */
 static void put_header(pTHX_ HV *env, const char *name, size_t n, const char *v, size_t vn)
 {
     char stack[KEY_STACK];
-    size_t need = strlen(HTTP_KEY_PREFIX) + n + 1;
+    size_t need = WR_RT_CGI_KEY_SIZE(n);
     char *key = need <= sizeof(stack) ? stack : (char *) safemalloc(need);
-    size_t klen = make_key(key, name, n);
+    size_t klen = wr_rt_cgi_key(key, name, n);
     SV **old = hv_fetch(env, key, (I32) klen, 0);
 
     if (old != NULL) {
-        sv_catpv(*old, name_is(name, n, "Cookie") ? COOKIE_JOIN : HEADER_JOIN);
+        sv_catpv(*old, wr_rt_field_is(name, n, "Cookie") ? COOKIE_JOIN : HEADER_JOIN);
         sv_catpvn(*old, v, vn);
     } else {
         (void) hv_store(env, key, (I32) klen, newSVpvn(v, vn), 0);

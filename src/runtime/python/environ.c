@@ -9,17 +9,15 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "runtime/common/cgi.h"
 #include "runtime/python/wpy.h"
 
-#define HTTP_KEY_PREFIX     "HTTP_"
 #define HEADER_JOIN         ","
 /* RFC 6265 5.4: several cookie fields are one list joined by "; ". */
 #define COOKIE_JOIN         "; "
 
 enum {
-    HTTP_KEY_PREFIX_LEN = sizeof(HTTP_KEY_PREFIX) - 1,
     KEY_STACK           = 256,      /* usual header keys fit on the stack */
 };
 
@@ -119,36 +117,6 @@ static int set_head(PyObject *env, warren_req_t *req, const wpy_target_t *t)
     return 0;
 }
 
-static bool name_is(const char *name, size_t n, const char *lit)
-{
-    return n == strlen(lit) && strncasecmp(name, lit, n) == 0;
-}
-
-/* "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR"; Content-Type and
- * Content-Length have keys of their own (CGI). Fills key (NUL-ended). */
-static void make_key(char *key, const char *name, size_t n)
-{
-    size_t at = 0;
-
-    if (name_is(name, n, "Content-Type")) {
-        strcpy(key, "CONTENT_TYPE");
-        return;
-    }
-    if (name_is(name, n, "Content-Length")) {
-        strcpy(key, "CONTENT_LENGTH");
-        return;
-    }
-    memcpy(key, HTTP_KEY_PREFIX, HTTP_KEY_PREFIX_LEN);
-    at = HTTP_KEY_PREFIX_LEN;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-
-        key[at++] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? c - 'a' + 'A'
-                                                            : c;
-    }
-    key[at] = '\0';
-}
-
 /* Sets key to value, or appends value to what a field of the same name
  * set before (repeated fields are one list, RFC 9110 5.3). */
 static int add_value(PyObject *env, const char *key, const char *sep,
@@ -171,16 +139,16 @@ static int add_header(PyObject *env, const char *name, size_t n,
                       const char *value, size_t vn)
 {
     char stack[KEY_STACK];
-    size_t need = HTTP_KEY_PREFIX_LEN + n + 1;
+    size_t need = WR_RT_CGI_KEY_SIZE(n);
     char *key = need <= sizeof(stack) ? stack : malloc(need);
-    const char *sep = name_is(name, n, "Cookie") ? COOKIE_JOIN : HEADER_JOIN;
+    const char *sep = wr_rt_field_is(name, n, "Cookie") ? COOKIE_JOIN : HEADER_JOIN;
     int rc;
 
     if (key == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    make_key(key, name, n);
+    wr_rt_cgi_key(key, name, n);
     rc = add_value(env, key, sep, value, vn);
     if (key != stack)
         free(key);

@@ -12,17 +12,16 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 
 #include <ruby.h>
 #include <ruby/thread.h>
 
+#include "runtime/common/cgi.h"
 #include "runtime/ruby/wrb.h"
 
 #define STATUS_ERROR    500
 #define ERROR_BODY      "Internal Server Error\n"
 #define TEXT_PLAIN      "text/plain"
-#define HTTP_KEY_PREFIX "HTTP_"
 #define HEADER_JOIN     ", "
 /* RFC 6265 5.4: several cookie fields are one list joined by "; ". */
 #define COOKIE_JOIN     "; "
@@ -221,45 +220,20 @@ static void put_field(VALUE env, const char *key, warren_req_t *req, getter_t ge
     rb_hash_aset(env, rb_interned_str_cstr(key), bytes(p, n));
 }
 
-static int name_is(const char *name, size_t n, const char *lit)
-{
-    return n == strlen(lit) && strncasecmp(name, lit, n) == 0;
-}
-
-/* "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR"; Content-Type and
- * Content-Length have keys of their own (CGI). */
-static size_t make_key(char *key, const char *name, size_t n)
-{
-    size_t at;
-
-    if (name_is(name, n, "Content-Type"))
-        return (size_t) sprintf(key, "CONTENT_TYPE");
-    if (name_is(name, n, "Content-Length"))
-        return (size_t) sprintf(key, "CONTENT_LENGTH");
-    memcpy(key, HTTP_KEY_PREFIX, strlen(HTTP_KEY_PREFIX));
-    at = strlen(HTTP_KEY_PREFIX);
-    for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-        key[at++] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char) (ch - 'a' + 'A') : ch;
-    }
-    key[at] = '\0';
-    return at;
-}
-
 /* A field repeated is one list (RFC 9110 5.3): its values joined. */
 static void put_header(VALUE env, const char *name, size_t n, const char *v, size_t vn)
 {
     char stack[KEY_STACK];
-    size_t need = strlen(HTTP_KEY_PREFIX) + n + 1;
+    size_t need = WR_RT_CGI_KEY_SIZE(n);
     char *key = need <= sizeof(stack) ? stack : ruby_xmalloc(need);
-    size_t klen = make_key(key, name, n);
+    size_t klen = wr_rt_cgi_key(key, name, n);
     VALUE k = rb_interned_str(key, (long) klen);
     VALUE old = rb_hash_lookup2(env, k, Qundef);
 
     if (key != stack)
         ruby_xfree(key);
     if (old != Qundef) {
-        rb_str_cat_cstr(old, name_is(name, n, "Cookie") ? COOKIE_JOIN : HEADER_JOIN);
+        rb_str_cat_cstr(old, wr_rt_field_is(name, n, "Cookie") ? COOKIE_JOIN : HEADER_JOIN);
         rb_str_cat(old, v, (long) vn);
     } else {
         rb_hash_aset(env, k, bytes(v, vn));
