@@ -297,7 +297,7 @@ RUBY_BIN      ?= /usr/bin/ruby
 RB_RT_SRC     := $(wildcard src/runtime/ruby/*.c) $(wildcard src/runtime/common/*.c)
 RB_RT_OBJ     := $(RB_RT_SRC:%.c=build/obj/%.o)
 RB_RT_ASAN    := $(RB_RT_SRC:%.c=build/asan/%.o) build/asan/src/runtime/ruby/asan_options.o
-RB_PC         := ruby-$(shell $(RUBY_BIN) -e 'print RbConfig::CONFIG["ruby_version"][/^[0-9]+[.][0-9]+/]' 2>/dev/null)
+RB_PC          = ruby-$(shell $(RUBY_BIN) -e 'print RbConfig::CONFIG["ruby_version"][/^[0-9]+[.][0-9]+/]' 2>/dev/null)
 # -isystem: Ruby's headers are not ours to keep warning-free.
 RB_INCLUDES    = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(RB_PC)))
 RB_LIBS        = $(shell pkg-config --libs $(RB_PC))
@@ -306,7 +306,7 @@ $(RB_RT_OBJ) $(RB_RT_ASAN): CPPFLAGS += $(RB_INCLUDES)
 
 # isolation "language_deps" of a ruby app: Ruby's library and gem
 # directories that exist.
-RB_DEP_DIRS    = $(shell $(RUBY_BIN) -e 'print((Gem.path + $$LOAD_PATH).select { |d| File.directory?(d) }.uniq.join(":"))')
+RB_DEP_DIRS    = $(shell $(RUBY_BIN) -e 'print((Gem.path + $$LOAD_PATH).select { |d| File.directory?(d) }.uniq.join(":"))' 2>/dev/null)
 $(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_RUBY_DIRS='"$(RB_DEP_DIRS)"'
 
 # The Rack glue (src/runtime/ruby/glue.rb) travels inside the program.
