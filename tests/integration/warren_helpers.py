@@ -68,15 +68,16 @@ def is_zygote(pid):
 def runtimes_modulesdir():
     """A --modulesdir that user nobody can reach, holding a copy of the
     language runtimes (build/warren-python, build/warren-php,
-    build/warren-perl): the checkout itself may be private (a clone in a
-    0700 directory). WARREN_PHP_BIN / WARREN_PERL_BIN name other builds of
-    those runtimes (make integration runs their sanitizer builds). The
-    caller removes it."""
+    build/warren-perl, build/warren-ruby): the checkout itself may be
+    private (a clone in a 0700 directory). WARREN_PHP_BIN / WARREN_PERL_BIN
+    / WARREN_RUBY_BIN name other builds of those runtimes (make integration
+    runs their sanitizer builds). The caller removes it."""
     d = make_tmpdir("warren-rt-")
     os.chmod(d, 0o755)
     other = {"warren-php": os.environ.get("WARREN_PHP_BIN"),
-             "warren-perl": os.environ.get("WARREN_PERL_BIN")}
-    for rt in ("warren-python", "warren-php", "warren-perl"):
+             "warren-perl": os.environ.get("WARREN_PERL_BIN"),
+             "warren-ruby": os.environ.get("WARREN_RUBY_BIN")}
+    for rt in ("warren-python", "warren-php", "warren-perl", "warren-ruby"):
         src = other.get(rt)
         shutil.copy(src or os.path.join(REPO, "build", rt), os.path.join(d, rt))
         os.chmod(os.path.join(d, rt), 0o755)
