@@ -630,6 +630,19 @@ def pki(tmp_path_factory):
     return th.PKI(str(tmp_path_factory.mktemp("warren-perl-pki")))
 
 
+def test_server_name_of_an_ipv6_host_keeps_its_brackets(perl):
+    """Host "[::1]:PORT": SERVER_NAME is the host without its port,
+    "[::1]", so SERVER_NAME:SERVER_PORT is an authority (Plack::Request's
+    uri builds on it), not the bare "::1"."""
+    w, root = perl
+    port = start(w, app_cfg(root))
+    host = "[::1]:%d" % port
+    e = get_json(port, "/env", host=host)
+    assert (e["SERVER_NAME"], e["HTTP_HOST"], e["SERVER_PORT"]) == ("[::1]", host, str(port)), e
+    e = get_json(port, "/env", host="example.com:%d" % port)
+    assert e["SERVER_NAME"] == "example.com", e
+
+
 def test_url_scheme_is_https_on_tls(perl, pki):
     w, root = perl
     th.store(w, pki, "localhost")

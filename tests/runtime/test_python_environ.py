@@ -85,6 +85,18 @@ def test_server_name_falls_back_to_local_address(python_worker):
     assert e["SERVER_PROTOCOL"] == "HTTP/1.0"
 
 
+def test_server_name_of_ipv6_has_brackets(python_worker):
+    """An IPv6 host (from Host, or the listener's address) is written as
+    in a URL, so SERVER_NAME ":" SERVER_PORT is an authority (PEP 3333's
+    URL reconstruction)."""
+    w = python_worker()
+    e = get_env(w, path="/env", server_name="::1")
+    assert e["SERVER_NAME"] == "[::1]"
+    e = get_env(w, path="/env", server_name="", local_addr="2001:db8::1",
+                version="HTTP/1.0")
+    assert e["SERVER_NAME"] == "[2001:db8::1]"
+
+
 def test_path_info_is_latin1_of_the_bytes(python_worker):
     w = python_worker()
     # "/env/café" as UTF-8 bytes: PEP 3333 hands them over as latin-1.

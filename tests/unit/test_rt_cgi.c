@@ -60,6 +60,25 @@ static void test_field_is(void **state)
     assert_false(wr_rt_field_is("Cooki", 5, "Cookie"));
 }
 
+static void expect_server_name(const char *host, const char *want)
+{
+    char out[WR_RT_SERVER_NAME_SIZE(64)];
+
+    assert_int_equal(wr_rt_server_name(out, host, strlen(host)), strlen(want));
+    assert_string_equal(out, want);
+}
+
+static void test_server_name(void **state)
+{
+    (void) state;
+    expect_server_name("example.com", "example.com");
+    expect_server_name("127.0.0.1", "127.0.0.1");
+    expect_server_name("::1", "[::1]");
+    expect_server_name("2001:db8::7", "[2001:db8::7]");
+    expect_server_name("[::1]", "[::1]");       /* never twice */
+    expect_server_name("", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -67,6 +86,7 @@ int main(void)
         cmocka_unit_test(test_content_fields_have_their_own_keys),
         cmocka_unit_test(test_key_uses_only_the_name_bytes),
         cmocka_unit_test(test_field_is),
+        cmocka_unit_test(test_server_name),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,3 +31,16 @@ size_t wr_rt_cgi_key(char *key, const char *name, size_t n)
     key[at] = '\0';
     return at;
 }
+
+size_t wr_rt_server_name(char *out, const char *host, size_t n)
+{
+    int v6 = memchr(host, ':', n) != NULL && !(n > 0 && host[0] == '[');
+
+    if (v6)
+        *out++ = '[';
+    memcpy(out, host, n);
+    if (v6)
+        out[n++] = ']';
+    out[n] = '\0';
+    return n + (size_t) v6;
+}

@@ -19,6 +19,13 @@
  * bytes), NUL-ended; returns its length. */
 size_t wr_rt_cgi_key(char *key, const char *name, size_t n);
 
+/* SERVER_NAME from the host asked for (or the listener's address):
+ * an IPv6 address gets its brackets back ("::1" -> "[::1]"), as in the
+ * Host field, so SERVER_NAME ":" SERVER_PORT is an authority again. out
+ * holds WR_RT_SERVER_NAME_SIZE(n) bytes; returns the length written. */
+#define WR_RT_SERVER_NAME_SIZE(n) ((n) + sizeof("[]"))
+size_t wr_rt_server_name(char *out, const char *host, size_t n);
+
 /* name[0..n) is lit, compared case-insensitively. */
 bool wr_rt_field_is(const char *name, size_t n, const char *lit);
 

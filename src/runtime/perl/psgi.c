@@ -328,11 +328,15 @@ static HV *make_env(pTHX_ wpl_interp_t *pi, warren_req_t *req, SV *input)
     HV *env = newHVhv(pi->base_env);
     size_t n, count = warren_req_header_count(req);
     const char *server = warren_req_server_name(req, &n);
+    SV *name;
 
     /* No Host (HTTP/1.0): the address the request came in on. */
     if (n == 0)
         server = warren_req_local_addr(req, &n);
-    put(aTHX_ env, "SERVER_NAME", server, n);
+    name = newSV(WR_RT_SERVER_NAME_SIZE(n));
+    SvPOK_on(name);
+    SvCUR_set(name, wr_rt_server_name(SvPVX(name), server, n));
+    (void) hv_stores(env, "SERVER_NAME", name);
     put_field(aTHX_ env, "REQUEST_METHOD", req, warren_req_method);
     put_field(aTHX_ env, "PATH_INFO", req, warren_req_path);
     put_field(aTHX_ env, "REQUEST_URI", req, warren_req_target);

@@ -95,20 +95,35 @@ static int set_paths(PyObject *env, warren_req_t *req, const wpy_target_t *t)
     return set_str(env, "PATH_INFO", path + cut, n - cut);
 }
 
-static int set_head(PyObject *env, warren_req_t *req, const wpy_target_t *t)
+/* SERVER_NAME: the host asked for, or with no Host (HTTP/1.0) the
+ * address the request came in on; an IPv6 one in brackets. */
+static int set_server_name(PyObject *env, warren_req_t *req)
 {
     size_t n;
     const char *server = warren_req_server_name(req, &n);
+    char *name;
+    int rc;
 
-    /* No Host (HTTP/1.0): the address the request came in on. */
     if (n == 0)
         server = warren_req_local_addr(req, &n);
+    name = malloc(WR_RT_SERVER_NAME_SIZE(n));
+    if (name == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rc = set_str(env, "SERVER_NAME", name, wr_rt_server_name(name, server, n));
+    free(name);
+    return rc;
+}
+
+static int set_head(PyObject *env, warren_req_t *req, const wpy_target_t *t)
+{
     if (set_field(env, "REQUEST_METHOD", req, warren_req_method) < 0
         || set_paths(env, req, t) < 0
         || set_field(env, "QUERY_STRING", req, warren_req_query) < 0
         || set_field(env, "REQUEST_URI", req, warren_req_target) < 0
         || set_field(env, "SERVER_PROTOCOL", req, warren_req_version) < 0
-        || set_str(env, "SERVER_NAME", server, n) < 0
+        || set_server_name(env, req) < 0
         || set_field(env, "SERVER_PORT", req, warren_req_local_port) < 0
         || set_field(env, "REMOTE_ADDR", req, warren_req_remote_addr) < 0
         || set_field(env, "REMOTE_PORT", req, warren_req_remote_port) < 0

@@ -247,11 +247,14 @@ static VALUE request_env(VALUE self, VALUE base)
     VALUE env = rb_hash_dup(base);
     size_t n, count = warren_req_header_count(req);
     const char *server = warren_req_server_name(req, &n);
+    VALUE server_name;
 
     /* No Host (HTTP/1.0): the address the request came in on. */
     if (n == 0)
         server = warren_req_local_addr(req, &n);
-    rb_hash_aset(env, rb_interned_str_cstr("SERVER_NAME"), bytes(server, n));
+    server_name = rb_str_buf_new((long) WR_RT_SERVER_NAME_SIZE(n));
+    rb_str_set_len(server_name, (long) wr_rt_server_name(RSTRING_PTR(server_name), server, n));
+    rb_hash_aset(env, rb_interned_str_cstr("SERVER_NAME"), server_name);
     put_field(env, "REQUEST_METHOD", req, warren_req_method);
     put_field(env, "PATH_INFO", req, warren_req_path);
     put_field(env, "REQUEST_URI", req, warren_req_target);
