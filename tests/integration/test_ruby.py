@@ -265,6 +265,16 @@ module RbTest
     when "/array"
       [200, {"Content-Type" => "text/plain", "X-Array" => "yes"}, ["hello ", "from ", "an array"]]
     when "/each_close" then [200, {"Content-Type" => "text/plain"}, ClosingBody.new(q["marker"])]
+    when "/streaming_body"
+      # Rack 3: a body with call (and no each) gets a stream to write to
+      body = lambda do |stream|
+        stream.write("one,")
+        stream << "two," << "three"
+        stream.flush
+        stream.close
+        File.write(q["marker"], stream.closed?.to_s)
+      end
+      [200, {"content-type" => "text/plain", "x-array" => ["a", "b"]}, body]
     when "/file"
       [200, {"Content-Type" => "application/octet-stream"}, File.open(q["path"], "rb")]
     when "/rack_files"
@@ -755,6 +765,22 @@ def test_body_with_each_and_close(rb):
     assert wh.wait_for(lambda: os.path.exists(marker) and os.path.getsize(marker) > 0, 5.0)
     with open(marker) as f:
         assert f.read() == str(pid)
+
+
+def test_rack3_streaming_body_and_array_header_values(rb):
+    """Rack 3: a body that responds to call (not each) is called with a
+    stream; what it writes (write, <<) is the body, chunked; an Array
+    header value is one field per element."""
+    w, root = rb
+    port = start(w, app(root))
+    marker = mark_path(root, "stream-closed")
+    r = get(port, "/streaming_body?marker=" + q(marker))
+    assert (r.status, r.body) == (200, b"one,two,three"), r
+    assert r.header("Transfer-Encoding") == "chunked", r
+    assert [v for k, v in r.headers if k.lower() == "x-array"] == ["a", "b"], r
+    assert wh.wait_for(lambda: os.path.exists(marker) and os.path.getsize(marker) > 0, 5.0)
+    with open(marker) as f:
+        assert f.read() == "true"
 
 
 @pytest.mark.parametrize("kind", ["file", "rack_files", "to_path"])

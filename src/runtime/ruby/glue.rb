@@ -100,6 +100,47 @@ module Warren
     end
   end
 
+  # The stream a Rack 3 streaming body (one with #call, not #each) writes
+  # to. Reading is not offered: there is no hijacking (rack.hijack? false).
+  class Stream
+    def initialize(req)
+      @req = req
+      @closed = false
+    end
+
+    def write(data)
+      raise IOError, "closed stream" if @closed
+
+      @req.write(data.to_s)
+      data.to_s.bytesize
+    end
+
+    def <<(data)
+      write(data)
+      self
+    end
+
+    def flush
+      self
+    end
+
+    def read(*)
+      nil
+    end
+
+    def close_read; end
+
+    def close
+      @closed = true
+      nil
+    end
+    alias close_write close
+
+    def closed?
+      @closed
+    end
+  end
+
   # hooks (Unit's): the file is evaluated in a DSL object once, in the
   # prototype; the blocks run in each worker and in each serving thread.
   HOOKS = { worker_boot: [], worker_shutdown: [], thread_boot: [], thread_shutdown: [] }
@@ -169,7 +210,7 @@ module Warren
     end
 
     def respond(req, status, headers, body)
-      unless headers.respond_to?(:each) && body.respond_to?(:each)
+      unless headers.respond_to?(:each) && (body.respond_to?(:each) || body.respond_to?(:call))
         raise TypeError, "the application's response is not [status, headers, body]"
       end
 
@@ -201,8 +242,10 @@ module Warren
         while (chunk = body.read(BLOCK))
           req.write(chunk)
         end
-      else
+      elsif body.respond_to?(:each)
         body.each { |chunk| req.write(chunk) }
+      else
+        body.call(Stream.new(req))      # Rack 3's streaming body
       end
     end
 
