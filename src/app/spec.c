@@ -110,49 +110,17 @@ static int is_lang(const char *type, const char *lang)
     return type && strncmp(type, lang, n) == 0 && (type[n] == '\0' || type[n] == ' ');
 }
 
-static int is_python(const char *type)
-{
-    return is_lang(type, "python");
-}
+/* A language runtime: its program and the directories its language needs
+ * inside a rootfs ("language_deps"), and the variables its options
+ * become (runtime_table, after the *_env functions). */
+typedef struct {
+    const char *lang;
+    const char *program;
+    const char *deps;
+    int (*env)(char **env, size_t *n, json_t *app);
+} runtime_t;
 
-static int is_php(const char *type)
-{
-    return is_lang(type, "php");
-}
-
-static int is_perl(const char *type)
-{
-    return is_lang(type, "perl");
-}
-
-static int is_ruby(const char *type)
-{
-    return is_lang(type, "ruby");
-}
-
-/* The program of a language runtime and the directories its language
- * needs inside a rootfs ("language_deps"), or NULL: not a runtime. */
-static const char *runtime_of(const char *type, const char **deps)
-{
-    static const struct {
-        int (*is)(const char *type);
-        const char *program, *deps;
-    } runtimes[] = {
-        { is_python, WR_PYTHON_RUNTIME, WR_PYTHON_DIRS },
-        { is_php, WR_PHP_RUNTIME, WR_PHP_DIRS },
-        { is_perl, WR_PERL_RUNTIME, WR_PERL_DIRS },
-        { is_ruby, WR_RUBY_RUNTIME, WR_RUBY_DIRS },
-    };
-
-    for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
-        if (runtimes[i].is(type)) {
-            *deps = runtimes[i].deps;
-            return runtimes[i].program;
-        }
-    }
-    *deps = NULL;
-    return NULL;
-}
+static const runtime_t *runtime_of(const char *type);
 
 int wr_app_is_http(json_t *app)
 {
@@ -169,8 +137,7 @@ static int refuse_unsupported(json_t *app, const char *name, char *reason, size_
     json_t *iso = json_object_get(app, "isolation");
     char why[256];
 
-    if (type == NULL || (strcmp(type, "external") != 0 && !is_python(type) && !is_php(type)
-                         && !is_perl(type) && !is_ruby(type))) {
+    if (type == NULL || (strcmp(type, "external") != 0 && runtime_of(type) == NULL)) {
         snprintf(why, sizeof(why), "type \"%s\" is not supported yet.", type ? type : "?");
         return fail(reason, rlen, name, why);
     }
@@ -345,11 +312,28 @@ static int ruby_env(char **env, size_t *n, json_t *app)
     return plain_env(env, n, app, vars, sizeof(vars) / sizeof(vars[0]));
 }
 
-#define WR_RUNTIME_VARS  10      /* the language's *_env() adds at most this many */
+static const runtime_t runtime_table[] = {
+    { "python", WR_PYTHON_RUNTIME, WR_PYTHON_DIRS, python_env },
+    { "php", WR_PHP_RUNTIME, WR_PHP_DIRS, php_env },
+    { "perl", WR_PERL_RUNTIME, WR_PERL_DIRS, perl_env },
+    { "ruby", WR_RUBY_RUNTIME, WR_RUBY_DIRS, ruby_env },
+};
+
+/* The runtime of an app type ("python 3.11" is python's), or NULL. */
+static const runtime_t *runtime_of(const char *type)
+{
+    for (size_t i = 0; i < sizeof(runtime_table) / sizeof(runtime_table[0]); i++)
+        if (is_lang(type, runtime_table[i].lang))
+            return &runtime_table[i];
+    return NULL;
+}
+
+#define WR_RUNTIME_VARS  10      /* a runtime's env() adds at most this many */
 
 static int build_env(wr_app_spec_t *s, json_t *app)
 {
     json_t *env = json_object_get(app, "environment");
+    const runtime_t *rt;
     const char *k;
     json_t *v;
     size_t n = 0;
@@ -370,15 +354,8 @@ static int build_env(wr_app_spec_t *s, json_t *app)
         }
         n++;
     }
-    if (is_python(json_string_value(json_object_get(app, "type"))))
-        return python_env(s->env, &n, app);
-    if (is_php(json_string_value(json_object_get(app, "type"))))
-        return php_env(s->env, &n, app);
-    if (is_perl(json_string_value(json_object_get(app, "type"))))
-        return perl_env(s->env, &n, app);
-    if (is_ruby(json_string_value(json_object_get(app, "type"))))
-        return ruby_env(s->env, &n, app);
-    return 0;
+    rt = runtime_of(json_string_value(json_object_get(app, "type")));
+    return rt != NULL ? rt->env(s->env, &n, app) : 0;
 }
 
 int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t gen,
@@ -387,7 +364,8 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
 {
     const char *type = json_string_value(json_object_get(app, "type"));
     char why[256];
-    const char *sched, *deps, *runtime = runtime_of(type, &deps);
+    const runtime_t *rt = runtime_of(type);
+    const char *sched;
 
     memset(s, 0, sizeof(*s));
     wr_sb_conf_init(&s->sb);
@@ -400,9 +378,9 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                      ? (int) json_integer_value(json_object_get(app, "concurrency"))
                      : WR_APP_DEFAULT_CONCURRENCY;
     s->name = strdup(name);
-    if (runtime != NULL) {
+    if (rt != NULL) {
         s->zygote = 1;
-        if (asprintf(&s->executable, "%s/%s", runtimes, runtime) < 0)
+        if (asprintf(&s->executable, "%s/%s", runtimes, rt->program) < 0)
             s->executable = NULL;
     } else {
         s->executable = dup_opt(json_object_get(app, "executable"));
@@ -417,8 +395,9 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     }
     s->host_uid = s->uid;
     s->host_gid = s->gid;
-    s->runtime = runtime != NULL;
-    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), deps, why, sizeof(why))) {
+    s->runtime = rt != NULL;
+    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), rt ? rt->deps : NULL,
+                                  why, sizeof(why))) {
     case -1:
         wr_app_spec_free(s);
         return oom(reason, rlen, name);
