@@ -218,6 +218,7 @@ XS(xs_input_read)
     if (!SvOK(buf))
         sv_setpvs(buf, "");
     (void) SvPVbyte_force(buf, have);
+    SvPOK_only(buf);            /* a string now, whatever it held */
     if (off < 0) {
         if ((STRLEN) -off > have)
             croak("Offset outside string");
