@@ -22,13 +22,13 @@
  * load; 78 for a bad WARREN_PERL_* value.
  */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/common/options.h"
 #include "runtime/common/zygote.h"
 #include "runtime/perl/wpl.h"
 
@@ -52,55 +52,19 @@ static const wr_zygote_hooks_t zygote_hooks = {
     .log = wpl_log,
 };
 
-/* A decimal from 1 to max, or -1. */
-static long long positive(const char *v, long long max)
-{
-    char *end;
-    long long n;
-
-    errno = 0;
-    n = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || n < 1 || n > max)
-        return -1;
-    return n;
-}
-
 /* The configuration was validated before: a bad value means the runtime
- * was started by hand. "threads" beyond the requests a worker is ever
- * sent at once (WARREN_MAX_THREADS) could never be busy: capped. */
+ * was started by hand. */
 static int options_read(wpl_options_t *o)
 {
-    const char *threads = getenv(ENV_THREADS), *stack = getenv(ENV_STACK_SIZE);
-    long long n;
-
     memset(o, 0, sizeof(*o));
-    o->threads = 1;
     o->script = getenv(ENV_SCRIPT);
     if (o->script == NULL || o->script[0] == '\0') {
         wpl_log(ENV_SCRIPT " is not set: no PSGI script to run");
         return -1;
     }
-    if (threads != NULL) {
-        if ((n = positive(threads, INT_MAX)) < 0) {
-            wpl_log(ENV_THREADS " must be a number from 1, not \"%s\"", threads);
-            return -1;
-        }
-        if (n > WARREN_MAX_THREADS) {
-            wpl_log("\"threads\": %lld capped at %d, the requests a worker is "
-                    "sent at once", n, WARREN_MAX_THREADS);
-            n = WARREN_MAX_THREADS;
-        }
-        o->threads = (unsigned) n;
-    }
-    if (stack != NULL) {
-        long min = sysconf(_SC_THREAD_STACK_MIN);
-        if ((n = positive(stack, LLONG_MAX)) < 0 || (min > 0 && n < min)) {
-            wpl_log(ENV_STACK_SIZE " must be a number of bytes from %ld, not \"%s\"",
-                    min, stack);
-            return -1;
-        }
-        o->stack_size = (size_t) n;
-    }
+    if (wr_rt_threads(ENV_THREADS, &o->threads) < 0
+        || wr_rt_stack_size(ENV_STACK_SIZE, &o->stack_size) < 0)
+        return -1;
     return 0;
 }
 

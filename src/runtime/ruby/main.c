@@ -23,7 +23,6 @@
  * the status of an `exit` the application called.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 
 #include <ruby.h>
 
+#include "runtime/common/options.h"
 #include "runtime/common/zygote.h"
 #include "runtime/ruby/wrb.h"
 
@@ -54,37 +54,19 @@ static const wr_zygote_hooks_t zygote_hooks = {
 };
 
 /* The configuration was validated before: a bad value means the runtime
- * was started by hand. "threads" beyond the requests a worker is ever
- * sent at once (WARREN_MAX_THREADS) could never be busy: capped. */
+ * was started by hand. */
 static int options_read(wrb_options_t *o)
 {
-    const char *threads = getenv(ENV_THREADS), *hooks = getenv(ENV_HOOKS);
-    char *end;
-    long long n;
+    const char *hooks = getenv(ENV_HOOKS);
 
     memset(o, 0, sizeof(*o));
-    o->threads = 1;
     o->script = getenv(ENV_SCRIPT);
     o->hooks = hooks && hooks[0] ? hooks : NULL;
     if (o->script == NULL || o->script[0] == '\0') {
         wrb_log(ENV_SCRIPT " is not set: no rackup file to run");
         return -1;
     }
-    if (threads != NULL) {
-        errno = 0;
-        n = strtoll(threads, &end, 10);
-        if (errno != 0 || end == threads || *end != '\0' || n < 1 || n > INT_MAX) {
-            wrb_log(ENV_THREADS " must be a number from 1, not \"%s\"", threads);
-            return -1;
-        }
-        if (n > WARREN_MAX_THREADS) {
-            wrb_log("\"threads\": %lld capped at %d, the requests a worker is "
-                    "sent at once", n, WARREN_MAX_THREADS);
-            n = WARREN_MAX_THREADS;
-        }
-        o->threads = (unsigned) n;
-    }
-    return 0;
+    return wr_rt_threads(ENV_THREADS, &o->threads);
 }
 
 /* A worker's life once forked (or started alone): on_worker_boot, HELLO,
