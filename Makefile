@@ -125,7 +125,7 @@ build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 	@$(if $(Q),echo "  LD-FUZZ $@")
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-run: deps build/warrend build/warren build/warren-python build/warren-php
+run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby
 	@scripts/run.sh
 
 unit: $(UNIT_BIN)

@@ -1,5 +1,6 @@
 """`make run`'s demo configuration (scripts/demo) stays valid and serves:
-the static page, the return action and the sandboxed Python and PHP apps."""
+the static page, the return action and the sandboxed Python, PHP, Perl and
+Ruby apps."""
 
 import json
 import os
@@ -22,8 +23,9 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
             hh.write(www, "index.html", f.read())
         with open(os.path.join(DEMO, "app.py"), "rb") as f:
             hh.write(app, "app.py", f.read())
-        with open(os.path.join(DEMO, "php", "index.php"), "rb") as f:
-            hh.write(app, "php/index.php", f.read())
+        for rel in ("php/index.php", "perl/app.psgi", "ruby/config.ru"):
+            with open(os.path.join(DEMO, rel), "rb") as f:
+                hh.write(app, rel, f.read())
         w = warren_factory(extra_args=["--modulesdir", rt])
         port, tport = wh.free_port(), wh.free_port()
         pki = th.PKI(str(tmp_path))
@@ -49,6 +51,14 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         assert r.status == 200, r
         assert r.body.startswith(b"Hello from a Warren PHP worker (PHP 8.2."), r.body
         assert b"GET /php/?a=1" in r.body, r.body
+        r = hh.get(port, "/perl/x?b=2")
+        assert r.status == 200, r
+        assert r.body.startswith(b"Hello from a Warren Perl worker (Perl 5."), r.body
+        assert b"GET /perl/x?b=2" in r.body, r.body
+        r = hh.get(port, "/ruby/y?c=3")
+        assert r.status == 200, r
+        assert r.body.startswith(b"Hello from a Warren Ruby worker (Ruby 3."), r.body
+        assert b"GET /ruby/y?c=3" in r.body, r.body
         r, _ = th.tls_get(tport, th.client_ctx(pki.cafile), "/hello")
         assert r.status == 200 and r.header("X-Demo"), r
         # HTTP/2 is on in the demo: over TLS (ALPN) and in cleartext.
@@ -66,8 +76,9 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         # The PHP and Python answers above, counted under their names.
         assert b'warren_application_responses_total{application="demo",code="2xx"} 1\n' \
             in r.body, r.body
-        assert b'warren_application_responses_total{application="demo-php",code="2xx"} 1\n' \
-            in r.body, r.body
+        for name in ("demo-php", "demo-perl", "demo-ruby"):
+            assert ('warren_application_responses_total{application="%s",code="2xx"} 1\n'
+                    % name).encode() in r.body, r.body
     finally:
         for d in (rt, www, app):
             shutil.rmtree(d, ignore_errors=True)
