@@ -976,6 +976,40 @@ def test_restart_gives_new_workers_and_loads_again(perl):
     assert wh.wait_for(lambda: first["pid"] not in w.app_processes()[1], WAIT_S)
 
 
+END_APP = r'''
+# An END block appends the pid of the interpreter's process to a file.
+my $out = $ENV{END_LOG};
+END { if (open(my $fh, ">>", $out)) { print $fh "$$\n"; close $fh } }
+sub { [200, ["Content-Type" => "text/plain"], [$$]] };
+'''
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_end_blocks_run_once_when_a_worker_ends(perl, threads):
+    """END blocks run when a worker stops, as under a forking PSGI server:
+    once per worker, however many threads (interpreter clones) it had,
+    and not in the zygote's children that never served."""
+    w, root = perl
+    hh.write(root, "end.psgi", END_APP)
+    log = os.path.join(root, "out", "end.log")
+    port = start(w, app_cfg(root, script="end.psgi", threads=threads,
+                            environment={"END_LOG": log}))
+    r = hh.get(port, "/")
+    assert r.status == 200, r
+    pid = int(r.body)
+    s, j = w.get("/control/applications/pl/restart")
+    assert (s, j) == (200, {"success": "Ok"}), (s, j)
+    assert wh.wait_for(lambda: pid not in w.app_processes()[1], WAIT_S)
+
+    def ended():
+        if not os.path.exists(log):
+            return None
+        with open(log) as f:
+            return [int(x) for x in f.read().split()]
+    assert wh.wait_for(lambda: pid in (ended() or []), WAIT_S), ended()
+    assert ended().count(pid) == 1, ended()
+
+
 # ------------------------------------------------------------------ 8. threads
 
 STACK = 1024 * 1024 + 64 * 1024     # a page multiple, not a default size

@@ -179,12 +179,20 @@ wpl_interp_t *wpl_interp_clone(wpl_interp_t *first)
     }
     PERL_SET_CONTEXT(first->perl);
     pi->perl = perl_clone(first->perl, 0);
-    PERL_SET_CONTEXT(first->perl);      /* perl_clone made the clone current */
     if (pi->perl == NULL) {
+        PERL_SET_CONTEXT(first->perl);
         wpl_log("perl_clone failed");
         free(pi);
         return NULL;
     }
+    {
+        /* perl_clone made the clone current. END blocks run once per
+         * worker, in the first interpreter, not in every clone: a clone
+         * never runs perl_run, where they would run without the flag. */
+        dTHXa(pi->perl);
+        PL_exit_flags &= ~PERL_EXIT_DESTRUCT_END;
+    }
+    PERL_SET_CONTEXT(first->perl);
     return pi;
 }
 
