@@ -334,6 +334,13 @@ build/asan/src/runtime/ruby/asan_options.o: tests/support/asan_options.c
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(WARN) -c $< -o $@
 # ---- end ruby runtime
 
+# GET /status "modules": the version of each language the runtimes embed.
+LANG_VERSIONS  = -DWR_PYTHON_VERSION='"$(shell $(PY_BIN) -c 'import platform; print(platform.python_version())' 2>/dev/null)"' \
+                 -DWR_PHP_VERSION='"$(shell $(PHP_CONFIG) --version 2>/dev/null)"' \
+                 -DWR_PERL_VERSION='"$(shell $(PERL_BIN) -e 'printf "%vd", $$^V' 2>/dev/null)"' \
+                 -DWR_RUBY_VERSION='"$(shell $(RUBY_BIN) -e 'print RUBY_VERSION' 2>/dev/null)"'
+$(foreach d,obj asan fuzzobj,build/$(d)/src/control/modules.o): CPPFLAGS += $(LANG_VERSIONS)
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit

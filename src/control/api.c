@@ -83,10 +83,11 @@ static void respond_value(wr_conn_t *c, json_t *doc, const char *rest)
         wr_conn_respond(c, 200, json_incref(v));
 }
 
-/* The router's counters arrived (or an empty payload: no router now). */
-static json_t *status_doc(const char *json, size_t len)
+/* The router's counters arrived (or an empty payload: no router now),
+ * after the runtimes ("modules" first, as Unit has it). */
+static json_t *status_doc(const wr_ctl_t *ctl, const char *json, size_t len)
 {
-    json_t *s = NULL;
+    json_t *s = NULL, *doc;
 
     if (len > 0)
         s = json_loadb(json, len, 0, NULL);
@@ -94,12 +95,18 @@ static json_t *status_doc(const char *json, size_t len)
         s = json_pack("{s:{s:i,s:i,s:i,s:i},s:{s:i},s:{}}",
                       "connections", "accepted", 0, "active", 0, "idle", 0, "closed", 0,
                       "requests", "total", 0, "applications");
-    return s;
+    doc = json_pack("{s:O}", "modules", ctl->modules ? ctl->modules : json_object());
+    if (doc == NULL || s == NULL || json_object_update(doc, s) < 0) {
+        json_decref(doc);
+        return s;
+    }
+    json_decref(s);
+    return doc;
 }
 
 void wr_api_status(wr_conn_t *c, const char *json, size_t len)
 {
-    json_t *status = status_doc(json, len);
+    json_t *status = status_doc(c->ctl, json, len);
     const char *rest;
     endpoint_t ep = endpoint(c->path, &rest);
 

@@ -21,6 +21,7 @@ typedef struct {
     int    npeer_uid;
     gid_t  peer_gid;
     int    peer_gid_set;
+    const char *runtimes;           /* --modulesdir: for /status "modules" */
 } wr_controller_args_t;
 
 __attribute__((noreturn)) void wr_controller_main(const wr_controller_args_t *a);

@@ -116,6 +116,7 @@ void wr_controller_main(const wr_controller_args_t *a)
     ctl.args = a;
     ctl.conf = json_object();
     ctl.certs = json_object();
+    ctl.modules = wr_ctl_modules(a->runtimes);
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);
     if (wr_ev_init(&ctl.loop) < 0

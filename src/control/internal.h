@@ -60,6 +60,7 @@ struct wr_ctl {
     int           listening;
     json_t       *conf;               /* running config, from main */
     json_t       *certs;              /* the bundles stored: {"name": description} */
+    json_t       *modules;            /* /status "modules" (modules.c) */
     wr_conn_t    *conns;
     wr_conn_t    *qhead, *qtail;      /* changes, applied in arrival order */
     uint32_t      next_id;
@@ -92,5 +93,8 @@ void wr_certs_applied(wr_conn_t *c, int ok, const char *reason);
 
 /* controller.c */
 int  wr_ctl_send(wr_ctl_t *ctl, uint32_t type, uint32_t id, const void *data, size_t len);
+
+/* modules.c: /status "modules", the runtimes in dir (NULL: none). */
+json_t *wr_ctl_modules(const char *runtimes);
 
 #endif

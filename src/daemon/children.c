@@ -156,6 +156,7 @@ static void child_run(wr_main_t *m, wr_role_t role, int chan_fd)
     if (role == WR_ROLE_CONTROLLER) {
         wr_controller_args_t a = {
             .chan_fd = chan_fd, .parent = getppid(), .uid = m->uid, .gid = m->gid,
+            .runtimes = m->runtimes,
         };
         a.peer_uid[a.npeer_uid++] = 0;
         a.peer_uid[a.npeer_uid++] = getuid();

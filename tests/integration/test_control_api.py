@@ -3,6 +3,7 @@ listeners bound by main, peer credentials on the unix control socket."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -37,7 +38,7 @@ def test_get_root_shape(warren):
     assert set(j) == {"certificates", "config", "status"}
     assert j["certificates"] == {}
     assert j["config"] == {}
-    assert set(j["status"]) == {"connections", "requests", "applications"}
+    assert set(j["status"]) == {"modules", "connections", "requests", "applications"}
 
 
 def test_get_config_empty(warren):
@@ -47,13 +48,41 @@ def test_get_config_empty(warren):
 def test_get_status_shape(warren):
     s, j = warren.get("/status")
     assert s == 200
-    assert set(j) == {"connections", "requests", "applications"}, j
+    assert list(j) == ["modules", "connections", "requests", "applications"], j
     assert set(j["connections"]) == {"accepted", "active", "idle", "closed"}, j
     for v in j["connections"].values():
         assert isinstance(v, int) and v >= 0, j
     assert set(j["requests"]) == {"total"}, j
     assert isinstance(j["requests"]["total"], int) and j["requests"]["total"] >= 0
     assert j["applications"] == {}
+
+
+def _version(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_status_modules_are_the_runtimes_in_modulesdir(warren_factory):
+    """Unit 1.33's /status "modules": each language runtime found in
+    --modulesdir, with the version of the language it embeds and its path
+    ("lib"); one missing from the directory is not listed."""
+    rt = wh.runtimes_modulesdir()
+    try:
+        os.remove(os.path.join(rt, "warren-php"))
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        s, j = w.get("/status/modules")
+        assert s == 200, j
+        want = {
+            "python": _version(["/usr/bin/python3", "-c",
+                                "import platform; print(platform.python_version())"]),
+            "perl": _version(["perl", "-e", 'printf "%vd", $^V']),
+            "ruby": _version(["ruby", "-e", "print RUBY_VERSION"]),
+        }
+        assert j == {t: {"version": v, "lib": os.path.join(rt, "warren-" + t)}
+                     for t, v in want.items()}, j
+        assert w.get("/status/modules/ruby/version") == (200, want["ruby"])
+        assert w.get("/status/modules/php")[0] == 404
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
 
 
 def test_get_status_subpath(warren):
