@@ -171,6 +171,14 @@ my %ROUTES = (
         [200, ['Content-Type' => 'application/octet-stream'], [$body]];
     },
 
+    # The body in one read of CONTENT_LENGTH bytes, as many PSGI apps do.
+    '/readall' => sub {
+        my $env = shift;
+        my $n = $env->{'psgi.input'}->read(my $body, $env->{CONTENT_LENGTH});
+        my $more = $env->{'psgi.input'}->read(my $rest, 1);
+        [200, ['Content-Type' => 'text/plain'], ["$n:$more:", Digest::SHA::sha256_hex($body)]];
+    },
+
     # The body, read into a fresh buffer 64 KiB at a time: what read returned.
     '/sha' => sub {
         my $env = shift;
@@ -685,6 +693,18 @@ def test_input_read_in_64k_chunks(perl, framing):
     assert d["reads"] >= len(body) // 65536, d
     want_cl = str(len(body)) if framing == "content-length" else None
     assert (None if d["content_length"] is None else str(d["content_length"])) == want_cl, d
+
+
+def test_input_read_of_content_length_gets_it_all(perl):
+    """One read($buf, CONTENT_LENGTH) returns the whole body, as Perl's
+    read on a handle does (not the part that had arrived), then 0."""
+    w, root = perl
+    port = start(w, app_cfg(root))
+    body = os.urandom(BIG_POST)
+    with hh.Conn(port, timeout=30) as c:
+        r = c.request("POST", "/readall", body=body)
+    assert r.status == 200, r
+    assert r.body.decode() == "%d:0:%s" % (len(body), hashlib.sha256(body).hexdigest()), r
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])

@@ -192,9 +192,10 @@ XS(xs_end)
     XSRETURN_EMPTY;
 }
 
-/* $input->read($buf, $len [, $offset]): up to $len bytes of the body into
- * $buf at $offset (negative: from the end; past the end: padded with
- * "\0", as Perl's read does). Returns the count, 0 at the end. */
+/* $input->read($buf, $len [, $offset]): $len bytes of the body (fewer
+ * only at its end) into $buf at $offset (negative: from the end; past the
+ * end: padded with "\0", as Perl's read does). Returns the count, 0 at
+ * the end. */
 XS(xs_input_read);
 XS(xs_input_read)
 {
@@ -227,10 +228,17 @@ XS(xs_input_read)
     p = SvGROW(buf, (STRLEN) off + (STRLEN) len + 1);
     if ((STRLEN) off > have)
         memset(p + have, 0, (STRLEN) off - have);
-    got = len ? warren_read(st->req, p + off, (size_t) len) : 0;
-    if (got < 0) {
-        SvCUR_set(buf, (STRLEN) off > have ? (STRLEN) off : have);
-        chan_failed(aTHX_ st, "reading the request body");
+    /* Until len bytes or the end, as Perl's read on a handle does: an
+     * application may read CONTENT_LENGTH bytes in one call. */
+    for (got = 0; got < len;) {
+        ssize_t n = warren_read(st->req, p + off + got, (size_t) (len - got));
+        if (n < 0) {
+            SvCUR_set(buf, (STRLEN) off > have ? (STRLEN) off : have);
+            chan_failed(aTHX_ st, "reading the request body");
+        }
+        if (n == 0)
+            break;
+        got += n;
     }
     SvCUR_set(buf, (STRLEN) off + (STRLEN) got);
     *SvEND(buf) = '\0';
