@@ -6,7 +6,8 @@
 # php8.2-dev: the PHP runtime (build/warren-php) embeds Debian's libphp.
 # libnghttp2: HTTP/2 framing in the router; curl and python3-h2 are the
 # HTTP/2 clients of tests/integration/test_http2.py.
-# libperl-dev: the Perl runtime (build/warren-perl) embeds Debian's libperl.
+# libperl-dev: the Perl runtime (build/warren-perl) embeds Debian's libperl;
+# Plack (libplack-perl) is a real PSGI stack its tests run.
 # ruby-dev and ruby-rack: the Ruby runtime (build/warren-ruby) embeds libruby
 # and runs Rack; Sinatra is a real framework its tests run.
 set -eu
@@ -15,7 +16,7 @@ PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev l
       libssl-dev openssl libnghttp2-dev
       python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
-      libphp8.2-embed php8.2-dev libperl-dev
+      libphp8.2-embed php8.2-dev libperl-dev libplack-perl
       ruby-dev ruby-rack ruby-sinatra"
 
 missing=""

@@ -996,6 +996,44 @@ def test_restart_gives_new_workers_and_loads_again(perl):
     assert wh.wait_for(lambda: first["pid"] not in w.app_processes()[1], WAIT_S)
 
 
+PLACK_APP = r'''
+# Plack from Debian (libplack-perl): its Lint middleware checks the env and
+# the response against the PSGI spec; Plack::Request reads them.
+use strict;
+use Plack::Builder;
+use Plack::Request;
+my $app = sub {
+    my $req = Plack::Request->new(shift);
+    my $res = $req->new_response(200);
+    $res->content_type("text/plain");
+    $res->body(join(",", "name=" . ($req->param("name") // ""), "path=" . $req->path_info,
+                    "uri=" . $req->uri, "len=" . length($req->content)));
+    $res->finalize;
+};
+builder { enable "Lint"; enable "ContentLength"; $app };
+'''
+
+
+def test_plack_lint_and_request(perl):
+    """A real PSGI stack: Plack::Builder with Plack::Middleware::Lint (which
+    dies on anything off-spec in the env or the response) and
+    ContentLength, Plack::Request for the query, the form and the URI."""
+    w, root = perl
+    hh.write(root, "plack.psgi", PLACK_APP)
+    port = start(w, app_cfg(root, script="plack.psgi"))
+    r = hh.get(port, "/p/x?name=warren")
+    assert r.status == 200, r
+    assert r.body == b"name=warren,path=/p/x,uri=http://localhost/p/x?name=warren,len=0", r
+    assert r.header("Content-Length") == str(len(r.body)), r
+    r = hh.get(port, "/form", method="POST", body=b"name=posted&x=1",
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (r.status, r.body) == (200, b"name=posted,path=/form,uri=http://localhost/form,len=15"), r
+    host = "[::1]:%d" % port
+    r = hh.get(port, "/v6?name=a", host=host)
+    assert (r.status, r.body) == (200, ("name=a,path=/v6,uri=http://%s/v6?name=a,len=0"
+                                        % host).encode()), r
+
+
 END_APP = r'''
 # An END block appends the pid of the interpreter's process to a file.
 my $out = $ENV{END_LOG};
