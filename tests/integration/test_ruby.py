@@ -288,6 +288,11 @@ module RbTest
     when "/raise" then raise WarrenRackError, "kaboom-rb-42"
     when "/bad_string" then "a string"
     when "/bad_nil" then nil
+    when "/errors_parts"
+      # a line written in pieces, then a piece no newline ends
+      env["rack.errors"].write("#{q["m"]}-a ")
+      env["rack.errors"].print("#{q["m"]}-b ", "#{q["m"]}-c\n#{q["m"]}-tail")
+      text("logged")
     when "/errors"
       env["rack.errors"].puts(q["m1"])
       env["rack.errors"].flush
@@ -899,6 +904,22 @@ def test_rack_errors_and_stderr_reach_the_log(rb):
     assert (r.status, r.body) == (200, b"logged"), r
     assert in_log(w, m1), w.log()[-3000:]
     assert in_log(w, m2), w.log()[-3000:]
+
+
+def test_rack_errors_line_written_in_pieces_is_one_log_line(rb):
+    """write/print without a newline wait for the rest of their line (as a
+    line-buffered IO): one log entry per line; what no newline ended is
+    logged when the request ends."""
+    w, root = rb
+    port = start(w, app(root))
+    m = "marker-parts-" + uuid.uuid4().hex
+    r = get(port, "/errors_parts?m=" + m)
+    assert (r.status, r.body) == (200, b"logged"), r
+    assert in_log(w, m + "-tail"), w.log()[-3000:]
+    lines = [l for l in w.log().splitlines() if m in l]
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("%s-a %s-b %s-c" % (m, m, m)), lines
+    assert lines[1].endswith(m + "-tail"), lines
 
 
 # ------------------------------------------------------------------ 7. options

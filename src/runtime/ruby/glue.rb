@@ -10,11 +10,17 @@ module Warren
   # the client went away: the application unwinds, nothing is logged (the
   # router knows).
 
-  # rack.errors: each line to the error log.
+  # rack.errors: each line to the error log. Text without its newline
+  # waits (per thread) for the rest, as in a line-buffered IO; flush, or
+  # the end of the request, logs what waits.
   class Errors
     def write(text)
       text = text.to_s
-      Warren.log(text)
+      pending = (Thread.current[:warren_errors] ||= String.new)
+      pending << text
+      if (nl = pending.rindex("\n"))
+        Warren.log(pending.slice!(0, nl + 1))
+      end
       text.bytesize
     end
 
@@ -35,6 +41,8 @@ module Warren
     end
 
     def flush
+      pending = Thread.current[:warren_errors]
+      Warren.log(pending.slice!(0, pending.bytesize)) if pending && !pending.empty?
       self
     end
   end
@@ -207,6 +215,8 @@ module Warren
       raise
     rescue Exception => e # rubocop:disable Lint/RescueException -- the worker serves on
       failed(req, e)
+    ensure
+      base_env["rack.errors"].flush     # what no newline ended
     end
 
     def respond(req, status, headers, body)
