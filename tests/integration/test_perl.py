@@ -291,6 +291,15 @@ my %ROUTES = (
         [200, ['Content-Type' => 'text/plain'], ['logged']];
     },
 
+    # A line printed in pieces, then a piece no newline ends.
+    '/errors-pieces' => sub {
+        my $m = $_[0]->{QUERY_STRING};
+        my $err = $_[0]->{'psgi.errors'};
+        $err->print("$m-a ");
+        $err->printf("%s-b %s-c\n%s-tail", $m, $m, $m);
+        [200, ['Content-Type' => 'text/plain'], ['logged']];
+    },
+
     # read($buf, $len, $offset) past the end of $buf pads it with "\0", as
     # Perl's read does.
     '/offset' => sub {
@@ -955,6 +964,16 @@ def test_psgi_errors_and_warn_reach_the_error_log(perl):
     r = hh.get(port, "/errors-partial")
     assert (r.status, r.body) == (200, b"logged"), r
     assert in_log(w, "partial-marker-999"), w.log()[-3000:]
+    # a line printed in pieces is one log line; the unfinished rest is
+    # logged when the request ends
+    m = "pieces-marker-%d" % os.getpid()
+    r = hh.get(port, "/errors-pieces?" + m)
+    assert (r.status, r.body) == (200, b"logged"), r
+    assert in_log(w, m + "-tail"), w.log()[-3000:]
+    lines = [l for l in w.log().splitlines() if m in l]
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("%s-a %s-b %s-c" % (m, m, m)), lines
+    assert lines[1].endswith(m + "-tail"), lines
 
 
 # ------------------------------------------------------------------ 7. options

@@ -76,7 +76,18 @@ sub _body {
     return;
 }
 
+# One request; what psgi.errors holds of an unfinished line is logged at
+# its end, whatever happened.
 sub _serve {
+    my ($env, $r) = @_;
+    my $ok = eval { _respond($env, $r); 1 };
+    my $error = $@;
+    $_base_env{'psgi.errors'}->flush;
+    die $error unless $ok;
+    return;
+}
+
+sub _respond {
     my ($env, $r) = @_;
     my $res = $app->($env);
     if (ref $res ne 'CODE') {
@@ -114,8 +125,22 @@ sub close { return 1 }
 
 package Warren::Errors;
 
-# print is XS (psgi.c): each line goes to the error log
+# Each line to the error log (Warren::_log, XS). Text without its newline
+# waits in the object (one per interpreter, so per thread) for the rest of
+# its line, as in a line-buffered handle; flush, or the end of the
+# request, logs what waits.
+sub print {
+    my $self = shift;
+    $$self .= join('', map { $_ // '' } @_);
+    my $nl = rindex($$self, "\n");
+    Warren::_log(substr($$self, 0, $nl + 1, '')) if $nl >= 0;
+    return 1;
+}
 sub printf { my $self = shift; my $fmt = shift; return $self->print(sprintf($fmt, @_)) }
-sub flush  { return 1 }
+sub flush {
+    my $self = shift;
+    Warren::_log(substr($$self, 0, length $$self, '')) if length($$self // '');
+    return 1;
+}
 
 1;

@@ -246,21 +246,20 @@ XS(xs_input_read)
     XSRETURN_IV((IV) got);
 }
 
-/* $errors->print(@text): to the error log, a line per line. */
-XS(xs_errors_print);
-XS(xs_errors_print)
+/* Warren::_log($text): to the error log, a line per line. */
+XS(xs_log);
+XS(xs_log)
 {
     dXSARGS;
-    SV *all = sv_2mortal(newSVpvs(""));
+    STRLEN n;
+    const char *p;
 
-    for (I32 i = 1; i < items; i++)
-        sv_catsv(all, ST(i));
-    if (SvCUR(all) > 0) {
-        STRLEN n;
-        const char *p = SvPVbyte(all, n);
+    if (items != 1)
+        croak_xs_usage(cv, "text");
+    p = SvPVbyte(ST(0), n);
+    if (n > 0)
         wpl_log_text(p, n);
-    }
-    XSRETURN_YES;
+    XSRETURN_EMPTY;
 }
 
 void wpl_psgi_xs(pTHX)
@@ -272,7 +271,7 @@ void wpl_psgi_xs(pTHX)
     newXS("Warren::_write_last", xs_write_last, file);
     newXS("Warren::_end", xs_end, file);
     newXS("Warren::Input::read", xs_input_read, file);
-    newXS("Warren::Errors::print", xs_errors_print, file);
+    newXS("Warren::_log", xs_log, file);
 }
 
 /* ----------------------------------------------------------------- env */
@@ -288,7 +287,7 @@ int wpl_psgi_init(pTHX_ const wpl_options_t *o)
     av_push(version, newSViv(1));
     hv_stores(base, "psgi.version", newRV_noinc((SV *) version));
     hv_stores(base, "psgi.errors",
-              sv_bless(newRV_noinc(newSV(0)), gv_stashpvs("Warren::Errors", GV_ADD)));
+              sv_bless(newRV_noinc(newSVpvs("")), gv_stashpvs("Warren::Errors", GV_ADD)));
     hv_stores(base, "psgi.multithread", o->threads > 1 ? &PL_sv_yes : &PL_sv_no);
     hv_stores(base, "psgi.multiprocess", &PL_sv_yes);
     hv_stores(base, "psgi.run_once", &PL_sv_no);
