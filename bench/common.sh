@@ -51,6 +51,40 @@ start_warrend() {
     for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 }
 
+# PUTs the config $1 on the control socket start_warrend made: Warren is
+# added to the caller's `servers`, or reported skipped with the answer.
+warren_apply() {
+    local out
+    out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$1" http://localhost/config 2>&1 || true)
+    case "$out" in
+        *"Reconfiguration done"*) servers+=(warren);;
+        *) echo "== SKIPPED warren: refused the config: $out";;
+    esac
+}
+
+# uWSGI with the language plugin $1 and its app arguments ($2...), twice:
+# "uwsgi" closes every connection (--http-socket), "uwsgi-ka" keeps them
+# (--http11-socket), PROCESSES workers each, on port[uwsgi] and
+# port[uwsgi-ka]; both added to `servers` (and `pids`). Skipped with a line
+# when uwsgi or the plugin is not installed.
+start_uwsgi_modes() {
+    local plugin=$1 mode sockopt
+    shift
+    if [ ! -x /usr/bin/uwsgi ] || [ ! -f "/usr/lib/uwsgi/plugins/${plugin}_plugin.so" ]; then
+        echo "== SKIPPED uwsgi: uwsgi or its $plugin plugin is not installed"
+        return
+    fi
+    for mode in uwsgi uwsgi-ka; do
+        sockopt=--http-socket
+        [ "$mode" = uwsgi-ka ] && sockopt=--http11-socket
+        /usr/bin/uwsgi --plugin "$plugin" "$sockopt" "127.0.0.1:${port[$mode]}" --master \
+            --processes "$PROCESSES" --die-on-term --disable-logging "$@" \
+            </dev/null >"$work/logs/$mode.log" 2>&1 &
+        pids+=($!)
+        servers+=("$mode")
+    done
+}
+
 # Builds warrend and the runtimes, then makes the run's private world:
 # work (a temp dir named after $1), app (its application directory), and
 # the directories start_warrend gives warrend.

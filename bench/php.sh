@@ -53,11 +53,7 @@ conf=$(cat <<JSON
  "applications": {"php": {"type": "php", "root": "$app", "processes": $PROCESSES}}}
 JSON
 )
-out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
-case "$out" in
-    *"Reconfiguration done"*) servers+=(warren);;
-    *) echo "== SKIPPED warren: refused the config: $out";;
-esac
+warren_apply "$conf"
 
 # ---- nginx + php-fpm: static pool of PROCESSES children, FastCGI over a
 #      Unix socket, a connection per request (nginx's default; with

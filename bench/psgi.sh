@@ -48,27 +48,10 @@ conf=$(cat <<JSON
  "applications": {"pl": {"type": "perl", "script": "$app/app.psgi", "processes": $PROCESSES}}}
 JSON
 )
-out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
-case "$out" in
-    *"Reconfiguration done"*) servers+=(warren);;
-    *) echo "== SKIPPED warren: refused the config: $out";;
-esac
+warren_apply "$conf"
 
-# ---- uWSGI, psgi plugin: "uwsgi" closes every connection (--http-socket),
-#      "uwsgi-ka" keeps them (--http11-socket), PROCESSES workers each
-if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
-    for mode in uwsgi uwsgi-ka; do
-        sockopt=--http-socket
-        [ "$mode" = uwsgi-ka ] && sockopt=--http11-socket
-        /usr/bin/uwsgi --plugin psgi "$sockopt" "127.0.0.1:${port[$mode]}" --master \
-            --processes "$PROCESSES" --die-on-term --disable-logging \
-            --psgi "$app/app.psgi" </dev/null >"$work/logs/$mode.log" 2>&1 &
-        pids+=($!)
-        servers+=("$mode")
-    done
-else
-    echo "== SKIPPED uwsgi: uwsgi or its psgi plugin is not installed"
-fi
+# ---- uWSGI, psgi plugin: a connection per request, and kept connections
+start_uwsgi_modes psgi --psgi "$app/app.psgi"
 
 # ---- Starman: its preforking server, PROCESSES workers, keep-alive on
 if [ -x /usr/bin/starman ]; then

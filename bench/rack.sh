@@ -53,30 +53,13 @@ conf=$(cat <<JSON
  "applications": {"rb": {"type": "ruby", "script": "$app/config.ru", "processes": $PROCESSES}}}
 JSON
 )
-out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
-case "$out" in
-    *"Reconfiguration done"*) servers+=(warren);;
-    *) echo "== SKIPPED warren: refused the config: $out";;
-esac
+warren_apply "$conf"
 
-# ---- uWSGI, rack plugin: "uwsgi" closes every connection (--http-socket),
-#      "uwsgi-ka" keeps them (--http11-socket), PROCESSES workers each. The
-#      plugin runs Ruby's GC after every request unless told otherwise
+# ---- uWSGI, rack plugin: a connection per request, and kept connections.
+#      The plugin runs Ruby's GC after every request unless told otherwise
 #      (--rb-gc-freq, default 1: ~1k req/s here); the others leave GC to
 #      Ruby, so it does too.
-if [ -x /usr/bin/uwsgi ] && [ -f "$UWSGI_PLUGIN" ]; then
-    for mode in uwsgi uwsgi-ka; do
-        sockopt=--http-socket
-        [ "$mode" = uwsgi-ka ] && sockopt=--http11-socket
-        /usr/bin/uwsgi --plugin rack_ruby31 "$sockopt" "127.0.0.1:${port[$mode]}" --master \
-            --processes "$PROCESSES" --die-on-term --disable-logging \
-            --rb-gc-freq "$RB_GC_FREQ" --rack "$app/config.ru" </dev/null >"$work/logs/$mode.log" 2>&1 &
-        pids+=($!)
-        servers+=("$mode")
-    done
-else
-    echo "== SKIPPED uwsgi: uwsgi or its rack plugin is not installed"
-fi
+start_uwsgi_modes rack_ruby31 --rb-gc-freq "$RB_GC_FREQ" --rack "$app/config.ru"
 
 # ---- Puma: cluster mode, PROCESSES workers of one thread each (as the
 #      others: one request at a time per process), keep-alive on

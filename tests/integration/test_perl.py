@@ -969,11 +969,7 @@ def test_psgi_errors_and_warn_reach_the_error_log(perl):
     m = "pieces-marker-%d" % os.getpid()
     r = hh.get(port, "/errors-pieces?" + m)
     assert (r.status, r.body) == (200, b"logged"), r
-    assert in_log(w, m + "-tail"), w.log()[-3000:]
-    lines = [l for l in w.log().splitlines() if m in l]
-    assert len(lines) == 2, lines
-    assert lines[0].endswith("%s-a %s-b %s-c" % (m, m, m)), lines
-    assert lines[1].endswith(m + "-tail"), lines
+    wh.assert_logged_in_pieces(w, m)
 
 
 # ------------------------------------------------------------------ 7. options

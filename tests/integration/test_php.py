@@ -555,6 +555,10 @@ def test_server_variables_without_a_body(php):
     assert "HTTP_CONTENT_TYPE" not in s and "HTTP_CONTENT_LENGTH" not in s, s
     assert (s["SERVER_NAME"], s["HTTP_HOST"]) == ("localhost", "localhost"), s
     assert sorted(k for k in s if k.startswith("HTTP_")) == ["HTTP_HOST"], s
+    # an IPv6 host keeps its brackets, as in the Host field
+    host = "[::1]:%d" % port
+    r, d = dump(port, "/dump.php", host=host)
+    assert (d["server"]["SERVER_NAME"], d["server"]["HTTP_HOST"]) == ("[::1]", host), d["server"]
 
 
 def test_https_only_for_https(php):

@@ -849,3 +849,14 @@ def base_config(tmpdir, port=None, upstream_port=None):
 
 def deep(cfg):
     return copy.deepcopy(cfg)
+
+
+def assert_logged_in_pieces(w, m):
+    """A runtime's error stream was written "M-a ", then "M-b M-c\\nM-tail"
+    with no newline after the tail: the log has one entry for the line and
+    one for the tail (logged when the request ended), nothing else of M."""
+    assert wait_for(lambda: m + "-tail" in w.log(), 5.0, 0.05), w.log()[-3000:]
+    lines = [l for l in w.log().splitlines() if m in l]
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("%s-a %s-b %s-c" % (m, m, m)), lines
+    assert lines[1].endswith(m + "-tail"), lines

@@ -16,13 +16,11 @@
  * options.file); admin ones are then locked to PHP_INI_SYSTEM, so
  * ini_set() cannot change them.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <php.h>
@@ -33,11 +31,12 @@
 #include <zend_ini.h>
 #include <ext/standard/head.h>
 
+#include "runtime/common/cgi.h"
 #include "runtime/php/wphp.h"
 
 enum {
     WPHP_OUT_CHUNK    = 32 * 1024, /* output gathered per channel message */
-    WPHP_HTTP_PREFIX  = 5,         /* strlen("HTTP_") */
+    WPHP_HOST_MAX     = 255,       /* a DNS name's longest */
     WPHP_VAR_NAME_MAX = 512,       /* a longer header name is not passed on */
     WPHP_HTTP_10      = 1000,      /* SG(request_info).proto_num */
     WPHP_HTTP_11      = 1001,
@@ -179,24 +178,36 @@ static void header_vars(zval *arr, warren_req_t *req)
     char name[WPHP_VAR_NAME_MAX];
     size_t count = warren_req_header_count(req);
 
-    memcpy(name, "HTTP_", WPHP_HTTP_PREFIX);
     for (size_t i = 0; i < count; i++) {
         const char *n, *v;
         size_t nlen, vlen;
+        /* Content-Type and -Length come from the body's own fields. */
         if (warren_req_header(req, i, &n, &nlen, &v, &vlen) < 0
-            || nlen + WPHP_HTTP_PREFIX >= sizeof(name)
-            || strcasecmp(n, "Content-Type") == 0 || strcasecmp(n, "Content-Length") == 0)
+            || WR_RT_CGI_KEY_SIZE(nlen) > sizeof(name)
+            || wr_rt_field_is(n, nlen, "Content-Type") || wr_rt_field_is(n, nlen, "Content-Length"))
             continue;
-        for (size_t k = 0; k < nlen; k++)
-            name[WPHP_HTTP_PREFIX + k] = n[k] == '-' ? '_' : (char) toupper((unsigned char) n[k]);
-        name[WPHP_HTTP_PREFIX + nlen] = '\0';
+        wr_rt_cgi_key(name, n, nlen);
         var(arr, name, v, vlen);
     }
+}
+
+/* The host asked for, an IPv6 one in brackets (runtime/common/cgi.c);
+ * out has room for any DNS name. */
+static const char *server_name(char out[WR_RT_SERVER_NAME_SIZE(WPHP_HOST_MAX)], warren_req_t *req)
+{
+    size_t n;
+    const char *host = warren_req_server_name(req, &n);
+
+    if (n > WPHP_HOST_MAX)
+        return host;
+    wr_rt_server_name(out, host, n);
+    return out;
 }
 
 static void wphp_register_variables(zval *arr)
 {
     warren_req_t *req = cur.req;
+    char server[WR_RT_SERVER_NAME_SIZE(WPHP_HOST_MAX)];
     char *self;
 
     if (req == NULL)
@@ -208,7 +219,7 @@ static void wphp_register_variables(zval *arr)
     var_s(arr, "REQUEST_METHOD", warren_req_method(req, NULL));
     var_s(arr, "REQUEST_URI", warren_req_target(req, NULL));
     var_s(arr, "QUERY_STRING", warren_req_query(req, NULL));
-    var_s(arr, "SERVER_NAME", warren_req_server_name(req, NULL));
+    var_s(arr, "SERVER_NAME", server_name(server, req));
     var_s(arr, "SERVER_ADDR", warren_req_local_addr(req, NULL));
     var_s(arr, "SERVER_PORT", warren_req_local_port(req, NULL));
     var_s(arr, "REMOTE_ADDR", warren_req_remote_addr(req, NULL));
