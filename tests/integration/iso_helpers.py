@@ -206,6 +206,33 @@ def make_rootfs(w, name="root", libs=False):
     return root
 
 
+def site_rootfs(w, files, name="siteroot"):
+    """A rootfs dir under the test's dir holding only files (relative path
+    -> text), everything readable by nobody: a language runtime's app with
+    nothing of the host but what language_deps binds in."""
+    root = os.path.join(w.dir, name)
+    for rel, text in files.items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(text)
+    for d, _, names in os.walk(root):
+        os.chmod(d, 0o755)
+        for n in names:
+            os.chmod(os.path.join(d, n), 0o644)
+    return root
+
+
+def host_secret(w):
+    """A world-readable file of the host, outside any rootfs: an isolated
+    app must not reach it. Returns its path."""
+    path = os.path.join(w.dir, "host-secret")
+    with open(path, "w") as f:
+        f.write("secret")
+    os.chmod(path, 0o644)
+    return path
+
+
 def elf_deps(path):
     """Absolute paths of the shared objects path loads (ldd)."""
     out = subprocess.run(["ldd", path], capture_output=True, text=True, check=True).stdout

@@ -5,7 +5,6 @@ php.ini and conf.d, and the time zone data through the language_deps
 automount, and see nothing else of the host."""
 
 import json
-import os
 import shutil
 import urllib.request
 
@@ -41,19 +40,8 @@ def test_php_in_an_empty_rootfs(warren_factory):
     rt = wh.runtimes_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
-        root = os.path.join(w.dir, "phproot")
-        os.makedirs(os.path.join(root, "srv", "site"))
-        with open(os.path.join(root, "srv", "site", "probe.php"), "w") as f:
-            f.write(PROBE)
-        for d, _, files in os.walk(root):
-            os.chmod(d, 0o755)
-            for n in files:
-                os.chmod(os.path.join(d, n), 0o644)
-        # a file of the host the app must not reach (outside the rootfs)
-        host_file = os.path.join(w.dir, "host-secret")
-        with open(host_file, "w") as f:
-            f.write("secret")
-        os.chmod(host_file, 0o644)
+        root = ih.site_rootfs(w, {"srv/site/probe.php": PROBE})
+        host_file = ih.host_secret(w)
         port = wh.free_port()
         ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/php"}},
                    "applications": {"php": {

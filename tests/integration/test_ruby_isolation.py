@@ -6,7 +6,6 @@ through the language_deps automount, and see nothing else of the host."""
 
 import hashlib
 import json
-import os
 import shutil
 import urllib.request
 
@@ -64,31 +63,12 @@ def get(port, path):
         return r.read()
 
 
-def rootfs(w, files):
-    """w.dir/rbroot with files (relative path -> text), readable by nobody."""
-    root = os.path.join(w.dir, "rbroot")
-    for rel, text in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "w") as f:
-            f.write(text)
-    for d, _, names in os.walk(root):
-        os.chmod(d, 0o755)
-        for n in names:
-            os.chmod(os.path.join(d, n), 0o644)
-    return root
-
-
 def test_ruby_in_an_empty_rootfs(warren_factory):
     rt = wh.runtimes_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
-        root = rootfs(w, {"srv/app/config.ru": PROBE})
-        # a file of the host the app must not reach (outside the rootfs)
-        host_file = os.path.join(w.dir, "host-secret")
-        with open(host_file, "w") as f:
-            f.write("secret")
-        os.chmod(host_file, 0o644)
+        root = ih.site_rootfs(w, {"srv/app/config.ru": PROBE})
+        host_file = ih.host_secret(w)
         port = wh.free_port()
         ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/rb"}},
                    "applications": {"rb": {
@@ -130,7 +110,7 @@ def test_sinatra_in_an_empty_rootfs(warren_factory):
     rt = wh.runtimes_modulesdir()
     try:
         w = warren_factory(extra_args=["--modulesdir", rt])
-        root = rootfs(w, {"srv/sin/config.ru": SINATRA})
+        root = ih.site_rootfs(w, {"srv/sin/config.ru": SINATRA})
         port = wh.free_port()
         ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/sin"}},
                    "applications": {"sin": {
