@@ -11,14 +11,22 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -std=c17 -D_GNU_SOURCE -Isrc -Iinclude -DWR_VERSION='"$(VERSION)"' \
             -DWR_PREFIX='"$(PREFIX)"'
-LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lssl -lcrypto -lnghttp2 -lpthread
+LDLIBS   := -ljansson -lpcre2-8 -lseccomp -lssl -lcrypto -lnghttp2 -lpthread \
+            -lmozjs-102 -lstdc++
+# The JavaScript engine (src/script): C++ on Debian's SpiderMonkey 102.
+CXX      ?= g++
+CLANGXX  ?= clang++
+MOZJS_CFLAGS := -isystem /usr/include/mozjs-102
+CXXFLAGS_W := -std=c++20 -D_GNU_SOURCE -Isrc -Iinclude $(MOZJS_CFLAGS) -Wall -Wextra \
+            -Wno-unused-parameter -Wno-missing-field-initializers -Wno-dangling-pointer
 
 # Every part folder compiles into one library; warrend is main.c on top of it.
 PARTS    := core conf http route tls control router daemon lib app sandbox
 LIB_SRC  := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
-ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
-FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzzobj/%.o)
+LIB_CXX  := $(wildcard src/script/*.cpp)
+LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o) $(LIB_CXX:%.cpp=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o) $(LIB_CXX:%.cpp=build/asan/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzzobj/%.o) $(LIB_CXX:%.cpp=build/fuzzobj/%.o)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
@@ -49,6 +57,21 @@ build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC-SAN  $<")
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -MMD -MP -c $< -o $@
+
+build/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS_W) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build/asan/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX-SAN $<")
+	$(Q)$(CXX) $(CXXFLAGS_W) -O1 -g $(SAN) -MMD -MP -c $< -o $@
+
+build/fuzzobj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX-FUZ $<")
+	$(Q)$(CLANGXX) $(CXXFLAGS_W) -Wno-unknown-warning-option -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
 
 build/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -10,6 +10,8 @@
 # Plack (libplack-perl) is a real PSGI stack its tests run.
 # ruby-dev and ruby-rack: the Ruby runtime (build/warren-ruby) embeds libruby
 # and runs Rack; Sinatra is a real framework its tests run.
+# libmozjs-102-dev: SpiderMonkey, the JavaScript of template literals (Unit's
+# njs templates) in warrend (src/script); g++ builds that one C++ file.
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
@@ -17,7 +19,7 @@ PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev l
       python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev libperl-dev libplack-perl
-      ruby-dev ruby-rack ruby-sinatra"
+      ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++"
 
 missing=""
 for p in $PKGS; do

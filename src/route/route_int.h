@@ -152,6 +152,8 @@ bool wr_ieq(const char *a, const char *b, size_t n);
 /* ------------------------------------------------------ compiled routes */
 
 #define WR_ROUTE_MAX_HOPS  32   /* routes entered per request: ends pass loops */
+#define WR_TPL_WHY_MAX     512  /* JavaScript's message of a template that fails */
+#define WR_TPL_VAR_MAX     256  /* a template's vars.NAME argument, at most */
 
 typedef enum {
     WR_COND_SCHEME = 1,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "route/route_int.h"
+#include "script/script.h"
 
 typedef struct {
     wr_var_t    var;          /* WR_VAR_LITERAL: p/n is the text */
@@ -16,6 +17,7 @@ typedef struct {
 } wr_tpl_part_t;
 
 struct wr_tpl {
+    wr_script_t  *script;     /* a JavaScript template literal: no parts */
     size_t        nparts;
     char         *text;       /* every part's bytes; never longer than the source */
     size_t        used;
@@ -99,6 +101,26 @@ parse_var(wr_tpl_t *t, const char *s, char *err, size_t errlen)
     return 1 + braced + n + braced;
 }
 
+/* Unit's njs templates: "`...`" is JavaScript, evaluated per request. */
+static wr_tpl_t *
+script_compile(const char *s, char *err, size_t errlen)
+{
+    wr_tpl_t *t = calloc(1, sizeof(*t));
+    char      why[WR_TPL_WHY_MAX];
+
+    if (t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->script = wr_script_compile(s, why, sizeof(why));
+    if (t->script == NULL) {
+        snprintf(err, errlen, "the JavaScript template literal does not compile: %s", why);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
 wr_tpl_t *
 wr_tpl_compile(const char *s, char *err, size_t errlen)
 {
@@ -106,6 +128,9 @@ wr_tpl_compile(const char *s, char *err, size_t errlen)
     const char *p;
     wr_tpl_t   *t;
 
+    if (s[0] == '`') {
+        return script_compile(s, err, errlen);
+    }
     for (p = s; (p = strchr(p, '$')) != NULL; p++) {
         ndollars++;
     }
@@ -138,6 +163,7 @@ void
 wr_tpl_free(wr_tpl_t *t)
 {
     if (t != NULL) {
+        wr_script_free(t->script);
         free(t->text);
         free(t);
     }
@@ -146,7 +172,8 @@ wr_tpl_free(wr_tpl_t *t)
 int
 wr_tpl_is_const(const wr_tpl_t *t)
 {
-    return t->nparts == 0 || (t->nparts == 1 && t->parts[0].var == WR_VAR_LITERAL);
+    return t->script == NULL
+           && (t->nparts == 0 || (t->nparts == 1 && t->parts[0].var == WR_VAR_LITERAL));
 }
 
 const char *
@@ -196,6 +223,47 @@ eval_aliased(const wr_tpl_t *t, const wr_req_view_t *r, wr_buf_t *out,
     return 0;
 }
 
+/* A template's vars.NAME: the variable $NAME, its argument prepared as
+ * parse_var does. */
+static int
+script_var(const void *req, const char *name, size_t n, wr_buf_t *out)
+{
+    size_t prefix;
+    int    v = wr_var_lookup(name, n, &prefix);
+    char   arg[WR_TPL_VAR_MAX];
+
+    if (v < 0 || n - prefix > sizeof(arg)) {
+        return 0;
+    }
+    if (v == WR_VAR_LITERAL) {
+        return wr_buf_append(out, "$", 1) < 0 ? -1 : 1;
+    }
+    for (size_t i = prefix; i < n; i++) {
+        bool header = v == WR_VAR_HEADER || v == WR_VAR_RESP_HEADER;
+
+        arg[i - prefix] = header ? (name[i] == '_' ? '-' : wr_lower(name[i])) : name[i];
+    }
+    return wr_var_append((wr_var_t) v, arg, n - prefix, req, out) < 0 ? -1 : 1;
+}
+
+static int
+script_field(const void *req, size_t i, const char **name, size_t *nlen,
+             const char **value, size_t *vlen)
+{
+    const wr_req_view_t *r = req;
+
+    if (i >= r->nfields) {
+        return 0;
+    }
+    *name = r->fields[i].name;
+    *nlen = r->fields[i].name_len;
+    *value = r->fields[i].value;
+    *vlen = r->fields[i].value_len;
+    return 1;
+}
+
+static const wr_script_req_t script_req = { script_var, script_field };
+
 int
 wr_tpl_eval(const wr_tpl_t *t, const wr_req_view_t *r, wr_buf_t *out)
 {
@@ -203,6 +271,10 @@ wr_tpl_eval(const wr_tpl_t *t, const wr_req_view_t *r, wr_buf_t *out)
     long   uri_off = offset_in(out, r->uri.p), query_off = offset_in(out, r->query.p);
     int    rc = 0;
 
+    if (t->script != NULL) {
+        /* Appends only once the script is done: r's views into out hold. */
+        return wr_script_eval(t->script, &script_req, r, out);
+    }
     if (uri_off >= 0 || query_off >= 0) {
         rc = eval_aliased(t, r, out, uri_off, query_off);
     } else {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -106,6 +107,45 @@ static void add_header(resp_t *r, wr_buf_t *b, const char *name, const char *val
     wr_buf_append(b, "\r\n", 2);
 }
 
+/*
+ * A field value expanded from the request ($uri decodes "%0d%0a", a template
+ * returns anything): its control bytes are percent-encoded again, so no
+ * request can add fields or end the head. -1 when memory runs out.
+ */
+static int expand_value(const wr_tpl_t *t, const wr_req_view_t *v, wr_buf_t *b)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t from = b->n, n, ctl = 0;
+    char *copy;
+
+    if (wr_tpl_eval(t, v, b) < 0)
+        return -1;
+    n = b->n - from;
+    for (size_t i = 0; i < n; i++)
+        ctl += (unsigned char) b->p[from + i] < 0x20 || b->p[from + i] == 0x7f;
+    if (ctl == 0)
+        return 0;
+    if ((copy = malloc(n)) == NULL || wr_buf_reserve(b, 2 * ctl) < 0) {
+        free(copy);
+        b->n = from;
+        return -1;
+    }
+    memcpy(copy, b->p + from, n);
+    b->n = from;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) copy[i];
+
+        if (ch < 0x20 || ch == 0x7f) {
+            char enc[3] = { '%', hex[ch >> 4], hex[ch & 0xf] };
+            wr_buf_append(b, enc, sizeof(enc));
+        } else {
+            wr_buf_append(b, &copy[i], 1);
+        }
+    }
+    free(copy);
+    return 0;
+}
+
 /* The action's response_headers values, expanded with v (whose
  * resp_fields are the response's fields before them). */
 static void put_action_headers(const wr_action_t *a, const wr_req_view_t *v, wr_buf_t *b)
@@ -118,9 +158,14 @@ static void put_action_headers(const wr_action_t *a, const wr_req_view_t *v, wr_
         if (h->value == NULL || is_header(h->name, "Content-Length")
             || is_header(h->name, "Transfer-Encoding") || is_header(h->name, "Connection"))
             continue;
+        size_t mark = b->n;
+
         wr_buf_puts(b, h->name);
         wr_buf_puts(b, ": ");
-        wr_tpl_eval(h->value, v, b);
+        if (expand_value(h->value, v, b) < 0) {
+            b->n = mark;        /* a template that failed (logged): no field */
+            continue;
+        }
         wr_buf_puts(b, "\r\n");
     }
 }
@@ -541,7 +586,10 @@ static void run_action(resp_t *r, const wr_action_t *a, int depth)
     switch (a->kind) {
     case WR_ACTION_RETURN:
         if (a->location) {
-            wr_tpl_eval(a->location, &r->v, &r->loc);
+            if (expand_value(a->location, &r->v, &r->loc) < 0) {
+                respond_status(r, 500);
+                return;
+            }
             wr_buf_append(&r->loc, "", 1);
             r->location = r->loc.p;
         }
