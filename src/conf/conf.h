@@ -82,13 +82,25 @@ json_t *wr_conf_delete(json_t *root, const wr_ptr_t *p, wr_conf_error_t *err);
  * for unknown keys, a "Did you mean ...?" suggestion.
  */
 int     wr_conf_validate(json_t *root, wr_conf_error_t *err);
-/* The same, with the certificate bundles stored ({"name": anything}; NULL:
- * none): a listener's "tls" may name only those. */
-int     wr_conf_validate_certs(json_t *root, json_t *certs, wr_conf_error_t *err);
+/* The same, with what the control API's stores hold ({"name": anything};
+ * NULL: none): a listener's "tls" may name only certificate bundles stored,
+ * settings.js_module only JavaScript modules stored. */
+int     wr_conf_validate_stored(json_t *root, json_t *certs, json_t *js_modules,
+                                wr_conf_error_t *err);
 
 /* The first listener whose "tls" names certificate `name`: its address
  * (borrowed from root), or NULL when none does. */
 const char *wr_conf_cert_user(json_t *root, const char *name);
+
+/* JavaScript modules (/js_modules): a name is a JavaScript identifier of
+ * letters, digits, '_' and '$' (templates use it as one), at most
+ * WR_CONF_JS_NAME_MAX bytes. */
+#define WR_CONF_JS_MODULES_DIR  "js_modules"        /* under the state dir */
+#define WR_CONF_JS_NAME_MAX     128
+#define WR_CONF_JS_MODULE_MAX   (1024L * 1024)      /* bytes of one module's source */
+int     wr_conf_js_module_name_ok(const char *name);
+/* "settings" when settings.js_module names module `name`, else NULL. */
+const char *wr_conf_js_module_user(json_t *root, const char *name);
 
 /* ---- C structs for the other parts ---- */
 

@@ -59,6 +59,42 @@ wr_conf_cert_user(json_t *root, const char *name)
 }
 
 int
+wr_conf_js_module_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > WR_CONF_JS_NAME_MAX || (name[0] >= '0' && name[0] <= '9')) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '_' || c == '$')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+const char *
+wr_conf_js_module_user(json_t *root, const char *name)
+{
+    json_t *mods = json_object_get(json_object_get(root, "settings"), "js_module"), *v;
+    size_t  i;
+
+    if (json_is_string(mods) && strcmp(json_string_value(mods), name) == 0) {
+        return "settings";
+    }
+    json_array_foreach(mods, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
+            return "settings";
+        }
+    }
+    return NULL;
+}
+
+int
 wr_conf_listeners(json_t *root, wr_conf_listeners_t *out)
 {
     json_t     *listeners, *listener, *backlog;

@@ -786,10 +786,28 @@ static const wr_vmember_t http_members[] = {
     { NULL, NULL, false },
 };
 
+/* settings.js_module names modules of the control API's /js_modules store,
+ * as Unit's; checked in the cross-reference pass. */
+static int
+check_js_module(wr_vctx_t *c, json_t *v, const char *name)
+{
+    if (c->xref && json_is_string(v)
+        && json_object_get(c->js_modules, json_string_value(v)) == NULL) {
+        return wr_v_error(c, "JS module \"%s\" is not found.", json_string_value(v));
+    }
+    return 0;
+}
+
+static const wr_vdesc_t js_module_name = {
+    .types = WR_VT_STR, .flags = WR_VF_NONEMPTY, .check = check_js_module,
+};
+
 static const wr_vmember_t settings_members[] = {
     { "http", &(const wr_vdesc_t) {
         .types = WR_VT_OBJ, .members = http_members }, false },
-    { "js_module", &wr_vd_names, false },
+    { "js_module", &(const wr_vdesc_t) {
+        .types = WR_VT_STR | WR_VT_ARR, .flags = WR_VF_NONEMPTY, .check = check_js_module,
+        .items = &js_module_name }, false },
     { "listen_threads", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE,
         .min = 0, .max = LISTEN_THREADS_MAX }, false },
@@ -830,13 +848,13 @@ static const wr_vdesc_t root_desc = { .types = WR_VT_OBJ, .members = root_member
 int
 wr_conf_validate(json_t *root, wr_conf_error_t *err)
 {
-    return wr_conf_validate_certs(root, NULL, err);
+    return wr_conf_validate_stored(root, NULL, NULL, err);
 }
 
 int
-wr_conf_validate_certs(json_t *root, json_t *certs, wr_conf_error_t *err)
+wr_conf_validate_stored(json_t *root, json_t *certs, json_t *js_modules, wr_conf_error_t *err)
 {
-    wr_vctx_t c = { .root = root, .err = err, .certs = certs };
+    wr_vctx_t c = { .root = root, .err = err, .certs = certs, .js_modules = js_modules };
 
     if (root == NULL || !json_is_object(root)) {
         return wr_conf_error_set(err, STATUS_BAD, INVALID_CONF, "",

@@ -35,6 +35,7 @@ typedef struct {
     wr_conf_error_t *err;
     bool             xref;  /* second pass: check cross references */
     json_t          *certs; /* certificate bundles stored, by name (or NULL) */
+    json_t          *js_modules; /* JavaScript modules stored, by name (or NULL) */
     size_t           depth;
     wr_vseg_t        seg[WR_V_MAX_PATH];
 } wr_vctx_t;

@@ -3,8 +3,8 @@
  *   GET /                      {"certificates": ..., "config": ..., "status": ...}
  *   GET|PUT|POST|DELETE /config[/pointer]
  *   GET /status[/pointer]
- *   GET /certificates[/pointer]
- *   PUT|DELETE /certificates/NAME (control/certs.c)
+ *   GET /certificates[/pointer], GET /js_modules[/pointer]
+ *   PUT|DELETE /certificates/NAME, /js_modules/NAME (control/store.c)
  * Changes are queued and applied one at a time, each against the config that
  * is running when its turn comes.
  */
@@ -23,7 +23,7 @@
 #define WR_COMPILE_ERR_MAX  1024
 
 typedef enum {
-    EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_METRICS, EP_CERTS, EP_CONTROL
+    EP_NONE, EP_ROOT, EP_CONFIG, EP_STATUS, EP_METRICS, EP_STORE, EP_CONTROL
 } endpoint_t;
 
 /* GET /metrics: the router's counters as Prometheus text (metrics.c). */
@@ -37,7 +37,8 @@ typedef enum {
 static endpoint_t endpoint(const char *path, const char **rest)
 {
     static const struct { const char *prefix; endpoint_t ep; } eps[] = {
-        { "/config", EP_CONFIG }, { "/status", EP_STATUS }, { "/certificates", EP_CERTS },
+        { "/config", EP_CONFIG }, { "/status", EP_STATUS }, { "/certificates", EP_STORE },
+        { "/js_modules", EP_STORE },
         { "/control", EP_CONTROL }, { "/metrics", EP_METRICS },
     };
 
@@ -117,8 +118,9 @@ void wr_api_status(wr_conn_t *c, const char *json, size_t len)
         return;
     }
     if (ep == EP_ROOT) {
-        json_t *root = json_pack("{s:O,s:O,s:o}", "certificates", c->ctl->certs,
-                                 "config", c->ctl->conf, "status", status);
+        json_t *root = json_pack("{s:O,s:O,s:O,s:o}", "certificates", c->ctl->certs,
+                                 "js_modules", c->ctl->js_modules, "config", c->ctl->conf,
+                                 "status", status);
         wr_conn_respond(c, 200, root);
         return;
     }
@@ -172,9 +174,9 @@ void wr_api_handle(wr_conn_t *c)
             break;
         ask_status(c, 1);
         return;
-    case EP_CERTS:
+    case EP_STORE:
         if (get) {
-            respond_value(c, c->ctl->certs, rest);
+            respond_value(c, *wr_ctl_store_items(c->ctl, wr_ctl_store_of(c->path)), rest);
             return;
         }
         if (strcmp(c->method, "PUT") != 0 && strcmp(c->method, "DELETE") != 0)
@@ -259,13 +261,13 @@ static int send_restart(wr_conn_t *c)
  * What only compiling shows (a regex PCRE2 refuses, an unknown variable) is
  * still a bad configuration: 400, with the pointer the message names.
  */
-static int compile_check(json_t *doc, wr_conf_error_t *err)
+static int compile_check(json_t *doc, json_t *js_modules, wr_conf_error_t *err)
 {
     static const char at[] = "The value at \"";
     char msg[WR_COMPILE_ERR_MAX], path[WR_COMPILE_ERR_MAX];
     const char *p = NULL;
 
-    if (wr_router_check(doc, msg, sizeof(msg)) == 0)
+    if (wr_router_check(doc, js_modules, msg, sizeof(msg)) == 0)
         return 0;
     if (strncmp(msg, at, sizeof(at) - 1) == 0) {
         const char *start = msg + sizeof(at) - 1, *end = strchr(start, '"');
@@ -304,7 +306,8 @@ static json_t *build_candidate(wr_conn_t *c)
     json_decref(value);
     if (doc == NULL)
         goto fail_ptr;
-    if (wr_conf_validate_certs(doc, ctl->certs, &err) < 0 || compile_check(doc, &err) < 0) {
+    if (wr_conf_validate_stored(doc, ctl->certs, ctl->js_modules, &err) < 0
+        || compile_check(doc, ctl->js_modules, &err) < 0) {
         json_decref(doc);
         goto fail_ptr;
     }
@@ -327,10 +330,10 @@ void wr_api_queue_next(wr_ctl_t *ctl)
         json_t *candidate;
         char *text;
 
-        if (strncmp(c->path, "/certificates", 13) == 0) {
+        if (wr_ctl_store_of(c->path) != NULL) {
             c->id = ++ctl->next_id;
             c->state = WR_CONN_APPLYING;
-            if (wr_certs_start(c) == 0)
+            if (wr_ctl_store_start(c) == 0)
                 return;
             ctl->qhead = next;              /* c was answered and may be gone */
             if (ctl->qhead == NULL)
@@ -370,8 +373,8 @@ void wr_api_applied(wr_conn_t *c, int ok, const char *reason)
     ctl->qhead = c->qnext;
     if (ctl->qhead == NULL)
         ctl->qtail = NULL;
-    if (c->cert != NULL) {
-        wr_certs_applied(c, ok, reason);
+    if (c->item != NULL) {
+        wr_ctl_store_applied(c, ok, reason);
     } else if (ok) {
         int restart = strncmp(c->path, "/control/", 9) == 0;
         json_decref(ctl->conf);

@@ -112,7 +112,7 @@ void wr_conn_close(wr_conn_t *c)
     free(c->buf);
     free(c->method);
     free(c->path);
-    free(c->cert);
+    free(c->item);
     wr_ev_defer_free(&ctl->loop, c);
 }
 

@@ -75,7 +75,10 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
         take_conf(ctl, m);
         break;
     case WR_MSG_CERT:
-        wr_certs_take(ctl, m->data, m->len);
+        wr_ctl_store_take(ctl, &wr_ctl_certs, m->data, m->len);
+        break;
+    case WR_MSG_JS_MODULE:
+        wr_ctl_store_take(ctl, &wr_ctl_js_modules, m->data, m->len);
         break;
     case WR_MSG_CONF_RESULT:
         take_result(ctl, m);
@@ -116,6 +119,7 @@ void wr_controller_main(const wr_controller_args_t *a)
     ctl.args = a;
     ctl.conf = json_object();
     ctl.certs = json_object();
+    ctl.js_modules = json_object();
     ctl.modules = wr_ctl_modules(a->runtimes);
     if (wr_drop_privileges(a->uid, a->gid) < 0 || wr_watch_parent(a->parent) < 0)
         _exit(1);

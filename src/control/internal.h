@@ -45,10 +45,11 @@ struct wr_conn {
     size_t           body_len;        /* decoded body bytes at buf + head_len */
     char            *method;
     char            *path;            /* raw path, query stripped */
-    json_t          *candidate;       /* the change main is applying (a
-                                         bundle's description, for a PUT
-                                         /certificates/NAME) */
-    char            *cert;            /* NAME of a /certificates change */
+    json_t          *candidate;       /* the change main is applying (what
+                                         GET shows of an item, for a PUT
+                                         /certificates/NAME, /js_modules/NAME) */
+    const struct wr_ctl_store *store; /* the store of such a change */
+    char            *item;            /* NAME of a store change */
 };
 
 struct wr_ctl {
@@ -60,6 +61,7 @@ struct wr_ctl {
     int           listening;
     json_t       *conf;               /* running config, from main */
     json_t       *certs;              /* the bundles stored: {"name": description} */
+    json_t       *js_modules;         /* the modules stored: {"name": source} */
     json_t       *modules;            /* /status "modules" (modules.c) */
     wr_conn_t    *conns;
     wr_conn_t    *qhead, *qtail;      /* changes, applied in arrival order */
@@ -84,12 +86,28 @@ void wr_api_status(wr_conn_t *c, const char *json, size_t len);
  * decoded as /config's are, malloc'ed; NULL if it is not exactly one. */
 char *wr_api_segment(const char *p, size_t len);
 
-/* certs.c */
-void wr_certs_take(wr_ctl_t *ctl, const char *data, size_t len);   /* WR_MSG_CERT */
-/* A queued PUT or DELETE /certificates/NAME, at its turn: checked and sent
- * to main (0), or answered (-1). */
-int  wr_certs_start(wr_conn_t *c);
-void wr_certs_applied(wr_conn_t *c, int ok, const char *reason);
+/* store.c: /certificates and /js_modules, told apart by what differs. */
+typedef struct wr_ctl_store {
+    const char *prefix;                 /* "/certificates" */
+    uint32_t    put_msg, delete_msg;    /* to main */
+    int       (*name_ok)(const char *name);
+    /* What GET shows of an item, once it is checked; NULL with why. */
+    json_t   *(*check)(const char *data, size_t len, char *why, size_t whylen);
+    const char *(*user)(json_t *conf, const char *name);   /* who names it */
+    long        max;                    /* bytes of one item */
+    const char *uploaded, *deleted, *bad_name, *bad_item, *name_rule, *put_hint,
+               *too_large, *noun, *in_use, *user_pre, *user_post, *store_failed,
+               *delete_failed;          /* the answers' texts */
+} wr_ctl_store_t;
+
+extern const wr_ctl_store_t wr_ctl_certs, wr_ctl_js_modules;
+const wr_ctl_store_t *wr_ctl_store_of(const char *path);      /* NULL: not a store */
+json_t **wr_ctl_store_items(wr_ctl_t *ctl, const wr_ctl_store_t *s);
+void wr_ctl_store_take(wr_ctl_t *ctl, const wr_ctl_store_t *s, const char *data, size_t len);
+/* A queued PUT or DELETE /STORE/NAME, at its turn: checked and sent to main
+ * (0), or answered (-1). */
+int  wr_ctl_store_start(wr_conn_t *c);
+void wr_ctl_store_applied(wr_conn_t *c, int ok, const char *reason);
 
 /* controller.c */
 int  wr_ctl_send(wr_ctl_t *ctl, uint32_t type, uint32_t id, const void *data, size_t len);

@@ -56,6 +56,13 @@ typedef enum {
                               (answered with WR_MSG_CONF_RESULT) */
     WR_MSG_CERT_DELETE,    /* controller -> main: name: remove it from the store
                               (answered with WR_MSG_CONF_RESULT) */
+    WR_MSG_JS_MODULE,      /* main -> controller (each stored module, at its start),
+                              main -> router (each module the next WR_MSG_CONF_APPLY
+                              names): name, NUL, source */
+    WR_MSG_JS_MODULE_PUT,  /* controller -> main: name, NUL, source: store it
+                              (answered with WR_MSG_CONF_RESULT) */
+    WR_MSG_JS_MODULE_DELETE, /* controller -> main: name: remove it from the store
+                              (answered with WR_MSG_CONF_RESULT) */
     WR_MSG_TYPE_MAX
 } wr_msg_type_t;
 

@@ -230,7 +230,8 @@ void wr_router_prime(wr_main_t *m)
     send_listeners(m, &m->listens);
     send_access_log(m, WR_ALOG_WITH_CONF, m->alog_fd);
     wr_apps_send_map(m, m->running);
-    wr_certs_send_used(m, &m->child[WR_ROLE_ROUTER].chan, m->running);
+    wr_store_send_used(m, &m->certs, &m->child[WR_ROLE_ROUTER].chan, m->running);
+    wr_store_send_used(m, &m->js_modules, &m->child[WR_ROLE_ROUTER].chan, m->running);
     wr_chan_send(&m->child[WR_ROLE_ROUTER].chan, WR_MSG_CONF_APPLY, ++m->next_id,
                  m->running_text, strlen(m->running_text), -1);
 }
@@ -319,7 +320,7 @@ static int apply_prepare(wr_main_t *m, const char *text, size_t len, char *reaso
 
     wr_conf_error_init(&err);
     a->conf = wr_conf_parse(text, len, &err);
-    if (a->conf == NULL || wr_conf_validate_certs(a->conf, m->certs, &err) < 0) {
+    if (a->conf == NULL || wr_conf_validate_stored(a->conf, m->certs.names, m->js_modules.names, &err) < 0) {
         snprintf(reason, WR_REASON_MAX, "%s %s", err.error ? err.error : "Invalid configuration.",
                  err.detail ? err.detail : "");
         wr_conf_error_clear(&err);
@@ -359,7 +360,8 @@ static void apply_send(wr_main_t *m)
     if (!same_path(access_log_path(a->conf), m->alog_path))
         send_access_log(m, WR_ALOG_WITH_CONF, a->alog_fd);
     wr_apps_send_map(m, a->conf);
-    wr_certs_send_used(m, &r->chan, a->conf);
+    wr_store_send_used(m, &m->certs, &r->chan, a->conf);
+    wr_store_send_used(m, &m->js_modules, &r->chan, a->conf);
     wr_chan_send(&r->chan, WR_MSG_CONF_APPLY, a->router_id, a->text, strlen(a->text), -1);
     wr_timer_set(&m->loop, &a->timeout, WR_APPLY_TIMEOUT_MS);
 }

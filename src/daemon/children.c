@@ -48,10 +48,16 @@ static void from_controller(wr_main_t *m, wr_msg_t *msg)
         break;
     }
     case WR_MSG_CERT_PUT:
-        wr_certs_put(m, msg->id, msg->data, msg->len);
+        wr_store_put(m, &m->certs, msg->id, msg->data, msg->len);
         break;
     case WR_MSG_CERT_DELETE:
-        wr_certs_delete(m, msg->id, msg->data, msg->len);
+        wr_store_delete(m, &m->certs, msg->id, msg->data, msg->len);
+        break;
+    case WR_MSG_JS_MODULE_PUT:
+        wr_store_put(m, &m->js_modules, msg->id, msg->data, msg->len);
+        break;
+    case WR_MSG_JS_MODULE_DELETE:
+        wr_store_delete(m, &m->js_modules, msg->id, msg->data, msg->len);
         break;
     case WR_MSG_STATUS_REQ:
         /* Without a router there are no counters to report: answer empty. */
@@ -213,7 +219,8 @@ int wr_child_spawn(wr_main_t *m, wr_role_t role)
     }
     if (role == WR_ROLE_CONTROLLER) {
         wr_chan_send(&c->chan, WR_MSG_CONTROL_FD, 0, NULL, 0, m->control_fd);
-        wr_certs_send_all(m, &c->chan);
+        wr_store_send_all(m, &m->certs, &c->chan);
+        wr_store_send_all(m, &m->js_modules, &c->chan);
         wr_chan_send(&c->chan, WR_MSG_CONF_CURRENT, 0, m->running_text,
                      strlen(m->running_text), -1);
     } else {

@@ -59,6 +59,22 @@ typedef struct {
     wr_timer_t   timeout;
 } wr_apply_t;
 
+/* What differs between the stores of the control API (store.c). */
+typedef struct {
+    const char *dir;            /* under the state directory */
+    const char *what;           /* in messages: "certificate" */
+    long        max;            /* bytes of one item */
+    int       (*name_ok)(const char *name);
+    const char *(*user)(json_t *conf, const char *name);   /* who names it, or NULL */
+    int         secret;         /* wiped from memory after use */
+    uint32_t    msg;            /* the message that carries one item */
+} wr_store_kind_t;
+
+typedef struct {
+    const wr_store_kind_t *kind;
+    json_t     *names;          /* {"name": true} */
+} wr_store_t;
+
 struct wr_main {
     const wr_options_t *opt;
     wr_ev_loop_t  loop;
@@ -71,7 +87,8 @@ struct wr_main {
     int           control_fd;
     wr_child_t    child[WR_ROLE_COUNT];   /* [WR_ROLE_MAIN] unused */
     json_t       *running;      /* the running config */
-    json_t       *certs;        /* the certificate store's names: {"name": true} */
+    wr_store_t    certs;        /* /certificates */
+    wr_store_t    js_modules;   /* /js_modules */
     char         *running_text;
     wr_listens_t  listens;      /* sockets of the running config */
     char         *alog_path;    /* access log file of the running config */
@@ -97,12 +114,13 @@ void  wr_children_send_log(wr_main_t *m);
 /* The next restart delay (ms) after a failure of a process up for up ms. */
 uint64_t wr_backoff_next(uint64_t cur, uint64_t up);
 
-/* certs.c: the certificate store */
-int   wr_certs_load(wr_main_t *m);               /* at start: m->certs */
-void  wr_certs_send_all(wr_main_t *m, wr_chan_t *ch);           /* WR_MSG_CERT each */
-void  wr_certs_send_used(wr_main_t *m, wr_chan_t *ch, json_t *conf);
-void  wr_certs_put(wr_main_t *m, uint32_t id, const char *data, size_t len);
-void  wr_certs_delete(wr_main_t *m, uint32_t id, const char *data, size_t len);
+/* store.c: the certificate and JavaScript module stores */
+extern const wr_store_kind_t wr_store_certs, wr_store_js_modules;
+int   wr_store_load(wr_main_t *m, wr_store_t *s, const wr_store_kind_t *kind);  /* at start */
+void  wr_store_send_all(wr_main_t *m, const wr_store_t *s, wr_chan_t *ch);   /* kind->msg each */
+void  wr_store_send_used(wr_main_t *m, const wr_store_t *s, wr_chan_t *ch, json_t *conf);
+void  wr_store_put(wr_main_t *m, wr_store_t *s, uint32_t id, const char *data, size_t len);
+void  wr_store_delete(wr_main_t *m, wr_store_t *s, uint32_t id, const char *data, size_t len);
 
 /* apply.c */
 int   wr_apply_initial(wr_main_t *m, json_t *conf);

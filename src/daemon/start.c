@@ -242,7 +242,7 @@ static json_t *restore_state(wr_main_t *m)
         return json_object();
     wr_conf_error_init(&err);
     conf = wr_conf_parse(text, len, &err);
-    if (conf && wr_conf_validate_certs(conf, m->certs, &err) < 0) {
+    if (conf && wr_conf_validate_stored(conf, m->certs.names, m->js_modules.names, &err) < 0) {
         json_decref(conf);
         conf = NULL;
     }
@@ -412,7 +412,8 @@ static int start(wr_main_t *m)
     if (write_pid(o) < 0)
         return -1;
     m->pid_written = 1;
-    if (make_dirs(o->statedir, 0) < 0 || wr_certs_load(m) < 0 || bind_control(m) < 0)
+    if (make_dirs(o->statedir, 0) < 0 || wr_store_load(m, &m->certs, &wr_store_certs) < 0
+        || wr_store_load(m, &m->js_modules, &wr_store_js_modules) < 0 || bind_control(m) < 0)
         return -1;
     if (wr_ev_init(&m->loop) < 0 || setup_signals(m) < 0)
         return -1;
@@ -450,7 +451,8 @@ static void cleanup(wr_main_t *m)
     }
     json_decref(m->running);
     free(m->running_text);
-    json_decref(m->certs);
+    json_decref(m->certs.names);
+    json_decref(m->js_modules.names);
     if (m->alog_fd >= 0)
         close(m->alog_fd);
     free(m->alog_path);

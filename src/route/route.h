@@ -46,6 +46,7 @@ typedef struct {
     const struct sockaddr *local;         /* destination */
     struct timespec        start;         /* arrival, CLOCK_REALTIME */
     const char            *request_id;    /* 32 lowercase hex chars, NUL-terminated */
+    const struct wr_script_env *js;       /* the config's JavaScript modules, or NULL */
     /* -- response side -- */
     int                    status;        /* $status */
     unsigned long long     body_bytes_sent;

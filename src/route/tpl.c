@@ -273,7 +273,7 @@ wr_tpl_eval(const wr_tpl_t *t, const wr_req_view_t *r, wr_buf_t *out)
 
     if (t->script != NULL) {
         /* Appends only once the script is done: r's views into out hold. */
-        return wr_script_eval(t->script, &script_req, r, out);
+        return wr_script_eval(t->script, r->js, &script_req, r, out);
     }
     if (uri_off >= 0 || query_off >= 0) {
         rc = eval_aliased(t, r, out, uri_off, query_off);

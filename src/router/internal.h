@@ -232,6 +232,7 @@ typedef struct wr_rconf {
     wr_rapp_t          *apps;
     size_t              napps;
     wr_upstreams_t      upstreams;
+    struct wr_script_env *js;           /* settings.js_module, or NULL */
 } wr_rconf_t;
 
 /* Counters of one thread; the sums make /status and /metrics. */
@@ -313,6 +314,7 @@ struct wr_router {
     size_t            ngens, capgens;
     json_t           *app_map;       /* from main, for the next config */
     json_t           *certs;         /* {"name": "PEM"}: bundles it names */
+    json_t           *js_modules;    /* {"name": "source"}: modules it names */
     atomic_uint       next_stream;   /* worker stream ids */
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */

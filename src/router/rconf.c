@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "router/internal.h"
+#include "script/script.h"
 #include "tls/tls.h"
 
 void wr_listener_unref(wr_listener_t *l)
@@ -45,6 +46,7 @@ static void rconf_free(wr_rconf_t *c)
     }
     free(c->apps);
     wr_upstreams_free(&c->upstreams);
+    wr_script_env_free(c->js);
     free(c);
 }
 
@@ -171,6 +173,10 @@ wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *r
     c->routes = wr_routes_compile(conf, reason, WR_ROUTER_REASON_MAX);
     if (c->routes == NULL)
         goto fail;
+    reason[0] = '\0';
+    c->js = wr_router_js_env(conf, r->js_modules, reason, WR_ROUTER_REASON_MAX);
+    if (c->js == NULL && reason[0] != '\0')
+        goto fail;
     c->mime = wr_mime_compile(conf, reason, WR_ROUTER_REASON_MAX);
     if (c->mime == NULL)
         goto fail;
@@ -197,16 +203,75 @@ fail:
     return NULL;
 }
 
-int wr_router_check(json_t *conf, char *err, size_t errlen)
+wr_script_env_t *wr_router_js_env(json_t *conf, json_t *js_modules, char *err, size_t errlen)
+{
+    json_t *names = json_object_get(json_object_get(conf, "settings"), "js_module"), *one, *src;
+    wr_script_env_t *env;
+    size_t i;
+
+    if (names == NULL)
+        return NULL;
+    if ((env = wr_script_env_new()) == NULL)
+        goto nomem;
+    if (json_is_string(names)) {
+        one = json_array();
+        if (one == NULL || json_array_append(one, names) < 0) {
+            json_decref(one);
+            goto nomem;
+        }
+        names = one;
+    } else {
+        json_incref(names);
+    }
+    json_array_foreach(names, i, one) {
+        const char *name = json_string_value(one);
+
+        src = json_object_get(js_modules, name);
+        if (!json_is_string(src)) {
+            snprintf(err, errlen, "The JS module \"%s\" that \"settings/js_module\" names "
+                     "is not stored.", name);
+            break;
+        }
+        if (wr_script_env_add(env, name, json_string_value(src), json_string_length(src)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            break;
+        }
+    }
+    if (i < json_array_size(names)) {
+        wr_script_env_free(env);
+        env = NULL;
+    }
+    json_decref(names);
+    return env;
+
+nomem:
+    wr_script_env_free(env);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+int wr_router_check(json_t *conf, json_t *js_modules, char *err, size_t errlen)
 {
     wr_routes_t *routes;
     wr_mime_t *mime;
     wr_alog_format_t *alog;
+    wr_script_env_t *env;
+    char why[WR_ROUTER_REASON_MAX];
 
     routes = wr_routes_compile(conf, err, errlen);
     if (routes == NULL)
         return -1;
     wr_routes_free(routes);
+    err[0] = '\0';
+    env = wr_router_js_env(conf, js_modules, err, errlen);
+    if (env == NULL && err[0] != '\0')
+        return -1;
+    if (env != NULL && wr_script_env_check(env, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "The value at \"/settings/js_module\" cannot be loaded: %s", why);
+        wr_script_env_free(env);
+        return -1;
+    }
+    wr_script_env_free(env);
     mime = wr_mime_compile(conf, err, errlen);
     if (mime == NULL)
         return -1;

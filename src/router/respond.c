@@ -148,10 +148,12 @@ static int expand_value(const wr_tpl_t *t, const wr_req_view_t *v, wr_buf_t *b)
 
 /* The action's response_headers values, expanded with v (whose
  * resp_fields are the response's fields before them). */
-static void put_action_headers(const wr_action_t *a, const wr_req_view_t *v, wr_buf_t *b)
+static int put_action_headers(const wr_action_t *a, const wr_req_view_t *v, wr_buf_t *b)
 {
+    int rc = 0;
+
     if (a == NULL)
-        return;
+        return 0;
     for (size_t i = 0; i < a->nheaders; i++) {
         const wr_resp_header_t *h = &a->headers[i];
         /* Framing is ours: a config cannot break the message boundaries. */
@@ -164,24 +166,43 @@ static void put_action_headers(const wr_action_t *a, const wr_req_view_t *v, wr_
         wr_buf_puts(b, ": ");
         if (expand_value(h->value, v, b) < 0) {
             b->n = mark;        /* a template that failed (logged): no field */
+            rc = -1;
             continue;
         }
         wr_buf_puts(b, "\r\n");
     }
+    return rc;
 }
 
-static void add_action_headers(resp_t *r, wr_buf_t *b)
+static int add_action_headers(resp_t *r, wr_buf_t *b)
 {
+    int rc;
+
     r->v.status = r->c->status;
     r->v.resp_fields = r->own;
     r->v.nresp_fields = r->nown;
-    put_action_headers(r->action, &r->v, b);
+    rc = put_action_headers(r->action, &r->v, b);
     r->v.resp_fields = NULL;
     r->v.nresp_fields = 0;
+    return rc;
 }
 
-/* Serialize status line and headers (and a small body) into c->out. */
-static void emit(resp_t *r, int status)
+static void error_body(resp_t *r, int status);
+
+/* A response_headers template failed (logged): the answer becomes a plain
+ * 500, as a failed template elsewhere in the action makes it. */
+static void emit_failed(resp_t *r)
+{
+    r->action = NULL;
+    r->location = r->etag = r->allow = NULL;
+    r->lastmod[0] = '\0';
+    r->range = r->ranges = 0;
+    error_body(r, 500);
+}
+
+/* Serialize status line and headers (and a small body) into c->out.
+ * -1 when a response_headers template failed and a 500 went instead. */
+static int emit(resp_t *r, int status)
 {
     wr_hconn_t *c = r->c;
     wr_buf_t *b = &c->out;
@@ -234,7 +255,11 @@ static void emit(resp_t *r, int status)
         wr_buf_puts(b, "Connection: close\r\n");
     else if (c->t->req.version == WR_HTTP_10)
         wr_buf_puts(b, "Connection: keep-alive\r\n");
-    add_action_headers(r, b);
+    if (add_action_headers(r, b) < 0) {
+        emit_failed(r);
+        emit(r, 500);
+        return -1;
+    }
     wr_buf_puts(b, "\r\n");
     if (r->body && !r->head_only)
         wr_buf_append(b, r->body, (size_t) r->clen);
@@ -243,6 +268,7 @@ static void emit(resp_t *r, int status)
         wr_buf_puts(b, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
                     "Connection: close\r\n\r\n");
     }
+    return 0;
 }
 
 /* A small HTML page for error statuses. */
@@ -425,8 +451,7 @@ static void serve_file(resp_t *r, wr_share_result_t *s)
     r->clen = (long long) (r->range_last - r->range_first + 1);
     if (s->st.st_size == 0)
         r->clen = 0;
-    emit(r, r->range ? 206 : 200);
-    if (r->head_only || r->clen == 0) {
+    if (emit(r, r->range ? 206 : 200) < 0 || r->head_only || r->clen == 0) {
         close(s->fd);
         return;
     }
@@ -694,6 +719,7 @@ static int build_view(resp_t *r, wr_http_request_t *req)
     v->start = c->start;
     wr_thread_request_id(c->t, c->reqid);
     v->request_id = c->reqid;
+    v->js = c->conf != NULL ? c->conf->js : NULL;
     if (req->path == NULL || req->path[0] != '/')
         return -400;
     wr_buf_reset(&c->t->uri);
@@ -780,6 +806,7 @@ static void view_bare(resp_t *r, wr_hconn_t *c)
     r->v.local = (const struct sockaddr *) &c->local;
     r->v.start = c->start;
     r->v.request_id = c->reqid;
+    r->v.js = c->conf != NULL ? c->conf->js : NULL;
 }
 
 /*
@@ -956,7 +983,7 @@ static void relay_action_headers(wr_hconn_t *c, wr_buf_t *b, int with_length)
         f[r.v.nresp_fields++] = (wr_http_field_t) { .name = "Content-Length",
             .name_len = strlen("Content-Length"), .value = clen, .value_len = strlen(clen) };
     }
-    put_action_headers(a, &r.v, b);
+    put_action_headers(a, &r.v, b);     /* a failed one is left out (logged) */
     resp_free(&r);
     wr_buf_free(&orig);
 }

@@ -243,6 +243,16 @@ static void take_cert(wr_router_t *r, wr_msg_t *m)
                                                  m->len - (size_t) (nul + 1 - m->data)));
 }
 
+/* A JavaScript module the next configuration names: name NUL source. */
+static void take_js_module(wr_router_t *r, wr_msg_t *m)
+{
+    const char *nul = memchr(m->data, '\0', m->len);
+
+    if (nul != NULL && r->js_modules != NULL)
+        json_object_set_new(r->js_modules, m->data,
+                            json_stringn(nul + 1, m->len - (size_t) (nul + 1 - m->data)));
+}
+
 static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
 {
     wr_router_t *r = ch->data;
@@ -256,10 +266,14 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
     case WR_MSG_CERT:
         take_cert(r, m);
         break;
+    case WR_MSG_JS_MODULE:
+        take_js_module(r, m);
+        break;
     case WR_MSG_CONF_APPLY:
         reason[0] = '\0';
         rc = router_apply(r, m->data, m->len, reason);
         json_object_clear(r->certs);    /* the contexts hold what they need */
+        json_object_clear(r->js_modules);   /* as does the env */
         if (rc == 0) {
             alog_settle(r, 1);
             wr_chan_send_result(&r->chan, m->id, 1, NULL);
@@ -336,6 +350,7 @@ void wr_router_main(const wr_router_args_t *a)
     r.args = a;
     r.alog_fd = -1;
     r.certs = json_object();
+    r.js_modules = json_object();
     pthread_mutex_init(&r.lock, NULL);
     pthread_mutex_init(&r.count_lock, NULL);
     r.started = time(NULL);

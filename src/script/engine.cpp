@@ -24,10 +24,12 @@
 #include <js/Stack.h>
 #include <js/String.h>
 #include <js/Array.h>
+#include <js/Modules.h>
+#include <jsfriendapi.h>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,12 +55,27 @@ struct wr_script {
     std::string src;
 };
 
+/* Modules by name (settings.js_module): read-only once built. */
+struct wr_script_env {
+    unsigned long long                               id;
+    std::vector<std::pair<std::string, std::string>> modules;   /* name, source */
+};
+
 namespace {
+
+/* One global with an env's modules loaded, and the templates compiled in it. */
+struct Realm {
+    unsigned long long         id = 0;            /* its env's; 0: no modules */
+    JS::PersistentRootedObject global;
+    std::unordered_map<std::string, std::unique_ptr<JS::PersistentRootedObject>> modules;
+    std::unordered_map<std::string, std::unique_ptr<JS::PersistentRootedScript>> cache;
+    std::string                error;             /* a module that failed to load */
+};
 
 struct Engine {
     JSContext                  *cx = nullptr;
-    JS::PersistentRootedObject *global = nullptr;
-    std::unordered_map<std::string, std::unique_ptr<JS::PersistentRootedScript>> cache;
+    std::list<std::unique_ptr<Realm>> realms;     /* most recently used first */
+    Realm                      *loading = nullptr; /* whose modules import */
     /* the evaluation in progress */
     const wr_script_req_t      *ops = nullptr;
     const void                 *req = nullptr;
@@ -72,6 +89,7 @@ struct Process {
     pthread_key_t               key;
     std::mutex                  lock;             /* engines */
     std::vector<Engine *>       engines;
+    std::atomic<unsigned long long> next_env{1};
 };
 
 Process proc;
@@ -112,8 +130,7 @@ engine_free(void *p)
         std::lock_guard<std::mutex> g(proc.lock);
         std::erase(proc.engines, e);
     }
-    e->cache.clear();
-    delete e->global;
+    e->realms.clear();
     JS_DestroyContext(e->cx);
     delete e;
 }
@@ -224,7 +241,7 @@ query_decode(const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '+') {
             out += ' ';
-        } else if (p[i] == '%' && i + 2 < n + 0 && hexval(p[i + 1]) >= 0
+        } else if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0
                    && hexval(p[i + 2]) >= 0) {
             out += (char) (hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
             i += 2;
@@ -235,24 +252,59 @@ query_decode(const char *p, size_t n)
     return out;
 }
 
-/* Sets obj[name] = value, or appends to an array there when the name repeats. */
-bool
-add_arg(JSContext *cx, JS::HandleObject obj, const std::string &name, const std::string &val)
+/* An object without a prototype: a request's "constructor" or "toString"
+ * is a name like any other. */
+JSObject *
+new_map(JSContext *cx)
 {
-    JS::RootedValue old(cx);
-    JS::RootedString s(cx, new_string(cx, val.data(), val.size()));
-    JS::RootedValue sv(cx);
-    bool found, is_array;
+    return JS_NewObjectWithGivenProto(cx, nullptr, nullptr);
+}
 
-    if (!s || !JS_HasProperty(cx, obj, name.c_str(), &found)) {
+/* The property id of bytes taken as text (UTF-8 when they are). */
+bool
+to_id(JSContext *cx, const char *p, size_t n, JS::MutableHandleId id)
+{
+    JS::RootedString s(cx, new_string(cx, p, n));
+
+    return s && JS_StringToId(cx, s, id);
+}
+
+/* What to do when a name comes again. */
+enum class Repeat { Array, First, Join };
+
+/* Sets obj[name] = value; a name seen before keeps its first value, becomes
+ * an array of them, or is joined with ", " (rep). */
+bool
+add_value(JSContext *cx, JS::HandleObject obj, const std::string &name, const std::string &val,
+          Repeat rep)
+{
+    JS::RootedId     id(cx);
+    JS::RootedValue  old(cx), sv(cx);
+    JS::RootedString s(cx, new_string(cx, val.data(), val.size()));
+    bool             found, is_array;
+
+    if (!s || !to_id(cx, name.data(), name.size(), &id)
+        || !JS_HasOwnPropertyById(cx, obj, id, &found)) {
         return false;
     }
     sv.setString(s);
     if (!found) {
-        return JS_DefineProperty(cx, obj, name.c_str(), sv, JSPROP_ENUMERATE);
+        return JS_DefinePropertyById(cx, obj, id, sv, JSPROP_ENUMERATE);
     }
-    if (!JS_GetProperty(cx, obj, name.c_str(), &old)) {
-        return false;
+    if (rep == Repeat::First || !JS_GetPropertyById(cx, obj, id, &old)) {
+        return rep == Repeat::First;
+    }
+    if (rep == Repeat::Join) {
+        JS::RootedString joined(cx, JS_NewStringCopyZ(cx, ", "));
+
+        joined = joined ? JS_ConcatStrings(cx, JS::RootedString(cx, old.toString()), joined)
+                        : nullptr;
+        joined = joined ? JS_ConcatStrings(cx, joined, s) : nullptr;
+        if (!joined) {
+            return false;
+        }
+        sv.setString(joined);
+        return JS_DefinePropertyById(cx, obj, id, sv, JSPROP_ENUMERATE);
     }
     if (!JS::IsArrayObject(cx, old, &is_array)) {
         return false;
@@ -267,10 +319,11 @@ add_arg(JSContext *cx, JS::HandleObject obj, const std::string &name, const std:
     items[0].set(old);
     items[1].set(sv);
     JS::RootedObject arr(cx, JS::NewArrayObject(cx, items));
-    return arr && JS_DefineProperty(cx, obj, name.c_str(), arr, JSPROP_ENUMERATE);
+    return arr && JS_DefinePropertyById(cx, obj, id, arr, JSPROP_ENUMERATE);
 }
 
-/* Splits "a=1&b=2" (sep '&') or "a=1; b=2" (sep ';', first wins). */
+/* Splits "a=1&b=2" (sep '&', decoded, repeats as arrays) or "a=1; b=2"
+ * (sep ';', first wins). */
 bool
 parse_pairs(JSContext *cx, JS::HandleObject obj, const char *p, size_t n, char sep, bool query)
 {
@@ -295,12 +348,8 @@ parse_pairs(JSContext *cx, JS::HandleObject obj, const char *p, size_t n, char s
             std::string val = eq < z ? (query ? query_decode(p + eq + 1, z - eq - 1)
                                               : std::string(p + eq + 1, z - eq - 1))
                                      : std::string();
-            bool found = false;
 
-            if (!query && !JS_HasProperty(cx, obj, name.c_str(), &found)) {
-                return false;
-            }
-            if (!found && !add_arg(cx, obj, name, val)) {
+            if (!add_value(cx, obj, name, val, query ? Repeat::Array : Repeat::First)) {
                 return false;
             }
         }
@@ -312,18 +361,24 @@ parse_pairs(JSContext *cx, JS::HandleObject obj, const char *p, size_t n, char s
 bool
 get_pairs(JSContext *cx, JS::CallArgs &args, const char *var, char sep, bool query)
 {
-    JS::RootedObject obj(cx, JS_NewPlainObject(cx));
-    JS::RootedValue raw(cx);
+    Engine          *e = current(cx);
+    JS::RootedObject obj(cx, new_map(cx));
+    wr_buf_t         raw = {};
+    int              rc;
 
-    if (!obj || !var_value(cx, var, strlen(var), &raw)) {
+    if (!obj) {
         return false;
     }
-    if (raw.isString()) {
-        JS::UniqueChars s = JS_EncodeStringToUTF8(cx, JS::RootedString(cx, raw.toString()));
-
-        if (!s || !parse_pairs(cx, obj, s.get(), strlen(s.get()), sep, query)) {
-            return false;
-        }
+    rc = e->ops->var(e->req, var, strlen(var), &raw);
+    if (rc < 0) {
+        wr_buf_free(&raw);
+        JS_ReportOutOfMemory(cx);
+        return false;
+    }
+    bool ok = rc == 0 || raw.n == 0 || parse_pairs(cx, obj, raw.p, raw.n, sep, query);
+    wr_buf_free(&raw);
+    if (!ok) {
+        return false;
     }
     args.rval().setObject(*obj);
     return true;
@@ -351,7 +406,7 @@ get_headers(JSContext *cx, unsigned argc, JS::Value *vp)
 {
     JS::CallArgs     args = JS::CallArgsFromVp(argc, vp);
     Engine          *e = current(cx);
-    JS::RootedObject obj(cx, JS_NewPlainObject(cx));
+    JS::RootedObject obj(cx, new_map(cx));
     const char      *name, *value;
     size_t           nlen, vlen;
 
@@ -359,31 +414,8 @@ get_headers(JSContext *cx, unsigned argc, JS::Value *vp)
         return false;
     }
     for (size_t i = 0; e->ops->field(e->req, i, &name, &nlen, &value, &vlen) == 1; i++) {
-        std::string      key(name, nlen);
-        JS::RootedValue  old(cx);
-        JS::RootedString s(cx);
-        bool             found;
-
-        if (!JS_HasProperty(cx, obj, key.c_str(), &found)) {
-            return false;
-        }
-        if (found) {
-            JS::UniqueChars prev;
-
-            if (!JS_GetProperty(cx, obj, key.c_str(), &old)
-                || !(prev = JS_EncodeStringToUTF8(cx, JS::RootedString(cx, old.toString())))) {
-                return false;
-            }
-            std::string joined = std::string(prev.get()) + ", " + std::string(value, vlen);
-            s = new_string(cx, joined.data(), joined.size());
-        } else {
-            s = new_string(cx, value, vlen);
-        }
-        if (!s) {
-            return false;
-        }
-        JS::RootedValue sv(cx, JS::StringValue(s));
-        if (!JS_DefineProperty(cx, obj, key.c_str(), sv, JSPROP_ENUMERATE)) {
+        if (!add_value(cx, obj, std::string(name, nlen), std::string(value, vlen),
+                       Repeat::Join)) {
             return false;
         }
     }
@@ -452,11 +484,36 @@ define_request(JSContext *cx, JS::HandleObject g)
     };
 
     for (const auto &p : props) {
-        if (!JS_DefineProperty(cx, g, p.name, p.get, nullptr, JSPROP_ENUMERATE)) {
+        /* Permanent: no template can redefine or delete what describes
+         * the request for the next one. */
+        if (!JS_DefineProperty(cx, g, p.name, p.get, nullptr,
+                               JSPROP_ENUMERATE | JSPROP_PERMANENT)) {
             return false;
         }
     }
     return true;
+}
+
+/* import x from "NAME": another module of the env being loaded. */
+JSObject *
+resolve_import(JSContext *cx, JS::HandleValue referrer, JS::HandleObject request)
+{
+    Engine          *e = current(cx);
+    JS::RootedString spec(cx, JS::GetModuleRequestSpecifier(cx, request));
+    JS::UniqueChars  name = spec ? JS_EncodeStringToUTF8(cx, spec) : nullptr;
+
+    if (!name) {
+        return nullptr;
+    }
+    if (e->loading != nullptr) {
+        auto it = e->loading->modules.find(name.get());
+
+        if (it != e->loading->modules.end()) {
+            return *it->second;
+        }
+    }
+    JS_ReportErrorUTF8(cx, "there is no module \"%s\" in settings.js_module", name.get());
+    return nullptr;
 }
 
 Engine *
@@ -471,29 +528,15 @@ engine_new()
     }
     JS_SetContextPrivate(e->cx, e.get());
     JS_SetNativeStackQuota(e->cx, STACK_QUOTA);
-    if (!JS::InitSelfHostedCode(e->cx) || !JS_AddInterruptCallback(e->cx, interrupted)) {
+    /* The job queue (module evaluation settles a promise) before the
+     * self-hosted code, as SpiderMonkey requires. */
+    if (!js::UseInternalJobQueues(e->cx) || !JS::InitSelfHostedCode(e->cx)
+        || !JS_AddInterruptCallback(e->cx, interrupted)) {
         wr_log(WR_LOG_ERR, "JavaScript engine: context set-up failed");
         JS_DestroyContext(e->cx);
         return nullptr;
     }
-    JS::RealmOptions opts;
-    JSObject *g = JS_NewGlobalObject(e->cx, &global_class, nullptr, JS::FireOnNewGlobalHook, opts);
-    if (g == nullptr) {
-        wr_log(WR_LOG_ERR, "JavaScript engine: JS_NewGlobalObject() failed");
-        JS_DestroyContext(e->cx);
-        return nullptr;
-    }
-    e->global = new JS::PersistentRootedObject(e->cx, g);
-    {
-        JSAutoRealm ar(e->cx, g);
-
-        if (!JS::InitRealmStandardClasses(e->cx) || !define_request(e->cx, *e->global)) {
-            wr_log(WR_LOG_ERR, "JavaScript engine: global set-up failed");
-            delete e->global;
-            JS_DestroyContext(e->cx);
-            return nullptr;
-        }
-    }
+    JS::SetModuleResolveHook(JS_GetRuntime(e->cx), resolve_import);
     std::lock_guard<std::mutex> lock(proc.lock);
     proc.engines.push_back(e.get());
     return e.release();
@@ -534,18 +577,130 @@ exception_text(JSContext *cx)
                                                         : "an exception";
 }
 
-JSScript *
-compile(Engine *e, const std::string &src, std::string &why)
+/* A module's default export, bound to its name in the realm's global. */
+bool
+load_modules(Engine *e, Realm *r, const wr_script_env_t *env)
 {
-    auto it = e->cache.find(src);
-    if (it != e->cache.end()) {
+    JSContext *cx = e->cx;
+
+    for (const auto &[name, src] : env->modules) {
+        JS::CompileOptions opts(cx);
+        JS::SourceText<mozilla::Utf8Unit> text;
+
+        opts.setFileAndLine(name.c_str(), 1);
+        if (!text.init(cx, src.data(), src.size(), JS::SourceOwnership::Borrowed)) {
+            return false;
+        }
+        JSObject *m = JS::CompileModule(cx, opts, text);
+        if (m == nullptr) {
+            return false;
+        }
+        r->modules.emplace(name, std::make_unique<JS::PersistentRootedObject>(cx, m));
+    }
+    for (const auto &[name, src] : env->modules) {
+        JS::RootedObject m(cx, *r->modules[name]);
+        JS::RootedValue  promise(cx), def(cx);
+
+        if (!JS::ModuleInstantiate(cx, m) || !JS::ModuleEvaluate(cx, m, &promise)) {
+            return false;
+        }
+        js::RunJobs(cx);
+        if (promise.isObject()) {
+            JS::RootedObject p(cx, &promise.toObject());
+
+            if (!JS::ThrowOnModuleEvaluationFailure(cx, p, JS::ThrowModuleErrorsSync)) {
+                return false;
+            }
+        }
+        JS::RootedObject ns(cx, JS::GetModuleNamespace(cx, m));
+        if (!ns || !JS_GetProperty(cx, ns, "default", &def)) {
+            return false;
+        }
+        if (!JS_DefineProperty(cx, r->global, name.c_str(), def, JSPROP_ENUMERATE | JSPROP_READONLY)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A new global: the request's properties, then env's modules. */
+std::unique_ptr<Realm>
+realm_new(Engine *e, const wr_script_env_t *env)
+{
+    JSContext             *cx = e->cx;
+    auto                   r = std::make_unique<Realm>();
+    JS::RealmOptions       opts;
+    JSObject              *g = JS_NewGlobalObject(cx, &global_class, nullptr,
+                                                  JS::FireOnNewGlobalHook, opts);
+
+    if (g == nullptr) {
+        return nullptr;
+    }
+    r->global.init(cx, g);
+    r->id = env != nullptr ? env->id : 0;
+
+    JSAutoRealm ar(cx, g);
+    if (!JS::InitRealmStandardClasses(cx) || !define_request(cx, r->global)) {
+        return nullptr;
+    }
+    if (env == nullptr) {
+        return r;
+    }
+    e->loading = r.get();
+    e->timed_out.store(false);
+    e->deadline_ns.store(now_ns() + WR_SCRIPT_TIMEOUT_MS * 1000000LL);
+    bool ok = load_modules(e, r.get(), env);
+    e->deadline_ns.store(0);
+    e->loading = nullptr;
+    if (!ok) {
+        r->error = e->timed_out.load() ? "a module ran longer than the time a template has"
+                                       : exception_text(cx);
+        JS_ClearPendingException(cx);
+    }
+    return r;
+}
+
+/* The thread's realm for env (made and kept among the last few used). */
+Realm *
+realm(Engine *e, const wr_script_env_t *env)
+{
+    unsigned long long id = env != nullptr ? env->id : 0;
+
+    for (auto it = e->realms.begin(); it != e->realms.end(); ++it) {
+        if ((*it)->id == id) {
+            e->realms.splice(e->realms.begin(), e->realms, it);
+            return e->realms.front().get();
+        }
+    }
+    auto r = realm_new(e, env);
+    if (r == nullptr) {
+        JS_ClearPendingException(e->cx);
+        return nullptr;
+    }
+    if (!r->error.empty()) {
+        wr_log(WR_LOG_ERR, "JavaScript modules: %s", r->error.c_str());
+    }
+    e->realms.push_front(std::move(r));
+    if (e->realms.size() > WR_SCRIPT_REALMS_MAX) {
+        e->realms.pop_back();
+    }
+    return e->realms.front().get();
+}
+
+JSScript *
+compile(Engine *e, Realm *r, const std::string &src, std::string &why)
+{
+    auto it = r->cache.find(src);
+    if (it != r->cache.end()) {
         return *it->second;
     }
     JS::CompileOptions opts(e->cx);
     JS::SourceText<mozilla::Utf8Unit> text;
+    /* One expression, as Unit has it: "`a`; let b" does not compile. */
+    std::string expr = "(" + src + "\n)";
 
     opts.setFileAndLine("template", 1);
-    if (!text.init(e->cx, src.data(), src.size(), JS::SourceOwnership::Borrowed)) {
+    if (!text.init(e->cx, expr.data(), expr.size(), JS::SourceOwnership::Borrowed)) {
         why = exception_text(e->cx);
         return nullptr;
     }
@@ -554,10 +709,10 @@ compile(Engine *e, const std::string &src, std::string &why)
         why = exception_text(e->cx);
         return nullptr;
     }
-    if (e->cache.size() >= WR_SCRIPT_CACHE_MAX) {
-        e->cache.clear();
+    if (r->cache.size() >= WR_SCRIPT_CACHE_MAX) {
+        r->cache.clear();
     }
-    e->cache.emplace(src, std::make_unique<JS::PersistentRootedScript>(e->cx, script));
+    r->cache.emplace(src, std::make_unique<JS::PersistentRootedScript>(e->cx, script));
     return script;
 }
 
@@ -581,9 +736,10 @@ extern "C" wr_script_t *
 wr_script_compile(const char *s, char *err, size_t errlen)
 {
     Engine     *e = engine();
+    Realm      *r = e != nullptr ? realm(e, nullptr) : nullptr;
     std::string why;
 
-    if (e == nullptr) {
+    if (r == nullptr) {
         snprintf(err, errlen, "the JavaScript engine could not start");
         return nullptr;
     }
@@ -597,8 +753,8 @@ wr_script_compile(const char *s, char *err, size_t errlen)
         return nullptr;
     }
     script->src = s;
-    JSAutoRealm ar(e->cx, *e->global);
-    if (compile(e, script->src, why) == nullptr) {
+    JSAutoRealm ar(e->cx, r->global);
+    if (compile(e, r, script->src, why) == nullptr) {
         copy_err(err, errlen, why);
         delete script;
         return nullptr;
@@ -613,19 +769,98 @@ wr_script_free(wr_script_t *s)
 }
 
 extern "C" int
-wr_script_eval(const wr_script_t *s, const wr_script_req_t *ops, const void *req, wr_buf_t *out)
+wr_script_module_check(const char *src, size_t len, char *err, size_t errlen)
+{
+    Engine *e = engine();
+    Realm  *r = e != nullptr ? realm(e, nullptr) : nullptr;
+
+    if (r == nullptr) {
+        snprintf(err, errlen, "the JavaScript engine could not start");
+        return -1;
+    }
+    JSAutoRealm ar(e->cx, r->global);
+    JS::CompileOptions opts(e->cx);
+    JS::SourceText<mozilla::Utf8Unit> text;
+
+    opts.setFileAndLine("module", 1);
+    if (!text.init(e->cx, src, len, JS::SourceOwnership::Borrowed)
+        || JS::CompileModule(e->cx, opts, text) == nullptr) {
+        copy_err(err, errlen, exception_text(e->cx));
+        return -1;
+    }
+    return 0;
+}
+
+extern "C" wr_script_env_t *
+wr_script_env_new(void)
+{
+    auto *env = new (std::nothrow) wr_script_env;
+
+    if (env != nullptr) {
+        env->id = proc.next_env.fetch_add(1);
+    }
+    return env;
+}
+
+extern "C" int
+wr_script_env_add(wr_script_env_t *env, const char *name, const char *src, size_t len)
+{
+    try {
+        env->modules.emplace_back(name, std::string(src, len));
+    } catch (...) {
+        return -1;
+    }
+    return 0;
+}
+
+extern "C" void
+wr_script_env_free(wr_script_env_t *env)
+{
+    delete env;
+}
+
+extern "C" int
+wr_script_env_check(const wr_script_env_t *env, char *err, size_t errlen)
+{
+    Engine *e = engine();
+
+    if (e == nullptr) {
+        snprintf(err, errlen, "the JavaScript engine could not start");
+        return -1;
+    }
+    auto r = realm_new(e, env);
+    if (r == nullptr) {
+        copy_err(err, errlen, exception_text(e->cx));
+        return -1;
+    }
+    if (!r->error.empty()) {
+        copy_err(err, errlen, r->error);
+        return -1;
+    }
+    return 0;
+}
+
+extern "C" int
+wr_script_eval(const wr_script_t *s, const wr_script_env_t *env, const wr_script_req_t *ops,
+               const void *req, wr_buf_t *out)
 {
     Engine     *e = engine();
+    Realm      *r = e != nullptr ? realm(e, env) : nullptr;
     std::string why;
     int         rc = -1;
 
-    if (e == nullptr) {
+    if (r == nullptr) {
         wr_log(WR_LOG_ERR, "template %s: the JavaScript engine could not start", s->src.c_str());
         return -1;
     }
-    JSAutoRealm     ar(e->cx, *e->global);
+    if (!r->error.empty()) {
+        wr_log(WR_LOG_ERR, "template %s: JavaScript modules: %s", s->src.c_str(),
+               r->error.c_str());
+        return -1;
+    }
+    JSAutoRealm     ar(e->cx, r->global);
     JS::RootedValue v(e->cx);
-    JSScript       *compiled = compile(e, s->src, why);
+    JSScript       *compiled = compile(e, r, s->src, why);
 
     if (compiled == nullptr) {
         wr_log(WR_LOG_ERR, "template %s: %s", s->src.c_str(), why.c_str());
@@ -639,12 +874,17 @@ wr_script_eval(const wr_script_t *s, const wr_script_req_t *ops, const void *req
 
     bool ok = JS_ExecuteScript(e->cx, script, &v);
     JS::RootedString str(e->cx, ok ? JS::ToString(e->cx, v) : nullptr);
-    JS::UniqueChars utf8 = str ? JS_EncodeStringToUTF8(e->cx, str) : nullptr;
+    JSLinearString *lin = str ? JS_EnsureLinearString(e->cx, str) : nullptr;
 
     e->deadline_ns.store(0);
-    if (utf8) {
-        rc = wr_buf_puts(out, utf8.get());
-        if (rc < 0) {
+    if (lin != nullptr) {
+        /* Every byte, NUL included: the caller decides what a value may hold. */
+        size_t n = JS::GetDeflatedUTF8StringLength(lin);
+
+        rc = wr_buf_reserve(out, n);
+        if (rc == 0) {
+            out->n += JS::DeflateStringToUTF8Buffer(lin, mozilla::Span<char>(out->p + out->n, n));
+        } else {
             wr_log(WR_LOG_ERR, "template %s: out of memory", s->src.c_str());
         }
     } else if (e->timed_out.load()) {

@@ -26,10 +26,15 @@ extern "C" {
 #define WR_SCRIPT_TIMEOUT_MS       1000
 /* GC heap of one thread's engine; past it a template fails. */
 #define WR_SCRIPT_HEAP_MAX         (64u << 20)
-/* Compiled templates kept per thread; past it the cache starts again. */
+/* Compiled templates kept per global; past it the cache starts again. */
 #define WR_SCRIPT_CACHE_MAX        1024
+/* Globals (one per set of modules) a thread keeps: configurations in flight. */
+#define WR_SCRIPT_REALMS_MAX       4
 
 typedef struct wr_script wr_script_t;
+/* A configuration's modules (settings.js_module): each module's default
+ * export is bound to the module's name in every template's global. */
+typedef struct wr_script_env wr_script_env_t;
 
 /* What a template may read of the request being answered (route's side). */
 typedef struct {
@@ -46,9 +51,21 @@ int          wr_script_is_template(const char *s);
 wr_script_t *wr_script_compile(const char *s, char *err, size_t errlen);
 void         wr_script_free(wr_script_t *s);
 /* Appends the template's string to out: 0; -1 when it threw, ran too long or
- * memory ran out (logged with the reason; out unchanged). */
-int          wr_script_eval(const wr_script_t *s, const wr_script_req_t *ops,
-                            const void *req, wr_buf_t *out);
+ * memory ran out (logged with the reason; out unchanged). env may be NULL. */
+int          wr_script_eval(const wr_script_t *s, const wr_script_env_t *env,
+                            const wr_script_req_t *ops, const void *req, wr_buf_t *out);
+
+/* Does src compile as an ES module? 0, or -1 with JavaScript's message. */
+int              wr_script_module_check(const char *src, size_t len, char *err, size_t errlen);
+wr_script_env_t *wr_script_env_new(void);
+/* Adds module name (its source copied): 0, or -1 when memory runs out. */
+int              wr_script_env_add(wr_script_env_t *env, const char *name,
+                                   const char *src, size_t len);
+/* Loads env's modules in a scratch global of this thread (imports, top-level
+ * code, default exports): 0, or -1 with the reason. */
+int              wr_script_env_check(const wr_script_env_t *env, char *err, size_t errlen);
+/* Any thread; the threads' globals for it are let go as they age out. */
+void             wr_script_env_free(wr_script_env_t *env);
 
 #ifdef __cplusplus
 }

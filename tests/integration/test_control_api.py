@@ -35,8 +35,8 @@ def listen_port(cfg):
 def test_get_root_shape(warren):
     s, j = warren.get("/")
     assert s == 200
-    assert set(j) == {"certificates", "config", "status"}
-    assert j["certificates"] == {}
+    assert set(j) == {"certificates", "js_modules", "config", "status"}
+    assert j["certificates"] == {} and j["js_modules"] == {}
     assert j["config"] == {}
     assert set(j["status"]) == {"modules", "connections", "requests", "applications"}
 
