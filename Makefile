@@ -71,7 +71,7 @@ build/asan/%.o: %.cpp
 build/fuzzobj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX-FUZ $<")
-	$(Q)$(CLANGXX) $(CXXFLAGS_W) -Wno-unknown-warning-option -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+	$(Q)$(CLANGXX) $(CXXFLAGS_W) -Wno-unknown-warning-option -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr,function -MMD -MP -c $< -o $@
 
 build/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -151,15 +151,18 @@ build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby
 	@scripts/run.sh
 
+# SpiderMonkey's GC heap hides its allocations from LeakSanitizer.
+LSAN_ENV := LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(LSAN_ENV) $$t; done
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do \
 	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	  echo "== $$f ($(FUZZ_RUNS) runs)"; \
 	  mkdir -p build/fuzz/work-$$name; \
-	  $$f -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/work-$$name \
+	  $(LSAN_ENV) $$f -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/work-$$name \
 	      $$( [ -d $$corpus ] && echo $$corpus ) 2>build/fuzz/$$name.log \
 	    || { tail -50 build/fuzz/$$name.log; exit 1; }; \
 	  tail -1 build/fuzz/$$name.log; \

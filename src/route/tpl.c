@@ -339,7 +339,7 @@ wr_if_true(const wr_if_t *c, const wr_req_view_t *r, wr_buf_t *scratch)
     if (wr_tpl_eval(c->tpl, r, scratch) < 0) {
         return 0;               /* no memory: the condition does not hold */
     }
-    yes = truthy(scratch->p + mark, scratch->n - mark);
+    yes = scratch->n > mark && truthy(scratch->p + mark, scratch->n - mark);
     scratch->n = mark;
     return yes != c->negate;
 }

@@ -38,7 +38,9 @@
 #include <vector>
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 extern "C" {
@@ -92,7 +94,8 @@ struct Process {
     std::atomic<unsigned long long> next_env{1};
 };
 
-Process proc;
+/* Never destroyed: the watchdog thread outlives exit()'s destructors. */
+Process &proc = *new Process;
 
 long long
 now_ns()
@@ -135,6 +138,32 @@ engine_free(void *p)
     delete e;
 }
 
+/*
+ * exit(): SpiderMonkey's own static destructors refuse to run over a live
+ * context. The daemon's processes end with _exit(); a program that exits
+ * (the unit tests, the fuzz targets) ends the calling thread's engine and
+ * the library first. Engines of other threads still running stay as they
+ * are: those programs have none.
+ */
+void
+process_exit()
+{
+    Engine *e = static_cast<Engine *>(pthread_getspecific(proc.key));
+    bool    last;
+
+    if (e != nullptr) {
+        pthread_setspecific(proc.key, nullptr);
+        engine_free(e);
+    }
+    {
+        std::lock_guard<std::mutex> g(proc.lock);
+        last = proc.engines.empty();
+    }
+    if (last) {
+        JS_ShutDown();
+    }
+}
+
 void
 process_init()
 {
@@ -150,6 +179,7 @@ process_init()
         return;
     }
     std::thread(watchdog).detach();
+    atexit(process_exit);
     proc.ok = true;
 }
 
@@ -392,12 +422,28 @@ get_args(JSContext *cx, unsigned argc, JS::Value *vp)
     return get_pairs(cx, args, "args", '&', true);
 }
 
+/* Every Cookie field's pairs (several fields are several lists, not one
+ * value joined with ", "); the first of a name wins. */
 bool
 get_cookies(JSContext *cx, unsigned argc, JS::Value *vp)
 {
-    JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+    JS::CallArgs     args = JS::CallArgsFromVp(argc, vp);
+    Engine          *e = current(cx);
+    JS::RootedObject obj(cx, new_map(cx));
+    const char      *name, *value;
+    size_t           nlen, vlen;
 
-    return get_pairs(cx, args, "header_cookie", ';', false);
+    if (!obj) {
+        return false;
+    }
+    for (size_t i = 0; e->ops->field(e->req, i, &name, &nlen, &value, &vlen) == 1; i++) {
+        if (nlen == 6 && strncasecmp(name, "cookie", 6) == 0
+            && !parse_pairs(cx, obj, value, vlen, ';', false)) {
+            return false;
+        }
+    }
+    args.rval().setObject(*obj);
+    return true;
 }
 
 /* Request fields by the name the client sent; repeats joined with ", ". */

@@ -348,3 +348,15 @@ def test_response_header_variables_in_response_headers(vwarren):
     assert r.header("X-Copy") == "text/html", r
     assert r.header("X-Len") == str(len(r.body)), r
     assert r.header("Content-Type") == "text/x-new", r
+
+
+def test_expanded_field_values_cannot_add_fields(vwarren):
+    """$uri is decoded: "%0d%0a" in a request's path must not end a field of
+    the answer (Location, response_headers) and start another."""
+    port = hh.setup(vwarren, [{"action": {"return": 301, "location": "$uri",
+                                          "response_headers": {"X-U": "${uri}"}}}])
+    r = hh.get(port, "/a%0d%0aSet-Cookie:%20x=1%0aX-Evil:%201%7f")
+    assert r.status == 301, r
+    assert r.header("Set-Cookie") is None and r.header("X-Evil") is None, r
+    assert r.header("Location") == "/a%0D%0ASet-Cookie: x=1%0AX-Evil: 1%7F", r
+    assert r.header("X-U") == r.header("Location"), r

@@ -255,6 +255,48 @@ test_if(void **state)
     wr_buf_free(&scratch);
 }
 
+/* JavaScript template literals (Unit's njs templates). */
+static void
+test_js(void **state)
+{
+    wr_req_view_t r = make_req();
+    wr_buf_t      b = { 0 };
+    char          err[256];
+    wr_tpl_t     *t;
+    wr_if_t      *c;
+
+    expect("`${uri}|${host}|${remoteAddr}|${vars.method}`", &r, "/a b/|example.com|192.0.2.7|GET");
+    expect("`${JSON.stringify(args)}`", &r, "{\"x\":[\"1\",\"3\"],\"y\":\"two 2\"}");
+    expect("`${headers['User-Agent']};${headers['X-Multi']};${headers['x-multi']}`", &r,
+           "curl/8;a;b");
+    expect("`${cookies.sid}-${cookies.theme}-${cookies.lang}`", &r, "abc-dark-en");
+    expect("`${vars.header_user_agent}${vars.nosuch}$uri`", &r, "curl/8undefined$uri");
+    expect("`${[1, 2].map(x => x * 2).join()}`", &r, "2,4");
+
+    /* an error: -1, the buffer as it was */
+    t = wr_tpl_compile("`${nosuch}`", err, sizeof(err));
+    assert_non_null(t);
+    wr_buf_puts(&b, "kept");
+    assert_int_equal(wr_tpl_eval(t, &r, &b), -1);
+    assert_int_equal(b.n, 4);
+    wr_tpl_free(t);
+    wr_buf_free(&b);
+
+    /* not one template literal expression: refused with JavaScript's reason */
+    assert_null(wr_tpl_compile("`a`; let b = 1; `c`", err, sizeof(err)));
+    assert_non_null(strstr(err, "SyntaxError"));
+    assert_null(wr_tpl_compile("`${`", err, sizeof(err)));
+    assert_null(wr_tpl_compile("`abc", err, sizeof(err)));
+    assert_non_null(strstr(err, "JavaScript"));
+
+    c = wr_if_compile("!`${args.y == 'two 2' ? '' : 'x'}`", err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(wr_if_true(c, &r, &b), 1);
+    assert_int_equal(b.n, 0);
+    wr_if_free(c);
+    wr_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -269,6 +311,7 @@ main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_self_append),
         cmocka_unit_test(test_if),
+        cmocka_unit_test(test_js),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
