@@ -388,9 +388,11 @@ parse_pairs(JSContext *cx, JS::HandleObject obj, const char *p, size_t n, char s
     return true;
 }
 
+/* The query's arguments ($args, as it is after a rewrite). */
 bool
-get_pairs(JSContext *cx, JS::CallArgs &args, const char *var, char sep, bool query)
+get_args(JSContext *cx, unsigned argc, JS::Value *vp)
 {
+    JS::CallArgs     args = JS::CallArgsFromVp(argc, vp);
     Engine          *e = current(cx);
     JS::RootedObject obj(cx, new_map(cx));
     wr_buf_t         raw = {};
@@ -399,27 +401,16 @@ get_pairs(JSContext *cx, JS::CallArgs &args, const char *var, char sep, bool que
     if (!obj) {
         return false;
     }
-    rc = e->ops->var(e->req, var, strlen(var), &raw);
+    rc = e->ops->var(e->req, "args", 4, &raw);
     if (rc < 0) {
-        wr_buf_free(&raw);
         JS_ReportOutOfMemory(cx);
-        return false;
     }
-    bool ok = rc == 0 || raw.n == 0 || parse_pairs(cx, obj, raw.p, raw.n, sep, query);
+    bool ok = rc >= 0 && (raw.n == 0 || parse_pairs(cx, obj, raw.p, raw.n, '&', true));
     wr_buf_free(&raw);
-    if (!ok) {
-        return false;
+    if (ok) {
+        args.rval().setObject(*obj);
     }
-    args.rval().setObject(*obj);
-    return true;
-}
-
-bool
-get_args(JSContext *cx, unsigned argc, JS::Value *vp)
-{
-    JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-
-    return get_pairs(cx, args, "args", '&', true);
+    return ok;
 }
 
 /* Every Cookie field's pairs (several fields are several lists, not one
