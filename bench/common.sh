@@ -148,10 +148,12 @@ PY
 # Writes $1/nginx.conf: Debian's nginx as the benches run it (NPROC
 # workers as nobody, no access log, keep-alive that never closes during a
 # run, every temp path under $1), with $2 added inside http {} (upstreams,
-# the server block); then starts it in the foreground and adds it to pids.
+# the server block) and $3 at the top (load_module lines); then starts it in
+# the foreground and adds it to pids.
 start_nginx() {
     mkdir -p "$1"
     cat > "$1/nginx.conf" <<NGINX
+${3:-}
 worker_processes $NPROC;
 user nobody nogroup;
 pid $1/nginx.pid;

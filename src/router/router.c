@@ -231,26 +231,17 @@ static void take_worker(wr_router_t *r, wr_msg_t *m)
     m->fd = -1;
 }
 
-/* A certificate bundle the next configuration names: name NUL PEM. The
- * text around its blocks need not be UTF-8: kept as bytes. */
-static void take_cert(wr_router_t *r, wr_msg_t *m)
+/* An item of a store the next configuration names: name NUL text (a
+ * certificate bundle, whose text around its blocks need not be UTF-8, or a
+ * JavaScript module). Kept as bytes. */
+static void take_item(json_t *into, wr_msg_t *m)
 {
     const char *nul = memchr(m->data, '\0', m->len);
 
-    if (nul != NULL && r->certs != NULL)
-        json_object_set_new(r->certs, m->data,
+    if (nul != NULL && into != NULL)
+        json_object_set_new(into, m->data,
                             json_stringn_nocheck(nul + 1,
                                                  m->len - (size_t) (nul + 1 - m->data)));
-}
-
-/* A JavaScript module the next configuration names: name NUL source. */
-static void take_js_module(wr_router_t *r, wr_msg_t *m)
-{
-    const char *nul = memchr(m->data, '\0', m->len);
-
-    if (nul != NULL && r->js_modules != NULL)
-        json_object_set_new(r->js_modules, m->data,
-                            json_stringn(nul + 1, m->len - (size_t) (nul + 1 - m->data)));
 }
 
 static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
@@ -264,10 +255,10 @@ static void on_main_msg(wr_chan_t *ch, wr_msg_t *m)
         take_listener(r, m);
         break;
     case WR_MSG_CERT:
-        take_cert(r, m);
+        take_item(r->certs, m);
         break;
     case WR_MSG_JS_MODULE:
-        take_js_module(r, m);
+        take_item(r->js_modules, m);
         break;
     case WR_MSG_CONF_APPLY:
         reason[0] = '\0';

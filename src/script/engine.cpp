@@ -6,9 +6,9 @@
  * per process that interrupts a template running past WR_SCRIPT_TIMEOUT_MS.
  *
  * SpiderMonkey is process-global by nature (JS_Init once, a context bound to
- * the thread that made it), so this file keeps two things outside any
- * context struct: the once-initialisation and the watchdog's list of
- * engines. Nothing else is shared.
+ * the thread that made it), so this file keeps one struct outside any
+ * context: the once-initialisation, the watchdog's list of engines and the
+ * counter that names module sets. Nothing else is shared between threads.
  */
 #include <jsapi.h>
 #include <js/CharacterEncoding.h>
@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -50,8 +51,10 @@ extern "C" {
 
 /* Native stack a template may use (router threads have megabytes). */
 static constexpr size_t STACK_QUOTA = 512 * 1024;
-/* How often the watchdog looks at the running templates. */
+/* How often the watchdog looks at the running templates, and after how many
+ * looks at none it sleeps until the next evaluation starts. */
 static constexpr auto WATCH_EVERY = std::chrono::milliseconds(50);
+static constexpr int  WATCH_IDLE_LOOKS = 20;
 
 struct wr_script {
     std::string src;
@@ -89,8 +92,10 @@ struct Process {
     std::once_flag              once;
     bool                        ok = false;
     pthread_key_t               key;
-    std::mutex                  lock;             /* engines */
+    std::mutex                  lock;             /* engines, parked */
     std::vector<Engine *>       engines;
+    std::condition_variable     wake;             /* the watchdog's, when parked */
+    std::atomic<bool>           parked{false};
     std::atomic<unsigned long long> next_env{1};
 };
 
@@ -106,21 +111,57 @@ now_ns()
     return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Interrupts evaluations past their deadline; parks itself when none has
+ * run for a while, so an idle process has no timer waking it. */
 void
 watchdog()
 {
+    int idle = 0;
+
     for (;;) {
         std::this_thread::sleep_for(WATCH_EVERY);
-        std::lock_guard<std::mutex> g(proc.lock);
+        std::unique_lock<std::mutex> g(proc.lock);
         long long now = now_ns();
+        bool      busy = false;
 
         for (Engine *e : proc.engines) {
             long long d = e->deadline_ns.load();
 
+            busy = busy || d != 0;
             if (d != 0 && now > d && !e->timed_out.exchange(true)) {
                 JS_RequestInterruptCallback(e->cx);
             }
         }
+        idle = busy ? 0 : idle + 1;
+        if (idle < WATCH_IDLE_LOOKS) {
+            continue;
+        }
+        /* Parked first, deadlines looked at again after: an evaluation that
+         * armed in between is seen here, or sees "parked" and wakes us. */
+        proc.parked.store(true);
+        for (Engine *e : proc.engines) {
+            busy = busy || e->deadline_ns.load() != 0;
+        }
+        if (busy) {
+            proc.parked.store(false);
+        } else {
+            proc.wake.wait(g, [] { return !proc.parked.load(); });
+        }
+        idle = 0;
+    }
+}
+
+/* An evaluation starts: its deadline, and the watchdog awake to see it. */
+void
+arm(Engine *e)
+{
+    e->timed_out.store(false);
+    e->deadline_ns.store(now_ns() + WR_SCRIPT_TIMEOUT_MS * 1000000LL);
+    if (proc.parked.load()) {
+        std::lock_guard<std::mutex> g(proc.lock);
+
+        proc.parked.store(false);
+        proc.wake.notify_one();
     }
 }
 
@@ -684,8 +725,7 @@ realm_new(Engine *e, const wr_script_env_t *env)
         return r;
     }
     e->loading = r.get();
-    e->timed_out.store(false);
-    e->deadline_ns.store(now_ns() + WR_SCRIPT_TIMEOUT_MS * 1000000LL);
+    arm(e);
     bool ok = load_modules(e, r.get(), env);
     e->deadline_ns.store(0);
     e->loading = nullptr;
@@ -906,8 +946,7 @@ wr_script_eval(const wr_script_t *s, const wr_script_env_t *env, const wr_script
     JS::RootedScript script(e->cx, compiled);
     e->ops = ops;
     e->req = req;
-    e->timed_out.store(false);
-    e->deadline_ns.store(now_ns() + WR_SCRIPT_TIMEOUT_MS * 1000000LL);
+    arm(e);
 
     bool ok = JS_ExecuteScript(e->cx, script, &v);
     JS::RootedString str(e->cx, ok ? JS::ToString(e->cx, v) : nullptr);

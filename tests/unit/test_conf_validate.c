@@ -456,6 +456,8 @@ static const bad_case_t bad[] = {
       "/settings/http/http2_max_concurrent_streams", "between 1 and 1024", NULL },
     { "js-module", "{'settings': {'js_module': 5}}", "/settings/js_module",
       "must be a string or an array", NULL },
+    { "js-module-not-stored", "{'settings': {'js_module': ['nosuch']}}",
+      "/settings/js_module/0", "JS module \"nosuch\" is not found", NULL },
 
     /* ---- access_log */
     { "access-log-number", "{'access_log': 5}", "/access_log",
@@ -690,12 +692,14 @@ run_good(void **state)
     const good_case_t *c = *state;
     wr_conf_error_t    err;
     json_t            *root = load(c->json);
+    json_t            *modules = json_pack("{s:b,s:b}", "a", 1, "b", 1);   /* /js_modules */
 
     wr_conf_error_init(&err);
-    if (wr_conf_validate(root, &err) != 0) {
+    if (wr_conf_validate_stored(root, NULL, modules, &err) != 0) {
         fail_msg("%s: refused at \"%s\": %s", c->name, err.path, err.detail);
     }
     wr_conf_error_clear(&err);
+    json_decref(modules);
     json_decref(root);
 }
 
