@@ -444,6 +444,22 @@ def test_runaway_template_stopped(vwarren):
         log_since(vwarren)[-3000:]
 
 
+def test_runaway_template_stopped_after_idle(warren):
+    """The watchdog sleeps when no template has run for a second; a runaway
+    template after such a pause must still be stopped (own daemon: its
+    router's watchdog state is this test's)."""
+    routes = [{"match": {"uri": "/loop"}, "action": {
+                  "return": 302, "location": js("${(() => { for (;;) {} })()}")}},
+              hdr_route({"X-Ok": js("${uri}")})]
+    port = hh.setup(warren, routes)
+    assert hh.get(port, "/warm").header("X-Ok") == "/warm"
+    time.sleep(2.5)                     # > 20 idle looks of 50 ms
+    with hh.Conn(port, timeout=12) as c:
+        r = c.request("GET", "/loop")
+    assert r.status == 500, r
+    assert hh.get(port, "/after").header("X-Ok") == "/after"
+
+
 # ----------------------------------------------------------- 7. isolation
 
 def test_globals_describe_current_request(vwarren):
