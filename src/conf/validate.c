@@ -719,6 +719,7 @@ static const wr_vdesc_t upstreams = {
 #define BODY_BUFFER_MIN         1
 #define HEADER_BUFFER_MIN       1024   /* must hold a request line */
 #define LISTEN_THREADS_MAX      1024
+#define TELEMETRY_BATCH_MAX     65536   /* spans per export: the queue holds 16 batches */
 #define PROXY_KEEPALIVE_MAX     1024   /* kept connections per upstream (Warren) */
 #define H2_STREAMS_MAX          1024   /* http2_max_concurrent_streams (Warren) */
 
@@ -802,6 +803,58 @@ static const wr_vdesc_t js_module_name = {
     .types = WR_VT_STR, .flags = WR_VF_NONEMPTY, .check = check_js_module,
 };
 
+/* settings.telemetry (Unit 1.34): spans to an OTLP collector. */
+static int
+check_telemetry_endpoint(wr_vctx_t *c, json_t *v, const char *name)
+{
+    const char *url = json_string_value(v);
+    const char *host = strncmp(url, "http://", 7) == 0 ? url + 7
+                       : strncmp(url, "https://", 8) == 0 ? url + 8 : NULL;
+
+    if (host == NULL || host[0] == '\0' || host[0] == '/' || host[0] == ':') {
+        return wr_v_error(c, "The \"endpoint\" must be an http:// or https:// URL with a host.");
+    }
+    return 0;
+}
+
+static int
+check_telemetry_protocol(wr_vctx_t *c, json_t *v, const char *name)
+{
+    const char *p = json_string_value(v);
+
+    if (strcmp(p, "grpc") == 0) {
+        return wr_v_error(c, "The \"grpc\" protocol is not supported yet: use \"http\" "
+                          "(OTLP over HTTP, port 4318 of a collector).");
+    }
+    if (strcmp(p, "http") != 0) {
+        return wr_v_error(c, "The \"protocol\" must be \"http\" or \"grpc\".");
+    }
+    return 0;
+}
+
+static int
+check_ratio(wr_vctx_t *c, json_t *v, const char *name)
+{
+    double r = json_number_value(v);
+
+    if (!(r >= 0 && r <= 1)) {
+        return wr_v_error(c, "The \"sampling_ratio\" must be a number between 0 and 1.");
+    }
+    return 0;
+}
+
+static const wr_vmember_t telemetry_members[] = {
+    { "endpoint", &(const wr_vdesc_t) {
+        .types = WR_VT_STR, .flags = WR_VF_NONEMPTY, .check = check_telemetry_endpoint }, true },
+    { "protocol", &(const wr_vdesc_t) {
+        .types = WR_VT_STR, .flags = WR_VF_NONEMPTY, .check = check_telemetry_protocol }, true },
+    { "batch_size", &(const wr_vdesc_t) {
+        .types = WR_VT_INT, .flags = WR_VF_RANGE, .min = 1, .max = TELEMETRY_BATCH_MAX }, false },
+    { "sampling_ratio", &(const wr_vdesc_t) {
+        .types = WR_VT_NUM, .check = check_ratio }, false },
+    { NULL, NULL, false },
+};
+
 static const wr_vmember_t settings_members[] = {
     { "http", &(const wr_vdesc_t) {
         .types = WR_VT_OBJ, .members = http_members }, false },
@@ -811,6 +864,8 @@ static const wr_vmember_t settings_members[] = {
     { "listen_threads", &(const wr_vdesc_t) {
         .types = WR_VT_INT, .flags = WR_VF_RANGE,
         .min = 0, .max = LISTEN_THREADS_MAX }, false },
+    { "telemetry", &(const wr_vdesc_t) {
+        .types = WR_VT_OBJ, .members = telemetry_members }, false },
     { NULL, NULL, false },
 };
 

@@ -16,6 +16,7 @@
 #include "route/route.h"
 #include "router/access_log.h"
 #include "router/router.h"
+#include "router/telemetry.h"
 #include "router/upool.h"
 #include "router/upstream.h"
 
@@ -233,6 +234,7 @@ typedef struct wr_rconf {
     size_t              napps;
     wr_upstreams_t      upstreams;
     struct wr_script_env *js;           /* settings.js_module, or NULL */
+    wr_tel_conf_t      *tel;            /* settings.telemetry, or NULL */
 } wr_rconf_t;
 
 /* Counters of one thread; the sums make /status and /metrics. */
@@ -315,6 +317,7 @@ struct wr_router {
     json_t           *app_map;       /* from main, for the next config */
     json_t           *certs;         /* {"name": "PEM"}: bundles it names */
     json_t           *js_modules;    /* {"name": "source"}: modules it names */
+    wr_tel_t         *tel;           /* the span exporter, once a config has one */
     atomic_uint       next_stream;   /* worker stream ids */
     int               alog_pending;  /* a file waits for the next config */
     int               alog_fd;       /* ... this one (-1: logging off) */

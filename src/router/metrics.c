@@ -249,6 +249,12 @@ static void global_families(wr_buf_t *b, wr_router_t *r, const wr_counters_t *k)
            "Access log lines dropped because the disk fell behind.");
     sample(b, "warren_access_log_dropped_lines_total", NULL, NULL,
            r->alog ? wr_alog_writer_dropped(r->alog) : 0);
+    family(b, "warren_telemetry_spans_exported_total", "counter",
+           "Spans the collector of settings.telemetry took.");
+    sample(b, "warren_telemetry_spans_exported_total", NULL, NULL, wr_tel_exported(r->tel));
+    family(b, "warren_telemetry_spans_dropped_total", "counter",
+           "Spans dropped: the collector failed or did not keep up.");
+    sample(b, "warren_telemetry_spans_dropped_total", NULL, NULL, wr_tel_dropped(r->tel));
 }
 
 /* One application's figures, taken once per scrape so its gauges agree. */

@@ -47,6 +47,7 @@ static void rconf_free(wr_rconf_t *c)
     free(c->apps);
     wr_upstreams_free(&c->upstreams);
     wr_script_env_free(c->js);
+    wr_tel_conf_free(c->tel);
     free(c);
 }
 
@@ -176,6 +177,9 @@ wr_rconf_t *wr_rconf_build(wr_router_t *r, const char *text, size_t len, char *r
     reason[0] = '\0';
     c->js = wr_router_js_env(conf, r->js_modules, reason, WR_ROUTER_REASON_MAX);
     if (c->js == NULL && reason[0] != '\0')
+        goto fail;
+    c->tel = wr_tel_conf_new(json_object_get(conf, "settings"), reason, WR_ROUTER_REASON_MAX);
+    if (c->tel == NULL && reason[0] != '\0')
         goto fail;
     c->mime = wr_mime_compile(conf, reason, WR_ROUTER_REASON_MAX);
     if (c->mime == NULL)

@@ -308,8 +308,26 @@ static size_t response_fields(const wr_buf_t *out, wr_http_field_t *f, size_t ma
     return n;
 }
 
-/* The access log line of r; head: the response head as sent (its fields
- * are $response_header_*), or NULL. */
+/* Is an answered request recorded (an access log line, a span)? */
+static int recorded(const wr_hconn_t *c, const wr_rconf_t *conf)
+{
+    return conf != NULL && ((conf->alog != NULL && c->t->router->alog != NULL)
+                            || (conf->tel != NULL && c->t->router->tel != NULL));
+}
+
+/* A span of r for settings.telemetry, if the request is sampled. */
+static void write_span(resp_t *r, const wr_rconf_t *conf)
+{
+    char random[WR_TEL_RANDOM_HEX + 1];
+
+    if (conf->tel == NULL)
+        return;
+    wr_thread_request_id(r->c->t, random);
+    wr_tel_record(r->c->t->router->tel, conf->tel, &r->v, random);
+}
+
+/* The access log line and the span of r; head: the response head as sent
+ * (its fields are $response_header_*), or NULL. */
 static void write_access(resp_t *r, const wr_buf_t *head)
 {
     wr_hconn_t *c = r->c;
@@ -319,9 +337,12 @@ static void write_access(resp_t *r, const wr_buf_t *head)
 
     const wr_rconf_t *conf = c->conf ? c->conf : c->t->conf;
 
-    if (conf == NULL || conf->alog == NULL || router->alog == NULL)
+    if (!recorded(c, conf))
         return;
     r->v.status = c->status;
+    write_span(r, conf);
+    if (conf->alog == NULL || router->alog == NULL)
+        return;
     r->v.body_bytes_sent = r->head_only || c->status == 304 ? 0 : (unsigned long long) r->clen;
     r->v.request_time = (double) c->took_us / 1e6;    /* count_answer, just before */
     r->v.resp_fields = resp;
@@ -824,8 +845,7 @@ static int defer_log(resp_t *r)
     c->resp_bytes = (unsigned long long) r->clen;
     c->head_only = r->head_only;
     wr_buf_reset(&c->app_head);
-    if (c->conf->alog && c->t->router->alog
-        && wr_buf_append(&c->app_head, c->in, c->head_len) < 0)
+    if (recorded(c, c->conf) && wr_buf_append(&c->app_head, c->in, c->head_len) < 0)
         return 0;
     return 1;
 }
@@ -915,7 +935,7 @@ void wr_respond_log_app(wr_hconn_t *c, unsigned long long body_bytes, const wr_b
     resp_t r;
 
     count_answer(c, body_bytes);
-    if (c->conf == NULL || c->conf->alog == NULL || c->t->router->alog == NULL)
+    if (!recorded(c, c->conf))
         return;
     if (view_again(&r, c) < 0)
         return;

@@ -140,6 +140,8 @@ static int router_apply(wr_router_t *r, const char *text, size_t len, char *reas
         if (r->nretiring > 0)
             wr_timer_set(&r->loop, &r->reap_timer, WR_REAP_MS);
     }
+    if (wr_tel_use(&r->tel, c->tel) < 0)
+        wr_log(WR_LOG_ERR, "telemetry: the span exporter cannot start; no spans are sent");
     drop_unused(r, c);
     wr_appstats_drop_unused(r, c);
     atomic_fetch_add(&r->conf_loads, 1);

@@ -1,0 +1,668 @@
+/*
+ * OpenTelemetry spans of the router (settings.telemetry). Router threads
+ * build each span's JSON and queue it; the exporter thread takes up to a
+ * batch at a time and POSTs it to the collector (OTLP/HTTP, JSON encoding),
+ * one short connection per export. A collector that is away costs the
+ * requests nothing: spans wait in a bounded queue, then are dropped and
+ * counted, and the failure is logged once a minute.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "core/addr.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "router/telemetry.h"
+
+struct wr_tel {
+    pthread_t       thread;
+    pthread_mutex_t lock;
+    pthread_cond_t  wake;
+    char          **q;                /* spans' JSON, oldest first */
+    size_t          n, cap;
+    struct timespec first;            /* when q[0] was queued */
+    wr_tel_conf_t  *target;           /* a copy; NULL: spans stop */
+    int             stop;
+    atomic_ullong   dropped, exported;
+    time_t          warned;           /* last failure logged */
+    unsigned long long failed;        /* exports failed since */
+    SSL_CTX        *tls;              /* for https collectors, made on first use */
+};
+
+/* ------------------------------------------------------------ the setting */
+
+static char *dupn(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    if (s != NULL) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+void wr_tel_conf_free(wr_tel_conf_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->endpoint);
+    free(c->host);
+    free(c->port);
+    free(c->path);
+    free(c);
+}
+
+/* "http[s]://host[:port][/path]", host a name, an IPv4 or a [IPv6]. */
+static int parse_endpoint(wr_tel_conf_t *c, const char *url)
+{
+    const char *p = url, *host, *end, *colon;
+
+    if (strncmp(p, "http://", 7) == 0) {
+        p += 7;
+    } else if (strncmp(p, "https://", 8) == 0) {
+        p += 8;
+        c->tls = 1;
+    } else {
+        return -1;
+    }
+    end = p + strcspn(p, "/?#");
+    if (*p == '[') {
+        host = p + 1;
+        colon = memchr(p, ']', (size_t) (end - p));
+        if (colon == NULL)
+            return -1;
+        c->host = dupn(host, (size_t) (colon - host));
+        colon++;
+        if (colon < end && *colon != ':')
+            return -1;
+    } else {
+        colon = memchr(p, ':', (size_t) (end - p));
+        c->host = dupn(p, (size_t) ((colon ? colon : end) - p));
+    }
+    if (colon != NULL && colon < end)
+        c->port = dupn(colon + 1, (size_t) (end - colon - 1));
+    else
+        c->port = strdup(c->tls ? "443" : "80");
+    c->path = strdup(*end == '/' ? end : WR_TEL_DEFAULT_PATH);
+    return c->host && c->port && c->path && c->host[0] && c->port[0] ? 0 : -1;
+}
+
+wr_tel_conf_t *wr_tel_conf_new(json_t *settings, char *err, size_t errlen)
+{
+    json_t *t = json_object_get(settings, "telemetry"), *v;
+    wr_tel_conf_t *c;
+
+    err[0] = '\0';
+    if (t == NULL)
+        return NULL;
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->endpoint = strdup(json_string_value(json_object_get(t, "endpoint")) ?: "");
+    if (c->endpoint == NULL || parse_endpoint(c, c->endpoint) < 0) {
+        snprintf(err, errlen, "The telemetry endpoint \"%s\" is not an http or https URL.",
+                 c->endpoint ? c->endpoint : "");
+        wr_tel_conf_free(c);
+        return NULL;
+    }
+    v = json_object_get(t, "batch_size");
+    c->batch = json_is_integer(v) ? (int) json_integer_value(v) : WR_TEL_BATCH_DEFAULT;
+    v = json_object_get(t, "sampling_ratio");
+    c->ratio = json_is_number(v) ? json_number_value(v) : 1.0;
+    return c;
+}
+
+static wr_tel_conf_t *conf_copy(const wr_tel_conf_t *c)
+{
+    wr_tel_conf_t *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        return NULL;
+    *d = *c;
+    d->endpoint = strdup(c->endpoint);
+    d->host = strdup(c->host);
+    d->port = strdup(c->port);
+    d->path = strdup(c->path);
+    if (!d->endpoint || !d->host || !d->port || !d->path) {
+        wr_tel_conf_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* ------------------------------------------------------------ one span */
+
+/* s as a JSON string: escaped, and bytes that are not UTF-8 as U+FFFD. */
+static void json_str(wr_buf_t *b, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+
+    wr_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = p[i];
+        size_t len = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3
+                   : (ch & 0xf8) == 0xf0 ? 4 : 0;
+        size_t k;
+
+        if (ch == '"' || ch == '\\') {
+            char esc[2] = { '\\', (char) ch };
+            wr_buf_append(b, esc, 2);
+            continue;
+        }
+        if (ch < 0x20) {
+            wr_buf_printf(b, "\\u%04x", ch);
+            continue;
+        }
+        for (k = 1; len > 1 && k < len && i + k < n && (p[i + k] & 0xc0) == 0x80; k++) {
+        }
+        if (len == 0 || k < len || (len == 2 && ch < 0xc2)) {
+            wr_buf_puts(b, "\\ufffd");
+            continue;
+        }
+        wr_buf_append(b, p + i, len);
+        i += len - 1;
+    }
+    wr_buf_append(b, "\"", 1);
+}
+
+static void attr_str(wr_buf_t *b, const char *key, const char *s, size_t n)
+{
+    wr_buf_printf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":", b->p[b->n - 1] == '[' ? "" : ",",
+                  key);
+    json_str(b, s, n);
+    wr_buf_puts(b, "}}");
+}
+
+/* A lowercase hex digit's value, or -1 (trace context is lowercase). */
+static int hexdig(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* n hex digits, not all zero (an id W3C calls invalid). */
+static int is_id(const char *p, size_t n)
+{
+    int nonzero = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (hexdig(p[i]) < 0)
+            return 0;
+        nonzero |= p[i] != '0';
+    }
+    return nonzero;
+}
+
+/* The value of n hex digits (n <= 8). */
+static unsigned long hexval(const char *p, size_t n)
+{
+    unsigned long v = 0;
+
+    for (size_t i = 0; i < n; i++)
+        v = v * 16 + (unsigned long) (hexdig(p[i]) < 0 ? 0 : hexdig(p[i]));
+    return v;
+}
+
+/* W3C trace context: "00-TRACE(32)-PARENT(16)-FLAGS(2)" (a later version
+ * may add fields after a '-'). 1 with its parts, 0 when absent or not one. */
+static int traceparent(const wr_req_view_t *v, const char **trace, const char **parent,
+                       int *sampled)
+{
+    for (size_t i = 0; i < v->nfields; i++) {
+        const wr_http_field_t *f = &v->fields[i];
+        const char *p = f->value;
+
+        if (f->name_len != 11 || strncasecmp(f->name, "traceparent", 11) != 0)
+            continue;
+        if (f->value_len < 55 || (f->value_len > 55 && p[55] != '-') || p[2] != '-'
+            || p[35] != '-' || p[52] != '-' || hexdig(p[0]) < 0 || hexdig(p[1]) < 0
+            || (p[0] == 'f' && p[1] == 'f') || !is_id(p + 3, 32) || !is_id(p + 36, 16)
+            || hexdig(p[53]) < 0 || hexdig(p[54]) < 0)
+            return 0;
+        *trace = p + 3;
+        *parent = p + 36;
+        *sampled = hexdig(p[54]) & 1;
+        return 1;
+    }
+    return 0;
+}
+
+static const wr_http_field_t *field(const wr_req_view_t *v, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < v->nfields; i++)
+        if (v->fields[i].name_len == n && strncasecmp(v->fields[i].name, name, n) == 0)
+            return &v->fields[i];
+    return NULL;
+}
+
+/* The span's JSON (one element of "spans"), malloc'ed. */
+static char *span_json(const wr_req_view_t *v, const char *trace, const char *parent,
+                       const char *span_id)
+{
+    wr_buf_t b = { 0 };
+    struct timespec now;
+    const char *q = memchr(v->request_uri.p, '?', v->request_uri.n);
+    size_t plen = q ? (size_t) (q - v->request_uri.p) : v->request_uri.n;
+    const char *h = v->host.p;
+    size_t hlen = v->host.n;
+    const wr_http_field_t *ua = field(v, "User-Agent");
+    char addr[WR_ADDR_TEXT];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (hlen > 0 && h[0] == '[') {
+        const char *close = memchr(h, ']', hlen);
+        hlen = close ? (size_t) (close - h + 1) : hlen;
+    } else if (hlen > 0) {
+        const char *colon = memchr(h, ':', hlen);
+        hlen = colon ? (size_t) (colon - h) : hlen;
+    }
+    wr_addr_text(v->remote, addr, NULL);
+    wr_buf_printf(&b, "{\"traceId\":\"%.32s\",\"spanId\":\"%.16s\",", trace, span_id);
+    if (parent != NULL)
+        wr_buf_printf(&b, "\"parentSpanId\":\"%.16s\",", parent);
+    wr_buf_puts(&b, "\"name\":");
+    json_str(&b, v->method.p, v->method.n);
+    wr_buf_printf(&b, ",\"kind\":2,\"startTimeUnixNano\":\"%lld%09ld\","
+                  "\"endTimeUnixNano\":\"%lld%09ld\",\"attributes\":[",
+                  (long long) v->start.tv_sec, v->start.tv_nsec,
+                  (long long) now.tv_sec, now.tv_nsec);
+    attr_str(&b, "http.request.method", v->method.p, v->method.n);
+    attr_str(&b, "url.path", v->request_uri.p, plen);
+    if (q != NULL)
+        attr_str(&b, "url.query", q + 1, v->request_uri.n - plen - 1);
+    attr_str(&b, "url.scheme", v->tls ? "https" : "http", v->tls ? 5 : 4);
+    if (hlen > 0)
+        attr_str(&b, "server.address", h, hlen);
+    attr_str(&b, "client.address", addr, strlen(addr));
+    if (ua != NULL)
+        attr_str(&b, "user_agent.original", ua->value, ua->value_len);
+    wr_buf_printf(&b, "%s{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"%d\"}}]"
+                  ",\"status\":{%s}}", b.p[b.n - 1] == '[' ? "" : ",", v->status,
+                  v->status >= 500 ? "\"code\":2" : "");
+    if (b.p != NULL && wr_buf_append(&b, "", 1) == 0)
+        return b.p;
+    wr_buf_free(&b);
+    return NULL;
+}
+
+static void push(wr_tel_t *tel, char *span, size_t batch)
+{
+    pthread_mutex_lock(&tel->lock);
+    if (tel->n == tel->cap || tel->target == NULL) {
+        tel->dropped++;
+        free(span);
+    } else {
+        if (tel->n == 0)
+            clock_gettime(CLOCK_MONOTONIC, &tel->first);
+        tel->q[tel->n++] = span;
+        /* The first span starts the exporter's clock; a full batch goes. */
+        if (tel->n == 1 || tel->n == batch)
+            pthread_cond_signal(&tel->wake);
+    }
+    pthread_mutex_unlock(&tel->lock);
+}
+
+void wr_tel_record(wr_tel_t *tel, const wr_tel_conf_t *c, const wr_req_view_t *v,
+                   const char *random)
+{
+    const char *trace, *parent = NULL;
+    int sampled;
+    char *span;
+
+    if (tel == NULL || c == NULL || v->request_id == NULL)
+        return;
+    if (!traceparent(v, &trace, &parent, &sampled)) {
+        /* A new trace: its id is the request's $request_id (logs and traces
+         * meet on it); 32 random bits against the ratio. */
+        trace = v->request_id;
+        sampled = (double) hexval(random + 16, 8) < c->ratio * 4294967296.0;
+    }
+    if (!sampled)
+        return;
+    span = span_json(v, trace, parent, random);
+    if (span != NULL)
+        push(tel, span, (size_t) c->batch);
+}
+
+/* ------------------------------------------------------------ exporting */
+
+static void fail(wr_tel_t *tel, const wr_tel_conf_t *t, size_t spans, const char *why)
+{
+    time_t now = time(NULL);
+
+    tel->failed++;
+    if (now - tel->warned < WR_TEL_WARN_EVERY_S)
+        return;
+    wr_log(WR_LOG_WARN, "telemetry: exporting %zu spans to %s failed: %s (failed exports since the last "
+           "report: %llu)", spans, t->endpoint, why, tel->failed);
+    tel->warned = now;
+    tel->failed = 0;
+}
+
+static int connect_to(const wr_tel_conf_t *t, char *why, size_t whylen)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+    struct timeval tv = { .tv_sec = WR_TEL_IO_TIMEOUT_S };
+    int fd = -1, rc = getaddrinfo(t->host, t->port, &hints, &res);
+
+    if (rc != 0) {
+        snprintf(why, whylen, "getaddrinfo(%s): %s", t->host, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        snprintf(why, whylen, "connect(%s:%s): %s", t->host, t->port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* The connection's two directions, plain or TLS. */
+typedef struct {
+    int  fd;
+    SSL *ssl;
+} link_t;
+
+static int link_write(link_t *l, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = l->ssl ? SSL_write(l->ssl, p, (int) n) : send(l->fd, p, n, MSG_NOSIGNAL);
+
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t) w;
+    }
+    return 0;
+}
+
+static ssize_t link_read(link_t *l, char *p, size_t n)
+{
+    return l->ssl ? SSL_read(l->ssl, p, (int) n) : recv(l->fd, p, n, 0);
+}
+
+static int tls_start(wr_tel_t *tel, const wr_tel_conf_t *t, link_t *l, char *why, size_t whylen)
+{
+    if (tel->tls == NULL) {
+        tel->tls = SSL_CTX_new(TLS_client_method());
+        if (tel->tls == NULL || SSL_CTX_set_default_verify_paths(tel->tls) != 1) {
+            snprintf(why, whylen, "cannot set up TLS");
+            return -1;
+        }
+        SSL_CTX_set_verify(tel->tls, SSL_VERIFY_PEER, NULL);
+    }
+    l->ssl = SSL_new(tel->tls);
+    if (l->ssl == NULL || SSL_set_fd(l->ssl, l->fd) != 1
+        || SSL_set_tlsext_host_name(l->ssl, t->host) != 1 || SSL_set1_host(l->ssl, t->host) != 1
+        || SSL_connect(l->ssl) != 1) {
+        snprintf(why, whylen, "TLS handshake with %s failed: %s", t->host,
+                 ERR_reason_error_string(ERR_get_error()) ?: "no reason given");
+        return -1;
+    }
+    return 0;
+}
+
+/* One POST of body; 0 when the collector answered 2xx. */
+static int post(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, char *why,
+                size_t whylen)
+{
+    link_t l = { .fd = connect_to(t, why, whylen) };
+    wr_buf_t head = { 0 };
+    char answer[64];
+    ssize_t got = 0, r;
+    int rc = -1, status;
+
+    if (l.fd < 0)
+        return -1;
+    if (t->tls && tls_start(tel, t, &l, why, whylen) < 0)
+        goto out;
+    wr_buf_printf(&head, "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %zu\r\nConnection: close\r\n\r\n", t->path, t->host, t->port,
+                  body->n);
+    if (head.p == NULL || link_write(&l, head.p, head.n) < 0
+        || link_write(&l, body->p, body->n) < 0) {
+        snprintf(why, whylen, "sending: %s", strerror(errno));
+        goto out;
+    }
+    while ((size_t) got < sizeof(answer) - 1
+           && (r = link_read(&l, answer + got, sizeof(answer) - 1 - (size_t) got)) > 0)
+        got += r;
+    answer[got] = '\0';
+    /* The rest of the answer, to its end (Connection: close): a socket
+     * closed over unread bytes resets, and the collector sees an error. */
+    for (size_t rest = 0; rest < WR_TEL_ANSWER_MAX; rest += (size_t) r) {
+        char sink[4096];
+
+        if ((r = link_read(&l, sink, sizeof(sink))) <= 0)
+            break;
+    }
+    if (sscanf(answer, "HTTP/1.%*d %d", &status) != 1) {
+        snprintf(why, whylen, "no HTTP answer");
+        goto out;
+    }
+    if (status < 200 || status > 299) {
+        snprintf(why, whylen, "the collector answered %d", status);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (l.ssl != NULL) {
+        SSL_shutdown(l.ssl);
+        SSL_free(l.ssl);
+    }
+    close(l.fd);
+    wr_buf_free(&head);
+    return rc;
+}
+
+/* The OTLP document of n spans. */
+static void document(wr_buf_t *b, char **spans, size_t n)
+{
+    wr_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
+                "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"warren\"}},"
+                "{\"key\":\"service.version\",\"value\":{\"stringValue\":\"" WR_VERSION "\"}}]},"
+                "\"scopeSpans\":[{\"scope\":{\"name\":\"warren\",\"version\":\"" WR_VERSION "\"},"
+                "\"spans\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            wr_buf_append(b, ",", 1);
+        wr_buf_puts(b, spans[i]);
+    }
+    wr_buf_puts(b, "]}]}]}");
+}
+
+static long long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long) (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* Waits (lock held) until a batch is due: full, old enough, or the end. */
+static void wait_batch(wr_tel_t *tel)
+{
+    while (!tel->stop && (tel->n == 0 || tel->target == NULL
+                          || ((long) tel->n < tel->target->batch
+                              && ms_since(&tel->first) < WR_TEL_FLUSH_MS))) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += WR_TEL_FLUSH_MS / 4 * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (tel->n == 0)
+            pthread_cond_wait(&tel->wake, &tel->lock);
+        else
+            pthread_cond_timedwait(&tel->wake, &tel->lock, &until);
+    }
+}
+
+/* Takes up to a batch off the queue (lock held): n spans, malloc'ed. */
+static char **take(wr_tel_t *tel, size_t *n)
+{
+    char **spans;
+
+    *n = tel->n < (size_t) tel->target->batch ? tel->n : (size_t) tel->target->batch;
+    spans = malloc(*n * sizeof(*spans));
+    if (spans != NULL)
+        memcpy(spans, tel->q, *n * sizeof(*spans));
+    else
+        for (size_t i = 0; i < *n; i++)
+            free(tel->q[i]);            /* no memory: they are dropped */
+    memmove(tel->q, tel->q + *n, (tel->n - *n) * sizeof(*tel->q));
+    tel->n -= *n;
+    clock_gettime(CLOCK_MONOTONIC, &tel->first);      /* the rest waits anew */
+    return spans;
+}
+
+static void *exporter(void *arg)
+{
+    wr_tel_t *tel = arg;
+
+    pthread_mutex_lock(&tel->lock);
+    for (;;) {
+        wr_tel_conf_t *t;
+        wr_buf_t body = { 0 };
+        char why[256] = "out of memory", **spans;
+        size_t n;
+        int rc = -1;
+
+        wait_batch(tel);
+        if (tel->stop)
+            break;
+        spans = take(tel, &n);
+        t = conf_copy(tel->target);
+        pthread_mutex_unlock(&tel->lock);
+        if (spans != NULL && t != NULL) {
+            document(&body, spans, n);
+            if (body.p != NULL)
+                rc = post(tel, t, &body, why, sizeof(why));
+        }
+        for (size_t i = 0; spans != NULL && i < n; i++)
+            free(spans[i]);
+        free(spans);
+        wr_buf_free(&body);
+        pthread_mutex_lock(&tel->lock);
+        if (rc == 0) {
+            tel->exported += n;
+        } else {
+            tel->dropped += n;
+            if (t != NULL)
+                fail(tel, t, n, why);
+        }
+        wr_tel_conf_free(t);
+    }
+    pthread_mutex_unlock(&tel->lock);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static wr_tel_t *tel_start(void)
+{
+    wr_tel_t *tel = calloc(1, sizeof(*tel));
+    pthread_condattr_t ca;
+
+    if (tel == NULL)
+        return NULL;
+    pthread_mutex_init(&tel->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&tel->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&tel->thread, NULL, exporter, tel) != 0) {
+        wr_log(WR_LOG_ERR, "pthread_create(telemetry exporter) failed");
+        pthread_cond_destroy(&tel->wake);
+        pthread_mutex_destroy(&tel->lock);
+        free(tel);
+        return NULL;
+    }
+    return tel;
+}
+
+int wr_tel_use(wr_tel_t **telp, const wr_tel_conf_t *c)
+{
+    wr_tel_t *tel = *telp;
+    wr_tel_conf_t *copy = NULL;
+    size_t cap;
+    char **q;
+
+    if (c == NULL && tel == NULL)
+        return 0;
+    if (tel == NULL && (tel = *telp = tel_start()) == NULL)
+        return -1;
+    if (c != NULL && (copy = conf_copy(c)) == NULL)
+        return -1;
+    cap = c != NULL ? (size_t) c->batch * WR_TEL_QUEUE_BATCHES : 0;
+    pthread_mutex_lock(&tel->lock);
+    if (cap > tel->cap) {
+        q = realloc(tel->q, cap * sizeof(*q));
+        if (q == NULL) {
+            pthread_mutex_unlock(&tel->lock);
+            wr_tel_conf_free(copy);
+            return -1;
+        }
+        tel->q = q;
+        tel->cap = cap;
+    }
+    wr_tel_conf_free(tel->target);
+    tel->target = copy;
+    pthread_cond_signal(&tel->wake);
+    pthread_mutex_unlock(&tel->lock);
+    return 0;
+}
+
+unsigned long long wr_tel_dropped(const wr_tel_t *tel)
+{
+    return tel != NULL ? atomic_load(&tel->dropped) : 0;
+}
+
+unsigned long long wr_tel_exported(const wr_tel_t *tel)
+{
+    return tel != NULL ? atomic_load(&tel->exported) : 0;
+}
+
+void wr_tel_stop(wr_tel_t *tel)
+{
+    if (tel == NULL)
+        return;
+    pthread_mutex_lock(&tel->lock);
+    tel->stop = 1;
+    pthread_cond_signal(&tel->wake);
+    pthread_mutex_unlock(&tel->lock);
+    pthread_join(tel->thread, NULL);
+    for (size_t i = 0; i < tel->n; i++)
+        free(tel->q[i]);
+    free(tel->q);
+    wr_tel_conf_free(tel->target);
+    if (tel->tls != NULL)
+        SSL_CTX_free(tel->tls);
+    pthread_cond_destroy(&tel->wake);
+    pthread_mutex_destroy(&tel->lock);
+    free(tel);
+}
