@@ -180,10 +180,15 @@ static void json_str(wr_buf_t *b, const char *s, size_t n)
     wr_buf_append(b, "\"", 1);
 }
 
+/* "," before an attribute that is not the list's first. */
+static const char *sep(const wr_buf_t *b)
+{
+    return b->n > 0 && b->p[b->n - 1] == '[' ? "" : ",";
+}
+
 static void attr_str(wr_buf_t *b, const char *key, const char *s, size_t n)
 {
-    wr_buf_printf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":", b->p[b->n - 1] == '[' ? "" : ",",
-                  key);
+    wr_buf_printf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":", sep(b), key);
     json_str(b, s, n);
     wr_buf_puts(b, "}}");
 }
@@ -293,7 +298,7 @@ static char *span_json(const wr_req_view_t *v, const char *trace, const char *pa
     if (ua != NULL)
         attr_str(&b, "user_agent.original", ua->value, ua->value_len);
     wr_buf_printf(&b, "%s{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"%d\"}}]"
-                  ",\"status\":{%s}}", b.p[b.n - 1] == '[' ? "" : ",", v->status,
+                  ",\"status\":{%s}}", sep(&b), v->status,
                   v->status >= 500 ? "\"code\":2" : "");
     if (b.p != NULL && wr_buf_append(&b, "", 1) == 0)
         return b.p;
@@ -349,8 +354,8 @@ static void fail(wr_tel_t *tel, const wr_tel_conf_t *t, size_t spans, const char
     tel->failed++;
     if (now - tel->warned < WR_TEL_WARN_EVERY_S)
         return;
-    wr_log(WR_LOG_WARN, "telemetry: exporting %zu spans to %s failed: %s (failed exports since the last "
-           "report: %llu)", spans, t->endpoint, why, tel->failed);
+    wr_log(WR_LOG_WARN, "telemetry: exporting %zu spans to %s failed: %s (failed exports "
+           "since the last report: %llu)", spans, t->endpoint, why, tel->failed);
     tel->warned = now;
     tel->failed = 0;
 }

@@ -694,7 +694,8 @@ load_modules(Engine *e, Realm *r, const wr_script_env_t *env)
         if (!ns || !JS_GetProperty(cx, ns, "default", &def)) {
             return false;
         }
-        if (!JS_DefineProperty(cx, r->global, name.c_str(), def, JSPROP_ENUMERATE | JSPROP_READONLY)) {
+        if (!JS_DefineProperty(cx, r->global, name.c_str(), def,
+                               JSPROP_ENUMERATE | JSPROP_READONLY)) {
             return false;
         }
     }
