@@ -47,6 +47,8 @@ typedef struct {
     struct timespec        start;         /* arrival, CLOCK_REALTIME */
     const char            *request_id;    /* 32 lowercase hex chars, NUL-terminated */
     const struct wr_script_env *js;       /* the config's JavaScript modules, or NULL */
+    const char            *traceparent;   /* the request's span (settings.telemetry)
+                                             as applications and upstreams get it */
     /* -- response side -- */
     int                    status;        /* $status */
     unsigned long long     body_bytes_sent;

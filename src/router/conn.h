@@ -54,6 +54,7 @@ typedef struct wr_hconn {
     int                     status;
     int                     deferred;    /* a response waits for the body to be read */
     char                    reqid[33];
+    wr_tel_span_t           span;        /* settings.telemetry's, of this request */
     struct timespec         start;
     uint64_t                took_us;     /* start to the answer's end (respond.c) */
     /* an application request (app.c) */

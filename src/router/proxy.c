@@ -103,7 +103,7 @@ static void forwarded_for(wr_buf_t *out, const struct sockaddr *sa)
 }
 
 int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
-                  const struct sockaddr *client, int keepalive)
+                  const struct sockaddr *client, const char *traceparent, int keepalive)
 {
     wr_buf_reset(out);
     wr_buf_append(out, req->method, req->method_len);
@@ -123,7 +123,8 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
         wr_buf_printf(out, "Host: %s\r\n", host);
     for (size_t i = 0; i < req->nfields; i++) {
         const wr_http_field_t *f = &req->fields[i];
-        if (dropped_request_field(f, req->upgrade))
+        if (dropped_request_field(f, req->upgrade)
+            || (traceparent && wr_hc_ieq(f->name, f->name_len, LIT("traceparent"))))
             continue;
         wr_buf_append(out, f->name, f->name_len);
         wr_buf_append(out, ": ", 2);
@@ -132,6 +133,8 @@ int wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
     }
     if (client)
         forwarded_for(out, client);
+    if (traceparent)
+        wr_buf_printf(out, "traceparent: %s\r\n", traceparent);
     if (req->content_length >= 0)
         wr_buf_printf(out, "Content-Length: %lld\r\n", req->content_length);
     /* HTTP/1.1 keeps the connection without a word. */

@@ -49,11 +49,13 @@ typedef void (*wr_proxy_release_t)(wr_hconn_t *c, int how, int kept);
  * routing) to out. host: the Host to send when the client gave none.
  * client: NULL, or the address added as the last X-Forwarded-For entry
  * ("protocol": "http" applications, which cannot see it otherwise).
+ * traceparent: NULL, or the request's span (settings.telemetry), sent in
+ * place of the client's.
  * keepalive: leave the connection open after the answer (else "Connection:
  * close"). Returns 0, or -1 out of memory.
  */
 int  wr_proxy_head(wr_buf_t *out, const wr_http_request_t *req, const char *host,
-                   const struct sockaddr *client, int keepalive);
+                   const struct sockaddr *client, const char *traceparent, int keepalive);
 
 /* A head from wr_proxy_head for a body read whole (spool.h): add its
  * Content-Length. Returns 0, or -1 out of memory. */

@@ -315,15 +315,33 @@ static int recorded(const wr_hconn_t *c, const wr_rconf_t *conf)
                             || (conf->tel != NULL && c->t->router->tel != NULL));
 }
 
-/* A span of r for settings.telemetry, if the request is sampled. */
+/* The span of r's request begins (settings.telemetry): its traceparent
+ * goes to the application or upstream. */
+static void begin_span(resp_t *r, const wr_rconf_t *conf)
+{
+    wr_hconn_t *c = r->c;
+    char random[WR_TEL_RANDOM_HEX + 1];
+
+    c->span.ctx[0] = '\0';
+    r->v.traceparent = NULL;
+    if (conf == NULL || conf->tel == NULL)
+        return;
+    wr_thread_request_id(c->t, random);
+    wr_tel_begin(conf->tel, &r->v, random, &c->span);
+    r->v.traceparent = c->span.ctx;
+}
+
+/* ... and ends with its answer: recorded, if sampled. */
 static void write_span(resp_t *r, const wr_rconf_t *conf)
 {
-    char random[WR_TEL_RANDOM_HEX + 1];
+    wr_hconn_t *c = r->c;
 
     if (conf->tel == NULL)
         return;
-    wr_thread_request_id(r->c->t, random);
-    wr_tel_record(r->c->t->router->tel, conf->tel, &r->v, random);
+    if (c->span.ctx[0] == '\0')
+        begin_span(r, conf);            /* refused before its head was whole */
+    wr_tel_record(c->t->router->tel, conf->tel, &r->v, &c->span);
+    c->span.ctx[0] = '\0';
 }
 
 /* The access log line and the span of r; head: the response head as sent
@@ -548,7 +566,8 @@ static void pass_app(resp_t *r, const wr_action_t *a)
     wr_buf_reset(&c->app_head);
     if (ra->http) {
         /* Its workers speak HTTP: the head goes to them as is (proxy.c). */
-        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost", r->v.remote, 1) < 0) {
+        if (wr_proxy_head(&c->app_head, &c->t->req, "localhost", r->v.remote,
+                          r->v.traceparent, 1) < 0) {
             respond_status(r, 500);
             return;
         }
@@ -582,7 +601,7 @@ static void proxy_to(resp_t *r, const char *url)
         host = "localhost";             /* for a client that sent no Host */
     /* A chunked body is read whole first, and sent with its length. */
     c->body_whole = c->t->req.chunked;
-    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL,
+    if (wr_proxy_head(&c->app_head, &c->t->req, host, NULL, r->v.traceparent,
                       c->conf->settings.proxy_keepalive > 0) < 0) {
         respond_status(r, 500);
         return;
@@ -741,6 +760,7 @@ static int build_view(resp_t *r, wr_http_request_t *req)
     wr_thread_request_id(c->t, c->reqid);
     v->request_id = c->reqid;
     v->js = c->conf != NULL ? c->conf->js : NULL;
+    v->traceparent = c->span.ctx[0] != '\0' ? c->span.ctx : NULL;
     if (req->path == NULL || req->path[0] != '/')
         return -400;
     wr_buf_reset(&c->t->uri);
@@ -886,7 +906,9 @@ void wr_respond_request(wr_hconn_t *c, wr_http_request_t *req)
 
     memset(&r, 0, sizeof(r));
     r.c = c;
+    c->span.ctx[0] = '\0';
     rc = build_view(&r, req);
+    begin_span(&r, c->conf);
     if (rc < 0) {
         respond_status(&r, -rc);
         log_access(&r);

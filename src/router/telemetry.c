@@ -323,24 +323,30 @@ static void push(wr_tel_t *tel, char *span, size_t batch)
     pthread_mutex_unlock(&tel->lock);
 }
 
-void wr_tel_record(wr_tel_t *tel, const wr_tel_conf_t *c, const wr_req_view_t *v,
-                   const char *random)
+void wr_tel_begin(const wr_tel_conf_t *c, const wr_req_view_t *v, const char *random,
+                  wr_tel_span_t *s)
 {
     const char *trace, *parent = NULL;
     int sampled;
-    char *span;
 
-    if (tel == NULL || c == NULL || v->request_id == NULL)
-        return;
     if (!traceparent(v, &trace, &parent, &sampled)) {
         /* A new trace: its id is the request's $request_id (logs and traces
          * meet on it); 32 random bits against the ratio. */
         trace = v->request_id;
         sampled = (double) hexval(random + 16, 8) < c->ratio * 4294967296.0;
     }
-    if (!sampled)
+    snprintf(s->ctx, sizeof(s->ctx), "00-%.32s-%.16s-%s", trace, random, sampled ? "01" : "00");
+    snprintf(s->parent, sizeof(s->parent), "%.16s", parent ? parent : "");
+}
+
+void wr_tel_record(wr_tel_t *tel, const wr_tel_conf_t *c, const wr_req_view_t *v,
+                   const wr_tel_span_t *s)
+{
+    char *span;
+
+    if (tel == NULL || c == NULL || strlen(s->ctx) != WR_TEL_CTX_LEN || s->ctx[54] != '1')
         return;
-    span = span_json(v, trace, parent, random);
+    span = span_json(v, s->ctx + 3, s->parent[0] ? s->parent : NULL, s->ctx + 36);
     if (span != NULL)
         push(tel, span, (size_t) c->batch);
 }

@@ -23,7 +23,8 @@
 #define WR_TEL_WARN_EVERY_S   60      /* failed exports are logged at most this often */
 #define WR_TEL_ANSWER_MAX     (64 * 1024)   /* bytes of a collector's answer read */
 #define WR_TEL_DEFAULT_PATH   "/v1/traces"
-#define WR_TEL_RANDOM_HEX     32      /* what the caller gives wr_tel_record */
+#define WR_TEL_RANDOM_HEX     32      /* what the caller gives wr_tel_begin */
+#define WR_TEL_CTX_LEN        55      /* "00-" TRACE(32) "-" SPAN(16) "-" FLAGS(2) */
 
 /* A configuration's settings.telemetry, parsed. */
 typedef struct {
@@ -43,10 +44,22 @@ typedef struct wr_tel wr_tel_t;
 /* Exports go to c's collector from now on (NULL: spans stop). The exporter
  * starts on first use; *tel holds it. -1 when it cannot start. */
 int  wr_tel_use(wr_tel_t **tel, const wr_tel_conf_t *c);
-/* A request's span, if sampled: v as the access log sees it (status set),
- * random: WR_TEL_RANDOM_HEX fresh hex digits (span id, sampling). */
+/* A request's span, from its start to its end. */
+typedef struct {
+    char ctx[WR_TEL_CTX_LEN + 1];     /* its W3C traceparent (what applications
+                                         and upstreams get); "" before begin */
+    char parent[17];                  /* the caller's span id; "" for a new trace */
+} wr_tel_span_t;
+
+/* At a request's head: its span continues v's traceparent or starts a trace
+ * (its id v->request_id), sampled by c's ratio; random: WR_TEL_RANDOM_HEX
+ * fresh hex digits (the span id, the sampling draw). */
+void wr_tel_begin(const wr_tel_conf_t *c, const wr_req_view_t *v, const char *random,
+                  wr_tel_span_t *s);
+/* At its answer's end: the span, if sampled; v as the access log sees it
+ * (status set). */
 void wr_tel_record(wr_tel_t *tel, const wr_tel_conf_t *c, const wr_req_view_t *v,
-                   const char *random);
+                   const wr_tel_span_t *s);
 /* Spans dropped (queue full, export failed) and exported since start, for
  * /metrics; 0 without an exporter. */
 unsigned long long wr_tel_dropped(const wr_tel_t *tel);

@@ -44,6 +44,11 @@ static wr_str_t server_name(wr_str_t host)
     return colon ? (wr_str_t) { host.p, (size_t) (colon - host.p) } : host;
 }
 
+static int is_traceparent(const wr_http_field_t *f)
+{
+    return f->name_len == 11 && strncasecmp(f->name, "traceparent", 11) == 0;
+}
+
 int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *version,
                           const char *target_name)
 {
@@ -51,7 +56,7 @@ int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *ver
     char rport[WR_PORT_TEXT], lport[WR_PORT_TEXT];
     size_t start = out->n;
     wr_str_t name = server_name(v->host);
-    uint32_t count = (uint32_t) v->nfields;
+    uint32_t count = 0;
     int rc = 0;
 
     wr_addr_text(v->remote, rhost, rport);
@@ -68,10 +73,20 @@ int wr_worker_encode_head(wr_buf_t *out, const wr_req_view_t *v, const char *ver
     rc |= put_str(out, name.p, name.n);
     rc |= put_cstr(out, v->tls ? "https" : "http");
     rc |= put_cstr(out, target_name);
+    /* The fields, the request's span in place of the client's traceparent. */
+    for (size_t i = 0; i < v->nfields; i++)
+        count += !(v->traceparent && is_traceparent(&v->fields[i]));
+    count += v->traceparent != NULL;
     rc |= wr_buf_append(out, &count, sizeof(count));
     for (size_t i = 0; i < v->nfields && rc == 0; i++) {
+        if (v->traceparent && is_traceparent(&v->fields[i]))
+            continue;
         rc |= put_str(out, v->fields[i].name, v->fields[i].name_len);
         rc |= put_str(out, v->fields[i].value, v->fields[i].value_len);
+    }
+    if (v->traceparent) {
+        rc |= put_cstr(out, "traceparent");
+        rc |= put_cstr(out, v->traceparent);
     }
     if (rc != 0 || out->n - start > WR_APP_MAX_PAYLOAD) {
         out->n = start;

@@ -125,6 +125,52 @@ static void test_round_trip(void **state)
     wr_buf_free(&head);
 }
 
+/* settings.telemetry: the worker gets the request's span as traceparent,
+ * in place of the client's. */
+static void test_traceparent_replaced(void **state)
+{
+    static const wr_http_field_t fields[] = {
+        { "TraceParent", 11, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", 55 },
+        { "X-One", 5, "1", 1 },
+    };
+    static const char mine[] = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+    struct sockaddr_in peer = { .sin_family = AF_INET };
+    wr_req_view_t v;
+    wr_buf_t head = { 0 };
+    int sv[2];
+    wr_app_hdr_t h;
+    char payload[WR_APP_MAX_PAYLOAD];
+    const char *name, *value;
+    size_t nl, vl;
+
+    memset(&v, 0, sizeof(v));
+    v.method = (wr_str_t) S("GET");
+    v.request_uri = v.uri = (wr_str_t) S("/");
+    v.fields = fields;
+    v.nfields = 2;
+    v.remote = v.local = (const struct sockaddr *) &peer;
+    v.traceparent = mine;
+    assert_int_equal(wr_worker_encode_head(&head, &v, "HTTP/1.1", NULL), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    warren_ctx_t *ctx = warren_init_fd(sv[1]);
+    assert_non_null(ctx);
+    recv_msg(sv[0], &h, payload, sizeof(payload));
+    send_msg(sv[0], WR_APP_REQ_HEAD, 1, head.p, head.n);
+    send_msg(sv[0], WR_APP_REQ_END, 1, NULL, 0);
+    warren_req_t *req = warren_accept(ctx);
+    assert_non_null(req);
+    assert_int_equal(warren_req_header_count(req), 2);
+    assert_int_equal(warren_req_header(req, 0, &name, &nl, &value, &vl), 0);
+    check(name, nl, "X-One");
+    assert_int_equal(warren_req_header(req, 1, &name, &nl, &value, &vl), 0);
+    check(name, nl, "traceparent");
+    check(value, vl, mine);
+    warren_finish(req);
+    warren_done(ctx);
+    close(sv[0]);
+    wr_buf_free(&head);
+}
+
 static void test_decode_rejects(void **state)
 {
     char buf[64];
@@ -250,6 +296,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_traceparent_replaced),
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_decode_prefix),
         cmocka_unit_test(test_encode_too_large),
