@@ -643,6 +643,13 @@ int wr_tel_use(wr_tel_t **telp, const wr_tel_conf_t *c)
     }
     wr_tel_conf_free(tel->target);
     tel->target = copy;
+    if (copy == NULL) {
+        /* telemetry is off: what waits will not be sent */
+        for (size_t i = 0; i < tel->n; i++)
+            free(tel->q[i]);
+        tel->dropped += tel->n;
+        tel->n = 0;
+    }
     pthread_cond_signal(&tel->wake);
     pthread_mutex_unlock(&tel->lock);
     return 0;
