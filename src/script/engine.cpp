@@ -34,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -454,10 +455,11 @@ get_args(JSContext *cx, unsigned argc, JS::Value *vp)
     return ok;
 }
 
-/* Every Cookie field's pairs (several fields are several lists, not one
- * value joined with ", "); the first of a name wins. */
+/* The getter's value: an object that add(obj, name, value) fills from each
+ * request field. */
+template <typename Add>
 bool
-get_cookies(JSContext *cx, unsigned argc, JS::Value *vp)
+from_fields(JSContext *cx, unsigned argc, JS::Value *vp, Add add)
 {
     JS::CallArgs     args = JS::CallArgsFromVp(argc, vp);
     Engine          *e = current(cx);
@@ -469,8 +471,7 @@ get_cookies(JSContext *cx, unsigned argc, JS::Value *vp)
         return false;
     }
     for (size_t i = 0; e->ops->field(e->req, i, &name, &nlen, &value, &vlen) == 1; i++) {
-        if (nlen == 6 && strncasecmp(name, "cookie", 6) == 0
-            && !parse_pairs(cx, obj, value, vlen, ';', false)) {
+        if (!add(obj, std::string_view(name, nlen), std::string_view(value, vlen))) {
             return false;
         }
     }
@@ -478,27 +479,26 @@ get_cookies(JSContext *cx, unsigned argc, JS::Value *vp)
     return true;
 }
 
+/* Every Cookie field's pairs (several fields are several lists, not one
+ * value joined with ", "); the first of a name wins. */
+bool
+get_cookies(JSContext *cx, unsigned argc, JS::Value *vp)
+{
+    return from_fields(cx, argc, vp, [cx](JS::HandleObject obj, std::string_view name,
+                                          std::string_view value) {
+        return name.size() != 6 || strncasecmp(name.data(), "cookie", 6) != 0
+               || parse_pairs(cx, obj, value.data(), value.size(), ';', false);
+    });
+}
+
 /* Request fields by the name the client sent; repeats joined with ", ". */
 bool
 get_headers(JSContext *cx, unsigned argc, JS::Value *vp)
 {
-    JS::CallArgs     args = JS::CallArgsFromVp(argc, vp);
-    Engine          *e = current(cx);
-    JS::RootedObject obj(cx, new_map(cx));
-    const char      *name, *value;
-    size_t           nlen, vlen;
-
-    if (!obj) {
-        return false;
-    }
-    for (size_t i = 0; e->ops->field(e->req, i, &name, &nlen, &value, &vlen) == 1; i++) {
-        if (!add_value(cx, obj, std::string(name, nlen), std::string(value, vlen),
-                       Repeat::Join)) {
-            return false;
-        }
-    }
-    args.rval().setObject(*obj);
-    return true;
+    return from_fields(cx, argc, vp, [cx](JS::HandleObject obj, std::string_view name,
+                                          std::string_view value) {
+        return add_value(cx, obj, std::string(name), std::string(value), Repeat::Join);
+    });
 }
 
 /* vars.NAME: any Unit variable, looked up when first read. */

@@ -347,3 +347,26 @@ class NumberedHandler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.conn_no = next(self.server.numbers)
+
+
+def wait_lines(path, n, timeout=5.0):
+    """Wait until path has at least n complete lines; return them all."""
+    def f():
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return None
+        if not data.endswith(b"\n") and data:
+            return None
+        ls = data.decode("utf-8").splitlines()
+        return ls if len(ls) >= n else None
+    got = wh.wait_for(f, timeout, 0.05)
+    if got is None:
+        try:
+            with open(path, "rb") as fh:
+                have = fh.read()
+        except FileNotFoundError:
+            have = b"<no file>"
+        raise AssertionError("expected %d lines in %s, have %r" % (n, path, have[-2000:]))
+    return got

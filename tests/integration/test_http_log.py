@@ -22,29 +22,6 @@ def log_path(w, name):
     return os.path.join(w.dir, name)
 
 
-def lines(path, n, timeout=5.0):
-    """Wait until path has at least n complete lines; return them all."""
-    def f():
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            return None
-        if not data.endswith(b"\n") and data:
-            return None
-        ls = data.decode("utf-8").splitlines()
-        return ls if len(ls) >= n else None
-    got = wh.wait_for(f, timeout, 0.05)
-    if got is None:
-        try:
-            with open(path, "rb") as fh:
-                have = fh.read()
-        except FileNotFoundError:
-            have = b"<no file>"
-        raise AssertionError("expected %d lines in %s, have %r" % (n, path, have[-2000:]))
-    return got
-
-
 def test_default_format(vwarren):
     path = log_path(vwarren, "default.log")
     port = hh.setup(vwarren, ROUTES, extra={"access_log": path})
@@ -52,7 +29,7 @@ def test_default_format(vwarren):
         r1 = c.request("GET", "/a/b?x=1", {"Referer": "http://ref.example/",
                                            "User-Agent": "tester/2.0"})
         r2 = c.request("POST", "/zz", body=b"12345")
-    ls = lines(path, 2)
+    ls = hh.wait_lines(path, 2)
     assert len(ls) == 2, ls
     m = DEFAULT_RE.match(ls[0])
     assert m, ls[0]
@@ -73,7 +50,7 @@ def test_object_form_default_format(vwarren):
     path = log_path(vwarren, "obj.log")
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path}})
     hh.get(port, "/a")
-    ls = lines(path, 1)
+    ls = hh.wait_lines(path, 1)
     assert DEFAULT_RE.match(ls[0]), ls
 
 
@@ -83,7 +60,7 @@ def test_custom_string_format(vwarren):
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path, "format": fmt}})
     hh.get(port, "/a/%41?q=7", {"Cookie": "c=cv", "X-H": "hv"}, host="lh.example")
     hh.get(port, "/nope", method="DELETE")
-    ls = lines(path, 2)
+    ls = hh.wait_lines(path, 2)
     assert ls == ["GET|/a/A|/a/%41?q=7|200|lh.example|7|cv|hv|$",
                   "DELETE|/nope|/nope|404|localhost||||$"], ls
 
@@ -95,7 +72,7 @@ def test_json_format(vwarren):
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path, "format": fmt}})
     hh.get(port, "/a", {"User-Agent": 'quote" back\\slash \xe9'})
     hh.get(port, "/b%0a%22c")
-    ls = lines(path, 2)
+    ls = hh.wait_lines(path, 2)
     objs = [json.loads(x) for x in ls]
     assert objs[0]["method"] == "GET" and objs[0]["uri"] == "/a"
     assert objs[0]["status"] == "200"
@@ -116,7 +93,7 @@ def test_if_skips_lines(vwarren):
     hh.get(port, "/a2?log=0")
     hh.get(port, "/a3")
     hh.get(port, "/a4?log=yes")
-    ls = lines(path, 2)
+    ls = hh.wait_lines(path, 2)
     assert ls == ["/a1 200", "/a4 200"], ls
 
     path2 = log_path(vwarren, "ifnot.log")
@@ -124,7 +101,7 @@ def test_if_skips_lines(vwarren):
         "path": path2, "format": "$uri", "if": "!$cookie_nolog"}})
     hh.get(port, "/a1", {"Cookie": "nolog=1"})
     hh.get(port, "/a2")
-    assert lines(path2, 1) == ["/a2"]
+    assert hh.wait_lines(path2, 1) == ["/a2"]
 
 
 def test_string_line_cannot_be_split(vwarren):
@@ -132,7 +109,7 @@ def test_string_line_cannot_be_split(vwarren):
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path, "format": "$uri"}})
     hh.get(port, "/x%0d%0afake%20line")
     hh.get(port, "/a")
-    ls = lines(path, 2)
+    ls = hh.wait_lines(path, 2)
     assert len(ls) == 2 and ls[1] == "/a", ls
     assert "fake line" in ls[0] and "\r" not in ls[0]
 
@@ -146,7 +123,7 @@ def test_error_response_logged(vwarren):
     r, closed = hh.raw(port, b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n")
     assert r.status == 400 and closed
     hh.get(port, "/a")
-    ls = lines(path, 2)
+    ls = hh.wait_lines(path, 2)
     assert ls == ["400", "200"], ls
 
 
@@ -166,7 +143,7 @@ def test_body_read_past_is_logged_once_with_the_outcome(vwarren):
         assert c.read_response().status == 200
         assert c.request("POST", "/a/length", body=b"x" * 70000).status == 200
         assert c.request("GET", "/skip").status == 204
-    ls = lines(path, 4)
+    ls = hh.wait_lines(path, 4)
     assert ls == ["POST /a/bad HTTP/1.1 400 %d" % bad_len,
                   "POST /a/good HTTP/1.1 200 0",
                   "POST /a/length HTTP/1.1 200 0",
@@ -177,10 +154,10 @@ def test_reopen_on_sigusr1(vwarren):
     path = log_path(vwarren, "rot.log")
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path, "format": "$uri"}})
     hh.get(port, "/a1")
-    assert lines(path, 1) == ["/a1"]
+    assert hh.wait_lines(path, 1) == ["/a1"]
     os.rename(path, path + ".1")
     hh.get(port, "/a2")                    # still goes to the renamed file
-    assert lines(path + ".1", 2) == ["/a1", "/a2"]
+    assert hh.wait_lines(path + ".1", 2) == ["/a1", "/a2"]
     os.kill(vwarren.main_pid, signal.SIGUSR1)
     assert wh.wait_for(lambda: os.path.exists(path), 5), "access log not reopened"
     router = vwarren.pid("router")
@@ -200,14 +177,14 @@ def test_reopen_on_sigusr1(vwarren):
                                        (wh.proc_fds(router) or {}).values()), 3)
     hh.get(port, "/a4")
     # The writer is asynchronous: the file may still end with "/a3".
-    assert wh.wait_for(lambda: lines(path, 1)[-1] == "/a4", 5, 0.05), lines(path, 1)
+    assert wh.wait_for(lambda: hh.wait_lines(path, 1)[-1] == "/a4", 5, 0.05), hh.wait_lines(path, 1)
 
 
 def test_access_log_off(vwarren):
     path = log_path(vwarren, "off.log")
     port = hh.setup(vwarren, ROUTES, extra={"access_log": {"path": path, "format": "$uri"}})
     hh.get(port, "/a1")
-    assert lines(path, 1) == ["/a1"]
+    assert hh.wait_lines(path, 1) == ["/a1"]
     assert vwarren.delete("/config/access_log") == (200, wh.SUCCESS)
     hh.get(port, "/a2")
     import time

@@ -43,24 +43,6 @@ def error_lines(w, pattern, timeout=5.0):
     return wh.wait_for(f, timeout, 0.05)
 
 
-def log_lines(path, n, timeout=5.0):
-    """Wait until path has at least n complete lines; return them all."""
-    def f():
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            return None
-        if data and not data.endswith(b"\n"):
-            return None
-        ls = data.decode("utf-8").splitlines()
-        return ls if len(ls) >= n else None
-    got = wh.wait_for(f, timeout, 0.05)
-    assert got is not None, "expected %d lines in %s, have %r" % (
-        n, path, open(path).read() if os.path.exists(path) else "<no file>")
-    return got
-
-
 @pytest.fixture
 def root():
     d = hh.make_root()
@@ -163,7 +145,7 @@ def test_access_log_format_string(vwarren):
         "path": path, "format": js("${vars.method} ${uri.toUpperCase()} ${vars.status} $x")}})
     hh.get(port, "/ab")
     hh.get(port, "/cd", method="POST")
-    assert log_lines(path, 2) == ["GET /AB 200 $x", "POST /CD 200 $x"]
+    assert hh.wait_lines(path, 2) == ["GET /AB 200 $x", "POST /CD 200 $x"]
 
 
 def test_access_log_format_object(vwarren):
@@ -175,7 +157,7 @@ def test_access_log_format_object(vwarren):
                     extra={"access_log": {"path": path, "format": fmt}})
     hh.get(port, "/abc?k=v")
     hh.get(port, "/zz")
-    objs = [json.loads(l) for l in log_lines(path, 2)]
+    objs = [json.loads(l) for l in hh.wait_lines(path, 2)]
     assert objs[0] == {"len": "4", "m": "GET", "s": "200", "a": '{"k":"v"}'}, objs
     assert objs[1] == {"len": "3", "m": "GET", "s": "404", "a": "{}"}, objs
 
@@ -186,20 +168,20 @@ def test_access_log_if(vwarren):
         "path": path, "format": "$uri", "if": js("${args.log === 'y' ? 1 : 0}")}})
     for p in ("/1?log=y", "/2?log=n", "/3", "/4?log=y"):
         hh.get(port, p)
-    assert log_lines(path, 2) == ["/1", "/4"]
+    assert hh.wait_lines(path, 2) == ["/1", "/4"]
     path2 = os.path.join(vwarren.dir, "njs-ifnot.log")
     port = hh.setup(vwarren, [{"action": {"return": 200}}], extra={"access_log": {
         "path": path2, "format": "$uri", "if": "!" + js("${cookies.nolog || ''}")}})
     hh.get(port, "/a", {"Cookie": "nolog=1"})
     hh.get(port, "/b")
-    assert log_lines(path2, 1) == ["/b"]
+    assert hh.wait_lines(path2, 1) == ["/b"]
     path3 = os.path.join(vwarren.dir, "njs-ifstatus.log")
     port = hh.setup(vwarren, [{"match": {"uri": "/a*"}, "action": {"return": 200}},
                               {"action": {"return": 404}}], extra={"access_log": {
         "path": path3, "format": "$uri", "if": js("${vars.status == 404 ? 1 : ''}")}})
     for p in ("/a1", "/b1", "/a2", "/b2"):
         hh.get(port, p)
-    assert log_lines(path3, 2) == ["/b1", "/b2"]
+    assert hh.wait_lines(path3, 2) == ["/b1", "/b2"]
 
 
 # -------------------------------------------------------------- 2. globals
@@ -405,14 +387,14 @@ def test_access_log_format_throws(vwarren):
     r = hh.get(port, "/a?boom=1")
     assert r.status == 200, r                      # the answer is already made
     hh.get(port, "/b")
-    assert log_lines(path, 1) == ["/b"]
+    assert hh.wait_lines(path, 1) == ["/b"]
     assert error_lines(vwarren, "TypeError"), log_since(vwarren)[-3000:]
     path2 = os.path.join(vwarren.dir, "njs-throw-obj.log")
     port = hh.setup(vwarren, [{"action": {"return": 200}}], extra={"access_log": {
         "path": path2, "format": {"u": "$uri", "x": js("${args.boom ? nosuch : 'ok'}")}}})
     hh.get(port, "/c?boom=1")
     hh.get(port, "/d")
-    assert [json.loads(l) for l in log_lines(path2, 1)] == [{"u": "/d", "x": "ok"}]
+    assert [json.loads(l) for l in hh.wait_lines(path2, 1)] == [{"u": "/d", "x": "ok"}]
     assert error_lines(vwarren, "nosuch is not defined"), log_since(vwarren)[-3000:]
 
 
@@ -423,7 +405,7 @@ def test_access_log_if_throws_is_false(vwarren):
     hh.get(port, "/a?boom=1")
     hh.get(port, "/b")
     hh.get(port, "/c?boom=")
-    assert log_lines(path, 2) == ["/b", "/c"]
+    assert hh.wait_lines(path, 2) == ["/b", "/c"]
 
 
 # --------------------------------------------------------- 6. runaway code

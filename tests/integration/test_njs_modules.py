@@ -28,13 +28,7 @@ def js(s):
 
 def upload(w, name, source):
     """PUT /js_modules/NAME with the raw source as the body."""
-    if isinstance(source, str):
-        source = source.encode()
-    r = w.request("PUT", "/js_modules/" + name, source)
-    try:
-        return r.status, r.json()
-    except ValueError:
-        raise AssertionError("non-JSON answer %d: %r" % (r.status, r.body[:500]))
+    return wh.put_raw(w, "/js_modules/" + name, source)
 
 
 def store(w, **mods):

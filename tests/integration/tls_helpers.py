@@ -14,6 +14,7 @@ import ssl
 import subprocess
 
 import http_helpers as hh
+import warren_helpers as wh
 
 # --------------------------------------------------------------------------
 # the PKI
@@ -167,13 +168,7 @@ class PKI:
 
 def upload(w, name, bundle):
     """PUT /certificates/NAME with a PEM body: (status, json)."""
-    if isinstance(bundle, str):
-        bundle = bundle.encode()
-    r = w.request("PUT", "/certificates/" + name, bundle)
-    try:
-        return r.status, r.json()
-    except ValueError:
-        raise AssertionError("non-JSON answer %d: %r" % (r.status, r.body[:500]))
+    return wh.put_raw(w, "/certificates/" + name, bundle)
 
 
 UPLOADED = {"success": "Certificate chain uploaded."}

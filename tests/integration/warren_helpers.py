@@ -860,3 +860,14 @@ def assert_logged_in_pieces(w, m):
     assert len(lines) == 2, lines
     assert lines[0].endswith("%s-a %s-b %s-c" % (m, m, m)), lines
     assert lines[1].endswith(m + "-tail"), lines
+
+
+def put_raw(w, path, body):
+    """PUT body (bytes or str, not JSON) to the control API: (status, json)."""
+    if isinstance(body, str):
+        body = body.encode()
+    r = w.request("PUT", path, body)
+    try:
+        return r.status, r.json()
+    except ValueError:
+        raise AssertionError("non-JSON answer %d: %r" % (r.status, r.body[:500]))

@@ -40,6 +40,28 @@ static ssize_t recv_msg(int fd, wr_app_hdr_t *h, char *payload, size_t cap)
     return (ssize_t) h->len;
 }
 
+/* A worker context on one end of a socketpair (*peer: the router's end),
+ * fed head as one request with no body: the request it accepts. */
+static warren_req_t *accept_head(const wr_buf_t *head, warren_ctx_t **ctx, int *peer)
+{
+    int sv[2];
+    wr_app_hdr_t h;
+    char payload[WR_APP_MAX_PAYLOAD];
+    warren_req_t *req;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    *ctx = warren_init_fd(sv[1]);
+    assert_non_null(*ctx);
+    recv_msg(sv[0], &h, payload, sizeof(payload));
+    assert_int_equal(h.type, WR_APP_HELLO);
+    send_msg(sv[0], WR_APP_REQ_HEAD, 1, head->p, head->n);
+    send_msg(sv[0], WR_APP_REQ_END, 1, NULL, 0);
+    req = warren_accept(*ctx);
+    assert_non_null(req);
+    *peer = sv[0];
+    return req;
+}
+
 static void check(const char *got, size_t len, const char *want)
 {
     assert_int_equal(len, strlen(want));
@@ -134,12 +156,12 @@ static void test_traceparent_replaced(void **state)
         { "X-One", 5, "1", 1 },
     };
     static const char mine[] = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
-    struct sockaddr_in peer = { .sin_family = AF_INET };
+    struct sockaddr_in addr = { .sin_family = AF_INET };
     wr_req_view_t v;
     wr_buf_t head = { 0 };
-    int sv[2];
-    wr_app_hdr_t h;
-    char payload[WR_APP_MAX_PAYLOAD];
+    warren_ctx_t *ctx;
+    warren_req_t *req;
+    int peer;
     const char *name, *value;
     size_t nl, vl;
 
@@ -148,17 +170,10 @@ static void test_traceparent_replaced(void **state)
     v.request_uri = v.uri = (wr_str_t) S("/");
     v.fields = fields;
     v.nfields = 2;
-    v.remote = v.local = (const struct sockaddr *) &peer;
+    v.remote = v.local = (const struct sockaddr *) &addr;
     v.traceparent = mine;
     assert_int_equal(wr_worker_encode_head(&head, &v, "HTTP/1.1", NULL), 0);
-    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-    warren_ctx_t *ctx = warren_init_fd(sv[1]);
-    assert_non_null(ctx);
-    recv_msg(sv[0], &h, payload, sizeof(payload));
-    send_msg(sv[0], WR_APP_REQ_HEAD, 1, head.p, head.n);
-    send_msg(sv[0], WR_APP_REQ_END, 1, NULL, 0);
-    warren_req_t *req = warren_accept(ctx);
-    assert_non_null(req);
+    req = accept_head(&head, &ctx, &peer);
     assert_int_equal(warren_req_header_count(req), 2);
     assert_int_equal(warren_req_header(req, 0, &name, &nl, &value, &vl), 0);
     check(name, nl, "X-One");
@@ -167,7 +182,7 @@ static void test_traceparent_replaced(void **state)
     check(value, vl, mine);
     warren_finish(req);
     warren_done(ctx);
-    close(sv[0]);
+    close(peer);
     wr_buf_free(&head);
 }
 
@@ -247,12 +262,12 @@ static void test_head_length(void **state)
         { "X-A", 3, "1", 1 },
         { "Content-Length", 14, "5", 1 },
     };
-    struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(1) };
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(1) };
     wr_req_view_t v;
     wr_buf_t head = { 0 };
-    int sv[2];
-    wr_app_hdr_t h;
-    char payload[WR_APP_MAX_PAYLOAD];
+    warren_ctx_t *ctx;
+    warren_req_t *req;
+    int peer;
     const char *name, *value;
     size_t nl, vl;
 
@@ -260,18 +275,11 @@ static void test_head_length(void **state)
     v.method = (wr_str_t) S("POST");
     v.fields = fields;
     v.nfields = 4;
-    v.remote = v.local = (const struct sockaddr *) &peer;
+    v.remote = v.local = (const struct sockaddr *) &addr;
     assert_int_equal(wr_worker_encode_head(&head, &v, "HTTP/1.1", NULL), 0);
     assert_int_equal(wr_worker_head_length(&head, 1234567890123LL), 0);
 
-    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-    warren_ctx_t *ctx = warren_init_fd(sv[1]);
-    assert_non_null(ctx);
-    recv_msg(sv[0], &h, payload, sizeof(payload));
-    send_msg(sv[0], WR_APP_REQ_HEAD, 1, head.p, head.n);
-    send_msg(sv[0], WR_APP_REQ_END, 1, NULL, 0);
-    warren_req_t *req = warren_accept(ctx);
-    assert_non_null(req);
+    req = accept_head(&head, &ctx, &peer);
     assert_int_equal(warren_req_header_count(req), 3);
     assert_int_equal(warren_req_header(req, 0, &name, &nl, &value, &vl), 0);
     check(name, nl, "Host");
@@ -282,7 +290,7 @@ static void test_head_length(void **state)
     check(value, vl, "1234567890123");
     warren_finish(req);
     warren_done(ctx);
-    close(sv[0]);
+    close(peer);
 
     /* A truncated head is refused and left as it was. */
     head.n -= 3;
