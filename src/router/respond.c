@@ -1055,9 +1055,15 @@ void wr_respond_error(wr_hconn_t *c, int status)
     resp_t r;
 
     c->keep_alive = 0;
-    /* What is known of a request that could not be parsed, for the log. */
-    wr_thread_request_id(c->t, c->reqid);
-    view_bare(&r, c);
+    /* A request whose head was read (its configuration is held: 413, a
+     * proxy's 502) is logged and traced with it; of one that could not be
+     * parsed, what is known. One that was handed on has its $request_id. */
+    int known = c->conf != NULL && view_again(&r, c) == 0;
+
+    if (!known)
+        view_bare(&r, c);
+    if (!known || !c->req_counted)
+        wr_thread_request_id(c->t, c->reqid);   /* r.v.request_id points there */
     respond_status(&r, status);
     log_access(&r);
     resp_free(&r);

@@ -256,14 +256,36 @@ static const wr_http_field_t *field(const wr_req_view_t *v, const char *name)
     return NULL;
 }
 
+/* The target's path as sent (an absolute-form target without its scheme
+ * and authority): *q its query after '?', or NULL. */
+static wr_str_t target_path(const wr_req_view_t *v, wr_str_t *q)
+{
+    wr_str_t t = v->request_uri;
+    const char *p, *mark;
+
+    *q = (wr_str_t) { NULL, 0 };
+    if (t.n == 0)
+        return t;
+    if (t.p[0] != '/' && (p = memmem(t.p, t.n, "://", 3)) != NULL) {
+        p += 3;
+        mark = memchr(p, '/', (size_t) (t.p + t.n - p));
+        t = mark ? (wr_str_t) { mark, (size_t) (t.p + t.n - mark) } : (wr_str_t) { "/", 1 };
+    }
+    mark = memchr(t.p, '?', t.n);
+    if (mark != NULL) {
+        *q = (wr_str_t) { mark + 1, (size_t) (t.p + t.n - mark - 1) };
+        t.n = (size_t) (mark - t.p);
+    }
+    return t;
+}
+
 /* The span's JSON (one element of "spans"), malloc'ed. */
 static char *span_json(const wr_req_view_t *v, const char *trace, const char *parent,
                        const char *span_id)
 {
     wr_buf_t b = { 0 };
     struct timespec now;
-    const char *q = memchr(v->request_uri.p, '?', v->request_uri.n);
-    size_t plen = q ? (size_t) (q - v->request_uri.p) : v->request_uri.n;
+    wr_str_t q, path = target_path(v, &q);
     const char *h = v->host.p;
     size_t hlen = v->host.n;
     const wr_http_field_t *ua = field(v, "User-Agent");
@@ -288,9 +310,9 @@ static char *span_json(const wr_req_view_t *v, const char *trace, const char *pa
                   (long long) v->start.tv_sec, v->start.tv_nsec,
                   (long long) now.tv_sec, now.tv_nsec);
     attr_str(&b, "http.request.method", v->method.p, v->method.n);
-    attr_str(&b, "url.path", v->request_uri.p, plen);
-    if (q != NULL)
-        attr_str(&b, "url.query", q + 1, v->request_uri.n - plen - 1);
+    attr_str(&b, "url.path", path.p, path.n);
+    if (q.p != NULL)
+        attr_str(&b, "url.query", q.p, q.n);
     attr_str(&b, "url.scheme", v->tls ? "https" : "http", v->tls ? 5 : 4);
     if (hlen > 0)
         attr_str(&b, "server.address", h, hlen);

@@ -127,6 +127,25 @@ def test_error_response_logged(vwarren):
     assert ls == ["400", "200"], ls
 
 
+def test_router_errors_of_a_read_head_are_logged_with_it(vwarren):
+    """Answers the router makes itself once a head was read (413 over
+    max_body_size, 502 from an upstream that is not there) are logged with
+    the request's line and its own $request_id."""
+    path = log_path(vwarren, "errors-known.log")
+    dead = wh.free_port()
+    port = hh.setup(vwarren, [
+        {"match": {"uri": "/dead*"}, "action": {"proxy": "http://127.0.0.1:%d" % dead}},
+        {"action": {"return": 200}}],
+        settings={"http": {"max_body_size": 10}},
+        extra={"access_log": {"path": path, "format": "$status|$request_line|$request_id"}})
+    assert hh.get(port, "/dead/x?q=1").status == 502
+    assert hh.get(port, "/big", method="POST", body=b"x" * 100).status == 413
+    ls = [l.split("|") for l in hh.wait_lines(path, 2)]
+    assert [l[:2] for l in ls] == [["502", "GET /dead/x?q=1 HTTP/1.1"],
+                                   ["413", "POST /big HTTP/1.1"]], ls
+    assert len(ls[0][2]) == 32 and len(ls[1][2]) == 32 and ls[0][2] != ls[1][2], ls
+
+
 def test_body_read_past_is_logged_once_with_the_outcome(vwarren):
     """An answer that does not need the body is built at once, but sent (and
     logged) after the body was read past: a chunked body found broken then
