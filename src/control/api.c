@@ -1,6 +1,6 @@
 /*
  * The control API endpoints, in Unit's shape:
- *   GET /                      {"certificates": ..., "config": ..., "status": ...}
+ *   GET /                      {"certificates", "js_modules", "config", "status"}
  *   GET|PUT|POST|DELETE /config[/pointer]
  *   GET /status[/pointer]
  *   GET /certificates[/pointer], GET /js_modules[/pointer]
