@@ -822,11 +822,7 @@ check_telemetry_protocol(wr_vctx_t *c, json_t *v, const char *name)
 {
     const char *p = json_string_value(v);
 
-    if (strcmp(p, "grpc") == 0) {
-        return wr_v_error(c, "The \"grpc\" protocol is not supported yet: use \"http\" "
-                          "(OTLP over HTTP, port 4318 of a collector).");
-    }
-    if (strcmp(p, "http") != 0) {
+    if (strcmp(p, "http") != 0 && strcmp(p, "grpc") != 0) {
         return wr_v_error(c, "The \"protocol\" must be \"http\" or \"grpc\".");
     }
     return 0;

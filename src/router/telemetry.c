@@ -1,10 +1,11 @@
 /*
  * OpenTelemetry spans of the router (settings.telemetry). Router threads
- * build each span's JSON and queue it; the exporter thread takes up to a
- * batch at a time and POSTs it to the collector (OTLP/HTTP, JSON encoding),
- * one short connection per export. A collector that is away costs the
- * requests nothing: spans wait in a bounded queue, then are dropped and
- * counted, and the failure is logged once a minute.
+ * encode each span (OTLP/JSON, or protobuf for gRPC) and queue it; the
+ * exporter thread takes up to a batch at a time and sends it to the
+ * collector (a POST, or one HTTP/2 stream), one short connection per
+ * export. A collector that is away costs the requests nothing: spans wait in
+ * a bounded queue, then are dropped and counted, and the failure is logged
+ * once a minute.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -31,7 +33,7 @@ struct wr_tel {
     pthread_t       thread;
     pthread_mutex_t lock;
     pthread_cond_t  wake;
-    char          **q;                /* spans' JSON, oldest first */
+    wr_buf_t       *q;                /* spans, encoded, oldest first */
     size_t          n, cap;
     struct timespec first;            /* when q[0] was queued */
     wr_tel_conf_t  *target;           /* a copy; NULL: spans stop */
@@ -120,6 +122,8 @@ wr_tel_conf_t *wr_tel_conf_new(json_t *settings, char *err, size_t errlen)
         wr_tel_conf_free(c);
         return NULL;
     }
+    v = json_object_get(t, "protocol");
+    c->grpc = json_is_string(v) && strcmp(json_string_value(v), "grpc") == 0;
     v = json_object_get(t, "batch_size");
     c->batch = json_is_integer(v) ? (int) json_integer_value(v) : WR_TEL_BATCH_DEFAULT;
     v = json_object_get(t, "sampling_ratio");
@@ -147,36 +151,42 @@ static wr_tel_conf_t *conf_copy(const wr_tel_conf_t *c)
 
 /* ------------------------------------------------------------ one span */
 
-/* s as a JSON string: escaped, and bytes that are not UTF-8 as U+FFFD. */
-static void json_str(wr_buf_t *b, const char *s, size_t n)
+/* s's bytes, those that are not UTF-8 as U+FFFD; json: escaped for a JSON
+ * string. */
+static void utf8_append(wr_buf_t *b, const char *s, size_t n, int json)
 {
     const unsigned char *p = (const unsigned char *) s;
 
-    wr_buf_append(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = p[i];
         size_t len = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3
                    : (ch & 0xf8) == 0xf0 ? 4 : 0;
         size_t k;
 
-        if (ch == '"' || ch == '\\') {
+        if (json && (ch == '"' || ch == '\\')) {
             char esc[2] = { '\\', (char) ch };
             wr_buf_append(b, esc, 2);
             continue;
         }
-        if (ch < 0x20) {
+        if (json && ch < 0x20) {
             wr_buf_printf(b, "\\u%04x", ch);
             continue;
         }
         for (k = 1; len > 1 && k < len && i + k < n && (p[i + k] & 0xc0) == 0x80; k++) {
         }
         if (len == 0 || k < len || (len == 2 && ch < 0xc2)) {
-            wr_buf_puts(b, "\\ufffd");
+            wr_buf_puts(b, json ? "\\ufffd" : "\xef\xbf\xbd");
             continue;
         }
         wr_buf_append(b, p + i, len);
         i += len - 1;
     }
+}
+
+static void json_str(wr_buf_t *b, const char *s, size_t n)
+{
+    wr_buf_append(b, "\"", 1);
+    utf8_append(b, s, n, 1);
     wr_buf_append(b, "\"", 1);
 }
 
@@ -279,65 +289,189 @@ static wr_str_t target_path(const wr_req_view_t *v, wr_str_t *q)
     return t;
 }
 
-/* The span's JSON (one element of "spans"), malloc'ed. */
-static char *span_json(const wr_req_view_t *v, const char *trace, const char *parent,
-                       const char *span_id)
+/* What a span says: the request as the router saw it. */
+typedef struct {
+    const char *trace, *span, *parent;  /* hex digits; parent NULL for a new trace */
+    wr_str_t    method, path, query, server, user_agent;   /* .p NULL: absent */
+    const char *scheme;
+    char        client[WR_ADDR_TEXT];
+    long long   start_ns, end_ns;
+    int         status;
+} span_t;
+
+static void span_of(const wr_req_view_t *v, const char *trace, const char *parent,
+                    const char *span_id, span_t *s)
 {
-    wr_buf_t b = { 0 };
     struct timespec now;
-    wr_str_t q, path = target_path(v, &q);
-    const char *h = v->host.p;
-    size_t hlen = v->host.n;
     const wr_http_field_t *ua = field(v, "User-Agent");
-    char addr[WR_ADDR_TEXT];
+    wr_str_t h = v->host;
 
     clock_gettime(CLOCK_REALTIME, &now);
-    if (hlen > 0 && h[0] == '[') {
-        const char *close = memchr(h, ']', hlen);
-        hlen = close ? (size_t) (close - h + 1) : hlen;
-    } else if (hlen > 0) {
-        const char *colon = memchr(h, ':', hlen);
-        hlen = colon ? (size_t) (colon - h) : hlen;
+    if (h.n > 0 && h.p[0] == '[') {
+        const char *close = memchr(h.p, ']', h.n);
+        h.n = close ? (size_t) (close - h.p + 1) : h.n;
+    } else if (h.n > 0) {
+        const char *colon = memchr(h.p, ':', h.n);
+        h.n = colon ? (size_t) (colon - h.p) : h.n;
     }
-    wr_addr_text(v->remote, addr, NULL);
-    wr_buf_printf(&b, "{\"traceId\":\"%.32s\",\"spanId\":\"%.16s\",", trace, span_id);
-    if (parent != NULL)
-        wr_buf_printf(&b, "\"parentSpanId\":\"%.16s\",", parent);
-    wr_buf_puts(&b, "\"name\":");
-    json_str(&b, v->method.p, v->method.n);
-    wr_buf_printf(&b, ",\"kind\":2,\"startTimeUnixNano\":\"%lld%09ld\","
-                  "\"endTimeUnixNano\":\"%lld%09ld\",\"attributes\":[",
-                  (long long) v->start.tv_sec, v->start.tv_nsec,
-                  (long long) now.tv_sec, now.tv_nsec);
-    attr_str(&b, "http.request.method", v->method.p, v->method.n);
-    attr_str(&b, "url.path", path.p, path.n);
-    if (q.p != NULL)
-        attr_str(&b, "url.query", q.p, q.n);
-    attr_str(&b, "url.scheme", v->tls ? "https" : "http", v->tls ? 5 : 4);
-    if (hlen > 0)
-        attr_str(&b, "server.address", h, hlen);
-    attr_str(&b, "client.address", addr, strlen(addr));
-    if (ua != NULL)
-        attr_str(&b, "user_agent.original", ua->value, ua->value_len);
-    wr_buf_printf(&b, "%s{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"%d\"}}]"
-                  ",\"status\":{%s}}", sep(&b), v->status,
-                  v->status >= 500 ? "\"code\":2" : "");
-    if (b.p != NULL && wr_buf_append(&b, "", 1) == 0)
-        return b.p;
-    wr_buf_free(&b);
-    return NULL;
+    *s = (span_t) {
+        .trace = trace, .span = span_id, .parent = parent, .method = v->method,
+        .server = h.n > 0 ? h : (wr_str_t) { NULL, 0 },
+        .user_agent = ua ? (wr_str_t) { ua->value, ua->value_len } : (wr_str_t) { NULL, 0 },
+        .scheme = v->tls ? "https" : "http",
+        .start_ns = (long long) v->start.tv_sec * 1000000000LL + v->start.tv_nsec,
+        .end_ns = (long long) now.tv_sec * 1000000000LL + now.tv_nsec,
+        .status = v->status,
+    };
+    s->path = target_path(v, &s->query);
+    wr_addr_text(v->remote, s->client, NULL);
 }
 
-static void push(wr_tel_t *tel, char *span, size_t batch)
+/* Calls attr(key, value) for each string attribute of s. */
+#define SPAN_ATTRS(s, attr)                                                   \
+    do {                                                                      \
+        attr("http.request.method", (s)->method);                             \
+        attr("url.path", (s)->path);                                          \
+        if ((s)->query.p != NULL)                                             \
+            attr("url.query", (s)->query);                                    \
+        attr("url.scheme", ((wr_str_t) { (s)->scheme, strlen((s)->scheme) }));   \
+        if ((s)->server.p != NULL)                                            \
+            attr("server.address", (s)->server);                              \
+        attr("client.address", ((wr_str_t) { (s)->client, strlen((s)->client) })); \
+        if ((s)->user_agent.p != NULL)                                        \
+            attr("user_agent.original", (s)->user_agent);                     \
+    } while (0)
+
+/* The span as an element of OTLP/JSON's "spans". */
+static void span_json(const span_t *s, wr_buf_t *b)
+{
+    wr_buf_printf(b, "{\"traceId\":\"%.32s\",\"spanId\":\"%.16s\",", s->trace, s->span);
+    if (s->parent != NULL)
+        wr_buf_printf(b, "\"parentSpanId\":\"%.16s\",", s->parent);
+    wr_buf_puts(b, "\"name\":");
+    json_str(b, s->method.p, s->method.n);
+    wr_buf_printf(b, ",\"kind\":2,\"startTimeUnixNano\":\"%lld\",\"endTimeUnixNano\":\"%lld\","
+                  "\"attributes\":[", s->start_ns, s->end_ns);
+#define JSON_ATTR(key, v) attr_str(b, key, (v).p, (v).n)
+    SPAN_ATTRS(s, JSON_ATTR);
+#undef JSON_ATTR
+    wr_buf_printf(b, "%s{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"%d\"}}]"
+                  ",\"status\":{%s}}", sep(b), s->status, s->status >= 500 ? "\"code\":2" : "");
+}
+
+/* ---- protobuf (OTLP/gRPC): the few encodings a span needs */
+
+enum { PB_VARINT = 0, PB_FIXED64 = 1, PB_LEN = 2 };
+
+static void pb_varint(wr_buf_t *b, unsigned long long v)
+{
+    unsigned char out[10];
+    size_t n = 0;
+
+    do {
+        out[n++] = (unsigned char) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v != 0);
+    wr_buf_append(b, out, n);
+}
+
+static void pb_tag(wr_buf_t *b, int field_no, int wire)
+{
+    pb_varint(b, (unsigned long long) field_no << 3 | (unsigned) wire);
+}
+
+static void pb_bytes(wr_buf_t *b, int field_no, const void *p, size_t n)
+{
+    pb_tag(b, field_no, PB_LEN);
+    pb_varint(b, n);
+    wr_buf_append(b, p, n);
+}
+
+/* A string field: UTF-8 (proto3 refuses other bytes), as json_str makes it. */
+static void pb_string(wr_buf_t *b, int field_no, const char *p, size_t n)
+{
+    wr_buf_t text = { 0 };
+
+    utf8_append(&text, p, n, 0);
+    pb_bytes(b, field_no, text.p ? text.p : "", text.n);
+    wr_buf_free(&text);
+}
+
+/* n hex digits as n / 2 bytes. */
+static void pb_hex(wr_buf_t *b, int field_no, const char *hex, size_t n)
+{
+    unsigned char raw[16];
+
+    for (size_t i = 0; i < n / 2; i++)
+        raw[i] = (unsigned char) (hexdig(hex[2 * i]) << 4 | hexdig(hex[2 * i + 1]));
+    pb_bytes(b, field_no, raw, n / 2);
+}
+
+static void pb_fixed64(wr_buf_t *b, int field_no, unsigned long long v)
+{
+    unsigned char le[8];
+
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char) (v >> (8 * i));
+    pb_tag(b, field_no, PB_FIXED64);
+    wr_buf_append(b, le, sizeof(le));
+}
+
+/* KeyValue{key = 1, value = 2: AnyValue{string_value = 1 | int_value = 3}}
+ * as field field_no of b. */
+static void pb_attr(wr_buf_t *b, int field_no, const char *key, const wr_str_t *s, long long i)
+{
+    wr_buf_t kv = { 0 }, any = { 0 };
+
+    if (s != NULL) {
+        pb_string(&any, 1, s->p, s->n);
+    } else {
+        pb_tag(&any, 3, PB_VARINT);
+        pb_varint(&any, (unsigned long long) i);
+    }
+    pb_string(&kv, 1, key, strlen(key));
+    pb_bytes(&kv, 2, any.p ? any.p : "", any.n);
+    pb_bytes(b, field_no, kv.p ? kv.p : "", kv.n);
+    wr_buf_free(&kv);
+    wr_buf_free(&any);
+}
+
+/* The span as an opentelemetry.proto.trace.v1.Span message. */
+static void span_proto(const span_t *s, wr_buf_t *b)
+{
+    wr_buf_t status = { 0 };
+
+    pb_hex(b, 1, s->trace, 32);
+    pb_hex(b, 2, s->span, 16);
+    if (s->parent != NULL)
+        pb_hex(b, 4, s->parent, 16);
+    pb_string(b, 5, s->method.p, s->method.n);
+    pb_tag(b, 6, PB_VARINT);
+    pb_varint(b, 2);                                    /* SPAN_KIND_SERVER */
+    pb_fixed64(b, 7, (unsigned long long) s->start_ns);
+    pb_fixed64(b, 8, (unsigned long long) s->end_ns);
+#define PB_ATTR(key, v) pb_attr(b, 9, key, &(v), 0)
+    SPAN_ATTRS(s, PB_ATTR);
+#undef PB_ATTR
+    pb_attr(b, 9, "http.response.status_code", NULL, s->status);
+    if (s->status >= 500) {
+        pb_tag(&status, 3, PB_VARINT);
+        pb_varint(&status, 2);                          /* STATUS_CODE_ERROR */
+    }
+    pb_bytes(b, 15, status.p ? status.p : "", status.n);
+    wr_buf_free(&status);
+}
+
+static void push(wr_tel_t *tel, wr_buf_t *span, size_t batch)
 {
     pthread_mutex_lock(&tel->lock);
     if (tel->n == tel->cap || tel->target == NULL) {
         tel->dropped++;
-        free(span);
+        wr_buf_free(span);
     } else {
         if (tel->n == 0)
             clock_gettime(CLOCK_MONOTONIC, &tel->first);
-        tel->q[tel->n++] = span;
+        tel->q[tel->n++] = *span;
         /* The first span starts the exporter's clock; a full batch goes. */
         if (tel->n == 1 || tel->n == batch)
             pthread_cond_signal(&tel->wake);
@@ -364,13 +498,18 @@ void wr_tel_begin(const wr_tel_conf_t *c, const wr_req_view_t *v, const char *ra
 void wr_tel_record(wr_tel_t *tel, const wr_tel_conf_t *c, const wr_req_view_t *v,
                    const wr_tel_span_t *s)
 {
-    char *span;
+    span_t sp;
+    wr_buf_t b = { 0 };
 
     if (tel == NULL || c == NULL || strlen(s->ctx) != WR_TEL_CTX_LEN || s->ctx[54] != '1')
         return;
-    span = span_json(v, s->ctx + 3, s->parent[0] ? s->parent : NULL, s->ctx + 36);
-    if (span != NULL)
-        push(tel, span, (size_t) c->batch);
+    span_of(v, s->ctx + 3, s->parent[0] ? s->parent : NULL, s->ctx + 36, &sp);
+    if (c->grpc)
+        span_proto(&sp, &b);
+    else
+        span_json(&sp, &b);
+    if (b.p != NULL)
+        push(tel, &b, (size_t) c->batch);
 }
 
 /* ------------------------------------------------------------ exporting */
@@ -449,6 +588,8 @@ static int tls_start(wr_tel_t *tel, const wr_tel_conf_t *t, link_t *l, char *why
         SSL_CTX_set_verify(tel->tls, SSL_VERIFY_PEER, NULL);
     }
     l->ssl = SSL_new(tel->tls);
+    if (l->ssl != NULL && t->grpc)
+        SSL_set_alpn_protos(l->ssl, (const unsigned char *) "\x02h2", 3);
     if (l->ssl == NULL || SSL_set_fd(l->ssl, l->fd) != 1
         || SSL_set_tlsext_host_name(l->ssl, t->host) != 1 || SSL_set1_host(l->ssl, t->host) != 1
         || SSL_connect(l->ssl) != 1) {
@@ -512,8 +653,135 @@ out:
     return rc;
 }
 
-/* The OTLP document of n spans. */
-static void document(wr_buf_t *b, char **spans, size_t n)
+/* ---- OTLP/gRPC: one HTTP/2 stream per export, over a blocking socket */
+
+typedef struct {
+    link_t         *link;
+    const wr_buf_t *body;
+    size_t          sent;
+    int             closed;      /* the stream ended */
+    int             status;      /* :status */
+    int             grpc_status; /* grpc-status, -1 until known */
+    char            message[128];
+} grpc_call_t;
+
+static ssize_t h2_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    grpc_call_t *g = user;
+
+    return link_write(g->link, (const char *) data, len) == 0 ? (ssize_t) len
+                                                               : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int h2_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    grpc_call_t *g = user;
+
+    if (nlen == 7 && memcmp(name, ":status", 7) == 0)
+        g->status = atoi((const char *) value);
+    else if (nlen == 11 && memcmp(name, "grpc-status", 11) == 0)
+        g->grpc_status = atoi((const char *) value);
+    else if (nlen == 12 && memcmp(name, "grpc-message", 12) == 0)
+        snprintf(g->message, sizeof(g->message), "%.*s", (int) vlen, value);
+    return 0;
+}
+
+static int h2_close(nghttp2_session *s, int32_t stream, uint32_t error, void *user)
+{
+    ((grpc_call_t *) user)->closed = 1;
+    return 0;
+}
+
+static ssize_t h2_body(nghttp2_session *s, int32_t stream, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    grpc_call_t *g = user;
+    size_t n = g->body->n - g->sent < len ? g->body->n - g->sent : len;
+
+    memcpy(buf, g->body->p + g->sent, n);
+    g->sent += n;
+    if (g->sent == g->body->n)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t) n;
+}
+
+#define NV(n, v) { (uint8_t *) (n), (uint8_t *) (v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+/* The exchange of one export on l; 0 when it ended with grpc-status 0. */
+static int grpc_exchange(const wr_tel_conf_t *t, link_t *l, const wr_buf_t *body, char *why,
+                         size_t whylen)
+{
+    grpc_call_t g = { .link = l, .body = body, .grpc_status = -1 };
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_session *session = NULL;
+    nghttp2_data_provider data = { .read_callback = h2_body };
+    char authority[NI_MAXHOST + 16], buf[4096];
+    int rc = -1;
+
+    snprintf(authority, sizeof(authority), "%s:%s", t->host, t->port);
+    nghttp2_nv nva[] = {
+        NV(":method", "POST"), NV(":scheme", t->tls ? "https" : "http"),
+        NV(":path", WR_TEL_GRPC_PATH), NV(":authority", authority),
+        NV("content-type", "application/grpc"), NV("te", "trailers"),
+    };
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        goto out;
+    nghttp2_session_callbacks_set_send_callback(cbs, h2_send);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, h2_header);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_close);
+    if (nghttp2_session_client_new(&session, cbs, &g) != 0
+        || nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, NULL, 0) != 0
+        || nghttp2_submit_request(session, NULL, nva, sizeof(nva) / sizeof(nva[0]), &data,
+                                  NULL) < 0)
+        goto out;
+    snprintf(why, whylen, "the collector closed the connection");
+    while (!g.closed) {
+        ssize_t n;
+
+        if (nghttp2_session_send(session) != 0)
+            break;
+        n = link_read(l, buf, sizeof(buf));
+        if (n <= 0 || nghttp2_session_mem_recv(session, (uint8_t *) buf, (size_t) n) < 0)
+            break;
+    }
+    if (!g.closed)
+        goto out;
+    if (g.status != 200 || g.grpc_status != 0) {
+        snprintf(why, whylen, "the collector answered HTTP %d, grpc-status %d%s%s", g.status,
+                 g.grpc_status, g.message[0] ? ": " : "", g.message);
+        goto out;
+    }
+    rc = 0;
+out:
+    nghttp2_session_del(session);
+    nghttp2_session_callbacks_del(cbs);
+    return rc;
+}
+
+static int post_grpc(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, char *why,
+                     size_t whylen)
+{
+    link_t l = { .fd = connect_to(t, why, whylen) };
+    int rc = -1;
+
+    if (l.fd < 0)
+        return -1;
+    if (t->tls && tls_start(tel, t, &l, why, whylen) < 0)
+        goto out;
+    rc = grpc_exchange(t, &l, body, why, whylen);
+out:
+    if (l.ssl != NULL) {
+        SSL_shutdown(l.ssl);
+        SSL_free(l.ssl);
+    }
+    close(l.fd);
+    return rc;
+}
+
+/* The OTLP/JSON document of n spans. */
+static void document_json(wr_buf_t *b, const wr_buf_t *spans, size_t n)
 {
     wr_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
                 "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"warren\"}},"
@@ -523,9 +791,38 @@ static void document(wr_buf_t *b, char **spans, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             wr_buf_append(b, ",", 1);
-        wr_buf_puts(b, spans[i]);
+        wr_buf_append(b, spans[i].p, spans[i].n);
     }
     wr_buf_puts(b, "]}]}]}");
+}
+
+/* The ExportTraceServiceRequest of n spans, in its gRPC frame (a flag byte,
+ * the length in 4 bytes, big-endian). */
+static void document_proto(wr_buf_t *b, const wr_buf_t *spans, size_t n)
+{
+    static const wr_str_t name = { "warren", 6 }, version = { WR_VERSION, sizeof(WR_VERSION) - 1 };
+    wr_buf_t resource = { 0 }, scope = { 0 }, scope_spans = { 0 }, rs = { 0 }, req = { 0 };
+    unsigned char frame[5] = { 0 };
+
+    pb_attr(&resource, 1, "service.name", &name, 0);
+    pb_attr(&resource, 1, "service.version", &version, 0);
+    pb_string(&scope, 1, name.p, name.n);
+    pb_string(&scope, 2, version.p, version.n);
+    pb_bytes(&scope_spans, 1, scope.p, scope.n);
+    for (size_t i = 0; i < n; i++)
+        pb_bytes(&scope_spans, 2, spans[i].p, spans[i].n);
+    pb_bytes(&rs, 1, resource.p, resource.n);
+    pb_bytes(&rs, 2, scope_spans.p, scope_spans.n);
+    pb_bytes(&req, 1, rs.p, rs.n);
+    for (int i = 0; i < 4; i++)
+        frame[1 + i] = (unsigned char) (req.n >> (24 - 8 * i));
+    wr_buf_append(b, frame, sizeof(frame));
+    wr_buf_append(b, req.p, req.n);
+    wr_buf_free(&resource);
+    wr_buf_free(&scope);
+    wr_buf_free(&scope_spans);
+    wr_buf_free(&rs);
+    wr_buf_free(&req);
 }
 
 static long long ms_since(const struct timespec *t)
@@ -556,9 +853,9 @@ static void wait_batch(wr_tel_t *tel)
 }
 
 /* Takes up to a batch off the queue (lock held): n spans, malloc'ed. */
-static char **take(wr_tel_t *tel, size_t *n)
+static wr_buf_t *take(wr_tel_t *tel, size_t *n)
 {
-    char **spans;
+    wr_buf_t *spans;
 
     *n = tel->n < (size_t) tel->target->batch ? tel->n : (size_t) tel->target->batch;
     spans = malloc(*n * sizeof(*spans));
@@ -566,7 +863,7 @@ static char **take(wr_tel_t *tel, size_t *n)
         memcpy(spans, tel->q, *n * sizeof(*spans));
     else
         for (size_t i = 0; i < *n; i++)
-            free(tel->q[i]);            /* no memory: they are dropped */
+            wr_buf_free(&tel->q[i]);    /* no memory: they are dropped */
     memmove(tel->q, tel->q + *n, (tel->n - *n) * sizeof(*tel->q));
     tel->n -= *n;
     clock_gettime(CLOCK_MONOTONIC, &tel->first);      /* the rest waits anew */
@@ -580,8 +877,8 @@ static void *exporter(void *arg)
     pthread_mutex_lock(&tel->lock);
     for (;;) {
         wr_tel_conf_t *t;
-        wr_buf_t body = { 0 };
-        char why[256] = "out of memory", **spans;
+        wr_buf_t body = { 0 }, *spans;
+        char why[256] = "out of memory";
         size_t n;
         int rc = -1;
 
@@ -592,12 +889,12 @@ static void *exporter(void *arg)
         t = conf_copy(tel->target);
         pthread_mutex_unlock(&tel->lock);
         if (spans != NULL && t != NULL) {
-            document(&body, spans, n);
+            (t->grpc ? document_proto : document_json)(&body, spans, n);
             if (body.p != NULL)
-                rc = post(tel, t, &body, why, sizeof(why));
+                rc = (t->grpc ? post_grpc : post)(tel, t, &body, why, sizeof(why));
         }
         for (size_t i = 0; spans != NULL && i < n; i++)
-            free(spans[i]);
+            wr_buf_free(&spans[i]);
         free(spans);
         wr_buf_free(&body);
         pthread_mutex_lock(&tel->lock);
@@ -643,7 +940,7 @@ int wr_tel_use(wr_tel_t **telp, const wr_tel_conf_t *c)
     wr_tel_t *tel = *telp;
     wr_tel_conf_t *copy = NULL;
     size_t cap;
-    char **q;
+    wr_buf_t *q;
 
     if (c == NULL && tel == NULL)
         return 0;
@@ -668,7 +965,7 @@ int wr_tel_use(wr_tel_t **telp, const wr_tel_conf_t *c)
     if (copy == NULL) {
         /* telemetry is off: what waits will not be sent */
         for (size_t i = 0; i < tel->n; i++)
-            free(tel->q[i]);
+            wr_buf_free(&tel->q[i]);
         tel->dropped += tel->n;
         tel->n = 0;
     }
@@ -697,7 +994,7 @@ void wr_tel_stop(wr_tel_t *tel)
     pthread_mutex_unlock(&tel->lock);
     pthread_join(tel->thread, NULL);
     for (size_t i = 0; i < tel->n; i++)
-        free(tel->q[i]);
+        wr_buf_free(&tel->q[i]);
     free(tel->q);
     wr_tel_conf_free(tel->target);
     if (tel->tls != NULL)

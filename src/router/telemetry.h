@@ -1,8 +1,8 @@
 /*
  * telemetry: OpenTelemetry traces, Unit 1.34's settings.telemetry. One span
  * per answered request, in W3C trace context (a request's "traceparent"
- * continues its trace), batched and POSTed as OTLP/HTTP JSON to the
- * collector by one exporter thread per router process.
+ * continues its trace), batched and sent to the collector, as OTLP/HTTP
+ * JSON or OTLP/gRPC, by one exporter thread per router process.
  *
  * Who calls what:
  *   rconf.c    wr_tel_conf_new/free (per configuration)
@@ -23,6 +23,7 @@
 #define WR_TEL_WARN_EVERY_S   60      /* failed exports are logged at most this often */
 #define WR_TEL_ANSWER_MAX     (64 * 1024)   /* bytes of a collector's answer read */
 #define WR_TEL_DEFAULT_PATH   "/v1/traces"
+#define WR_TEL_GRPC_PATH      "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define WR_TEL_RANDOM_HEX     32      /* what the caller gives wr_tel_begin */
 #define WR_TEL_CTX_LEN        55      /* "00-" TRACE(32) "-" SPAN(16) "-" FLAGS(2) */
 
@@ -31,6 +32,7 @@ typedef struct {
     char   *endpoint;                 /* as written, for the log */
     char   *host, *port, *path;       /* where to POST */
     int     tls;                      /* https */
+    int     grpc;                     /* "protocol": "grpc" (else OTLP/HTTP JSON) */
     int     batch;
     double  ratio;                    /* sampling_ratio */
 } wr_tel_conf_t;

@@ -274,21 +274,14 @@ def assert_refused(w, value, pointer, words=None):
 EP = "http://127.0.0.1:4318/v1/traces"
 
 
-def test_grpc_not_supported(vwarren):
-    assert_refused(vwarren, tel(EP, protocol="grpc"), "/settings/telemetry/protocol",
-                   "not supported")
-    # the same through the settings/telemetry subtree
+def test_grpc_accepted(vwarren):
+    """"grpc" is the other protocol (test_telemetry_grpc.py exports with it)."""
     w = vwarren
     s, j = w.put("/config/settings", {"telemetry": tel(EP)})
     assert (s, j) == (200, wh.SUCCESS), j
-    before = w.config_bytes()
     r = w.request("PUT", TEL + "/protocol", json.dumps("grpc"))
-    assert r.status == 400, r
-    j = r.json()
-    assert "not supported" in j.get("detail", ""), j
-    assert j.get("location") == {"path": "/settings/telemetry/protocol"}, j
-    assert w.config_bytes() == before
-    assert w.get(TEL + "/protocol") == (200, "http")
+    assert r.status == 200, r
+    assert w.get(TEL + "/protocol") == (200, "grpc")
 
 
 GONE = object()     # the key is left out
