@@ -600,30 +600,25 @@ static int tls_start(wr_tel_t *tel, const wr_tel_conf_t *t, link_t *l, char *why
     return 0;
 }
 
-/* One POST of body; 0 when the collector answered 2xx. */
-static int post(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, char *why,
-                size_t whylen)
+/* One POST of body on l (OTLP/HTTP); 0 when the collector answered 2xx. */
+static int http_exchange(const wr_tel_conf_t *t, link_t *l, const wr_buf_t *body, char *why,
+                         size_t whylen)
 {
-    link_t l = { .fd = connect_to(t, why, whylen) };
     wr_buf_t head = { 0 };
     char answer[64];
     ssize_t got = 0, r;
     int rc = -1, status;
 
-    if (l.fd < 0)
-        return -1;
-    if (t->tls && tls_start(tel, t, &l, why, whylen) < 0)
-        goto out;
     wr_buf_printf(&head, "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
                   "Content-Length: %zu\r\nConnection: close\r\n\r\n", t->path, t->host, t->port,
                   body->n);
-    if (head.p == NULL || link_write(&l, head.p, head.n) < 0
-        || link_write(&l, body->p, body->n) < 0) {
+    if (head.p == NULL || link_write(l, head.p, head.n) < 0
+        || link_write(l, body->p, body->n) < 0) {
         snprintf(why, whylen, "sending: %s", strerror(errno));
         goto out;
     }
     while ((size_t) got < sizeof(answer) - 1
-           && (r = link_read(&l, answer + got, sizeof(answer) - 1 - (size_t) got)) > 0)
+           && (r = link_read(l, answer + got, sizeof(answer) - 1 - (size_t) got)) > 0)
         got += r;
     answer[got] = '\0';
     /* The rest of the answer, to its end (Connection: close): a socket
@@ -631,7 +626,7 @@ static int post(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, cha
     for (size_t rest = 0; rest < WR_TEL_ANSWER_MAX; rest += (size_t) r) {
         char sink[4096];
 
-        if ((r = link_read(&l, sink, sizeof(sink))) <= 0)
+        if ((r = link_read(l, sink, sizeof(sink))) <= 0)
             break;
     }
     if (sscanf(answer, "HTTP/1.%*d %d", &status) != 1) {
@@ -644,11 +639,6 @@ static int post(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, cha
     }
     rc = 0;
 out:
-    if (l.ssl != NULL) {
-        SSL_shutdown(l.ssl);
-        SSL_free(l.ssl);
-    }
-    close(l.fd);
     wr_buf_free(&head);
     return rc;
 }
@@ -760,18 +750,17 @@ out:
     return rc;
 }
 
-static int post_grpc(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, char *why,
-                     size_t whylen)
+/* One export of body to t's collector, on a connection of its own. */
+static int post(wr_tel_t *tel, const wr_tel_conf_t *t, const wr_buf_t *body, char *why,
+                size_t whylen)
 {
     link_t l = { .fd = connect_to(t, why, whylen) };
     int rc = -1;
 
     if (l.fd < 0)
         return -1;
-    if (t->tls && tls_start(tel, t, &l, why, whylen) < 0)
-        goto out;
-    rc = grpc_exchange(t, &l, body, why, whylen);
-out:
+    if (!t->tls || tls_start(tel, t, &l, why, whylen) == 0)
+        rc = (t->grpc ? grpc_exchange : http_exchange)(t, &l, body, why, whylen);
     if (l.ssl != NULL) {
         SSL_shutdown(l.ssl);
         SSL_free(l.ssl);
@@ -891,7 +880,7 @@ static void *exporter(void *arg)
         if (spans != NULL && t != NULL) {
             (t->grpc ? document_proto : document_json)(&body, spans, n);
             if (body.p != NULL)
-                rc = (t->grpc ? post_grpc : post)(tel, t, &body, why, sizeof(why));
+                rc = post(tel, t, &body, why, sizeof(why));
         }
         for (size_t i = 0; spans != NULL && i < n; i++)
             wr_buf_free(&spans[i]);
