@@ -260,6 +260,7 @@ int wr_router_check(json_t *conf, json_t *js_modules, char *err, size_t errlen)
     wr_mime_t *mime;
     wr_alog_format_t *alog;
     wr_script_env_t *env;
+    wr_tel_conf_t *tel;
     char why[WR_ROUTER_REASON_MAX];
 
     routes = wr_routes_compile(conf, err, errlen);
@@ -276,6 +277,10 @@ int wr_router_check(json_t *conf, json_t *js_modules, char *err, size_t errlen)
         return -1;
     }
     wr_script_env_free(env);
+    tel = wr_tel_conf_new(json_object_get(conf, "settings"), err, errlen);
+    if (tel == NULL && err[0] != '\0')
+        return -1;
+    wr_tel_conf_free(tel);
     mime = wr_mime_compile(conf, err, errlen);
     if (mime == NULL)
         return -1;

@@ -100,7 +100,11 @@ static int parse_endpoint(wr_tel_conf_t *c, const char *url)
     else
         c->port = strdup(c->tls ? "443" : "80");
     c->path = strdup(*end == '/' ? end : WR_TEL_DEFAULT_PATH);
-    return c->host && c->port && c->path && c->host[0] && c->port[0] ? 0 : -1;
+    if (!c->host || !c->port || !c->path || !c->host[0]
+        || strspn(c->port, "0123456789") != strlen(c->port) || atoi(c->port) < 1
+        || atoi(c->port) > 65535 || strlen(c->port) > 5)
+        return -1;
+    return 0;
 }
 
 wr_tel_conf_t *wr_tel_conf_new(json_t *settings, char *err, size_t errlen)
@@ -117,7 +121,9 @@ wr_tel_conf_t *wr_tel_conf_new(json_t *settings, char *err, size_t errlen)
     }
     c->endpoint = strdup(json_string_value(json_object_get(t, "endpoint")) ?: "");
     if (c->endpoint == NULL || parse_endpoint(c, c->endpoint) < 0) {
-        snprintf(err, errlen, "The telemetry endpoint \"%s\" is not an http or https URL.",
+        /* "The value at": the controller takes the pointer from it. */
+        snprintf(err, errlen, "The value at \"/settings/telemetry/endpoint\" is not an "
+                 "http:// or https:// URL with a host and a valid port: \"%s\".",
                  c->endpoint ? c->endpoint : "");
         wr_tel_conf_free(c);
         return NULL;
