@@ -112,6 +112,36 @@ run_wrk() {
     echo "$1 ${rps:-0}" >> "$results"
 }
 
+# ROUNDS rounds of run_wrk against each of the caller's `servers` (path $1,
+# wrk's own arguments after it), the order turning by one every round, into
+# a fresh $results; then each server's median, printed and kept in the
+# caller's associative array `med`.
+rounds_and_medians() {
+    local order=("${servers[@]}") s
+    results="$work/results.txt"
+    : > "$results"
+    for round in $(seq "$ROUNDS"); do
+        for s in "${order[@]}"; do run_wrk "$s" "$@"; done
+        order=("${order[@]:1}" "${order[0]}")
+    done
+    echo "== medians (req/s)"
+    for s in "${servers[@]}"; do
+        med[$s]=$(median_of "$s")
+        printf "  %-9s %10s
+" "$s" "${med[$s]}"
+    done
+}
+
+# "warren/PEER RATIO" for each peer named that has a median (med).
+warren_ratios() {
+    local s
+    for s in "$@"; do
+        awk -v w="${med[warren]:-0}" -v p="${med[$s]:-0}" -v n="$s" 'BEGIN {
+            if (w > 0 && p > 0) printf "  warren/%-9s %.2f\n", n, w / p
+        }'
+    done
+}
+
 # URL $1 answers 200 with exactly $2 bytes of "x", waiting up to ~10 s for a
 # server to start; on failure prints what it got instead.
 check_body() {

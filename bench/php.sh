@@ -101,19 +101,7 @@ echo "== app: hello.php, $BODY_LEN-byte text/plain body, opcache on (Debian's co
      "pm static $PROCESSES; wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds" \
      "alternating; no access logs"
 
-results="$work/results.txt"
-: > "$results"
-order=("${servers[@]}")
-for round in $(seq "$ROUNDS"); do
-    for s in "${order[@]}"; do run_wrk "$s" /hello.php; done
-    order=("${order[@]:1}" "${order[0]}")
-done
-
-echo "== medians (req/s)"
-for s in "${servers[@]}"; do
-    med[$s]=$(median_of "$s")
-    printf "  %-6s %10s\n" "$s" "${med[$s]}"
-done
+rounds_and_medians /hello.php
 awk -v w="${med[warren]:-0}" -v f="${med[fpm]:-0}" 'BEGIN {
     if (w > 0 && f > 0) printf "  warren/fpm %.2f   (Warren against nginx + php-fpm)\n", w / f
 }'

@@ -105,19 +105,7 @@ echo "== close = warrend $("$top/build/warrend" --version 2>&1 | head -1) \"prox
      "$KEEPALIVE, $NPROC workers; node = the upstream alone. wrk -t$WRK_THREADS" \
      "-c$WRK_CONNS -d$WRK_DURATION, $ROUNDS rounds alternating; no access logs"
 
-results="$work/results.txt"
-: > "$results"
-order=("${servers[@]}")
-for round in $(seq "$ROUNDS"); do
-    for s in "${order[@]}"; do run_wrk "$s"; done
-    order=("${order[@]:1}" "${order[0]}")
-done
-
-echo "== medians (req/s)"
-for s in "${servers[@]}"; do
-    med[$s]=$(median_of "$s")
-    printf "  %-6s %10s\n" "$s" "${med[$s]}"
-done
+rounds_and_medians
 awk -v c="${med[close]}" -v k="${med[kept]}" -v n="${med[nginx]:-0}" 'BEGIN {
     if (c > 0) printf "  kept/close %.2f\n", k / c
     if (n > 0) printf "  kept/nginx %.2f   (Warren against nginx, both keeping upstream connections)\n", k / n

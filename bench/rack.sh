@@ -101,22 +101,6 @@ echo "== app: config.ru, $BODY_LEN-byte text/plain body with Content-Length;" \
 echo "   keep-alive: warren yes; uwsgi-ka yes; puma yes; uwsgi and unicorn no" \
      "(a connection per request: wrk counts each close as a read error)"
 
-results="$work/results.txt"
-: > "$results"
-order=("${servers[@]}")
-for round in $(seq "$ROUNDS"); do
-    for s in "${order[@]}"; do run_wrk "$s" /; done
-    order=("${order[@]:1}" "${order[0]}")
-done
-
-echo "== medians (req/s)"
-for s in "${servers[@]}"; do
-    med[$s]=$(median_of "$s")
-    printf "  %-9s %10s\n" "$s" "${med[$s]}"
-done
-for s in uwsgi uwsgi-ka puma unicorn; do
-    awk -v w="${med[warren]:-0}" -v p="${med[$s]:-0}" -v n="$s" 'BEGIN {
-        if (w > 0 && p > 0) printf "  warren/%-9s %.2f\n", n, w / p
-    }'
-done
+rounds_and_medians /
+warren_ratios uwsgi uwsgi-ka puma unicorn
 echo "== done (stopping pids ${pids[*]})"

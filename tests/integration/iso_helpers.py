@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import urllib.parse
+import urllib.request
 
 import http_helpers as hh
 import warren_helpers as wh
@@ -221,6 +222,44 @@ def site_rootfs(w, files, name="siteroot"):
         for n in names:
             os.chmod(os.path.join(d, n), 0o644)
     return root
+
+
+# user, pid and mount namespaces: a rootfs without root on the host
+ROOT_NS_USER = {"credential": True, "mount": True, "pid": True}
+
+
+@contextlib.contextmanager
+def app_in_rootfs(warren_factory, files, name, app, secret=True):
+    """A warrend (the language runtimes in its --modulesdir) serving
+    application `name` (its keys `app`) on a free port from a rootfs holding
+    only `files` (site_rootfs), in its own user, pid and mount namespaces;
+    with `secret`, HOST_FILE in its environment names a host file it must
+    not reach. Yields (w, port). After the block the application goes, and
+    none of its mounts may stay."""
+    rt = wh.runtimes_modulesdir()
+    try:
+        w = warren_factory(extra_args=["--modulesdir", rt])
+        root = site_rootfs(w, files)
+        port = wh.free_port()
+        a = dict(app, processes=1, isolation={"namespaces": ROOT_NS_USER, "rootfs": root})
+        if secret:
+            a["environment"] = {"HOST_FILE": host_secret(w)}
+        put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/" + name}},
+                "applications": {name: a}})
+        w.baseline_all()
+        yield w, port
+        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
+        assert s == 200
+        assert wh.wait_for(lambda: mounts_under([w.dir]) == [], 5.0), mounts_under([w.dir])
+    finally:
+        shutil.rmtree(rt, ignore_errors=True)
+
+
+def fetch(port, path):
+    """GET path: the body of a 200 answer."""
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        assert r.status == 200
+        return r.read()
 
 
 def host_secret(w):

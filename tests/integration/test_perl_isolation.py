@@ -8,8 +8,6 @@ and see nothing else of the host."""
 import hashlib
 import json
 import os
-import shutil
-import urllib.request
 
 import pytest
 
@@ -17,8 +15,6 @@ import iso_helpers as ih
 import warren_helpers as wh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root")
-
-ROOT_NS_USER = {"credential": True, "mount": True, "pid": True}
 
 PROBE = r'''use strict;
 use warnings;
@@ -53,27 +49,11 @@ sub {
 '''
 
 
-def get_json(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-        assert r.status == 200
-        return json.loads(r.read())
-
-
 def test_perl_in_an_empty_rootfs(warren_factory):
-    rt = wh.runtimes_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = ih.site_rootfs(w, {"srv/app/app.psgi": PROBE})
-        host_file = ih.host_secret(w)
-        port = wh.free_port()
-        ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/pl"}},
-                   "applications": {"pl": {
-                       "type": "perl", "script": "/srv/app/app.psgi", "processes": 1,
-                       "working_directory": "/srv/app",
-                       "environment": {"HOST_FILE": host_file},
-                       "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}})
-        w.baseline_all()
-        rep = get_json(port, "/")
+    with ih.app_in_rootfs(warren_factory, {"srv/app/app.psgi": PROBE}, "pl", {
+            "type": "perl", "script": "/srv/app/app.psgi",
+            "working_directory": "/srv/app"}) as (w, port):
+        rep = json.loads(ih.fetch(port, "/"))
         # XS modules (their .so under Perl's arch directories) and pure Perl ones
         assert rep["sha"] == hashlib.sha256(b"warren").hexdigest(), rep
         assert rep["floor"] == 2, rep
@@ -85,9 +65,3 @@ def test_perl_in_an_empty_rootfs(warren_factory):
         # own pid namespace: small pids, the worker's not the loader's
         assert rep["pid"] < 10 and rep["loaded"] < 10 and rep["pid"] != rep["loaded"], rep
         assert (rep["cwd"], rep["script"]) == ("/srv/app", "/srv/app/app.psgi"), rep
-        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
-        assert s == 200
-        assert wh.wait_for(lambda: ih.mounts_under([w.dir]) == [], 5.0), \
-            ih.mounts_under([w.dir])
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)

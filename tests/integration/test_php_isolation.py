@@ -5,13 +5,9 @@ php.ini and conf.d, and the time zone data through the language_deps
 automount, and see nothing else of the host."""
 
 import json
-import shutil
-import urllib.request
 
 import iso_helpers as ih
 import warren_helpers as wh
-
-ROOT_NS_USER = {"credential": True, "mount": True, "pid": True}
 
 PROBE = r'''<?php
 $host = @file_get_contents(getenv("HOST_FILE"));
@@ -30,26 +26,10 @@ echo json_encode([
 '''
 
 
-def get_json(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-        assert r.status == 200
-        return json.loads(r.read())
-
-
 def test_php_in_an_empty_rootfs(warren_factory):
-    rt = wh.runtimes_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = ih.site_rootfs(w, {"srv/site/probe.php": PROBE})
-        host_file = ih.host_secret(w)
-        port = wh.free_port()
-        ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/php"}},
-                   "applications": {"php": {
-                       "type": "php", "root": "/srv/site", "processes": 1,
-                       "environment": {"HOST_FILE": host_file},
-                       "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}})
-        w.baseline_all()
-        rep = get_json(port, "/probe.php")
+    with ih.app_in_rootfs(warren_factory, {"srv/site/probe.php": PROBE}, "php", {
+            "type": "php", "root": "/srv/site"}) as (w, port):
+        rep = json.loads(ih.fetch(port, "/probe.php"))
         # extensions from conf.d (symlinks into mods-available) and php.ini
         assert "Zend OPcache" in rep["ext"] and "json" in rep["ext"], rep["ext"]
         assert rep["ini"] == "/etc/php/8.2/embed/php.ini"
@@ -66,9 +46,3 @@ def test_php_in_an_empty_rootfs(warren_factory):
         # child 3, the worker 4
         assert rep["pid"] == 4, rep["pid"]
         assert rep["cwd"] == "/srv/site"
-        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
-        assert s == 200
-        assert wh.wait_for(lambda: ih.mounts_under([w.dir]) == [], 5.0), \
-            ih.mounts_under([w.dir])
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)

@@ -6,13 +6,9 @@ through the language_deps automount, and see nothing else of the host."""
 
 import hashlib
 import json
-import shutil
-import urllib.request
 
 import iso_helpers as ih
 import warren_helpers as wh
-
-ROOT_NS_USER = {"credential": True, "mount": True, "pid": True}
 
 PROBE = r'''
 require "json"
@@ -57,27 +53,11 @@ run IsoSinatra
 '''
 
 
-def get(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-        assert r.status == 200
-        return r.read()
-
-
 def test_ruby_in_an_empty_rootfs(warren_factory):
-    rt = wh.runtimes_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = ih.site_rootfs(w, {"srv/app/config.ru": PROBE})
-        host_file = ih.host_secret(w)
-        port = wh.free_port()
-        ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/rb"}},
-                   "applications": {"rb": {
-                       "type": "ruby", "script": "/srv/app/config.ru", "processes": 1,
-                       "working_directory": "/srv/app",
-                       "environment": {"HOST_FILE": host_file},
-                       "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}})
-        w.baseline_all()
-        rep = json.loads(get(port, "/probe/x"))
+    with ih.app_in_rootfs(warren_factory, {"srv/app/config.ru": PROBE}, "rb", {
+            "type": "ruby", "script": "/srv/app/config.ru",
+            "working_directory": "/srv/app"}) as (w, port):
+        rep = json.loads(ih.fetch(port, "/probe/x"))
         assert rep["path_info"] == "/probe/x", rep
         # Ruby's library (json, digest: extensions), Rack from its gem dir
         assert rep["rack"].startswith("2.2"), rep
@@ -96,31 +76,11 @@ def test_ruby_in_an_empty_rootfs(warren_factory):
         assert rep["pid"] < 10 and rep["loaded"] < 10, rep
         assert rep["pid"] != rep["loaded"], rep
         assert rep["cwd"] == "/srv/app", rep
-        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
-        assert s == 200
-        assert wh.wait_for(lambda: ih.mounts_under([w.dir]) == [], 5.0), \
-            ih.mounts_under([w.dir])
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)
 
 
 def test_sinatra_in_an_empty_rootfs(warren_factory):
     """A gem outside Ruby's own library (Debian's ruby-sinatra, with
     rack-protection, tilt, mustermann) loads in the rootfs too."""
-    rt = wh.runtimes_modulesdir()
-    try:
-        w = warren_factory(extra_args=["--modulesdir", rt])
-        root = ih.site_rootfs(w, {"srv/sin/config.ru": SINATRA})
-        port = wh.free_port()
-        ih.put(w, {"listeners": {"127.0.0.1:%d" % port: {"pass": "applications/sin"}},
-                   "applications": {"sin": {
-                       "type": "ruby", "script": "/srv/sin/config.ru", "processes": 1,
-                       "isolation": {"namespaces": ROOT_NS_USER, "rootfs": root}}}})
-        w.baseline_all()
-        assert get(port, "/hi/there") == b"hi there"
-        s, _ = w.put("/config", {"listeners": {}, "applications": {}})
-        assert s == 200
-        assert wh.wait_for(lambda: ih.mounts_under([w.dir]) == [], 5.0), \
-            ih.mounts_under([w.dir])
-    finally:
-        shutil.rmtree(rt, ignore_errors=True)
+    with ih.app_in_rootfs(warren_factory, {"srv/sin/config.ru": SINATRA}, "sin", {
+            "type": "ruby", "script": "/srv/sin/config.ru"}, secret=False) as (w, port):
+        assert ih.fetch(port, "/hi/there") == b"hi there"
