@@ -112,6 +112,20 @@ run_wrk() {
     echo "$1 ${rps:-0}" >> "$results"
 }
 
+# Keeps in `servers` those that answer path $1 with the $BODY_LEN-byte body
+# (check_body); the others are reported skipped.
+keep_answering() {
+    local ok=() s why
+    for s in "${servers[@]}"; do
+        if why=$(check_body "http://127.0.0.1:${port[$s]}${1:-/}" "$BODY_LEN"); then
+            ok+=("$s")
+        else
+            echo "== SKIPPED $s: does not answer the $BODY_LEN-byte body: $why"
+        fi
+    done
+    servers=("${ok[@]}")
+}
+
 # ROUNDS rounds of run_wrk against each of the caller's `servers` (path $1,
 # wrk's own arguments after it), the order turning by one every round, into
 # a fresh $results; then each server's median, printed and kept in the

@@ -63,15 +63,7 @@ else
     echo "== SKIPPED starman: not installed"
 fi
 
-ok=()
-for s in "${servers[@]}"; do
-    if why=$(check_body "http://127.0.0.1:${port[$s]}/" "$BODY_LEN"); then
-        ok+=("$s")
-    else
-        echo "== SKIPPED $s: does not answer the $BODY_LEN-byte body: $why"
-    fi
-done
-servers=("${ok[@]}")
+keep_answering /
 
 echo "== $(uname -r), $NPROC CPUs; $(perl -e 'print "perl $^V"'); $(/usr/bin/uwsgi --version 2>/dev/null | sed 's/^/uwsgi /' || true); $(perl -MStarman -e 'print "starman $Starman::VERSION"' 2>/dev/null || true)"
 echo "== app: app.psgi, $BODY_LEN-byte text/plain body with Content-Length;" \

@@ -84,15 +84,7 @@ else
     echo "== SKIPPED unicorn: not installed"
 fi
 
-ok=()
-for s in "${servers[@]}"; do
-    if why=$(check_body "http://127.0.0.1:${port[$s]}/" "$BODY_LEN"); then
-        ok+=("$s")
-    else
-        echo "== SKIPPED $s: does not answer the $BODY_LEN-byte body: $why"
-    fi
-done
-servers=("${ok[@]}")
+keep_answering /
 
 echo "== $(uname -r), $NPROC CPUs; $(ruby -v | cut -d' ' -f1-2); rack $(ruby -e 'require "rack"; print Rack.release'); $(/usr/bin/uwsgi --version 2>/dev/null | sed 's/^/uwsgi /' || true); $(/usr/bin/puma --version 2>/dev/null | head -1 || true); unicorn $(ruby -e 'require "unicorn"; print Unicorn::Const::UNICORN_VERSION' 2>/dev/null || true)"
 echo "== app: config.ru, $BODY_LEN-byte text/plain body with Content-Length;" \

@@ -160,24 +160,24 @@ int main(int argc, char **argv, char **envp)
 
     wr_rt_log_init(WPL_PROGRAM, name);
     if (options_read(&opt) < 0)
-        return WPL_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     zfd = wr_zygote_fd();
     if (zfd == -2) {
         wpl_log("WARREN_ZYGOTE_FD is not a descriptor number");
-        return WPL_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     }
     wpl_perl_init(&argc, &argv, &envp);
     pi = wpl_interp_start(&opt);
     if (pi == NULL) {
         wpl_perl_term();
-        return WPL_EXIT_PERL;
+        return WR_RT_EXIT_LANG;
     }
     if (zfd >= 0) {
         rc = wr_zygote_run(zfd, &zygote_hooks);
         if (rc <= 0) {                  /* the zygote itself ends */
             wpl_interp_free(pi);
             wpl_perl_term();
-            return rc < 0 ? WPL_EXIT_CHANNEL : WPL_EXIT_OK;
+            return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
         }
     }
     ctx = opt.threads > 1 ? warren_init_threads(opt.threads) : warren_init();
@@ -185,11 +185,11 @@ int main(int argc, char **argv, char **envp)
         wpl_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s", strerror(errno));
         wpl_interp_free(pi);
         wpl_perl_term();
-        return WPL_EXIT_NO_ROUTER;
+        return WR_RT_EXIT_NO_ROUTER;
     }
     rc = serve_threads(ctx, pi, &opt);
     warren_done(ctx);
     wpl_interp_free(pi);
     wpl_perl_term();
-    return rc < 0 ? WPL_EXIT_CHANNEL : WPL_EXIT_OK;
+    return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
 }

@@ -17,18 +17,11 @@
 
 #include <stddef.h>
 
+#include "runtime/common/exit.h"
 #include "runtime/common/log.h"
 #include "warren.h"
 
 #define WPL_PROGRAM "warren-perl"
-
-enum {
-    WPL_EXIT_OK        = 0,
-    WPL_EXIT_CHANNEL   = 1,     /* the channel failed while serving */
-    WPL_EXIT_NO_ROUTER = 69,    /* EX_UNAVAILABLE: warren_init failed */
-    WPL_EXIT_PERL      = 71,    /* EX_OSERR: Perl or the script did not load */
-    WPL_EXIT_CONFIG    = 78,    /* EX_CONFIG: a bad WARREN_PERL_* value */
-};
 
 /* WARREN_PERL_* (main.c). */
 typedef struct {

@@ -67,24 +67,24 @@ int main(void)
     wr_rt_log_init(WPHP_PROGRAM, name);
     if (wphp_options_read(&opt) < 0) {
         wphp_options_free(&opt);
-        return WPHP_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     }
     zfd = wr_zygote_fd();
     if (zfd == -2) {
         wphp_log("WARREN_ZYGOTE_FD is not a descriptor number");
         wphp_options_free(&opt);
-        return WPHP_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     }
     if (wphp_php_start(&opt) < 0) {
         wphp_options_free(&opt);
-        return WPHP_EXIT_PHP;
+        return WR_RT_EXIT_LANG;
     }
     if (zfd >= 0) {
         rc = wr_zygote_run(zfd, &zygote_hooks);
         if (rc <= 0) {                  /* the zygote itself ends */
             wphp_php_stop();
             wphp_options_free(&opt);
-            return rc < 0 ? WPHP_EXIT_CHANNEL : WPHP_EXIT_OK;
+            return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
         }
     }
     ctx = warren_init();
@@ -92,11 +92,11 @@ int main(void)
         wphp_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s", strerror(errno));
         wphp_php_stop();
         wphp_options_free(&opt);
-        return WPHP_EXIT_NO_ROUTER;
+        return WR_RT_EXIT_NO_ROUTER;
     }
     rc = serve(ctx, &opt);
     warren_done(ctx);
     wphp_php_stop();
     wphp_options_free(&opt);
-    return rc < 0 ? WPHP_EXIT_CHANNEL : WPHP_EXIT_OK;
+    return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
 }

@@ -2,7 +2,7 @@
  * warren-php: the application's options, as warrend passes them
  * (src/app/spec.c). The configuration was validated before, so a bad value
  * here means the runtime was started by hand: it is reported and the
- * worker exits with WPHP_EXIT_CONFIG.
+ * worker exits with WR_RT_EXIT_CONFIG.
  *
  *   WARREN_PHP_ROOT     "root"        (unless WARREN_PHP_TARGETS)
  *   WARREN_PHP_SCRIPT   "script"

@@ -14,18 +14,11 @@
 
 #include <stddef.h>
 
+#include "runtime/common/exit.h"
 #include "runtime/common/log.h"
 #include "warren.h"
 
 #define WPHP_PROGRAM "warren-php"
-
-enum {
-    WPHP_EXIT_OK        = 0,
-    WPHP_EXIT_CHANNEL   = 1,    /* the channel failed while serving */
-    WPHP_EXIT_NO_ROUTER = 69,   /* EX_UNAVAILABLE: warren_init failed */
-    WPHP_EXIT_PHP       = 71,   /* EX_OSERR: PHP did not start */
-    WPHP_EXIT_CONFIG    = 78,   /* EX_CONFIG: a bad WARREN_PHP_* value */
-};
 
 /* One place requests are served from: the app itself, or one of its
  * "targets" (Unit's root, script, index). */

@@ -126,7 +126,7 @@ int wpy_asgi_choose(wpy_targets_t *ts)
 int wpy_asgi_main(wpy_targets_t *ts)
 {
     PyObject *list = target_list(ts), *rc;
-    long status = WPY_EXIT_CHANNEL;
+    long status = WR_RT_EXIT_CHANNEL;
 
     rc = list != NULL ? PyObject_CallMethod(driver, "serve", "OO", list,
                                             kinds) : NULL;
@@ -140,7 +140,7 @@ int wpy_asgi_main(wpy_targets_t *ts)
     Py_CLEAR(driver);
     wpy_targets_free(ts);
     /* atexit handlers, logging shutdown, buffered output. */
-    if (Py_FinalizeEx() < 0 && status == WPY_EXIT_OK)
+    if (Py_FinalizeEx() < 0 && status == WR_RT_EXIT_OK)
         wpy_log("Python finalization failed");
     return (int) status;
 }

@@ -653,11 +653,11 @@ PyObject *wpy_asgi_module_new(wpy_targets_t *ts)
     if (m == NULL)
         return NULL;
     if (PyModule_AddIntConstant(m, "STREAMS", WPY_ASGI_STREAMS) < 0
-        || PyModule_AddIntConstant(m, "EXIT_OK", WPY_EXIT_OK) < 0
-        || PyModule_AddIntConstant(m, "EXIT_CHANNEL", WPY_EXIT_CHANNEL) < 0
+        || PyModule_AddIntConstant(m, "EXIT_OK", WR_RT_EXIT_OK) < 0
+        || PyModule_AddIntConstant(m, "EXIT_CHANNEL", WR_RT_EXIT_CHANNEL) < 0
         || PyModule_AddIntConstant(m, "EXIT_NO_ROUTER",
-                                   WPY_EXIT_NO_ROUTER) < 0
-        || PyModule_AddIntConstant(m, "EXIT_APP", WPY_EXIT_APP) < 0) {
+                                   WR_RT_EXIT_NO_ROUTER) < 0
+        || PyModule_AddIntConstant(m, "EXIT_APP", WR_RT_EXIT_APP) < 0) {
         Py_DECREF(m);
         return NULL;
     }

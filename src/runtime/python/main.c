@@ -95,28 +95,28 @@ int main(void)
     int rc, zfd, asgi;
 
     if (wpy_options_read(&opt) < 0)
-        return WPY_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     zfd = wr_zygote_fd();
     if (zfd == -2) {
         wpy_log(WR_ZYGOTE_ENV_FD " is not a descriptor number");
-        return WPY_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     }
     channel_cloexec();
     if (wpy_python_start(&opt) < 0)
-        return WPY_EXIT_PYTHON;
+        return WR_RT_EXIT_LANG;
     if (wpy_targets_load(&opt, &ts) < 0)
-        return WPY_EXIT_APP;
+        return WR_RT_EXIT_APP;
     /* ASGI (asgi.c): chosen where the app is loaded, served by a loop
      * that only a worker runs. */
     asgi = wpy_asgi_choose(&ts);
     if (asgi < 0)
-        return WPY_EXIT_APP;
+        return WR_RT_EXIT_APP;
     if (zfd >= 0) {
         rc = wpy_zygote_run(zfd);
         if (rc <= 0) {                  /* the zygote itself ends */
             wpy_targets_free(&ts);
             Py_FinalizeEx();
-            return rc < 0 ? WPY_EXIT_CHANNEL : WPY_EXIT_OK;
+            return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
         }
     }
     if (asgi)
@@ -125,7 +125,7 @@ int main(void)
     if (ctx == NULL) {
         wpy_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s",
                 strerror(errno));
-        return WPY_EXIT_NO_ROUTER;
+        return WR_RT_EXIT_NO_ROUTER;
     }
     rc = wpy_serve(ctx, &ts, &opt);
     warren_done(ctx);
@@ -133,5 +133,5 @@ int main(void)
     /* atexit handlers, logging shutdown, buffered output. */
     if (Py_FinalizeEx() < 0 && rc == 0)
         wpy_log("Python finalization failed");
-    return rc < 0 ? WPY_EXIT_CHANNEL : WPY_EXIT_OK;
+    return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
 }

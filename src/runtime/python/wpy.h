@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "runtime/common/exit.h"
 #include "runtime/common/log.h"
 #include "warren.h"
 
@@ -39,16 +40,6 @@
 #define WPY_ENV_THREADS        "WARREN_PYTHON_THREADS"
 #define WPY_ENV_STACK_SIZE     "WARREN_PYTHON_THREAD_STACK_SIZE"
 #define WPY_DEFAULT_CALLABLE   "application"
-
-/* Exit statuses (sysexits.h values, so they read the same everywhere). */
-enum {
-    WPY_EXIT_OK          = 0,
-    WPY_EXIT_CHANNEL     = 1,    /* the channel failed while serving */
-    WPY_EXIT_NO_ROUTER   = 69,   /* EX_UNAVAILABLE: warren_init failed */
-    WPY_EXIT_APP         = 70,   /* EX_SOFTWARE: the app failed to load */
-    WPY_EXIT_PYTHON      = 71,   /* EX_OSERR: the interpreter did not start */
-    WPY_EXIT_CONFIG      = 78,   /* EX_CONFIG: a bad WARREN_PYTHON_* value */
-};
 
 enum {
     /* Bytes wsgi.input reads from the channel at a time: one channel

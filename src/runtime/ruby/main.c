@@ -78,11 +78,11 @@ static int work(const wrb_options_t *o, VALUE base_env)
     int rc, status;
 
     if (wrb_call("on_worker_boot", &status, "worker_boot", 0, NULL) < 0)
-        return status >= 0 ? status : WRB_EXIT_RUBY;
+        return status >= 0 ? status : WR_RT_EXIT_LANG;
     ctx = o->threads > 1 ? warren_init_threads(o->threads) : warren_init();
     if (ctx == NULL) {
         wrb_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s", strerror(errno));
-        return WRB_EXIT_NO_ROUTER;
+        return WR_RT_EXIT_NO_ROUTER;
     }
     channel = wrb_channel_new(ctx);
     args[0] = channel;
@@ -93,10 +93,10 @@ static int work(const wrb_options_t *o, VALUE base_env)
         /* Other serving threads may still wait on the channel: neither
          * warren_done nor Ruby's cleanup (which joins them) may run. */
         fflush(NULL);
-        _exit(status >= 0 ? status : WRB_EXIT_CHANNEL);
+        _exit(status >= 0 ? status : WR_RT_EXIT_CHANNEL);
     }
-    rc = rc < 0 ? (status >= 0 ? status : WRB_EXIT_CHANNEL)
-                : wrb_channel_failed(channel) ? WRB_EXIT_CHANNEL : WRB_EXIT_OK;
+    rc = rc < 0 ? (status >= 0 ? status : WR_RT_EXIT_CHANNEL)
+                : wrb_channel_failed(channel) ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
     warren_done(ctx);
     RB_GC_GUARD(channel);
     return rc;
@@ -111,22 +111,22 @@ static int run(void)
 
     wr_rt_log_init(WRB_PROGRAM, name);
     if (options_read(&opt) < 0)
-        return WRB_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     zfd = wr_zygote_fd();
     if (zfd == -2) {
         wrb_log("WARREN_ZYGOTE_FD is not a descriptor number");
-        return WRB_EXIT_CONFIG;
+        return WR_RT_EXIT_CONFIG;
     }
     if (wrb_ruby_start(&opt) < 0) {
         ruby_cleanup(0);
-        return WRB_EXIT_RUBY;
+        return WR_RT_EXIT_LANG;
     }
     base_env = wrb_rack_base_env(&opt);
     if (zfd >= 0) {
         rc = wr_zygote_run(zfd, &zygote_hooks);
         if (rc <= 0) {                  /* the zygote itself ends */
             ruby_cleanup(0);
-            return rc < 0 ? WRB_EXIT_CHANNEL : WRB_EXIT_OK;
+            return rc < 0 ? WR_RT_EXIT_CHANNEL : WR_RT_EXIT_OK;
         }
     }
     rc = work(&opt, base_env);

@@ -16,18 +16,11 @@
 
 #include <ruby.h>
 
+#include "runtime/common/exit.h"
 #include "runtime/common/log.h"
 #include "warren.h"
 
 #define WRB_PROGRAM "warren-ruby"
-
-enum {
-    WRB_EXIT_OK        = 0,
-    WRB_EXIT_CHANNEL   = 1,     /* the channel failed while serving */
-    WRB_EXIT_NO_ROUTER = 69,    /* EX_UNAVAILABLE: warren_init failed */
-    WRB_EXIT_RUBY      = 71,    /* EX_OSERR: Ruby or the application did not load */
-    WRB_EXIT_CONFIG    = 78,    /* EX_CONFIG: a bad WARREN_RUBY_* value */
-};
 
 /* WARREN_RUBY_* (main.c). */
 typedef struct {
