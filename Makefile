@@ -38,9 +38,9 @@ FUZZ_RUNS ?= 200000
 # Each fuzz target runs FUZZ_RUNS inputs or FUZZ_SECONDS, whichever ends first.
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps run test unit fuzz integration runtime-test clean
+.PHONY: all deps run test unit fuzz integration runtime-test clean build/node/unit-http
 .SECONDARY:
-all: build/warrend build/warren build/libwarren.a build/libwarren.so $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
+all: build/warrend build/warren build/libwarren.a build/libwarren.so build/node/unit-http $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
 deps:
 	@scripts/deps.sh
@@ -124,6 +124,26 @@ build/apps-so/hello: tests/apps/hello.c build/libwarren.so
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< build/libwarren.so -Wl,-rpath,'$$ORIGIN'
 
+# ---- node: Warren's `unit-http` package (src/node), so Node.js apps written
+# for Unit run unchanged: the JavaScript as it is, plus warren.node, the
+# native addon over libwarren (statically linked: the package is the one
+# directory). Node's own headers: /usr/include/node (nodejs or libnode-dev).
+NODE_INCLUDE  ?= /usr/include/node
+NODE_JS       := $(wildcard src/node/unit-http/*)
+NODE_PKG      := $(NODE_JS:src/node/unit-http/%=build/node/unit-http/%) build/node/unit-http/warren.node
+
+build/node/unit-http: $(NODE_PKG)
+
+build/node/unit-http/%: src/node/unit-http/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+build/node/unit-http/warren.node: src/node/addon.c build/libwarren.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) -isystem $(NODE_INCLUDE) $(CFLAGS) $(WARN) -fPIC -shared \
+	    -fvisibility=hidden -o $@ $< build/libwarren.a
+
 # The integration suite runs this one: a sanitizer report in any process of
 # the daemon fails the test that caused it.
 build/asan/libwarren-core.a: $(ASAN_OBJ)
@@ -170,7 +190,7 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warren build/warrend-asan $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
+integration: build/warrend build/warren build/warrend-asan build/node/unit-http $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    WARREN_PERL_BIN=$(CURDIR)/build/warren-perl-asan \
