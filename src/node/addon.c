@@ -282,7 +282,9 @@ static void req_finalize(napi_env env, void *data, void *hint)
 typedef const char *(*wn_getter_t)(const warren_req_t *, size_t *);
 
 /* [handle, method, target, version, remote addr, remote port, local addr,
- *  local port, scheme, server name, [name, value, ...], upgrade] */
+ *  local port, scheme, server name, [name, value, ...], upgrade] and, for
+ * an upgrade, [read_timeout, keepalive_interval, max_frame_size] of
+ * settings.http.websocket. */
 static napi_value wn_accept(napi_env env, napi_callback_info info)
 {
     static const wn_getter_t parts[WN_HEAD_PARTS - 1] = {
@@ -335,6 +337,17 @@ static napi_value wn_accept(napi_env env, napi_callback_info info)
     napi_set_element(env, out, WN_HEAD_PARTS, fields);
     v = boolean(env, warren_req_upgrade(req) != 0);
     napi_set_element(env, out, WN_HEAD_PARTS + 1, v);
+    if (warren_req_upgrade(req)) {
+        warren_websocket_t ws;
+
+        warren_req_websocket(req, &ws);
+        if (napi_create_array_with_length(env, 3, &v) != napi_ok)
+            return NULL;
+        napi_set_element(env, v, 0, number(env, ws.read_timeout));
+        napi_set_element(env, v, 1, number(env, ws.keepalive_interval));
+        napi_set_element(env, v, 2, number(env, (double) ws.max_frame_size));
+        napi_set_element(env, out, WN_HEAD_PARTS + 2, v);
+    }
     return out;
 }
 

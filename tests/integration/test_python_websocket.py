@@ -17,9 +17,8 @@ import pytest
 
 import http_helpers as hh
 import warren_helpers as wh
+from ws_helpers import BINARY, CLOSE, CONT, GUID, PING, PONG, TEXT, WS
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-TEXT, BINARY, CLOSE, PING, PONG, CONT = 1, 2, 8, 9, 10, 0
 MAX_MESSAGE = 1 << 20
 
 APP = r'''
@@ -137,80 +136,6 @@ def wsa(warren_factory):
     yield w, port, events
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
-
-
-class WS:
-    """One client WebSocket: the handshake, then frames by hand."""
-
-    def __init__(self, port, path="/", protocols=None, headers=None, key=None, conn=None):
-        self.c = conn if conn is not None else hh.Conn(port, timeout=10.0)
-        self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
-        h = {"Connection": "Upgrade", "Upgrade": "websocket",
-             "Sec-WebSocket-Key": self.key, "Sec-WebSocket-Version": "13"}
-        if protocols:
-            h["Sec-WebSocket-Protocol"] = ", ".join(protocols)
-        h.update(headers or {})
-        self.c.send(hh.build("GET", path, {k: v for k, v in h.items() if v is not None}))
-        self.r = self.c.read_response(head_only=True)
-        if self.r.status != 101:
-            self.r.body = self._http_body()
-
-    def _http_body(self):
-        cl = self.r.header("Content-Length")
-        if self.r.header("Transfer-Encoding"):
-            return self.c._read_chunked()
-        return self._take(int(cl)) if cl else b""
-
-    def _take(self, n):
-        while len(self.c.buf) < n:
-            assert self.c._fill(), "connection ended; have %r" % self.c.buf[:100]
-        out, self.c.buf = self.c.buf[:n], self.c.buf[n:]
-        return out
-
-    def send(self, op, payload=b"", fin=True, mask=True, rsv=0):
-        if isinstance(payload, str):
-            payload = payload.encode()
-        n = len(payload)
-        b0 = (0x80 if fin else 0) | rsv | op
-        mbit = 0x80 if mask else 0
-        if n < 126:
-            head = struct.pack("!BB", b0, mbit | n)
-        elif n < 1 << 16:
-            head = struct.pack("!BBH", b0, mbit | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, mbit | 127, n)
-        if mask:
-            key = os.urandom(4)
-            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) \
-                if n < 4096 else _xor(payload, key)
-            head += key
-        self.c.send(head + payload)
-
-    def recv(self):
-        """(fin, opcode, payload) of the next frame; server frames are
-        never masked."""
-        b0, b1 = self._take(2)
-        assert not b1 & 0x80, "a server frame is masked"
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._take(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._take(8))[0]
-        return bool(b0 & 0x80), b0 & 0x0F, self._take(n)
-
-    def close_code(self):
-        fin, op, payload = self.recv()
-        assert (fin, op) == (True, CLOSE), (fin, op, payload)
-        return struct.unpack("!H", payload[:2])[0] if payload else None, payload[2:]
-
-    def close(self):
-        self.c.close()
-
-
-def _xor(data, key):
-    n = len(data)
-    k = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
 
 
 def events(path):

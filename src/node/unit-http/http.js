@@ -14,7 +14,7 @@
  */
 const http = require('http');
 const EventEmitter = require('events');
-const { Readable, Stream } = require('stream');
+const { Duplex, Readable, Stream } = require('stream');
 const warren = require('./warren.node');
 
 const HIGH_WATER_MARK = 16 * 1024;     /* Node's default for a response */
@@ -29,6 +29,11 @@ const SINGLE_FIELDS = new Set([
 
 /* Statuses that never carry a body (as Node's ServerResponse). */
 const NO_BODY_STATUS = new Set([204, 304]);
+
+/* Fields of an upgrade answer the router writes itself. */
+const FRAMING_FIELDS = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive']);
+const HEAD_END = Buffer.from('\r\n\r\n');
+const HEAD_MAX = 64 * 1024;        /* an upgrade answer's head, as the channel's */
 
 function codedError(Type, code, message) {
     const err = new Type(message);
@@ -142,10 +147,14 @@ class Exchange {
     constructor(channel, head) {
         this.channel = channel;
         this.handle = head[0];
-        this.socket = new Socket(this, head);
+        /* An upgrade goes to 'upgrade' listeners when there are some (as
+         * in Node; else it is an ordinary request): they get the tunnel
+         * as a socket, which reads the client's bytes. */
+        this.tunnel = head[11] && channel.server.listenerCount('upgrade') > 0;
+        this.socket = this.tunnel ? new UpgradeSocket(this, head) : new Socket(this, head);
         this.req = new IncomingMessage(this, head);
         this.res = new ServerResponse(this, this.req);
-        this.upgrade = head[11];
+        this.reader = this.tunnel ? this.socket : this.req;
         this.wantRead = false;
     }
 
@@ -153,7 +162,12 @@ class Exchange {
         const server = this.channel.server;
 
         try {
-            server.emit('request', this.req, this.res);
+            if (this.tunnel) {
+                this.req.push(null);
+                server.emit('upgrade', this.req, this.socket, Buffer.alloc(0));
+            } else {
+                server.emit('request', this.req, this.res);
+            }
         } catch (err) {
             /* Node's http server lets it reach the process, as here, but
              * the other requests of this turn are dispatched first. */
@@ -167,7 +181,7 @@ class Exchange {
             return;
         if (this.wantRead) {
             this.wantRead = false;
-            this.req._pull();
+            pull(this, this.reader);
         }
         this.res._flush();
     }
@@ -182,6 +196,8 @@ class Exchange {
             this.channel.kick();
         this.req._over();
         this.res._finished();
+        if (this.tunnel)
+            this.socket.destroy();
         if (this.channel.server._closing)
             this.channel.drain();
     }
@@ -196,6 +212,8 @@ class Exchange {
         this.channel.active.delete(this);
         this.req._aborted(err);
         this.res._aborted();
+        if (this.tunnel)
+            this.socket.destroy();
         if (this.channel.server._closing)
             this.channel.drain();
     }
@@ -236,6 +254,131 @@ class Socket extends EventEmitter {
     unref() { return this; }
 }
 
+/*
+ * The socket of an 'upgrade' (WebSocket libraries such as ws): what the
+ * app writes first is its answer's head, as raw HTTP ("HTTP/1.1 101
+ * ...\r\n\r\n"), which goes to the router as a response head; every
+ * byte after it, and every byte read, is the tunnel's. A head other than
+ * 101 makes an ordinary answer, its body what follows until end().
+ */
+class UpgradeSocket extends Duplex {
+    constructor(ex, head) {
+        super({ allowHalfOpen: false });
+        this._ex = ex;
+        this._head = Buffer.alloc(0);       /* the answer's head until it is whole */
+        this._headDone = false;
+        this.remoteAddress = head[4];
+        this.remotePort = Number(head[5]);
+        this.localAddress = head[6];
+        this.localPort = Number(head[7]);
+        this.remoteFamily = head[4].includes(':') ? 'IPv6' : 'IPv4';
+        if (head[8] === 'https')
+            this.encrypted = true;
+    }
+
+    address() {
+        return { address: this.localAddress, family: this.remoteFamily, port: this.localPort };
+    }
+
+    _read() {
+        if (this._headDone)
+            pull(this._ex, this);
+    }
+
+    _write(chunk, encoding, cb) {
+        const res = this._ex.res;
+
+        if (this._headDone) {
+            res.write(chunk, cb);
+            return;
+        }
+        this._head = Buffer.concat([this._head, chunk]);
+        const end = this._head.indexOf(HEAD_END);
+
+        if (end < 0) {
+            if (this._head.length > HEAD_MAX)
+                cb(codedError(Error, 'ERR_HTTP_HEADERS_TOO_LARGE', 'the upgrade answer\'s head is too large'));
+            else
+                cb();
+            return;
+        }
+        const rest = this._head.subarray(end + HEAD_END.length);
+
+        try {
+            answerHead(res, this._head.subarray(0, end).toString('latin1'));
+        } catch (err) {
+            cb(err);
+            return;
+        }
+        this._head = null;
+        this._headDone = true;
+        if (rest.length > 0)
+            res.write(rest, cb);
+        else {
+            res.flushHeaders();
+            cb();
+        }
+        if (this.readableFlowing !== false || this.listenerCount('readable') > 0)
+            pull(this._ex, this);
+    }
+
+    /* Corked writes (a frame's head and payload) leave as one. */
+    _writev(chunks, cb) {
+        if (!this._headDone) {
+            this._write(Buffer.concat(chunks.map((c) => c.chunk)), null, cb);
+            return;
+        }
+        this._ex.res.write(Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    }
+
+    _final(cb) {
+        if (!this._headDone) {
+            cb(codedError(Error, 'ERR_HTTP_HEADERS_SENT', 'the upgrade answer ended inside its head'));
+            this._ex.gone();
+            return;
+        }
+        this._ex.res.end(cb);
+    }
+
+    _destroy(err, cb) {
+        this._ex.gone();
+        cb(err);
+    }
+
+    setTimeout(msecs, cb) {
+        if (cb)
+            this.on('timeout', cb);
+        return this;
+    }
+
+    setNoDelay() { return this; }
+    setKeepAlive() { return this; }
+    ref() { return this; }
+    unref() { return this; }
+}
+
+/* "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket..." onto res. */
+function answerHead(res, text) {
+    const lines = text.split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
+
+    if (m === null)
+        throw codedError(Error, 'ERR_INVALID_HTTP_RESPONSE', `not an HTTP status line: ${lines[0]}`);
+    const fields = [];
+
+    for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+
+        if (colon <= 0)
+            throw codedError(Error, 'ERR_INVALID_HTTP_RESPONSE', `not a header field: ${line}`);
+        const name = line.slice(0, colon).trim();
+
+        if (!FRAMING_FIELDS.has(name.toLowerCase()))
+            fields.push(name, line.slice(colon + 1).trim());
+    }
+    res.writeHead(Number(m[1]), m[2], fields);
+}
+
 /* ---------------------------------------------------------------- request */
 
 class IncomingMessage extends Readable {
@@ -255,6 +398,8 @@ class IncomingMessage extends Readable {
         this.complete = false;
         this.aborted = false;
         this.upgrade = head[11];
+        /* settings.http.websocket for an upgrade (websocket.js) */
+        this._websocket = head[12] || null;
         this.statusCode = null;
         this.statusMessage = null;
     }
@@ -281,35 +426,7 @@ class IncomingMessage extends Readable {
     }
 
     _read() {
-        this._pull();
-    }
-
-    /* Push what arrived of the body, while the reader wants more. */
-    _pull() {
-        const ex = this._ex;
-
-        while (ex.handle !== null) {
-            let data;
-
-            try {
-                data = warren.read(ex.handle);
-            } catch (err) {
-                ex.gone();
-                return;
-            }
-            if (data === null) {
-                ex.wantRead = true;
-                ex.channel.wait(ex);
-                return;
-            }
-            if (data.length === 0) {
-                this.complete = true;
-                this.push(null);
-                return;
-            }
-            if (!this.push(data))
-                return;
-        }
+        pull(this._ex, this);
     }
 
     /* The response is complete. A body not read to its end is dropped, as
@@ -336,6 +453,33 @@ class IncomingMessage extends Readable {
             ex.gone();
         /* Node only reports the error to a listener that asked for it. */
         cb(this.listenerCount('error') > 0 ? err : null);
+    }
+}
+
+/* Pushes what arrived of the body (or of a tunnel) into stream, while
+ * its reader wants more. */
+function pull(ex, stream) {
+    while (ex.handle !== null) {
+        let data;
+
+        try {
+            data = warren.read(ex.handle);
+        } catch (err) {
+            ex.gone();
+            return;
+        }
+        if (data === null) {
+            ex.wantRead = true;
+            ex.channel.wait(ex);
+            return;
+        }
+        if (data.length === 0) {
+            stream.complete = true;
+            stream.push(null);
+            return;
+        }
+        if (!stream.push(data))
+            return;
     }
 }
 
