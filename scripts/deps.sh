@@ -14,7 +14,8 @@
 # njs templates) in warrend (src/script); g++ builds that one C++ file.
 # nodejs (and its headers: libnode-dev where the nodejs package has none)
 # builds and runs src/node, Warren's unit-http; Express (node-express) is a
-# real framework its tests run.
+# real framework its tests run, and ws (node-ws) a WebSocket library. golang-go builds the Go apps of the tests on
+# src/go/unit (Unit's unit.nginx.org/go for Warren).
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
@@ -22,7 +23,7 @@ PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev l
       python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev libperl-dev libplack-perl
-      ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++ nodejs node-express"
+      ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++ nodejs node-express node-ws golang-go"
 [ -e /usr/include/node/node_api.h ] || PKGS="$PKGS libnode-dev"
 
 missing=""
