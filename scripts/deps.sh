@@ -14,8 +14,8 @@
 # njs templates) in warrend (src/script); g++ builds that one C++ file.
 # nodejs (and its headers: libnode-dev where the nodejs package has none)
 # builds and runs src/node, Warren's unit-http; Express (node-express) is a
-# real framework its tests run, and ws (node-ws) a WebSocket library. golang-go builds the Go apps of the tests on
-# src/go/unit (Unit's unit.nginx.org/go for Warren).
+# real framework its tests run, ws (node-ws) a WebSocket library. golang-go
+# builds the tests' Go apps on src/go/unit (unit.nginx.org/go for Warren).
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
