@@ -168,7 +168,7 @@ build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 	@$(if $(Q),echo "  LD-FUZZ $@")
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby
+run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby build/node/unit-http
 	@scripts/run.sh
 
 # SpiderMonkey's GC heap hides its allocations from LeakSanitizer.

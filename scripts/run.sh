@@ -9,12 +9,15 @@ www="$run/www"
 sock="$run/control.sock"
 app="$run/app"
 modules=""
-mkdir -p "$run/state" "$www" "$app/php" "$app/perl" "$app/ruby"
+mkdir -p "$run/state" "$www" "$app/php" "$app/perl" "$app/ruby" "$app/node/node_modules"
 cp "$top/scripts/demo/index.html" "$www/"
 cp "$top/scripts/demo/app.py" "$app/"
 cp "$top/scripts/demo/php/index.php" "$app/php/"
 cp "$top/scripts/demo/perl/app.psgi" "$app/perl/"
 cp "$top/scripts/demo/ruby/config.ru" "$app/ruby/"
+cp "$top/scripts/demo/node/app.js" "$app/node/"
+rm -rf "$app/node/node_modules/unit-http"
+cp -r "$top/build/node/unit-http" "$app/node/node_modules/"
 chmod -R a+rX "$run"
 chmod a+x "$top/build"
 
@@ -23,12 +26,16 @@ chmod a+x "$top/build"
 # 0700) gets them staged in /run/warren-demo (only root writes /run).
 if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
     stage=/run/warren-demo
-    mkdir -p "$stage/www" "$stage/app/php" "$stage/app/perl" "$stage/app/ruby" "$stage/modules"
+    mkdir -p "$stage/www" "$stage/app/php" "$stage/app/perl" "$stage/app/ruby" "$stage/modules" \
+             "$stage/app/node/node_modules"
     cp "$top/scripts/demo/index.html" "$stage/www/"
     cp "$top/scripts/demo/app.py" "$stage/app/"
     cp "$top/scripts/demo/php/index.php" "$stage/app/php/"
     cp "$top/scripts/demo/perl/app.psgi" "$stage/app/perl/"
     cp "$top/scripts/demo/ruby/config.ru" "$stage/app/ruby/"
+    cp "$top/scripts/demo/node/app.js" "$stage/app/node/"
+    rm -rf "$stage/app/node/node_modules/unit-http"
+    cp -r "$top/build/node/unit-http" "$stage/app/node/node_modules/"
     cp "$top/build/warren-python" "$top/build/warren-php" "$top/build/warren-perl" \
        "$top/build/warren-ruby" "$stage/modules/"
     chmod -R a+rX "$stage"
@@ -68,6 +75,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
   curl -i http://127.0.0.1:8300/php/             # a PHP script, sandboxed
   curl -i http://127.0.0.1:8300/perl/            # a Perl PSGI app, sandboxed
   curl -i http://127.0.0.1:8300/ruby/            # a Ruby Rack app, sandboxed
+  curl -i http://127.0.0.1:8300/node/            # a Node.js app written for Unit, sandboxed
   curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS (HTTP/2)
   curl -i --http2-prior-knowledge http://127.0.0.1:8300/hello   # HTTP/2 in cleartext
   curl --unix-socket $sock http://localhost/     # the control API

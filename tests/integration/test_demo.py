@@ -1,6 +1,6 @@
 """`make run`'s demo configuration (scripts/demo) stays valid and serves:
-the static page, the return action and the sandboxed Python, PHP, Perl and
-Ruby apps."""
+the static page, the return action and the sandboxed Python, PHP, Perl,
+Ruby and Node.js apps."""
 
 import json
 import os
@@ -23,9 +23,13 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
             hh.write(www, "index.html", f.read())
         with open(os.path.join(DEMO, "app.py"), "rb") as f:
             hh.write(app, "app.py", f.read())
-        for rel in ("php/index.php", "perl/app.psgi", "ruby/config.ru"):
+        for rel in ("php/index.php", "perl/app.psgi", "ruby/config.ru", "node/app.js"):
             with open(os.path.join(DEMO, rel), "rb") as f:
                 hh.write(app, rel, f.read())
+        os.makedirs(os.path.join(app, "node", "node_modules"))
+        os.chmod(os.path.join(app, "node", "node_modules"), 0o755)
+        os.symlink(os.path.join(wh.REPO, "build", "node", "unit-http"),
+                   os.path.join(app, "node", "node_modules", "unit-http"))
         w = warren_factory(extra_args=["--modulesdir", rt])
         port, tport = wh.free_port(), wh.free_port()
         pki = th.PKI(str(tmp_path))
@@ -59,6 +63,10 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         assert r.status == 200, r
         assert r.body.startswith(b"Hello from a Warren Ruby worker (Ruby 3."), r.body
         assert b"GET /ruby/y?c=3" in r.body, r.body
+        r = hh.get(port, "/node/z?d=4")
+        assert r.status == 200, r
+        assert r.body.startswith(b"Hello from a Warren Node.js worker (Node v"), r.body
+        assert b"GET /node/z?d=4" in r.body, r.body
         r, _ = th.tls_get(tport, th.client_ctx(pki.cafile), "/hello")
         assert r.status == 200 and r.header("X-Demo"), r
         # HTTP/2 is on in the demo: over TLS (ALPN) and in cleartext.
@@ -76,7 +84,7 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         # The PHP and Python answers above, counted under their names.
         assert b'warren_application_responses_total{application="demo",code="2xx"} 1\n' \
             in r.body, r.body
-        for name in ("demo-php", "demo-perl", "demo-ruby"):
+        for name in ("demo-php", "demo-perl", "demo-ruby", "demo-node"):
             assert ('warren_application_responses_total{application="%s",code="2xx"} 1\n'
                     % name).encode() in r.body, r.body
     finally:
