@@ -214,6 +214,8 @@ class Exchange {
         this.res._aborted();
         if (this.tunnel)
             this.socket.destroy();
+        else
+            this.socket._closed();
         if (this.channel.server._closing)
             this.channel.drain();
     }
@@ -244,6 +246,13 @@ class Socket extends EventEmitter {
         this.destroyed = true;
         this._ex.gone(err);
         return this;
+    }
+
+    /* The client's connection is gone ('close', as a socket says it). */
+    _closed() {
+        this.destroyed = true;
+        this.readable = this.writable = false;
+        process.nextTick(() => this.emit('close', true));
     }
 
     end() { return this; }
