@@ -61,6 +61,12 @@ class Channel {
     connect() {
         warren.connect(warren.MAX_STREAMS, () => this.readable());
         this.open = true;
+        /* warrend's fast stop signals workers: end as when the channel
+         * closes ('close', exit 0), unless the app handles SIGTERM. */
+        process.on('SIGTERM', () => {
+            if (process.listenerCount('SIGTERM') === 1)
+                this.end(0);
+        });
     }
 
     readable() {
@@ -161,6 +167,7 @@ class Exchange {
     start() {
         const server = this.channel.server;
 
+        adoptFrameworks(server);
         try {
             if (this.tunnel) {
                 this.req.push(null);
@@ -218,6 +225,41 @@ class Exchange {
             this.socket._closed();
         if (this.channel.server._closing)
             this.channel.drain();
+    }
+}
+
+/*
+ * Express gives each request its own prototypes (app.request, app.response),
+ * made from http.IncomingMessage and http.ServerResponse as it saw them when
+ * it was loaded: Node's, unless it was loaded through the loader (or after
+ * the app set http.IncomingMessage/ServerResponse to ours, as Unit's docs
+ * tell). Such prototypes are moved onto ours once, before the first
+ * request reaches the app, so `require('unit-http').createServer(app)`
+ * works whatever was loaded first.
+ */
+const adopted = new WeakSet();
+
+function adoptFrameworks(server) {
+    for (const fn of server.listeners('request')) {
+        if (adopted.has(fn))
+            continue;
+        adopted.add(fn);
+        reparent(fn.request, http.IncomingMessage.prototype, IncomingMessage.prototype);
+        reparent(fn.response, http.ServerResponse.prototype, ServerResponse.prototype);
+    }
+}
+
+/* The object of proto's chain that sits on Node's class goes onto ours. */
+function reparent(proto, node, ours) {
+    for (let p = proto; p && typeof p === 'object'; p = Object.getPrototypeOf(p)) {
+        const up = Object.getPrototypeOf(p);
+
+        if (up === ours)
+            return;
+        if (up === node) {
+            Object.setPrototypeOf(p, ours);
+            return;
+        }
     }
 }
 
@@ -627,8 +669,20 @@ class ServerResponse extends Stream {
             if (fields.length % 2 !== 0)
                 throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE',
                                  'The argument \'headers\' is invalid');
-            for (let i = 0; i < fields.length; i += 2)
-                this.appendHeader(fields[i], fields[i + 1]);
+            /* As Node: a name's first pair replaces what setHeader gave it,
+             * its repeats add to it. */
+            const seen = new Set();
+
+            for (let i = 0; i < fields.length; i += 2) {
+                const key = String(fields[i]).toLowerCase();
+
+                if (seen.has(key)) {
+                    this.appendHeader(fields[i], fields[i + 1]);
+                } else {
+                    seen.add(key);
+                    this.setHeader(fields[i], fields[i + 1]);
+                }
+            }
         } else if (fields) {
             for (const name of Object.keys(fields)) {
                 if (fields[name] !== undefined)
