@@ -26,10 +26,7 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         for rel in ("php/index.php", "perl/app.psgi", "ruby/config.ru", "node/app.js"):
             with open(os.path.join(DEMO, rel), "rb") as f:
                 hh.write(app, rel, f.read())
-        os.makedirs(os.path.join(app, "node", "node_modules"))
-        os.chmod(os.path.join(app, "node", "node_modules"), 0o755)
-        os.symlink(os.path.join(wh.REPO, "build", "node", "unit-http"),
-                   os.path.join(app, "node", "node_modules", "unit-http"))
+        wh.node_package(os.path.join(app, "node"))
         w = warren_factory(extra_args=["--modulesdir", rt])
         port, tport = wh.free_port(), wh.free_port()
         pki = th.PKI(str(tmp_path))

@@ -3,9 +3,9 @@ through Warren's own `unit-http` npm package (build/node/unit-http: http.js,
 loader.js, loader.mjs and warren.node, the native addon over libwarren).
 
 Each test starts a real warrend, writes the app's sources (strings below)
-into a temp dir user nobody can read, with node_modules/unit-http a symlink
-to the build's package (its absolute path, as `npm link unit-http` makes
-it), PUTs an `external` application running /usr/bin/node in it and talks
+into a temp dir user nobody can read, with node_modules/unit-http a copy
+of the build's package (wh.node_package: where `npm link unit-http` would
+put a link; a copy, since nobody may not enter the repository), PUTs an `external` application running /usr/bin/node in it and talks
 HTTP to the listener:
 
   - the config forms of Unit: A, `require('unit-http')` with
@@ -68,7 +68,7 @@ import tls_helpers as th
 import warren_helpers as wh
 
 NODE = "/usr/bin/node"
-PKG = os.path.join(wh.REPO, "build", "node", "unit-http")
+PKG = wh.NODE_PKG
 EXPRESS = "/usr/share/nodejs/express"
 
 if not os.access(NODE, os.X_OK):
@@ -574,10 +574,7 @@ def make_site():
     out = os.path.join(root, "out")
     os.mkdir(out)
     os.chmod(out, 0o777)
-    nm = os.path.join(root, "node_modules")
-    os.mkdir(nm)
-    os.chmod(nm, 0o755)
-    os.symlink(os.path.abspath(PKG), os.path.join(nm, "unit-http"))
+    wh.node_package(root)
     return root
 
 

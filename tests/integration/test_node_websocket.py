@@ -17,7 +17,7 @@ import warren_helpers as wh
 from ws_helpers import BINARY, CLOSE, CONT, GUID, PING, PONG, TEXT, WS
 
 NODE = "/usr/bin/node"
-PKG = os.path.join(wh.REPO, "build", "node", "unit-http")
+PKG = wh.NODE_PKG
 NODE_PATH = "/usr/share/nodejs"      # Debian's ws
 
 pytestmark = [
@@ -109,9 +109,7 @@ def start(warren_factory, settings=None):
     hh.write(appdir, "wsapp.js", WS_APP)
     hh.write(appdir, "loaded.js", LOADED_APP)
     hh.write(appdir, "plain.js", PLAIN_APP)
-    os.makedirs(os.path.join(appdir, "node_modules"))
-    os.chmod(os.path.join(appdir, "node_modules"), 0o755)
-    os.symlink(PKG, os.path.join(appdir, "node_modules", "unit-http"))
+    wh.node_package(appdir)
     ev = os.path.join(appdir, "events.txt")
     open(ev, "w").close()
     os.chmod(ev, 0o666)

@@ -805,6 +805,25 @@ def app_binary(tmpdir, name="hello"):
     return dst
 
 
+NODE_PKG = os.path.join(REPO, "build", "node", "unit-http")
+
+
+def node_package(appdir):
+    """Copy build/node/unit-http (Warren's unit-http, make
+    build/node/unit-http) to appdir/node_modules/unit-http, where the app
+    finds it and its user (nobody) can read it, unlike perhaps the
+    repository; return the copy's path."""
+    nm = os.path.join(appdir, "node_modules")
+    os.makedirs(nm, exist_ok=True)
+    os.chmod(nm, 0o755)
+    dst = os.path.join(nm, "unit-http")
+    shutil.copytree(NODE_PKG, dst)
+    os.chmod(dst, 0o755)
+    for name in os.listdir(dst):
+        os.chmod(os.path.join(dst, name), 0o755 if name.endswith(".node") else 0o644)
+    return dst
+
+
 def base_config(tmpdir, port=None, upstream_port=None):
     """A realistic valid configuration (Unit schema)."""
     port = port or free_port()
