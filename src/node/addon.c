@@ -186,6 +186,14 @@ static void stop_polling(wn_t *wn)
     }
 }
 
+/* The channel is done with: unwatched, closed, every request freed. */
+static void shut(wn_t *wn)
+{
+    stop_polling(wn);
+    warren_done(wn->ctx);
+    wn->ctx = NULL;
+}
+
 static napi_value wn_connect(napi_env env, napi_callback_info info)
 {
     napi_value argv[2], name;
@@ -259,9 +267,7 @@ static napi_value wn_close(napi_env env, napi_callback_info info)
 
     if (wn == NULL)
         return NULL;
-    stop_polling(wn);
-    warren_done(wn->ctx);
-    wn->ctx = NULL;
+    shut(wn);
     return NULL;
 }
 
@@ -570,9 +576,7 @@ static void instance_free(napi_env env, void *data, void *hint)
 
     (void) env;
     (void) hint;
-    stop_polling(wn);
-    warren_done(wn->ctx);
-    wn->ctx = NULL;
+    shut(wn);
 }
 
 static napi_value init(napi_env env, napi_value exports)

@@ -671,6 +671,16 @@ def conn_on(sock):
     return c
 
 
+def slow_conn(port):
+    """A connection with a small receive buffer, for a client that reads
+    nothing for a while: the answer backs up to the app soon."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(60)
+    s.connect(("127.0.0.1", port))
+    return conn_on(s)
+
+
 def fill_head(c):
     """Read until a whole response head is in c.buf (left there)."""
     while b"\r\n\r\n" not in c.buf:
@@ -1074,11 +1084,7 @@ def test_large_response_to_a_slow_client_write_false_then_drain(node):
     w, root = node
     port = start(w, app_cfg(root))
     total = 16 * MiB
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    s.settimeout(60)
-    s.connect(("127.0.0.1", port))
-    with conn_on(s) as c:
+    with slow_conn(port) as c:
         c.send(hh.build("GET", "/big?tag=big&mb=16"))
         st = stats_when(port, "big", lambda x: x["falses"] >= 1)
         assert st["falses"] >= 1, ("write() never returned false while the client read "
@@ -1100,11 +1106,7 @@ def test_a_slow_client_holds_back_only_its_own_response(node):
     w, root = node
     port = start(w, app_cfg(root))
     total = 16 * MiB
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    s.settimeout(60)
-    s.connect(("127.0.0.1", port))
-    with conn_on(s) as slow:
+    with slow_conn(port) as slow:
         slow.send(hh.build("GET", "/big?tag=slow&mb=16"))
         st = stats_when(port, "slow", lambda x: x["falses"] >= 1)
         assert st["falses"] >= 1, st

@@ -4,8 +4,6 @@ RFC 6455 on the tunnel the router opens after a 101, and Node's 'upgrade'
 event for other libraries (Debian's `ws`), directly and through Unit's
 loader. The client is ws_helpers.WS: frames by hand, no library."""
 
-import base64
-import hashlib
 import os
 import shutil
 import struct
@@ -14,7 +12,7 @@ import pytest
 
 import http_helpers as hh
 import warren_helpers as wh
-from ws_helpers import BINARY, CLOSE, CONT, GUID, PING, PONG, TEXT, WS
+from ws_helpers import BINARY, CLOSE, CONT, PING, TEXT, WS, lines as events, reversing_echo
 
 NODE = "/usr/bin/node"
 PKG = wh.NODE_PKG
@@ -133,44 +131,13 @@ def nws(warren_factory):
     shutil.rmtree(appdir, ignore_errors=True)
 
 
-def events(path):
-    with open(path) as f:
-        return f.read().splitlines()
-
-
 def test_handshake_echo_fragments_and_close(nws):
     w, port, ev = nws
     ws = WS(port, "/chat?room=1", protocols=["v1.chat", "v2.chat"])
     try:
-        r = ws.r
-        assert r.status == 101, (r, getattr(r, "body", None))
-        want = base64.b64encode(hashlib.sha1(ws.key.encode() + GUID).digest()).decode()
-        assert r.header("Sec-WebSocket-Accept") == want
-        assert r.header("Upgrade").lower() == "websocket"
-        assert r.header("Sec-WebSocket-Protocol") == "v2.chat"
+        ws.check_accepted("v2.chat")
         assert ws.recv() == (True, TEXT, b"hi /chat?room=1 v2.chat 127.0.0.1 v13")
-        ws.send(TEXT, "héllo")
-        assert ws.recv() == (True, TEXT, "olléh".encode())
-        ws.send(BINARY, b"\x00\xff" * 10)
-        assert ws.recv() == (True, BINARY, b"\x00\xff" * 10)
-        big = os.urandom(70000)                 # a 64-bit length in, 16 KiB fragments out
-        ws.send(BINARY, big)
-        got = b""
-        while True:
-            fin, op, payload = ws.recv()
-            assert op == (BINARY if not got else CONT)
-            got += payload
-            if fin:
-                break
-        assert got == big
-        ws.send(TEXT, "abc", fin=False)
-        ws.send(PING, b"are you there")
-        ws.send(CONT, "def", fin=False)
-        ws.send(CONT, "ghi")
-        assert ws.recv() == (True, PONG, b"are you there")
-        assert ws.recv() == (True, TEXT, b"ihgfedcba")
-        ws.send(CLOSE, struct.pack("!H", 1000) + b"done")
-        assert ws.close_code() == (1000, b"")
+        reversing_echo(ws)
         assert wh.wait_for(ws.c.closed, 5.0)
     finally:
         ws.close()
@@ -181,8 +148,7 @@ def test_no_protocol_chosen(nws):
     w, port, ev = nws
     ws = WS(port, "/plain")
     try:
-        assert ws.r.status == 101
-        assert ws.r.header("Sec-WebSocket-Protocol") is None
+        ws.check_accepted()
         assert ws.recv() == (True, TEXT, b"hi /plain null 127.0.0.1 v13")
     finally:
         ws.close()
@@ -311,9 +277,7 @@ def test_ws_library_through_the_loader(nws):
     w, port, ev = nws
     ws = WS(port, "/ws/room")
     try:
-        assert ws.r.status == 101
-        want = base64.b64encode(hashlib.sha1(ws.key.encode() + GUID).digest()).decode()
-        assert ws.r.header("Sec-WebSocket-Accept") == want
+        ws.check_accepted()
         assert ws.recv() == (True, TEXT, b"ws /ws/room 127.0.0.1")
         ws.send(TEXT, "abc")
         assert ws.recv() == (True, TEXT, b"echo abc")

@@ -2,6 +2,7 @@
 test and the bytes), for the tests of every runtime that serves WebSocket."""
 
 import base64
+import hashlib
 import os
 import struct
 
@@ -70,6 +71,25 @@ class WS:
             n = struct.unpack("!Q", self._take(8))[0]
         return bool(b0 & 0x80), b0 & 0x0F, self._take(n)
 
+    def check_accepted(self, protocol=None):
+        """The 101 answers this handshake (RFC 6455 4.2.2)."""
+        r = self.r
+        assert r.status == 101, (r, r.body)
+        want = base64.b64encode(hashlib.sha1(self.key.encode() + GUID).digest()).decode()
+        assert r.header("Sec-WebSocket-Accept") == want
+        assert r.header("Upgrade").lower() == "websocket"
+        assert r.header("Connection") == "Upgrade"
+        assert r.header("Sec-WebSocket-Protocol") == protocol
+
+    def recv_message(self):
+        """(opcode, payload) of the next message, its fragments joined."""
+        fin, op, payload = self.recv()
+        while not fin:
+            fin, cont, more = self.recv()
+            assert cont == CONT, cont
+            payload += more
+        return op, payload
+
     def close_code(self):
         fin, op, payload = self.recv()
         assert (fin, op) == (True, CLOSE), (fin, op, payload)
@@ -83,3 +103,33 @@ def _xor(data, key):
     n = len(data)
     k = (key * (n // 4 + 1))[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
+
+
+def reversing_echo(ws):
+    """The session the test apps of every runtime serve: text comes back
+    reversed, binary as it is (a 64-bit length too, fragmented or not), a
+    message sent in three fragments with a ping among them gets the pong
+    first; then the client closes with 1000 and gets 1000 back."""
+    ws.send(TEXT, "héllo")
+    assert ws.recv() == (True, TEXT, "olléh".encode())
+    ws.send(BINARY, b"\x00\xff" * 10)
+    assert ws.recv() == (True, BINARY, b"\x00\xff" * 10)
+    ws.send(TEXT, "")
+    assert ws.recv() == (True, TEXT, b"")
+    big = os.urandom(70000)
+    ws.send(BINARY, big)
+    assert ws.recv_message() == (BINARY, big)
+    ws.send(TEXT, "abc", fin=False)
+    ws.send(PING, b"are you there")
+    ws.send(CONT, "def", fin=False)
+    ws.send(CONT, "ghi")
+    assert ws.recv() == (True, PONG, b"are you there")
+    assert ws.recv() == (True, TEXT, b"ihgfedcba")
+    ws.send(CLOSE, struct.pack("!H", 1000) + b"done")
+    assert ws.close_code() == (1000, b"")
+
+
+def lines(path):
+    """The lines of a file an app writes its events to."""
+    with open(path) as f:
+        return f.read().splitlines()

@@ -263,25 +263,34 @@ function reparent(proto, node, ours) {
     }
 }
 
+/* A socket's addresses, from the request head (accept()'s array). */
+function addresses(socket, head) {
+    socket.remoteAddress = head[4];
+    socket.remotePort = Number(head[5]);
+    socket.localAddress = head[6];
+    socket.localPort = Number(head[7]);
+    socket.remoteFamily = head[4].includes(':') ? 'IPv6' : 'IPv4';
+    if (head[8] === 'https')
+        socket.encrypted = true;
+}
+
+function socketAddress(socket) {
+    return { address: socket.localAddress, family: socket.remoteFamily, port: socket.localPort };
+}
+
 /* What Node apps read of req.socket: the addresses, and no-op controls. */
 class Socket extends EventEmitter {
     constructor(ex, head) {
         super();
         this._ex = ex;
-        this.remoteAddress = head[4];
-        this.remotePort = Number(head[5]);
-        this.localAddress = head[6];
-        this.localPort = Number(head[7]);
-        this.remoteFamily = head[4].includes(':') ? 'IPv6' : 'IPv4';
-        if (head[8] === 'https')
-            this.encrypted = true;
+        addresses(this, head);
         this.readable = true;
         this.writable = true;
         this.destroyed = false;
     }
 
     address() {
-        return { address: this.localAddress, family: this.remoteFamily, port: this.localPort };
+        return socketAddress(this);
     }
 
     destroy(err) {
@@ -318,17 +327,11 @@ class UpgradeSocket extends Duplex {
         this._ex = ex;
         this._head = Buffer.alloc(0);       /* the answer's head until it is whole */
         this._headDone = false;
-        this.remoteAddress = head[4];
-        this.remotePort = Number(head[5]);
-        this.localAddress = head[6];
-        this.localPort = Number(head[7]);
-        this.remoteFamily = head[4].includes(':') ? 'IPv6' : 'IPv4';
-        if (head[8] === 'https')
-            this.encrypted = true;
+        addresses(this, head);
     }
 
     address() {
-        return { address: this.localAddress, family: this.remoteFamily, port: this.localPort };
+        return socketAddress(this);
     }
 
     _read() {
