@@ -634,4 +634,4 @@ for (const [name, code] of Object.entries(CLOSE))
 exports.server = WebSocketServer;
 exports.request = WebSocketRequest;
 exports.connection = WebSocketConnection;
-exports.version = '1.0.0-warren';
+exports.version = require('./package.json').version;
