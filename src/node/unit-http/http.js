@@ -19,7 +19,7 @@ const warren = require('./warren.node');
 
 const HIGH_WATER_MARK = 16 * 1024;     /* Node's default for a response */
 
-/* Request fields Node keeps once (the first), and those it joins with "; ". */
+/* Request fields Node keeps once (the first of them): others are joined. */
 const SINGLE_FIELDS = new Set([
     'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires',
     'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified',
