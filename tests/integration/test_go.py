@@ -43,6 +43,7 @@ import (
 var (
 	mu      sync.Mutex
 	arrived int
+	ctxErr  = make(chan string, 1)
 	all     = make(chan struct{})
 	release = make(chan struct{})
 )
@@ -106,6 +107,23 @@ func main() {
 	http.HandleFunc("/release", func(w http.ResponseWriter, r *http.Request) {
 		release <- struct{}{}
 		io.WriteString(w, "released")
+	})
+	http.HandleFunc("/ctx", func(w http.ResponseWriter, r *http.Request) {
+		_, isServer := r.Context().Value(http.ServerContextKey).(*http.Server)
+		fmt.Fprintf(w, "%v %v %v", r.Context().Value(http.LocalAddrContextKey), isServer,
+			r.Context().Err())
+	})
+	http.HandleFunc("/ctx-gone", func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte(strings.Repeat("z", 65536))
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				break
+			}
+		}
+		ctxErr <- fmt.Sprint(r.Context().Err())
+	})
+	http.HandleFunc("/ctx-after", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, <-ctxErr)
 	})
 	http.HandleFunc("/barrier", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -250,6 +268,18 @@ def test_flush_sends_before_the_handler_ends(served):
         while not c.buf.endswith(b"0\r\n\r\n"):
             assert c._fill()
         assert b"second\n" in c.buf
+
+
+def test_request_context(served):
+    """As net/http: the local address and the server in the context; the
+    context is cancelled once a write finds the client gone."""
+    w, port = served
+    r = hh.get(port, "/ctx")
+    assert r.body.decode() == "127.0.0.1:%d true <nil>" % port
+    with hh.Conn(port) as c:
+        c.send(b"GET /ctx-gone HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_response(head_only=True).status == 200
+    assert hh.get(port, "/ctx-after").body == b"context canceled"
 
 
 def test_concurrent_requests_in_one_worker(served):

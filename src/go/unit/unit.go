@@ -19,7 +19,8 @@ package unit
 
 static int warren_errno(void) { return errno; }
 
-enum { P_METHOD, P_TARGET, P_VERSION, P_RADDR, P_RPORT, P_SERVER, P_SCHEME };
+enum { P_METHOD, P_TARGET, P_VERSION, P_RADDR, P_RPORT, P_SERVER, P_SCHEME,
+       P_LADDR, P_LPORT };
 
 // One part of the request head (cgo cannot hold C functions as values).
 static const char *part(const warren_req_t *r, int i, size_t *n)
@@ -31,6 +32,8 @@ static const char *part(const warren_req_t *r, int i, size_t *n)
 	case P_RADDR:   return warren_req_remote_addr(r, n);
 	case P_RPORT:   return warren_req_remote_port(r, n);
 	case P_SERVER:  return warren_req_server_name(r, n);
+	case P_LADDR:   return warren_req_local_addr(r, n);
+	case P_LPORT:   return warren_req_local_port(r, n);
 	default:        return warren_req_scheme(r, n);
 	}
 }
@@ -39,6 +42,7 @@ import "C"
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -91,6 +95,8 @@ func serve(handler http.Handler) error {
 	if ctx == nil {
 		return fmt.Errorf("unit: cannot reach Warren's router: %w", syscall.Errno(C.warren_errno()))
 	}
+	// As net/http's: the server in every request's context.
+	base := context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: handler})
 	var wg sync.WaitGroup
 	errs := make(chan error, Streams)
 	for i := 0; i < Streams; i++ {
@@ -105,7 +111,7 @@ func serve(handler http.Handler) error {
 					}
 					return
 				}
-				serveOne(ctx, req, handler)
+				serveOne(base, ctx, req, handler)
 			}
 		}()
 	}
@@ -121,8 +127,10 @@ func str(i C.int, req *C.warren_req_t) string {
 	return C.GoStringN(p, C.int(n))
 }
 
-// newRequest makes the *http.Request net/http would have made of it.
-func newRequest(req *C.warren_req_t) (*http.Request, error) {
+// newRequest makes the *http.Request net/http would have made of it, with
+// a context that ends when cancel is called: when the handler returns, or
+// when a read or write finds the client gone.
+func newRequest(ctx context.Context, cancel context.CancelFunc, req *C.warren_req_t) (*http.Request, error) {
 	target := str(C.P_TARGET, req)
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
@@ -165,16 +173,19 @@ func newRequest(req *C.warren_req_t) (*http.Request, error) {
 	}
 	r.Body = http.NoBody
 	if r.ContentLength != 0 {
-		r.Body = &body{req: req}
+		r.Body = &body{req: req, cancel: cancel}
 	}
-	return r, nil
+	local := &net.TCPAddr{IP: net.ParseIP(str(C.P_LADDR, req))}
+	local.Port, _ = strconv.Atoi(str(C.P_LPORT, req))
+	return r.WithContext(context.WithValue(ctx, http.LocalAddrContextKey, net.Addr(local))), nil
 }
 
 // body reads the request body through libwarren (blocking: the goroutine's
 // thread waits, the router sends more as it is read).
 type body struct {
-	req  *C.warren_req_t
-	done bool
+	req    *C.warren_req_t
+	cancel context.CancelFunc
+	done   bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -186,7 +197,11 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	n := C.warren_read(b.req, unsafe.Pointer(&p[0]), C.size_t(len(p)))
 	if n < 0 {
-		return 0, fmt.Errorf("unit: reading the request body: %w", syscall.Errno(C.warren_errno()))
+		e := syscall.Errno(C.warren_errno())
+		if e == syscall.ECONNABORTED {
+			b.cancel()
+		}
+		return 0, fmt.Errorf("unit: reading the request body: %w", e)
 	}
 	if n == 0 {
 		b.done = true
@@ -203,6 +218,7 @@ func (b *body) Close() error {
 // response is the http.ResponseWriter (and http.Flusher) of one request.
 type response struct {
 	ctx        *C.warren_ctx_t
+	cancel     context.CancelFunc
 	req        *C.warren_req_t
 	header     http.Header
 	sentHeader http.Header // header as WriteHeader saw it
@@ -335,6 +351,7 @@ func (w *response) fail() {
 	e := syscall.Errno(C.warren_errno())
 	if e == syscall.ECONNABORTED {
 		w.failed = http.ErrAbortHandler
+		w.cancel()
 	} else {
 		w.failed = fmt.Errorf("unit: %w", e)
 	}
@@ -343,9 +360,11 @@ func (w *response) fail() {
 // serveOne runs the handler on one request, then ends it. A handler that
 // panics gets net/http's treatment: a 500 when nothing went out yet, else
 // a cut; the worker goes on.
-func serveOne(ctx *C.warren_ctx_t, req *C.warren_req_t, handler http.Handler) {
-	w := &response{ctx: ctx, req: req, header: http.Header{}}
-	r, err := newRequest(req)
+func serveOne(base context.Context, wctx *C.warren_ctx_t, req *C.warren_req_t, handler http.Handler) {
+	ctx, cancel := context.WithCancel(base)
+	defer cancel()
+	w := &response{ctx: wctx, cancel: cancel, req: req, header: http.Header{}}
+	r, err := newRequest(ctx, cancel, req)
 	if err != nil {
 		C.warren_response_init(req, http.StatusBadRequest, 0)
 		C.warren_finish(req)
