@@ -236,8 +236,17 @@ static napi_value wn_connect(napi_env env, napi_callback_info info)
      * rely on it blocking (a full socket buffer waits, it is no error).
      * The poll only watches readiness, which either mode gives. */
     fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        char text[256];
+
+        err = errno;
+        snprintf(text, sizeof(text), "warren: fcntl(%s %d, F_SETFL) failed: %s",
+                 WARREN_ENV_CHANNEL_FD, fd, strerror(err));
+        uv_close((uv_handle_t *) &wn->poll, NULL);
+        warren_done(wn->ctx);
+        wn->ctx = NULL;
+        return throw_errno(env, err, text);
+    }
     wn->poll.data = wn;
     wn->polling = true;
     uv_poll_start(&wn->poll, UV_READABLE, on_poll);

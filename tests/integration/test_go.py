@@ -250,8 +250,10 @@ def test_abort_after_head_cuts_the_response(served):
         while c._fill():
             pass
         assert c.eof
+        # What came (maybe the head and the 100,000 bytes flushed) is
+        # chunked and never ends with the last chunk.
         assert not c.buf.endswith(b"0\r\n\r\n"), c.buf[-100:]
-        assert len(c.buf) < 100000
+        assert b"Content-Length" not in c.buf.split(b"\r\n\r\n")[0]
     assert hh.get(port, "/info").status == 200
 
 
