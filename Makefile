@@ -168,7 +168,7 @@ build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 	@$(if $(Q),echo "  LD-FUZZ $@")
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby build/node/unit-http
+run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby build/warren-java build/node/unit-http
 	@scripts/run.sh
 
 # SpiderMonkey's GC heap hides its allocations from LeakSanitizer.
@@ -190,7 +190,7 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warren build/warrend-asan build/node/unit-http $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
+integration: build/warrend build/warren build/warrend-asan build/node/unit-http build/warren-java $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    WARREN_PERL_BIN=$(CURDIR)/build/warren-perl-asan \
@@ -380,11 +380,46 @@ build/asan/src/runtime/ruby/asan_options.o: tests/support/asan_options.c
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(WARN) -c $< -o $@
 # ---- end ruby runtime
 
+# ---- java runtime
+# build/warren-java: the Java runtime (src/runtime/java), a worker program on
+# libwarren embedding Debian's OpenJDK 17 (libjvm) through JNI, and
+# build/java/warren.jar, Warren's servlet container (src/runtime/java/warren,
+# against Debian's javax.servlet API). Only this program links libjvm. No
+# sanitizer build: the JVM's own signal handling and memory tricks defeat
+# ASan; its C is three small files over libwarren calls that are.
+JAVA_HOME     ?= /usr/lib/jvm/java-17-openjdk-amd64
+SERVLET_JAR   ?= /usr/share/java/servlet-api.jar
+JV_RT_SRC     := $(wildcard src/runtime/java/*.c) $(wildcard src/runtime/common/*.c)
+JV_RT_OBJ     := $(JV_RT_SRC:%.c=build/obj/%.o)
+JV_JAVA       := $(wildcard src/runtime/java/warren/*.java)
+JV_LIBDIR      = $(JAVA_HOME)/lib/server
+
+$(JV_RT_OBJ): CPPFLAGS += -isystem $(JAVA_HOME)/include -isystem $(JAVA_HOME)/include/linux \
+                          -DWJV_SERVLET_JAR='"$(SERVLET_JAR)"'
+
+# isolation "language_deps" of a java app: the JDK and Debian's jars.
+$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_JAVA_DIRS='"$(realpath $(JAVA_HOME)):/usr/share/java"'
+
+build/warren-java: $(JV_RT_OBJ) build/libwarren.a | build/java/warren.jar
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $(JV_RT_OBJ) build/libwarren.a -ljansson -L$(JV_LIBDIR) -ljvm -Wl,-rpath,$(JV_LIBDIR) -lpthread
+
+build/java/warren.jar: $(JV_JAVA)
+	@mkdir -p build/java/classes
+	@$(if $(Q),echo "  JAVAC   $@")
+	$(Q)rm -rf build/java/classes && mkdir -p build/java/classes
+	$(Q)$(JAVA_HOME)/bin/javac --release 17 -nowarn -encoding UTF-8 -cp $(SERVLET_JAR) -d build/java/classes $(JV_JAVA)
+	$(Q)$(JAVA_HOME)/bin/jar --create --file $@.tmp -C build/java/classes . && mv $@.tmp $@
+
+all: build/warren-java
+# ---- end java runtime
+
 # GET /status "modules": the version of each language the runtimes embed.
 LANG_VERSIONS  = -DWR_PYTHON_VERSION='"$(shell $(PY_BIN) -c 'import platform; print(platform.python_version())' 2>/dev/null)"' \
                  -DWR_PHP_VERSION='"$(shell $(PHP_CONFIG) --version 2>/dev/null)"' \
                  -DWR_PERL_VERSION='"$(shell $(PERL_BIN) -e 'printf "%vd", $$^V' 2>/dev/null)"' \
-                 -DWR_RUBY_VERSION='"$(shell $(RUBY_BIN) -e 'print RUBY_VERSION' 2>/dev/null)"'
+                 -DWR_RUBY_VERSION='"$(shell $(RUBY_BIN) -e 'print RUBY_VERSION' 2>/dev/null)"' \
+                 -DWR_JAVA_VERSION='"$(shell cat $(JAVA_HOME)/release 2>/dev/null | sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p')"'
 $(foreach d,obj asan fuzzobj,build/$(d)/src/control/modules.o): CPPFLAGS += $(LANG_VERSIONS)
 
 test: deps

@@ -16,6 +16,9 @@
 # builds and runs src/node, Warren's unit-http; Express (node-express) is a
 # real framework its tests run, ws (node-ws) a WebSocket library. golang-go
 # builds the tests' Go apps on src/go/unit (unit.nginx.org/go for Warren).
+# openjdk-17-jdk-headless: the Java runtime (build/warren-java) embeds its
+# JVM and the servlet container is compiled with its javac, against Debian's
+# javax.servlet API (libservlet-api-java).
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
@@ -23,7 +26,8 @@ PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev l
       python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev libperl-dev libplack-perl
-      ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++ nodejs node-express node-ws golang-go"
+      ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++ nodejs node-express node-ws golang-go
+      openjdk-17-jdk-headless libservlet-api-java"
 [ -e /usr/include/node/node_api.h ] || PKGS="$PKGS libnode-dev"
 
 missing=""

@@ -52,6 +52,7 @@
 #define WR_PHP_RUNTIME       "warren-php"
 #define WR_PERL_RUNTIME      "warren-perl"
 #define WR_RUBY_RUNTIME      "warren-ruby"
+#define WR_JAVA_RUNTIME      "warren-java"
 #define WR_APP_DEFAULT_MAX   1      /* Unit's "max" (object form) */
 #define WR_APP_DEFAULT_SPARE 0      /* Unit's "spare" */
 #define WR_APP_DEFAULT_IDLE  15     /* Unit's "idle_timeout", seconds */

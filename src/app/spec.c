@@ -102,6 +102,9 @@ static int resolve_creds(wr_app_spec_t *s, json_t *app, uid_t def_uid, gid_t def
 #ifndef WR_RUBY_DIRS
 #define WR_RUBY_DIRS ""
 #endif
+#ifndef WR_JAVA_DIRS
+#define WR_JAVA_DIRS ""
+#endif
 
 /* "python", "python 3", "python 3.11": Unit's type with an optional version. */
 static int is_lang(const char *type, const char *lang)
@@ -118,6 +121,7 @@ typedef struct {
     const char *program;
     const char *deps;
     int (*env)(char **env, size_t *n, json_t *app);
+    int zygote;                 /* 0: each worker execs the program (a JVM cannot fork) */
 } runtime_t;
 
 static const runtime_t *runtime_of(const char *type);
@@ -222,46 +226,6 @@ static int python_env(char **env, size_t *n, json_t *app)
     return 0;
 }
 
-/* The php options (src/runtime/php/options.c): root, script, index as
- * they are, targets and options as JSON. */
-static int php_env(char **env, size_t *n, json_t *app)
-{
-    static const struct { const char *key, *var; } strs[] = {
-        { "root", "WARREN_PHP_ROOT" }, { "script", "WARREN_PHP_SCRIPT" },
-        { "index", "WARREN_PHP_INDEX" },
-    }, objs[] = {
-        { "targets", "WARREN_PHP_TARGETS" }, { "options", "WARREN_PHP_OPTIONS" },
-    };
-
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        const char *v = json_string_value(json_object_get(app, strs[i].key));
-        if (v == NULL)
-            continue;
-        if (asprintf(&env[*n], "%s=%s", strs[i].var, v) < 0) {
-            env[*n] = NULL;         /* asprintf leaves it undefined */
-            return -1;
-        }
-        (*n)++;
-    }
-    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
-        json_t *v = json_object_get(app, objs[i].key);
-        char *t;
-        int rc;
-        if (v == NULL)
-            continue;
-        if ((t = json_dumps(v, JSON_COMPACT)) == NULL)
-            return -1;
-        rc = asprintf(&env[*n], "%s=%s", objs[i].var, t);
-        free(t);
-        if (rc < 0) {
-            env[*n] = NULL;
-            return -1;
-        }
-        (*n)++;
-    }
-    return 0;
-}
-
 /* Options passed as they are, strings and integers: KEY -> VAR=value. */
 typedef struct {
     const char *key, *var;
@@ -288,6 +252,45 @@ static int plain_env(char **env, size_t *n, json_t *app, const opt_var_t *vars, 
     return 0;
 }
 
+/* Options passed as JSON text (objects, arrays): KEY -> VAR=json. */
+static int json_env(char **env, size_t *n, json_t *app, const opt_var_t *vars, size_t nvars)
+{
+    for (size_t i = 0; i < nvars; i++) {
+        json_t *v = json_object_get(app, vars[i].key);
+        char *t;
+        int rc;
+
+        if (v == NULL)
+            continue;
+        if ((t = json_dumps(v, JSON_COMPACT)) == NULL)
+            return -1;
+        rc = asprintf(&env[*n], "%s=%s", vars[i].var, t);
+        free(t);
+        if (rc < 0) {
+            env[*n] = NULL;
+            return -1;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+/* The php options (src/runtime/php/options.c): root, script, index as
+ * they are, targets and options as JSON. */
+static int php_env(char **env, size_t *n, json_t *app)
+{
+    static const opt_var_t strs[] = {
+        { "root", "WARREN_PHP_ROOT" }, { "script", "WARREN_PHP_SCRIPT" },
+        { "index", "WARREN_PHP_INDEX" },
+    }, objs[] = {
+        { "targets", "WARREN_PHP_TARGETS" }, { "options", "WARREN_PHP_OPTIONS" },
+    };
+
+    if (plain_env(env, n, app, strs, sizeof(strs) / sizeof(strs[0])) < 0)
+        return -1;
+    return json_env(env, n, app, objs, sizeof(objs) / sizeof(objs[0]));
+}
+
 /* The perl options (src/runtime/perl/main.c). */
 static int perl_env(char **env, size_t *n, json_t *app)
 {
@@ -312,11 +315,28 @@ static int ruby_env(char **env, size_t *n, json_t *app)
     return plain_env(env, n, app, vars, sizeof(vars) / sizeof(vars[0]));
 }
 
+/* The java options (src/runtime/java/main.c): the arrays as JSON. */
+static int java_env(char **env, size_t *n, json_t *app)
+{
+    static const opt_var_t vars[] = {
+        { "webapp", "WARREN_JAVA_WEBAPP" },
+        { "threads", "WARREN_JAVA_THREADS" },
+        { "thread_stack_size", "WARREN_JAVA_THREAD_STACK_SIZE" },
+    }, arrays[] = {
+        { "classpath", "WARREN_JAVA_CLASSPATH" }, { "options", "WARREN_JAVA_OPTIONS" },
+    };
+
+    if (plain_env(env, n, app, vars, sizeof(vars) / sizeof(vars[0])) < 0)
+        return -1;
+    return json_env(env, n, app, arrays, sizeof(arrays) / sizeof(arrays[0]));
+}
+
 static const runtime_t runtime_table[] = {
-    { "python", WR_PYTHON_RUNTIME, WR_PYTHON_DIRS, python_env },
-    { "php", WR_PHP_RUNTIME, WR_PHP_DIRS, php_env },
-    { "perl", WR_PERL_RUNTIME, WR_PERL_DIRS, perl_env },
-    { "ruby", WR_RUBY_RUNTIME, WR_RUBY_DIRS, ruby_env },
+    { "python", WR_PYTHON_RUNTIME, WR_PYTHON_DIRS, python_env, 1 },
+    { "php", WR_PHP_RUNTIME, WR_PHP_DIRS, php_env, 1 },
+    { "perl", WR_PERL_RUNTIME, WR_PERL_DIRS, perl_env, 1 },
+    { "ruby", WR_RUBY_RUNTIME, WR_RUBY_DIRS, ruby_env, 1 },
+    { "java", WR_JAVA_RUNTIME, WR_JAVA_DIRS, java_env, 0 },
 };
 
 /* The runtime of an app type ("python 3.11" is python's), or NULL. */
@@ -379,7 +399,7 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
                      : WR_APP_DEFAULT_CONCURRENCY;
     s->name = strdup(name);
     if (rt != NULL) {
-        s->zygote = 1;
+        s->zygote = rt->zygote;
         if (asprintf(&s->executable, "%s/%s", runtimes, rt->program) < 0)
             s->executable = NULL;
     } else {

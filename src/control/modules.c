@@ -24,6 +24,9 @@
 #ifndef WR_RUBY_VERSION
 #define WR_RUBY_VERSION ""
 #endif
+#ifndef WR_JAVA_VERSION
+#define WR_JAVA_VERSION ""
+#endif
 
 json_t *wr_ctl_modules(const char *runtimes)
 {
@@ -34,6 +37,7 @@ json_t *wr_ctl_modules(const char *runtimes)
         { "php", WR_PHP_RUNTIME, WR_PHP_VERSION },
         { "perl", WR_PERL_RUNTIME, WR_PERL_VERSION },
         { "ruby", WR_RUBY_RUNTIME, WR_RUBY_VERSION },
+        { "java", WR_JAVA_RUNTIME, WR_JAVA_VERSION },
     };
     json_t *modules = json_object();
     char path[4096];

@@ -61,6 +61,15 @@ def _version(cmd):
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def _java_version():
+    """The JDK's JAVA_VERSION, which warren-java was built against."""
+    with open("/usr/lib/jvm/java-17-openjdk-amd64/release") as f:
+        for line in f:
+            if line.startswith("JAVA_VERSION="):
+                return line.split("=", 1)[1].strip().strip('"')
+    raise AssertionError("no JAVA_VERSION in the JDK's release file")
+
+
 def test_status_modules_are_the_runtimes_in_modulesdir(warren_factory):
     """Unit 1.33's /status "modules": each language runtime found in
     --modulesdir, with the version of the language it embeds and its path
@@ -76,6 +85,7 @@ def test_status_modules_are_the_runtimes_in_modulesdir(warren_factory):
                                 "import platform; print(platform.python_version())"]),
             "perl": _version(["perl", "-e", 'printf "%vd", $^V']),
             "ruby": _version(["ruby", "-e", "print RUBY_VERSION"]),
+            "java": _java_version(),
         }
         assert j == {t: {"version": v, "lib": os.path.join(rt, "warren-" + t)}
                      for t, v in want.items()}, j

@@ -383,8 +383,6 @@ VALID_UNSUPPORTED = [
     ("wasm", lambda c: c["applications"].__setitem__(
         "wa", {"type": "wasm", "module": "/srv/app.wasm", "request_handler": "h",
                "malloc_handler": "m", "free_handler": "f"})),
-    ("java", lambda c: c["applications"].__setitem__(
-        "jv", {"type": "java", "webapp": "/srv/app.war"})),
 ]
 
 

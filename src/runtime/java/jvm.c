@@ -1,0 +1,279 @@
+/*
+ * The Java virtual machine of a worker, and the three entry points of the
+ * servlet container (warren.Container, in build/java/warren.jar): init
+ * once, serve per request, destroy when the router closes the channel.
+ *
+ * A JVM cannot be forked once started (its threads do not survive fork),
+ * so unlike the other runtimes there is no zygote: each worker starts its
+ * own JVM and loads the webapp itself.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/java/wjv.h"
+
+/* Debian's javax.servlet API (libservlet-api-java): the webapp's compile
+ * time classpath, and so its run time one. */
+#ifndef WJV_SERVLET_JAR
+#define WJV_SERVLET_JAR "/usr/share/java/servlet-api.jar"
+#endif
+/* The container, beside the program: MODULESDIR/java/warren.jar. */
+#define WJV_JAR_REL "java/warren.jar"
+
+/* ------------------------------------------------------------ exceptions */
+
+/* Throwable.toString() of t, into buf. */
+static void throwable_text(JNIEnv *env, jthrowable t, char *buf, size_t len)
+{
+    jclass c = (*env)->GetObjectClass(env, t);
+    jmethodID m = (*env)->GetMethodID(env, c, "toString", "()Ljava/lang/String;");
+    jstring s = m ? (*env)->CallObjectMethod(env, t, m) : NULL;
+    const char *u = s ? (*env)->GetStringUTFChars(env, s, NULL) : NULL;
+
+    snprintf(buf, len, "%s", u ? u : "an exception that cannot say what it is");
+    if (u != NULL)
+        (*env)->ReleaseStringUTFChars(env, s, u);
+    (*env)->ExceptionClear(env);
+}
+
+void wjv_log_exception(JNIEnv *env, const char *what)
+{
+    jthrowable t = (*env)->ExceptionOccurred(env);
+    char text[1024];
+
+    if (t == NULL) {
+        wjv_log("%s: failed", what);
+        return;
+    }
+    (*env)->ExceptionDescribe(env);     /* the stack trace, on stderr */
+    (*env)->ExceptionClear(env);
+    throwable_text(env, t, text, sizeof(text));
+    (*env)->DeleteLocalRef(env, t);
+    wjv_log("%s: %s", what, text);      /* last: the cause the API reports */
+}
+
+/* ------------------------------------------------------------- start-up */
+
+static char *join_path(char **items, const char *first, const char *second)
+{
+    size_t len = strlen(first) + strlen(second) + 2;
+    char *s, *p;
+
+    for (size_t i = 0; items && items[i]; i++)
+        len += strlen(items[i]) + 1;
+    if ((s = malloc(len)) == NULL)
+        return NULL;
+    p = s + sprintf(s, "%s:%s", first, second);
+    for (size_t i = 0; items && items[i]; i++)
+        p += sprintf(p, ":%s", items[i]);
+    return s;
+}
+
+/* The container's jar: next to this program (the modules directory). */
+static int jar_path(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+
+    if (n < 0) {
+        wjv_log("readlink(/proc/self/exe) failed: %s", strerror(errno));
+        return -1;
+    }
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    if ((size_t) snprintf(buf, len, "%s/" WJV_JAR_REL, exe) >= len) {
+        wjv_log("%s/" WJV_JAR_REL ": path too long", exe);
+        return -1;
+    }
+    if (access(buf, R_OK) < 0) {
+        wjv_log("access(%s) failed: %s", buf, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int create_vm(wjv_jvm_t *j, const wjv_options_t *o, JNIEnv **env)
+{
+    char jar[PATH_MAX], *cp_opt = NULL, *cp;
+    JavaVMOption *opts;
+    JavaVMInitArgs args = { .version = JNI_VERSION_10, .ignoreUnrecognized = JNI_FALSE };
+    size_t n = 0, nuser = 0;
+    jint rc;
+
+    if (jar_path(jar, sizeof(jar)) < 0)
+        return -1;
+    while (o->jvm_options && o->jvm_options[nuser])
+        nuser++;
+    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR);
+    opts = calloc(nuser + 2, sizeof(*opts));
+    if (cp == NULL || opts == NULL || asprintf(&cp_opt, "-Djava.class.path=%s", cp) < 0) {
+        wjv_log("out of memory for the JVM's options");
+        free(cp);
+        free(opts);
+        return -1;
+    }
+    free(cp);
+    opts[n++].optionString = cp_opt;
+    /* The JVM keeps its hands off SIGTERM and SIGINT: the process manager's
+     * signals end the worker as they end every other. */
+    opts[n++].optionString = "-Xrs";
+    for (size_t i = 0; i < nuser; i++)
+        opts[n++].optionString = o->jvm_options[i];
+    args.options = opts;
+    args.nOptions = (jint) n;
+    rc = JNI_CreateJavaVM(&j->vm, (void **) env, &args);
+    free(cp_opt);
+    free(opts);
+    if (rc != JNI_OK) {
+        wjv_log("JNI_CreateJavaVM failed (%d): a bad entry in \"options\"?", (int) rc);
+        return -1;
+    }
+    return 0;
+}
+
+static jobjectArray string_array(JNIEnv *env, char **items)
+{
+    jsize n = 0;
+    jclass sc = (*env)->FindClass(env, "java/lang/String");
+    jobjectArray a;
+
+    while (items && items[n])
+        n++;
+    a = sc ? (*env)->NewObjectArray(env, n, sc, NULL) : NULL;
+    for (jsize i = 0; a != NULL && i < n; i++) {
+        jstring s = (*env)->NewStringUTF(env, items[i]);
+        if (s == NULL)
+            return NULL;
+        (*env)->SetObjectArrayElement(env, a, i, s);
+        (*env)->DeleteLocalRef(env, s);
+    }
+    return a;
+}
+
+/* Finds warren.Container and runs its init. */
+static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
+{
+    jclass c = (*env)->FindClass(env, "warren/Container");
+    jmethodID init;
+    jstring webapp, tmp;
+    jobjectArray cp;
+
+    if (c == NULL) {
+        wjv_log_exception(env, "warren.jar: class warren.Container");
+        return -1;
+    }
+    j->container = (*env)->NewGlobalRef(env, c);
+    init = (*env)->GetStaticMethodID(env, c, "init",
+                                     "(Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)V");
+    j->serve = (*env)->GetStaticMethodID(env, c, "serve", "(J)Z");
+    j->destroy = (*env)->GetStaticMethodID(env, c, "destroy", "()V");
+    if (init == NULL || j->serve == NULL || j->destroy == NULL) {
+        wjv_log_exception(env, "warren.jar: warren.Container's methods");
+        return -1;
+    }
+    webapp = (*env)->NewStringUTF(env, o->webapp);
+    tmp = (*env)->NewStringUTF(env, j->tmpdir);
+    cp = string_array(env, o->classpath);
+    if (webapp == NULL || tmp == NULL || cp == NULL) {
+        wjv_log_exception(env, "out of memory");
+        return -1;
+    }
+    (*env)->CallStaticVoidMethod(env, c, init, webapp, cp, tmp);
+    if ((*env)->ExceptionCheck(env)) {
+        wjv_log_exception(env, "webapp");
+        return -1;
+    }
+    return 0;
+}
+
+/* A scratch directory of this process (an unpacked .war lives there). */
+static int make_tmpdir(wjv_jvm_t *j)
+{
+    const char *base = getenv("TMPDIR");
+
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    if (asprintf(&j->tmpdir, "%s/warren-java.XXXXXX", base) < 0) {
+        j->tmpdir = NULL;
+        wjv_log("out of memory");
+        return -1;
+    }
+    if (mkdtemp(j->tmpdir) == NULL) {
+        wjv_log("mkdtemp(%s) failed: %s", j->tmpdir, strerror(errno));
+        free(j->tmpdir);
+        j->tmpdir = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (remove(path) < 0)
+        wjv_log("remove(%s) failed: %s", path, strerror(errno));
+    return 0;                   /* go on with the rest */
+}
+
+static void remove_tmpdir(wjv_jvm_t *j)
+{
+    if (j->tmpdir == NULL)
+        return;
+    nftw(j->tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(j->tmpdir);
+    j->tmpdir = NULL;
+}
+
+int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o)
+{
+    JNIEnv *env;
+
+    memset(j, 0, sizeof(*j));
+    if (make_tmpdir(j) < 0)
+        return -1;
+    if (create_vm(j, o, &env) < 0 || wjv_natives_register(env) < 0
+        || container_init(j, env, o) < 0) {
+        remove_tmpdir(j);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- requests */
+
+void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req)
+{
+    jboolean ok = (*env)->CallStaticBooleanMethod(env, j->container, j->serve,
+                                                  (jlong) (intptr_t) req);
+
+    /* serve() catches everything itself; anything escaping is a bug of
+     * the container, logged, and the request is cut rather than lost. */
+    if ((*env)->ExceptionCheck(env)) {
+        wjv_log_exception(env, "warren.Container.serve");
+        ok = JNI_FALSE;
+    }
+    if (ok)
+        warren_finish(req);
+    else
+        warren_abort(req);
+}
+
+void wjv_jvm_stop(wjv_jvm_t *j)
+{
+    JNIEnv *env;
+
+    if (j->vm != NULL && (*j->vm)->GetEnv(j->vm, (void **) &env, JNI_VERSION_10) == JNI_OK) {
+        (*env)->CallStaticVoidMethod(env, j->container, j->destroy);
+        if ((*env)->ExceptionCheck(env))
+            wjv_log_exception(env, "warren.Container.destroy");
+    }
+    remove_tmpdir(j);
+}

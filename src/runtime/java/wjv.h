@@ -1,0 +1,59 @@
+/*
+ * warren-java: the parts of the Java runtime (main.c: options and serving
+ * threads; jvm.c: the virtual machine and the container's entry points;
+ * natives.c: warren.Native, the container's way to the channel).
+ */
+#ifndef WR_RUNTIME_JAVA_H
+#define WR_RUNTIME_JAVA_H
+
+#include <jni.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "warren.h"
+#include "runtime/common/log.h"
+
+#define WJV_PROGRAM "warren-java"
+
+#define wjv_log wr_rt_log
+
+typedef struct {
+    const char  *webapp;        /* "webapp": a .war file or a directory */
+    char       **classpath;     /* "classpath", NULL-terminated */
+    char       **jvm_options;   /* "options", NULL-terminated */
+    unsigned     threads;
+    size_t       stack_size;    /* 0: the default */
+} wjv_options_t;
+
+/* The virtual machine and what the runtime calls in it. */
+typedef struct {
+    JavaVM     *vm;
+    jclass      container;      /* warren.Container (global ref) */
+    jmethodID   serve;          /* static boolean serve(long) */
+    jmethodID   destroy;        /* static void destroy() */
+    char       *tmpdir;         /* the container's scratch directory */
+} wjv_jvm_t;
+
+/*
+ * Starts the JVM with warren.jar, Debian's servlet API and the "options",
+ * registers warren.Native and runs warren.Container.init: the webapp is
+ * loaded when it returns 0. -1 after logging the cause as the last line
+ * (the control API reports it).
+ */
+int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o);
+
+/* Serves one request in the calling (attached) thread and ends it. */
+void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req);
+
+/* The webapp's destroy (servlets, filters, listeners), then the scratch
+ * directory goes. The JVM itself is left to the process's exit. */
+void wjv_jvm_stop(wjv_jvm_t *j);
+
+/* Logs a pending Java exception (its stack trace, then what, the cause
+ * as one line) and clears it. */
+void wjv_log_exception(JNIEnv *env, const char *what);
+
+/* Registers the methods of warren.Native. 0, or -1 logged. */
+int wjv_natives_register(JNIEnv *env);
+
+#endif
