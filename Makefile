@@ -168,7 +168,7 @@ build/fuzz/%: tests/fuzz/%.c build/fuzzobj/libwarren-core.a
 	@$(if $(Q),echo "  LD-FUZZ $@")
 	$(Q)$(CLANG) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby build/warren-java build/node/unit-http
+run: deps build/warrend build/warren build/warren-python build/warren-php build/warren-perl build/warren-ruby build/warren-java build/demo/java/WEB-INF/classes/Hello.class build/node/unit-http
 	@scripts/run.sh
 
 # SpiderMonkey's GC heap hides its allocations from LeakSanitizer.
@@ -190,7 +190,7 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-integration: build/warrend build/warren build/warrend-asan build/node/unit-http build/warren-java $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
+integration: build/warrend build/warren build/warrend-asan build/node/unit-http build/warren-java build/demo/java/WEB-INF/classes/Hello.class $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    WARREN_PERL_BIN=$(CURDIR)/build/warren-perl-asan \
@@ -412,6 +412,12 @@ build/java/warren.jar: $(JV_JAVA)
 	$(Q)$(JAVA_HOME)/bin/jar --create --file $@.tmp -C build/java/classes . && mv $@.tmp $@
 
 all: build/warren-java
+
+# make run's Java demo webapp (scripts/demo/java): a directory webapp.
+build/demo/java/WEB-INF/classes/Hello.class: scripts/demo/java/Hello.java
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  JAVAC   $@")
+	$(Q)$(JAVA_HOME)/bin/javac --release 17 -nowarn -cp $(SERVLET_JAR) -d $(dir $@) $<
 # ---- end java runtime
 
 # GET /status "modules": the version of each language the runtimes embed.

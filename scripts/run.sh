@@ -16,13 +16,14 @@ cp "$top/scripts/demo/php/index.php" "$app/php/"
 cp "$top/scripts/demo/perl/app.psgi" "$app/perl/"
 cp "$top/scripts/demo/ruby/config.ru" "$app/ruby/"
 cp "$top/scripts/demo/node/app.js" "$app/node/"
+rm -rf "$app/java" && cp -r "$top/build/demo/java" "$app/java"
 rm -rf "$app/node/node_modules/unit-http"
 cp -r "$top/build/node/unit-http" "$app/node/node_modules/"
 chmod -R a+rX "$run"
 chmod a+x "$top/build"
 
 # The router and the demo app run as nobody: they must reach the demo files
-# and the runtimes (build/warren-python, -php, -perl, -ruby). A checkout nobody cannot enter (root's home is
+# and the runtimes (build/warren-python, -php, -perl, -ruby, -java and java/warren.jar). A checkout nobody cannot enter (root's home is
 # 0700) gets them staged in /run/warren-demo (only root writes /run).
 if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
     stage=/run/warren-demo
@@ -34,10 +35,12 @@ if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.h
     cp "$top/scripts/demo/perl/app.psgi" "$stage/app/perl/"
     cp "$top/scripts/demo/ruby/config.ru" "$stage/app/ruby/"
     cp "$top/scripts/demo/node/app.js" "$stage/app/node/"
+    rm -rf "$stage/app/java" && cp -r "$top/build/demo/java" "$stage/app/java"
     rm -rf "$stage/app/node/node_modules/unit-http"
     cp -r "$top/build/node/unit-http" "$stage/app/node/node_modules/"
     cp "$top/build/warren-python" "$top/build/warren-php" "$top/build/warren-perl" \
-       "$top/build/warren-ruby" "$stage/modules/"
+       "$top/build/warren-ruby" "$top/build/warren-java" "$stage/modules/"
+    mkdir -p "$stage/modules/java" && cp "$top/build/java/warren.jar" "$stage/modules/java/"
     chmod -R a+rX "$stage"
     www="$stage/www"
     app="$stage/app"
@@ -76,6 +79,7 @@ Warren is starting in the foreground (Ctrl-C stops it). Try, from another shell:
   curl -i http://127.0.0.1:8300/perl/            # a Perl PSGI app, sandboxed
   curl -i http://127.0.0.1:8300/ruby/            # a Ruby Rack app, sandboxed
   curl -i http://127.0.0.1:8300/node/            # a Node.js app written for Unit, sandboxed
+  curl -i http://127.0.0.1:8300/java/            # a Java servlet, sandboxed
   curl -i --cacert $run/demo.crt https://localhost:8343/   # the same over TLS (HTTP/2)
   curl -i --http2-prior-knowledge http://127.0.0.1:8300/hello   # HTTP/2 in cleartext
   curl --unix-socket $sock http://localhost/     # the control API

@@ -1,6 +1,6 @@
 """`make run`'s demo configuration (scripts/demo) stays valid and serves:
 the static page, the return action and the sandboxed Python, PHP, Perl,
-Ruby and Node.js apps."""
+Ruby, Node.js and Java apps."""
 
 import json
 import os
@@ -27,6 +27,8 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
             with open(os.path.join(DEMO, rel), "rb") as f:
                 hh.write(app, rel, f.read())
         wh.node_package(os.path.join(app, "node"))
+        shutil.copytree(os.path.join(wh.REPO, "build", "demo", "java"), os.path.join(app, "java"))
+        subprocess.run(["chmod", "-R", "a+rX", os.path.join(app, "java")], check=True)
         w = warren_factory(extra_args=["--modulesdir", rt])
         port, tport = wh.free_port(), wh.free_port()
         pki = th.PKI(str(tmp_path))
@@ -64,6 +66,10 @@ def test_demo_config_serves_page_return_and_app(warren_factory, tmp_path):
         assert r.status == 200, r
         assert r.body.startswith(b"Hello from a Warren Node.js worker (Node v"), r.body
         assert b"GET /node/z?d=4" in r.body, r.body
+        r = hh.get(port, "/java/w?e=5")
+        assert r.status == 200, r
+        assert r.body.startswith(b"Hello from a Warren Java worker (Java 17."), r.body
+        assert b"GET /java/w?e=5" in r.body, r.body
         r, _ = th.tls_get(tport, th.client_ctx(pki.cafile), "/hello")
         assert r.status == 200 and r.header("X-Demo"), r
         # HTTP/2 is on in the demo: over TLS (ALPN) and in cleartext.
