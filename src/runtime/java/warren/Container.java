@@ -1,0 +1,157 @@
+package warren;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import javax.servlet.DispatcherType;
+import javax.servlet.RequestDispatcher;
+import javax.servlet.ServletException;
+import javax.servlet.ServletRequestEvent;
+import javax.servlet.ServletRequestListener;
+import javax.servlet.http.HttpServletResponse;
+
+/*
+ * Warren's servlet container, as warren-java (src/runtime/java/jvm.c) calls
+ * it: init once per worker, serve for every request (on any of the worker's
+ * threads), destroy when the router lets the worker go.
+ */
+public final class Container {
+    private static WebApp app;
+
+    private Container() {
+    }
+
+    public static void init(String webapp, String[] classpath, String tmpdir) throws Exception {
+        app = WebApp.load(webapp, classpath, tmpdir);
+    }
+
+    public static void destroy() {
+        if (app != null)
+            app.stop();
+        System.out.flush();
+        System.err.flush();
+    }
+
+    /*
+     * One request, start to end. True when the response went out whole
+     * (warren-java then finishes the request), false when it must be cut:
+     * the client or the channel failed, or an error came after the head.
+     */
+    public static boolean serve(long handle) {
+        Thread t = Thread.currentThread();
+        t.setContextClassLoader(app.loader);
+        Request req;
+        try {
+            req = new Request(handle, app);
+        } catch (RuntimeException e) {
+            app.log("warren: a request head that cannot be read", e);
+            return false;
+        }
+        Response resp = new Response(handle, req);
+        req.response = resp;
+        ServletRequestEvent event = new ServletRequestEvent(app.context, req);
+        for (ServletRequestListener l : app.listeners(ServletRequestListener.class))
+            l.requestInitialized(event);
+        try {
+            dispatch(req, resp);
+            if (resp.errorStatus != 0 && !resp.broken)
+                errorPage(req, resp, resp.errorStatus, resp.errorMessage, null);
+            if (!resp.broken)
+                resp.complete();
+        } catch (IOException e) {
+            if (!resp.broken)
+                app.log("warren: " + req.method + " " + req.target + ": the response failed", e);
+            return false;
+        } finally {
+            for (ServletRequestListener l : app.listeners(ServletRequestListener.class))
+                l.requestDestroyed(event);
+        }
+        return !resp.broken;
+    }
+
+    /* The servlet and its filters; an exception becomes its error page. */
+    private static void dispatch(Request req, Response resp) throws IOException {
+        Mapper.Match m = app.mapper.match(req.path);
+        req.match = m;
+        req.servletPath = m.servletPath;
+        req.pathInfo = m.pathInfo;
+        try {
+            Dispatcher.run(app, DispatcherType.REQUEST, req, resp, m.servlet, req.path);
+        } catch (IOException | ServletException | RuntimeException | Error e) {
+            if (resp.broken)
+                return;         // the client left: nothing to answer, nothing to log
+            Throwable cause = rootOf(e);
+            app.log("warren: " + req.method + " " + req.target + ": " + cause, cause);
+            if (resp.isCommitted()) {
+                resp.broken = true;     // a head went out: the connection is cut
+                return;
+            }
+            resp.reset();
+            resp.clearError();
+            errorPage(req, resp, HttpServletResponse.SC_INTERNAL_SERVER_ERROR, null, cause);
+        }
+    }
+
+    /* ServletException wraps the servlet's own exception. */
+    private static Throwable rootOf(Throwable e) {
+        while (e instanceof ServletException && ((ServletException) e).getRootCause() != null)
+            e = ((ServletException) e).getRootCause();
+        return e;
+    }
+
+    /* The webapp's error page for the exception or status, else a short
+     * page of ours. Never the stack trace: that is in the error log. */
+    private static void errorPage(Request req, Response resp, int status, String message, Throwable cause)
+            throws IOException {
+        String location = cause != null ? locationFor(cause) : null;
+        if (location == null)
+            location = app.errorCodes.get(status);
+        if (location == null)
+            location = app.defaultErrorPage;
+        resp.clearError();
+        resp.resetBuffer();
+        resp.setStatus(status);
+        if (location != null && app.mapper.match(location.split("\\?")[0]) != null) {
+            Map<String, Object> attrs = new LinkedHashMap<>();
+            attrs.put(RequestDispatcher.ERROR_STATUS_CODE, status);
+            attrs.put(RequestDispatcher.ERROR_REQUEST_URI, req.getRequestURI());
+            attrs.put(RequestDispatcher.ERROR_SERVLET_NAME, req.match.servlet.name);
+            if (message != null)
+                attrs.put(RequestDispatcher.ERROR_MESSAGE, message);
+            if (cause != null) {
+                attrs.put(RequestDispatcher.ERROR_EXCEPTION, cause);
+                attrs.put(RequestDispatcher.ERROR_EXCEPTION_TYPE, cause.getClass());
+                attrs.put(RequestDispatcher.ERROR_MESSAGE, String.valueOf(cause.getMessage()));
+            }
+            try {
+                new Dispatcher(app, location).error(req, resp, attrs);
+                return;
+            } catch (ServletException | RuntimeException e) {
+                app.log("warren: the error page " + location + " failed", e);
+                if (resp.isCommitted()) {
+                    resp.broken = true;
+                    return;
+                }
+                resp.reset();
+                resp.setStatus(status);
+            }
+        }
+        resp.setContentType("text/html;charset=UTF-8");
+        PrintWriter w = resp.getWriter();
+        String title = status + (message != null ? " " + Http.escapeHtml(message) : "");
+        w.print("<!DOCTYPE html><html><head><title>" + title + "</title></head><body><h1>"
+                + title + "</h1><hr><p>Warren</p></body></html>\n");
+    }
+
+    /* The error-page of the exception's class or its nearest superclass. */
+    private static String locationFor(Throwable t) {
+        for (Class<?> c = t.getClass(); c != null; c = c.getSuperclass()) {
+            String l = app.errorTypes.get(c.getName());
+            if (l != null)
+                return l;
+        }
+        return null;
+    }
+}

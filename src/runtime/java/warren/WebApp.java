@@ -1,0 +1,409 @@
+package warren;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.EventListener;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
+
+import javax.servlet.DispatcherType;
+import javax.servlet.Filter;
+import javax.servlet.Servlet;
+import javax.servlet.ServletContainerInitializer;
+import javax.servlet.ServletContextEvent;
+import javax.servlet.ServletContextListener;
+import javax.servlet.ServletException;
+import javax.servlet.ServletResponse;
+import javax.servlet.ServletResponseWrapper;
+import javax.servlet.annotation.HandlesTypes;
+import javax.servlet.annotation.MultipartConfig;
+import javax.servlet.annotation.WebFilter;
+import javax.servlet.annotation.WebInitParam;
+import javax.servlet.annotation.WebListener;
+import javax.servlet.annotation.WebServlet;
+import javax.servlet.MultipartConfigElement;
+
+/*
+ * The webapp: where its files are, its class loader, and everything it
+ * declares (web.xml, annotations, ServletContainerInitializers), started in
+ * the specification's order: initializers, context listeners, filters,
+ * load-on-startup servlets. Registration is open only until then.
+ */
+final class WebApp {
+    final File root;
+    final URLClassLoader loader;
+    final Context context = new Context(this);
+    final Mapper mapper = new Mapper();
+    final Sessions sessions = new Sessions(this);
+    final Map<String, ServletHolder> servlets = new LinkedHashMap<>();
+    final Map<String, FilterHolder> filters = new LinkedHashMap<>();
+    final List<FilterHolder.FilterMap> filterMaps = new CopyOnWriteArrayList<>();
+    private final List<EventListener> listeners = new CopyOnWriteArrayList<>();
+    final List<String> welcomeFiles = new ArrayList<>();
+    final Map<Integer, String> errorCodes = new LinkedHashMap<>();
+    final Map<String, String> errorTypes = new LinkedHashMap<>();
+    String defaultErrorPage;
+    final Map<String, String> mimeTypes = new LinkedHashMap<>();
+    String displayName;
+    String requestEncoding, responseEncoding;
+    ServletHolder defaultServlet;
+    private volatile boolean started;
+    private int matchAfterStart;        // filterMaps index where "isMatchAfter" ones begin
+
+    private WebApp(File root, URLClassLoader loader) {
+        this.root = root;
+        this.loader = loader;
+    }
+
+    /* Loads and starts the webapp; any failure is an exception naming its cause. */
+    static WebApp load(String webapp, String[] classpath, String tmpdir) throws Exception {
+        File root = unpacked(new File(webapp), new File(tmpdir));
+        WebApp app = new WebApp(root, classLoader(root, classpath));
+        Thread t = Thread.currentThread();
+        ClassLoader old = t.getContextClassLoader();
+        t.setContextClassLoader(app.loader);
+        try {
+            app.declare(WebXml.read(new File(root, "WEB-INF/web.xml")));
+            app.start();
+        } finally {
+            t.setContextClassLoader(old);
+        }
+        return app;
+    }
+
+    /* A .war is unpacked into tmpdir; a directory is used in place. */
+    private static File unpacked(File webapp, File tmpdir) throws IOException {
+        if (webapp.isDirectory())
+            return webapp.getCanonicalFile();
+        if (!webapp.isFile())
+            throw new java.io.FileNotFoundException("webapp " + webapp + ": no such file or directory");
+        File dir = new File(tmpdir, "webapp");
+        Path base = dir.toPath().toAbsolutePath().normalize();
+        try (ZipFile zip = new ZipFile(webapp)) {
+            for (ZipEntry e : java.util.Collections.list(zip.entries())) {
+                Path to = base.resolve(e.getName()).normalize();
+                if (!to.startsWith(base))
+                    throw new IOException("webapp " + webapp + ": entry " + e.getName() + " leaves the webapp");
+                if (e.isDirectory()) {
+                    Files.createDirectories(to);
+                    continue;
+                }
+                Files.createDirectories(to.getParent());
+                try (InputStream in = zip.getInputStream(e)) {
+                    Files.copy(in, to, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        } catch (java.util.zip.ZipException e) {
+            throw new IOException("webapp " + webapp + ": not a .war (zip) file: " + e.getMessage(), e);
+        }
+        return dir.getCanonicalFile();
+    }
+
+    /* WEB-INF/classes, WEB-INF/lib/*.jar, then "classpath". */
+    private static URLClassLoader classLoader(File root, String[] classpath) throws IOException {
+        List<URL> urls = new ArrayList<>();
+        File classes = new File(root, "WEB-INF/classes");
+        if (classes.isDirectory())
+            urls.add(classes.toURI().toURL());
+        File[] jars = new File(root, "WEB-INF/lib").listFiles((d, n) -> n.endsWith(".jar"));
+        if (jars != null) {
+            Arrays.sort(jars);
+            for (File j : jars)
+                urls.add(j.toURI().toURL());
+        }
+        for (String c : classpath)
+            urls.add(new File(c).toURI().toURL());
+        return new URLClassLoader("webapp", urls.toArray(new URL[0]), WebApp.class.getClassLoader());
+    }
+
+    // ---- declarations
+
+    private void declare(WebXml w) throws Exception {
+        displayName = w.displayName;
+        context.initParams.putAll(w.contextParams);
+        for (String l : w.listeners)
+            context.addListener(l);
+        for (WebXml.ServletDef d : w.servlets.values()) {
+            if (d.jspFile != null)
+                throw new ServletException("servlet \"" + d.name + "\": jsp-file " + d.jspFile
+                                           + ": JSP is not supported by Warren");
+            ServletHolder s = addServlet(d.name, d.className, null, null);
+            s.params.putAll(d.params);
+            s.loadOnStartup = d.loadOnStartup;
+            if (d.multipart)
+                s.multipart = new MultipartConfigElement("");
+            for (String p : d.patterns)
+                map(p, s);
+        }
+        for (WebXml.FilterDef d : w.filters.values())
+            addFilter(d.name, d.className, null, null).params.putAll(d.params);
+        for (WebXml.FilterMapDef d : w.filterMaps) {
+            FilterHolder f = filters.get(d.filter);
+            if (f == null)
+                throw new ServletException("filter-mapping for undeclared filter \"" + d.filter + "\"");
+            FilterHolder.FilterMap m = new FilterHolder.FilterMap(f, d.types);
+            m.patterns.addAll(d.patterns);
+            m.servlets.addAll(d.servlets);
+            addFilterMap(m, false);
+        }
+        welcomeFiles.addAll(w.welcomeGiven ? w.welcomeFiles : List.of("index.html", "index.htm"));
+        errorCodes.putAll(w.errorCodes);
+        errorTypes.putAll(w.errorTypes);
+        defaultErrorPage = w.defaultErrorPage;
+        mimeTypes.putAll(w.mimeTypes);
+        sessions.timeoutMinutes = w.sessionTimeout;
+        if (w.sessionCookieName != null)
+            sessions.cookieConfig.name = w.sessionCookieName;
+        requestEncoding = w.requestEncoding;
+        responseEncoding = w.responseEncoding;
+        List<Class<?>> classes = w.metadataComplete ? List.of() : scan();
+        if (!w.metadataComplete)
+            annotations(classes);
+        initializers(classes);
+    }
+
+    private void map(String pattern, ServletHolder s) throws ServletException {
+        if (mapper.has(pattern))
+            throw new ServletException("url-pattern \"" + pattern + "\" is mapped twice");
+        s.patterns.add(pattern);
+        mapper.add(pattern, s);
+    }
+
+    /* Every class under WEB-INF/classes, loaded (not initialized). */
+    private List<Class<?>> scan() throws IOException {
+        List<Class<?>> out = new ArrayList<>();
+        Path classes = new File(root, "WEB-INF/classes").toPath();
+        if (!Files.isDirectory(classes))
+            return out;
+        try (Stream<Path> files = Files.walk(classes)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                String rel = classes.relativize(p).toString();
+                if (!rel.endsWith(".class") || rel.endsWith("module-info.class"))
+                    continue;
+                String name = rel.substring(0, rel.length() - 6).replace(File.separatorChar, '.');
+                try {
+                    out.add(Class.forName(name, false, loader));
+                } catch (ClassNotFoundException | LinkageError e) {
+                    log("annotation scan: class " + name + " cannot be loaded: " + e);
+                }
+            }
+        }
+        return out;
+    }
+
+    private void annotations(List<Class<?>> classes) throws ServletException {
+        for (Class<?> c : classes) {
+            WebServlet ws = c.getAnnotation(WebServlet.class);
+            if (ws != null && Servlet.class.isAssignableFrom(c))
+                annotatedServlet(c.asSubclass(Servlet.class), ws);
+            WebFilter wf = c.getAnnotation(WebFilter.class);
+            if (wf != null && Filter.class.isAssignableFrom(c))
+                annotatedFilter(c.asSubclass(Filter.class), wf);
+            if (c.getAnnotation(WebListener.class) != null && EventListener.class.isAssignableFrom(c))
+                context.addListener(c.asSubclass(EventListener.class));
+        }
+    }
+
+    private void annotatedServlet(Class<? extends Servlet> c, WebServlet ws) throws ServletException {
+        String name = ws.name().isEmpty() ? c.getName() : ws.name();
+        if (servlets.containsKey(name))
+            return;             // web.xml's declaration wins
+        ServletHolder s = addServlet(name, c.getName(), c, null);
+        for (WebInitParam p : ws.initParams())
+            s.params.put(p.name(), p.value());
+        s.loadOnStartup = ws.loadOnStartup();
+        MultipartConfig mc = c.getAnnotation(MultipartConfig.class);
+        if (mc != null)
+            s.multipart = new MultipartConfigElement(mc);
+        for (String p : ws.value().length > 0 ? ws.value() : ws.urlPatterns())
+            map(p, s);
+    }
+
+    private void annotatedFilter(Class<? extends Filter> c, WebFilter wf) {
+        String name = wf.filterName().isEmpty() ? c.getName() : wf.filterName();
+        if (filters.containsKey(name))
+            return;
+        FilterHolder f = addFilter(name, c.getName(), c, null);
+        for (WebInitParam p : wf.initParams())
+            f.params.put(p.name(), p.value());
+        FilterHolder.FilterMap m = new FilterHolder.FilterMap(f, EnumSet.copyOf(Arrays.asList(wf.dispatcherTypes())));
+        m.patterns.addAll(Arrays.asList(wf.value().length > 0 ? wf.value() : wf.urlPatterns()));
+        m.servlets.addAll(Arrays.asList(wf.servletNames()));
+        addFilterMap(m, false);
+    }
+
+    /* The ServletContainerInitializers of the webapp's jars, each given the
+     * scanned classes its @HandlesTypes asks for. */
+    private void initializers(List<Class<?>> classes) throws ServletException {
+        for (ServletContainerInitializer sci : ServiceLoader.load(ServletContainerInitializer.class, loader)) {
+            Set<Class<?>> wanted = new HashSet<>();
+            HandlesTypes ht = sci.getClass().getAnnotation(HandlesTypes.class);
+            if (ht != null)
+                for (Class<?> c : classes)
+                    for (Class<?> t : ht.value())
+                        if (c != t && (t.isAssignableFrom(c) || (t.isAnnotation()
+                            && c.isAnnotationPresent(t.asSubclass(java.lang.annotation.Annotation.class)))))
+                            wanted.add(c);
+            sci.onStartup(wanted.isEmpty() ? null : wanted, context);
+        }
+    }
+
+    ServletHolder addServlet(String name, String className, Class<? extends Servlet> c, Servlet instance) {
+        checkStarting();
+        if (name == null || name.isEmpty())
+            throw new IllegalArgumentException("a servlet needs a name");
+        if (servlets.containsKey(name))
+            return null;
+        ServletHolder s = new ServletHolder(this, name, className, instance);
+        s.type = c;
+        servlets.put(name, s);
+        return s;
+    }
+
+    FilterHolder addFilter(String name, String className, Class<? extends Filter> c, Filter instance) {
+        checkStarting();
+        if (name == null || name.isEmpty())
+            throw new IllegalArgumentException("a filter needs a name");
+        if (filters.containsKey(name))
+            return null;
+        FilterHolder f = new FilterHolder(this, name, className, instance);
+        f.type = c;
+        filters.put(name, f);
+        return f;
+    }
+
+    /* Mappings keep their order; "match after" ones stay after the others. */
+    void addFilterMap(FilterHolder.FilterMap m, boolean after) {
+        if (after) {
+            filterMaps.add(m);
+        } else {
+            filterMaps.add(matchAfterStart, m);
+            matchAfterStart++;
+        }
+    }
+
+    void addListener(EventListener l) {
+        listeners.add(l);
+    }
+
+    <T> List<T> listeners(Class<T> type) {
+        List<T> out = new ArrayList<>();
+        for (EventListener l : listeners)
+            if (type.isInstance(l))
+                out.add(type.cast(l));
+        return out;
+    }
+
+    void checkStarting() {
+        if (started)
+            throw new IllegalStateException("the webapp has started: registration is closed");
+    }
+
+    // ---- start and stop
+
+    private void start() throws ServletException {
+        if (!mapper.has("/")) {
+            defaultServlet = new ServletHolder(this, "default", DefaultServlet.class.getName(), new DefaultServlet(this));
+            servlets.put("default", defaultServlet);
+            mapper.add("/", defaultServlet);
+        } else {
+            defaultServlet = mapper.match("/no-such-path-" + System.nanoTime()).servlet;
+        }
+        ServletContextEvent e = new ServletContextEvent(context);
+        for (ServletContextListener l : listeners(ServletContextListener.class))
+            l.contextInitialized(e);
+        for (FilterHolder f : filters.values())
+            f.start();
+        List<ServletHolder> early = new ArrayList<>();
+        for (ServletHolder s : servlets.values())
+            if (s.loadOnStartup >= 0)
+                early.add(s);
+        early.sort((a, b) -> Integer.compare(a.loadOnStartup, b.loadOnStartup));
+        for (ServletHolder s : early)
+            s.get();
+        started = true;
+    }
+
+    /* Servlets and filters destroyed, sessions ended, then the context's
+     * listeners told, in reverse order (the specification's). */
+    void stop() {
+        for (ServletHolder s : servlets.values())
+            s.destroy();
+        for (FilterHolder f : filters.values())
+            f.destroy();
+        sessions.closeAll();
+        List<ServletContextListener> ls = listeners(ServletContextListener.class);
+        ServletContextEvent e = new ServletContextEvent(context);
+        for (int i = ls.size() - 1; i >= 0; i--) {
+            try {
+                ls.get(i).contextDestroyed(e);
+            } catch (RuntimeException x) {
+                log("contextDestroyed failed", x);
+            }
+        }
+        try {
+            loader.close();
+        } catch (IOException x) {
+            log("closing the webapp's class loader failed", x);
+        }
+    }
+
+    // ---- what requests use
+
+    /* The filters of a dispatch, in mapping order, each once. */
+    List<FilterHolder> filtersFor(DispatcherType type, String path, String servletName) {
+        List<FilterHolder> out = new ArrayList<>();
+        for (FilterHolder.FilterMap m : filterMaps)
+            if (m.applies(type, path == null ? "" : path, servletName) && !out.contains(m.filter))
+                out.add(m.filter);
+        return out;
+    }
+
+    /* A webapp path's file, or null when it would leave the webapp. */
+    File file(String path) {
+        if (path == null || !path.startsWith("/"))
+            return null;
+        File f = new File(root, path);
+        try {
+            String canon = f.getCanonicalPath();
+            String base = root.getPath();
+            if (!canon.equals(base) && !canon.startsWith(base + File.separator))
+                return null;
+        } catch (IOException e) {
+            return null;
+        }
+        return f;
+    }
+
+    Response unwrap(ServletResponse r) {
+        while (r instanceof ServletResponseWrapper)
+            r = ((ServletResponseWrapper) r).getResponse();
+        return r instanceof Response ? (Response) r : null;
+    }
+
+    void log(String msg) {
+        System.err.println(msg);
+    }
+
+    void log(String msg, Throwable t) {
+        System.err.println(msg);
+        t.printStackTrace();
+    }
+}
