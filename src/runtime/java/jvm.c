@@ -7,7 +7,9 @@
  * so unlike the other runtimes there is no zygote: each worker starts its
  * own JVM and loads the webapp itself.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
@@ -15,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 
 #include "runtime/java/wjv.h"
+
+static void remove_tmpdir(wjv_jvm_t *j);
 
 /* Debian's javax.servlet API (libservlet-api-java): the webapp's compile
  * time classpath, and so its run time one. */
@@ -195,26 +200,16 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
     return 0;
 }
 
-/* A scratch directory of this process (an unpacked .war lives there). */
-static int make_tmpdir(wjv_jvm_t *j)
-{
-    const char *base = getenv("TMPDIR");
-
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    if (asprintf(&j->tmpdir, "%s/warren-java.XXXXXX", base) < 0) {
-        j->tmpdir = NULL;
-        wjv_log("out of memory");
-        return -1;
-    }
-    if (mkdtemp(j->tmpdir) == NULL) {
-        wjv_log("mkdtemp(%s) failed: %s", j->tmpdir, strerror(errno));
-        free(j->tmpdir);
-        j->tmpdir = NULL;
-        return -1;
-    }
-    return 0;
-}
+/*
+ * A scratch directory of this process (an unpacked .war lives there). A
+ * worker can be killed (SIGKILL) before it removes its own, so each holds
+ * a lock on DIR/.lock for its life, and a starting worker removes the
+ * directories whose lock it can take: their owner is gone. The lock file
+ * is locked before it gets its name, so no directory is ever seen unlocked
+ * while its owner lives.
+ */
+#define WJV_TMP_PREFIX "warren-java."
+#define WJV_LOCK_NAME  ".lock"
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -223,13 +218,78 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
     return 0;                   /* go on with the rest */
 }
 
+static void sweep_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        int fd;
+
+        if (strncmp(e->d_name, WJV_TMP_PREFIX, strlen(WJV_TMP_PREFIX)) != 0)
+            continue;
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s/" WJV_LOCK_NAME, base, e->d_name) >= sizeof(path))
+            continue;
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;           /* not ours to judge (or not yet made) */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+            nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
+static int make_tmpdir(wjv_jvm_t *j)
+{
+    const char *base = getenv("TMPDIR");
+    char tmp[PATH_MAX], lock[PATH_MAX];
+
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    sweep_stale(base);
+    if (asprintf(&j->tmpdir, "%s/" WJV_TMP_PREFIX "XXXXXX", base) < 0) {
+        j->tmpdir = NULL;
+        wjv_log("out of memory");
+        return -1;
+    }
+    if (mkdtemp(j->tmpdir) == NULL) {
+        wjv_log("mkdtemp(%s) failed: %s", j->tmpdir, strerror(errno));
+        goto fail;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/.lock-new", j->tmpdir);
+    snprintf(lock, sizeof(lock), "%s/" WJV_LOCK_NAME, j->tmpdir);
+    j->lock_fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (j->lock_fd < 0) {
+        wjv_log("open(%s) failed: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (flock(j->lock_fd, LOCK_EX) < 0 || rename(tmp, lock) < 0) {
+        wjv_log("locking %s failed: %s", lock, strerror(errno));
+        goto fail;
+    }
+    return 0;
+fail:
+    remove_tmpdir(j);
+    return -1;
+}
+
 static void remove_tmpdir(wjv_jvm_t *j)
 {
-    if (j->tmpdir == NULL)
-        return;
-    nftw(j->tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(j->tmpdir);
-    j->tmpdir = NULL;
+    if (j->tmpdir != NULL) {
+        nftw(j->tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        free(j->tmpdir);
+        j->tmpdir = NULL;
+    }
+    if (j->lock_fd >= 0) {
+        close(j->lock_fd);
+        j->lock_fd = -1;
+    }
 }
 
 int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o)
@@ -237,6 +297,7 @@ int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o)
     JNIEnv *env;
 
     memset(j, 0, sizeof(*j));
+    j->lock_fd = -1;
     if (make_tmpdir(j) < 0)
         return -1;
     if (create_vm(j, o, &env) < 0 || wjv_natives_register(env) < 0

@@ -32,6 +32,7 @@ typedef struct {
     jmethodID   serve;          /* static boolean serve(long) */
     jmethodID   destroy;        /* static void destroy() */
     char       *tmpdir;         /* the container's scratch directory */
+    int         lock_fd;        /* held for life: tmpdir is in use (jvm.c) */
 } wjv_jvm_t;
 
 /*

@@ -76,6 +76,10 @@ final class WebApp {
     static WebApp load(String webapp, String[] classpath, String tmpdir) throws Exception {
         File root = unpacked(new File(webapp), new File(tmpdir));
         WebApp app = new WebApp(root, classLoader(root, classpath));
+        File work = new File(tmpdir, "work");
+        if (!work.mkdir())
+            throw new IOException("mkdir " + work + " failed");
+        app.context.setAttribute(javax.servlet.ServletContext.TEMPDIR, work);
         Thread t = Thread.currentThread();
         ClassLoader old = t.getContextClassLoader();
         t.setContextClassLoader(app.loader);
