@@ -24,7 +24,8 @@ import javax.servlet.http.HttpServletResponse;
  * end in one message (finish).
  */
 final class Response implements HttpServletResponse {
-    static final int DEFAULT_BUFFER = 8192;
+    /* Jetty's default: most answers fit, and leave with Content-Length. */
+    static final int DEFAULT_BUFFER = 32768;
 
     private final long handle;
     private final Request request;
@@ -97,8 +98,11 @@ final class Response implements HttpServletResponse {
     private void append(byte[] b, int off, int len) throws IOException {
         if (done || ended)
             return;             // the specification: later writes are ignored
-        if (contentLength >= 0 && written + used + len > contentLength)
-            len = (int) Math.max(0, contentLength - written - used);
+        if (contentLength >= 0 && written + used + len >= contentLength) {
+            // The last bytes announced: they go with the end, not after it.
+            endWith(b, off, (int) Math.max(0, contentLength - written - used));
+            return;
+        }
         if (used + len <= buf.length) {
             System.arraycopy(b, off, buf, used, len);
             used += len;
@@ -111,8 +115,30 @@ final class Response implements HttpServletResponse {
                 transmit(b, off, len);
             }
         }
-        if (contentLength >= 0 && written + used == contentLength)
-            end();              // all that was announced: the response is over
+    }
+
+    /* The response ends with b[off..off+len): with what is buffered, in one
+     * message when it fits (head too, if not sent yet). */
+    private void endWith(byte[] b, int off, int len) throws IOException {
+        if (used + len <= buf.length) {
+            System.arraycopy(b, off, buf, used, len);
+            used += len;
+            end();
+            return;
+        }
+        ended = true;
+        if (used > 0) {
+            transmit(buf, 0, used);
+            used = 0;
+        }
+        commit();
+        try {
+            Native.writeEnd(handle, b, off, len);
+        } catch (IOException e) {
+            broken = true;
+            throw e;
+        }
+        written += len;
     }
 
     /* The head (once) and the buffer go out. */
