@@ -4,18 +4,12 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.EnumSet;
-import java.util.Enumeration;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 
 import javax.servlet.DispatcherType;
 import javax.servlet.Filter;
 import javax.servlet.FilterConfig;
 import javax.servlet.FilterRegistration;
-import javax.servlet.ServletContext;
 import javax.servlet.ServletException;
 
 /*
@@ -23,18 +17,12 @@ import javax.servlet.ServletException;
  * webapp starts), and the registration object of the dynamic API. Its
  * mappings are FilterMap entries kept in the webapp's order.
  */
-final class FilterHolder implements FilterConfig, FilterRegistration.Dynamic {
-    final WebApp app;
-    final String name;
-    final String className;
+final class FilterHolder extends Holder implements FilterConfig, FilterRegistration.Dynamic {
     Class<? extends Filter> type;
     Filter instance;
-    final Map<String, String> params = new LinkedHashMap<>();
 
     FilterHolder(WebApp app, String name, String className, Filter instance) {
-        this.app = app;
-        this.name = name;
-        this.className = className;
+        super(app, name, className);
         this.instance = instance;
     }
 
@@ -85,26 +73,11 @@ final class FilterHolder implements FilterConfig, FilterRegistration.Dynamic {
         }
     }
 
-    // ---- FilterConfig
+    // ---- FilterConfig (the rest is Holder's)
 
     @Override
     public String getFilterName() {
         return name;
-    }
-
-    @Override
-    public ServletContext getServletContext() {
-        return app.context;
-    }
-
-    @Override
-    public String getInitParameter(String n) {
-        return params.get(n);
-    }
-
-    @Override
-    public Enumeration<String> getInitParameterNames() {
-        return Collections.enumeration(params.keySet());
     }
 
     // ---- FilterRegistration.Dynamic
@@ -141,38 +114,6 @@ final class FilterHolder implements FilterConfig, FilterRegistration.Dynamic {
             if (m.filter == this)
                 out.addAll(m.patterns);
         return out;
-    }
-
-    @Override
-    public String getName() {
-        return name;
-    }
-
-    @Override
-    public String getClassName() {
-        return className;
-    }
-
-    @Override
-    public boolean setInitParameter(String n, String v) {
-        if (n == null || v == null)
-            throw new IllegalArgumentException("init parameter name and value must not be null");
-        return params.putIfAbsent(n, v) == null;
-    }
-
-    @Override
-    public Set<String> setInitParameters(Map<String, String> p) {
-        Set<String> clash = new HashSet<>();
-        p.forEach((k, v) -> {
-            if (!setInitParameter(k, v))
-                clash.add(k);
-        });
-        return clash;
-    }
-
-    @Override
-    public Map<String, String> getInitParameters() {
-        return Collections.unmodifiableMap(params);
     }
 
     @Override

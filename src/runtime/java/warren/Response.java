@@ -132,12 +132,7 @@ final class Response implements HttpServletResponse {
             used = 0;
         }
         commit();
-        try {
-            Native.writeEnd(handle, b, off, len);
-        } catch (IOException e) {
-            broken = true;
-            throw e;
-        }
+        call(() -> Native.writeEnd(handle, b, off, len));
         written += len;
     }
 
@@ -152,25 +147,30 @@ final class Response implements HttpServletResponse {
 
     private void transmit(byte[] b, int off, int len) throws IOException {
         commit();
+        call(() -> Native.write(handle, b, off, len));
+        written += len;
+    }
+
+    private interface NativeCall {
+        void run() throws IOException;
+    }
+
+    /* A call to the channel; a failure marks the request broken (the
+     * client or the channel is gone: nothing more can be answered). */
+    private void call(NativeCall c) throws IOException {
         try {
-            Native.write(handle, b, off, len);
+            c.run();
         } catch (IOException e) {
             broken = true;
             throw e;
         }
-        written += len;
     }
 
     private void commit() throws IOException {
         if (committed)
             return;
         committed = true;
-        try {
-            Native.start(handle, status, head());
-        } catch (IOException e) {
-            broken = true;
-            throw e;
-        }
+        call(() -> Native.start(handle, status, head()));
     }
 
     /* The fields as "name\0value\0...", the framing fields left to the router
@@ -209,12 +209,7 @@ final class Response implements HttpServletResponse {
                 contentLength = used;
             commit();
         }
-        try {
-            Native.writeEnd(handle, buf, 0, used);
-        } catch (IOException e) {
-            broken = true;
-            throw e;
-        }
+        call(() -> Native.writeEnd(handle, buf, 0, used));
         written += used;
         used = 0;
     }

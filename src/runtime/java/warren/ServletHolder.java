@@ -3,17 +3,13 @@ package warren;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
-import java.util.Enumeration;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 import javax.servlet.MultipartConfigElement;
 import javax.servlet.Servlet;
 import javax.servlet.ServletConfig;
-import javax.servlet.ServletContext;
 import javax.servlet.ServletException;
 import javax.servlet.ServletRegistration;
 import javax.servlet.ServletSecurityElement;
@@ -24,22 +20,16 @@ import javax.servlet.ServletSecurityElement;
  * dynamic API hands out. A servlet is created and initialized once, on
  * startup (load-on-startup) or on its first request.
  */
-final class ServletHolder implements ServletConfig, ServletRegistration.Dynamic {
-    final WebApp app;
-    final String name;
-    final String className;
+final class ServletHolder extends Holder implements ServletConfig, ServletRegistration.Dynamic {
     Class<? extends Servlet> type;
     private Servlet instance;
-    final Map<String, String> params = new LinkedHashMap<>();
     final List<String> patterns = new ArrayList<>();
     int loadOnStartup = -1;
     MultipartConfigElement multipart;
     boolean asyncSupported;
 
     ServletHolder(WebApp app, String name, String className, Servlet instance) {
-        this.app = app;
-        this.name = name;
-        this.className = className;
+        super(app, name, className);
         this.instance = instance;
     }
 
@@ -92,26 +82,11 @@ final class ServletHolder implements ServletConfig, ServletRegistration.Dynamic 
         }
     }
 
-    // ---- ServletConfig
+    // ---- ServletConfig (the rest is Holder's)
 
     @Override
     public String getServletName() {
         return name;
-    }
-
-    @Override
-    public ServletContext getServletContext() {
-        return app.context;
-    }
-
-    @Override
-    public String getInitParameter(String n) {
-        return params.get(n);
-    }
-
-    @Override
-    public Enumeration<String> getInitParameterNames() {
-        return Collections.enumeration(params.keySet());
     }
 
     // ---- ServletRegistration.Dynamic
@@ -141,38 +116,6 @@ final class ServletHolder implements ServletConfig, ServletRegistration.Dynamic 
     @Override
     public String getRunAsRole() {
         return null;
-    }
-
-    @Override
-    public String getName() {
-        return name;
-    }
-
-    @Override
-    public String getClassName() {
-        return className;
-    }
-
-    @Override
-    public boolean setInitParameter(String n, String v) {
-        if (n == null || v == null)
-            throw new IllegalArgumentException("init parameter name and value must not be null");
-        return params.putIfAbsent(n, v) == null;
-    }
-
-    @Override
-    public Set<String> setInitParameters(Map<String, String> p) {
-        Set<String> clash = new HashSet<>();
-        p.forEach((k, v) -> {
-            if (!setInitParameter(k, v))
-                clash.add(k);
-        });
-        return clash;
-    }
-
-    @Override
-    public Map<String, String> getInitParameters() {
-        return Collections.unmodifiableMap(params);
     }
 
     @Override
