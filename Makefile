@@ -390,17 +390,26 @@ build/asan/src/runtime/ruby/asan_options.o: tests/support/asan_options.c
 JAVA_HOME     ?= /usr/lib/jvm/java-17-openjdk-amd64
 SERVLET_JAR   ?= /usr/share/java/servlet-api.jar
 JV_RT_SRC     := $(wildcard src/runtime/java/*.c) $(wildcard src/runtime/common/*.c)
-JV_RT_OBJ     := $(JV_RT_SRC:%.c=build/obj/%.o)
+JV_RT_OBJ     := $(JV_RT_SRC:%.c=build/obj/%.o) build/obj/src/runtime/java/jar.o
 JV_JAVA       := $(wildcard src/runtime/java/warren/*.java)
 JV_LIBDIR      = $(JAVA_HOME)/lib/server
 
-$(JV_RT_OBJ): CPPFLAGS += -isystem $(JAVA_HOME)/include -isystem $(JAVA_HOME)/include/linux \
+# The container travels inside the program (jar.S): no path to find it by.
+build/obj/src/runtime/java/jar.o: src/runtime/java/jar.S build/java/warren.jar
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) -c -DWJV_JAR='"build/java/warren.jar"' $< -o $@
+
+$(JV_RT_SRC:%.c=build/obj/%.o): CPPFLAGS += -isystem $(JAVA_HOME)/include -isystem $(JAVA_HOME)/include/linux \
                           -DWJV_SERVLET_JAR='"$(SERVLET_JAR)"'
 
-# isolation "language_deps" of a java app: the JDK and Debian's jars.
-$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_JAVA_DIRS='"$(realpath $(JAVA_HOME)):/usr/share/java"'
+# isolation "language_deps" of a java app: the JDK, what its absolute
+# links reach (Debian keeps its configuration in /etc/java-17-openjdk and
+# its CA store in /etc/ssl/certs/java) and Debian's jars.
+JV_LINK_DIRS   = $(shell find $(JAVA_HOME)/ -path '*/man' -prune -o -type l -lname '/*' -printf '%l\n' 2>/dev/null | xargs -r -n1 dirname | sort -u | awk 'NR == 1 || index($$0, last "/") != 1 { print; last = $$0 }' | tr '\n' ':')
+$(foreach d,obj asan fuzzobj,build/$(d)/src/app/spec.o): CPPFLAGS += -DWR_JAVA_DIRS='"$(realpath $(JAVA_HOME)):$(JV_LINK_DIRS)/usr/share/java"'
 
-build/warren-java: $(JV_RT_OBJ) build/libwarren.a | build/java/warren.jar
+build/warren-java: $(JV_RT_OBJ) build/libwarren.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $(JV_RT_OBJ) build/libwarren.a -ljansson -L$(JV_LIBDIR) -ljvm -Wl,-rpath,$(JV_LIBDIR) -lpthread
 

@@ -23,7 +23,7 @@ chmod -R a+rX "$run"
 chmod a+x "$top/build"
 
 # The router and the demo app run as nobody: they must reach the demo files
-# and the runtimes (build/warren-python, -php, -perl, -ruby, -java and java/warren.jar). A checkout nobody cannot enter (root's home is
+# and the runtimes (build/warren-python, -php, -perl, -ruby, -java). A checkout nobody cannot enter (root's home is
 # 0700) gets them staged in /run/warren-demo (only root writes /run).
 if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.html"; then
     stage=/run/warren-demo
@@ -40,7 +40,6 @@ if command -v runuser >/dev/null && ! runuser -u nobody -- test -r "$www/index.h
     cp -r "$top/build/node/unit-http" "$stage/app/node/node_modules/"
     cp "$top/build/warren-python" "$top/build/warren-php" "$top/build/warren-perl" \
        "$top/build/warren-ruby" "$top/build/warren-java" "$stage/modules/"
-    mkdir -p "$stage/modules/java" && cp "$top/build/java/warren.jar" "$stage/modules/java/"
     chmod -R a+rX "$stage"
     www="$stage/www"
     app="$stage/app"

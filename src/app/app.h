@@ -76,7 +76,6 @@ typedef struct {
     uid_t      host_uid;      /* uid/gid outside a credential namespace */
     gid_t      host_gid;      /* (uid/gid: inside it) */
     wr_sb_conf_t sb;          /* "isolation" */
-    char      *lang_dirs;     /* sb.lang_dirs when made here, else NULL */
     /* "processes": an integer N is max = spare = N, not dynamic; the object
      * {max, spare, idle_timeout} is dynamic (Unit's defaults: 1, 0, 15 s). */
     int        max;           /* workers never exceed it */

@@ -122,7 +122,6 @@ typedef struct {
     const char *deps;
     int (*env)(char **env, size_t *n, json_t *app);
     int zygote;                 /* 0: each worker execs the program (a JVM cannot fork) */
-    const char *own_dir;        /* read beside the program (warren-java's java/), or NULL */
 } runtime_t;
 
 static const runtime_t *runtime_of(const char *type);
@@ -333,11 +332,11 @@ static int java_env(char **env, size_t *n, json_t *app)
 }
 
 static const runtime_t runtime_table[] = {
-    { "python", WR_PYTHON_RUNTIME, WR_PYTHON_DIRS, python_env, 1, NULL },
-    { "php", WR_PHP_RUNTIME, WR_PHP_DIRS, php_env, 1, NULL },
-    { "perl", WR_PERL_RUNTIME, WR_PERL_DIRS, perl_env, 1, NULL },
-    { "ruby", WR_RUBY_RUNTIME, WR_RUBY_DIRS, ruby_env, 1, NULL },
-    { "java", WR_JAVA_RUNTIME, WR_JAVA_DIRS, java_env, 0, "java" },
+    { "python", WR_PYTHON_RUNTIME, WR_PYTHON_DIRS, python_env, 1 },
+    { "php", WR_PHP_RUNTIME, WR_PHP_DIRS, php_env, 1 },
+    { "perl", WR_PERL_RUNTIME, WR_PERL_DIRS, perl_env, 1 },
+    { "ruby", WR_RUBY_RUNTIME, WR_RUBY_DIRS, ruby_env, 1 },
+    { "java", WR_JAVA_RUNTIME, WR_JAVA_DIRS, java_env, 0 },
 };
 
 /* The runtime of an app type ("python 3.11" is python's), or NULL. */
@@ -379,23 +378,6 @@ static int build_env(wr_app_spec_t *s, json_t *app)
     return rt != NULL ? rt->env(s->env, &n, app) : 0;
 }
 
-/* The sandbox of a runtime's app: its language's directories, and the
- * runtime's own beside its program (in the modules directory, which a
- * rootfs does not have). wr_app_spec_isolation's results. */
-static int runtime_isolation(wr_app_spec_t *s, json_t *iso, const runtime_t *rt,
-                             const char *runtimes, char *why, size_t wlen)
-{
-    if (rt == NULL || rt->own_dir == NULL)
-        return wr_app_spec_isolation(s, iso, rt ? rt->deps : NULL, why, wlen);
-    /* The sandbox keeps the string: the spec owns it. */
-    if (asprintf(&s->lang_dirs, "%s%s%s/%s", rt->deps, rt->deps[0] ? ":" : "",
-                 runtimes, rt->own_dir) < 0) {
-        s->lang_dirs = NULL;
-        return -1;
-    }
-    return wr_app_spec_isolation(s, iso, s->lang_dirs, why, wlen);
-}
-
 int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t gen,
                       uid_t def_uid, gid_t def_gid, const char *runtimes,
                       char *reason, size_t rlen)
@@ -434,8 +416,8 @@ int wr_app_spec_build(wr_app_spec_t *s, const char *name, json_t *app, uint32_t 
     s->host_uid = s->uid;
     s->host_gid = s->gid;
     s->runtime = rt != NULL;
-    switch (runtime_isolation(s, json_object_get(app, "isolation"), rt, runtimes,
-                              why, sizeof(why))) {
+    switch (wr_app_spec_isolation(s, json_object_get(app, "isolation"), rt ? rt->deps : NULL,
+                                  why, sizeof(why))) {
     case -1:
         wr_app_spec_free(s);
         return oom(reason, rlen, name);
@@ -483,6 +465,5 @@ void wr_app_spec_free(wr_app_spec_t *s)
     free(s->out_path);
     free(s->err_path);
     wr_sb_conf_free(&s->sb);
-    free(s->lang_dirs);
     memset(s, 0, sizeof(*s));
 }

@@ -209,13 +209,13 @@ def make_rootfs(w, name="root", libs=False):
 
 def site_rootfs(w, files, name="siteroot"):
     """A rootfs dir under the test's dir holding only files (relative path
-    -> text), everything readable by nobody: a language runtime's app with
-    nothing of the host but what language_deps binds in."""
+    -> text or bytes), everything readable by nobody: a language runtime's
+    app with nothing of the host but what language_deps binds in."""
     root = os.path.join(w.dir, name)
     for rel, text in files.items():
         p = os.path.join(root, rel)
         os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "w") as f:
+        with open(p, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
     for d, _, names in os.walk(root):
         os.chmod(d, 0o755)

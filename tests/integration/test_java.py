@@ -32,6 +32,7 @@ import time
 import zipfile
 
 import http_helpers as hh
+import iso_helpers as ih
 import warren_helpers as wh
 
 import pytest
@@ -212,6 +213,14 @@ public class Act extends HttpServlet {
 
     public void init() { Registry.inits.add("act"); }
 
+    /* The real uid, from the kernel (there is no /etc/passwd in a rootfs). */
+    static String uid() throws IOException {
+        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get("/proc/self/status")))
+            if (line.startsWith("Uid:"))
+                return line.split("\\s+")[1];
+        return "?";
+    }
+
     protected void service(HttpServletRequest q, HttpServletResponse r) throws IOException, ServletException {
         String what = q.getPathInfo() == null ? "" : q.getPathInfo().substring(1);
         r.setContentType("text/plain");
@@ -328,6 +337,17 @@ public class Act extends HttpServlet {
                 throw new ServletException(e);
             }
             return;
+        case "probe": {
+            StringBuilder b = new StringBuilder();
+            try (java.util.stream.Stream<java.nio.file.Path> root = java.nio.file.Files.list(java.nio.file.Paths.get("/"))) {
+                root.map(p -> p.getFileName().toString()).sorted().forEach(n -> b.append(n).append(','));
+            }
+            String host = System.getenv("HOST_FILE");
+            r.getWriter().print("pid=" + ProcessHandle.current().pid() + " root=" + b
+                + " host=" + (host != null && java.nio.file.Files.exists(java.nio.file.Paths.get(host)))
+                + " uid=" + uid());
+            return;
+        }
         case "prop":
             r.getWriter().print(System.getProperty("test.prop"));
             return;
@@ -666,6 +686,30 @@ def test_restart_and_context_destroyed(jw, built, tmp_path):
             assert f.read() == "destroyed " + pid.decode()
     finally:
         shutil.rmtree(os.path.dirname(marker), ignore_errors=True)
+
+
+def test_java_in_an_empty_rootfs(warren_factory, built):
+    """The JVM, the container and Debian's servlet API reach a rootfs that
+    holds nothing but the webapp through language_deps (the JDK,
+    /usr/share/java, and warren.jar's directory beside warren-java)."""
+    files = {}
+    for base, _, names in os.walk(built["webapp"]):
+        for n in names:
+            p = os.path.join(base, n)
+            with open(p, "rb") as f:
+                files[os.path.join("srv/shop", os.path.relpath(p, built["webapp"]))] = f.read()
+    with ih.app_in_rootfs(warren_factory, files, "shop",
+                          {"type": "java", "webapp": "/srv/shop"}) as (w, port):
+        rep = ih.fetch(port, "/act/probe").decode()
+        m = re.match(r"pid=(\d+) root=([^ ]*) host=(\w+) uid=(\d+)$", rep)
+        assert m, rep
+        assert int(m.group(1)) < 10, rep                  # its own pid namespace
+        root = set(m.group(2).strip(",").split(","))
+        assert "srv" in root and not {"home", "root", "boot", "work"} & root, rep
+        assert m.group(3) == "false", rep                 # the host's file is not there
+        assert int(m.group(4)) == wh.NOBODY_UID, rep
+        assert ih.fetch(port, "/ann") == b"ann greet=hello servletPath=/ann pathInfo=null"
+        assert ih.fetch(port, "/") == FILES["index.html"]
 
 
 # ------------------------------------------------------------------ failures

@@ -68,8 +68,7 @@ def is_zygote(pid):
 def runtimes_modulesdir():
     """A --modulesdir that user nobody can reach, holding a copy of the
     language runtimes (build/warren-python, build/warren-php,
-    build/warren-perl, build/warren-ruby, build/warren-java and its
-    java/warren.jar): the checkout itself may be
+    build/warren-perl, build/warren-ruby, build/warren-java): the checkout itself may be
     private (a clone in a 0700 directory). WARREN_PHP_BIN / WARREN_PERL_BIN
     / WARREN_RUBY_BIN name other builds of those runtimes (make integration
     runs their sanitizer builds). The caller removes it."""
@@ -82,10 +81,6 @@ def runtimes_modulesdir():
         src = other.get(rt)
         shutil.copy(src or os.path.join(REPO, "build", rt), os.path.join(d, rt))
         os.chmod(os.path.join(d, rt), 0o755)
-    # warren-java's servlet container sits beside it, as in build/.
-    os.mkdir(os.path.join(d, "java"), 0o755)
-    shutil.copy(os.path.join(REPO, "build", "java", "warren.jar"), os.path.join(d, "java"))
-    os.chmod(os.path.join(d, "java", "warren.jar"), 0o644)
     return d
 
 

@@ -28,8 +28,11 @@ static void remove_tmpdir(wjv_jvm_t *j);
 #ifndef WJV_SERVLET_JAR
 #define WJV_SERVLET_JAR "/usr/share/java/servlet-api.jar"
 #endif
-/* The container, beside the program: MODULESDIR/java/warren.jar. */
-#define WJV_JAR_REL "java/warren.jar"
+/* The container (build/java/warren.jar) travels inside the program
+ * (jar.S), so a worker needs no path of the host to find it, in a rootfs
+ * or not: it is written into the worker's scratch directory. */
+extern const unsigned char wjv_jar_start[], wjv_jar_end[];
+#define WJV_JAR_NAME "warren.jar"
 
 /* ------------------------------------------------------------ exceptions */
 
@@ -80,30 +83,38 @@ static char *join_path(char **items, const char *first, const char *second)
     return s;
 }
 
-/* The container's jar: next to this program (the modules directory). */
-static int jar_path(char *buf, size_t len)
+/* Writes the embedded container to DIR/warren.jar, its path into buf. */
+static int jar_write(const wjv_jvm_t *j, char *buf, size_t len)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    char *slash;
+    size_t size = (size_t) (wjv_jar_end - wjv_jar_start), done = 0;
+    int fd, rc = -1;
 
-    if (n < 0) {
-        wjv_log("readlink(/proc/self/exe) failed: %s", strerror(errno));
+    if ((size_t) snprintf(buf, len, "%s/" WJV_JAR_NAME, j->tmpdir) >= len) {
+        wjv_log("%s/" WJV_JAR_NAME ": path too long", j->tmpdir);
         return -1;
     }
-    exe[n] = '\0';
-    slash = strrchr(exe, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    if ((size_t) snprintf(buf, len, "%s/" WJV_JAR_REL, exe) >= len) {
-        wjv_log("%s/" WJV_JAR_REL ": path too long", exe);
+    fd = open(buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (fd < 0) {
+        wjv_log("open(%s) failed: %s", buf, strerror(errno));
         return -1;
     }
-    if (access(buf, R_OK) < 0) {
-        wjv_log("access(%s) failed: %s", buf, strerror(errno));
-        return -1;
+    while (done < size) {
+        ssize_t n = write(fd, wjv_jar_start + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            wjv_log("write(%s) failed: %s", buf, n < 0 ? strerror(errno) : "no progress");
+            goto out;
+        }
+        done += (size_t) n;
     }
-    return 0;
+    rc = 0;
+out:
+    if (close(fd) < 0 && rc == 0) {
+        wjv_log("close(%s) failed: %s", buf, strerror(errno));
+        rc = -1;
+    }
+    return rc;
 }
 
 static int create_vm(wjv_jvm_t *j, const wjv_options_t *o, JNIEnv **env)
@@ -114,7 +125,7 @@ static int create_vm(wjv_jvm_t *j, const wjv_options_t *o, JNIEnv **env)
     size_t n = 0, nuser = 0;
     jint rc;
 
-    if (jar_path(jar, sizeof(jar)) < 0)
+    if (jar_write(j, jar, sizeof(jar)) < 0)
         return -1;
     while (o->jvm_options && o->jvm_options[nuser])
         nuser++;
