@@ -71,14 +71,14 @@ final class Request implements HttpServletRequest {
         String[] f = new String(Native.head(handle), Http.LATIN1).split("\0", -1);
         method = f[0];
         target = f[1];
-        path = f[2];
+        path = new String(f[2].getBytes(Http.LATIN1), Http.UTF8);   // decoded bytes: UTF-8, as Tomcat
         query = f[3].isEmpty() && target.indexOf('?') < 0 ? null : f[3];
         protocol = f[4];
         remoteAddr = f[5];
         remotePort = Integer.parseInt(f[6]);
         localAddr = f[7];
         localPort = Integer.parseInt(f[8]);
-        serverName = f[9];
+        serverName = f[9].isEmpty() ? f[7] : f[9];                   // no Host: the listener's address
         scheme = f[10];
         for (int i = 11; i + 1 < f.length; i += 2)
             fields.add(new String[] { f[i], f[i + 1] });

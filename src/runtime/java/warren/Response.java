@@ -304,6 +304,8 @@ final class Response implements HttpServletResponse {
     public void resetBuffer() {
         if (committed)
             throw new IllegalStateException("the response is committed");
+        if (writer != null)
+            writer.drain();     // the characters the encoder still holds go too
         used = 0;
     }
 

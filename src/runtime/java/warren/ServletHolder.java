@@ -56,7 +56,7 @@ final class ServletHolder extends Holder implements ServletConfig, ServletRegist
             Class<?> c = type != null ? type : app.loader.loadClass(className);
             return (Servlet) c.getDeclaredConstructor().newInstance();
         } catch (ReflectiveOperationException | ClassCastException | LinkageError e) {
-            throw new ServletException("servlet \"" + name + "\": cannot create " + className + ": " + e, e);
+            throw new ServletException("cannot create " + className + ": " + e, e);
         }
     }
 

@@ -332,17 +332,32 @@ final class WebApp {
         }
         ServletContextEvent e = new ServletContextEvent(context);
         for (ServletContextListener l : listeners(ServletContextListener.class))
-            l.contextInitialized(e);
+            named("listener " + l.getClass().getName(), () -> l.contextInitialized(e));
         for (FilterHolder f : filters.values())
-            f.start();
+            named("filter \"" + f.name + "\" (" + f.className + ")", f::start);
         List<ServletHolder> early = new ArrayList<>();
         for (ServletHolder s : servlets.values())
             if (s.loadOnStartup >= 0)
                 early.add(s);
         early.sort((a, b) -> Integer.compare(a.loadOnStartup, b.loadOnStartup));
         for (ServletHolder s : early)
-            s.get();
+            named("servlet \"" + s.name + "\" (" + s.className + ")", s::get);
         started = true;
+    }
+
+    private interface Step {
+        void run() throws Exception;
+    }
+
+    /* A start-up step whose failure names the class that failed: the cause
+     * the control API reports must say where to look. */
+    private static void named(String what, Step step) throws ServletException {
+        try {
+            step.run();
+        } catch (Exception | LinkageError x) {
+            // A ServletException's own words, without its class once more.
+            throw new ServletException(what + ": " + (x instanceof ServletException ? x.getMessage() : x), x);
+        }
     }
 
     /* Servlets and filters destroyed, sessions ended, then the context's
@@ -374,9 +389,11 @@ final class WebApp {
     /* The filters of a dispatch, in mapping order, each once. */
     List<FilterHolder> filtersFor(DispatcherType type, String path, String servletName) {
         List<FilterHolder> out = new ArrayList<>();
-        for (FilterHolder.FilterMap m : filterMaps)
-            if (m.applies(type, path == null ? "" : path, servletName) && !out.contains(m.filter))
-                out.add(m.filter);
+        // The specification's order: url-pattern mappings, then servlet-name ones.
+        for (boolean byName : new boolean[] { false, true })
+            for (FilterHolder.FilterMap m : filterMaps)
+                if (m.applies(type, path == null ? "" : path, servletName, byName) && !out.contains(m.filter))
+                    out.add(m.filter);
         return out;
     }
 
