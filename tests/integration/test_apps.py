@@ -206,7 +206,8 @@ def test_killed_worker_is_replaced(warren):
     os.kill(ws[0], signal.SIGKILL)
     assert wh.wait_for(lambda: len(workers(w)) == 2 and ws[0] not in workers(w), 5.0), \
         w.children()
-    assert prototypes(w) == [proto]
+    # A worker being forked bears the prototype's title until its exec.
+    assert wh.wait_for(lambda: prototypes(w) == [proto], 5.0), w.children()
     assert ws[1] in workers(w)
     assert wh.wait_for(lambda: "killed by signal 9" in w.log())
     # Counted for /metrics, under the application's name.
