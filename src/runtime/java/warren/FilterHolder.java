@@ -35,7 +35,8 @@ final class FilterHolder extends Holder implements FilterConfig, FilterRegistrat
                 throw new ServletException("filter \"" + name + "\": cannot create " + className + ": " + e, e);
             }
         }
-        instance.init(this);
+        WebApp.step("filter \"" + name + "\" (" + instance.getClass().getName() + "): init",
+                    () -> instance.init(this));
     }
 
     void destroy() {

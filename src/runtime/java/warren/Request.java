@@ -78,7 +78,8 @@ final class Request implements HttpServletRequest {
         remotePort = Integer.parseInt(f[6]);
         localAddr = f[7];
         localPort = Integer.parseInt(f[8]);
-        serverName = f[9];
+        // No Host (HTTP/1.0): the name is the address the client reached.
+        serverName = !f[9].isEmpty() ? f[9] : localAddr.indexOf(':') < 0 ? localAddr : "[" + localAddr + "]";
         scheme = f[10];
         for (int i = 11; i + 1 < f.length; i += 2)
             fields.add(new String[] { f[i], f[i + 1] });

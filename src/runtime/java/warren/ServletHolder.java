@@ -65,7 +65,7 @@ final class ServletHolder extends Holder implements ServletConfig, ServletRegist
         ClassLoader old = t.getContextClassLoader();
         t.setContextClassLoader(app.loader);
         try {
-            s.init(this);
+            WebApp.step("servlet \"" + name + "\" (" + s.getClass().getName() + "): init", () -> s.init(this));
         } finally {
             t.setContextClassLoader(old);
         }

@@ -265,7 +265,8 @@ final class WebApp {
                         if (c != t && (t.isAssignableFrom(c) || (t.isAnnotation()
                             && c.isAnnotationPresent(t.asSubclass(java.lang.annotation.Annotation.class)))))
                             wanted.add(c);
-            sci.onStartup(wanted.isEmpty() ? null : wanted, context);
+            Set<Class<?>> types = wanted.isEmpty() ? null : wanted;
+            step("initializer " + sci.getClass().getName() + ": onStartup", () -> sci.onStartup(types, context));
         }
     }
 
@@ -332,7 +333,7 @@ final class WebApp {
         }
         ServletContextEvent e = new ServletContextEvent(context);
         for (ServletContextListener l : listeners(ServletContextListener.class))
-            l.contextInitialized(e);
+            step("listener " + l.getClass().getName() + ": contextInitialized", () -> l.contextInitialized(e));
         for (FilterHolder f : filters.values())
             f.start();
         List<ServletHolder> early = new ArrayList<>();
@@ -343,6 +344,20 @@ final class WebApp {
         for (ServletHolder s : early)
             s.get();
         started = true;
+    }
+
+    interface Step {
+        void run() throws Exception;
+    }
+
+    /* A start-up step of the webapp's code; its failure names the class and
+     * the call, so the one line the PUT answers with says where to look. */
+    static void step(String what, Step s) throws ServletException {
+        try {
+            s.run();
+        } catch (Exception | LinkageError e) {
+            throw new ServletException(what + " failed: " + e, e);
+        }
     }
 
     /* Servlets and filters destroyed, sessions ended, then the context's
