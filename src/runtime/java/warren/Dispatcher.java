@@ -29,13 +29,15 @@ import javax.servlet.http.MappingMatch;
 final class Dispatcher implements RequestDispatcher {
     private final WebApp app;
     private final String path;          // decoded, without the query
+    private final String uri;           // the same as given (encoded)
     private final String query;
     private final ServletHolder named;
 
     Dispatcher(WebApp app, String pathAndQuery) {
         this.app = app;
         int q = pathAndQuery.indexOf('?');
-        this.path = Http.decode(q < 0 ? pathAndQuery : pathAndQuery.substring(0, q), Http.UTF8, false);
+        this.uri = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
+        this.path = Http.decode(uri, Http.UTF8, false);
         this.query = q < 0 ? null : pathAndQuery.substring(q + 1);
         this.named = null;
     }
@@ -43,6 +45,7 @@ final class Dispatcher implements RequestDispatcher {
     Dispatcher(WebApp app, ServletHolder named) {
         this.app = app;
         this.path = null;
+        this.uri = null;
         this.query = null;
         this.named = named;
     }
@@ -117,7 +120,7 @@ final class Dispatcher implements RequestDispatcher {
         Dispatched d = new Dispatched(h, type, m);
         String prefix = type == DispatcherType.INCLUDE ? "javax.servlet.include." : "javax.servlet.forward.";
         if (type == DispatcherType.INCLUDE) {
-            d.overlay.put(prefix + "request_uri", path);
+            d.overlay.put(prefix + "request_uri", uri);
             d.overlay.put(prefix + "context_path", "");
             d.overlay.put(prefix + "servlet_path", m == null ? path : m.servletPath);
             if (m != null && m.pathInfo != null)
@@ -174,7 +177,7 @@ final class Dispatcher implements RequestDispatcher {
 
         @Override
         public String getRequestURI() {
-            return moves() ? path : super.getRequestURI();
+            return moves() ? uri : super.getRequestURI();
         }
 
         @Override
@@ -182,9 +185,8 @@ final class Dispatcher implements RequestDispatcher {
             if (!moves())
                 return super.getRequestURL();
             StringBuffer b = super.getRequestURL();
-            String uri = super.getRequestURI();
-            b.setLength(b.length() - uri.length());
-            return b.append(path);
+            b.setLength(b.length() - super.getRequestURI().length());
+            return b.append(uri);
         }
 
         @Override

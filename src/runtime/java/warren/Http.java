@@ -124,6 +124,31 @@ final class Http {
         return b.toString();
     }
 
+    /* A path with its "." and ".." segments resolved (and "//" kept as
+     * they are), or null when ".." would climb above the root. */
+    static String normalize(String path) {
+        if (!path.contains("/."))
+            return path;
+        java.util.ArrayDeque<String> out = new java.util.ArrayDeque<>();
+        String[] segs = path.split("/", -1);
+        for (int i = 1; i < segs.length; i++) {
+            String seg = segs[i];
+            boolean last = i == segs.length - 1;
+            if (seg.equals(".")) {
+                if (last)
+                    out.addLast("");
+            } else if (seg.equals("..")) {
+                if (out.pollLast() == null)
+                    return null;
+                if (last)
+                    out.addLast("");
+            } else {
+                out.addLast(seg);
+            }
+        }
+        return "/" + String.join("/", out);
+    }
+
     static String escapeHtml(String s) {
         StringBuilder b = new StringBuilder(s.length());
         for (char c : s.toCharArray()) {

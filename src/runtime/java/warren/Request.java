@@ -61,6 +61,7 @@ final class Request implements HttpServletRequest {
     private Input input;
     private BufferedReader reader;
     private List<Cookie> cookies;
+    private List<Part> parts;           // multipart, read once
     private Session session;
     private String requestedSessionId;
     private boolean sessionFromCookie;
@@ -71,7 +72,8 @@ final class Request implements HttpServletRequest {
         String[] f = new String(Native.head(handle), Http.LATIN1).split("\0", -1);
         method = f[0];
         target = f[1];
-        path = f[2];
+        // libwarren decodes %XX into bytes; paths are UTF-8, as in Tomcat.
+        path = new String(f[2].getBytes(Http.LATIN1), Http.UTF8);
         query = f[3].isEmpty() && target.indexOf('?') < 0 ? null : f[3];
         protocol = f[4];
         remoteAddr = f[5];
@@ -191,9 +193,26 @@ final class Request implements HttpServletRequest {
             } catch (IOException e) {
                 app.log("request parameters: the form body could not be read: " + e.getMessage());
             }
+        } else if (multipart() && type != null && type.toLowerCase(Locale.ROOT).startsWith("multipart/form-data")
+                   && (parts != null || (input == null && reader == null))) {
+            formFields(p);
         }
         params = Collections.unmodifiableMap(Http.toArrays(p));
         return params;
+    }
+
+    /* A multipart form's fields that are not files are parameters too
+     * (Servlet specification §3.2), in the request's encoding or UTF-8. */
+    private void formFields(Map<String, List<String>> p) {
+        try {
+            Charset cs = charset(Http.UTF8);
+            for (Part part : getParts())
+                if (part.getSubmittedFileName() == null)
+                    p.computeIfAbsent(part.getName(), k -> new ArrayList<>())
+                     .add(new String(part.getInputStream().readAllBytes(), cs));
+        } catch (IOException | ServletException | IllegalStateException e) {
+            app.log("request parameters: the multipart body could not be read: " + e.getMessage());
+        }
     }
 
     /* The form body, as ASCII (it is percent-encoded). */
@@ -624,9 +643,15 @@ final class Request implements HttpServletRequest {
 
     @Override
     public Collection<Part> getParts() throws IOException, ServletException {
-        if (match == null || match.servlet.multipart == null)
+        if (!multipart())
             throw new IllegalStateException("the servlet has no multipart configuration");
-        return Multipart.parts(this);
+        if (parts == null)
+            parts = Collections.unmodifiableList(Multipart.parts(this));
+        return parts;
+    }
+
+    private boolean multipart() {
+        return match != null && match.servlet.multipart != null;
     }
 
     @Override

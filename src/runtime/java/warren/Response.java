@@ -195,6 +195,8 @@ final class Response implements HttpServletResponse {
     /* The response is over: the writer's last characters, then what is
      * buffered goes with the end. */
     void complete() throws IOException {
+        if (errorStatus != 0)
+            return;             // sendError: the container's error page ends it
         if (writer != null && !ended)
             writer.sink.finish();   // may itself reach Content-Length and end
         end();
@@ -450,6 +452,22 @@ final class Response implements HttpServletResponse {
     @Override
     public void sendError(int sc) throws IOException {
         sendError(sc, null);
+    }
+
+    /* The head went out. isCommitted() also says true after sendError or
+     * sendRedirect, whose response an error page can still replace. */
+    boolean headSent() {
+        return committed;
+    }
+
+    /* For an error page: the body so far is dropped and the servlet's
+     * choice of writer or stream with it (the page may use either), the
+     * fields stay (as in Tomcat). */
+    void resetForError() {
+        resetBuffer();
+        writer = null;
+        output = null;
+        writerUsed = false;
     }
 
     /* The container's error page takes over the response sendError left. */
