@@ -359,7 +359,7 @@ final class Context implements ServletContext {
     private static <T> T create(Class<T> c) throws ServletException {
         try {
             return c.getDeclaredConstructor().newInstance();
-        } catch (ReflectiveOperationException e) {
+        } catch (ReflectiveOperationException | LinkageError e) {
             throw new ServletException("cannot create " + c.getName() + ": " + e, e);
         }
     }

@@ -61,14 +61,20 @@ final class FilterHolder extends Holder implements FilterConfig, FilterRegistrat
             this.types = types == null || types.isEmpty() ? EnumSet.of(DispatcherType.REQUEST) : types;
         }
 
-        boolean applies(DispatcherType t, String path, String servletName) {
+        boolean byPattern(DispatcherType t, String path) {
+            if (!types.contains(t))
+                return false;
+            for (String p : patterns)
+                if (Mapper.matches(p, path))
+                    return true;
+            return false;
+        }
+
+        boolean byServlet(DispatcherType t, String servletName) {
             if (!types.contains(t))
                 return false;
             for (String s : servlets)
                 if (s.equals("*") || s.equals(servletName))
-                    return true;
-            for (String p : patterns)
-                if (Mapper.matches(p, path))
                     return true;
             return false;
         }

@@ -62,6 +62,7 @@ final class Request implements HttpServletRequest {
     private BufferedReader reader;
     private List<Cookie> cookies;
     private List<Part> parts;           // multipart, read once
+    private Exception partsFailure;     // ... or failed once
     private Session session;
     private String requestedSessionId;
     private boolean sessionFromCookie;
@@ -645,8 +646,20 @@ final class Request implements HttpServletRequest {
     public Collection<Part> getParts() throws IOException, ServletException {
         if (!multipart())
             throw new IllegalStateException("the servlet has no multipart configuration");
-        if (parts == null)
-            parts = Collections.unmodifiableList(Multipart.parts(this));
+        if (partsFailure instanceof IOException)    // the body is gone: the same answer again
+            throw (IOException) partsFailure;
+        if (partsFailure instanceof ServletException)
+            throw (ServletException) partsFailure;
+        if (partsFailure != null)
+            throw (RuntimeException) partsFailure;
+        if (parts == null) {
+            try {
+                parts = Collections.unmodifiableList(Multipart.parts(this));
+            } catch (IOException | ServletException | RuntimeException e) {
+                partsFailure = e;
+                throw e;
+            }
+        }
         return parts;
     }
 

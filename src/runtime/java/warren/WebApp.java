@@ -63,7 +63,8 @@ final class WebApp {
     final Map<String, String> mimeTypes = new LinkedHashMap<>();
     String displayName;
     String requestEncoding, responseEncoding;
-    ServletHolder defaultServlet;
+    ServletHolder defaultServlet;       // what "/" maps to
+    private ServletHolder staticFiles;  // the container's DefaultServlet, once made
     private volatile boolean started;
     private int matchAfterStart;        // filterMaps index where "isMatchAfter" ones begin
 
@@ -151,10 +152,16 @@ final class WebApp {
             ServletHolder s = addServlet(d.name, d.className, null, null);
             s.params.putAll(d.params);
             s.loadOnStartup = d.loadOnStartup;
-            if (d.multipart)
-                s.multipart = new MultipartConfigElement("");
+            s.multipart = d.multipart;
             for (String p : d.patterns)
                 map(p, s);
+        }
+        for (Map.Entry<String, List<String>> m : w.otherMappings.entrySet()) {
+            if (!m.getKey().equals("default"))
+                throw new ServletException("WEB-INF/web.xml: servlet-mapping for undeclared servlet \""
+                                           + m.getKey() + "\"");
+            for (String p : m.getValue())
+                map(p, staticFiles());
         }
         for (WebXml.FilterDef d : w.filters.values())
             addFilter(d.name, d.className, null, null).params.putAll(d.params);
@@ -321,16 +328,24 @@ final class WebApp {
             throw new IllegalStateException("the webapp has started: registration is closed");
     }
 
+    /* The container's servlet of static files, named "default" as in
+     * Tomcat and Jetty (web.xml files map extensions to it by that name),
+     * unless the webapp took the name. */
+    private ServletHolder staticFiles() {
+        if (staticFiles == null) {
+            String name = servlets.containsKey("default") ? "warren-default" : "default";
+            staticFiles = new ServletHolder(this, name, DefaultServlet.class.getName(), new DefaultServlet(this));
+            servlets.put(name, staticFiles);
+        }
+        return staticFiles;
+    }
+
     // ---- start and stop
 
     private void start() throws ServletException {
-        if (!mapper.has("/")) {
-            defaultServlet = new ServletHolder(this, "default", DefaultServlet.class.getName(), new DefaultServlet(this));
-            servlets.put("default", defaultServlet);
-            mapper.add("/", defaultServlet);
-        } else {
-            defaultServlet = mapper.match("/no-such-path-" + System.nanoTime()).servlet;
-        }
+        if (!mapper.has("/"))
+            map("/", staticFiles());
+        defaultServlet = mapper.fallback;
         ServletContextEvent e = new ServletContextEvent(context);
         for (ServletContextListener l : listeners(ServletContextListener.class))
             step("listener " + l.getClass().getName() + ": contextInitialized", () -> l.contextInitialized(e));
@@ -386,11 +401,16 @@ final class WebApp {
 
     // ---- what requests use
 
-    /* The filters of a dispatch, in mapping order, each once. */
+    /* The filters of a dispatch, each once: those whose url-pattern
+     * matches, in mapping order, then those named for the servlet
+     * (Servlet specification §6.2.4). */
     List<FilterHolder> filtersFor(DispatcherType type, String path, String servletName) {
         List<FilterHolder> out = new ArrayList<>();
         for (FilterHolder.FilterMap m : filterMaps)
-            if (m.applies(type, path == null ? "" : path, servletName) && !out.contains(m.filter))
+            if (m.byPattern(type, path == null ? "" : path) && !out.contains(m.filter))
+                out.add(m.filter);
+        for (FilterHolder.FilterMap m : filterMaps)
+            if (m.byServlet(type, servletName) && !out.contains(m.filter))
                 out.add(m.filter);
         return out;
     }
