@@ -29,11 +29,21 @@ public final class Container {
         app = WebApp.load(webapp, classpath, tmpdir);
     }
 
+    /* The process exits right after: whatever fails here is logged, and
+     * the output streams are flushed in every case. */
     public static void destroy() {
-        if (app != null)
-            app.stop();
-        System.out.flush();
-        System.err.flush();
+        try {
+            if (app != null) {
+                Thread.currentThread().setContextClassLoader(app.loader);
+                app.stop();
+            }
+        } catch (RuntimeException | Error e) {
+            System.err.println("warren: stopping the webapp failed");
+            e.printStackTrace();
+        } finally {
+            System.out.flush();
+            System.err.flush();
+        }
     }
 
     /*

@@ -382,7 +382,11 @@ final class WebApp {
             s.destroy();
         for (FilterHolder f : filters.values())
             f.destroy();
-        sessions.closeAll();
+        try {
+            sessions.closeAll();
+        } catch (RuntimeException x) {
+            log("ending the sessions failed", x);      // the context's listeners still hear of the end
+        }
         List<ServletContextListener> ls = listeners(ServletContextListener.class);
         ServletContextEvent e = new ServletContextEvent(context);
         for (int i = ls.size() - 1; i >= 0; i--) {
