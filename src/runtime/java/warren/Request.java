@@ -46,7 +46,7 @@ final class Request implements HttpServletRequest {
     final WebApp app;
     Response response;
 
-    final String method, target, path, query, protocol, scheme, serverName;
+    final String method, target, uri, path, query, protocol, scheme, serverName;
     final String remoteAddr, localAddr;
     final int remotePort, localPort;
     private final List<String[]> fields = new ArrayList<>();
@@ -74,15 +74,17 @@ final class Request implements HttpServletRequest {
         method = f[0];
         target = f[1];
         // libwarren decodes %XX into bytes; paths are UTF-8, as in Tomcat.
-        path = new String(f[2].getBytes(Http.LATIN1), Http.UTF8);
+        uri = uriOf(target);
+        path = mappedPath(f[2], uri);
         query = f[3].isEmpty() && target.indexOf('?') < 0 ? null : f[3];
         protocol = f[4];
         remoteAddr = f[5];
-        remotePort = Integer.parseInt(f[6]);
+        remotePort = port(f[6]);
         localAddr = f[7];
-        localPort = Integer.parseInt(f[8]);
+        localPort = port(f[8]);
         // No Host (HTTP/1.0): the name is the address the client reached.
-        serverName = !f[9].isEmpty() ? f[9] : localAddr.indexOf(':') < 0 ? localAddr : "[" + localAddr + "]";
+        serverName = !f[9].isEmpty() ? bracketed(f[9])
+                     : localAddr.startsWith("unix:") ? "localhost" : bracketed(localAddr);
         scheme = f[10];
         for (int i = 11; i + 1 < f.length; i += 2)
             fields.add(new String[] { f[i], f[i + 1] });
@@ -90,6 +92,44 @@ final class Request implements HttpServletRequest {
         if (encoding == null)
             encoding = app.requestEncoding;
         findSession();
+    }
+
+    /* The target's path as sent, without the query; an absolute-form
+     * target ("http://host/x") without its scheme and authority. */
+    private static String uriOf(String target) {
+        int q = target.indexOf('?');
+        String u = q < 0 ? target : target.substring(0, q);
+        if (u.startsWith("/"))
+            return u;
+        int authority = u.indexOf("://");
+        int slash = authority < 0 ? -1 : u.indexOf('/', authority + 3);
+        return slash < 0 ? "/" : u.substring(slash);
+    }
+
+    /*
+     * The path servlets are mapped by. libwarren's is percent-decoded (to
+     * bytes, read here as UTF-8, as Tomcat does) and normalized. Path
+     * parameters (";jsessionid=...") are not part of it, as in Tomcat: when
+     * the URI has some, they are dropped from it before decoding and
+     * normalizing it the same way.
+     */
+    private static String mappedPath(String decoded, String uri) {
+        if (uri.indexOf(';') < 0)
+            return new String(decoded.getBytes(Http.LATIN1), Http.UTF8);
+        String bare = uri.replaceAll(";[^/]*", "");
+        String p = Http.normalize(Http.decode(bare, Http.UTF8, false).replaceAll("/{2,}", "/"));
+        return p == null ? "/" : p;
+    }
+
+    /* A Unix socket has no ports: "" is 0 (its address is "unix:PATH"). */
+    private static int port(String s) {
+        return s.isEmpty() ? 0 : Integer.parseInt(s);
+    }
+
+    /* An IPv6 address as a host name: in brackets, so that name ":" port
+     * and URLs made from it read right (as Tomcat's getServerName). */
+    private static String bracketed(String host) {
+        return host.indexOf(':') < 0 || host.startsWith("[") ? host : "[" + host + "]";
     }
 
     // ---- the body
@@ -378,8 +418,7 @@ final class Request implements HttpServletRequest {
 
     @Override
     public String getRequestURI() {
-        int q = target.indexOf('?');
-        return q < 0 ? target : target.substring(0, q);
+        return uri;
     }
 
     @Override
@@ -417,23 +456,37 @@ final class Request implements HttpServletRequest {
         return serverName;
     }
 
-    /* The Host field's port, else the scheme's when a Host was given
-     * without one, else the listener's. */
+    /* The port of the authority the client named (an absolute-form
+     * target's, else the Host field's), else the scheme's when it named
+     * none, else the listener's. */
     @Override
     public int getServerPort() {
-        String host = getHeader("Host");
-        if (host != null) {
-            int colon = host.lastIndexOf(':'), bracket = host.lastIndexOf(']');
-            if (colon > bracket) {
-                try {
-                    return Integer.parseInt(host.substring(colon + 1));
-                } catch (NumberFormatException e) {
-                    return localPort;
-                }
+        String host = authority();
+        if (host == null)
+            return localPort != 0 ? localPort : isSecure() ? 443 : 80;     // 0: a Unix socket
+        int colon = host.lastIndexOf(':'), bracket = host.lastIndexOf(']');
+        if (colon > bracket) {
+            try {
+                return Integer.parseInt(host.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                return localPort;
             }
-            return isSecure() ? 443 : 80;
         }
-        return localPort;
+        return isSecure() ? 443 : 80;
+    }
+
+    /* host[:port] as the client named it, or null. */
+    private String authority() {
+        if (target.startsWith("/"))
+            return getHeader("Host");
+        int start = target.indexOf("://");
+        if (start < 0)
+            return getHeader("Host");
+        int end = start + 3;
+        while (end < target.length() && "/?#".indexOf(target.charAt(end)) < 0)
+            end++;
+        String a = target.substring(start + 3, end);
+        return a.substring(a.indexOf('@') + 1);     // no userinfo
     }
 
     @Override
