@@ -18,7 +18,7 @@ import javax.servlet.http.HttpServletResponse;
  * webapp's own files, never what is under WEB-INF/ or META-INF/. A
  * directory asked for without its '/' is redirected to it; with it, its
  * first welcome file that exists or that a servlet maps is served; else
- * 404 (no listings).
+ * 404 (no listings). JSP pages are not files to send: 404.
  */
 final class DefaultServlet extends HttpServlet {
     private static final long serialVersionUID = 1L;
@@ -40,7 +40,7 @@ final class DefaultServlet extends HttpServlet {
         }
         String path = pathOf(req);
         File f = app.file(path);
-        if (f == null || hidden(path)) {
+        if (f == null || hidden(path) || jsp(path)) {
             resp.sendError(HttpServletResponse.SC_NOT_FOUND);
             return;
         }
@@ -66,6 +66,16 @@ final class DefaultServlet extends HttpServlet {
         return req.getServletPath() + (info == null ? "" : info);
     }
 
+    /* JSP is not supported (no Jasper): a page's source is never sent as
+     * a file, it may hold what only the server should see. */
+    private boolean jsp(String path) {
+        String p = path.toLowerCase(Locale.ROOT);
+        if (!p.endsWith(".jsp") && !p.endsWith(".jspx"))
+            return false;
+        app.log("warren: " + path + ": JSP is not supported, the page is not served");
+        return true;
+    }
+
     static boolean hidden(String path) {
         String p = path.toUpperCase(Locale.ROOT);
         return p.startsWith("/WEB-INF") || p.startsWith("/META-INF");
@@ -83,7 +93,7 @@ final class DefaultServlet extends HttpServlet {
             File f = app.file(candidate);
             Mapper.Match m = app.mapper.match(candidate);
             boolean servlet = m != null && m.servlet != app.defaultServlet;
-            if ((f != null && f.isFile()) || servlet) {
+            if ((f != null && f.isFile() && !jsp(candidate)) || servlet) {
                 app.context.getRequestDispatcher(candidate).forward(req, resp);
                 return;
             }

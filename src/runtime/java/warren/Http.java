@@ -28,13 +28,25 @@ final class Http {
         return DATE.format(Instant.ofEpochMilli(millis));
     }
 
+    /* The obsolete forms recipients must still read (RFC 9110 §5.6.7). */
+    private static final DateTimeFormatter RFC850 = new java.time.format.DateTimeFormatterBuilder()
+        .appendPattern("EEEE, dd-MMM-")
+        .appendValueReduced(java.time.temporal.ChronoField.YEAR, 2, 2, 1970)   // "94" is 1994
+        .appendPattern(" HH:mm:ss 'GMT'")
+        .toFormatter(Locale.US).withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter ASCTIME =
+        DateTimeFormatter.ofPattern("EEE MMM ppd HH:mm:ss yyyy", Locale.US).withZone(ZoneOffset.UTC);
+
     /* Milliseconds, or -1 for a value that is not an HTTP date. */
     static long parseDate(String v) {
-        try {
-            return ZonedDateTime.parse(v.trim(), DateTimeFormatter.RFC_1123_DATE_TIME).toInstant().toEpochMilli();
-        } catch (RuntimeException e) {
-            return -1;
+        for (DateTimeFormatter f : new DateTimeFormatter[] { DateTimeFormatter.RFC_1123_DATE_TIME, RFC850, ASCTIME }) {
+            try {
+                return ZonedDateTime.parse(v.trim(), f).toInstant().toEpochMilli();
+            } catch (RuntimeException e) {
+                // not this form
+            }
         }
+        return -1;
     }
 
     /* Percent-decoding; '+' is a space in forms and queries (plus true). A

@@ -99,6 +99,8 @@ final class Response implements HttpServletResponse {
     }
 
     private void append(byte[] b, int off, int len) throws IOException {
+        if (broken)             // a servlet writing on after the client left: stop it soon
+            throw new IOException("warren: the response cannot go out: the client or the channel failed");
         if (done || ended)
             return;             // the specification: later writes are ignored
         if (contentLength >= 0 && written + used + len >= contentLength) {
