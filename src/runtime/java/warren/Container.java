@@ -151,7 +151,10 @@ public final class Container {
         }
         resp.reset();
         resp.clearError();
-        errorPage(req, resp, HttpServletResponse.SC_INTERNAL_SERVER_ERROR, null, cause);
+        // UnavailableException: the servlet says so itself, 503 (as in Tomcat).
+        int status = cause instanceof javax.servlet.UnavailableException
+                     ? HttpServletResponse.SC_SERVICE_UNAVAILABLE : HttpServletResponse.SC_INTERNAL_SERVER_ERROR;
+        errorPage(req, resp, status, null, cause);
     }
 
     /* ServletException wraps the servlet's own exception. */

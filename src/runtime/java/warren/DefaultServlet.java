@@ -33,7 +33,10 @@ final class DefaultServlet extends HttpServlet {
     @Override
     protected void service(HttpServletRequest req, HttpServletResponse resp) throws ServletException, IOException {
         String m = req.getMethod();
-        if (!m.equals("GET") && !m.equals("HEAD")) {
+        // A POST forwarded to a page, or answered by an error page, gets the
+        // file (as in Tomcat); asked for directly, files only GET and HEAD.
+        boolean direct = req.getDispatcherType() == javax.servlet.DispatcherType.REQUEST;
+        if (direct && !m.equals("GET") && !m.equals("HEAD")) {
             resp.setHeader("Allow", "GET, HEAD");
             resp.sendError(HttpServletResponse.SC_METHOD_NOT_ALLOWED);
             return;

@@ -611,7 +611,7 @@ final class Request implements HttpServletRequest {
         if (response.isCommitted())
             throw new IllegalStateException("a session cannot be made once the response is committed");
         session = app.sessions.create();
-        response.addCookie(app.sessions.cookie(session.getId()));
+        response.addCookie(app.sessions.cookie(session.getId(), isSecure()));
         return session;
     }
 
@@ -625,7 +625,7 @@ final class Request implements HttpServletRequest {
         if (session == null || !session.valid())
             throw new IllegalStateException("no session");
         String id = app.sessions.changeId(session);
-        response.addCookie(app.sessions.cookie(id));
+        response.addCookie(app.sessions.cookie(id, isSecure()));
         return id;
     }
 

@@ -97,11 +97,13 @@ final class Sessions {
         return s.toString();
     }
 
-    Cookie cookie(String id) {
+    /* The session's cookie; Secure also when the request came over TLS
+     * (as in Tomcat), so that it is not sent back in clear. */
+    Cookie cookie(String id, boolean tls) {
         Cookie c = new Cookie(cookieConfig.name, id);
         c.setPath(cookieConfig.path != null ? cookieConfig.path : "/");
         c.setHttpOnly(cookieConfig.httpOnly);
-        c.setSecure(cookieConfig.secure);
+        c.setSecure(cookieConfig.secure || tls);
         if (cookieConfig.domain != null)
             c.setDomain(cookieConfig.domain);
         if (cookieConfig.maxAge >= 0)
