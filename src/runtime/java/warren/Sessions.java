@@ -117,6 +117,16 @@ final class Sessions {
         boolean httpOnly = true, secure;
         int maxAge = -1;
 
+        /* web.xml's cookie-config. */
+        void configure(Map<String, String> c) {
+            name = c.getOrDefault("name", name);
+            domain = c.getOrDefault("domain", domain);
+            path = c.getOrDefault("path", path);
+            httpOnly = Boolean.parseBoolean(c.getOrDefault("http-only", Boolean.toString(httpOnly)));
+            secure = Boolean.parseBoolean(c.getOrDefault("secure", Boolean.toString(secure)));
+            maxAge = Integer.parseInt(c.getOrDefault("max-age", Integer.toString(maxAge)));
+        }
+
         @Override
         public void setName(String n) {
             app.checkStarting();

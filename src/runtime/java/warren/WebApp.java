@@ -180,8 +180,7 @@ final class WebApp {
         defaultErrorPage = w.defaultErrorPage;
         mimeTypes.putAll(w.mimeTypes);
         sessions.timeoutMinutes = w.sessionTimeout;
-        if (w.sessionCookieName != null)
-            sessions.cookieConfig.name = w.sessionCookieName;
+        sessions.cookieConfig.configure(w.sessionCookie);
         requestEncoding = w.requestEncoding;
         responseEncoding = w.responseEncoding;
         List<Class<?>> classes = w.metadataComplete ? List.of() : scan();

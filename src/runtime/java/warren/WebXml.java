@@ -57,7 +57,9 @@ final class WebXml {
     String defaultErrorPage;
     Map<String, String> mimeTypes = new LinkedHashMap<>();
     int sessionTimeout = 30;
-    String sessionCookieName;
+    /* session-config/cookie-config: name, domain, path, http-only, secure,
+     * max-age, each null when not given. */
+    Map<String, String> sessionCookie = new LinkedHashMap<>();
     String requestEncoding, responseEncoding;
     boolean welcomeGiven;
 
@@ -122,7 +124,11 @@ final class WebXml {
             if (t != null)
                 sessionTimeout = Integer.parseInt(t);
             for (Element c : children(e, "cookie-config"))
-                sessionCookieName = text(c, "name");
+                for (String n : new String[] { "name", "domain", "path", "http-only", "secure", "max-age" })
+                    if (text(c, n) != null)
+                        sessionCookie.put(n, text(c, n));
+            if (sessionCookie.containsKey("max-age"))
+                Integer.parseInt(sessionCookie.get("max-age"));     // a bad number: an error naming this file
         }
         requestEncoding = text(root, "request-character-encoding");
         responseEncoding = text(root, "response-character-encoding");
