@@ -19,7 +19,19 @@ the runtimes, wh.runtimes_modulesdir) and talks HTTP to it:
     the stack trace, the worker serves on);
   - a .war, "classpath", "options", "threads", restart, contextDestroyed,
     and webapps that cannot load (the PUT fails with the cause, the old
-    configuration serves on).
+    configuration serves on);
+  - the finer points (Probe, at /probe/*): header, date, int and locale
+    accessors, the body's charset, exclusive streams, what is unsupported
+    (async, upgrade, login), reset/resetBuffer/commit rules, the app's own
+    Content-Length, HEAD, an exception once committed (the connection is
+    cut), named dispatchers, FORWARD-only filters, an include that cannot
+    set the status, error pages by exception class, the ServletContext,
+    request/session/context-attribute listeners, changeSessionId, expiry;
+  - a second webapp: a ServletContainerInitializer's servlet, filter and
+    session cookie name, web.xml 4.0 encodings, a servlet as welcome
+    file, metadata-complete;
+  - removal: servlets' and filters' destroy(), then contextDestroyed.
+
 """
 
 import concurrent.futures
@@ -62,7 +74,10 @@ WEB_XML = """<?xml version="1.0" encoding="UTF-8"?>
   <servlet-mapping><servlet-name>echo</servlet-name><url-pattern>/echo/*</url-pattern></servlet-mapping>
   <filter><filter-name>xml-filter</filter-name><filter-class>test.XmlFilter</filter-class></filter>
   <filter-mapping><filter-name>xml-filter</filter-name><url-pattern>/*</url-pattern></filter-mapping>
+  <filter><filter-name>fwd-filter</filter-name><filter-class>test.FwdFilter</filter-class></filter>
+  <filter-mapping><filter-name>fwd-filter</filter-name><url-pattern>/echo/*</url-pattern><dispatcher>FORWARD</dispatcher></filter-mapping>
   <welcome-file-list><welcome-file>index.html</welcome-file></welcome-file-list>
+  <mime-mapping><extension>wrn</extension><mime-type>application/x-warren</mime-type></mime-mapping>
   <error-page><error-code>404</error-code><location>/errors/404.html</location></error-page>
   <error-page><exception-type>java.lang.IllegalStateException</exception-type><location>/act/errpage</location></error-page>
 </web-app>
@@ -76,6 +91,15 @@ import java.util.*;
 /* What the tests read back: the order servlets were initialized in. */
 public final class Registry {
     public static final List<String> inits = Collections.synchronizedList(new ArrayList<>());
+
+    /* A file beside -Dtest.marker (when given): what destroy() saw. */
+    public static void leave(String suffix, String text) {
+        String marker = System.getProperty("test.marker");
+        if (marker == null)
+            return;
+        try { java.nio.file.Files.writeString(java.nio.file.Paths.get(marker + suffix), text); }
+        catch (java.io.IOException x) { throw new java.io.UncheckedIOException(x); }
+    }
 }
 """
 
@@ -90,6 +114,9 @@ public class Life implements ServletContextListener {
     public void contextDestroyed(ServletContextEvent e) {
         String marker = System.getProperty("test.marker");
         if (marker != null) {
+            /* Servlets and filters are destroyed before the context: say if they were. */
+            Registry.leave(".order", "servlet " + Files.exists(Paths.get(marker + ".servlet"))
+                           + " filter " + Files.exists(Paths.get(marker + ".filter")));
             try { Files.writeString(Paths.get(marker), "destroyed " + ProcessHandle.current().pid()); }
             catch (Exception x) { throw new RuntimeException(x); }
         }
@@ -103,6 +130,7 @@ import java.io.IOException;
 import javax.servlet.*;
 import javax.servlet.http.*;
 public class XmlFilter implements Filter {
+    public void destroy() { Registry.leave(".filter", "xml-filter destroyed"); }
     public void doFilter(ServletRequest q, ServletResponse r, FilterChain c) throws IOException, ServletException {
         ((HttpServletResponse) r).addHeader("X-Chain", "xml");
         c.doFilter(q, r);
@@ -134,6 +162,7 @@ import javax.servlet.*;
 import javax.servlet.http.*;
 public class Echo extends HttpServlet {
     public void init() { Registry.inits.add("echo"); }
+    public void destroy() { Registry.leave(".servlet", "echo destroyed"); }
     protected void service(HttpServletRequest q, HttpServletResponse r) throws IOException {
         r.setContentType("text/plain; charset=UTF-8");
         PrintWriter w = r.getWriter();
@@ -365,11 +394,405 @@ public final class Extra {
 }
 """
 
+# A filter for FORWARD dispatches only (web.xml <dispatcher>FORWARD</dispatcher>).
+JAVA["FwdFilter.java"] = r"""
+package test;
+import java.io.IOException;
+import javax.servlet.*;
+import javax.servlet.http.*;
+public class FwdFilter implements Filter {
+    public void doFilter(ServletRequest q, ServletResponse r, FilterChain c) throws IOException, ServletException {
+        ((HttpServletResponse) r).addHeader("X-Fwd", "seen " + q.getDispatcherType());
+        c.doFilter(q, r);
+    }
+}
+"""
+
+# Watch: every listener interface an annotated @WebListener may implement;
+# what it saw is read back by Probe (/probe/events).
+JAVA["Watch.java"] = r"""
+package test;
+import java.util.*;
+import java.util.concurrent.atomic.*;
+import javax.servlet.*;
+import javax.servlet.annotation.*;
+import javax.servlet.http.*;
+@WebListener
+public class Watch implements ServletRequestListener, HttpSessionListener, HttpSessionAttributeListener,
+                              ServletContextAttributeListener {
+    public static final AtomicInteger requests = new AtomicInteger(), requestsDone = new AtomicInteger();
+    public static final List<String> events = Collections.synchronizedList(new ArrayList<>());
+    public void requestInitialized(ServletRequestEvent e) { requests.incrementAndGet(); }
+    public void requestDestroyed(ServletRequestEvent e) { requestsDone.incrementAndGet(); }
+    public void sessionCreated(HttpSessionEvent e) { events.add("session-created"); }
+    public void sessionDestroyed(HttpSessionEvent e) { events.add("session-destroyed"); }
+    public void attributeAdded(HttpSessionBindingEvent e) { events.add("session-added " + e.getName()); }
+    public void attributeReplaced(HttpSessionBindingEvent e) { events.add("session-replaced " + e.getName()); }
+    public void attributeRemoved(HttpSessionBindingEvent e) { events.add("session-removed " + e.getName()); }
+    public void attributeAdded(ServletContextAttributeEvent e) {
+        if (e.getName().startsWith("probe.")) events.add("ctx-added " + e.getName() + "=" + e.getValue());
+    }
+    public void attributeReplaced(ServletContextAttributeEvent e) {
+        if (e.getName().startsWith("probe.")) events.add("ctx-replaced " + e.getName() + "=" + e.getValue());
+    }
+    public void attributeRemoved(ServletContextAttributeEvent e) {
+        if (e.getName().startsWith("probe.")) events.add("ctx-removed " + e.getName() + "=" + e.getValue());
+    }
+}
+"""
+
+JAVA["Bound.java"] = r"""
+package test;
+import javax.servlet.http.*;
+/* A session attribute told when it is bound and unbound. */
+public class Bound implements HttpSessionBindingListener {
+    public void valueBound(HttpSessionBindingEvent e) { Watch.events.add("bound " + e.getName()); }
+    public void valueUnbound(HttpSessionBindingEvent e) { Watch.events.add("unbound " + e.getName()); }
+}
+"""
+
+# Probe: the finer points of the request, the response, dispatching and the
+# context, one case per path info; "key=value" lines where it reports.
+JAVA["Probe.java"] = r"""
+package test;
+import java.io.*;
+import java.util.*;
+import javax.servlet.*;
+import javax.servlet.annotation.*;
+import javax.servlet.http.*;
+@WebServlet(urlPatterns = "/probe/*", name = "probe")
+public class Probe extends HttpServlet {
+    /* What a call threw: the exception's simple class name, or "none". */
+    interface Call { void run() throws Exception; }
+    static String threw(Call c) {
+        try { c.run(); return "none"; } catch (Exception e) { return e.getClass().getSimpleName(); }
+    }
+
+    protected void service(HttpServletRequest q, HttpServletResponse r) throws IOException, ServletException {
+        /* Included, the request's path elements are the includer's: the
+         * included path is in javax.servlet.include.path_info. */
+        String path = (String) q.getAttribute("javax.servlet.include.path_info");
+        if (path == null)
+            path = q.getPathInfo();
+        String what = path == null ? "" : path.substring(1);
+        ServletContext ctx = getServletContext();
+        switch (what) {
+        case "fields": {
+            r.setContentType("text/plain; charset=UTF-8");
+            PrintWriter w = r.getWriter();
+            w.println("lower=" + q.getHeader("x-lower"));
+            w.println("int=" + q.getIntHeader("X-Int"));
+            w.println("noint=" + q.getIntHeader("X-None"));
+            w.println("date=" + q.getDateHeader("X-Date"));
+            w.println("nodate=" + q.getDateHeader("X-None"));
+            w.println("names=" + Collections.list(q.getHeaderNames()).contains("X-Int"));
+            w.println("locale=" + q.getLocale().toLanguageTag());
+            List<String> ls = new ArrayList<>();
+            for (Locale l : Collections.list(q.getLocales())) ls.add(l.toLanguageTag());
+            w.println("locales=" + String.join(",", ls));
+            w.println("contentType=" + q.getContentType());
+            w.println("encoding=" + q.getCharacterEncoding());
+            w.println("p=" + q.getParameter("p"));
+            w.println("query=" + q.getQueryString());
+            w.println("server=" + q.getServerName() + ":" + q.getServerPort());
+            w.println("remoteHost=" + q.getRemoteHost());
+            w.println("user=" + q.getUserPrincipal() + " role=" + q.isUserInRole("admin") + " auth=" + q.getAuthType());
+            return;
+        }
+        case "streams": {
+            r.setContentType("text/plain");
+            BufferedReader rd = q.getReader();
+            String first = rd.readLine();
+            String in = threw(() -> q.getInputStream());
+            PrintWriter w = r.getWriter();
+            String out = threw(() -> r.getOutputStream());
+            w.print("first=" + first + " inputStream=" + in + " outputStream=" + out);
+            return;
+        }
+        case "unsupported": {
+            r.setContentType("text/plain");
+            String s = "async=" + q.isAsyncSupported()
+                + " startAsync=" + threw(() -> q.startAsync())
+                + " parts=" + threw(() -> q.getParts())
+                + " authenticate=" + threw(() -> q.authenticate(r))
+                + " login=" + threw(() -> q.login("u", "p"))
+                + " upgrade=" + threw(() -> q.upgrade(javax.servlet.http.HttpUpgradeHandler.class));
+            r.getWriter().print(s);
+            return;
+        }
+        case "default-charset":
+            r.setContentType("text/plain");
+            r.getWriter().print("caf\u00e9");
+            return;
+        case "reset":
+            r.setHeader("X-Gone", "1");
+            r.setStatus(202);
+            r.getWriter().print("junk");
+            r.reset();
+            r.setContentType("text/plain");
+            r.setHeader("X-Kept", "1");
+            r.getWriter().print("clean");
+            r.resetBuffer();
+            r.getWriter().print("cleaner");
+            return;
+        case "commit": {
+            r.setContentType("text/plain");
+            PrintWriter w = r.getWriter();
+            w.print("a|");
+            boolean before = r.isCommitted();
+            r.flushBuffer();
+            boolean after = r.isCommitted();
+            String sbs = threw(() -> r.setBufferSize(100));
+            String reset = threw(() -> r.reset());
+            r.setHeader("X-Late", "1");
+            r.setStatus(299);
+            w.print("before=" + before + " after=" + after + " setBufferSize=" + sbs + " reset=" + reset);
+            return;
+        }
+        case "fields-out": {
+            r.setIntHeader("X-Int", 42);
+            r.setDateHeader("X-Date", 784111777000L);
+            r.addIntHeader("X-Int", 43);
+            r.setContentType("text/plain");
+            String contains = r.containsHeader("x-int") + "," + r.containsHeader("X-Absent");
+            String got = String.join(",", r.getHeaders("X-Int"));
+            r.setHeader("X-Report", "contains=" + contains + " headers=" + got + " status=" + r.getStatus());
+            byte[] b = "hello".getBytes("UTF-8");
+            r.setContentLength(b.length);
+            r.getOutputStream().write(b);
+            return;
+        }
+        case "setenc": {
+            String bad = threw(() -> q.setCharacterEncoding("no-such-charset"));
+            q.setCharacterEncoding(q.getHeader("X-Enc"));
+            r.setContentType("text/plain; charset=UTF-8");
+            r.getWriter().print("bad=" + bad + " enc=" + q.getCharacterEncoding() + " v=" + q.getParameter("v")
+                                + " flag=[" + q.getParameter("flag") + "] plus=" + q.getParameter("plus")
+                                + " map=" + new TreeSet<>(q.getParameterMap().keySet()));
+            return;
+        }
+        case "sized": {
+            /* A length announced, then more than a buffer written. */
+            r.setContentType("application/octet-stream");
+            r.setContentLength(100000);
+            OutputStream o = r.getOutputStream();
+            byte[] b = new byte[10000];
+            for (int i = 0; i < 10; i++) {
+                Arrays.fill(b, (byte) ('0' + i));
+                o.write(b);
+            }
+            return;
+        }
+        case "cut": {
+            OutputStream o = r.getOutputStream();
+            o.write(new byte[100000]);
+            r.flushBuffer();
+            throw new RuntimeException("failing-after-commit");
+        }
+        case "fwd-committed": {
+            r.setContentType("text/plain");
+            r.getWriter().print("committed|");
+            r.flushBuffer();
+            String t = threw(() -> q.getRequestDispatcher("/echo/x").forward(q, r));
+            r.getWriter().print("forward=" + t);
+            return;
+        }
+        case "named":
+            ctx.getNamedDispatcher("echo").forward(q, r);
+            return;
+        case "inc-setter":
+            r.setContentType("text/plain");
+            r.getWriter().print("outer|");
+            q.getRequestDispatcher("/probe/setter").include(q, r);
+            return;
+        case "setter":
+            r.setStatus(418);
+            r.setHeader("X-Inc", "set-by-include");
+            r.getWriter().print("inner");
+            return;
+        case "sub-ise":
+            throw new java.nio.channels.IllegalBlockingModeException();    // an IllegalStateException
+        case "ctx": {
+            r.setContentType("text/plain");
+            PrintWriter w = r.getWriter();
+            w.println("info=" + ctx.getServerInfo());
+            w.println("version=" + ctx.getMajorVersion() + "." + ctx.getMinorVersion());
+            w.println("contextPath=[" + ctx.getContextPath() + "] req=[" + q.getContextPath() + "]");
+            w.println("virtual=" + ctx.getVirtualServerName());
+            w.println("name=" + ctx.getServletContextName());
+            w.println("mime.css=" + ctx.getMimeType("a/b.css"));
+            w.println("mime.wrn=" + ctx.getMimeType("x.wrn"));
+            w.println("mime.none=" + ctx.getMimeType("x.nosuchext"));
+            w.println("paths=" + new TreeSet<>(ctx.getResourcePaths("/static/")));
+            try (InputStream in = ctx.getResourceAsStream("/static/style.css")) {
+                w.println("stream=" + new String(in.readAllBytes(), "UTF-8").trim());
+            }
+            w.println("missing=" + ctx.getResourceAsStream("/no/such") + " " + ctx.getResource("/no/such"));
+            String real = ctx.getRealPath("/index.html");
+            w.println("real=" + (real != null && new File(real).isFile()));
+            w.println("addServlet=" + threw(() -> ctx.addServlet("late", Probe.class)));
+            w.println("loader=" + (ctx.getClassLoader() == Thread.currentThread().getContextClassLoader())
+                      + " " + (Probe.class.getClassLoader() == ctx.getClassLoader()));
+            w.println("tempdir=" + (ctx.getAttribute("javax.servlet.context.tempdir") instanceof File));
+            return;
+        }
+        case "ctx-attrs":
+            ctx.setAttribute("probe.k", "1");
+            ctx.setAttribute("probe.k", "2");
+            ctx.removeAttribute("probe.k");
+            r.getWriter().print(String.join(";", Watch.events));
+            return;
+        case "events":
+            r.getWriter().print(String.join(";", Watch.events));
+            Watch.events.clear();
+            return;
+        case "requests":
+            r.getWriter().print(Watch.requests.get() + " " + Watch.requestsDone.get());
+            return;
+        case "log":
+            ctx.log("context-log-marker " + q.getParameter("m"));
+            r.getWriter().print("logged");
+            return;
+        case "bind": {
+            HttpSession s = q.getSession();
+            s.setAttribute("thing", new Bound());
+            s.setAttribute("plain", "1");
+            s.setAttribute("plain", "2");
+            s.removeAttribute("plain");
+            r.getWriter().print("bound " + s.getId());
+            return;
+        }
+        case "change-id": {
+            HttpSession s = q.getSession(false);
+            String old = s.getId();
+            String now = q.changeSessionId();
+            r.getWriter().print(old + " " + now + " " + s.getId() + " " + q.getRequestedSessionId()
+                                + " " + q.isRequestedSessionIdValid());
+            return;
+        }
+        case "short": {
+            HttpSession s = q.getSession();
+            s.setMaxInactiveInterval(1);
+            r.getWriter().print(s.getId());
+            return;
+        }
+        case "peek": {
+            HttpSession s = q.getSession(false);
+            r.getWriter().print(s == null ? "none valid=" + q.isRequestedSessionIdValid() : "have " + s.getId());
+            return;
+        }
+        default:
+            r.sendError(404);
+        }
+    }
+}
+"""
+
+# The second webapp ("init"): a ServletContainerInitializer (found by
+# ServiceLoader) registers a servlet and a filter and renames the session
+# cookie; web.xml 4.0 sets the request and response encodings, names a
+# servlet path as the welcome file and says metadata-complete, so the
+# annotated class there is not a servlet.
+INIT_WEB_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<web-app xmlns="http://xmlns.jcp.org/xml/ns/javaee" version="4.0" metadata-complete="true">
+  <request-character-encoding>UTF-8</request-character-encoding>
+  <response-character-encoding>UTF-8</response-character-encoding>
+  <servlet><servlet-name>home</servlet-name><servlet-class>init.Home</servlet-class></servlet>
+  <servlet-mapping><servlet-name>home</servlet-name><url-pattern>/welcome</url-pattern></servlet-mapping>
+  <welcome-file-list><welcome-file>welcome</welcome-file></welcome-file-list>
+  <session-config><session-timeout>1</session-timeout></session-config>
+</web-app>
+"""
+
+INIT_JAVA = {}
+
+INIT_JAVA["Boot.java"] = r"""
+package init;
+import java.util.*;
+import javax.servlet.*;
+import javax.servlet.annotation.*;
+@HandlesTypes(HttpServletMarker.class)
+public class Boot implements ServletContainerInitializer {
+    public void onStartup(Set<Class<?>> classes, ServletContext ctx) {
+        ServletRegistration.Dynamic s = ctx.addServlet("dyn", Dyn.class);
+        s.setInitParameter("from", "sci");
+        s.addMapping("/dyn/*");
+        FilterRegistration.Dynamic f = ctx.addFilter("dynf", DynFilter.class);
+        f.addMappingForUrlPatterns(null, false, "/*");
+        ctx.getSessionCookieConfig().setName("SID");
+    }
+}
+"""
+
+INIT_JAVA["HttpServletMarker.java"] = r"""
+package init;
+public interface HttpServletMarker {}
+"""
+
+INIT_JAVA["Dyn.java"] = r"""
+package init;
+import java.io.*;
+import javax.servlet.http.*;
+public class Dyn extends HttpServlet {
+    protected void service(HttpServletRequest q, HttpServletResponse r) throws IOException {
+        String enc = q.getCharacterEncoding();
+        String v = q.getParameter("v");
+        if (q.getParameter("s") != null)
+            q.getSession().setAttribute("x", "y");
+        r.setContentType("text/plain");
+        r.getWriter().print("dyn from=" + getInitParameter("from") + " path=" + q.getPathInfo()
+                            + " enc=" + enc + " v=" + v + " timeout="
+                            + (q.getSession(false) == null ? "-" : q.getSession(false).getMaxInactiveInterval()));
+    }
+}
+"""
+
+INIT_JAVA["DynFilter.java"] = r"""
+package init;
+import java.io.IOException;
+import javax.servlet.*;
+import javax.servlet.http.*;
+public class DynFilter implements Filter {
+    public void doFilter(ServletRequest q, ServletResponse r, FilterChain c) throws IOException, ServletException {
+        ((HttpServletResponse) r).setHeader("X-Dyn-Filter", "yes");
+        c.doFilter(q, r);
+    }
+}
+"""
+
+INIT_JAVA["Home.java"] = r"""
+package init;
+import java.io.*;
+import javax.servlet.http.*;
+public class Home extends HttpServlet {
+    protected void doGet(HttpServletRequest q, HttpServletResponse r) throws IOException {
+        r.setContentType("text/plain");
+        r.getWriter().print("home uri=" + q.getRequestURI());
+    }
+}
+"""
+
+INIT_JAVA["Hidden.java"] = r"""
+package init;
+import java.io.*;
+import javax.servlet.annotation.*;
+import javax.servlet.http.*;
+/* Not a servlet: web.xml is metadata-complete. */
+@WebServlet("/annotated")
+public class Hidden extends HttpServlet {
+    protected void doGet(HttpServletRequest q, HttpServletResponse r) throws IOException {
+        r.getWriter().print("annotations were scanned");
+    }
+}
+"""
+
 FILES = {
     "index.html": b"<h1>welcome</h1>\n",
     "static/style.css": b"body { color: red }\n",
     "static/index.html": b"<p>static index</p>\n",
     "errors/404.html": b"custom not found page\n",
+    "static/data.wrn": b"warren data\n",
+    "META-INF/context.xml": b"<Context/>\n",
 }
 
 
@@ -405,8 +828,20 @@ def built():
     zip_dir(os.path.join(top, "extra-classes"), jar)
     war = os.path.join(top, "shop.war")
     zip_dir(webapp, war)
+    # The second webapp: an initializer, web.xml 4.0, metadata-complete.
+    init_src = os.path.join(top, "init-src")
+    os.makedirs(init_src)
+    for name, text in INIT_JAVA.items():
+        with open(os.path.join(init_src, name), "w") as f:
+            f.write(text)
+    init = os.path.join(top, "init")
+    hh.write(init, "WEB-INF/web.xml", INIT_WEB_XML.encode())
+    hh.write(init, "WEB-INF/classes/META-INF/services/javax.servlet.ServletContainerInitializer",
+             b"init.Boot\n")
+    javac(os.path.join(init, "WEB-INF", "classes"),
+          [os.path.join(init_src, n) for n in INIT_JAVA])
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
-    yield {"top": top, "webapp": webapp, "war": war, "jar": jar}
+    yield {"top": top, "webapp": webapp, "war": war, "jar": jar, "init": init}
     shutil.rmtree(top, ignore_errors=True)
 
 
@@ -519,6 +954,9 @@ def test_request_surface(jw, built):
     assert e["method"] == "POST", e
     assert e["uri"] == "/echo/p%20q", e                  # as sent
     assert e["pathInfo"] == "/p q", e                    # decoded
+    # Decoded as UTF-8 (as Tomcat and Jetty do), the raw URI kept as sent.
+    u = lines(get(port, "/echo/caf%C3%A9/x%2By").body)
+    assert (u["pathInfo"], u["uri"]) == ("/café/x+y", "/echo/caf%C3%A9/x%2By"), u
     assert e["url"] == "http://shop.example:8080/echo/p%20q", e
     assert e["param.x"] == "1,3", e                      # query first, then the form
     assert e["param.q"] == "a b", e
@@ -780,3 +1218,379 @@ def test_client_gone_mid_answer_leaves_the_worker_serving(jw, built):
     assert get(port, "/act/pid").body == pid
     # A client that leaves is no error of the application's: no stack trace.
     assert "Exception" not in jw.log(), jw.log()[-2000:]
+
+
+# ------------------------------------------------------------------ the request, closer
+
+def test_request_fields_locales_and_body_encoding(jw, built):
+    port = start(jw, app(built["webapp"]))
+    body = b"p=%E9t%E9"                                     # ISO-8859-1 "été"
+    r = get(port, "/probe/fields", method="POST", body=body, host="shop.example", headers=[
+        ("X-LOWER", "any case"), ("X-Int", "12"), ("X-Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Accept-Language", "fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7"),
+        ("Content-Type", "application/x-www-form-urlencoded; charset=ISO-8859-1")])
+    assert r.status == 200, r
+    e = lines(r.body)
+    assert e["lower"] == "any case" and e["names"] == "true", e
+    assert (e["int"], e["noint"]) == ("12", "-1"), e
+    assert (e["date"], e["nodate"]) == ("784111777000", "-1"), e
+    assert e["locale"] == "fr-CH" and e["locales"] == "fr-CH,fr,en,de", e
+    assert e["contentType"] == "application/x-www-form-urlencoded; charset=ISO-8859-1", e
+    assert e["encoding"] == "ISO-8859-1", e
+    assert e["p"] == "été", e                               # decoded with the body's charset
+    assert e["query"] == "null", e                          # none sent: null, not ""
+    assert e["server"] == "shop.example:80", e              # Host without a port: the scheme's
+    assert e["remoteHost"] == "127.0.0.1", e
+    assert e["user"] == "null role=false auth=null", e
+    # No Host (HTTP/1.0): the listener's address and port.
+    with hh.Conn(port) as c:
+        r = c.request("GET", "/probe/fields", host=None, version="HTTP/1.0")
+    assert r.status == 200, r
+    server = lines(r.body)["server"]
+    assert server == "127.0.0.1:%d" % port, r.body
+
+
+def test_request_streams_are_exclusive_and_unsupported_features_throw(jw, built):
+    port = start(jw, app(built["webapp"]))
+    r = get(port, "/probe/streams", method="POST", body=b"line one\nline two\n",
+            headers={"Content-Type": "text/plain"})
+    assert r.body == (b"first=line one inputStream=IllegalStateException "
+                      b"outputStream=IllegalStateException"), r
+    r = get(port, "/probe/unsupported")
+    assert r.body == (b"async=false startAsync=IllegalStateException parts=IllegalStateException "
+                      b"authenticate=ServletException login=ServletException "
+                      b"upgrade=ServletException"), r
+
+
+# ------------------------------------------------------------------ the response, closer
+
+def test_writer_charset_defaults_to_iso_8859_1(jw, built):
+    port = start(jw, app(built["webapp"]))
+    r = get(port, "/probe/default-charset")
+    assert r.status == 200, r
+    assert r.header("Content-Type") == "text/plain;charset=ISO-8859-1", r
+    assert r.body == b"caf\xe9", r
+
+
+def test_reset_and_commit_rules(jw, built):
+    port = start(jw, app(built["webapp"]))
+    # Once flushed the head is out: no more buffer resizing, reset, fields
+    # or status; the answer is chunked.
+    r = get(port, "/probe/commit")
+    assert (r.status, r.body) == (200, b"a|before=false after=true setBufferSize=IllegalStateException "
+                                       b"reset=IllegalStateException"), r
+    assert r.header("X-Late") is None, r
+    assert r.header("Content-Length") is None and r.header("Transfer-Encoding") == "chunked", r
+    # reset() drops status, fields and body; resetBuffer() the body only,
+    # what the writer holds included.
+    r = get(port, "/probe/reset")
+    assert r.header("X-Gone") is None and r.header("X-Kept") == "1", r
+    assert (r.status, r.body) == (200, b"cleaner"), r
+    assert r.header("Content-Length") == "7", r
+
+
+def test_int_and_date_fields_and_the_apps_content_length(jw, built):
+    port = start(jw, app(built["webapp"]))
+    r = get(port, "/probe/fields-out")
+    assert (r.status, r.body) == (200, b"hello"), r
+    assert r.all("X-Int") == ["42", "43"], r
+    assert r.header("X-Date") == "Sun, 06 Nov 1994 08:49:37 GMT", r
+    assert r.header("X-Report") == "contains=true,false headers=42,43 status=200", r
+    assert r.header("Content-Length") == "5", r
+
+
+def test_head_on_servlets(jw, built):
+    port = start(jw, app(built["webapp"]))
+    full = get(port, "/ann")
+    r = get(port, "/ann", method="HEAD")
+    assert (r.status, r.body) == (200, b""), r
+    assert r.header("Content-Length") == str(len(full.body)), (r, full)
+    # (HttpServlet.doHead's writer is not the response's: no charset added.)
+    assert r.header("Content-Type").split(";")[0] == full.header("Content-Type").split(";")[0], (r, full)
+    # service() overridden: the body is made and dropped, the connection serves on.
+    with hh.Conn(port) as c:
+        r = c.request("HEAD", "/act/pid")
+        assert (r.status, r.body) == (200, b""), r
+        r = c.request("GET", "/act/pid")
+        assert r.status == 200 and r.body.isdigit(), r
+
+
+def test_exception_after_commit_cuts_the_connection(jw, built):
+    port = start(jw, app(built["webapp"]))
+    pid = get(port, "/act/pid").body
+    with hh.Conn(port, timeout=10) as c:
+        c.send(b"GET /probe/cut HTTP/1.1\r\nHost: h\r\n\r\n")
+        with pytest.raises(hh.HTTPError):
+            c.read_response()            # the head went out: the body cannot end well
+    assert wh.wait_for(lambda: "failing-after-commit" in jw.log(), 5), jw.log()[-2000:]
+    assert get(port, "/act/pid").body == pid
+
+
+# ------------------------------------------------------------------ dispatching, error pages
+
+def test_dispatch_details(jw, built):
+    port = start(jw, app(built["webapp"]))
+    # A filter mapped for FORWARD runs on a forward only.
+    assert get(port, "/echo/direct").header("X-Fwd") is None
+    r = get(port, "/act/fwd")
+    assert r.all("X-Fwd") == ["seen FORWARD"], r
+    # forward once committed: IllegalStateException.
+    r = get(port, "/probe/fwd-committed")
+    assert r.body == b"committed|forward=IllegalStateException", r
+    # A named dispatcher keeps the request's path and sets no forward.* attributes.
+    r = get(port, "/probe/named?z=9")
+    e = lines(r.body)
+    assert (e["dispatch"], e["mode"], e["param.z"]) == ("FORWARD", "xml", "9"), e
+    assert (e["servletPath"], e["pathInfo"], e["uri"]) == ("/probe", "/named", "/probe/named"), e
+    assert e["forward.uri"] == "null", e
+    # An included servlet cannot set the status or fields.
+    r = get(port, "/probe/inc-setter")
+    assert (r.status, r.body) == (200, b"outer|inner"), r
+    assert r.header("X-Inc") is None, r
+
+
+def test_error_pages_by_class_hierarchy_and_code(jw, built):
+    port = start(jw, app(built["webapp"]))
+    r = get(port, "/probe/sub-ise")
+    assert r.status == 500, r
+    assert r.body == (b"errpage status=500 exception=class java.nio.channels.IllegalBlockingModeException "
+                      b"uri=/probe/sub-ise dispatch=ERROR"), r.body
+    # sendError(404) from a servlet: the webapp's 404 page, the status kept.
+    r = get(port, "/act/no-such-action")
+    assert (r.status, r.body) == (404, FILES["errors/404.html"]), r
+
+
+# ------------------------------------------------------------------ the context, listeners
+
+def test_servlet_context_surface(jw, built):
+    port = start(jw, app(built["webapp"]))
+    r = get(port, "/probe/ctx")
+    assert r.status == 200, r
+    e = lines(r.body)
+    assert e["info"].startswith("Warren"), e
+    assert e["version"] in ("3.1", "4.0"), e
+    assert e["contextPath"] == "[] req=[]", e
+    assert (e["virtual"], e["name"]) == ("warren", "shop"), e
+    assert (e["mime.css"], e["mime.wrn"], e["mime.none"]) == ("text/css", "application/x-warren", "null"), e
+    assert e["paths"] == "[/static/data.wrn, /static/index.html, /static/style.css]", e
+    assert e["stream"] == "body { color: red }", e
+    assert e["missing"] == "null null", e
+    assert e["real"] == "true" and e["tempdir"] == "true", e
+    assert e["addServlet"] == "IllegalStateException", e        # after init: too late
+    assert e["loader"] == "true true", e
+    # web.xml's mime-mapping serves the default servlet too.
+    r = get(port, "/static/data.wrn")
+    assert (r.status, r.body) == (200, FILES["static/data.wrn"]), r
+    assert r.header("Content-Type") == "application/x-warren", r
+    # Context attribute events (replaced and removed carry the old value).
+    get(port, "/probe/events")
+    r = get(port, "/probe/ctx-attrs")
+    assert r.body == b"ctx-added probe.k=1;ctx-replaced probe.k=1;ctx-removed probe.k=2", r
+    # ServletContext.log goes to the error log.
+    get(port, "/probe/log?m=ctx-7781")
+    assert wh.wait_for(lambda: "context-log-marker ctx-7781" in jw.log(), 5), jw.log()[-2000:]
+
+
+def test_request_listener(jw, built):
+    port = start(jw, app(built["webapp"]))
+    n1 = [int(x) for x in get(port, "/probe/requests").body.split()]
+    n2 = [int(x) for x in get(port, "/probe/requests").body.split()]
+    assert n1[0] >= 1 and n2[0] == n1[0] + 1, (n1, n2)
+    # Every request but the one asking is destroyed, once it is over.
+    assert wh.wait_for(lambda: (lambda n: n[1] == n[0] - 1)(
+        [int(x) for x in get(port, "/probe/requests").body.split()]), 5)
+
+
+def cookie_of(r, name="JSESSIONID"):
+    for v in r.all("Set-Cookie"):
+        if v.startswith(name + "="):
+            return v.split(";")[0].split("=", 1)[1]
+    return None
+
+
+def test_session_events_change_id_and_expiry(jw, built):
+    port = start(jw, app(built["webapp"]))
+    get(port, "/probe/events")
+    r = get(port, "/probe/bind")
+    sid = cookie_of(r)
+    assert sid and r.body == b"bound " + sid.encode(), r
+    jar = {"Cookie": "JSESSIONID=" + sid}
+    assert get(port, "/probe/events").body.decode().split(";") == [
+        "session-created", "bound thing", "session-added thing", "session-added plain",
+        "session-replaced plain", "session-removed plain"]
+    assert get(port, "/act/invalidate", headers=jar).body == b"gone"
+    assert get(port, "/probe/events").body.decode().split(";") == [
+        "session-destroyed", "unbound thing", "session-removed thing"]
+    # changeSessionId: the same session under a new id, sent as a cookie.
+    r = get(port, "/act/session")
+    old = cookie_of(r)
+    r = get(port, "/probe/change-id", headers={"Cookie": "JSESSIONID=" + old})
+    new = cookie_of(r)
+    assert new and new != old, r
+    # The id asked for (the old one) is no longer a valid session's.
+    assert r.body.decode() == "%s %s %s %s false" % (old, new, new, old), r
+    assert get(port, "/act/session", headers={"Cookie": "JSESSIONID=" + new}).body == b"2 new=false"
+    assert get(port, "/act/session", headers={"Cookie": "JSESSIONID=" + old}).body == b"1 new=true"
+    # A session idle past its max inactive interval (1 s) is gone.
+    r = get(port, "/probe/short")
+    sid = cookie_of(r)
+    jar = {"Cookie": "JSESSIONID=" + sid}
+    assert get(port, "/probe/peek", headers=jar).body == b"have " + sid.encode()
+    # Every request that names the session touches it: it must stay idle
+    # past its interval, so this is a wait for the feature's own clock, not
+    # for another process (nothing to poll without touching the session).
+    time.sleep(1.5)
+    assert get(port, "/probe/peek", headers=jar).body == b"none valid=false"
+
+
+# ------------------------------------------------------------------ initializers, web.xml 4.0
+
+def test_initializer_encodings_welcome_servlet_and_metadata_complete(jw, built):
+    port = start(jw, app(built["init"]), name="init")
+    r = get(port, "/dyn/a?v=%C3%A9")
+    assert r.status == 200, r
+    assert r.body.decode() == "dyn from=sci path=/a enc=UTF-8 v=é timeout=-", r
+    assert r.header("Content-Type") == "text/plain;charset=UTF-8", r   # response-character-encoding
+    assert r.header("X-Dyn-Filter") == "yes", r
+    # request-character-encoding decodes a form body without a charset.
+    body = b"v=%C3%A9t%C3%A9"
+    r = get(port, "/dyn/b", method="POST", body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.body.decode() == "dyn from=sci path=/b enc=UTF-8 v=été timeout=-", r
+    # The session cookie renamed by the initializer; session-timeout in minutes.
+    r = get(port, "/dyn/c?s=1")
+    assert cookie_of(r, "SID") and cookie_of(r) is None, r.all("Set-Cookie")
+    assert r.body.decode().endswith("timeout=60"), r
+    # A welcome file that is a servlet path.
+    r = get(port, "/")
+    assert r.status == 200 and r.body.startswith(b"home uri=/"), r
+    # metadata-complete: the @WebServlet class is no servlet.
+    r = get(port, "/annotated")
+    assert r.status == 404, r
+
+
+# ------------------------------------------------------------------ lifecycle
+
+def test_context_destroyed_when_the_app_is_removed(jw, built):
+    d = hh.make_root("warren-java-gone-")
+    os.chmod(d, 0o777)
+    marker = os.path.join(d, "destroyed")
+    try:
+        port = start(jw, app(built["webapp"], options=["-Dtest.marker=" + marker]))
+        pid = get(port, "/act/pid").body
+        assert int(pid) in jw.app_processes()[1]
+        hh.setup(jw, [{"action": {"return": 204}}], port=port)
+        assert wh.wait_for(lambda: os.path.exists(marker) and open(marker).read(), 10), \
+            "contextDestroyed did not run"
+        with open(marker) as f:
+            assert f.read() == "destroyed " + pid.decode()
+        # Servlets' and filters' destroy() ran, before contextDestroyed.
+        for suffix, want in ((".servlet", "echo destroyed"), (".filter", "xml-filter destroyed"),
+                             (".order", "servlet true filter true")):
+            with open(marker + suffix) as f:
+                assert f.read() == want, suffix
+        assert wh.wait_for(lambda: not wh.proc_alive(int(pid)), 10)
+        assert get(port, "/act/pid").status == 204
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+THROWING_LISTENER = r"""
+import javax.servlet.*;
+public class Bad implements ServletContextListener {
+    public void contextInitialized(ServletContextEvent e) { throw new RuntimeException("listener refuses"); }
+}
+"""
+
+THROWING_FILTER = r"""
+import java.io.IOException;
+import javax.servlet.*;
+public class Bad implements Filter {
+    public void init(FilterConfig c) throws ServletException { throw new ServletException("filter refuses"); }
+    public void doFilter(ServletRequest q, ServletResponse r, FilterChain c) throws IOException, ServletException {
+        c.doFilter(q, r);
+    }
+}
+"""
+
+
+def test_more_webapps_that_cannot_load(jw, built):
+    top = hh.make_root("warren-java-bad2-")
+    try:
+        port = start(jw, app(built["webapp"]))
+        pid = get(port, "/act/pid").body
+        cases = [
+            (bad_webapp(top, "jsp", web_xml=(
+                "<web-app><servlet><servlet-name>page</servlet-name><jsp-file>/page.jsp</jsp-file>"
+                "</servlet></web-app>")), ["page.jsp", "JSP"], None),
+            (bad_webapp(top, "listener", web_xml=(
+                "<web-app><listener><listener-class>Bad</listener-class></listener></web-app>"),
+                java=THROWING_LISTENER), ["listener refuses"], "Bad"),
+            (bad_webapp(top, "filter", web_xml=(
+                "<web-app><filter><filter-name>f</filter-name><filter-class>Bad</filter-class></filter>"
+                "<filter-mapping><filter-name>f</filter-name><url-pattern>/*</url-pattern>"
+                "</filter-mapping></web-app>"),
+                java=THROWING_FILTER), ["filter refuses"], "Bad"),
+        ]
+        for webapp, needles, cls in cases:
+            s, j = jw.put("/config/applications/shop", app(webapp))
+            assert s == 500, (webapp, s, j)
+            assert "could not start" in j["detail"], (webapp, j)
+            for n in needles:
+                assert n in j["detail"], (webapp, n, j)
+            # "Any exception from these fails init (message names the class)".
+            if cls:
+                assert re.search(r"\b%s\b" % cls, j["detail"]), (webapp, j)
+            assert get(port, "/act/pid").body == pid, webapp
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_mapping_precedence_and_hidden_meta_inf(jw, built):
+    port = start(jw, app(built["webapp"]))
+    e = lines(get(port, "/echo").body)                    # "/echo/*" matches "/echo" itself
+    assert (e["servletPath"], e["pathInfo"]) == ("/echo", "null"), e
+    e = lines(get(port, "/echo/cart.do").body)            # a prefix beats an extension
+    assert (e["servletPath"], e["pathInfo"]) == ("/echo", "/cart.do"), e
+    r = get(port, "/exact/path/more")                     # exact is exact: the default servlet
+    assert (r.status, r.body) == (404, FILES["errors/404.html"]), r
+    for hidden in ("/META-INF/context.xml", "/META-INF/", "/WEB-INF/"):
+        assert get(port, hidden).status == 404, hidden
+
+
+def test_cookie_values_and_announced_length(jw, built):
+    port = start(jw, app(built["webapp"]))
+    e = lines(get(port, "/echo/", headers={"Cookie": "c=x=y; e=; f=3"}).body)
+    assert (e["cookie.c"], e["cookie.e"], e["cookie.f"]) == ("x=y", "", "3"), e
+    # The app's Content-Length frames the answer, though it outgrew the buffer.
+    r = get(port, "/probe/sized")
+    assert r.status == 200, r
+    assert r.header("Content-Length") == "100000" and r.header("Transfer-Encoding") is None, r
+    assert r.body == b"".join(bytes([ord("0") + i]) * 10000 for i in range(10)), len(r.body)
+
+
+def test_unread_body_leaves_the_worker_serving(jw, built):
+    """A servlet that ignores a 1 MB body: the answer is its own, and the
+    worker's next request (on a new connection: the router may close one
+    whose body went unread, as for every runtime) is whole and its own."""
+    port = start(jw, app(built["webapp"]))
+    data = os.urandom(1024 * 1024)
+    with hh.Conn(port, timeout=10) as c:
+        r = c.request("POST", "/act/pid", body=data)
+    assert r.status == 200 and r.body.isdigit(), r
+    pid = r.body
+    r = get(port, "/echo/next?after=post", method="POST", body=b"x=1",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r
+    e = lines(r.body)
+    assert (e["method"], e["pathInfo"], e["param.after"], e["param.x"]) == ("POST", "/next", "post", "1"), e
+    assert get(port, "/act/pid").body == pid
+
+
+def test_request_encoding_is_settable_before_reading(jw, built):
+    port = start(jw, app(built["webapp"]))
+    r = get(port, "/probe/setenc?flag&plus=a+b%2Bc", method="POST", body=b"v=%E9t%E9",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Enc": "ISO-8859-1"})
+    assert r.status == 200, r
+    assert r.body.decode() == ("bad=UnsupportedEncodingException enc=ISO-8859-1 v=été flag=[] "
+                               "plus=a b+c map=[flag, plus, v]"), r.body

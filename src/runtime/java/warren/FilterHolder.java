@@ -32,11 +32,10 @@ final class FilterHolder extends Holder implements FilterConfig, FilterRegistrat
                 Class<?> c = type != null ? type : app.loader.loadClass(className);
                 instance = (Filter) c.getDeclaredConstructor().newInstance();
             } catch (ReflectiveOperationException | ClassCastException | LinkageError e) {
-                throw new ServletException("filter \"" + name + "\": cannot create " + className + ": " + e, e);
+                throw new ServletException("cannot create " + className + ": " + e, e);
             }
         }
-        WebApp.step("filter \"" + name + "\" (" + instance.getClass().getName() + "): init",
-                    () -> instance.init(this));
+        instance.init(this);
     }
 
     void destroy() {
@@ -61,20 +60,18 @@ final class FilterHolder extends Holder implements FilterConfig, FilterRegistrat
             this.types = types == null || types.isEmpty() ? EnumSet.of(DispatcherType.REQUEST) : types;
         }
 
-        boolean byPattern(DispatcherType t, String path) {
+        /* By one of its servlet names (byName) or of its url-patterns. */
+        boolean applies(DispatcherType t, String path, String servletName, boolean byName) {
             if (!types.contains(t))
                 return false;
+            if (byName) {
+                for (String s : servlets)
+                    if (s.equals("*") || s.equals(servletName))
+                        return true;
+                return false;
+            }
             for (String p : patterns)
                 if (Mapper.matches(p, path))
-                    return true;
-            return false;
-        }
-
-        boolean byServlet(DispatcherType t, String servletName) {
-            if (!types.contains(t))
-                return false;
-            for (String s : servlets)
-                if (s.equals("*") || s.equals(servletName))
                     return true;
             return false;
         }

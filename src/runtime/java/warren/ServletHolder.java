@@ -56,7 +56,7 @@ final class ServletHolder extends Holder implements ServletConfig, ServletRegist
             Class<?> c = type != null ? type : app.loader.loadClass(className);
             return (Servlet) c.getDeclaredConstructor().newInstance();
         } catch (ReflectiveOperationException | ClassCastException | LinkageError e) {
-            throw new ServletException("servlet \"" + name + "\": cannot create " + className + ": " + e, e);
+            throw new ServletException("cannot create " + className + ": " + e, e);
         }
     }
 
@@ -65,7 +65,7 @@ final class ServletHolder extends Holder implements ServletConfig, ServletRegist
         ClassLoader old = t.getContextClassLoader();
         t.setContextClassLoader(app.loader);
         try {
-            WebApp.step("servlet \"" + name + "\" (" + s.getClass().getName() + "): init", () -> s.init(this));
+            s.init(this);
         } finally {
             t.setContextClassLoader(old);
         }

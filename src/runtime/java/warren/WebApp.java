@@ -272,7 +272,7 @@ final class WebApp {
                             && c.isAnnotationPresent(t.asSubclass(java.lang.annotation.Annotation.class)))))
                             wanted.add(c);
             Set<Class<?>> types = wanted.isEmpty() ? null : wanted;
-            step("initializer " + sci.getClass().getName() + ": onStartup", () -> sci.onStartup(types, context));
+            named("initializer " + sci.getClass().getName(), () -> sci.onStartup(types, context));
         }
     }
 
@@ -347,30 +347,31 @@ final class WebApp {
         defaultServlet = mapper.fallback;
         ServletContextEvent e = new ServletContextEvent(context);
         for (ServletContextListener l : listeners(ServletContextListener.class))
-            step("listener " + l.getClass().getName() + ": contextInitialized", () -> l.contextInitialized(e));
+            named("listener " + l.getClass().getName(), () -> l.contextInitialized(e));
         for (FilterHolder f : filters.values())
-            f.start();
+            named("filter \"" + f.name + "\" (" + f.className + ")", f::start);
         List<ServletHolder> early = new ArrayList<>();
         for (ServletHolder s : servlets.values())
             if (s.loadOnStartup >= 0)
                 early.add(s);
         early.sort((a, b) -> Integer.compare(a.loadOnStartup, b.loadOnStartup));
         for (ServletHolder s : early)
-            s.get();
+            named("servlet \"" + s.name + "\" (" + s.className + ")", s::get);
         started = true;
     }
 
-    interface Step {
+    private interface Step {
         void run() throws Exception;
     }
 
-    /* A start-up step of the webapp's code; its failure names the class and
-     * the call, so the one line the PUT answers with says where to look. */
-    static void step(String what, Step s) throws ServletException {
+    /* A start-up step whose failure names the class that failed: the cause
+     * the control API reports must say where to look. */
+    private static void named(String what, Step step) throws ServletException {
         try {
-            s.run();
-        } catch (Exception | LinkageError e) {
-            throw new ServletException(what + " failed: " + e, e);
+            step.run();
+        } catch (Exception | LinkageError x) {
+            // A ServletException's own words, without its class once more.
+            throw new ServletException(what + ": " + (x instanceof ServletException ? x.getMessage() : x), x);
         }
     }
 
@@ -409,12 +410,11 @@ final class WebApp {
      * (Servlet specification §6.2.4). */
     List<FilterHolder> filtersFor(DispatcherType type, String path, String servletName) {
         List<FilterHolder> out = new ArrayList<>();
-        for (FilterHolder.FilterMap m : filterMaps)
-            if (m.byPattern(type, path == null ? "" : path) && !out.contains(m.filter))
-                out.add(m.filter);
-        for (FilterHolder.FilterMap m : filterMaps)
-            if (m.byServlet(type, servletName) && !out.contains(m.filter))
-                out.add(m.filter);
+        // The specification's order: url-pattern mappings, then servlet-name ones.
+        for (boolean byName : new boolean[] { false, true })
+            for (FilterHolder.FilterMap m : filterMaps)
+                if (m.applies(type, path == null ? "" : path, servletName, byName) && !out.contains(m.filter))
+                    out.add(m.filter);
         return out;
     }
 
