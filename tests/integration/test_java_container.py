@@ -13,7 +13,8 @@ found wrong once, with real requests through warrend and warren-java:
     getParts() every time it is asked;
   - the request line: a Unix-socket listener (no ports), an absolute-form
     target, path parameters (;jsessionid=...), a UTF-8 file name;
-  - web.xml's session cookie-config.
+  - web.xml's session cookie-config;
+  - byte ranges of static files.
 """
 
 import os
@@ -131,6 +132,7 @@ FILES = {
     "index.html": b"<h1>index</h1>\n",
     "err404.html": b"<p>our 404</p>\n",
     "static/a.css": b"body{}\n",
+    "digits.txt": b"0123456789",
     "page.jsp": b"<% String password = \"secret\"; %>\n",
     "caf\u00e9.txt".encode(): b"caf\xc3\xa9\n",
 }
@@ -248,3 +250,23 @@ def test_session_cookie_config(jw, webapp):
     assert "; Max-Age=600" in cookie and "; Path=/p" in cookie and "; HttpOnly" in cookie, cookie
     r = hh.get(port, "/p/session", headers={"Cookie": cookie.split(";")[0]})
     assert r.body == b"new=false", r
+
+
+def test_static_byte_ranges(jw, webapp):
+    port = start(jw, webapp)
+    r = hh.get(port, "/digits.txt")
+    assert (r.status, r.header("Accept-Ranges")) == (200, "bytes"), r
+    lm = r.header("Last-Modified")
+    for spec, body, crange in (("2-4", b"234", "bytes 2-4/10"), ("7-", b"789", "bytes 7-9/10"),
+                               ("-2", b"89", "bytes 8-9/10"), ("8-20", b"89", "bytes 8-9/10")):
+        r = hh.get(port, "/digits.txt", headers={"Range": "bytes=" + spec})
+        assert (r.status, r.body, r.header("Content-Range")) == (206, body, crange), (spec, r)
+        assert r.header("Content-Length") == str(len(body)), (spec, r)
+    r = hh.get(port, "/digits.txt", headers={"Range": "bytes=10-"})
+    assert (r.status, r.header("Content-Range")) == (416, "bytes */10"), r
+    for fields in ({"Range": "bytes=0-1,4-5"}, {"Range": "bytes=x-y"},
+                   {"Range": "bytes=1-2", "If-Range": "Sat, 01 Jan 2000 00:00:00 GMT"}):
+        r = hh.get(port, "/digits.txt", headers=fields)
+        assert (r.status, r.body) == (200, FILES["digits.txt"]), (fields, r)
+    r = hh.get(port, "/digits.txt", headers={"Range": "bytes=1-2", "If-Range": lm})
+    assert (r.status, r.body) == (206, b"12"), r
