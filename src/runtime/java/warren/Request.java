@@ -134,26 +134,72 @@ final class Request implements HttpServletRequest {
 
     // ---- the body
 
+    /*
+     * The body as the servlet reads it. Small reads (read(), readLine(),
+     * unbuffered parsers) are served from a buffer so that each is not a
+     * call into warren-java; large ones go straight into the servlet's array.
+     */
     private final class Input extends ServletInputStream {
+        private static final int SMALL = 8192;
         private final long length = getContentLengthLong();
-        private long read;
+        private long read;                      // bytes the servlet has had
         private boolean eof;
+        private byte[] buf;                     // made on the first small read
+        private int pos, lim;
 
         @Override
         public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
+            if (pos == lim && !fill())
+                return -1;
+            read++;
+            return buf[pos++] & 0xff;
         }
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             if (off < 0 || len < 0 || off > b.length - len)
                 throw new IndexOutOfBoundsException();
-            if (eof)
-                return -1;
             if (len == 0)
                 return 0;
+            int n;
+            if (pos < lim) {
+                n = Math.min(len, lim - pos);
+                System.arraycopy(buf, pos, b, off, n);
+                pos += n;
+            } else if (len >= SMALL) {
+                n = from(b, off, len);
+                if (n < 0)
+                    return -1;
+            } else {
+                if (!fill())
+                    return -1;
+                n = Math.min(len, lim);
+                System.arraycopy(buf, 0, b, off, n);
+                pos = n;
+            }
+            read += n;
+            return n;
+        }
+
+        @Override
+        public int available() {
+            return lim - pos;
+        }
+
+        /* The buffer refilled; false at the end of the body. */
+        private boolean fill() throws IOException {
+            if (buf == null)
+                buf = new byte[SMALL];
+            int n = from(buf, 0, buf.length);
+            pos = 0;
+            lim = Math.max(n, 0);
+            return n > 0;
+        }
+
+        /* One read from the router: the count, or -1 at the end. */
+        private int from(byte[] b, int off, int len) throws IOException {
+            if (eof)
+                return -1;
             int n;
             try {
                 n = Native.read(handle, b, off, len);
@@ -165,13 +211,12 @@ final class Request implements HttpServletRequest {
                 eof = true;
                 return -1;
             }
-            read += n;
             return n;
         }
 
         @Override
         public boolean isFinished() {
-            return eof || (length >= 0 && read >= length);
+            return (eof && pos == lim) || (length >= 0 && read >= length);
         }
 
         @Override
