@@ -8,7 +8,8 @@ found wrong once, with real requests through warrend and warren-java:
   - the container's default servlet is "default" for web.xml mappings (as
     in Tomcat and Jetty); filters by url-pattern run before those by
     servlet-name; forwards and error pages reach static files whatever the
-    method; JSP pages are never sent as files;
+    method; a forward closes the response through the caller's wrapper;
+    JSP pages are never sent as files;
   - multipart form fields are parameters; a part over max-file-size fails
     getParts() every time it is asked;
   - the request line: a Unix-socket listener (no ports), an absolute-form
@@ -71,6 +72,25 @@ public class P extends HttpServlet {
         case "/fwdstatic": q.getRequestDispatcher("/index.html").forward(q, r); return;
         case "/unavailable": throw new UnavailableException("down for a while", 5);
         case "/pid": r.getWriter().print(ProcessHandle.current().pid()); return;
+        case "/fwdwrapped": {
+            // A filter's buffering wrapper (as Spring's ContentCachingResponseWrapper): the
+            // forward closes the wrapper's stream, the body is copied out after.
+            final ByteArrayOutputStream cache = new ByteArrayOutputStream();
+            final ServletOutputStream os = new ServletOutputStream() {
+                public void write(int b) { cache.write(b); }
+                public boolean isReady() { return true; }
+                public void setWriteListener(WriteListener l) { }
+            };
+            HttpServletResponseWrapper wr = new HttpServletResponseWrapper(r) {
+                public ServletOutputStream getOutputStream() { return os; }
+                public PrintWriter getWriter() { return new PrintWriter(new OutputStreamWriter(os), true); }
+                public void setContentLengthLong(long n) { }
+            };
+            q.getRequestDispatcher("/index.html").forward(q, wr);
+            r.setHeader("X-Cached", String.valueOf(cache.size()));
+            r.getOutputStream().write(cache.toByteArray());
+            return;
+        }
         case "/session": r.getWriter().print("new=" + q.getSession().isNew()); return;
         case "/info":
             r.getWriter().print("sp=" + q.getServletPath() + " pi=" + q.getPathInfo() + " uri=" + q.getRequestURI()
@@ -195,6 +215,8 @@ def test_default_servlet_by_name_filter_order_and_static_pages(jw, webapp):
     r = hh.get(port, "/p/fwdstatic", method="POST", body=b"x=1",
                headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert (r.status, r.body) == (200, FILES["index.html"]), r
+    r = hh.get(port, "/p/fwdwrapped")
+    assert (r.status, r.body, r.header("X-Cached")) == (200, FILES["index.html"], str(len(FILES["index.html"]))), r
     for path in ("/page.jsp", "/PAGE.JSP"):
         r = hh.get(port, path)
         assert r.status == 404 and b"secret" not in r.body, (path, r)

@@ -82,10 +82,23 @@ final class Dispatcher implements RequestDispatcher {
             throw new IllegalStateException("forward: the response is committed");
         resp.resetBuffer();
         dispatch(DispatcherType.FORWARD, req, resp);
-        // The specification: the response is sent and closed when forward returns.
-        Response own = app.unwrap(resp);
-        if (own != null)
-            own.complete();
+        closeAfterForward(resp);
+    }
+
+    /* The specification: the response is sent and closed when forward
+     * returns. Closed through the response the caller passed, as in
+     * Tomcat: a filter's buffering wrapper keeps what it holds and copies
+     * it out later, which ending the response beneath it would lose. */
+    private static void closeAfterForward(ServletResponse resp) throws IOException {
+        if (resp instanceof Response) {
+            ((Response) resp).complete();
+            return;
+        }
+        try {
+            resp.getWriter().close();
+        } catch (IllegalStateException e) {
+            resp.getOutputStream().close();     // the forwarded-to servlet took the stream
+        }
     }
 
     /* The container's error page: a forward that leaves the response open. */

@@ -30,8 +30,6 @@ import javax.servlet.ServletContainerInitializer;
 import javax.servlet.ServletContextEvent;
 import javax.servlet.ServletContextListener;
 import javax.servlet.ServletException;
-import javax.servlet.ServletResponse;
-import javax.servlet.ServletResponseWrapper;
 import javax.servlet.annotation.HandlesTypes;
 import javax.servlet.annotation.MultipartConfig;
 import javax.servlet.annotation.WebFilter;
@@ -432,12 +430,6 @@ final class WebApp {
             return null;
         }
         return f;
-    }
-
-    Response unwrap(ServletResponse r) {
-        while (r instanceof ServletResponseWrapper)
-            r = ((ServletResponseWrapper) r).getResponse();
-        return r instanceof Response ? (Response) r : null;
     }
 
     void log(String msg) {
