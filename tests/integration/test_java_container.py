@@ -8,7 +8,8 @@ found wrong once, with real requests through warrend and warren-java:
   - the container's default servlet is "default" for web.xml mappings (as
     in Tomcat and Jetty); filters by url-pattern run before those by
     servlet-name; forwards and error pages reach static files whatever the
-    method; a forward closes the response through the caller's wrapper;
+    method, and WEB-INF files (clients never); a forward closes the response
+    through the caller's wrapper;
     JSP pages are never sent as files;
   - multipart form fields are parameters; a part over max-file-size fails
     getParts() every time it is asked;
@@ -70,6 +71,7 @@ public class P extends HttpServlet {
         case "/fwd404": q.getRequestDispatcher("/missing.txt").forward(q, r); return;
         case "/sendclose": r.sendError(404); r.getOutputStream().close(); return;
         case "/fwdstatic": q.getRequestDispatcher("/index.html").forward(q, r); return;
+        case "/view": q.getRequestDispatcher("/WEB-INF/views/page.html").forward(q, r); return;
         case "/unavailable": throw new UnavailableException("down for a while", 5);
         case "/pid": r.getWriter().print(ProcessHandle.current().pid()); return;
         case "/fwdwrapped": {
@@ -153,6 +155,7 @@ FILES = {
     "err404.html": b"<p>our 404</p>\n",
     "static/a.css": b"body{}\n",
     "digits.txt": b"0123456789",
+    "WEB-INF/views/page.html": b"<p>a view</p>\n",
     "page.jsp": b"<% String password = \"secret\"; %>\n",
     "caf\u00e9.txt".encode(): b"caf\xc3\xa9\n",
 }
@@ -215,6 +218,9 @@ def test_default_servlet_by_name_filter_order_and_static_pages(jw, webapp):
     r = hh.get(port, "/p/fwdstatic", method="POST", body=b"x=1",
                headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert (r.status, r.body) == (200, FILES["index.html"]), r
+    r = hh.get(port, "/p/view")                 # WEB-INF is hidden from clients, not from forwards
+    assert (r.status, r.body) == (200, FILES["WEB-INF/views/page.html"]), r
+    assert hh.get(port, "/WEB-INF/views/page.html").status == 404
     r = hh.get(port, "/p/fwdwrapped")
     assert (r.status, r.body, r.header("X-Cached")) == (200, FILES["index.html"], str(len(FILES["index.html"]))), r
     for path in ("/page.jsp", "/PAGE.JSP"):

@@ -16,7 +16,8 @@ import javax.servlet.http.HttpServletResponse;
 /*
  * The container's default servlet ("/" unless the webapp maps it): the
  * webapp's own files (one byte range when asked for), never what is under
- * WEB-INF/ or META-INF/. A directory asked for without its '/' is
+ * WEB-INF/ or META-INF/ to a client (forwards and includes reach them, as
+ * the specification allows). A directory asked for without its '/' is
  * redirected to it; with it, its first welcome file that exists or that a
  * servlet maps is served; else 404 (no listings). JSP pages are not files
  * to send: 404.
@@ -44,7 +45,9 @@ final class DefaultServlet extends HttpServlet {
         }
         String path = pathOf(req);
         File f = app.file(path);
-        if (f == null || hidden(path) || jsp(path)) {
+        // WEB-INF and META-INF are hidden from clients, not from the webapp:
+        // a forward to /WEB-INF/views/page.html is served (as in Tomcat).
+        if (f == null || (direct && hidden(path)) || jsp(path)) {
             resp.sendError(HttpServletResponse.SC_NOT_FOUND);
             return;
         }
