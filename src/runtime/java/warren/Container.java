@@ -2,7 +2,9 @@ package warren;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import javax.servlet.DispatcherType;
@@ -27,11 +29,21 @@ public final class Container {
         app = WebApp.load(webapp, classpath, tmpdir);
     }
 
+    /* The process exits right after: whatever fails here is logged, and
+     * the output streams are flushed in every case. */
     public static void destroy() {
-        if (app != null)
-            app.stop();
-        System.out.flush();
-        System.err.flush();
+        try {
+            if (app != null) {
+                Thread.currentThread().setContextClassLoader(app.loader);
+                app.stop();
+            }
+        } catch (RuntimeException | Error e) {
+            System.err.println("warren: stopping the webapp failed");
+            e.printStackTrace();
+        } finally {
+            System.out.flush();
+            System.err.flush();
+        }
     }
 
     /*
@@ -51,13 +63,28 @@ public final class Container {
         }
         Response resp = new Response(handle, req);
         req.response = resp;
-        ServletRequestEvent event = new ServletRequestEvent(app.context, req);
-        for (ServletRequestListener l : app.listeners(ServletRequestListener.class))
-            l.requestInitialized(event);
         try {
-            dispatch(req, resp);
-            if (resp.errorStatus != 0 && !resp.broken)
+            return exchange(req, resp);
+        } catch (RuntimeException | Error e) {
+            // A fault of the container or of a listener outside any servlet:
+            // serve must not throw, the request is cut.
+            app.log("warren: " + req.method + " " + req.target + ": " + e, e);
+            return false;
+        }
+    }
+
+    /* The request listeners around the dispatch, the error page sendError
+     * asked for, then the end of the response. */
+    private static boolean exchange(Request req, Response resp) {
+        ServletRequestEvent event = new ServletRequestEvent(app.context, req);
+        List<ServletRequestListener> told = new ArrayList<>();
+        try {
+            if (initialized(told, event, req, resp))
+                dispatch(req, resp);
+            if (resp.errorStatus != 0 && !resp.broken) {
                 errorPage(req, resp, resp.errorStatus, resp.errorMessage, null);
+                resp.clearError();      // the error page's own sendError: its status, no page
+            }
             if (!resp.broken)
                 resp.complete();
         } catch (IOException e) {
@@ -65,10 +92,37 @@ public final class Container {
                 app.log("warren: " + req.method + " " + req.target + ": the response failed", e);
             return false;
         } finally {
-            for (ServletRequestListener l : app.listeners(ServletRequestListener.class))
-                l.requestDestroyed(event);
+            destroyed(told, event);
         }
         return !resp.broken;
+    }
+
+    /* requestInitialized for every request listener; false when one failed
+     * (its 500 is then under way, the servlet is not run, as in Tomcat). */
+    private static boolean initialized(List<ServletRequestListener> told, ServletRequestEvent event,
+                                       Request req, Response resp) throws IOException {
+        try {
+            for (ServletRequestListener l : app.listeners(ServletRequestListener.class)) {
+                l.requestInitialized(event);
+                told.add(l);
+            }
+            return true;
+        } catch (RuntimeException | Error e) {
+            failed(req, resp, e);
+            return false;
+        }
+    }
+
+    /* requestDestroyed, in reverse order, for the listeners that were told
+     * of the request; one failing does not keep the others from it. */
+    private static void destroyed(List<ServletRequestListener> told, ServletRequestEvent event) {
+        for (int i = told.size() - 1; i >= 0; i--) {
+            try {
+                told.get(i).requestDestroyed(event);
+            } catch (RuntimeException | Error e) {
+                app.log("warren: requestDestroyed failed", e);
+            }
+        }
     }
 
     /* The servlet and its filters; an exception becomes its error page. */
@@ -80,18 +134,27 @@ public final class Container {
         try {
             Dispatcher.run(app, DispatcherType.REQUEST, req, resp, m.servlet, req.path);
         } catch (IOException | ServletException | RuntimeException | Error e) {
-            if (resp.broken)
-                return;         // the client left: nothing to answer, nothing to log
-            Throwable cause = rootOf(e);
-            app.log("warren: " + req.method + " " + req.target + ": " + cause, cause);
-            if (resp.isCommitted()) {
-                resp.broken = true;     // a head went out: the connection is cut
-                return;
-            }
-            resp.reset();
-            resp.clearError();
-            errorPage(req, resp, HttpServletResponse.SC_INTERNAL_SERVER_ERROR, null, cause);
+            failed(req, resp, e);
         }
+    }
+
+    /* An exception while serving: logged (never for a client that left),
+     * then its error page, or the connection cut if a head went out. */
+    private static void failed(Request req, Response resp, Throwable e) throws IOException {
+        if (resp.broken)
+            return;             // the client left: nothing to answer, nothing to log
+        Throwable cause = rootOf(e);
+        app.log("warren: " + req.method + " " + req.target + ": " + cause, cause);
+        if (resp.headSent()) {
+            resp.broken = true;         // a head went out: the connection is cut
+            return;
+        }
+        resp.reset();
+        resp.clearError();
+        // UnavailableException: the servlet says so itself, 503 (as in Tomcat).
+        int status = cause instanceof javax.servlet.UnavailableException
+                     ? HttpServletResponse.SC_SERVICE_UNAVAILABLE : HttpServletResponse.SC_INTERNAL_SERVER_ERROR;
+        errorPage(req, resp, status, null, cause);
     }
 
     /* ServletException wraps the servlet's own exception. */
@@ -111,13 +174,14 @@ public final class Container {
         if (location == null)
             location = app.defaultErrorPage;
         resp.clearError();
-        resp.resetBuffer();
+        resp.resetForError();
         resp.setStatus(status);
         if (location != null && app.mapper.match(location.split("\\?")[0]) != null) {
             Map<String, Object> attrs = new LinkedHashMap<>();
             attrs.put(RequestDispatcher.ERROR_STATUS_CODE, status);
             attrs.put(RequestDispatcher.ERROR_REQUEST_URI, req.getRequestURI());
-            attrs.put(RequestDispatcher.ERROR_SERVLET_NAME, req.match.servlet.name);
+            if (req.match != null)      // null when a request listener failed
+                attrs.put(RequestDispatcher.ERROR_SERVLET_NAME, req.match.servlet.name);
             if (message != null)
                 attrs.put(RequestDispatcher.ERROR_MESSAGE, message);
             if (cause != null) {
@@ -130,7 +194,7 @@ public final class Container {
                 return;
             } catch (ServletException | RuntimeException e) {
                 app.log("warren: the error page " + location + " failed", e);
-                if (resp.isCommitted()) {
+                if (resp.headSent()) {
                     resp.broken = true;
                     return;
                 }

@@ -123,7 +123,9 @@ final class Context implements ServletContext {
     public RequestDispatcher getRequestDispatcher(String path) {
         if (path == null || !path.startsWith("/"))
             return null;
-        return new Dispatcher(app, path);
+        int q = path.indexOf('?');
+        String p = Http.normalize(q < 0 ? path : path.substring(0, q));
+        return p == null ? null : new Dispatcher(app, q < 0 ? p : p + path.substring(q));
     }
 
     @Override
@@ -357,7 +359,7 @@ final class Context implements ServletContext {
     private static <T> T create(Class<T> c) throws ServletException {
         try {
             return c.getDeclaredConstructor().newInstance();
-        } catch (ReflectiveOperationException e) {
+        } catch (ReflectiveOperationException | LinkageError e) {
             throw new ServletException("cannot create " + c.getName() + ": " + e, e);
         }
     }

@@ -29,13 +29,15 @@ import javax.servlet.http.MappingMatch;
 final class Dispatcher implements RequestDispatcher {
     private final WebApp app;
     private final String path;          // decoded, without the query
+    private final String uri;           // the same as given (encoded)
     private final String query;
     private final ServletHolder named;
 
     Dispatcher(WebApp app, String pathAndQuery) {
         this.app = app;
         int q = pathAndQuery.indexOf('?');
-        this.path = Http.decode(q < 0 ? pathAndQuery : pathAndQuery.substring(0, q), Http.UTF8, false);
+        this.uri = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
+        this.path = Http.decode(uri, Http.UTF8, false);
         this.query = q < 0 ? null : pathAndQuery.substring(q + 1);
         this.named = null;
     }
@@ -43,6 +45,7 @@ final class Dispatcher implements RequestDispatcher {
     Dispatcher(WebApp app, ServletHolder named) {
         this.app = app;
         this.path = null;
+        this.uri = null;
         this.query = null;
         this.named = named;
     }
@@ -79,10 +82,23 @@ final class Dispatcher implements RequestDispatcher {
             throw new IllegalStateException("forward: the response is committed");
         resp.resetBuffer();
         dispatch(DispatcherType.FORWARD, req, resp);
-        // The specification: the response is sent and closed when forward returns.
-        Response own = app.unwrap(resp);
-        if (own != null)
-            own.complete();
+        closeAfterForward(resp);
+    }
+
+    /* The specification: the response is sent and closed when forward
+     * returns. Closed through the response the caller passed, as in
+     * Tomcat: a filter's buffering wrapper keeps what it holds and copies
+     * it out later, which ending the response beneath it would lose. */
+    private static void closeAfterForward(ServletResponse resp) throws IOException {
+        if (resp instanceof Response) {
+            ((Response) resp).complete();
+            return;
+        }
+        try {
+            resp.getWriter().close();
+        } catch (IllegalStateException e) {
+            resp.getOutputStream().close();     // the forwarded-to servlet took the stream
+        }
     }
 
     /* The container's error page: a forward that leaves the response open. */
@@ -117,7 +133,7 @@ final class Dispatcher implements RequestDispatcher {
         Dispatched d = new Dispatched(h, type, m);
         String prefix = type == DispatcherType.INCLUDE ? "javax.servlet.include." : "javax.servlet.forward.";
         if (type == DispatcherType.INCLUDE) {
-            d.overlay.put(prefix + "request_uri", path);
+            d.overlay.put(prefix + "request_uri", uri);
             d.overlay.put(prefix + "context_path", "");
             d.overlay.put(prefix + "servlet_path", m == null ? path : m.servletPath);
             if (m != null && m.pathInfo != null)
@@ -174,7 +190,7 @@ final class Dispatcher implements RequestDispatcher {
 
         @Override
         public String getRequestURI() {
-            return moves() ? path : super.getRequestURI();
+            return moves() ? uri : super.getRequestURI();
         }
 
         @Override
@@ -182,9 +198,8 @@ final class Dispatcher implements RequestDispatcher {
             if (!moves())
                 return super.getRequestURL();
             StringBuffer b = super.getRequestURL();
-            String uri = super.getRequestURI();
-            b.setLength(b.length() - uri.length());
-            return b.append(path);
+            b.setLength(b.length() - super.getRequestURI().length());
+            return b.append(uri);
         }
 
         @Override

@@ -28,13 +28,25 @@ final class Http {
         return DATE.format(Instant.ofEpochMilli(millis));
     }
 
+    /* The obsolete forms recipients must still read (RFC 9110 §5.6.7). */
+    private static final DateTimeFormatter RFC850 = new java.time.format.DateTimeFormatterBuilder()
+        .appendPattern("EEEE, dd-MMM-")
+        .appendValueReduced(java.time.temporal.ChronoField.YEAR, 2, 2, 1970)   // "94" is 1994
+        .appendPattern(" HH:mm:ss 'GMT'")
+        .toFormatter(Locale.US).withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter ASCTIME =
+        DateTimeFormatter.ofPattern("EEE MMM ppd HH:mm:ss yyyy", Locale.US).withZone(ZoneOffset.UTC);
+
     /* Milliseconds, or -1 for a value that is not an HTTP date. */
     static long parseDate(String v) {
-        try {
-            return ZonedDateTime.parse(v.trim(), DateTimeFormatter.RFC_1123_DATE_TIME).toInstant().toEpochMilli();
-        } catch (RuntimeException e) {
-            return -1;
+        for (DateTimeFormatter f : new DateTimeFormatter[] { DateTimeFormatter.RFC_1123_DATE_TIME, RFC850, ASCTIME }) {
+            try {
+                return ZonedDateTime.parse(v.trim(), f).toInstant().toEpochMilli();
+            } catch (RuntimeException e) {
+                // not this form
+            }
         }
+        return -1;
     }
 
     /* Percent-decoding; '+' is a space in forms and queries (plus true). A
@@ -122,6 +134,31 @@ final class Http {
         if (c.isHttpOnly())
             b.append("; HttpOnly");
         return b.toString();
+    }
+
+    /* A path with its "." and ".." segments resolved (and "//" kept as
+     * they are), or null when ".." would climb above the root. */
+    static String normalize(String path) {
+        if (!path.contains("/."))
+            return path;
+        java.util.ArrayDeque<String> out = new java.util.ArrayDeque<>();
+        String[] segs = path.split("/", -1);
+        for (int i = 1; i < segs.length; i++) {
+            String seg = segs[i];
+            boolean last = i == segs.length - 1;
+            if (seg.equals(".")) {
+                if (last)
+                    out.addLast("");
+            } else if (seg.equals("..")) {
+                if (out.pollLast() == null)
+                    return null;
+                if (last)
+                    out.addLast("");
+            } else {
+                out.addLast(seg);
+            }
+        }
+        return "/" + String.join("/", out);
     }
 
     static String escapeHtml(String s) {

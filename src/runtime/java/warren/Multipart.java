@@ -26,25 +26,29 @@ final class Multipart {
     private Multipart() {
     }
 
-    static Collection<Part> parts(Request req) throws IOException, ServletException {
-        Object cached = req.getAttribute(CACHE);
-        if (cached instanceof List) {
-            @SuppressWarnings("unchecked")
-            List<Part> parts = (List<Part>) cached;
-            return parts;
-        }
+    /* The parts of the request's body; the Request keeps them (the body
+     * can be read once). */
+    static List<Part> parts(Request req) throws IOException, ServletException {
         String type = req.getContentType();
         String boundary = type == null ? null : parameter(type, "boundary");
         if (type == null || !type.toLowerCase(Locale.ROOT).startsWith("multipart/form-data") || boundary == null)
             throw new ServletException("the request is not multipart/form-data");
         MultipartConfigElement mc = req.match.servlet.multipart;
         byte[] body = readAll(req.getInputStream(), mc.getMaxRequestSize());
-        List<Part> parts = split(body, ("--" + boundary).getBytes(Http.LATIN1), mc);
-        req.setAttribute(CACHE, parts);
-        return parts;
+        return split(body, ("--" + boundary).getBytes(Http.LATIN1), mc, location(req, mc));
     }
 
-    private static final String CACHE = "warren.multipart.parts";
+    /* Where Part.write puts a relative name: the configured location, made
+     * absolute against the webapp's temporary directory, as the
+     * specification says. */
+    private static File location(Request req, MultipartConfigElement mc) {
+        File tmp = (File) req.app.context.getAttribute(javax.servlet.ServletContext.TEMPDIR);
+        String l = mc.getLocation();
+        if (l == null || l.isEmpty())
+            return tmp;
+        File f = new File(l);
+        return f.isAbsolute() ? f : new File(tmp, l);
+    }
 
     private static byte[] readAll(InputStream in, long max) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -58,7 +62,13 @@ final class Multipart {
         return out.toByteArray();
     }
 
-    private static List<Part> split(byte[] body, byte[] delim, MultipartConfigElement mc) throws ServletException {
+    /* The body is: preamble, "--boundary" CRLF part, (CRLF "--boundary"
+     * CRLF part)*, CRLF "--boundary--"; a part is its fields, CRLF CRLF,
+     * its bytes. */
+    private static List<Part> split(byte[] body, byte[] delim, MultipartConfigElement mc, File location)
+            throws ServletException {
+        byte[] next = ("\r\n" + new String(delim, Http.LATIN1)).getBytes(Http.LATIN1);
+        byte[] blank = "\r\n\r\n".getBytes(Http.LATIN1);
         List<Part> out = new ArrayList<>();
         int at = indexOf(body, delim, 0);
         while (at >= 0) {
@@ -66,20 +76,20 @@ final class Multipart {
             if (start + 1 < body.length && body[start] == '-' && body[start + 1] == '-')
                 break;                          // the closing delimiter
             start += 2;                         // CRLF after the delimiter
-            int next = indexOf(body, delim, start);
-            if (next < 0)
+            int end = indexOf(body, next, start);
+            if (end < 0)
                 throw new ServletException("multipart body without its closing boundary");
-            int end = next - 2;                 // CRLF before the delimiter
-            int headEnd = indexOf(body, "\r\n\r\n".getBytes(Http.LATIN1), start);
+            int headEnd = indexOf(body, blank, start - 2);
             if (headEnd < 0 || headEnd > end)
                 throw new ServletException("a multipart part without its header fields");
-            FormPart p = new FormPart(new String(body, start, headEnd - start, Http.UTF8));
+            String head = headEnd < start ? "" : new String(body, start, headEnd - start, Http.UTF8);
+            FormPart p = new FormPart(head);
             p.data = java.util.Arrays.copyOfRange(body, headEnd + 4, Math.max(headEnd + 4, end));
             if (mc.getMaxFileSize() > 0 && p.data.length > mc.getMaxFileSize())
                 throw new IllegalStateException("part \"" + p.name + "\" over maxFileSize");
-            p.location = mc.getLocation();
+            p.location = location;
             out.add(p);
-            at = next;
+            at = end + 2;                       // at the delimiter, after its CRLF
         }
         return out;
     }
@@ -114,7 +124,7 @@ final class Multipart {
         final List<String[]> fields = new ArrayList<>();
         final String name, fileName;
         byte[] data;
-        String location;
+        File location;
 
         FormPart(String head) {
             for (String line : head.split("\r\n")) {
@@ -155,7 +165,7 @@ final class Multipart {
         @Override
         public void write(String file) throws IOException {
             File f = new File(file);
-            if (!f.isAbsolute() && location != null && !location.isEmpty())
+            if (!f.isAbsolute() && location != null)
                 f = new File(location, file);
             Files.write(f.toPath(), data);
         }

@@ -46,7 +46,7 @@ final class Request implements HttpServletRequest {
     final WebApp app;
     Response response;
 
-    final String method, target, path, query, protocol, scheme, serverName;
+    final String method, target, uri, path, query, protocol, scheme, serverName;
     final String remoteAddr, localAddr;
     final int remotePort, localPort;
     private final List<String[]> fields = new ArrayList<>();
@@ -61,6 +61,8 @@ final class Request implements HttpServletRequest {
     private Input input;
     private BufferedReader reader;
     private List<Cookie> cookies;
+    private List<Part> parts;           // multipart, read once
+    private Exception partsFailure;     // ... or failed once
     private Session session;
     private String requestedSessionId;
     private boolean sessionFromCookie;
@@ -71,14 +73,18 @@ final class Request implements HttpServletRequest {
         String[] f = new String(Native.head(handle), Http.LATIN1).split("\0", -1);
         method = f[0];
         target = f[1];
-        path = new String(f[2].getBytes(Http.LATIN1), Http.UTF8);   // decoded bytes: UTF-8, as Tomcat
+        // libwarren decodes %XX into bytes; paths are UTF-8, as in Tomcat.
+        uri = uriOf(target);
+        path = mappedPath(f[2], uri);
         query = f[3].isEmpty() && target.indexOf('?') < 0 ? null : f[3];
         protocol = f[4];
         remoteAddr = f[5];
-        remotePort = Integer.parseInt(f[6]);
+        remotePort = port(f[6]);
         localAddr = f[7];
-        localPort = Integer.parseInt(f[8]);
-        serverName = f[9].isEmpty() ? f[7] : f[9];                   // no Host: the listener's address
+        localPort = port(f[8]);
+        // No Host (HTTP/1.0): the name is the address the client reached.
+        serverName = !f[9].isEmpty() ? bracketed(f[9])
+                     : localAddr.startsWith("unix:") ? "localhost" : bracketed(localAddr);
         scheme = f[10];
         for (int i = 11; i + 1 < f.length; i += 2)
             fields.add(new String[] { f[i], f[i + 1] });
@@ -88,28 +94,112 @@ final class Request implements HttpServletRequest {
         findSession();
     }
 
+    /* The target's path as sent, without the query; an absolute-form
+     * target ("http://host/x") without its scheme and authority. */
+    private static String uriOf(String target) {
+        int q = target.indexOf('?');
+        String u = q < 0 ? target : target.substring(0, q);
+        if (u.startsWith("/"))
+            return u;
+        int authority = u.indexOf("://");
+        int slash = authority < 0 ? -1 : u.indexOf('/', authority + 3);
+        return slash < 0 ? "/" : u.substring(slash);
+    }
+
+    /*
+     * The path servlets are mapped by. libwarren's is percent-decoded (to
+     * bytes, read here as UTF-8, as Tomcat does) and normalized. Path
+     * parameters (";jsessionid=...") are not part of it, as in Tomcat: when
+     * the URI has some, they are dropped from it before decoding and
+     * normalizing it the same way.
+     */
+    private static String mappedPath(String decoded, String uri) {
+        if (uri.indexOf(';') < 0)
+            return new String(decoded.getBytes(Http.LATIN1), Http.UTF8);
+        String bare = uri.replaceAll(";[^/]*", "");
+        String p = Http.normalize(Http.decode(bare, Http.UTF8, false).replaceAll("/{2,}", "/"));
+        return p == null ? "/" : p;
+    }
+
+    /* A Unix socket has no ports: "" is 0 (its address is "unix:PATH"). */
+    private static int port(String s) {
+        return s.isEmpty() ? 0 : Integer.parseInt(s);
+    }
+
+    /* An IPv6 address as a host name: in brackets, so that name ":" port
+     * and URLs made from it read right (as Tomcat's getServerName). */
+    private static String bracketed(String host) {
+        return host.indexOf(':') < 0 || host.startsWith("[") ? host : "[" + host + "]";
+    }
+
     // ---- the body
 
+    /*
+     * The body as the servlet reads it. Small reads (read(), readLine(),
+     * unbuffered parsers) are served from a buffer so that each is not a
+     * call into warren-java; large ones go straight into the servlet's array.
+     */
     private final class Input extends ServletInputStream {
+        private static final int SMALL = 8192;
         private final long length = getContentLengthLong();
-        private long read;
+        private long read;                      // bytes the servlet has had
         private boolean eof;
+        private byte[] buf;                     // made on the first small read
+        private int pos, lim;
 
         @Override
         public int read() throws IOException {
-            byte[] one = new byte[1];
-            int n = read(one, 0, 1);
-            return n < 0 ? -1 : one[0] & 0xff;
+            if (pos == lim && !fill())
+                return -1;
+            read++;
+            return buf[pos++] & 0xff;
         }
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             if (off < 0 || len < 0 || off > b.length - len)
                 throw new IndexOutOfBoundsException();
-            if (eof)
-                return -1;
             if (len == 0)
                 return 0;
+            int n;
+            if (pos < lim) {
+                n = Math.min(len, lim - pos);
+                System.arraycopy(buf, pos, b, off, n);
+                pos += n;
+            } else if (len >= SMALL) {
+                n = from(b, off, len);
+                if (n < 0)
+                    return -1;
+            } else {
+                if (!fill())
+                    return -1;
+                n = Math.min(len, lim);
+                System.arraycopy(buf, 0, b, off, n);
+                pos = n;
+            }
+            read += n;
+            return n;
+        }
+
+        @Override
+        public int available() {
+            return lim - pos;
+        }
+
+        /* The buffer refilled; false at the end of the body. */
+        private boolean fill() throws IOException {
+            if (buf == null)
+                buf = new byte[SMALL];
+            int n = from(buf, 0, buf.length);
+            pos = 0;
+            lim = Math.max(n, 0);
+            return n > 0;
+        }
+
+        /* One read from the router: the count, or -1 at the end. */
+        private int from(byte[] b, int off, int len) throws IOException {
+            if (eof)
+                return -1;
             int n;
             try {
                 n = Native.read(handle, b, off, len);
@@ -121,13 +211,12 @@ final class Request implements HttpServletRequest {
                 eof = true;
                 return -1;
             }
-            read += n;
             return n;
         }
 
         @Override
         public boolean isFinished() {
-            return eof || (length >= 0 && read >= length);
+            return (eof && pos == lim) || (length >= 0 && read >= length);
         }
 
         @Override
@@ -190,9 +279,26 @@ final class Request implements HttpServletRequest {
             } catch (IOException e) {
                 app.log("request parameters: the form body could not be read: " + e.getMessage());
             }
+        } else if (multipart() && type != null && type.toLowerCase(Locale.ROOT).startsWith("multipart/form-data")
+                   && (parts != null || (input == null && reader == null))) {
+            formFields(p);
         }
         params = Collections.unmodifiableMap(Http.toArrays(p));
         return params;
+    }
+
+    /* A multipart form's fields that are not files are parameters too
+     * (Servlet specification §3.2), in the request's encoding or UTF-8. */
+    private void formFields(Map<String, List<String>> p) {
+        try {
+            Charset cs = charset(Http.UTF8);
+            for (Part part : getParts())
+                if (part.getSubmittedFileName() == null)
+                    p.computeIfAbsent(part.getName(), k -> new ArrayList<>())
+                     .add(new String(part.getInputStream().readAllBytes(), cs));
+        } catch (IOException | ServletException | IllegalStateException e) {
+            app.log("request parameters: the multipart body could not be read: " + e.getMessage());
+        }
     }
 
     /* The form body, as ASCII (it is percent-encoded). */
@@ -357,8 +463,7 @@ final class Request implements HttpServletRequest {
 
     @Override
     public String getRequestURI() {
-        int q = target.indexOf('?');
-        return q < 0 ? target : target.substring(0, q);
+        return uri;
     }
 
     @Override
@@ -396,23 +501,37 @@ final class Request implements HttpServletRequest {
         return serverName;
     }
 
-    /* The Host field's port, else the scheme's when a Host was given
-     * without one, else the listener's. */
+    /* The port of the authority the client named (an absolute-form
+     * target's, else the Host field's), else the scheme's when it named
+     * none, else the listener's. */
     @Override
     public int getServerPort() {
-        String host = getHeader("Host");
-        if (host != null) {
-            int colon = host.lastIndexOf(':'), bracket = host.lastIndexOf(']');
-            if (colon > bracket) {
-                try {
-                    return Integer.parseInt(host.substring(colon + 1));
-                } catch (NumberFormatException e) {
-                    return localPort;
-                }
+        String host = authority();
+        if (host == null)
+            return localPort != 0 ? localPort : isSecure() ? 443 : 80;     // 0: a Unix socket
+        int colon = host.lastIndexOf(':'), bracket = host.lastIndexOf(']');
+        if (colon > bracket) {
+            try {
+                return Integer.parseInt(host.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                return localPort;
             }
-            return isSecure() ? 443 : 80;
         }
-        return localPort;
+        return isSecure() ? 443 : 80;
+    }
+
+    /* host[:port] as the client named it, or null. */
+    private String authority() {
+        if (target.startsWith("/"))
+            return getHeader("Host");
+        int start = target.indexOf("://");
+        if (start < 0)
+            return getHeader("Host");
+        int end = start + 3;
+        while (end < target.length() && "/?#".indexOf(target.charAt(end)) < 0)
+            end++;
+        String a = target.substring(start + 3, end);
+        return a.substring(a.indexOf('@') + 1);     // no userinfo
     }
 
     @Override
@@ -537,7 +656,7 @@ final class Request implements HttpServletRequest {
         if (response.isCommitted())
             throw new IllegalStateException("a session cannot be made once the response is committed");
         session = app.sessions.create();
-        response.addCookie(app.sessions.cookie(session.getId()));
+        response.addCookie(app.sessions.cookie(session.getId(), isSecure()));
         return session;
     }
 
@@ -551,7 +670,7 @@ final class Request implements HttpServletRequest {
         if (session == null || !session.valid())
             throw new IllegalStateException("no session");
         String id = app.sessions.changeId(session);
-        response.addCookie(app.sessions.cookie(id));
+        response.addCookie(app.sessions.cookie(id, isSecure()));
         return id;
     }
 
@@ -623,9 +742,27 @@ final class Request implements HttpServletRequest {
 
     @Override
     public Collection<Part> getParts() throws IOException, ServletException {
-        if (match == null || match.servlet.multipart == null)
+        if (!multipart())
             throw new IllegalStateException("the servlet has no multipart configuration");
-        return Multipart.parts(this);
+        if (partsFailure instanceof IOException)    // the body is gone: the same answer again
+            throw (IOException) partsFailure;
+        if (partsFailure instanceof ServletException)
+            throw (ServletException) partsFailure;
+        if (partsFailure != null)
+            throw (RuntimeException) partsFailure;
+        if (parts == null) {
+            try {
+                parts = Collections.unmodifiableList(Multipart.parts(this));
+            } catch (IOException | ServletException | RuntimeException e) {
+                partsFailure = e;
+                throw e;
+            }
+        }
+        return parts;
+    }
+
+    private boolean multipart() {
+        return match != null && match.servlet.multipart != null;
     }
 
     @Override

@@ -1,10 +1,13 @@
 package warren;
 
 import java.io.IOException;
-import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.io.UnsupportedEncodingException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
 import java.nio.charset.Charset;
+import java.nio.charset.CharsetEncoder;
+import java.nio.charset.CodingErrorAction;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
@@ -96,6 +99,8 @@ final class Response implements HttpServletResponse {
     }
 
     private void append(byte[] b, int off, int len) throws IOException {
+        if (broken)             // a servlet writing on after the client left: stop it soon
+            throw new IOException("warren: the response cannot go out: the client or the channel failed");
         if (done || ended)
             return;             // the specification: later writes are ignored
         if (contentLength >= 0 && written + used + len >= contentLength) {
@@ -192,8 +197,10 @@ final class Response implements HttpServletResponse {
     /* The response is over: the writer's last characters, then what is
      * buffered goes with the end. */
     void complete() throws IOException {
+        if (errorStatus != 0)
+            return;             // sendError: the container's error page ends it
         if (writer != null && !ended)
-            writer.drain();     // may itself reach Content-Length and end
+            writer.sink.finish();   // may itself reach Content-Length and end
         end();
     }
 
@@ -227,25 +234,109 @@ final class Response implements HttpServletResponse {
         }
     }
 
-    /* The writer encodes into the body buffer; its flush() commits, as the
-     * specification asks, drain() only moves the characters it holds. */
-    private final class BodyWriter extends PrintWriter {
-        BodyWriter(Charset cs) {
-            super(new OutputStreamWriter(new Sink(), cs), false);
+    /*
+     * Encodes characters straight into the body buffer. An OutputStreamWriter
+     * would keep up to 8 KB of encoded text of its own, which resetBuffer()
+     * could not drop and isCommitted() would not see; here only a high
+     * surrogate waiting for its pair is held back.
+     */
+    private final class CharSink extends java.io.Writer {
+        private final CharsetEncoder encoder;
+        private final ByteBuffer out = ByteBuffer.allocate(4096);
+        private char pending;           // a high surrogate, or 0
+
+        CharSink(Charset cs) {
+            encoder = cs.newEncoder()
+                .onMalformedInput(CodingErrorAction.REPLACE)
+                .onUnmappableCharacter(CodingErrorAction.REPLACE);
         }
 
-        void drain() {
-            super.flush();
+        @Override
+        public void write(char[] c, int off, int len) throws IOException {
+            CharBuffer in = CharBuffer.wrap(c, off, len);
+            if (pending != 0) {
+                in = CharBuffer.allocate(len + 1).put(pending).put(c, off, len).flip();
+                pending = 0;
+            }
+            encode(in, false);
+            if (in.hasRemaining())
+                pending = in.get();     // the encoder waits for the low surrogate
+        }
+
+        @Override
+        public void write(String s, int off, int len) throws IOException {
+            char[] c = new char[len];
+            s.getChars(off, off + len, c, 0);
+            write(c, 0, len);
+        }
+
+        /* The response ends: a lone surrogate becomes the replacement, a
+         * stateful encoding returns to its initial state. */
+        void finish() throws IOException {
+            CharBuffer in = CharBuffer.wrap(pending != 0 ? new char[] { pending } : new char[0]);
+            pending = 0;
+            encode(in, true);
+            while (encoder.flush(out).isOverflow())
+                emit();
+            emit();
+            encoder.reset();
+        }
+
+        /* resetBuffer(): nothing written so far survives. */
+        void discard() {
+            pending = 0;
+            encoder.reset();
+        }
+
+        private void encode(CharBuffer in, boolean last) throws IOException {
+            while (encoder.encode(in, out, last).isOverflow())
+                emit();
+            emit();
+        }
+
+        private void emit() throws IOException {
+            if (out.position() > 0)
+                Response.this.append(out.array(), 0, out.position());
+            out.clear();
         }
 
         @Override
         public void flush() {
-            super.flush();
+            // nothing held: every complete character is in the body buffer
+        }
+
+        @Override
+        public void close() {
+            // the PrintWriter's close() ends the response itself
+        }
+    }
+
+    /* The servlet's writer; its flush() commits, as the specification asks,
+     * and its close() ends the response. */
+    private final class BodyWriter extends PrintWriter {
+        final CharSink sink;
+
+        BodyWriter(CharSink sink) {
+            super(sink, false);
+            this.sink = sink;
+        }
+
+        @Override
+        public void flush() {
             try {
                 if (!done && !ended)
                     send();
             } catch (IOException e) {
                 setError();     // PrintWriter's way: checkError() says so
+            }
+        }
+
+        @Override
+        public void close() {
+            try {
+                complete();
+            } catch (IOException e) {
+                setError();
             }
         }
     }
@@ -272,7 +363,7 @@ final class Response implements HttpServletResponse {
             } catch (IllegalArgumentException e) {
                 throw new UnsupportedEncodingException(charset);
             }
-            writer = new BodyWriter(cs);
+            writer = new BodyWriter(new CharSink(cs));
             writerUsed = true;
         }
         return writer;
@@ -282,8 +373,6 @@ final class Response implements HttpServletResponse {
 
     @Override
     public void flushBuffer() throws IOException {
-        if (writer != null)
-            writer.drain();
         if (!done && !ended)
             send();
     }
@@ -304,9 +393,9 @@ final class Response implements HttpServletResponse {
     public void resetBuffer() {
         if (committed)
             throw new IllegalStateException("the response is committed");
-        if (writer != null)
-            writer.drain();     // the characters the encoder still holds go too
         used = 0;
+        if (writer != null)
+            writer.sink.discard();
     }
 
     @Override
@@ -365,6 +454,22 @@ final class Response implements HttpServletResponse {
     @Override
     public void sendError(int sc) throws IOException {
         sendError(sc, null);
+    }
+
+    /* The head went out. isCommitted() also says true after sendError or
+     * sendRedirect, whose response an error page can still replace. */
+    boolean headSent() {
+        return committed;
+    }
+
+    /* For an error page: the body so far is dropped and the servlet's
+     * choice of writer or stream with it (the page may use either), the
+     * fields stay (as in Tomcat). */
+    void resetForError() {
+        resetBuffer();
+        writer = null;
+        output = null;
+        writerUsed = false;
     }
 
     /* The container's error page takes over the response sendError left. */

@@ -120,7 +120,8 @@ final class Session implements HttpSession {
             removeAttribute(name);
             return;
         }
-        if (value instanceof HttpSessionBindingListener)
+        // The same object set again is not bound again (nor unbound), as in Tomcat.
+        if (value instanceof HttpSessionBindingListener && attributes.get(name) != value)
             ((HttpSessionBindingListener) value).valueBound(new HttpSessionBindingEvent(this, name, value));
         Object old = attributes.put(name, value);
         if (old != null && old != value && old instanceof HttpSessionBindingListener)

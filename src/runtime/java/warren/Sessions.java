@@ -97,11 +97,13 @@ final class Sessions {
         return s.toString();
     }
 
-    Cookie cookie(String id) {
+    /* The session's cookie; Secure also when the request came over TLS
+     * (as in Tomcat), so that it is not sent back in clear. */
+    Cookie cookie(String id, boolean tls) {
         Cookie c = new Cookie(cookieConfig.name, id);
         c.setPath(cookieConfig.path != null ? cookieConfig.path : "/");
         c.setHttpOnly(cookieConfig.httpOnly);
-        c.setSecure(cookieConfig.secure);
+        c.setSecure(cookieConfig.secure || tls);
         if (cookieConfig.domain != null)
             c.setDomain(cookieConfig.domain);
         if (cookieConfig.maxAge >= 0)
@@ -114,6 +116,16 @@ final class Sessions {
         String name = "JSESSIONID", domain, path, comment;
         boolean httpOnly = true, secure;
         int maxAge = -1;
+
+        /* web.xml's cookie-config. */
+        void configure(Map<String, String> c) {
+            name = c.getOrDefault("name", name);
+            domain = c.getOrDefault("domain", domain);
+            path = c.getOrDefault("path", path);
+            httpOnly = Boolean.parseBoolean(c.getOrDefault("http-only", Boolean.toString(httpOnly)));
+            secure = Boolean.parseBoolean(c.getOrDefault("secure", Boolean.toString(secure)));
+            maxAge = Integer.parseInt(c.getOrDefault("max-age", Integer.toString(maxAge)));
+        }
 
         @Override
         public void setName(String n) {

@@ -30,8 +30,6 @@ import javax.servlet.ServletContainerInitializer;
 import javax.servlet.ServletContextEvent;
 import javax.servlet.ServletContextListener;
 import javax.servlet.ServletException;
-import javax.servlet.ServletResponse;
-import javax.servlet.ServletResponseWrapper;
 import javax.servlet.annotation.HandlesTypes;
 import javax.servlet.annotation.MultipartConfig;
 import javax.servlet.annotation.WebFilter;
@@ -63,7 +61,8 @@ final class WebApp {
     final Map<String, String> mimeTypes = new LinkedHashMap<>();
     String displayName;
     String requestEncoding, responseEncoding;
-    ServletHolder defaultServlet;
+    ServletHolder defaultServlet;       // what "/" maps to
+    private ServletHolder staticFiles;  // the container's DefaultServlet, once made
     private volatile boolean started;
     private int matchAfterStart;        // filterMaps index where "isMatchAfter" ones begin
 
@@ -151,10 +150,16 @@ final class WebApp {
             ServletHolder s = addServlet(d.name, d.className, null, null);
             s.params.putAll(d.params);
             s.loadOnStartup = d.loadOnStartup;
-            if (d.multipart)
-                s.multipart = new MultipartConfigElement("");
+            s.multipart = d.multipart;
             for (String p : d.patterns)
                 map(p, s);
+        }
+        for (Map.Entry<String, List<String>> m : w.otherMappings.entrySet()) {
+            if (!m.getKey().equals("default"))
+                throw new ServletException("WEB-INF/web.xml: servlet-mapping for undeclared servlet \""
+                                           + m.getKey() + "\"");
+            for (String p : m.getValue())
+                map(p, staticFiles());
         }
         for (WebXml.FilterDef d : w.filters.values())
             addFilter(d.name, d.className, null, null).params.putAll(d.params);
@@ -173,8 +178,7 @@ final class WebApp {
         defaultErrorPage = w.defaultErrorPage;
         mimeTypes.putAll(w.mimeTypes);
         sessions.timeoutMinutes = w.sessionTimeout;
-        if (w.sessionCookieName != null)
-            sessions.cookieConfig.name = w.sessionCookieName;
+        sessions.cookieConfig.configure(w.sessionCookie);
         requestEncoding = w.requestEncoding;
         responseEncoding = w.responseEncoding;
         List<Class<?>> classes = w.metadataComplete ? List.of() : scan();
@@ -265,7 +269,8 @@ final class WebApp {
                         if (c != t && (t.isAssignableFrom(c) || (t.isAnnotation()
                             && c.isAnnotationPresent(t.asSubclass(java.lang.annotation.Annotation.class)))))
                             wanted.add(c);
-            sci.onStartup(wanted.isEmpty() ? null : wanted, context);
+            Set<Class<?>> types = wanted.isEmpty() ? null : wanted;
+            named("initializer " + sci.getClass().getName(), () -> sci.onStartup(types, context));
         }
     }
 
@@ -320,16 +325,24 @@ final class WebApp {
             throw new IllegalStateException("the webapp has started: registration is closed");
     }
 
+    /* The container's servlet of static files, named "default" as in
+     * Tomcat and Jetty (web.xml files map extensions to it by that name),
+     * unless the webapp took the name. */
+    private ServletHolder staticFiles() {
+        if (staticFiles == null) {
+            String name = servlets.containsKey("default") ? "warren-default" : "default";
+            staticFiles = new ServletHolder(this, name, DefaultServlet.class.getName(), new DefaultServlet(this));
+            servlets.put(name, staticFiles);
+        }
+        return staticFiles;
+    }
+
     // ---- start and stop
 
     private void start() throws ServletException {
-        if (!mapper.has("/")) {
-            defaultServlet = new ServletHolder(this, "default", DefaultServlet.class.getName(), new DefaultServlet(this));
-            servlets.put("default", defaultServlet);
-            mapper.add("/", defaultServlet);
-        } else {
-            defaultServlet = mapper.match("/no-such-path-" + System.nanoTime()).servlet;
-        }
+        if (!mapper.has("/"))
+            map("/", staticFiles());
+        defaultServlet = mapper.fallback;
         ServletContextEvent e = new ServletContextEvent(context);
         for (ServletContextListener l : listeners(ServletContextListener.class))
             named("listener " + l.getClass().getName(), () -> l.contextInitialized(e));
@@ -367,7 +380,11 @@ final class WebApp {
             s.destroy();
         for (FilterHolder f : filters.values())
             f.destroy();
-        sessions.closeAll();
+        try {
+            sessions.closeAll();
+        } catch (RuntimeException x) {
+            log("ending the sessions failed", x);      // the context's listeners still hear of the end
+        }
         List<ServletContextListener> ls = listeners(ServletContextListener.class);
         ServletContextEvent e = new ServletContextEvent(context);
         for (int i = ls.size() - 1; i >= 0; i--) {
@@ -386,7 +403,9 @@ final class WebApp {
 
     // ---- what requests use
 
-    /* The filters of a dispatch, in mapping order, each once. */
+    /* The filters of a dispatch, each once: those whose url-pattern
+     * matches, in mapping order, then those named for the servlet
+     * (Servlet specification §6.2.4). */
     List<FilterHolder> filtersFor(DispatcherType type, String path, String servletName) {
         List<FilterHolder> out = new ArrayList<>();
         // The specification's order: url-pattern mappings, then servlet-name ones.
@@ -411,12 +430,6 @@ final class WebApp {
             return null;
         }
         return f;
-    }
-
-    Response unwrap(ServletResponse r) {
-        while (r instanceof ServletResponseWrapper)
-            r = ((ServletResponseWrapper) r).getResponse();
-        return r instanceof Response ? (Response) r : null;
     }
 
     void log(String msg) {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import javax.servlet.DispatcherType;
+import javax.servlet.MultipartConfigElement;
 import javax.xml.parsers.DocumentBuilder;
 import javax.xml.parsers.DocumentBuilderFactory;
 
@@ -24,7 +25,7 @@ final class WebXml {
         String name, className, jspFile;
         Map<String, String> params = new LinkedHashMap<>();
         int loadOnStartup = -1;
-        boolean multipart;
+        MultipartConfigElement multipart;       // null without multipart-config
         List<String> patterns = new ArrayList<>();
     }
 
@@ -45,6 +46,9 @@ final class WebXml {
     Map<String, String> contextParams = new LinkedHashMap<>();
     List<String> listeners = new ArrayList<>();
     Map<String, ServletDef> servlets = new LinkedHashMap<>();
+    /* Mappings of servlets web.xml does not declare: the container's
+     * "default" (as Tomcat's and Jetty's), else an error. */
+    Map<String, List<String>> otherMappings = new LinkedHashMap<>();
     Map<String, FilterDef> filters = new LinkedHashMap<>();
     List<FilterMapDef> filterMaps = new ArrayList<>();
     List<String> welcomeFiles = new ArrayList<>();
@@ -53,7 +57,9 @@ final class WebXml {
     String defaultErrorPage;
     Map<String, String> mimeTypes = new LinkedHashMap<>();
     int sessionTimeout = 30;
-    String sessionCookieName;
+    /* session-config/cookie-config: name, domain, path, http-only, secure,
+     * max-age, each null when not given. */
+    Map<String, String> sessionCookie = new LinkedHashMap<>();
     String requestEncoding, responseEncoding;
     boolean welcomeGiven;
 
@@ -75,45 +81,57 @@ final class WebXml {
         } catch (org.xml.sax.SAXException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
-        w.metadataComplete = "true".equalsIgnoreCase(root.getAttribute("metadata-complete"));
-        w.displayName = text(root, "display-name");
+        try {
+            w.declarations(root);
+        } catch (IllegalArgumentException e) {
+            // A bad number, dispatcher or reference: the file and what is wrong.
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+        }
+        return w;
+    }
+
+    private void declarations(Element root) {
+        metadataComplete = "true".equalsIgnoreCase(root.getAttribute("metadata-complete"));
+        displayName = text(root, "display-name");
         for (Element e : children(root, "context-param"))
-            w.contextParams.put(text(e, "param-name"), text(e, "param-value"));
+            contextParams.put(text(e, "param-name"), text(e, "param-value"));
         for (Element e : children(root, "listener"))
-            w.listeners.add(text(e, "listener-class"));
+            listeners.add(text(e, "listener-class"));
         for (Element e : children(root, "servlet"))
-            w.servlet(e);
+            servlet(e);
         for (Element e : children(root, "servlet-mapping")) {
-            ServletDef s = w.servlets.get(text(e, "servlet-name"));
-            if (s == null)
-                throw new IllegalArgumentException(file + ": servlet-mapping for undeclared servlet \""
-                                                   + text(e, "servlet-name") + "\"");
+            String name = text(e, "servlet-name");
+            ServletDef s = servlets.get(name);
+            List<String> into = s != null ? s.patterns : otherMappings.computeIfAbsent(name, k -> new ArrayList<>());
             for (Element p : children(e, "url-pattern"))
-                s.patterns.add(p.getTextContent().trim());
+                into.add(p.getTextContent().trim());
         }
         for (Element e : children(root, "filter"))
-            w.filter(e);
+            filter(e);
         for (Element e : children(root, "filter-mapping"))
-            w.filterMap(e);
+            filterMap(e);
         for (Element e : children(root, "welcome-file-list")) {
-            w.welcomeGiven = true;
+            welcomeGiven = true;
             for (Element f2 : children(e, "welcome-file"))
-                w.welcomeFiles.add(f2.getTextContent().trim());
+                welcomeFiles.add(f2.getTextContent().trim());
         }
         for (Element e : children(root, "error-page"))
-            w.errorPage(e);
+            errorPage(e);
         for (Element e : children(root, "mime-mapping"))
-            w.mimeTypes.put(text(e, "extension"), text(e, "mime-type"));
+            mimeTypes.put(text(e, "extension"), text(e, "mime-type"));
         for (Element e : children(root, "session-config")) {
             String t = text(e, "session-timeout");
             if (t != null)
-                w.sessionTimeout = Integer.parseInt(t);
+                sessionTimeout = Integer.parseInt(t);
             for (Element c : children(e, "cookie-config"))
-                w.sessionCookieName = text(c, "name");
+                for (String n : new String[] { "name", "domain", "path", "http-only", "secure", "max-age" })
+                    if (text(c, n) != null)
+                        sessionCookie.put(n, text(c, n));
+            if (sessionCookie.containsKey("max-age"))
+                Integer.parseInt(sessionCookie.get("max-age"));     // a bad number: an error naming this file
         }
-        w.requestEncoding = text(root, "request-character-encoding");
-        w.responseEncoding = text(root, "response-character-encoding");
-        return w;
+        requestEncoding = text(root, "request-character-encoding");
+        responseEncoding = text(root, "response-character-encoding");
     }
 
     private void servlet(Element e) {
@@ -125,7 +143,10 @@ final class WebXml {
         String los = text(e, "load-on-startup");
         if (los != null)
             s.loadOnStartup = los.isEmpty() ? 0 : Integer.parseInt(los);
-        s.multipart = !children(e, "multipart-config").isEmpty();
+        for (Element m : children(e, "multipart-config"))
+            s.multipart = new MultipartConfigElement(orEmpty(text(m, "location")), number(m, "max-file-size"),
+                                                     number(m, "max-request-size"),
+                                                     (int) number(m, "file-size-threshold"));
         servlets.put(s.name, s);
     }
 
@@ -160,6 +181,16 @@ final class WebXml {
             errorTypes.put(type, location);
         else
             defaultErrorPage = location;
+    }
+
+    private static String orEmpty(String s) {
+        return s == null ? "" : s;
+    }
+
+    /* A number element, -1 when absent (the API's "no limit"). */
+    private static long number(Element parent, String name) {
+        String t = text(parent, name);
+        return t == null || t.isEmpty() ? -1 : Long.parseLong(t);
     }
 
     private static void params(Element e, Map<String, String> into) {
