@@ -38,7 +38,7 @@
 #include "core/process.h"
 #include "warren.h"
 
-#define WR_PROTO_REASON_MAX 512
+#define WR_PROTO_REASON_MAX 640
 
 #define WR_LOG_FILE_MODE 0644    /* the app's stdout/stderr files, when created */
 #define WR_WORKER_ENV_ADDED  5    /* variables a worker gets beyond the app's */

@@ -17,7 +17,8 @@
 
 #include "core/ev.h"
 
-#define WR_RELAY_LAST_WORDS  200     /* bytes of the last line kept */
+#define WR_RELAY_LAST_WORDS  480     /* bytes of the last line kept (a Java
+                                        exception line is often 300) */
 #define WR_RELAY_ENTRY_MAX   1024    /* escaped bytes of one log entry */
 
 typedef struct {

@@ -53,7 +53,7 @@
 #include "daemon/internal.h"
 #include "lib/proto.h"
 
-#define WR_GEN_REASON_MAX 768
+#define WR_GEN_REASON_MAX 896
 
 enum { GEN_NEW, GEN_LIVE, GEN_DEAD };
 enum { W_NONE, W_SPAWNING, W_HELLO, W_UP, W_DYING };

@@ -525,6 +525,12 @@ static void unhome(wr_thread_t *t, wr_worker_t *w)
         return;
     wr_ev_retire(&t->loop, w->ev, w->ev);
     w->ev = NULL;
+    /* A wait for room that no stream needs any more (the last one ended
+     * on a message while the channel was still full): the next home adds
+     * the channel for EPOLLIN alone, so a want_out left set would make
+     * wr_app_want_out believe EPOLLOUT is watched, and the next stream
+     * to find the channel full could wait for ever. */
+    w->want_out = 0;
 }
 
 /* The first waiter of thread t, out of the queue, if t may go before the
@@ -1220,7 +1226,7 @@ void wr_app_timeout(wr_hconn_t *c)
         wr_app_worker_gone(w);
     }
     if (c->head_out) {
-        wr_conn_abort(c);
+        wr_conn_cut(c);
         return;
     }
     wr_conn_fail(c, 503);

@@ -107,7 +107,7 @@ static void stream_fail(wr_hconn_t *c, int status)
 {
     wr_app_stream_end(c);
     if (c->head_out)
-        wr_conn_abort(c);
+        wr_conn_cut(c);
     else
         wr_conn_fail(c, status);
 }
@@ -662,7 +662,7 @@ void wr_app_stream_lost(wr_hconn_t *c)
     }
     if (!c->resp_done) {
         if (c->chunked_out || c->resp_length != 0) {
-            wr_conn_abort(c);
+            wr_conn_cut(c);
             return;
         }
         on_resp_end(c);

@@ -768,6 +768,20 @@ void wr_conn_abort(wr_hconn_t *c)
     conn_close(c);
 }
 
+/*
+ * An answer cut short by its source (the app gave up, died or timed out;
+ * the upstream broke). What it sent before is the client's: the buffered
+ * bytes go out as far as the socket takes them now, never waiting, and
+ * the connection ends, which tells the client the answer is incomplete
+ * (no last chunk, or fewer bytes than its Content-Length).
+ */
+void wr_conn_cut(wr_hconn_t *c)
+{
+    if (!c->h2 && c->out_sent < c->out.n)
+        (void) conn_write(c);
+    conn_close(c);
+}
+
 void wr_conn_fail(wr_hconn_t *c, int status)
 {
     c->close_after = 1;

@@ -129,6 +129,7 @@ static inline int wr_conn_out_pending(const wr_hconn_t *c)
 int  wr_conn_flush(wr_hconn_t *c);        /* 1 sent, 0 would block, -1 failed */
 void wr_conn_done(wr_hconn_t *c);         /* the response is out: next or close */
 void wr_conn_abort(wr_hconn_t *c);        /* close now */
+void wr_conn_cut(wr_hconn_t *c);          /* what is buffered, then close */
 void wr_conn_want(wr_hconn_t *c, uint32_t events);
 /* Answer status (nothing of a response was sent yet) and close after it:
  * what app.c and proxy.c do when their exchange fails early. */

@@ -281,7 +281,7 @@ static void fail(wr_hconn_t *c, int status, int how)
 static void cut(wr_hconn_t *c, int how)
 {
     end(c, how);
-    wr_conn_abort(c);
+    wr_conn_cut(c);
 }
 
 static int is_app(const wr_hconn_t *c)

@@ -27,6 +27,23 @@
  *   /flood        a head without length, then body far beyond the window,
  *                 never waiting for a WINDOW, until the channel breaks
  *
+ * and some that keep the protocol:
+ *
+ *   /cut          a head, body bytes "part", then ABORT: an answer the app
+ *                 gave up in the middle, all three in the channel at once
+ *
+ * two of which read the channel late, so that the router finds it full
+ * (tests of its EPOLLOUT bookkeeping):
+ *
+ *   /lag          waits LAG_MS unread, takes LAG_BYTES of body (room for
+ *                 a small message, far from the quarter of the socket's
+ *                 buffer below which epoll says writable), answers "ok"
+ *                 before the body ends, and waits LAG_MS again before it
+ *                 reads and drops the rest
+ *   /drain        waits LAG_MS unread, then takes the whole body (within
+ *                 the first window: it grants none) and answers "ok" after
+ *                 its REQ_END
+ *
  * Build: make build/apps/hostile
  */
 #include <errno.h>
@@ -36,6 +53,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/proto.h"
@@ -45,6 +63,8 @@ enum {
     BUF       = HDR + WR_APP_MAX_PAYLOAD,
     FLOOD_MAX = 64 * 1024 * 1024,   /* gives up after this much */
     PATH_IX   = 2,                  /* the path: REQ_HEAD's third string */
+    LAG_MS    = 500,
+    LAG_BYTES = 24 * 1024,
 };
 
 static int chan;
@@ -108,6 +128,35 @@ static void flood(uint32_t s)
     for (size_t sent = 0; sent < FLOOD_MAX; sent += sizeof(body))
         if (send_msg(WR_APP_RESP_BODY, 0, s, body, sizeof(body)) < 0)
             return;                 /* the router closed the channel */
+}
+
+static void lag(void)
+{
+    struct timespec ts = { LAG_MS / 1000, (LAG_MS % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Reads messages until stream s's body ended (REQ_END or ABORT), or max
+ * bytes of them came; the bytes are dropped. */
+static void take(uint32_t s, size_t max)
+{
+    static unsigned char b[BUF];
+
+    for (size_t got = 0; got < max; ) {
+        wr_app_hdr_t h;
+        ssize_t n = recv(chan, b, sizeof(b), 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < (ssize_t) HDR)
+            die("recv");
+        memcpy(&h, b, HDR);
+        got += (size_t) n;
+        if (h.stream == s && (h.type == WR_APP_REQ_END || h.type == WR_APP_ABORT))
+            return;
+    }
 }
 
 static void serve(uint32_t s, const char *path)
@@ -176,6 +225,20 @@ static void serve(uint32_t s, const char *path)
         send_msg(WR_APP_HELLO, 0, s, &hello, sizeof(hello));
     } else if (strcmp(path, "/flood") == 0) {
         flood(s);
+    } else if (strcmp(path, "/cut") == 0) {
+        size_t n = head(p, 200, NULL, 0);
+        memcpy(p + n, "part", 4);
+        send_msg(WR_APP_RESP_HEAD, WR_APP_F_BODY, s, p, n + 4);
+        send_msg(WR_APP_ABORT, 0, s, NULL, 0);
+    } else if (strcmp(path, "/lag") == 0) {
+        lag();
+        take(s, LAG_BYTES);
+        ok(s, 0);
+        lag();                      /* the router sees the answer first */
+    } else if (strcmp(path, "/drain") == 0) {
+        lag();
+        take(s, SIZE_MAX);
+        ok(s, 0);
     } else {
         ok(s, 0);
     }

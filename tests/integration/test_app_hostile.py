@@ -136,3 +136,68 @@ def test_a_worker_ignoring_the_window_cannot_make_the_router_buffer(warren, host
     finally:
         s.close()
     assert served_again(port)
+
+
+
+def post_in_pieces(port, path, size, piece=4096):
+    """POSTs size bytes in small separate writes (each reaches the worker as
+    a message of its own, so the channel fills before the window is used
+    up) and returns the response, or None when none came whole."""
+    try:
+        with hh.Conn(port, timeout=10) as c:
+            c.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.send("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                   % (path, size))
+            for _ in range(size // piece):
+                c.send(b"b" * piece)
+                time.sleep(0.002)
+            return c.read_response()
+    except (hh.HTTPError, ConnectionError, socket.timeout):
+        return None
+
+
+def test_a_channel_full_when_its_stream_ended_is_watched_again(warren, hostile):
+    """/lag answers while the router still waits for room in the channel
+    (the client's body filled it), after taking just enough for the
+    router's ABORT to fit: the stream ends, the worker goes idle with
+    nothing to send. /drain then fills the channel again and waits for
+    the rest of its body: the router must be watching for room again,
+    not think it still is (a next request stalled 5-30 s so)."""
+    port = hostile
+    size = 240 * 1024                    # within one window (WINDOW)
+    r = post_in_pieces(port, "/lag", size)
+    assert r is not None and (r.status, r.body) == (200, b"ok"), r
+    r = post_in_pieces(port, "/drain", size)
+    assert r is not None and (r.status, r.body) == (200, b"ok"), r
+    assert served_again(port)
+
+
+def all_bytes(port, request):
+    """Every byte the client gets for request, until the connection ends."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        except ConnectionResetError:
+            pass
+    return data
+
+
+def test_an_answer_given_up_midway_reaches_the_client_cut(warren, hostile):
+    """/cut: head, "part", ABORT, read by the router in one go. What the app
+    sent still goes out, and the client can tell the answer is cut (no last
+    chunk, then the connection ends); the worker serves on."""
+    w, port = warren, hostile
+    (pid,) = worker_pids(w)
+    for _ in range(5):
+        data = all_bytes(port, b"GET /cut HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 200 "), data
+        assert b"\r\n\r\n4\r\npart\r\n" in data and not data.endswith(b"0\r\n\r\n"), data
+    r = answer(port, "/ok")
+    assert r is not None and (r.status, r.body) == (200, b"ok"), r
+    assert worker_pids(w) == [pid]

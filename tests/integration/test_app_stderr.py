@@ -151,3 +151,25 @@ def test_last_words_of_a_failed_start_are_escaped(warren):
         assert warren.bad_log_lines() == []
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_last_words_are_whole_up_to_480_bytes(warren):
+    """A runtime's last line is often long (a Java exception with its
+    class and message): the PUT's answer quotes 480 bytes of it, and cuts
+    what goes beyond."""
+    d = hh.make_root("warren-app-")
+    exe = os.path.join(d, "wordy.sh")
+    words = "w" * 470 + "0123456789" + "CUT"
+    with open(exe, "w") as f:
+        f.write("#!/bin/sh\necho %s >&2\nexit 3\n" % words)
+    os.chmod(exe, 0o755)
+    try:
+        s, j = warren.put("/config", {
+            "listeners": {},
+            "applications": {"sh": {"type": "external", "executable": exe,
+                                    "processes": 1}}})
+        assert s == 500, j
+        assert "its last words: " + words[:479] in j["detail"], j
+        assert "CUT" not in j["detail"], j
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

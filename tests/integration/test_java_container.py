@@ -191,9 +191,12 @@ def jw(warren_factory):
     shutil.rmtree(rt, ignore_errors=True)
 
 
-def start(w, root, listeners=None):
+def start(w, root, listeners=None, environment=None):
+    a = {"type": "java", "webapp": root, "processes": 1}
+    if environment is not None:
+        a["environment"] = environment
     return hh.setup(w, [{"action": {"pass": "applications/c"}}], listeners=listeners,
-                    extra={"applications": {"c": {"type": "java", "webapp": root, "processes": 1}}})
+                    extra={"applications": {"c": a}})
 
 
 def test_error_pages_after_forward_close_and_listeners(jw, webapp):
@@ -263,10 +266,9 @@ def test_request_line_forms(jw, webapp):
     assert b" uri=/p/info url=http://example.com:81/p/info server=example.com:81" in r.body, r
     r = hh.get(port, "/p/info;jsessionid=1")
     assert b"sp=/p pi=/info uri=/p/info;jsessionid=1 " in r.body, r
+    # warren-java gives the JVM LC_CTYPE=C.UTF-8 when the environment
+    # names no locale: in the C locale its file names are ASCII.
     r = hh.get(port, "/caf%C3%A9.txt")
-    if r.status == 404:
-        pytest.xfail("feature bug: the JVM runs in the C locale (sun.jnu.encoding ASCII): "
-                     "a non-ASCII file name cannot be opened; warren-java should set LC_CTYPE=C.UTF-8")
     assert (r.status, r.body) == (200, "caf\u00e9\n".encode()), r
 
 
@@ -298,3 +300,12 @@ def test_static_byte_ranges(jw, webapp):
         assert (r.status, r.body) == (200, FILES["digits.txt"]), (fields, r)
     r = hh.get(port, "/digits.txt", headers={"Range": "bytes=1-2", "If-Range": lm})
     assert (r.status, r.body) == (206, b"12"), r
+
+
+def test_a_locale_the_environment_names_is_kept(jw, webapp):
+    """LC_ALL=C given on purpose: the JVM's file names are ASCII then, as
+    with java run so (warren-java adds C.UTF-8 only where no locale is
+    named), and the UTF-8 file name is not found."""
+    port = start(jw, webapp, environment={"LC_ALL": "C"})
+    assert hh.get(port, "/caf%C3%A9.txt").status == 404
+    assert hh.get(port, "/digits.txt").status == 200

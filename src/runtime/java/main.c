@@ -175,6 +175,27 @@ static int serve_threads(warren_ctx_t *ctx, wjv_jvm_t *jvm, const wjv_options_t 
     return failed || started == 0 ? -1 : 0;
 }
 
+/*
+ * The JVM takes the encoding of file names and of its default charset
+ * from LC_CTYPE when it starts. A worker's environment usually names no
+ * locale (Warren passes only what "environment" says), and in the C
+ * locale the JVM encodes file names as ASCII: a webapp's café.txt could
+ * not be opened. So with no locale at all, C.UTF-8 (built into glibc, so
+ * present in any rootfs); a locale the app's environment names is kept.
+ */
+static void default_locale(void)
+{
+    static const char *const vars[] = { "LC_ALL", "LC_CTYPE", "LANG" };
+
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0')
+            return;
+    }
+    if (setenv("LC_CTYPE", WJV_DEFAULT_LOCALE, 0) < 0)
+        wjv_log("setenv(LC_CTYPE=%s) failed: %s", WJV_DEFAULT_LOCALE, strerror(errno));
+}
+
 int main(void)
 {
     wjv_options_t opt;
@@ -185,6 +206,7 @@ int main(void)
     wr_rt_log_init(WJV_PROGRAM, getenv(WARREN_ENV_APP_NAME));
     if (options_read(&opt) < 0)
         return WR_RT_EXIT_CONFIG;
+    default_locale();
     if (wjv_jvm_start(&jvm, &opt) < 0)
         return WR_RT_EXIT_LANG;
     ctx = opt.threads > 1 ? warren_init_threads(opt.threads) : warren_init();

@@ -14,6 +14,7 @@
 #include "runtime/common/log.h"
 
 #define WJV_PROGRAM "warren-java"
+#define WJV_DEFAULT_LOCALE "C.UTF-8"   /* LC_CTYPE when the environment names no locale */
 
 #define wjv_log wr_rt_log
 
