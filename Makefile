@@ -389,6 +389,11 @@ build/asan/src/runtime/ruby/asan_options.o: tests/support/asan_options.c
 # ASan; its C is three small files over libwarren calls that are.
 JAVA_HOME     ?= /usr/lib/jvm/java-17-openjdk-amd64
 SERVLET_JAR   ?= /usr/share/java/servlet-api.jar
+# Apache Jasper for JSP (libtomcat9-java, with the Eclipse compiler it
+# depends on): on the class path when installed, ignored by the JVM if not.
+JSP_JARS      ?= $(subst $(eval) ,:,$(addprefix /usr/share/java/,tomcat9-jasper.jar \
+                 tomcat9-jasper-el.jar tomcat9-el-api.jar tomcat9-jsp-api.jar tomcat9-api.jar \
+                 tomcat9-juli.jar tomcat9-util.jar tomcat9-util-scan.jar eclipse-jdt-core.jar))
 JV_RT_SRC     := $(wildcard src/runtime/java/*.c) $(wildcard src/runtime/common/*.c)
 JV_RT_OBJ     := $(JV_RT_SRC:%.c=build/obj/%.o) build/obj/src/runtime/java/jar.o
 JV_JAVA       := $(wildcard src/runtime/java/warren/*.java)
@@ -401,7 +406,7 @@ build/obj/src/runtime/java/jar.o: src/runtime/java/jar.S build/java/warren.jar
 	$(Q)$(CC) -c -DWJV_JAR='"build/java/warren.jar"' $< -o $@
 
 $(JV_RT_SRC:%.c=build/obj/%.o): CPPFLAGS += -isystem $(JAVA_HOME)/include -isystem $(JAVA_HOME)/include/linux \
-                          -DWJV_SERVLET_JAR='"$(SERVLET_JAR)"'
+                          -DWJV_SERVLET_JAR='"$(SERVLET_JAR)"' -DWJV_JSP_JARS='"$(JSP_JARS)"'
 
 # isolation "language_deps" of a java app: the JDK, what its absolute
 # links reach (Debian keeps its configuration in /etc/java-17-openjdk and

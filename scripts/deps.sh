@@ -18,7 +18,8 @@
 # builds the tests' Go apps on src/go/unit (unit.nginx.org/go for Warren).
 # openjdk-17-jdk-headless: the Java runtime (build/warren-java) embeds its
 # JVM and the servlet container is compiled with its javac, against Debian's
-# javax.servlet API (libservlet-api-java).
+# javax.servlet API (libservlet-api-java); JSP pages run on Apache Jasper
+# (libtomcat9-java, which brings the Eclipse compiler it uses).
 set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
@@ -27,7 +28,7 @@ PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev l
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev libperl-dev libplack-perl
       ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++ nodejs node-express node-ws golang-go
-      openjdk-17-jdk-headless libservlet-api-java"
+      openjdk-17-jdk-headless libservlet-api-java libtomcat9-java"
 [ -e /usr/include/node/node_api.h ] || PKGS="$PKGS libnode-dev"
 
 missing=""

@@ -1127,15 +1127,18 @@ def test_restart_and_context_destroyed(jw, built, tmp_path):
 
 
 def test_java_in_an_empty_rootfs(warren_factory, built):
-    """The JVM, the container and Debian's servlet API reach a rootfs that
-    holds nothing but the webapp through language_deps (the JDK,
-    /usr/share/java, and warren.jar's directory beside warren-java)."""
+    """The JVM, the container, Debian's servlet API and Jasper reach a
+    rootfs that holds nothing but the webapp through language_deps (the
+    JDK, /usr/share/java)."""
     files = {}
     for base, _, names in os.walk(built["webapp"]):
         for n in names:
             p = os.path.join(base, n)
             with open(p, "rb") as f:
                 files[os.path.join("srv/shop", os.path.relpath(p, built["webapp"]))] = f.read()
+    jasper = os.path.isfile("/usr/share/java/tomcat9-jasper.jar")
+    if jasper:      # JSP too: Jasper's jars and its compiler, its scratch files
+        files["srv/shop/sum.jsp"] = b'<%@ page contentType="text/plain" %>jsp ${20 + 22}'
     with ih.app_in_rootfs(warren_factory, files, "shop",
                           {"type": "java", "webapp": "/srv/shop"}) as (w, port):
         rep = ih.fetch(port, "/act/probe").decode()
@@ -1148,6 +1151,8 @@ def test_java_in_an_empty_rootfs(warren_factory, built):
         assert int(m.group(4)) == wh.NOBODY_UID, rep
         assert ih.fetch(port, "/ann") == b"ann greet=hello servletPath=/ann pathInfo=null"
         assert ih.fetch(port, "/") == FILES["index.html"]
+        if jasper:
+            assert ih.fetch(port, "/sum.jsp") == b"jsp 42"
 
 
 # ------------------------------------------------------------------ failures
@@ -1522,9 +1527,6 @@ def test_more_webapps_that_cannot_load(jw, built):
         port = start(jw, app(built["webapp"]))
         pid = get(port, "/act/pid").body
         cases = [
-            (bad_webapp(top, "jsp", web_xml=(
-                "<web-app><servlet><servlet-name>page</servlet-name><jsp-file>/page.jsp</jsp-file>"
-                "</servlet></web-app>")), ["page.jsp", "JSP"], None),
             (bad_webapp(top, "listener", web_xml=(
                 "<web-app><listener><listener-class>Bad</listener-class></listener></web-app>"),
                 java=THROWING_LISTENER), ["listener refuses"], "Bad"),

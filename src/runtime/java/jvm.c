@@ -28,6 +28,11 @@ static void remove_tmpdir(wjv_jvm_t *j);
 #ifndef WJV_SERVLET_JAR
 #define WJV_SERVLET_JAR "/usr/share/java/servlet-api.jar"
 #endif
+/* Apache Jasper's jars, for JSP (Makefile JSP_JARS): a jar that is not
+ * there is skipped by the JVM, and the container then has no JSP. */
+#ifndef WJV_JSP_JARS
+#define WJV_JSP_JARS "/usr/share/java/tomcat9-jasper.jar"
+#endif
 /* The container (build/java/warren.jar) travels inside the program
  * (jar.S), so a worker needs no path of the host to find it, in a rootfs
  * or not: it is written into the worker's scratch directory. */
@@ -129,7 +134,7 @@ static int create_vm(wjv_jvm_t *j, const wjv_options_t *o, JNIEnv **env)
         return -1;
     while (o->jvm_options && o->jvm_options[nuser])
         nuser++;
-    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR);
+    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR ":" WJV_JSP_JARS);
     opts = calloc(nuser + 2, sizeof(*opts));
     if (cp == NULL || opts == NULL || asprintf(&cp_opt, "-Djava.class.path=%s", cp) < 0) {
         wjv_log("out of memory for the JVM's options");

@@ -127,6 +127,13 @@ public final class Container {
 
     /* The servlet and its filters; an exception becomes its error page. */
     private static void dispatch(Request req, Response resp) throws IOException {
+        // WEB-INF and META-INF are the webapp's own: no client request
+        // reaches them, whatever is mapped there (a *.jsp page under
+        // WEB-INF is for forwards and includes only).
+        if (DefaultServlet.hidden(req.path)) {
+            resp.sendError(HttpServletResponse.SC_NOT_FOUND);
+            return;
+        }
         Mapper.Match m = app.mapper.match(req.path);
         req.match = m;
         req.servletPath = m.servletPath;

@@ -257,7 +257,14 @@ final class Context implements ServletContext {
 
     @Override
     public ServletRegistration.Dynamic addJspFile(String name, String jspFile) {
-        throw new UnsupportedOperationException("Warren: JSP is not supported (" + jspFile + ")");
+        if (!Jsp.available(app.loader))
+            throw new UnsupportedOperationException("Warren: JSP needs Apache Jasper (" + jspFile + ")");
+        ServletHolder s = app.addServlet(name, Jsp.SERVLET, null, null);
+        if (s != null) {
+            s.params.putAll(Jsp.PARAMS);
+            s.params.put("jspFile", jspFile);
+        }
+        return s;
     }
 
     @Override

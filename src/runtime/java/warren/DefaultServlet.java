@@ -73,19 +73,23 @@ final class DefaultServlet extends HttpServlet {
         return req.getServletPath() + (info == null ? "" : info);
     }
 
-    /* JSP is not supported (no Jasper): a page's source is never sent as
-     * a file, it may hold what only the server should see. */
+    /* A JSP page's source is never sent as a file: it may hold what only
+     * the server should see. (With Jasper, *.jsp maps to the "jsp" servlet
+     * and comes here only when a webapp maps it away.) */
     private boolean jsp(String path) {
         String p = path.toLowerCase(Locale.ROOT);
         if (!p.endsWith(".jsp") && !p.endsWith(".jspx"))
             return false;
-        app.log("warren: " + path + ": JSP is not supported, the page is not served");
+        app.log("warren: " + path + ": a JSP page, not served as a file"
+                + (Jsp.available(app.loader) ? "" : " (JSP needs Apache Jasper: libtomcat9-java)"));
         return true;
     }
 
+    /* /WEB-INF, /META-INF and what is under them, in any case. */
     static boolean hidden(String path) {
         String p = path.toUpperCase(Locale.ROOT);
-        return p.startsWith("/WEB-INF") || p.startsWith("/META-INF");
+        return p.equals("/WEB-INF") || p.startsWith("/WEB-INF/")
+               || p.equals("/META-INF") || p.startsWith("/META-INF/");
     }
 
     private void directory(HttpServletRequest req, HttpServletResponse resp, String path)
@@ -100,7 +104,7 @@ final class DefaultServlet extends HttpServlet {
             File f = app.file(candidate);
             Mapper.Match m = app.mapper.match(candidate);
             boolean servlet = m != null && m.servlet != app.defaultServlet;
-            if ((f != null && f.isFile() && !jsp(candidate)) || servlet) {
+            if (servlet || (f != null && f.isFile() && !jsp(candidate))) {
                 app.context.getRequestDispatcher(candidate).forward(req, resp);
                 return;
             }

@@ -143,24 +143,44 @@ final class WebApp {
         context.initParams.putAll(w.contextParams);
         for (String l : w.listeners)
             context.addListener(l);
+        boolean jasper = Jsp.available(loader);
+        if (jasper)
+            Jsp.prepare(context, loader);
         for (WebXml.ServletDef d : w.servlets.values()) {
-            if (d.jspFile != null)
+            if (d.jspFile != null && !jasper)
                 throw new ServletException("servlet \"" + d.name + "\": jsp-file " + d.jspFile
-                                           + ": JSP is not supported by Warren");
-            ServletHolder s = addServlet(d.name, d.className, null, null);
+                                           + ": JSP needs Apache Jasper (Debian's libtomcat9-java)");
+            ServletHolder s = d.jspFile != null ? addServlet(d.name, Jsp.SERVLET, null, null)
+                                                : addServlet(d.name, d.className, null, null);
+            if (d.jspFile != null) {
+                s.params.putAll(Jsp.PARAMS);
+                s.params.put("jspFile", d.jspFile);
+            }
             s.params.putAll(d.params);
             s.loadOnStartup = d.loadOnStartup;
             s.multipart = d.multipart;
             for (String p : d.patterns)
                 map(p, s);
         }
+        ServletHolder jsp = servlets.get(Jsp.NAME);
+        if (jasper && jsp == null) {
+            jsp = addServlet(Jsp.NAME, Jsp.SERVLET, null, null);
+            jsp.params.putAll(Jsp.PARAMS);
+            jsp.loadOnStartup = Jsp.LOAD_ON_STARTUP;
+        }
         for (Map.Entry<String, List<String>> m : w.otherMappings.entrySet()) {
-            if (!m.getKey().equals("default"))
+            ServletHolder to = m.getKey().equals("default") ? staticFiles()
+                             : m.getKey().equals(Jsp.NAME) && jasper ? jsp : null;
+            if (to == null)
                 throw new ServletException("WEB-INF/web.xml: servlet-mapping for undeclared servlet \""
                                            + m.getKey() + "\"");
             for (String p : m.getValue())
-                map(p, staticFiles());
+                map(p, to);
         }
+        if (jasper)
+            for (String p : Jsp.PATTERNS)
+                if (!mapper.has(p))
+                    map(p, jsp);
         for (WebXml.FilterDef d : w.filters.values())
             addFilter(d.name, d.className, null, null).params.putAll(d.params);
         for (WebXml.FilterMapDef d : w.filterMaps) {
@@ -172,7 +192,9 @@ final class WebApp {
             m.servlets.addAll(d.servlets);
             addFilterMap(m, false);
         }
-        welcomeFiles.addAll(w.welcomeGiven ? w.welcomeFiles : List.of("index.html", "index.htm"));
+        welcomeFiles.addAll(w.welcomeGiven ? w.welcomeFiles
+                            : jasper ? List.of("index.html", "index.htm", "index.jsp")
+                            : List.of("index.html", "index.htm"));
         errorCodes.putAll(w.errorCodes);
         errorTypes.putAll(w.errorTypes);
         defaultErrorPage = w.defaultErrorPage;
