@@ -480,14 +480,22 @@ static void in_settle(wr_hconn_t *c)
 
 /* Read what is there: 1 got bytes, 2 got bytes and the socket is likely
  * drained (a short read), 0 nothing now, -1 closed or failed. */
+static int streaming_body(const wr_hconn_t *c)
+{
+    return (c->state == WR_HC_APP || c->state == WR_HC_PROXY) && c->body_left > 0;
+}
+
 static int conn_read(wr_hconn_t *c)
 {
     size_t room;
     ssize_t n;
 
     /* TLS: room for a whole record, so none stays half read inside OpenSSL,
-     * where no epoll event would announce it. */
-    if (in_reserve(c, c->ssl ? WR_TLS_RECORD_MAX : 1) < 0)
+     * where no epoll event would announce it. A body going on to an app or
+     * an upstream: room for a piece worth a message, not the rest of a
+     * head-sized buffer (about 1 KB read, and sent on, at a time). */
+    if (in_reserve(c, c->ssl ? WR_TLS_RECORD_MAX
+                             : streaming_body(c) ? WR_CONN_BODY_READ : 1) < 0)
         return -1;
     room = c->in_cap - c->in_len;
     n = wr_conn_recv(c, c->in + c->in_len, room);

@@ -24,6 +24,7 @@
 #define WR_ROUTER_MAX_THREADS  1024     /* settings.listen_threads' maximum */
 #define WR_REAP_MS             1000     /* how often retiring threads are joined */
 #define WR_CONN_READ_MIN       1024     /* own buffer of a waiting partial request */
+#define WR_CONN_BODY_READ      32768    /* room for one read of a body streaming on */
 #define WR_THREAD_RBUF         65536    /* a thread's read buffer */
 #define WR_LINGER_MS           2000     /* discard what a client still sends after an error */
 #define WR_TLS_FILE_CHUNK      16384    /* file bytes read per TLS write (no sendfile):
