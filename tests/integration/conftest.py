@@ -16,6 +16,7 @@ descended from its main may be left.
 """
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -123,6 +124,16 @@ def warren_factory(request):
             errs.append(str(e))
     if errs:
         raise wh.WarrenError(" | ".join(errs))
+
+
+@pytest.fixture
+def rt_warren(warren_factory):
+    """warrend with the language runtimes (warren-python, -php, -perl, -ruby,
+    -java) in its --modulesdir."""
+    rt = wh.runtimes_modulesdir()
+    w = warren_factory(extra_args=["--modulesdir", rt])
+    yield w
+    shutil.rmtree(rt, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -279,6 +279,20 @@ def recv_head(sock):
     return head, rest
 
 
+def read_to_end(sock):
+    """Every byte sock gets until the peer closes (or resets) it."""
+    data = b""
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            data += d
+    except ConnectionResetError:
+        pass
+    return data
+
+
 def raw(port, data, timeout=5.0):
     """Send raw bytes; return (first response or None, closed_after)."""
     with Conn(port, timeout=timeout) as c:

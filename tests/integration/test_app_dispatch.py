@@ -138,16 +138,10 @@ def test_worker_killed_mid_request_gets_502_and_is_replaced(vwarren, app):
     for p in workers:
         os.kill(p, signal.SIGKILL)
     s.settimeout(5)
-    data = b""
     try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-    except OSError:
-        pass
-    s.close()
+        data = hh.read_to_end(s)
+    finally:
+        s.close()
     # Before its head: a 502. After (hello streams its echo): the response
     # is cut short, and the client can tell: no last chunk.
     if data.startswith(b"HTTP/1.1 200 "):
@@ -297,7 +291,6 @@ def test_one_worker_serves_keep_alive_clients_of_every_thread(vwarren):
 def test_access_log_lines_for_application_requests(vwarren):
     """Requests an application answered are logged like any other: the
     request line, the app's status and the body bytes it sent."""
-    import re
     d = hh.make_root("warren-app-")
     exe = os.path.join(d, "hello")
     shutil.copy(HELLO, exe)

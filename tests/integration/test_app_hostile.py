@@ -174,18 +174,9 @@ def test_a_channel_full_when_its_stream_ended_is_watched_again(warren, hostile):
 
 def all_bytes(port, request):
     """Every byte the client gets for request, until the connection ends."""
-    data = b""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(request)
-        try:
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-        except ConnectionResetError:
-            pass
-    return data
+        return hh.read_to_end(s)
 
 
 def test_an_answer_given_up_midway_reaches_the_client_cut(warren, hostile):

@@ -128,48 +128,43 @@ def test_stderr_file_gets_the_raw_bytes(pyw):
     assert "forged" not in w.log()
 
 
-def test_last_words_of_a_failed_start_are_escaped(warren):
-    """A program that writes and dies before its hello (the exec'd worker
-    path): its lines are labelled entries, and the last one, quoted in the
-    PUT's answer, has its control bytes escaped too."""
+def failed_start(w, script):
+    """PUTs an external app that is the shell script given (it must fail
+    before its hello): the answer's detail."""
     d = hh.make_root("warren-app-")
-    exe = os.path.join(d, "noisy.sh")
+    exe = os.path.join(d, "fails.sh")
     with open(exe, "w") as f:
-        f.write("#!/bin/sh\nprintf '2026/12/03 10:00:00 [emerg] 1#1 forged\\n' >&2\n"
-                "printf 'cannot start: \\033[1mbold\\033[0m\\n' >&2\nexit 3\n")
+        f.write("#!/bin/sh\n" + script)
     os.chmod(exe, 0o755)
     try:
-        s, j = warren.put("/config", {
+        s, j = w.put("/config", {
             "listeners": {},
             "applications": {"sh": {"type": "external", "executable": exe,
                                     "processes": 1}}})
         assert s == 500, j
-        assert r"its last words: cannot start: \x1b[1mbold\x1b[0m" in j["detail"], j
-        [forged] = entries(warren, "[emerg] 1#1 forged")
-        assert_entry(forged, 'app "sh" worker 1 (pid ')
-        assert "\x1b" not in warren.log()
-        assert warren.bad_log_lines() == []
+        return j["detail"]
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_last_words_of_a_failed_start_are_escaped(warren):
+    """A program that writes and dies before its hello (the exec'd worker
+    path): its lines are labelled entries, and the last one, quoted in the
+    PUT's answer, has its control bytes escaped too."""
+    detail = failed_start(warren, "printf '2026/12/03 10:00:00 [emerg] 1#1 forged\\n' >&2\n"
+                                  "printf 'cannot start: \\033[1mbold\\033[0m\\n' >&2\nexit 3\n")
+    assert r"its last words: cannot start: \x1b[1mbold\x1b[0m" in detail, detail
+    [forged] = entries(warren, "[emerg] 1#1 forged")
+    assert_entry(forged, 'app "sh" worker 1 (pid ')
+    assert "\x1b" not in warren.log()
+    assert warren.bad_log_lines() == []
 
 
 def test_last_words_are_whole_up_to_480_bytes(warren):
     """A runtime's last line is often long (a Java exception with its
     class and message): the PUT's answer quotes 480 bytes of it, and cuts
     what goes beyond."""
-    d = hh.make_root("warren-app-")
-    exe = os.path.join(d, "wordy.sh")
     words = "w" * 470 + "0123456789" + "CUT"
-    with open(exe, "w") as f:
-        f.write("#!/bin/sh\necho %s >&2\nexit 3\n" % words)
-    os.chmod(exe, 0o755)
-    try:
-        s, j = warren.put("/config", {
-            "listeners": {},
-            "applications": {"sh": {"type": "external", "executable": exe,
-                                    "processes": 1}}})
-        assert s == 500, j
-        assert "its last words: " + words[:479] in j["detail"], j
-        assert "CUT" not in j["detail"], j
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    detail = failed_start(warren, "echo %s >&2\nexit 3\n" % words)
+    assert "its last words: " + words[:479] in detail, detail
+    assert "CUT" not in detail, detail

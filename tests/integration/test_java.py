@@ -45,18 +45,12 @@ import zipfile
 
 import http_helpers as hh
 import iso_helpers as ih
+import java_helpers as jh
 import warren_helpers as wh
 
 import pytest
 
-JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
-JAVAC = os.path.join(JAVA_HOME, "bin", "javac")
-SERVLET_JAR = "/usr/share/java/servlet-api.jar"
-
-pytestmark = pytest.mark.skipif(
-    not (os.access(JAVAC, os.X_OK) and os.path.isfile(SERVLET_JAR)),
-    reason="javac (openjdk-17-jdk-headless) or the servlet API (libservlet-api-java) "
-           "is not installed: scripts/deps.sh installs them")
+pytestmark = jh.needs_java
 
 # ------------------------------------------------------------------ the webapp
 
@@ -796,50 +790,27 @@ FILES = {
 }
 
 
-def javac(dest, sources, classpath=SERVLET_JAR):
-    os.makedirs(dest, exist_ok=True)
-    out = subprocess.run([JAVAC, "--release", "17", "-nowarn", "-encoding", "UTF-8",
-                          "-cp", classpath, "-d", dest] + sources,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-
-
 @pytest.fixture(scope="module")
 def built():
     """The webapp directory, a .war of it and the extra jar, made once."""
     top = hh.make_root("warren-java-")
-    src = os.path.join(top, "src")
-    os.makedirs(src)
-    for name, text in JAVA.items():
-        with open(os.path.join(src, name), "w") as f:
-            f.write(text)
     webapp = os.path.join(top, "shop")
     hh.write(webapp, "WEB-INF/web.xml", WEB_XML.encode())
     for rel, data in FILES.items():
         hh.write(webapp, rel, data)
-    javac(os.path.join(webapp, "WEB-INF", "classes"),
-          [os.path.join(src, n) for n in JAVA])
-    extra_src = os.path.join(top, "extra-src")
-    os.makedirs(extra_src)
-    with open(os.path.join(extra_src, "Extra.java"), "w") as f:
-        f.write(EXTRA_JAVA)
-    javac(os.path.join(top, "extra-classes"), [os.path.join(extra_src, "Extra.java")])
+    jh.compile_sources(os.path.join(top, "src"), JAVA, os.path.join(webapp, "WEB-INF", "classes"))
+    jh.compile_sources(os.path.join(top, "extra-src"), {"Extra.java": EXTRA_JAVA},
+                       os.path.join(top, "extra-classes"))
     jar = os.path.join(top, "extra.jar")
     zip_dir(os.path.join(top, "extra-classes"), jar)
     war = os.path.join(top, "shop.war")
     zip_dir(webapp, war)
     # The second webapp: an initializer, web.xml 4.0, metadata-complete.
-    init_src = os.path.join(top, "init-src")
-    os.makedirs(init_src)
-    for name, text in INIT_JAVA.items():
-        with open(os.path.join(init_src, name), "w") as f:
-            f.write(text)
     init = os.path.join(top, "init")
     hh.write(init, "WEB-INF/web.xml", INIT_WEB_XML.encode())
     hh.write(init, "WEB-INF/classes/META-INF/services/javax.servlet.ServletContainerInitializer",
              b"init.Boot\n")
-    javac(os.path.join(init, "WEB-INF", "classes"),
-          [os.path.join(init_src, n) for n in INIT_JAVA])
+    jh.compile_sources(os.path.join(top, "init-src"), INIT_JAVA, os.path.join(init, "WEB-INF", "classes"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
     yield {"top": top, "webapp": webapp, "war": war, "jar": jar, "init": init}
     shutil.rmtree(top, ignore_errors=True)
@@ -854,12 +825,8 @@ def zip_dir(d, out):
 
 
 @pytest.fixture
-def jw(warren_factory):
-    """warrend with the runtimes (warren-java and java/warren.jar) in its --modulesdir."""
-    rt = wh.runtimes_modulesdir()
-    w = warren_factory(extra_args=["--modulesdir", rt])
-    yield w
-    shutil.rmtree(rt, ignore_errors=True)
+def jw(rt_warren):
+    return rt_warren
 
 
 def app(webapp, **kw):
@@ -1164,11 +1131,8 @@ def bad_webapp(top, name, web_xml=None, java=None):
         with open(os.path.join(d, "WEB-INF", "web.xml"), "w") as f:
             f.write(web_xml)
     if java is not None:
-        src = os.path.join(top, name + "-src")
-        os.makedirs(src, exist_ok=True)
-        with open(os.path.join(src, "Bad.java"), "w") as f:
-            f.write(java)
-        javac(os.path.join(d, "WEB-INF", "classes"), [os.path.join(src, "Bad.java")])
+        jh.compile_sources(os.path.join(top, name + "-src"), {"Bad.java": java},
+                           os.path.join(d, "WEB-INF", "classes"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
     return d
 

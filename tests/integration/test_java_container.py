@@ -24,17 +24,12 @@ import shutil
 import subprocess
 
 import http_helpers as hh
+import java_helpers as jh
 import warren_helpers as wh
 
 import pytest
 
-JAVAC = "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac"
-SERVLET_JAR = "/usr/share/java/servlet-api.jar"
-
-pytestmark = pytest.mark.skipif(
-    not (os.access(JAVAC, os.X_OK) and os.path.isfile(SERVLET_JAR)),
-    reason="javac (openjdk-17-jdk-headless) or the servlet API (libservlet-api-java) "
-           "is not installed: scripts/deps.sh installs them")
+pytestmark = jh.needs_java
 
 WEB_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <web-app xmlns="http://xmlns.jcp.org/xml/ns/javaee" version="3.1">
@@ -164,31 +159,19 @@ FILES = {
 @pytest.fixture(scope="module")
 def webapp():
     top = hh.make_root("warren-javac-")
-    src = os.path.join(top, "src")
-    os.makedirs(src)
-    for name, text in JAVA.items():
-        with open(os.path.join(src, name), "w") as f:
-            f.write(text)
     root = os.path.join(top, "webapp")
     hh.write(root, "WEB-INF/web.xml", WEB_XML.encode())
     for rel, data in FILES.items():
         hh.write(root, rel.decode() if isinstance(rel, bytes) else rel, data)
-    classes = os.path.join(root, "WEB-INF", "classes")
-    out = subprocess.run([JAVAC, "--release", "17", "-nowarn", "-encoding", "UTF-8", "-cp", SERVLET_JAR,
-                          "-d", classes] + [os.path.join(src, n) for n in JAVA],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    jh.compile_sources(os.path.join(top, "src"), JAVA, os.path.join(root, "WEB-INF", "classes"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
     yield root
     shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture
-def jw(warren_factory):
-    rt = wh.runtimes_modulesdir()
-    w = warren_factory(extra_args=["--modulesdir", rt])
-    yield w
-    shutil.rmtree(rt, ignore_errors=True)
+def jw(rt_warren):
+    return rt_warren
 
 
 def start(w, root, listeners=None, environment=None):

@@ -11,18 +11,14 @@ import shutil
 import subprocess
 
 import http_helpers as hh
+import java_helpers as jh
 import warren_helpers as wh
 
 import pytest
 
-JAVAC = "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac"
-SERVLET_JAR = "/usr/share/java/servlet-api.jar"
-JASPER_JAR = "/usr/share/java/tomcat9-jasper.jar"
-
-pytestmark = pytest.mark.skipif(
-    not (os.access(JAVAC, os.X_OK) and os.path.isfile(SERVLET_JAR) and os.path.isfile(JASPER_JAR)),
-    reason="javac (openjdk-17-jdk-headless), the servlet API (libservlet-api-java) or "
-           "Apache Jasper (libtomcat9-java) is not installed: scripts/deps.sh installs them")
+pytestmark = [jh.needs_java, pytest.mark.skipif(
+    not os.path.isfile(jh.JASPER_JAR),
+    reason="Apache Jasper (libtomcat9-java) is not installed: scripts/deps.sh installs it")]
 
 WEB_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <web-app xmlns="http://xmlns.jcp.org/xml/ns/javaee" version="3.1">
@@ -73,23 +69,11 @@ def webapp():
     hh.write(root, "WEB-INF/web.xml", WEB_XML.encode())
     for rel, text in FILES.items():
         hh.write(root, rel, text.encode())
-    src = os.path.join(top, "Counter.java")
-    with open(src, "w") as f:
-        f.write(BEAN)
-    out = subprocess.run([JAVAC, "--release", "17", "-nowarn", "-d", os.path.join(root, "WEB-INF", "classes"),
-                          src], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    jh.compile_sources(os.path.join(top, "src"), {"Counter.java": BEAN},
+                       os.path.join(root, "WEB-INF", "classes"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
     yield root
     shutil.rmtree(top, ignore_errors=True)
-
-
-@pytest.fixture
-def jw(warren_factory):
-    rt = wh.runtimes_modulesdir()
-    w = warren_factory(extra_args=["--modulesdir", rt])
-    yield w
-    shutil.rmtree(rt, ignore_errors=True)
 
 
 def start(w, root):
@@ -107,8 +91,8 @@ def text(port, path):
     return r.status, r.body.decode().strip()
 
 
-def test_pages_compile_and_run(jw, webapp):
-    port = start(jw, webapp)
+def test_pages_compile_and_run(rt_warren, webapp):
+    port = start(rt_warren, webapp)
     assert text(port, "/index.jsp?x=%C3%A9t%C3%A9") == (200, "answer=42 x=\u00e9t\u00e9 path=/index.jsp")
     # index.jsp is a welcome file when Jasper is there (Tomcat's list).
     assert text(port, "/?x=1") == (200, "answer=42 x=1 path=/index.jsp")
@@ -125,8 +109,8 @@ def test_pages_compile_and_run(jw, webapp):
     assert hh.get(port, "/missing.jsp").status == 404
 
 
-def test_beans_live_in_the_session(jw, webapp):
-    port = start(jw, webapp)
+def test_beans_live_in_the_session(rt_warren, webapp):
+    port = start(rt_warren, webapp)
     r = get(port, "/bean.jsp")
     assert (r.status, r.body.strip()) == (200, b"counter 1 2"), r
     cookie = r.header("Set-Cookie").split(";")[0]
@@ -135,8 +119,8 @@ def test_beans_live_in_the_session(jw, webapp):
     assert r.body.strip() == b"counter 3 4", r
 
 
-def test_failing_pages(jw, webapp):
-    port = start(jw, webapp)
+def test_failing_pages(rt_warren, webapp):
+    port = start(rt_warren, webapp)
     pid = text(port, "/hello")
     # An exception goes to the webapp's error page, with the exception.
     assert text(port, "/throws.jsp") == (500, "oops: page failed on purpose")
@@ -144,5 +128,5 @@ def test_failing_pages(jw, webapp):
     # error log and not to the client; the worker serves on.
     r = get(port, "/broken.jsp")
     assert r.status == 500 and b"not java" not in r.body, r
-    assert wh.wait_for(lambda: "broken.jsp" in jw.log(), 5), jw.log()[-3000:]
+    assert wh.wait_for(lambda: "broken.jsp" in rt_warren.log(), 5), rt_warren.log()[-3000:]
     assert text(port, "/hello") == pid
