@@ -478,13 +478,14 @@ static void in_settle(wr_hconn_t *c)
     c->in_cap = cap;
 }
 
-/* Read what is there: 1 got bytes, 2 got bytes and the socket is likely
- * drained (a short read), 0 nothing now, -1 closed or failed. */
+/* A request body is going on, as it comes, to an app or an upstream. */
 static int streaming_body(const wr_hconn_t *c)
 {
     return (c->state == WR_HC_APP || c->state == WR_HC_PROXY) && c->body_left > 0;
 }
 
+/* Read what is there: 1 got bytes, 2 got bytes and the socket is likely
+ * drained (a short read), 0 nothing now, -1 closed or failed. */
 static int conn_read(wr_hconn_t *c)
 {
     size_t room;

@@ -259,12 +259,7 @@ final class Context implements ServletContext {
     public ServletRegistration.Dynamic addJspFile(String name, String jspFile) {
         if (!Jsp.available(app.loader))
             throw new UnsupportedOperationException("Warren: JSP needs Apache Jasper (" + jspFile + ")");
-        ServletHolder s = app.addServlet(name, Jsp.SERVLET, null, null);
-        if (s != null) {
-            s.params.putAll(Jsp.PARAMS);
-            s.params.put("jspFile", jspFile);
-        }
-        return s;
+        return Jsp.servlet(app, name, jspFile);
     }
 
     @Override

@@ -34,6 +34,18 @@ final class Jsp {
     private Jsp() {
     }
 
+    /* A JspServlet: the "jsp" servlet (jspFile null) or a jsp-file one;
+     * null when the name is taken. */
+    static ServletHolder servlet(WebApp app, String name, String jspFile) {
+        ServletHolder s = app.addServlet(name, SERVLET, null, null);
+        if (s != null) {
+            s.params.putAll(PARAMS);
+            if (jspFile != null)
+                s.params.put("jspFile", jspFile);
+        }
+        return s;
+    }
+
     static boolean available(ClassLoader loader) {
         try {
             Class.forName(SERVLET, false, loader);

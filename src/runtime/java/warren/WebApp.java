@@ -150,12 +150,8 @@ final class WebApp {
             if (d.jspFile != null && !jasper)
                 throw new ServletException("servlet \"" + d.name + "\": jsp-file " + d.jspFile
                                            + ": JSP needs Apache Jasper (Debian's libtomcat9-java)");
-            ServletHolder s = d.jspFile != null ? addServlet(d.name, Jsp.SERVLET, null, null)
+            ServletHolder s = d.jspFile != null ? Jsp.servlet(this, d.name, d.jspFile)
                                                 : addServlet(d.name, d.className, null, null);
-            if (d.jspFile != null) {
-                s.params.putAll(Jsp.PARAMS);
-                s.params.put("jspFile", d.jspFile);
-            }
             s.params.putAll(d.params);
             s.loadOnStartup = d.loadOnStartup;
             s.multipart = d.multipart;
@@ -164,8 +160,7 @@ final class WebApp {
         }
         ServletHolder jsp = servlets.get(Jsp.NAME);
         if (jasper && jsp == null) {
-            jsp = addServlet(Jsp.NAME, Jsp.SERVLET, null, null);
-            jsp.params.putAll(Jsp.PARAMS);
+            jsp = Jsp.servlet(this, Jsp.NAME, null);
             jsp.loadOnStartup = Jsp.LOAD_ON_STARTUP;
         }
         for (Map.Entry<String, List<String>> m : w.otherMappings.entrySet()) {
