@@ -190,12 +190,18 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
+# The integration suite runs its files on TEST_JOBS pytest-xdist workers
+# (each file whole on one worker: module fixtures stay shared), and names
+# its slowest tests. TEST_JOBS=1: one process, as before.
+TEST_JOBS ?= 2
+INTEGRATION_JOBS = $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile)
+
 integration: build/warrend build/warren build/warrend-asan build/node/unit-http build/warren-java build/demo/java/WEB-INF/classes/Hello.class $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 WARREN_BIN=$(CURDIR)/build/warrend-asan \
 	    WARREN_PHP_BIN=$(CURDIR)/build/warren-php-asan \
 	    WARREN_PERL_BIN=$(CURDIR)/build/warren-perl-asan \
 	    WARREN_RUBY_BIN=$(CURDIR)/build/warren-ruby-asan \
-	    /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration
+	    /usr/bin/python3 -m pytest -p no:cacheprovider -q --durations=15 $(INTEGRATION_JOBS) tests/integration
 
 # ---- python runtime
 # build/warren-python: the Python WSGI runtime, a worker program on libwarren

@@ -24,7 +24,7 @@ set -eu
 
 PKGS="make gcc clang libclang-rt-14-dev pkg-config libjansson-dev libpcre2-dev libcmocka-dev libseccomp-dev
       libssl-dev openssl libnghttp2-dev
-      python3 python3-dev python3-pytest python3-h2 curl procps util-linux iproute2
+      python3 python3-dev python3-pytest python3-pytest-xdist python3-h2 curl procps util-linux iproute2
       python3-flask python3-django python3-starlette
       libphp8.2-embed php8.2-dev libperl-dev libplack-perl
       ruby-dev ruby-rack ruby-sinatra libmozjs-102-dev g++ nodejs node-express node-ws golang-go

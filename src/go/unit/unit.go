@@ -13,11 +13,8 @@ package unit
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../../include
 #cgo LDFLAGS: ${SRCDIR}/../../../build/libwarren.a -lpthread
-#include <errno.h>
 #include <stdlib.h>
 #include <warren.h>
-
-static int warren_errno(void) { return errno; }
 
 enum { P_METHOD, P_TARGET, P_VERSION, P_RADDR, P_RPORT, P_SERVER, P_SCHEME,
        P_LADDR, P_LPORT };
@@ -91,9 +88,11 @@ func serve(handler http.Handler) error {
 	if handler == nil {
 		handler = http.DefaultServeMux
 	}
-	ctx := C.warren_init_threads(C.uint(Streams))
+	// errno comes back through cgo's second result: a goroutine may be on
+	// another thread by its next C call.
+	ctx, errno := C.warren_init_threads(C.uint(Streams))
 	if ctx == nil {
-		return fmt.Errorf("unit: cannot reach Warren's router: %w", syscall.Errno(C.warren_errno()))
+		return fmt.Errorf("unit: cannot reach Warren's router: %w", errno)
 	}
 	// As net/http's: the server in every request's context.
 	base := context.WithValue(context.Background(), http.ServerContextKey, &http.Server{Handler: handler})
@@ -104,9 +103,9 @@ func serve(handler http.Handler) error {
 		go func() {
 			defer wg.Done()
 			for {
-				req := C.warren_accept(ctx)
+				req, errno := C.warren_accept(ctx)
 				if req == nil {
-					if e := C.warren_errno(); e != 0 {
+					if errno != nil {
 						errs <- fmt.Errorf("unit: %s", C.GoString(C.warren_error(ctx)))
 					}
 					return
@@ -195,9 +194,9 @@ func (b *body) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := C.warren_read(b.req, unsafe.Pointer(&p[0]), C.size_t(len(p)))
+	n, errno := C.warren_read(b.req, unsafe.Pointer(&p[0]), C.size_t(len(p)))
 	if n < 0 {
-		e := syscall.Errno(C.warren_errno())
+		e := errnoOf(errno)
 		if e == syscall.ECONNABORTED {
 			b.cancel()
 		}
@@ -295,8 +294,8 @@ func (w *response) head(last bool) {
 	if _, ok := h["Content-Length"]; !ok && last && !w.noBody && h.Get("Transfer-Encoding") == "" {
 		h.Set("Content-Length", strconv.Itoa(w.buf.Len()))
 	}
-	if C.warren_response_init(w.req, C.int(w.status), C.size_t(len(h))) < 0 {
-		w.fail()
+	if rc, errno := C.warren_response_init(w.req, C.int(w.status), C.size_t(len(h))); rc < 0 {
+		w.fail(errno)
 		return
 	}
 	for name, values := range h {
@@ -337,18 +336,25 @@ func (w *response) send(p []byte, last bool) {
 		ptr = unsafe.Pointer(&p[0])
 	}
 	var rc C.int
+	var errno error
 	if last {
-		rc = C.warren_write_end(w.req, ptr, C.size_t(len(p)))
+		rc, errno = C.warren_write_end(w.req, ptr, C.size_t(len(p)))
 	} else if len(p) > 0 {
-		rc = C.warren_write(w.req, ptr, C.size_t(len(p)))
+		rc, errno = C.warren_write(w.req, ptr, C.size_t(len(p)))
 	}
 	if rc < 0 {
-		w.fail()
+		w.fail(errno)
 	}
 }
 
-func (w *response) fail() {
-	e := syscall.Errno(C.warren_errno())
+// errnoOf: the errno cgo returned with a call's result (0 if none).
+func errnoOf(err error) syscall.Errno {
+	e, _ := err.(syscall.Errno)
+	return e
+}
+
+func (w *response) fail(errno error) {
+	e := errnoOf(errno)
 	if e == syscall.ECONNABORTED {
 		w.failed = http.ErrAbortHandler
 		w.cancel()
