@@ -190,10 +190,12 @@ fuzz: $(FUZZ_BIN)
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-# The integration suite runs its files on TEST_JOBS pytest-xdist workers
-# (each file whole on one worker: module fixtures stay shared), and names
-# its slowest tests. TEST_JOBS=1: one process, as before.
-TEST_JOBS ?= 2
+# TEST_JOBS=2 runs the integration suite's files on two pytest-xdist
+# workers (each file whole on one worker: module fixtures stay shared):
+# 17 -> 10 minutes on 2 CPUs, but the load brings out timing races in tests
+# (two found and fixed so far), so one process stays the default. The
+# slowest tests are named either way.
+TEST_JOBS ?= 1
 INTEGRATION_JOBS = $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile)
 
 integration: build/warrend build/warren build/warrend-asan build/node/unit-http build/warren-java build/demo/java/WEB-INF/classes/Hello.class $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
