@@ -7,13 +7,11 @@ upgrade's 101 never reach a client."""
 
 import os
 import shutil
-import socket
 import time
 
 import pytest
 
 import http_helpers as hh
-import warren_helpers as wh
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TUNNEL = os.path.join(REPO, "build", "apps", "tunnel")

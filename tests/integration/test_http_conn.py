@@ -3,7 +3,6 @@ discarding, request targets, HTTP/1.0, timeouts, listeners added/removed
 live, unix listeners, /status counters, reconfiguration under load."""
 
 import os
-import socket
 import threading
 import time
 

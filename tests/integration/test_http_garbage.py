@@ -7,7 +7,6 @@ import socket
 import time
 
 import http_helpers as hh
-import warren_helpers as wh
 
 SEEDS = [
     b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\nCookie: c=1\r\n\r\n",

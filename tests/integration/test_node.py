@@ -688,10 +688,6 @@ def fill_head(c):
     return c.buf.partition(b"\r\n\r\n")[0]
 
 
-def in_log(w, needle, timeout=WAIT_S):
-    return wh.wait_for(lambda: needle in w.log(), timeout, 0.05)
-
-
 def new_pid(port, old):
     """Wait for /pid to answer from a pid other than old; return it."""
     return wh.wait_for(lambda: (lambda p: p if p != old else None)(pid_of(port)), WAIT_S, 0.05)
@@ -1388,7 +1384,7 @@ def test_uncaught_exception_kills_the_worker_and_a_new_one_serves(node, route, m
     new = new_pid(port, pid)
     assert new, "no new worker"
     assert wh.wait_for(lambda: not wh.proc_alive(pid), WAIT_S), "the worker lives on"
-    assert in_log(w, marker), w.log()[-3000:]
+    assert w.log_has(marker), w.log()[-3000:]
     assert w.app_processes()[1] == {new}
     d = get_json(port, "/info", method="POST", body=b"after the crash")
     assert (d["pid"], d["body"]) == (new, "after the crash"), d

@@ -422,10 +422,6 @@ def pid_of(port):
     return get_json(port, "/pid")["pid"]
 
 
-def in_log(w, needle, timeout=5.0):
-    return wh.wait_for(lambda: needle in w.log(), timeout, 0.05)
-
-
 def log_since(w, mark):
     return w.log()[mark:]
 
@@ -907,13 +903,13 @@ def test_die_while_serving_is_500_logged_and_the_worker_serves_on(perl):
         assert r.status == 500, r
         assert b"perl-died-marker-4711" not in r.body, r     # nothing leaked to the client
         assert pid_of(port) == pid
-    assert in_log(w, "perl-died-marker-4711"), w.log()[-3000:]
+    assert w.log_has("perl-died-marker-4711"), w.log()[-3000:]
     assert pid in w.app_processes()[1]
     # dying in a delayed response's code, before it answered: the same
     r = hh.get(port, "/die-delayed")
     assert r.status == 500, r
     assert pid_of(port) == pid
-    assert in_log(w, "delayed-died-marker-4712"), w.log()[-3000:]
+    assert w.log_has("delayed-died-marker-4712"), w.log()[-3000:]
 
 
 def test_streaming_to_a_client_that_leaves(perl):
@@ -958,12 +954,12 @@ def test_psgi_errors_and_warn_reach_the_error_log(perl):
     port = start(w, app_cfg(root))
     r = hh.get(port, "/errors")
     assert (r.status, r.body) == (200, b"logged"), r
-    assert in_log(w, "psgi-errors-marker-1234"), w.log()[-3000:]
-    assert in_log(w, "warn-marker-5678"), w.log()[-3000:]
+    assert w.log_has("psgi-errors-marker-1234"), w.log()[-3000:]
+    assert w.log_has("warn-marker-5678"), w.log()[-3000:]
     # print without a newline: it reaches the log too
     r = hh.get(port, "/errors-partial")
     assert (r.status, r.body) == (200, b"logged"), r
-    assert in_log(w, "partial-marker-999"), w.log()[-3000:]
+    assert w.log_has("partial-marker-999"), w.log()[-3000:]
     # a line printed in pieces is one log line; the unfinished rest is
     # logged when the request ends
     m = "pieces-marker-%d" % os.getpid()
@@ -1208,4 +1204,4 @@ def test_threads_over_64_are_capped(perl):
     s, j = w.put("/config", cfg)
     assert s == 200, (s, j)
     assert get_json(port, "/env")["psgi.multithread"] is True
-    assert '"threads": 65 capped at 64' in w.log()
+    assert w.log_has('"threads": 65 capped at 64'), w.log()[-3000:]

@@ -347,10 +347,6 @@ def warren_version():
     return m.group(1)
 
 
-def in_log(w, needle, timeout=5.0):
-    return wh.wait_for(lambda: needle in w.log(), timeout, 0.05)
-
-
 # ------------------------------------------------------------------ script resolution
 
 def test_script_mode_runs_the_one_script_for_every_path(php):
@@ -825,7 +821,7 @@ def test_errors_answer_500_and_the_worker_serves_on(php, script, message):
     r = get(port, "/memory_limit.php")
     assert (r.status, r.body) == (200, b"128M"), r
     # The message went to the app's stderr: Warren's log.
-    assert in_log(w, message), w.log()[-3000:]
+    assert w.log_has(message), w.log()[-3000:]
 
 
 # ------------------------------------------------------------------ options

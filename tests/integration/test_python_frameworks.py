@@ -5,7 +5,6 @@ Each test drives the framework's own request and response machinery
 (routing under a prefix, forms and uploads, cookies, streaming, files
 through wsgi.file_wrapper, error pages, lifespan, a WebSocket)."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ import pytest
 
 import http_helpers as hh
 import warren_helpers as wh
-from test_python_websocket import WS, TEXT, CLOSE
+from test_python_websocket import WS, TEXT
 
 PYTHON = "/usr/bin/python3"
 

@@ -271,7 +271,7 @@ def test_server_side_close_and_endings(wsa):
             assert ws.c.closed()
         finally:
             ws.close()
-    assert "closed with 1011" in w.log()
+    assert w.log_has("closed with 1011"), w.log()[-3000:]
     ws = WS(port, "/close-then-boom")
     try:
         assert ws.close_code()[0] == 4002

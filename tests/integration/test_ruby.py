@@ -430,10 +430,6 @@ def q(s):
     return urllib.parse.quote(s, safe="/")
 
 
-def in_log(w, needle, timeout=5.0):
-    return wh.wait_for(lambda: needle in w.log(), timeout, 0.05)
-
-
 def lines_of(path):
     try:
         with open(path) as f:
@@ -648,7 +644,7 @@ def test_env_and_input_pass_rack_lint(rb):
     assert r.status == 200, r
     assert json.loads(r.body) == {"head": None, "line": None, "rest": "", "lines": [],
                                   "all": None}, r
-    assert in_log(w, "lint-errors-write"), w.log()[-3000:]
+    assert w.log_has("lint-errors-write"), w.log()[-3000:]
 
 
 def test_server_name_of_an_ipv6_host_keeps_its_brackets(rb):
@@ -875,8 +871,8 @@ def test_exception_answers_500_and_the_same_worker_serves_on(rb):
         assert r.status == 500, r
         d = jget(port, "/pid")
         assert d["pid"] == pid, (d, pid)
-    assert in_log(w, "kaboom-rb-42"), w.log()[-3000:]
-    assert in_log(w, "WarrenRackError"), w.log()[-3000:]
+    assert w.log_has("kaboom-rb-42"), w.log()[-3000:]
+    assert w.log_has("WarrenRackError"), w.log()[-3000:]
 
 
 @pytest.mark.parametrize("what", ["bad_string", "bad_nil"])
@@ -902,8 +898,8 @@ def test_rack_errors_and_stderr_reach_the_log(rb):
     m1, m2 = "marker-rack-errors-" + uuid.uuid4().hex, "marker2-stderr-" + uuid.uuid4().hex
     r = get(port, "/errors?m1=%s&m2=%s" % (m1, m2))
     assert (r.status, r.body) == (200, b"logged"), r
-    assert in_log(w, m1), w.log()[-3000:]
-    assert in_log(w, m2), w.log()[-3000:]
+    assert w.log_has(m1), w.log()[-3000:]
+    assert w.log_has(m2), w.log()[-3000:]
 
 
 def test_rack_errors_line_written_in_pieces_is_one_log_line(rb):

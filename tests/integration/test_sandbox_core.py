@@ -6,8 +6,6 @@ Python app in a rootfs. The broad suite is test_isolation*.py."""
 
 import os
 import shutil
-import socket
-import subprocess
 
 import http_helpers as hh
 import warren_helpers as wh

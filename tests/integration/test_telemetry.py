@@ -10,7 +10,6 @@ post-test fd check runs."""
 
 import http.server
 import json
-import os
 import re
 import shutil
 import socketserver

@@ -704,6 +704,12 @@ class Warren:
         except FileNotFoundError:
             return ""
 
+    def log_has(self, needle, timeout=10.0):
+        """True once the error log holds needle. A worker's stderr reaches
+        the log through main, after the response the client already has:
+        a test that looks for a worker's words must wait for them."""
+        return wait_for(lambda: needle in self.log(), timeout, 0.05)
+
     def stderr_text(self):
         try:
             with open(self.stderr_path, "rb") as f:
