@@ -33,6 +33,10 @@ static void remove_tmpdir(wjv_jvm_t *j);
 #ifndef WJV_JSP_JARS
 #define WJV_JSP_JARS "/usr/share/java/tomcat9-jasper.jar"
 #endif
+/* Tomcat's WebSocket (JSR 356) jars (Makefile WS_JARS), as optional. */
+#ifndef WJV_WS_JARS
+#define WJV_WS_JARS "/usr/share/java/tomcat9-websocket.jar"
+#endif
 /* The container (build/java/warren.jar) travels inside the program
  * (jar.S), so a worker needs no path of the host to find it, in a rootfs
  * or not: it is written into the worker's scratch directory. */
@@ -134,7 +138,7 @@ static int create_vm(wjv_jvm_t *j, const wjv_options_t *o, JNIEnv **env)
         return -1;
     while (o->jvm_options && o->jvm_options[nuser])
         nuser++;
-    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR ":" WJV_JSP_JARS);
+    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR ":" WJV_JSP_JARS ":" WJV_WS_JARS);
     opts = calloc(nuser + 2, sizeof(*opts));
     if (cp == NULL || opts == NULL || asprintf(&cp_opt, "-Djava.class.path=%s", cp) < 0) {
         wjv_log("out of memory for the JVM's options");
@@ -180,6 +184,12 @@ static jobjectArray string_array(JNIEnv *env, char **items)
     return a;
 }
 
+/* The tunnels a worker may hold open (wjv.h: WJV_STREAMS). */
+static unsigned max_tunnels(const wjv_options_t *o)
+{
+    return o->threads + WJV_MIN_TUNNELS < WJV_STREAMS ? WJV_STREAMS - o->threads : WJV_MIN_TUNNELS;
+}
+
 /* Finds warren.Container and runs its init. */
 static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
 {
@@ -194,10 +204,11 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
     }
     j->container = (*env)->NewGlobalRef(env, c);
     init = (*env)->GetStaticMethodID(env, c, "init",
-                                     "(Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)V");
-    j->serve = (*env)->GetStaticMethodID(env, c, "serve", "(J)Z");
+                                     "(Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;I)V");
+    j->serve = (*env)->GetStaticMethodID(env, c, "serve", "(J)I");
+    j->drain = (*env)->GetStaticMethodID(env, c, "drain", "()V");
     j->destroy = (*env)->GetStaticMethodID(env, c, "destroy", "()V");
-    if (init == NULL || j->serve == NULL || j->destroy == NULL) {
+    if (init == NULL || j->serve == NULL || j->drain == NULL || j->destroy == NULL) {
         wjv_log_exception(env, "warren.jar: warren.Container's methods");
         return -1;
     }
@@ -208,7 +219,7 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
         wjv_log_exception(env, "out of memory");
         return -1;
     }
-    (*env)->CallStaticVoidMethod(env, c, init, webapp, cp, tmp);
+    (*env)->CallStaticVoidMethod(env, c, init, webapp, cp, tmp, (jint) max_tunnels(o));
     if ((*env)->ExceptionCheck(env)) {
         wjv_log_exception(env, "webapp");
         return -1;
@@ -328,19 +339,30 @@ int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o)
 
 void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req)
 {
-    jboolean ok = (*env)->CallStaticBooleanMethod(env, j->container, j->serve,
-                                                  (jlong) (intptr_t) req);
+    jint rc = (*env)->CallStaticIntMethod(env, j->container, j->serve,
+                                          (jlong) (intptr_t) req);
 
     /* serve() catches everything itself; anything escaping is a bug of
      * the container, logged, and the request is cut rather than lost. */
     if ((*env)->ExceptionCheck(env)) {
         wjv_log_exception(env, "warren.Container.serve");
-        ok = JNI_FALSE;
+        rc = WJV_SERVE_ABORT;
     }
-    if (ok)
+    if (rc == WJV_SERVE_FINISH)
         warren_finish(req);
-    else
+    else if (rc != WJV_SERVE_TUNNEL)
         warren_abort(req);
+}
+
+void wjv_jvm_drain(wjv_jvm_t *j)
+{
+    JNIEnv *env;
+
+    if (j->vm == NULL || (*j->vm)->GetEnv(j->vm, (void **) &env, JNI_VERSION_10) != JNI_OK)
+        return;
+    (*env)->CallStaticVoidMethod(env, j->container, j->drain);
+    if ((*env)->ExceptionCheck(env))
+        wjv_log_exception(env, "warren.Container.drain");
 }
 
 void wjv_jvm_stop(wjv_jvm_t *j)

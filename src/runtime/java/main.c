@@ -3,7 +3,9 @@
  * servlet web application ("type": "java", as in Unit). It starts a JVM,
  * loads the webapp into Warren's servlet container (build/java/warren.jar,
  * sources in src/runtime/java/warren/) and serves with "threads" threads,
- * each attached to the JVM. There is no zygote (jvm.c says why): every
+ * each attached to the JVM; an upgraded request (WebSocket) goes on in a
+ * Java thread of its own (warren/Tunnel.java), so the channel is opened
+ * with all its streams (wjv.h: WJV_STREAMS). There is no zygote (jvm.c says why): every
  * worker starts its own JVM. Only this program links libjvm.
  *
  * Environment: WARREN_CHANNEL_FD, WARREN_APP_NAME, WARREN_WORKER_ID (see
@@ -209,13 +211,14 @@ int main(void)
     default_locale();
     if (wjv_jvm_start(&jvm, &opt) < 0)
         return WR_RT_EXIT_LANG;
-    ctx = opt.threads > 1 ? warren_init_threads(opt.threads) : warren_init();
+    ctx = warren_init_threads(WJV_STREAMS);
     if (ctx == NULL) {
         wjv_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s", strerror(errno));
         wjv_jvm_stop(&jvm);
         return WR_RT_EXIT_NO_ROUTER;
     }
     rc = serve_threads(ctx, &jvm, &opt);
+    wjv_jvm_drain(&jvm);
     warren_done(ctx);
     wjv_jvm_stop(&jvm);
     free_strings(opt.classpath);

@@ -196,6 +196,51 @@ static void native_write_end(JNIEnv *env, jclass cls, jlong handle, jbyteArray a
     send_range(env, handle, a, off, len, true);
 }
 
+/* The head as it stands (a 101's, before its tunnel opens). */
+static void native_send_head(JNIEnv *env, jclass cls, jlong handle)
+{
+    if (warren_response_send_head(req_of(handle)) < 0)
+        throw_io(env, "sendHead", errno);
+}
+
+static jboolean native_upgrade(JNIEnv *env, jclass cls, jlong handle)
+{
+    return warren_req_upgrade(req_of(handle)) ? JNI_TRUE : JNI_FALSE;
+}
+
+/* settings.http.websocket of an upgrade request, in the order of
+ * Native.WS_*: read_timeout, keepalive_interval, max_frame_size. */
+static jlongArray native_websocket(JNIEnv *env, jclass cls, jlong handle)
+{
+    warren_websocket_t ws;
+    jlong v[3];
+    jlongArray out;
+
+    if (warren_req_websocket(req_of(handle), &ws) < 0) {
+        throw_io(env, "websocket", errno);
+        return NULL;
+    }
+    v[0] = (jlong) ws.read_timeout;
+    v[1] = (jlong) ws.keepalive_interval;
+    v[2] = (jlong) ws.max_frame_size;
+    out = (*env)->NewLongArray(env, 3);
+    if (out != NULL)
+        (*env)->SetLongArrayRegion(env, out, 0, 3, v);
+    return out;
+}
+
+/* The end of a request the container took over (a tunnel): the handle is
+ * invalid after either. */
+static void native_finish(JNIEnv *env, jclass cls, jlong handle)
+{
+    warren_finish(req_of(handle));
+}
+
+static void native_abort(JNIEnv *env, jclass cls, jlong handle)
+{
+    warren_abort(req_of(handle));
+}
+
 int wjv_natives_register(JNIEnv *env)
 {
     static const JNINativeMethod methods[] = {
@@ -204,6 +249,11 @@ int wjv_natives_register(JNIEnv *env)
         { "start", "(JI[B)V", (void *) native_start },
         { "write", "(J[BII)V", (void *) native_write },
         { "writeEnd", "(J[BII)V", (void *) native_write_end },
+        { "sendHead", "(J)V", (void *) native_send_head },
+        { "upgrade", "(J)Z", (void *) native_upgrade },
+        { "websocket", "(J)[J", (void *) native_websocket },
+        { "finish", "(J)V", (void *) native_finish },
+        { "abort", "(J)V", (void *) native_abort },
     };
     jclass c = (*env)->FindClass(env, "warren/Native");
     int rc = -1;

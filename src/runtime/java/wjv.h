@@ -18,6 +18,24 @@
 
 #define wjv_log wr_rt_log
 
+/*
+ * A worker asks the router for every stream the channel has, whatever its
+ * "threads": an upgraded request (a WebSocket) leaves its serving thread
+ * for one of its own and keeps its stream for its whole life, so the
+ * "threads" serving threads still get requests while tunnels are open.
+ * Tunnels may take the streams the serving threads do not need, and at
+ * least one.
+ */
+#define WJV_STREAMS     WARREN_MAX_THREADS
+#define WJV_MIN_TUNNELS 1
+
+/* What warren.Container.serve says became of a request. */
+enum {
+    WJV_SERVE_ABORT  = 0,       /* cut it: warren_abort */
+    WJV_SERVE_FINISH = 1,       /* whole: warren_finish */
+    WJV_SERVE_TUNNEL = 2,       /* a tunnel's thread holds it and ends it */
+};
+
 typedef struct {
     const char  *webapp;        /* "webapp": a .war file or a directory */
     char       **classpath;     /* "classpath", NULL-terminated */
@@ -30,7 +48,8 @@ typedef struct {
 typedef struct {
     JavaVM     *vm;
     jclass      container;      /* warren.Container (global ref) */
-    jmethodID   serve;          /* static boolean serve(long) */
+    jmethodID   serve;          /* static int serve(long): WJV_SERVE_* */
+    jmethodID   drain;          /* static void drain(): tunnels let go */
     jmethodID   destroy;        /* static void destroy() */
     char       *tmpdir;         /* the container's scratch directory */
     int         lock_fd;        /* held for life: tmpdir is in use (jvm.c) */
@@ -46,6 +65,10 @@ int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o);
 
 /* Serves one request in the calling (attached) thread and ends it. */
 void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req);
+
+/* Once the channel ended: waits until no tunnel thread is in a libwarren
+ * call, and none will make one (warren_done may then free the context). */
+void wjv_jvm_drain(wjv_jvm_t *j);
 
 /* The webapp's destroy (servlets, filters, listeners), then the scratch
  * directory goes. The JVM itself is left to the process's exit. */
