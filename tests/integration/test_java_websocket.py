@@ -42,10 +42,11 @@ JAVA = {}
 JAVA["Events.java"] = r"""
 package t;
 import java.util.*;
-/* What the endpoints saw, for the tests to read back (GET /events). */
+/* What the endpoints saw, for the tests to read back (GET /events, and
+ * the error log once the worker is gone). */
 public final class Events {
     private static final List<String> list = Collections.synchronizedList(new ArrayList<>());
-    public static void add(String e) { list.add(e); }
+    public static void add(String e) { list.add(e); System.err.println("event: " + e); }
     public static String all() { synchronized (list) { return String.join("\n", list); } }
 }
 """
@@ -457,6 +458,26 @@ def test_one_thread_serves_while_websockets_are_open(rt_warren, webapp):
         for ws in socks:
             ws.close()
     assert wh.wait_for(lambda: events(port).count("close /echo 1006") == 3, 10.0), events(port)
+
+
+def test_tunnels_are_capped_at_the_streams_the_threads_leave(rt_warren, webapp):
+    """63 serving threads leave one of the channel's 64 streams to a
+    tunnel: a second WebSocket is refused (503), the worker serves on."""
+    port = start(rt_warren, webapp, threads=63)
+    ws = opened(port, "/echo")
+    try:
+        second = WS(port, "/echo")
+        try:
+            assert second.r.status == 503, (second.r, second.r.body)
+        finally:
+            second.close()
+        ws.send(TEXT, "ok")
+        assert ws.recv() == (True, TEXT, b"ko")
+    finally:
+        ws.close()
+    saw(port, "close /echo 1006")
+    third = opened(port, "/echo")      # its place is free again
+    third.close()
 
 
 # ------------------------------------------------------------ the Servlet upgrade API

@@ -199,6 +199,8 @@ final class WebApp {
         requestEncoding = w.requestEncoding;
         responseEncoding = w.responseEncoding;
         List<Class<?>> classes = w.metadataComplete ? List.of() : scan();
+        if (!websocketAvailable(loader))
+            websocketMissing();
         if (!w.metadataComplete)
             annotations(classes);
         initializers(classes);
@@ -231,6 +233,48 @@ final class WebApp {
             }
         }
         return out;
+    }
+
+    /* Tomcat's WebSocket initializer (WsUpgrade.java): on warren-java's
+     * class path when Debian's libtomcat9-java is installed. */
+    private static final String WEBSOCKET_SCI = "org.apache.tomcat.websocket.server.WsSci";
+    private static final byte[] WEBSOCKET_API = "javax/websocket/".getBytes(Http.LATIN1);
+
+    static boolean websocketAvailable(ClassLoader loader) {
+        try {
+            Class.forName(WEBSOCKET_SCI, false, loader);
+            return true;
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /* Without Tomcat's WebSocket jars the webapp runs without its
+     * endpoints: said once, when a class of its uses javax.websocket. */
+    private void websocketMissing() throws IOException {
+        Path classes = new File(root, "WEB-INF/classes").toPath();
+        if (!Files.isDirectory(classes))
+            return;
+        try (Stream<Path> files = Files.walk(classes)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                if (p.toString().endsWith(".class") && contains(Files.readAllBytes(p), WEBSOCKET_API)) {
+                    log("warren: " + classes.relativize(p) + " uses javax.websocket, but WebSocket (JSR 356) "
+                        + "is unavailable: Tomcat's WebSocket jars (Debian's libtomcat9-java) are not installed");
+                    return;
+                }
+            }
+        }
+    }
+
+    private static boolean contains(byte[] data, byte[] what) {
+        outer:
+        for (int i = 0; i + what.length <= data.length; i++) {
+            for (int j = 0; j < what.length; j++)
+                if (data[i + j] != what[j])
+                    continue outer;
+            return true;
+        }
+        return false;
     }
 
     private void annotations(List<Class<?>> classes) throws ServletException {
