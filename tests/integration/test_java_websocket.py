@@ -278,6 +278,28 @@ def webapp():
     shutil.rmtree(top, ignore_errors=True)
 
 
+METADATA_COMPLETE = """<?xml version="1.0" encoding="UTF-8"?>
+<web-app xmlns="http://xmlns.jcp.org/xml/ns/javaee" version="3.1" metadata-complete="true">
+  <servlet><servlet-name>raw</servlet-name><servlet-class>t.Raw</servlet-class></servlet>
+  <servlet-mapping><servlet-name>raw</servlet-name><url-pattern>/raw/*</url-pattern></servlet-mapping>
+  <servlet><servlet-name>events</servlet-name><servlet-class>t.EventsServlet</servlet-class></servlet>
+  <servlet-mapping><servlet-name>events</servlet-name><url-pattern>/events</url-pattern></servlet-mapping>
+</web-app>
+"""
+
+
+@pytest.fixture(scope="module")
+def unscanned(webapp):
+    """The same classes under a metadata-complete web.xml: no endpoint, no
+    class scanned, so the container does not know the webapp upgrades."""
+    root = webapp + "-unscanned"
+    shutil.copytree(webapp, root)
+    hh.write(root, "WEB-INF/web.xml", METADATA_COMPLETE.encode())
+    subprocess.run(["chmod", "-R", "a+rX", root], check=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def start(w, root, settings=None, **app):
     a = {"type": "java", "webapp": root, "processes": 1}
     a.update(app)
@@ -504,6 +526,27 @@ def test_servlet_upgrade_handler_echoes_raw_bytes(rt_warren, webapp):
         assert c.buf == b"bye\n"
     saw(port, "raw destroyed")
     assert "raw init" in events(port)
+
+
+def raw_echo(port):
+    with hh.Conn(port, timeout=10.0) as c:
+        c.send(hh.build("GET", "/raw/x", {"Connection": "Upgrade", "Upgrade": "echo"}))
+        r = c.read_response(head_only=True)
+        assert r.status == 101, r
+        c.send(b"one\nbye\n")
+        while c._fill():
+            pass
+        assert c.buf == b"echo: one\nbye\n"
+
+
+def test_upgrade_in_a_webapp_not_seen_to_upgrade(rt_warren, unscanned):
+    """A webapp whose upgrades the container could not foresee keeps its
+    "threads" streams (one here): its tunnel runs in the serving thread,
+    which serves again once the tunnel ended."""
+    port = start(rt_warren, unscanned)
+    raw_echo(port)
+    saw(port, "raw destroyed")
+    raw_echo(port)
 
 
 def test_upgrade_refused_on_a_plain_request_and_once_committed(rt_warren, webapp):

@@ -184,17 +184,11 @@ static jobjectArray string_array(JNIEnv *env, char **items)
     return a;
 }
 
-/* The tunnels a worker may hold open (wjv.h: WJV_STREAMS). */
-static unsigned max_tunnels(const wjv_options_t *o)
-{
-    return o->threads + WJV_MIN_TUNNELS < WJV_STREAMS ? WJV_STREAMS - o->threads : WJV_MIN_TUNNELS;
-}
-
 /* Finds warren.Container and runs its init. */
 static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
 {
     jclass c = (*env)->FindClass(env, "warren/Container");
-    jmethodID init;
+    jmethodID init, upgrades;
     jstring webapp, tmp;
     jobjectArray cp;
 
@@ -204,11 +198,14 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
     }
     j->container = (*env)->NewGlobalRef(env, c);
     init = (*env)->GetStaticMethodID(env, c, "init",
-                                     "(Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;I)V");
+                                     "(Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)V");
+    upgrades = (*env)->GetStaticMethodID(env, c, "upgrades", "()Z");
+    j->channel = (*env)->GetStaticMethodID(env, c, "channel", "(II)V");
     j->serve = (*env)->GetStaticMethodID(env, c, "serve", "(J)I");
     j->drain = (*env)->GetStaticMethodID(env, c, "drain", "()V");
     j->destroy = (*env)->GetStaticMethodID(env, c, "destroy", "()V");
-    if (init == NULL || j->serve == NULL || j->drain == NULL || j->destroy == NULL) {
+    if (init == NULL || upgrades == NULL || j->channel == NULL || j->serve == NULL
+        || j->drain == NULL || j->destroy == NULL) {
         wjv_log_exception(env, "warren.jar: warren.Container's methods");
         return -1;
     }
@@ -219,9 +216,14 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
         wjv_log_exception(env, "out of memory");
         return -1;
     }
-    (*env)->CallStaticVoidMethod(env, c, init, webapp, cp, tmp, (jint) max_tunnels(o));
+    (*env)->CallStaticVoidMethod(env, c, init, webapp, cp, tmp);
     if ((*env)->ExceptionCheck(env)) {
         wjv_log_exception(env, "webapp");
+        return -1;
+    }
+    j->upgrades = (*env)->CallStaticBooleanMethod(env, c, upgrades);
+    if ((*env)->ExceptionCheck(env)) {
+        wjv_log_exception(env, "warren.Container.upgrades");
         return -1;
     }
     return 0;
@@ -352,6 +354,17 @@ void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req)
         warren_finish(req);
     else if (rc != WJV_SERVE_TUNNEL)
         warren_abort(req);
+}
+
+void wjv_jvm_channel(wjv_jvm_t *j, unsigned streams, unsigned threads)
+{
+    JNIEnv *env;
+
+    if ((*j->vm)->GetEnv(j->vm, (void **) &env, JNI_VERSION_10) != JNI_OK)
+        return;
+    (*env)->CallStaticVoidMethod(env, j->container, j->channel, (jint) streams, (jint) threads);
+    if ((*env)->ExceptionCheck(env))
+        wjv_log_exception(env, "warren.Container.channel");
 }
 
 void wjv_jvm_drain(wjv_jvm_t *j)

@@ -28,11 +28,20 @@ public final class Container {
     private Container() {
     }
 
-    /* maxTunnels: the upgraded requests the worker may hold open, each
-     * on a stream of the channel the serving threads do not need. */
-    public static void init(String webapp, String[] classpath, String tmpdir, int maxTunnels) throws Exception {
-        Tunnel.capacity(maxTunnels);
+    public static void init(String webapp, String[] classpath, String tmpdir) throws Exception {
         app = WebApp.load(webapp, classpath, tmpdir);
+    }
+
+    /* The webapp may upgrade requests (WebApp.upgrades): warren-java then
+     * opens the channel with all its streams, for tunnels. */
+    public static boolean upgrades() {
+        return app.upgrades;
+    }
+
+    /* The channel is open with that many streams, for that many serving
+     * threads: the tunnels have the rest (src/runtime/java/wjv.h). */
+    public static void channel(int streams, int threads) {
+        Tunnel.channel(streams, threads);
     }
 
     /* The channel ended: the tunnels let go of it before it is freed. */
@@ -131,7 +140,7 @@ public final class Container {
             Tunnel.unreserve();
             throw e;
         }
-        t.start();
+        t.start();              // or, on a context of one thread, run here
         return TUNNEL;
     }
 

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import javax.servlet.ReadListener;
@@ -29,14 +30,25 @@ import javax.servlet.http.WebConnection;
  * which makes the router close the client's connection and so wakes a
  * read blocked on it.
  *
+ * On a context of one thread (warren_init: one serving thread, and a
+ * webapp not seen to upgrade, WebApp.upgrades) there is no room for that:
+ * the tunnel runs in the serving thread, and its libwarren calls take
+ * turns (a write waits while another thread's read is blocked).
+ *
  * The streams block. A ReadListener is called from the tunnel's thread
  * when bytes arrived (isReady() is true while some are buffered); a
  * WriteListener is called once, as every write is possible at once (a
  * write blocks while the client is slow).
  */
 final class Tunnel implements WebConnection, Runnable {
-    /* Upgraded requests each worker holds at most (Container.init). */
-    private static Semaphore room = new Semaphore(0);
+    /* Tunnels take at least one stream, even from the serving threads. */
+    private static final int MIN_TUNNELS = 1;
+    /* Upgraded requests each worker holds at most (channel). */
+    private static Semaphore room = new Semaphore(MIN_TUNNELS);
+    /* The context is the threaded kind: a tunnel has a thread of its own.
+     * Else (one serving thread, a webapp not seen to upgrade: WebApp) the
+     * tunnel runs in the serving thread, and its calls take turns. */
+    private static boolean shared;
     private static final Set<Tunnel> open = ConcurrentHashMap.newKeySet();
     private static final byte[] NOTHING = new byte[0];
 
@@ -55,8 +67,9 @@ final class Tunnel implements WebConnection, Runnable {
     private final Input input = new Input();
     private final Output output = new Output();
 
-    static void capacity(int n) {
-        room = new Semaphore(n);
+    static void channel(int streams, int threads) {
+        room = new Semaphore(Math.max(streams - threads, MIN_TUNNELS));
+        shared = streams > 1;
     }
 
     /* A place for one more tunnel; false when the worker holds its most. */
@@ -77,12 +90,22 @@ final class Tunnel implements WebConnection, Runnable {
         this.websocket = Native.websocket(handle);
     }
 
-    /* The 101 is out: the handler's thread starts, the request is its own. */
+    /* The 101 is out: the handler's thread starts, the request is its own
+     * (on a context of one thread, it runs in the caller's). */
     void start() {
         open.add(this);
+        if (!shared) {
+            run();
+            return;
+        }
         Thread t = new Thread(this, "warren-upgrade " + what);
         t.setDaemon(true);
         t.start();
+    }
+
+    /* The lock a libwarren call holds: shared, unless the context is not. */
+    private Lock call() {
+        return shared ? calls.readLock() : calls.writeLock();
     }
 
     @Override
@@ -148,7 +171,8 @@ final class Tunnel implements WebConnection, Runnable {
     int read(byte[] b, int off, int len) throws IOException {
         if (len == 0)
             return 0;
-        calls.readLock().lock();
+        Lock l = call();
+        l.lock();
         try {
             if (gone || eof)
                 return -1;
@@ -162,20 +186,21 @@ final class Tunnel implements WebConnection, Runnable {
             clientGone();
             throw e;
         } finally {
-            calls.readLock().unlock();
+            l.unlock();
         }
     }
 
     /* Bytes to the client, as they are; blocks while it is slow. */
     void write(byte[] b, int off, int len) throws IOException {
         synchronized (writing) {
-            calls.readLock().lock();
+            Lock l = call();
+            l.lock();
             try {
                 if (gone || outputEnded)
                     throw new IOException("warren: the upgraded connection is closed");
                 Native.write(handle, b, off, len);
             } finally {
-                calls.readLock().unlock();
+                l.unlock();
             }
         }
     }
@@ -187,14 +212,15 @@ final class Tunnel implements WebConnection, Runnable {
             if (outputEnded)
                 return;
             outputEnded = true;
-            calls.readLock().lock();
+            Lock l = call();
+            l.lock();
             try {
                 if (!gone)
                     Native.writeEnd(handle, NOTHING, 0, 0);
             } catch (IOException e) {
                 // the client left first: nothing to end
             } finally {
-                calls.readLock().unlock();
+                l.unlock();
             }
         }
     }

@@ -64,6 +64,9 @@ final class WebApp {
     ServletHolder defaultServlet;       // what "/" maps to
     private ServletHolder staticFiles;  // the container's DefaultServlet, once made
     private volatile boolean started;
+    /* Its requests may be upgraded: a WebSocket endpoint is deployed, or
+     * a class of WEB-INF/classes is an HttpUpgradeHandler. */
+    boolean upgrades;
     private int matchAfterStart;        // filterMaps index where "isMatchAfter" ones begin
 
     private WebApp(File root, URLClassLoader loader) {
@@ -85,6 +88,7 @@ final class WebApp {
         try {
             app.declare(WebXml.read(new File(root, "WEB-INF/web.xml")));
             app.start();
+            app.upgrades |= app.websocketEndpoints();
         } finally {
             t.setContextClassLoader(old);
         }
@@ -199,6 +203,8 @@ final class WebApp {
         requestEncoding = w.requestEncoding;
         responseEncoding = w.responseEncoding;
         List<Class<?>> classes = w.metadataComplete ? List.of() : scan();
+        for (Class<?> c : classes)
+            upgrades |= javax.servlet.http.HttpUpgradeHandler.class.isAssignableFrom(c);
         if (!websocketAvailable(loader))
             websocketMissing();
         if (!w.metadataComplete)
@@ -239,6 +245,8 @@ final class WebApp {
      * class path when Debian's libtomcat9-java is installed. */
     private static final String WEBSOCKET_SCI = "org.apache.tomcat.websocket.server.WsSci";
     private static final byte[] WEBSOCKET_API = "javax/websocket/".getBytes(Http.LATIN1);
+    private static final String WEBSOCKET_CONTAINER = "javax.websocket.server.ServerContainer";
+    private static final String WEBSOCKET_DEPLOYED = "areEndpointsRegistered";
 
     static boolean websocketAvailable(ClassLoader loader) {
         try {
@@ -246,6 +254,23 @@ final class WebApp {
             return true;
         } catch (ClassNotFoundException | LinkageError e) {
             return false;
+        }
+    }
+
+    /* Tomcat's ServerContainer has endpoints (its initializer or the
+     * webapp's listeners deployed some). Asked by name: the container
+     * is built and runs without Tomcat's jars. */
+    private boolean websocketEndpoints() {
+        Object sc = context.getAttribute(WEBSOCKET_CONTAINER);
+        if (sc == null)
+            return false;
+        try {
+            java.lang.reflect.Method m = sc.getClass().getDeclaredMethod(WEBSOCKET_DEPLOYED);
+            m.setAccessible(true);
+            return (Boolean) m.invoke(sc);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            log("warren: cannot tell whether WebSocket endpoints are deployed (" + e + "): assuming so");
+            return true;
         }
     }
 
