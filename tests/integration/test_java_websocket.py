@@ -25,6 +25,7 @@ import socket
 import struct
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -424,6 +425,59 @@ def test_path_parameters_programmatic_endpoints_and_codecs(rt_warren, webapp):
         assert r.r.status == 404
     finally:
         r.close()
+
+
+@pytest.mark.parametrize("headers,status", [
+    ({"Sec-WebSocket-Key": None}, 400),
+    ({"Sec-WebSocket-Version": "8"}, 426),
+])
+def test_bad_handshakes_are_http_answers(rt_warren, webapp, headers, status):
+    port = start(rt_warren, webapp)
+    ws = WS(port, "/echo", headers=headers)
+    try:
+        assert ws.r.status == status, (ws.r, ws.r.body)
+        if status == 426:
+            assert ws.r.header("Sec-WebSocket-Version") == "13"
+    finally:
+        ws.close()
+    assert "open /echo" not in events(port)
+
+
+def test_whole_messages_are_bounded_by_tomcats_buffers(rt_warren, webapp):
+    """An endpoint without maxMessageSize takes messages of Tomcat's 8 KiB
+    buffer; a longer one closes with 1009 (max_frame_size is 1 MiB)."""
+    port = start(rt_warren, webapp)
+    ws = opened(port, "/rooms/r/u")
+    try:
+        ws.send(TEXT, "a" * 8000)
+        assert ws.recv() == (True, TEXT, b"r/u: " + b"a" * 8000)
+        ws.send(TEXT, "a" * 9000)
+        assert ws.close_code()[0] == 1009
+    finally:
+        ws.close()
+
+
+def test_permessage_deflate(rt_warren, webapp):
+    """Tomcat offers permessage-deflate: compressed frames (RSV1) both ways."""
+    port = start(rt_warren, webapp)
+    ws = WS(port, "/echo", headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+    try:
+        assert ws.r.status == 101, ws.r
+        assert "permessage-deflate" in ws.r.header("Sec-WebSocket-Extensions")
+        text = "squeeze me " * 50
+        c = zlib.compressobj(wbits=-15)
+        payload = c.compress(text.encode()) + c.flush(zlib.Z_SYNC_FLUSH)
+        assert payload.endswith(b"\x00\x00\xff\xff")
+        ws.send(TEXT, payload[:-4], rsv=0x40)
+        b0, b1 = ws._take(2)
+        assert b0 & 0x40 and b0 & 0x0F == TEXT, hex(b0)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", ws._take(2))[0]
+        out = zlib.decompressobj(wbits=-15).decompress(ws._take(n) + b"\x00\x00\xff\xff")
+        assert out == text[::-1].encode()
+    finally:
+        ws.close()
 
 
 # ------------------------------------------------------------ settings.http.websocket
