@@ -6,8 +6,8 @@
  * each attached to the JVM; an upgraded request (WebSocket) goes on in a
  * Java thread of its own (warren/Tunnel.java), and a webapp that may
  * upgrade opens the channel with all its streams (wjv.h: WJV_STREAMS).
- * There is no zygote (jvm.c says why): every
- * worker starts its own JVM. Only this program links libjvm.
+ * There is no zygote (jvm.c says why): every worker starts its own JVM.
+ * Only this program links libjvm.
  *
  * Environment: WARREN_CHANNEL_FD, WARREN_APP_NAME, WARREN_WORKER_ID (see
  * warren.h) and, from the application's options (src/app/spec.c):

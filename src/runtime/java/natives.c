@@ -208,37 +208,33 @@ static jboolean native_upgrade(JNIEnv *env, jclass cls, jlong handle)
     return warren_req_upgrade(req_of(handle)) ? JNI_TRUE : JNI_FALSE;
 }
 
-/* settings.http.websocket of an upgrade request, in the order of
- * Native.WS_*: read_timeout, keepalive_interval, max_frame_size. */
+/* settings.http.websocket of an upgrade request, indexed as Native.WS_*. */
+enum { WS_READ_TIMEOUT, WS_KEEPALIVE_INTERVAL, WS_MAX_FRAME_SIZE, WS_NSETTINGS };
+
 static jlongArray native_websocket(JNIEnv *env, jclass cls, jlong handle)
 {
     warren_websocket_t ws;
-    jlong v[3];
+    jlong v[WS_NSETTINGS];
     jlongArray out;
 
     if (warren_req_websocket(req_of(handle), &ws) < 0) {
         throw_io(env, "websocket", errno);
         return NULL;
     }
-    v[0] = (jlong) ws.read_timeout;
-    v[1] = (jlong) ws.keepalive_interval;
-    v[2] = (jlong) ws.max_frame_size;
-    out = (*env)->NewLongArray(env, 3);
+    v[WS_READ_TIMEOUT] = (jlong) ws.read_timeout;
+    v[WS_KEEPALIVE_INTERVAL] = (jlong) ws.keepalive_interval;
+    v[WS_MAX_FRAME_SIZE] = (jlong) ws.max_frame_size;
+    out = (*env)->NewLongArray(env, WS_NSETTINGS);
     if (out != NULL)
-        (*env)->SetLongArrayRegion(env, out, 0, 3, v);
+        (*env)->SetLongArrayRegion(env, out, 0, WS_NSETTINGS, v);
     return out;
 }
 
 /* The end of a request the container took over (a tunnel): the handle is
- * invalid after either. */
+ * invalid after it. Its failure (the client left first) changes nothing. */
 static void native_finish(JNIEnv *env, jclass cls, jlong handle)
 {
     warren_finish(req_of(handle));
-}
-
-static void native_abort(JNIEnv *env, jclass cls, jlong handle)
-{
-    warren_abort(req_of(handle));
 }
 
 int wjv_natives_register(JNIEnv *env)
@@ -253,7 +249,6 @@ int wjv_natives_register(JNIEnv *env)
         { "upgrade", "(J)Z", (void *) native_upgrade },
         { "websocket", "(J)[J", (void *) native_websocket },
         { "finish", "(J)V", (void *) native_finish },
-        { "abort", "(J)V", (void *) native_abort },
     };
     jclass c = (*env)->FindClass(env, "warren/Native");
     int rc = -1;

@@ -6,8 +6,7 @@ import java.io.IOException;
  * The request's way to the channel: each method is one libwarren call in
  * warren-java (src/runtime/java/natives.c), which registers them. req is
  * the request's handle, valid during Container.serve only, or, for a
- * request that became a tunnel, until its Tunnel ends it (finish or
- * abort). A failure (the client went away, the channel broke) is an
+ * request that became a tunnel, until its Tunnel ends it (finish). A failure (the client went away, the channel broke) is an
  * IOException saying so.
  */
 final class Native {
@@ -43,7 +42,6 @@ final class Native {
     static final int WS_READ_TIMEOUT = 0, WS_KEEPALIVE_INTERVAL = 1, WS_MAX_FRAME_SIZE = 2;
     static native long[] websocket(long req) throws IOException;
 
-    /* The end of a request a tunnel holds: whole, or cut. */
+    /* The end of a request a tunnel holds (warren_finish). */
     static native void finish(long req);
-    static native void abort(long req);
 }

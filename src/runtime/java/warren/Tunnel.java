@@ -62,7 +62,7 @@ final class Tunnel implements WebConnection, Runnable {
     private boolean gone;               // no libwarren call any more (under calls, exclusive)
     private boolean outputEnded;        // under writing
     private boolean closed;             // close() asked, or the client left (under this)
-    private boolean eof;                // the client's side ended
+    private volatile boolean eof;       // the client's side ended
     private boolean initDone;           // handler.init returned (under this)
     private final Input input = new Input();
     private final Output output = new Output();

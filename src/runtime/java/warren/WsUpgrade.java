@@ -6,9 +6,8 @@ import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 import javax.servlet.http.HttpSession;
@@ -53,12 +52,20 @@ import org.apache.tomcat.websocket.server.WsServerContainer;
  */
 final class WsUpgrade extends WsHttpUpgradeHandler {
     private static final Log LOG = LogFactory.getLog(WsUpgrade.class);
-    private static final ScheduledExecutorService PINGER = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "warren-websocket-ping");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ScheduledThreadPoolExecutor PINGER = pinger();
     private static final ByteBuffer NO_PAYLOAD = ByteBuffer.allocate(0);
+
+    /* One thread pings every session of the worker; a closed session's
+     * task leaves the queue at once. */
+    private static ScheduledThreadPoolExecutor pinger() {
+        ScheduledThreadPoolExecutor p = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "warren-websocket-ping");
+            t.setDaemon(true);
+            return t;
+        });
+        p.setRemoveOnCancelPolicy(true);
+        return p;
+    }
 
     private ServerEndpointConfig config;
     private WsServerContainer container;
