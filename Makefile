@@ -402,6 +402,16 @@ SERVLET_JAR   ?= /usr/share/java/servlet-api.jar
 JSP_JARS      ?= $(subst $(eval) ,:,$(addprefix /usr/share/java/,tomcat9-jasper.jar \
                  tomcat9-jasper-el.jar tomcat9-el-api.jar tomcat9-jsp-api.jar tomcat9-api.jar \
                  tomcat9-juli.jar tomcat9-util.jar tomcat9-util-scan.jar eclipse-jdt-core.jar))
+# Tomcat's WebSocket (JSR 356), same package: the container subclasses its
+# upgrade handler, frame parser and remote endpoint (warren/WsUpgrade.java),
+# so they are on javac's class path too; at run time, like Jasper, they are
+# used when installed (Tomcat's initializer makes the ServerContainer) and
+# the webapps still run without them. tomcat9-api, -juli and -util, which
+# they also need, are in JSP_JARS.
+WS_JARS       ?= $(subst $(eval) ,:,$(addprefix /usr/share/java/,tomcat9-websocket.jar \
+                 tomcat9-websocket-api.jar tomcat9-coyote.jar))
+WS_BUILD_JARS  = $(WS_JARS):$(subst $(eval) ,:,$(addprefix /usr/share/java/,tomcat9-api.jar \
+                 tomcat9-juli.jar tomcat9-util.jar))
 JV_RT_SRC     := $(wildcard src/runtime/java/*.c) $(wildcard src/runtime/common/*.c)
 JV_RT_OBJ     := $(JV_RT_SRC:%.c=build/obj/%.o) build/obj/src/runtime/java/jar.o
 JV_JAVA       := $(wildcard src/runtime/java/warren/*.java)
@@ -414,7 +424,8 @@ build/obj/src/runtime/java/jar.o: src/runtime/java/jar.S build/java/warren.jar
 	$(Q)$(CC) -c -DWJV_JAR='"build/java/warren.jar"' $< -o $@
 
 $(JV_RT_SRC:%.c=build/obj/%.o): CPPFLAGS += -isystem $(JAVA_HOME)/include -isystem $(JAVA_HOME)/include/linux \
-                          -DWJV_SERVLET_JAR='"$(SERVLET_JAR)"' -DWJV_JSP_JARS='"$(JSP_JARS)"'
+                          -DWJV_SERVLET_JAR='"$(SERVLET_JAR)"' -DWJV_JSP_JARS='"$(JSP_JARS)"' \
+                          -DWJV_WS_JARS='"$(WS_JARS)"'
 
 # isolation "language_deps" of a java app: the JDK, what its absolute
 # links reach (Debian keeps its configuration in /etc/java-17-openjdk and
@@ -430,7 +441,7 @@ build/java/warren.jar: $(JV_JAVA)
 	@mkdir -p build/java/classes
 	@$(if $(Q),echo "  JAVAC   $@")
 	$(Q)rm -rf build/java/classes && mkdir -p build/java/classes
-	$(Q)$(JAVA_HOME)/bin/javac --release 17 -nowarn -encoding UTF-8 -cp $(SERVLET_JAR) -d build/java/classes $(JV_JAVA)
+	$(Q)$(JAVA_HOME)/bin/javac --release 17 -nowarn -encoding UTF-8 -cp $(SERVLET_JAR):$(WS_BUILD_JARS) -d build/java/classes $(JV_JAVA)
 	$(Q)$(JAVA_HOME)/bin/jar --create --file $@.tmp -C build/java/classes . && mv $@.tmp $@
 
 all: build/warren-java

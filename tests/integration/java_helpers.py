@@ -10,6 +10,10 @@ JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 JAVAC = os.path.join(JAVA_HOME, "bin", "javac")
 SERVLET_JAR = "/usr/share/java/servlet-api.jar"
 JASPER_JAR = "/usr/share/java/tomcat9-jasper.jar"
+# Tomcat's JSR 356 (libtomcat9-java): the API webapps compile against, and
+# the implementation warren-java runs them on.
+WEBSOCKET_API_JAR = "/usr/share/java/tomcat9-websocket-api.jar"
+WEBSOCKET_JAR = "/usr/share/java/tomcat9-websocket.jar"
 
 needs_java = pytest.mark.skipif(
     not (os.access(JAVAC, os.X_OK) and os.path.isfile(SERVLET_JAR)),

@@ -33,6 +33,10 @@ static void remove_tmpdir(wjv_jvm_t *j);
 #ifndef WJV_JSP_JARS
 #define WJV_JSP_JARS "/usr/share/java/tomcat9-jasper.jar"
 #endif
+/* Tomcat's WebSocket (JSR 356) jars (Makefile WS_JARS), as optional. */
+#ifndef WJV_WS_JARS
+#define WJV_WS_JARS "/usr/share/java/tomcat9-websocket.jar"
+#endif
 /* The container (build/java/warren.jar) travels inside the program
  * (jar.S), so a worker needs no path of the host to find it, in a rootfs
  * or not: it is written into the worker's scratch directory. */
@@ -134,7 +138,7 @@ static int create_vm(wjv_jvm_t *j, const wjv_options_t *o, JNIEnv **env)
         return -1;
     while (o->jvm_options && o->jvm_options[nuser])
         nuser++;
-    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR ":" WJV_JSP_JARS);
+    cp = join_path(o->classpath, jar, WJV_SERVLET_JAR ":" WJV_JSP_JARS ":" WJV_WS_JARS);
     opts = calloc(nuser + 2, sizeof(*opts));
     if (cp == NULL || opts == NULL || asprintf(&cp_opt, "-Djava.class.path=%s", cp) < 0) {
         wjv_log("out of memory for the JVM's options");
@@ -184,7 +188,7 @@ static jobjectArray string_array(JNIEnv *env, char **items)
 static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
 {
     jclass c = (*env)->FindClass(env, "warren/Container");
-    jmethodID init;
+    jmethodID init, upgrades;
     jstring webapp, tmp;
     jobjectArray cp;
 
@@ -195,9 +199,13 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
     j->container = (*env)->NewGlobalRef(env, c);
     init = (*env)->GetStaticMethodID(env, c, "init",
                                      "(Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)V");
-    j->serve = (*env)->GetStaticMethodID(env, c, "serve", "(J)Z");
+    upgrades = (*env)->GetStaticMethodID(env, c, "upgrades", "()Z");
+    j->channel = (*env)->GetStaticMethodID(env, c, "channel", "(II)V");
+    j->serve = (*env)->GetStaticMethodID(env, c, "serve", "(J)I");
+    j->drain = (*env)->GetStaticMethodID(env, c, "drain", "()V");
     j->destroy = (*env)->GetStaticMethodID(env, c, "destroy", "()V");
-    if (init == NULL || j->serve == NULL || j->destroy == NULL) {
+    if (init == NULL || upgrades == NULL || j->channel == NULL || j->serve == NULL
+        || j->drain == NULL || j->destroy == NULL) {
         wjv_log_exception(env, "warren.jar: warren.Container's methods");
         return -1;
     }
@@ -211,6 +219,11 @@ static int container_init(wjv_jvm_t *j, JNIEnv *env, const wjv_options_t *o)
     (*env)->CallStaticVoidMethod(env, c, init, webapp, cp, tmp);
     if ((*env)->ExceptionCheck(env)) {
         wjv_log_exception(env, "webapp");
+        return -1;
+    }
+    j->upgrades = (*env)->CallStaticBooleanMethod(env, c, upgrades);
+    if ((*env)->ExceptionCheck(env)) {
+        wjv_log_exception(env, "warren.Container.upgrades");
         return -1;
     }
     return 0;
@@ -328,19 +341,41 @@ int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o)
 
 void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req)
 {
-    jboolean ok = (*env)->CallStaticBooleanMethod(env, j->container, j->serve,
-                                                  (jlong) (intptr_t) req);
+    jint rc = (*env)->CallStaticIntMethod(env, j->container, j->serve,
+                                          (jlong) (intptr_t) req);
 
     /* serve() catches everything itself; anything escaping is a bug of
      * the container, logged, and the request is cut rather than lost. */
     if ((*env)->ExceptionCheck(env)) {
         wjv_log_exception(env, "warren.Container.serve");
-        ok = JNI_FALSE;
+        rc = WJV_SERVE_ABORT;
     }
-    if (ok)
+    if (rc == WJV_SERVE_FINISH)
         warren_finish(req);
-    else
+    else if (rc != WJV_SERVE_TUNNEL)
         warren_abort(req);
+}
+
+void wjv_jvm_channel(wjv_jvm_t *j, unsigned streams, unsigned threads)
+{
+    JNIEnv *env;
+
+    if ((*j->vm)->GetEnv(j->vm, (void **) &env, JNI_VERSION_10) != JNI_OK)
+        return;
+    (*env)->CallStaticVoidMethod(env, j->container, j->channel, (jint) streams, (jint) threads);
+    if ((*env)->ExceptionCheck(env))
+        wjv_log_exception(env, "warren.Container.channel");
+}
+
+void wjv_jvm_drain(wjv_jvm_t *j)
+{
+    JNIEnv *env;
+
+    if (j->vm == NULL || (*j->vm)->GetEnv(j->vm, (void **) &env, JNI_VERSION_10) != JNI_OK)
+        return;
+    (*env)->CallStaticVoidMethod(env, j->container, j->drain);
+    if ((*env)->ExceptionCheck(env))
+        wjv_log_exception(env, "warren.Container.drain");
 }
 
 void wjv_jvm_stop(wjv_jvm_t *j)

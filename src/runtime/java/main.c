@@ -3,8 +3,11 @@
  * servlet web application ("type": "java", as in Unit). It starts a JVM,
  * loads the webapp into Warren's servlet container (build/java/warren.jar,
  * sources in src/runtime/java/warren/) and serves with "threads" threads,
- * each attached to the JVM. There is no zygote (jvm.c says why): every
- * worker starts its own JVM. Only this program links libjvm.
+ * each attached to the JVM; an upgraded request (WebSocket) goes on in a
+ * Java thread of its own (warren/Tunnel.java), and a webapp that may
+ * upgrade opens the channel with all its streams (wjv.h: WJV_STREAMS).
+ * There is no zygote (jvm.c says why): every worker starts its own JVM.
+ * Only this program links libjvm.
  *
  * Environment: WARREN_CHANNEL_FD, WARREN_APP_NAME, WARREN_WORKER_ID (see
  * warren.h) and, from the application's options (src/app/spec.c):
@@ -201,6 +204,7 @@ int main(void)
     wjv_options_t opt;
     wjv_jvm_t jvm;
     warren_ctx_t *ctx;
+    unsigned streams;
     int rc;
 
     wr_rt_log_init(WJV_PROGRAM, getenv(WARREN_ENV_APP_NAME));
@@ -209,13 +213,16 @@ int main(void)
     default_locale();
     if (wjv_jvm_start(&jvm, &opt) < 0)
         return WR_RT_EXIT_LANG;
-    ctx = opt.threads > 1 ? warren_init_threads(opt.threads) : warren_init();
+    streams = jvm.upgrades ? WJV_STREAMS : opt.threads;
+    ctx = streams > 1 ? warren_init_threads(streams) : warren_init();
     if (ctx == NULL) {
         wjv_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s", strerror(errno));
         wjv_jvm_stop(&jvm);
         return WR_RT_EXIT_NO_ROUTER;
     }
+    wjv_jvm_channel(&jvm, streams, opt.threads);
     rc = serve_threads(ctx, &jvm, &opt);
+    wjv_jvm_drain(&jvm);
     warren_done(ctx);
     wjv_jvm_stop(&jvm);
     free_strings(opt.classpath);

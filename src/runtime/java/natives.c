@@ -196,6 +196,47 @@ static void native_write_end(JNIEnv *env, jclass cls, jlong handle, jbyteArray a
     send_range(env, handle, a, off, len, true);
 }
 
+/* The head as it stands (a 101's, before its tunnel opens). */
+static void native_send_head(JNIEnv *env, jclass cls, jlong handle)
+{
+    if (warren_response_send_head(req_of(handle)) < 0)
+        throw_io(env, "sendHead", errno);
+}
+
+static jboolean native_upgrade(JNIEnv *env, jclass cls, jlong handle)
+{
+    return warren_req_upgrade(req_of(handle)) ? JNI_TRUE : JNI_FALSE;
+}
+
+/* settings.http.websocket of an upgrade request, indexed as Native.WS_*. */
+enum { WS_READ_TIMEOUT, WS_KEEPALIVE_INTERVAL, WS_MAX_FRAME_SIZE, WS_NSETTINGS };
+
+static jlongArray native_websocket(JNIEnv *env, jclass cls, jlong handle)
+{
+    warren_websocket_t ws;
+    jlong v[WS_NSETTINGS];
+    jlongArray out;
+
+    if (warren_req_websocket(req_of(handle), &ws) < 0) {
+        throw_io(env, "websocket", errno);
+        return NULL;
+    }
+    v[WS_READ_TIMEOUT] = (jlong) ws.read_timeout;
+    v[WS_KEEPALIVE_INTERVAL] = (jlong) ws.keepalive_interval;
+    v[WS_MAX_FRAME_SIZE] = (jlong) ws.max_frame_size;
+    out = (*env)->NewLongArray(env, WS_NSETTINGS);
+    if (out != NULL)
+        (*env)->SetLongArrayRegion(env, out, 0, WS_NSETTINGS, v);
+    return out;
+}
+
+/* The end of a request the container took over (a tunnel): the handle is
+ * invalid after it. Its failure (the client left first) changes nothing. */
+static void native_finish(JNIEnv *env, jclass cls, jlong handle)
+{
+    warren_finish(req_of(handle));
+}
+
 int wjv_natives_register(JNIEnv *env)
 {
     static const JNINativeMethod methods[] = {
@@ -204,6 +245,10 @@ int wjv_natives_register(JNIEnv *env)
         { "start", "(JI[B)V", (void *) native_start },
         { "write", "(J[BII)V", (void *) native_write },
         { "writeEnd", "(J[BII)V", (void *) native_write_end },
+        { "sendHead", "(J)V", (void *) native_send_head },
+        { "upgrade", "(J)Z", (void *) native_upgrade },
+        { "websocket", "(J)[J", (void *) native_websocket },
+        { "finish", "(J)V", (void *) native_finish },
     };
     jclass c = (*env)->FindClass(env, "warren/Native");
     int rc = -1;

@@ -18,6 +18,25 @@
 
 #define wjv_log wr_rt_log
 
+/*
+ * An upgraded request (a WebSocket) leaves its serving thread for one of
+ * its own and keeps its stream for its whole life. A webapp that may
+ * upgrade (warren.Container.upgrades) asks the router for every stream
+ * the channel has, so its "threads" serving threads still get requests
+ * while tunnels are open; tunnels may take the streams the serving
+ * threads do not need, and at least one. Any other webapp asks for its
+ * "threads" only, as before, so the router's choice of workers and its
+ * scaling see it as they always did.
+ */
+#define WJV_STREAMS     WARREN_MAX_THREADS
+
+/* What warren.Container.serve says became of a request. */
+enum {
+    WJV_SERVE_ABORT  = 0,       /* cut it: warren_abort */
+    WJV_SERVE_FINISH = 1,       /* whole: warren_finish */
+    WJV_SERVE_TUNNEL = 2,       /* a tunnel's thread holds it and ends it */
+};
+
 typedef struct {
     const char  *webapp;        /* "webapp": a .war file or a directory */
     char       **classpath;     /* "classpath", NULL-terminated */
@@ -30,10 +49,13 @@ typedef struct {
 typedef struct {
     JavaVM     *vm;
     jclass      container;      /* warren.Container (global ref) */
-    jmethodID   serve;          /* static boolean serve(long) */
+    jmethodID   serve;          /* static int serve(long): WJV_SERVE_* */
+    jmethodID   channel;        /* static void channel(int, int) */
+    jmethodID   drain;          /* static void drain(): tunnels let go */
     jmethodID   destroy;        /* static void destroy() */
     char       *tmpdir;         /* the container's scratch directory */
     int         lock_fd;        /* held for life: tmpdir is in use (jvm.c) */
+    bool        upgrades;       /* the webapp may upgrade requests */
 } wjv_jvm_t;
 
 /*
@@ -46,6 +68,14 @@ int wjv_jvm_start(wjv_jvm_t *j, const wjv_options_t *o);
 
 /* Serves one request in the calling (attached) thread and ends it. */
 void wjv_jvm_serve(wjv_jvm_t *j, JNIEnv *env, warren_req_t *req);
+
+/* The streams the channel was opened with, and the serving threads: the
+ * container's room for tunnels. */
+void wjv_jvm_channel(wjv_jvm_t *j, unsigned streams, unsigned threads);
+
+/* Once the channel ended: waits until no tunnel thread is in a libwarren
+ * call, and none will make one (warren_done may then free the context). */
+void wjv_jvm_drain(wjv_jvm_t *j);
 
 /* The webapp's destroy (servlets, filters, listeners), then the scratch
  * directory goes. The JVM itself is left to the process's exit. */

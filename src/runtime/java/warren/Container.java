@@ -20,6 +20,9 @@ import javax.servlet.http.HttpServletResponse;
  * threads), destroy when the router lets the worker go.
  */
 public final class Container {
+    /* What serve says became of the request (src/runtime/java/wjv.h). */
+    static final int ABORT = 0, FINISH = 1, TUNNEL = 2;
+
     private static WebApp app;
 
     private Container() {
@@ -27,6 +30,23 @@ public final class Container {
 
     public static void init(String webapp, String[] classpath, String tmpdir) throws Exception {
         app = WebApp.load(webapp, classpath, tmpdir);
+    }
+
+    /* The webapp may upgrade requests (WebApp.upgrades): warren-java then
+     * opens the channel with all its streams, for tunnels. */
+    public static boolean upgrades() {
+        return app.upgrades;
+    }
+
+    /* The channel is open with that many streams, for that many serving
+     * threads: the tunnels have the rest (src/runtime/java/wjv.h). */
+    public static void channel(int streams, int threads) {
+        Tunnel.channel(streams, threads);
+    }
+
+    /* The channel ended: the tunnels let go of it before it is freed. */
+    public static void drain() {
+        Tunnel.drain();
     }
 
     /* The process exits right after: whatever fails here is logged, and
@@ -47,11 +67,12 @@ public final class Container {
     }
 
     /*
-     * One request, start to end. True when the response went out whole
-     * (warren-java then finishes the request), false when it must be cut:
-     * the client or the channel failed, or an error came after the head.
+     * One request, start to end. FINISH when the response went out whole
+     * (warren-java then finishes the request), ABORT when it must be cut:
+     * the client or the channel failed, or an error came after the head;
+     * TUNNEL when it was upgraded: its Tunnel's thread holds it now.
      */
-    public static boolean serve(long handle) {
+    public static int serve(long handle) {
         Thread t = Thread.currentThread();
         t.setContextClassLoader(app.loader);
         Request req;
@@ -59,7 +80,7 @@ public final class Container {
             req = new Request(handle, app);
         } catch (RuntimeException e) {
             app.log("warren: a request head that cannot be read", e);
-            return false;
+            return ABORT;
         }
         Response resp = new Response(handle, req);
         req.response = resp;
@@ -69,18 +90,22 @@ public final class Container {
             // A fault of the container or of a listener outside any servlet:
             // serve must not throw, the request is cut.
             app.log("warren: " + req.method + " " + req.target + ": " + e, e);
-            return false;
+            return ABORT;
         }
     }
 
     /* The request listeners around the dispatch, the error page sendError
-     * asked for, then the end of the response. */
-    private static boolean exchange(Request req, Response resp) {
+     * asked for, then the end of the response, or the upgrade. */
+    private static int exchange(Request req, Response resp) {
         ServletRequestEvent event = new ServletRequestEvent(app.context, req);
         List<ServletRequestListener> told = new ArrayList<>();
+        boolean upgrading = false;
         try {
             if (initialized(told, event, req, resp))
                 dispatch(req, resp);
+            upgrading = upgrades(req, resp);
+            if (upgrading)
+                return upgrade(req, resp);
             if (resp.errorStatus != 0 && !resp.broken) {
                 errorPage(req, resp, resp.errorStatus, resp.errorMessage, null);
                 resp.clearError();      // the error page's own sendError: its status, no page
@@ -90,11 +115,33 @@ public final class Container {
         } catch (IOException e) {
             if (!resp.broken)
                 app.log("warren: " + req.method + " " + req.target + ": the response failed", e);
-            return false;
+            return ABORT;
         } finally {
+            if (req.upgradeHandler != null && !upgrading)
+                Tunnel.unreserve();     // upgrade() was called, but the answer is no 101
             destroyed(told, event);
         }
-        return !resp.broken;
+        return resp.broken ? ABORT : FINISH;
+    }
+
+    /* The servlet called upgrade() and left the status at 101. */
+    private static boolean upgrades(Request req, Response resp) {
+        return req.upgradeHandler != null && resp.getStatus() == HttpServletResponse.SC_SWITCHING_PROTOCOLS
+               && resp.errorStatus == 0 && !resp.broken && !resp.headSent();
+    }
+
+    /* The 101 goes out and the handler's thread takes the tunnel. */
+    private static int upgrade(Request req, Response resp) throws IOException {
+        Tunnel t;
+        try {
+            t = new Tunnel(req.handle, app, req.method + " " + req.target, req.upgradeHandler);
+            resp.switchProtocols();
+        } catch (IOException e) {
+            Tunnel.unreserve();
+            throw e;
+        }
+        t.start();              // or, on a context of one thread, run here
+        return TUNNEL;
     }
 
     /* requestInitialized for every request listener; false when one failed

@@ -5,8 +5,9 @@ import java.io.IOException;
 /*
  * The request's way to the channel: each method is one libwarren call in
  * warren-java (src/runtime/java/natives.c), which registers them. req is
- * the request's handle, valid during Container.serve only. A failure (the
- * client went away, the channel broke) is an IOException saying so.
+ * the request's handle, valid during Container.serve only, or, for a
+ * request that became a tunnel, until its Tunnel ends it (finish). A failure (the client went away, the channel broke) is an
+ * IOException saying so.
  */
 final class Native {
     private Native() {
@@ -30,4 +31,17 @@ final class Native {
     /* The last body bytes and the end of the response (head, body and end
      * in one message when they fit). */
     static native void writeEnd(long req, byte[] buf, int off, int len) throws IOException;
+
+    /* The head as it stands goes out now (a 101 opens the tunnel). */
+    static native void sendHead(long req) throws IOException;
+
+    /* The client asked to switch protocols (warren_req_upgrade). */
+    static native boolean upgrade(long req);
+
+    /* settings.http.websocket of an upgrade request, indexed by WS_*. */
+    static final int WS_READ_TIMEOUT = 0, WS_KEEPALIVE_INTERVAL = 1, WS_MAX_FRAME_SIZE = 2;
+    static native long[] websocket(long req) throws IOException;
+
+    /* The end of a request a tunnel holds (warren_finish). */
+    static native void finish(long req);
 }

@@ -51,6 +51,9 @@ final class Request implements HttpServletRequest {
     final int remotePort, localPort;
     private final List<String[]> fields = new ArrayList<>();
 
+    /* The handler upgrade() made, for the container once the servlet returns. */
+    HttpUpgradeHandler upgradeHandler;
+
     /* Set by the dispatch (Container, Dispatcher). */
     String servletPath = "", pathInfo;
     Mapper.Match match;
@@ -827,8 +830,41 @@ final class Request implements HttpServletRequest {
         throw new IllegalStateException("Warren: asynchronous servlets are not supported");
     }
 
+    /*
+     * Servlet 3.1 HTTP upgrade: the handler is made here (its no-argument
+     * constructor: no injection) and the status set to 101; the servlet
+     * adds the fields the new protocol needs (Upgrade ...). Once it
+     * returns with the status still 101, the container sends the head and
+     * hands the tunnel to the handler (Tunnel). Tomcat's WebSocket
+     * handler is asked for by its WebSocket filter: it gets Warren's
+     * subclass (WsUpgrade), which speaks over the tunnel.
+     */
+    private static final String TOMCAT_WS_HANDLER = "org.apache.tomcat.websocket.server.WsHttpUpgradeHandler";
+    private static final String WS_HANDLER = "warren.WsUpgrade";
+
     @Override
     public <T extends HttpUpgradeHandler> T upgrade(Class<T> c) throws ServletException {
-        throw new ServletException("Warren: HTTP upgrade is not supported for servlets");
+        if (!Native.upgrade(handle))
+            throw new ServletException("Warren: not an upgrade request (an HTTP/1.1 request "
+                                       + "with Connection: upgrade and an Upgrade field, without a body)");
+        if (response.isCommitted())
+            throw new IllegalStateException("upgrade: the response is committed");
+        if (upgradeHandler != null)
+            throw new IllegalStateException("upgrade: the request is already being upgraded");
+        if (!Tunnel.reserve())
+            throw new javax.servlet.UnavailableException("Warren: this worker holds as many upgraded "
+                                                         + "connections as it can");
+        T h;
+        try {
+            // By name: the container loads and runs without Tomcat's jars.
+            Class<?> made = c.getName().equals(TOMCAT_WS_HANDLER) ? Class.forName(WS_HANDLER) : c;
+            h = c.cast(made.getDeclaredConstructor().newInstance());
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            Tunnel.unreserve();
+            throw new ServletException("upgrade: " + c.getName() + " cannot be made: " + e, e);
+        }
+        upgradeHandler = h;
+        response.setStatus(HttpServletResponse.SC_SWITCHING_PROTOCOLS);
+        return h;
     }
 }

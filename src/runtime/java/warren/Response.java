@@ -178,6 +178,16 @@ final class Response implements HttpServletResponse {
         call(() -> Native.start(handle, status, head()));
     }
 
+    /* An upgrade: the 101 head goes out now, with no body (what the
+     * servlet wrote is dropped); the request becomes a tunnel. */
+    void switchProtocols() throws IOException {
+        used = 0;
+        contentLength = -1;
+        commit();
+        ended = true;
+        call(() -> Native.sendHead(handle));
+    }
+
     /* The fields as "name\0value\0...", the framing fields left to the router
      * but for a known Content-Length. */
     private byte[] head() {

@@ -64,6 +64,9 @@ final class WebApp {
     ServletHolder defaultServlet;       // what "/" maps to
     private ServletHolder staticFiles;  // the container's DefaultServlet, once made
     private volatile boolean started;
+    /* Its requests may be upgraded: a WebSocket endpoint is deployed, or
+     * a class of WEB-INF/classes is an HttpUpgradeHandler. */
+    boolean upgrades;
     private int matchAfterStart;        // filterMaps index where "isMatchAfter" ones begin
 
     private WebApp(File root, URLClassLoader loader) {
@@ -85,6 +88,7 @@ final class WebApp {
         try {
             app.declare(WebXml.read(new File(root, "WEB-INF/web.xml")));
             app.start();
+            app.upgrades |= app.websocketEndpoints();
         } finally {
             t.setContextClassLoader(old);
         }
@@ -199,6 +203,10 @@ final class WebApp {
         requestEncoding = w.requestEncoding;
         responseEncoding = w.responseEncoding;
         List<Class<?>> classes = w.metadataComplete ? List.of() : scan();
+        for (Class<?> c : classes)
+            upgrades |= javax.servlet.http.HttpUpgradeHandler.class.isAssignableFrom(c);
+        if (!websocketAvailable(loader))
+            websocketMissing();
         if (!w.metadataComplete)
             annotations(classes);
         initializers(classes);
@@ -231,6 +239,67 @@ final class WebApp {
             }
         }
         return out;
+    }
+
+    /* Tomcat's WebSocket initializer (WsUpgrade.java): on warren-java's
+     * class path when Debian's libtomcat9-java is installed. */
+    private static final String WEBSOCKET_SCI = "org.apache.tomcat.websocket.server.WsSci";
+    private static final byte[] WEBSOCKET_API = "javax/websocket/".getBytes(Http.LATIN1);
+    private static final String WEBSOCKET_CONTAINER = "javax.websocket.server.ServerContainer";
+    private static final String WEBSOCKET_DEPLOYED = "areEndpointsRegistered";
+
+    static boolean websocketAvailable(ClassLoader loader) {
+        try {
+            Class.forName(WEBSOCKET_SCI, false, loader);
+            return true;
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /* Tomcat's ServerContainer has endpoints (its initializer or the
+     * webapp's listeners deployed some). Asked by name: the container
+     * is built and runs without Tomcat's jars. */
+    private boolean websocketEndpoints() {
+        Object sc = context.getAttribute(WEBSOCKET_CONTAINER);
+        if (sc == null)
+            return false;
+        try {
+            java.lang.reflect.Method m = sc.getClass().getDeclaredMethod(WEBSOCKET_DEPLOYED);
+            m.setAccessible(true);
+            return (Boolean) m.invoke(sc);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            log("warren: cannot tell whether WebSocket endpoints are deployed (" + e + "): assuming so");
+            return true;
+        }
+    }
+
+    /* Without Tomcat's WebSocket jars the webapp runs without its
+     * endpoints: said once, when a class of its uses javax.websocket. */
+    private void websocketMissing() throws IOException {
+        Path classes = new File(root, "WEB-INF/classes").toPath();
+        if (!Files.isDirectory(classes))
+            return;
+        try (Stream<Path> files = Files.walk(classes)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                if (p.toString().endsWith(".class") && contains(Files.readAllBytes(p), WEBSOCKET_API)) {
+                    log("warren: " + classes.relativize(p) + " uses javax.websocket, but WebSocket (JSR 356) "
+                        + "is unavailable: Tomcat's WebSocket jars (Debian's libtomcat9-java) are not installed");
+                    return;
+                }
+            }
+        }
+    }
+
+    private static boolean contains(byte[] data, byte[] what) {
+        outer:
+        for (int i = 0; i + what.length <= data.length; i++) {
+            for (int j = 0; j < what.length; j++)
+                if (data[i + j] != what[j])
+                    continue outer;
+            return true;
+        }
+        return false;
     }
 
     private void annotations(List<Class<?>> classes) throws ServletException {
