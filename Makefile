@@ -177,25 +177,28 @@ LSAN_ENV := LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressio
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(LSAN_ENV) $$t; done
 
-fuzz: $(FUZZ_BIN)
-	@set -e; for f in $(FUZZ_BIN); do \
-	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
-	  echo "== $$f ($(FUZZ_RUNS) runs)"; \
+# One rule per target, so that make -j runs several at once; each prints
+# its name and libFuzzer's last line together when it ends.
+FUZZ_RUN := $(FUZZ_BIN:build/fuzz/%=fuzz-run-%)
+fuzz: $(FUZZ_RUN)
+
+fuzz-run-%: build/fuzz/%
+	@name=$*; corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	  mkdir -p build/fuzz/work-$$name; \
-	  $(LSAN_ENV) $$f -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/work-$$name \
+	  $(LSAN_ENV) $< -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/work-$$name \
 	      $$( [ -d $$corpus ] && echo $$corpus ) 2>build/fuzz/$$name.log \
-	    || { tail -50 build/fuzz/$$name.log; exit 1; }; \
-	  tail -1 build/fuzz/$$name.log; \
-	done
+	    || { echo "== $< FAILED"; tail -50 build/fuzz/$$name.log; exit 1; }; \
+	  echo "== $< ($(FUZZ_RUNS) runs at most): $$(tail -1 build/fuzz/$$name.log)"
 
 APP_BIN  := $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
 
-# TEST_JOBS=2 runs the integration suite's files on two pytest-xdist
-# workers (each file whole on one worker: module fixtures stay shared):
-# 17 -> 10 minutes on 2 CPUs, but the load brings out timing races in tests
-# (two found and fixed so far), so one process stays the default. The
-# slowest tests are named either way.
-TEST_JOBS ?= 1
+# The integration suite's files run on TEST_JOBS pytest-xdist workers
+# (--dist loadfile: each file whole on one worker, so module fixtures stay
+# shared): 17 -> 10 minutes on 2 CPUs. TEST_JOBS=1 runs it in one process.
+# The load of two workers brought out test races (tests that read a
+# worker's log words before they arrived, or saw a process before it
+# dropped privileges): a test must wait for what happens asynchronously.
+TEST_JOBS ?= 2
 INTEGRATION_JOBS = $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile)
 
 integration: build/warrend build/warren build/warrend-asan build/node/unit-http build/warren-java build/demo/java/WEB-INF/classes/Hello.class $(APP_BIN) build/apps-so/hello build/warren-php-asan build/warren-perl-asan build/warren-ruby-asan
@@ -461,12 +464,15 @@ LANG_VERSIONS  = -DWR_PYTHON_VERSION='"$(shell $(PY_BIN) -c 'import platform; pr
                  -DWR_JAVA_VERSION='"$(shell cat $(JAVA_HOME)/release 2>/dev/null | sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p')"'
 $(foreach d,obj asan fuzzobj,build/$(d)/src/control/modules.o): CPPFLAGS += $(LANG_VERSIONS)
 
+# Each step builds what it needs on every CPU (BUILD_JOBS), then runs its
+# tests; the steps themselves run one after the other.
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory fuzz
-	@$(MAKE) --no-print-directory integration
-	@$(MAKE) --no-print-directory runtime-test
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) unit
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) fuzz
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) integration
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) runtime-test
 
 clean:
 	rm -rf build

@@ -195,9 +195,11 @@ def test_change_during_router_restart_is_consistent(warren):
             assert warren.config_bytes() == before
             assert not wh.tcp_connect(port)
         assert wh.wait_for(lambda: warren.get("/config")[0] == 200, 5)
-        # once the router is back, the same change goes through
-        assert warren.put("/config", {"listeners": {key: {"pass": "routes"}},
-                                      "routes": []}) == (200, SUCCESS)
+        # once the router is back, the same change goes through (until the
+        # new router says it is ready, a change is refused: "The router is
+        # not running; try again shortly.")
+        change = {"listeners": {key: {"pass": "routes"}}, "routes": []}
+        assert wh.wait_for(lambda: warren.put("/config", change) == (200, SUCCESS), 10)
         assert wh.wait_for(lambda: wh.tcp_connect(port), 3)
         assert wh.wait_for(lambda: wh.listen_inodes_tcp(port)
                            & wh.socket_inodes_of(warren.pid("router")), 3)
