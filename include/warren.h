@@ -61,7 +61,12 @@
  * request (or a new request, for warren_accept). Rules there:
  *   - a request belongs to the thread that accepted it: only one thread
  *     at a time may call functions on one warren_req_t (hand it over to
- *     another thread if you like, but do not share it);
+ *     another thread if you like, but do not share it). One exception,
+ *     a tunnel (a request answered 101, see warren_req_upgrade) in this
+ *     mode: one thread may wait in warren_read() on it while another is
+ *     in warren_write(), since each waits for its own condition; ending
+ *     it (warren_finish, warren_abort) must wait until neither is in a
+ *     call;
  *   - warren_error() tells each thread the text of its own last failure
  *     (thread-local), or the cause that made the context unusable;
  *   - warren_done() only once every other thread is out of its calls on

@@ -22,7 +22,8 @@ the runtimes, wh.runtimes_modulesdir) and talks HTTP to it:
     configuration serves on);
   - the finer points (Probe, at /probe/*): header, date, int and locale
     accessors, the body's charset, exclusive streams, what is unsupported
-    (async, upgrade, login), reset/resetBuffer/commit rules, the app's own
+    (async, login) and upgrade() on a plain request (refused: upgrades are
+    test_java_websocket.py's), reset/resetBuffer/commit rules, the app's own
     Content-Length, HEAD, an exception once committed (the connection is
     cut), named dispatchers, FORWARD-only filters, an include that cannot
     set the status, error pages by exception class, the ServletContext,
