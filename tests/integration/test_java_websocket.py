@@ -30,6 +30,7 @@ import zlib
 import pytest
 
 import http_helpers as hh
+import iso_helpers as ih
 import java_helpers as jh
 import warren_helpers as wh
 from ws_helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, WS
@@ -635,3 +636,25 @@ def test_open_websocket_outlives_a_reconfiguration(rt_warren, webapp):
     # The old generation's worker leaves once its last socket closed.
     assert wh.wait_for(lambda: not os.path.exists("/proc/%d" % old)
                        or open("/proc/%d/stat" % old).read().split()[2] in "ZX", 15.0)
+
+
+def test_websocket_in_an_empty_rootfs(warren_factory, webapp):
+    """Tomcat's WebSocket jars reach a rootfs holding nothing but the
+    webapp, through language_deps (/usr/share/java), as Jasper's do."""
+    files = {}
+    for base, _, names in os.walk(webapp):
+        for n in names:
+            p = os.path.join(base, n)
+            with open(p, "rb") as f:
+                files[os.path.join("srv/ws", os.path.relpath(p, webapp))] = f.read()
+    with ih.app_in_rootfs(warren_factory, files, "ws",
+                          {"type": "java", "webapp": "/srv/ws"}) as (w, port):
+        ws = opened(port, "/echo")
+        try:
+            ws.send(TEXT, "rootfs")
+            assert ws.recv() == (True, TEXT, b"sftoor")
+            ws.send(CLOSE, struct.pack("!H", 1000))
+            assert ws.close_code()[0] == 1000
+        finally:
+            ws.close()
+        saw(port, "close /echo 1000")
