@@ -24,7 +24,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import time
 import zlib
 
 import pytest
@@ -33,7 +32,7 @@ import http_helpers as hh
 import iso_helpers as ih
 import java_helpers as jh
 import warren_helpers as wh
-from ws_helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, WS
+from ws_helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, WS, answer_pings, recv_past_pings
 
 pytestmark = [jh.needs_java, pytest.mark.skipif(
     not (os.path.isfile(jh.WEBSOCKET_API_JAR) and os.path.isfile(jh.WEBSOCKET_JAR)),
@@ -501,20 +500,10 @@ def test_keepalive_pings_keep_a_client_past_read_timeout(rt_warren, webapp):
         "read_timeout": 2, "keepalive_interval": 1}}})
     ws = opened(port, "/echo")
     try:
-        end = time.monotonic() + 4.5            # past read_timeout twice
-        pings = 0
-        while time.monotonic() < end:
-            fin, op, payload = ws.recv()
-            assert op == PING, (op, payload)
-            pings += 1
-            ws.send(PONG, payload)
+        pings = answer_pings(ws, 4.5)           # past read_timeout twice
         assert pings >= 3, pings
         ws.send(TEXT, "alive")
-        while True:
-            fin, op, payload = ws.recv()
-            if op != PING:
-                break
-        assert (op, payload) == (TEXT, b"evila")
+        assert recv_past_pings(ws)[1:] == (TEXT, b"evila")
     finally:
         ws.close()
 

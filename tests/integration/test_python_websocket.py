@@ -9,13 +9,13 @@ the test and the bytes."""
 import os
 import shutil
 import struct
-import time
 
 import pytest
 
 import http_helpers as hh
 import warren_helpers as wh
-from ws_helpers import BINARY, CLOSE, CONT, PING, PONG, TEXT, WS, lines as events, reversing_echo
+from ws_helpers import (BINARY, CLOSE, CONT, PING, TEXT, WS, answer_pings, lines as events,
+                        recv_past_pings, reversing_echo)
 
 MAX_MESSAGE = 1 << 20
 
@@ -330,21 +330,12 @@ def test_websocket_settings(warren_factory):
         silent = WS(port, "/silent")
         try:
             assert (alive.r.status, silent.r.status) == (101, 101)
-            end = time.monotonic() + 4.5           # past read_timeout twice
-            pings = 0
-            while time.monotonic() < end:
-                fin, op, payload = alive.recv()
-                assert op == PING, (op, payload)
-                pings += 1
-                alive.send(PONG, payload)
+            pings = answer_pings(alive, 4.5)       # past read_timeout twice
             assert pings >= 3, pings
             alive.send(TEXT, "x" * 1000)
             assert alive.recv()[1:] == (TEXT, b"x" * 1000)
             alive.send(TEXT, "x" * 1001)
-            while True:                             # pings may come first
-                fin, op, payload = alive.recv()
-                if op != PING:
-                    break
+            fin, op, payload = recv_past_pings(alive)
             assert (op, struct.unpack("!H", payload[:2])[0]) == (CLOSE, 1009)
             # The silent one got its pings too, never answered: cut.
             assert _only_pings_then_eof(silent)

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import os
 import struct
+import time
 
 import http_helpers as hh
 
@@ -97,6 +98,27 @@ class WS:
 
     def close(self):
         self.c.close()
+
+
+def answer_pings(ws, seconds):
+    """Answers the pings that come for `seconds` (nothing else may come);
+    how many came."""
+    end = time.monotonic() + seconds
+    pings = 0
+    while time.monotonic() < end:
+        fin, op, payload = ws.recv()
+        assert op == PING, (op, payload)
+        pings += 1
+        ws.send(PONG, payload)
+    return pings
+
+
+def recv_past_pings(ws):
+    """The next frame that is not a ping (pings may come first)."""
+    while True:
+        fin, op, payload = ws.recv()
+        if op != PING:
+            return fin, op, payload
 
 
 def _xor(data, key):
