@@ -495,6 +495,41 @@ def test_a_frame_over_max_frame_size_is_refused(rt_warren, webapp):
     saw(port, "close /echo 1009")
 
 
+BROKEN_FRAMES = [
+    (dict(op=TEXT, payload=b"\xff\xfe"), 1007),                  # not UTF-8
+    (dict(op=TEXT, payload=b"x", mask=False), 1002),            # unmasked
+    (dict(op=CONT, payload=b"x"), 1002),                        # nothing to continue
+    (dict(op=TEXT, payload=b"x", rsv=0x40), 1002),              # no extension
+    (dict(op=PING, payload=b"p", fin=False), 1002),             # fragmented control
+    (dict(op=PING, payload=b"p" * 126), 1002),                  # control over 125 bytes
+    (dict(op=3, payload=b"x"), 1002),                           # reserved opcode
+]
+
+
+def test_broken_frames_close_with_their_code(rt_warren, webapp):
+    """Tomcat's parser judges each frame, Warren's tunnel carries its close
+    and ends; each time the worker serves on, no fd left behind."""
+    port = start(rt_warren, webapp)
+    for frame, code in BROKEN_FRAMES:
+        line = "close /echo %d" % code
+        before = events(port).count(line)
+        ws = opened(port, "/echo")
+        try:
+            ws.send(**frame)
+            assert ws.close_code()[0] == code, frame
+            assert wh.wait_for(ws.c.closed, 5.0), frame
+        finally:
+            ws.close()
+        assert wh.wait_for(lambda: events(port).count(line) == before + 1, 10.0), \
+            (frame, events(port))
+        ws = opened(port, "/echo")              # the worker goes on
+        try:
+            ws.send(TEXT, "ok")
+            assert ws.recv() == (True, TEXT, b"ko")
+        finally:
+            ws.close()
+
+
 def test_keepalive_pings_keep_a_client_past_read_timeout(rt_warren, webapp):
     port = start(rt_warren, webapp, settings={"http": {"websocket": {
         "read_timeout": 2, "keepalive_interval": 1}}})
