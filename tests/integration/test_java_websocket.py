@@ -24,6 +24,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 import zlib
 
 import pytest
@@ -73,7 +74,7 @@ import java.nio.ByteBuffer;
 import javax.websocket.*;
 import javax.websocket.server.ServerEndpoint;
 /* Text comes back reversed, binary as it is; "close-me" and "throw" are
- * the server's close and an exception. */
+ * the server's close and an exception, "flood N" sends N messages. */
 @ServerEndpoint("/echo")
 public class Echo {
     @OnOpen
@@ -87,6 +88,16 @@ public class Echo {
         }
         if (m.equals("throw"))
             throw new IllegalStateException("boom on purpose");
+        if (m.startsWith("flood ")) {           // n binary messages of 64 KiB
+            int n = Integer.parseInt(m.substring(6));
+            byte[] chunk = new byte[1 << 16];
+            for (int i = 0; i < n; i++) {
+                chunk[0] = (byte) i;
+                s.getBasicRemote().sendBinary(ByteBuffer.wrap(chunk));
+            }
+            Events.add("flood sent " + n);
+            return null;
+        }
         return new StringBuilder(m).reverse().toString();
     }
 
@@ -493,6 +504,25 @@ def test_a_frame_over_max_frame_size_is_refused(rt_warren, webapp):
     finally:
         ws.close()
     saw(port, "close /echo 1009")
+
+
+def test_a_client_that_does_not_read_holds_the_sender_back(rt_warren, webapp):
+    """sendBinary blocks while the client reads nothing: 25 MiB wait in the
+    endpoint, not in the router (flow control through the tunnel), and all
+    of it arrives in order once the client reads."""
+    port = start(rt_warren, webapp)
+    n = 400
+    ws = opened(port, "/echo")
+    try:
+        ws.send(TEXT, "flood %d" % n)
+        time.sleep(2.0)                         # time enough to send it all, unheld
+        assert "flood sent %d" % n not in events(port)
+        for i in range(n):
+            fin, op, payload = ws.recv()
+            assert (fin, op, len(payload), payload[0]) == (True, BINARY, 1 << 16, i & 0xff), i
+    finally:
+        ws.close()
+    saw(port, "flood sent %d" % n)
 
 
 BROKEN_FRAMES = [
