@@ -127,11 +127,12 @@ def _xor(data, key):
     return (int.from_bytes(data, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
 
 
-def reversing_echo(ws):
+def reversing_echo(ws, reply_reason=b""):
     """The session the test apps of every runtime serve: text comes back
     reversed, binary as it is (a 64-bit length too, fragmented or not), a
     message sent in three fragments with a ping among them gets the pong
-    first; then the client closes with 1000 and gets 1000 back."""
+    first; then the client closes with 1000 "done" and gets 1000 back, with
+    reply_reason (Tomcat's endpoints give the client's reason back)."""
     ws.send(TEXT, "héllo")
     assert ws.recv() == (True, TEXT, "olléh".encode())
     ws.send(BINARY, b"\x00\xff" * 10)
@@ -148,7 +149,7 @@ def reversing_echo(ws):
     assert ws.recv() == (True, PONG, b"are you there")
     assert ws.recv() == (True, TEXT, b"ihgfedcba")
     ws.send(CLOSE, struct.pack("!H", 1000) + b"done")
-    assert ws.close_code() == (1000, b"")
+    assert ws.close_code() == (1000, reply_reason)
 
 
 def lines(path):
