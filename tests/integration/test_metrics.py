@@ -735,7 +735,9 @@ def test_app_responses_and_gauges(pyw):
                     != a["requests"]["active"]:
                 return False
         return True
-    st, m = stable(w, same)
+    # (the second worker may still be starting: wait for both to run)
+    st, m = stable(w, lambda s, m: same(s, m)
+                   and s["applications"]["py"]["processes"]["running"] == 2)
     assert same(st, m), (st["applications"], sorted(
         (k[0], sorted(k[1]), v) for k, v in m.items() if k[0].startswith("warren_application_")
         and not k[0].startswith("warren_application_request_duration")))
