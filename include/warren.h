@@ -145,6 +145,20 @@ WARREN_API warren_ctx_t *warren_init_fd(int fd);
 WARREN_API warren_ctx_t *warren_init_threads(unsigned nthreads);
 WARREN_API warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads);
 
+/*
+ * The same, for a worker that serves nthreads requests at once and, beside
+ * them, up to `tunnels` upgraded requests (answered 101, see
+ * warren_req_upgrade), each in a thread of its own: a tunnel does not keep
+ * a serving thread, so while it is open the router goes on sending
+ * nthreads requests at once, counts the worker busy only by those, and
+ * starts more workers (dynamic "processes") only when they are.
+ * nthreads + tunnels <= WARREN_MAX_THREADS (EINVAL otherwise). The context
+ * is thread-safe when nthreads + tunnels > 1. Tunnels past that room count
+ * as requests again. tunnels 0 is warren_init_threads(nthreads).
+ */
+WARREN_API warren_ctx_t *warren_init_tunnels(unsigned nthreads, unsigned tunnels);
+WARREN_API warren_ctx_t *warren_init_fd_tunnels(int fd, unsigned nthreads, unsigned tunnels);
+
 /* Closes the channel and frees the context and every request of it, also
  * those not finished. NULL is allowed. Thread-safety: never while another
  * thread is in a call on ctx or still uses one of its requests. */

@@ -107,7 +107,7 @@ static void say_ready(wr_httpw_t *h)
     wr_app_hdr_t hdr = { .type = WR_APP_HELLO, .len = sizeof(wr_app_hello_t) };
     /* requests the router proxies to it at once: "concurrency" */
     wr_app_hello_t hello = { .version = WR_APP_PROTO_VERSION, .pid = (uint32_t) h->pid,
-                             .streams = (uint32_t) h->concurrency };
+                             .streams = (uint32_t) h->concurrency, .tunnels = 0 };
 
     h->ready = 1;
     memcpy(buf, &hdr, sizeof(hdr));

@@ -93,6 +93,7 @@ typedef struct {
     int32_t  pid;      /* as main/the prototype sees it */
     uint32_t streams;  /* WR_MSG_APP_WORKER: requests it serves at once (its
                           HELLO); 0 elsewhere */
+    uint32_t tunnels;  /* WR_MSG_APP_WORKER: its HELLO's room for tunnels */
 } wr_msg_worker_t;
 
 /* WR_MSG_APP_WANT */

@@ -413,6 +413,11 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
                 snprintf(why, sizeof(why), "worker %u offers %u concurrent requests, "
                          "not 1 to %d", s->worker, hello.streams, WR_APP_MAX_STREAMS);
                 n = -1;
+            } else if (hello.tunnels > WR_APP_MAX_STREAMS - hello.streams) {
+                snprintf(why, sizeof(why), "worker %u offers %u concurrent requests and "
+                         "%u tunnels, more than %d streams", s->worker, hello.streams,
+                         hello.tunnels, WR_APP_MAX_STREAMS);
+                n = -1;
             }
         }
     }
@@ -433,7 +438,7 @@ static void slot_hello(wr_ev_loop_t *loop, wr_ev_t *ev, uint32_t events)
     if (m->child[WR_ROLE_ROUTER].pid > 0) {
         char msg[sizeof(wr_msg_worker_t) + 256];
         wr_msg_worker_t w = { .gen = g->spec.gen, .worker = s->worker, .pid = s->pid,
-                              .streams = hello.streams };
+                              .streams = hello.streams, .tunnels = hello.tunnels };
         size_t nl = strlen(g->spec.name);
 
         if (nl > 256)

@@ -150,18 +150,19 @@ static int channel_setup(int fd)
 _Static_assert(WARREN_MAX_THREADS == WR_APP_MAX_STREAMS,
                "a worker's threads each hold one stream");
 
-static int send_hello(warren_ctx_t *ctx, unsigned streams)
+static int send_hello(warren_ctx_t *ctx, unsigned streams, unsigned tunnels)
 {
     wr_app_hello_t hello = {
         .version = WR_APP_PROTO_VERSION,
         .pid     = (uint32_t) getpid(),
         .streams = streams,
+        .tunnels = tunnels,
     };
 
     return wlib_send(ctx, WR_APP_HELLO, 0, &hello, sizeof(hello));
 }
 
-warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
+warren_ctx_t *warren_init_fd_tunnels(int fd, unsigned nthreads, unsigned tunnels)
 {
     warren_ctx_t *ctx;
     int err;
@@ -170,7 +171,8 @@ warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
         errno = EBADF;
         return NULL;
     }
-    if (nthreads < 1 || nthreads > WARREN_MAX_THREADS) {
+    if (nthreads < 1 || nthreads > WARREN_MAX_THREADS
+        || tunnels > WARREN_MAX_THREADS - nthreads) {
         close(fd);
         errno = EINVAL;
         return NULL;
@@ -181,7 +183,8 @@ warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
     if (ctx == NULL)
         goto fail_fd;
     ctx->fd = fd;
-    if (wlib_threads_init(ctx, nthreads) < 0) {
+    /* A tunnel's thread calls in beside the serving ones. */
+    if (wlib_threads_init(ctx, nthreads + tunnels) < 0) {
         err = errno;
         close(fd);
         free(ctx);
@@ -194,7 +197,7 @@ warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
         errno = ENOMEM;
         return NULL;
     }
-    if (send_hello(ctx, nthreads) < 0) {
+    if (send_hello(ctx, nthreads, tunnels) < 0) {
         err = errno;
         warren_done(ctx);
         errno = err;
@@ -207,6 +210,11 @@ fail_fd:
     close(fd);
     errno = err;
     return NULL;
+}
+
+warren_ctx_t *warren_init_fd_threads(int fd, unsigned nthreads)
+{
+    return warren_init_fd_tunnels(fd, nthreads, 0);
 }
 
 warren_ctx_t *warren_init_fd(int fd)
@@ -234,7 +242,7 @@ static int env_fd(void)
     return (int) v;
 }
 
-warren_ctx_t *warren_init_threads(unsigned nthreads)
+warren_ctx_t *warren_init_tunnels(unsigned nthreads, unsigned tunnels)
 {
     int fd = env_fd();
 
@@ -242,7 +250,12 @@ warren_ctx_t *warren_init_threads(unsigned nthreads)
         return NULL;
     if (fcntl(fd, F_GETFD) < 0)
         return NULL;            /* EBADF: do not close what is not ours */
-    return warren_init_fd_threads(fd, nthreads);
+    return warren_init_fd_tunnels(fd, nthreads, tunnels);
+}
+
+warren_ctx_t *warren_init_threads(unsigned nthreads)
+{
+    return warren_init_tunnels(nthreads, 0);
 }
 
 warren_ctx_t *warren_init(void)

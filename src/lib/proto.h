@@ -20,8 +20,9 @@
 
 #include <stdint.h>
 
-#define WR_APP_PROTO_VERSION  3     /* 2: the WR_APP_F_* flags below;
-                                       3: WR_APP_F_UPGRADE */
+#define WR_APP_PROTO_VERSION  4     /* 2: the WR_APP_F_* flags below;
+                                       3: WR_APP_F_UPGRADE;
+                                       4: wr_app_hello_t.tunnels */
 #define WR_APP_MAX_PAYLOAD    (64 * 1024)   /* bytes of payload in one message */
 #define WR_APP_WINDOW_INIT    (256 * 1024)  /* body bytes in flight per stream */
 
@@ -50,6 +51,12 @@ typedef struct {
     uint32_t pid;
     uint32_t streams;    /* requests the worker serves at once (its threads),
                             1..WR_APP_MAX_STREAMS */
+    uint32_t tunnels;    /* version 4: streams beyond those that only tunnels
+                            (101) may hold, each served apart from the
+                            `streams` (its own thread): a tunnel in this
+                            room does not count as a request being served.
+                            0: tunnels are requests like any other.
+                            streams + tunnels <= WR_APP_MAX_STREAMS */
 } wr_app_hello_t;
 
 /*

@@ -8,6 +8,9 @@
  * single-threaded worker finds its next request in its socket instead of
  * waiting a round trip: its cap is streams + pipeline, at most
  * WR_APP_MAX_STREAMS. Each request is one stream of the worker's channel.
+ * A worker that serves each tunnel (a request answered 101) apart from its
+ * serving threads says how many it has room for (HELLO's tunnels): those
+ * hold streams but count neither against its cap nor as busy (load_of).
  *
  * Idle workers (no stream) belong to their generation, in no epoll. The
  * thread whose connection takes one adds it to its own epoll, its home,
@@ -204,17 +207,51 @@ static int cap_of(const wr_appgen_t *g, const wr_worker_t *w, int pipeline)
     return cap < WR_APP_MAX_STREAMS ? cap : WR_APP_MAX_STREAMS;
 }
 
-/* Streams the router opens on w now. */
+/* Requests the router has w serve (or queue) at once now. */
 static int worker_cap(wr_appgen_t *g, const wr_worker_t *w)
 {
     return cap_of(g, w, pipeline_now(g));
 }
 
-/* ... and at most, whatever the speed: the slots w may ever use. */
+/* ... and at most, whatever the speed, with its tunnels: the slots w may
+ * ever use. */
 static int worker_slots(const wr_appgen_t *g, const wr_worker_t *w)
 {
-    return cap_of(g, w, g->pipeline != WR_APP_PIPELINE_AUTO ? g->pipeline
-                                                            : WR_APP_PIPELINE_FAST);
+    int n = cap_of(g, w, g->pipeline != WR_APP_PIPELINE_AUTO ? g->pipeline
+                                                             : WR_APP_PIPELINE_FAST)
+            + (int) w->tunnel_room;
+
+    return n < WR_APP_MAX_STREAMS ? n : WR_APP_MAX_STREAMS;
+}
+
+/* Tunnels of w in the room its HELLO declared: they hold streams, not its
+ * serving threads. Locked. */
+static int room_tunnels(const wr_worker_t *w)
+{
+    return w->tunnels < (int) w->tunnel_room ? w->tunnels : (int) w->tunnel_room;
+}
+
+/* Streams of w that take its serving: requests, and tunnels beyond that
+ * room. What makes it busy, idle for /status, or a reason to scale up.
+ * Locked. */
+static int load_of(const wr_worker_t *w)
+{
+    return w->active - room_tunnels(w);
+}
+
+/* Requests queued on w beyond those it serves at once (pipelined):
+ * waiting all the same, for /status and for scaling. Locked. */
+int wr_worker_queued(const wr_worker_t *w)
+{
+    int n = w->conns - room_tunnels(w) - (int) w->streams;
+
+    return n > 0 ? n : 0;
+}
+
+/* Can w take one more stream now? Locked. */
+static int has_room(wr_appgen_t *g, const wr_worker_t *w)
+{
+    return load_of(w) < worker_cap(g, w) && w->active < worker_slots(g, w);
 }
 
 /* A response on w ended: was its request fast? How long it kept w runs
@@ -431,7 +468,7 @@ static void http_address(wr_worker_t *w, int wait_ms)
 }
 
 void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
-                          uint32_t streams)
+                          uint32_t streams, uint32_t tunnels)
 {
     wr_worker_t *w = calloc(1, sizeof(*w));
 
@@ -445,6 +482,7 @@ void wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
     w->pid = pid;
     w->id = id;
     w->streams = streams;
+    w->tunnel_room = tunnels;
     http_address(w, 0);
     pthread_mutex_lock(&g->lock);
     g->nworkers++;
@@ -502,12 +540,10 @@ void wr_appgen_load(wr_appgen_t *g, wr_appgen_load_t *out)
     out->queued = g->qlen;
     out->active = g->qlen;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
-        if (!w->retiring && w->active < (int) w->streams)
+        if (!w->retiring && load_of(w) < (int) w->streams)
             out->idle++;
         out->active += w->conns;
-        /* Pipelined behind the requests it serves: waiting all the same. */
-        if (w->conns > (int) w->streams)
-            out->queued += w->conns - (int) w->streams;
+        out->queued += wr_worker_queued(w);
     }
     out->running = g->nworkers;
     out->starting = g->starting;
@@ -619,12 +655,11 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
     if (g->qhead != NULL)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
-        int at_once = w->active < (int) w->streams;
-        if ((g->http ? w->http == NULL : w->home != t) || w->retiring
-            || w->active >= worker_cap(g, w))
+        int at_once = load_of(w) < (int) w->streams;
+        if ((g->http ? w->http == NULL : w->home != t) || w->retiring || !has_room(g, w))
             continue;
-        if (best == NULL || at_once > (best->active < (int) best->streams)
-            || (at_once == (best->active < (int) best->streams) && w->active < best->active))
+        if (best == NULL || at_once > (load_of(best) < (int) best->streams)
+            || (at_once == (load_of(best) < (int) best->streams) && load_of(w) < load_of(best)))
             best = w;
     }
     return best;
@@ -643,7 +678,7 @@ static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext)
         if (w->home != NULL && w->home != t && !w->retiring && !w->http
-            && w->active < (int) w->streams && !atomic_load(&w->home->draining))
+            && load_of(w) < (int) w->streams && !atomic_load(&w->home->draining))
             return w->home;
     return NULL;
 }
@@ -690,7 +725,7 @@ static void refill(wr_thread_t *t, wr_worker_t *w)
 
         w->refill = 0;
         pthread_mutex_lock(&g->lock);
-        if (!g->retired && !w->retiring && w->active < worker_cap(g, w))
+        if (!g->retired && !w->retiring && has_room(g, w))
             q = take_own_waiter(g, t);
         if (q == NULL && w->active == 0) {
             busy_remove(g, w);
@@ -910,7 +945,7 @@ void wr_app_begin(wr_hconn_t *c)
         int queued_on_it;
 
         claim_locked(g, w, c);
-        queued_on_it = g->dynamic && w->conns > (int) w->streams;
+        queued_on_it = g->dynamic && wr_worker_queued(w) > 0;
         pthread_mutex_unlock(&g->lock);
         if (queued_on_it)
             wr_app_scale_poke(c->t->router);   /* waiting: more workers? */
@@ -1035,11 +1070,31 @@ static void slot_free(wr_worker_t *w, wr_wstream_t *s)
 {
     wr_appgen_t *g = w->gen;
 
-    memset(s, 0, sizeof(*s));
     pthread_mutex_lock(&g->lock);
     w->active--;
+    w->tunnels -= s->tunnel;
     pthread_mutex_unlock(&g->lock);
+    memset(s, 0, sizeof(*s));
     refill(w->home, w);
+}
+
+/* c's stream became a tunnel (its worker answered 101). Within the room
+ * the worker declared for tunnels it takes no serving thread any more:
+ * its place goes to a waiter, if any. */
+void wr_app_tunnel_opened(wr_hconn_t *c)
+{
+    wr_worker_t *w = c->worker;
+    wr_wstream_t *s = c->wstream;
+    int freed;
+
+    if (w == NULL || s == NULL || s->tunnel)
+        return;
+    s->tunnel = 1;
+    pthread_mutex_lock(&w->gen->lock);
+    freed = ++w->tunnels <= (int) w->tunnel_room;
+    pthread_mutex_unlock(&w->gen->lock);
+    if (freed)
+        refill(w->home, w);
 }
 
 void wr_app_stream_end(wr_hconn_t *c)
@@ -1134,8 +1189,9 @@ void wr_app_worker_gone(wr_worker_t *w)
     w->retiring = 1;
     pthread_mutex_unlock(&g->lock);
     /* A request queued behind others on it (its rank among the open streams
-     * is past what the worker serves at once) was never started: an
-     * idempotent one without a body goes to another worker, once. */
+     * is past what the worker serves at once; tunnels in their own room do
+     * not count) was never started: an idempotent one without a body goes
+     * to another worker, once. */
     for (int i = 0; i < WR_APP_MAX_STREAMS; i++) {
         wr_wstream_t *s = &w->slot[i];
         wr_hconn_t *c = s->conn;
@@ -1144,7 +1200,8 @@ void wr_app_worker_gone(wr_worker_t *w)
         if (!s->in_use || c == NULL)
             continue;
         for (int j = 0; j < WR_APP_MAX_STREAMS; j++)
-            ahead += w->slot[j].in_use && w->slot[j].seq < s->seq;
+            ahead += w->slot[j].in_use && w->slot[j].seq < s->seq
+                     && !(w->slot[j].tunnel && w->tunnel_room > 0);
         c->worker = NULL;
         c->wstream = NULL;
         retry[n] = c->app_idem && !c->app_retried && !c->resp_started

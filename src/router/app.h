@@ -29,6 +29,8 @@ void wr_app_slot_closed(wr_worker_t *w, wr_wstream_t *s);
 /* A response on w (stream s) is complete: its time feeds the automatic
  * pipeline depth. */
 void wr_app_served(wr_worker_t *w, wr_wstream_t *s);
+/* c's stream on its worker became a tunnel (a 101 came). */
+void wr_app_tunnel_opened(wr_hconn_t *c);
 uint64_t wr_app_now_us(void);               /* CLOCK_MONOTONIC, µs */
 
 /* While w is held (its event is being handled), a failure does not free it

@@ -94,8 +94,7 @@ static int waiting(const wr_appgen_t *g)
     int n = g->qlen;
 
     for (const wr_worker_t *w = g->busy; w; w = w->bnext)
-        if (w->conns > (int) w->streams)
-            n += w->conns - (int) w->streams;
+        n += wr_worker_queued(w);
     return n;
 }
 

@@ -378,8 +378,10 @@ static int on_resp_head(wr_hconn_t *c, const char *p, size_t n, size_t *used)
         /* The stream becomes a tunnel: the client's bytes are request
          * body without end (pump_body forwards them within the window),
          * the response body goes out unframed. */
-        if (status == WR_APP_STATUS_SWITCHING)
+        if (status == WR_APP_STATUS_SWITCHING) {
             wr_conn_tunnel(c);
+            wr_app_tunnel_opened(c);
+        }
     }
     c->resp_length = -1;
     for (int i = 0; i < nf; i++)

@@ -78,6 +78,7 @@ typedef struct wr_wstream {
     unsigned          head_sent:1;   /* the worker knows the stream */
     unsigned          worker_closed:1; /* its RESP_END (or F_END, ABORT) came */
     unsigned          need_abort:1;  /* an ABORT waits for room in the channel */
+    unsigned          tunnel:1;      /* answered 101: counted in w->tunnels */
     unsigned          dirty:1;       /* a message for it came in this event */
 } wr_wstream_t;
 
@@ -93,6 +94,7 @@ typedef struct wr_worker {
     pid_t             pid;
     uint32_t          id;
     uint32_t          streams;       /* requests it serves at once (HELLO) */
+    uint32_t          tunnel_room;   /* ... and tunnels beside them (HELLO) */
     unsigned long     served;        /* requests given to it (limits.requests) */
     uint64_t          idle_since;    /* wr_ev_now() when it last went idle */
     wr_ev_t          *ev;            /* its event while in a thread's epoll
@@ -101,6 +103,7 @@ typedef struct wr_worker {
     /* Under gen->lock (read by other threads choosing a worker, /status): */
     int               active;        /* slots in use */
     int               conns;         /* ... of them still with a request */
+    int               tunnels;       /* ... of them tunnels (101) */
     int               cap;           /* streams + pipeline, at most
                                         WR_APP_MAX_STREAMS */
     int               retiring;      /* takes no more streams: closed when
@@ -348,7 +351,8 @@ void  wr_thread_wake(wr_thread_t *t);          /* its inbox has something */
 wr_appgen_t *wr_appgen_find(wr_router_t *r, uint32_t gen, const char *name, int create);
 void  wr_appgen_unref(wr_appgen_t *g);
 void  wr_appgen_add_worker(wr_appgen_t *g, int fd, pid_t pid, uint32_t id,
-                           uint32_t streams);
+                           uint32_t streams, uint32_t tunnels);
+int   wr_worker_queued(const wr_worker_t *w);   /* pipelined on it, waiting */
 void  wr_appgen_retire(wr_router_t *r, uint32_t gen);
 void  wr_appgen_sweep(wr_router_t *r);
 void  wr_appgen_load(wr_appgen_t *g, wr_appgen_load_t *out);

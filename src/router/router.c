@@ -229,7 +229,7 @@ static void take_worker(wr_router_t *r, wr_msg_t *m)
     free(name);
     if (g == NULL)
         return;
-    wr_appgen_add_worker(g, m->fd, w.pid, w.worker, w.streams);
+    wr_appgen_add_worker(g, m->fd, w.pid, w.worker, w.streams, w.tunnels);
     m->fd = -1;
 }
 

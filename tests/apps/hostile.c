@@ -221,7 +221,7 @@ static void serve(uint32_t s, const char *path)
     } else if (strcmp(path, "/otherstream") == 0) {
         ok(s + 1000, 0);
     } else if (strcmp(path, "/hello") == 0) {
-        wr_app_hello_t hello = { WR_APP_PROTO_VERSION, (uint32_t) getpid(), 1 };
+        wr_app_hello_t hello = { WR_APP_PROTO_VERSION, (uint32_t) getpid(), 1, 0 };
         send_msg(WR_APP_HELLO, 0, s, &hello, sizeof(hello));
     } else if (strcmp(path, "/flood") == 0) {
         flood(s);
@@ -272,7 +272,7 @@ static const char *field(unsigned char *p, size_t n, int ix, char *out, size_t c
 int main(void)
 {
     const char *fd = getenv("WARREN_CHANNEL_FD");
-    wr_app_hello_t hello = { WR_APP_PROTO_VERSION, (uint32_t) getpid(), 1 };
+    wr_app_hello_t hello = { WR_APP_PROTO_VERSION, (uint32_t) getpid(), 1, 0 };
     static unsigned char buf[BUF];
     char path[256];
 

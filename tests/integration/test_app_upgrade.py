@@ -197,7 +197,7 @@ import os, socket, struct
 REQ_HEAD, REQ_BODY, REQ_END, RESP_HEAD, ABORT = 2, 3, 4, 5, 8
 F_END = 1
 s = socket.socket(fileno=int(os.environ["WARREN_CHANNEL_FD"]))
-s.send(struct.pack("=HHII", 1, 0, 0, 12) + struct.pack("=III", 3, os.getpid(), 1))
+s.send(struct.pack("=HHII", 1, 0, 0, 16) + struct.pack("=IIII", 4, os.getpid(), 1, 0))
 while True:
     m = s.recv(1 << 17)
     if not m:

@@ -12,7 +12,10 @@ javac, a real warrend, and the hand-made RFC 6455 client of ws_helpers:
     one added by a ServletContextListener, an encoder and a decoder;
   - settings.http.websocket: a frame over max_frame_size closed with 1009,
     pings every keepalive_interval keeping a client past read_timeout;
-  - "threads": 1 still serves plain requests while WebSockets are open;
+  - "threads": 1 still serves plain requests while WebSockets are open,
+    and open WebSockets do not make a worker busy: /status counts it idle
+    until its thread serves, and a dynamic pool grows when the thread is
+    held, not for the tunnels (warren_init_tunnels);
   - a servlet's own HttpUpgradeHandler echoing raw bytes, and upgrade()
     refused on a plain request and once the response is committed;
   - a reconfiguration while a WebSocket is open: it goes on with the old
@@ -24,6 +27,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 import zlib
 
@@ -64,6 +68,26 @@ public class EventsServlet extends HttpServlet {
     protected void doGet(HttpServletRequest q, HttpServletResponse r) throws IOException {
         r.setContentType("text/plain;charset=UTF-8");
         r.getWriter().print("pid=" + ProcessHandle.current().pid() + "\n" + Events.all());
+    }
+}
+"""
+
+JAVA["Hold.java"] = r"""
+package t;
+import java.io.IOException;
+import java.nio.file.*;
+import javax.servlet.annotation.WebServlet;
+import javax.servlet.http.*;
+/* Keeps its serving thread until the file ?f= exists (at most a minute). */
+@WebServlet("/hold")
+public class Hold extends HttpServlet {
+    protected void doGet(HttpServletRequest q, HttpServletResponse r) throws IOException {
+        Path f = Paths.get(q.getParameter("f"));
+        for (int i = 0; i < 3000 && !Files.exists(f); i++) {
+            try { Thread.sleep(20); } catch (InterruptedException e) { break; }
+        }
+        r.setContentType("text/plain");
+        r.getWriter().print("held pid=" + ProcessHandle.current().pid());
     }
 }
 """
@@ -576,6 +600,86 @@ def test_one_thread_serves_while_websockets_are_open(rt_warren, webapp):
         for ws in socks:
             ws.close()
     assert wh.wait_for(lambda: events(port).count("close /echo 1006") == 3, 10.0), events(port)
+
+
+class Held:
+    """GET /hold in a thread of its own, until release()."""
+
+    def __init__(self, port):
+        self.dir = hh.make_root("warren-jws-hold-")
+        self.flag = os.path.join(self.dir, "go")
+        self.answer = None
+        self.t = threading.Thread(target=self._get, args=(port,))
+        self.t.start()
+
+    def _get(self, port):
+        with hh.Conn(port, timeout=60.0) as c:
+            self.answer = c.request("GET", "/hold?f=" + self.flag)
+
+    def release(self):
+        open(self.flag, "w").close()
+        self.t.join(60.0)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        assert self.answer is not None and self.answer.status == 200, self.answer
+        return self.answer.body.decode()
+
+
+def app_status(w):
+    return w.get("/status/applications/ws")[1]
+
+
+def test_a_websocket_leaves_its_worker_idle_for_status(rt_warren, webapp):
+    """The channel offers the serving thread apart from the room for
+    tunnels: an open WebSocket is an active request but its worker still
+    counts as idle; a request the thread serves makes it busy."""
+    port = start(rt_warren, webapp, threads=1)
+    ws = opened(port, "/echo")
+    held = None
+    try:
+        assert wh.wait_for(lambda: app_status(rt_warren)["requests"]["active"] == 1, 10.0), \
+            app_status(rt_warren)
+        assert app_status(rt_warren)["processes"]["idle"] == 1, app_status(rt_warren)
+        held = Held(port)
+        assert wh.wait_for(lambda: app_status(rt_warren)["requests"]["active"] == 2, 10.0), \
+            app_status(rt_warren)
+        assert app_status(rt_warren)["processes"]["idle"] == 0, app_status(rt_warren)
+        held.release()
+        held = None
+        assert wh.wait_for(lambda: app_status(rt_warren)["processes"]["idle"] == 1, 10.0), \
+            app_status(rt_warren)
+        ws.send(TEXT, "ab")
+        assert ws.recv() == (True, TEXT, b"ba")
+    finally:
+        if held is not None:
+            held.release()
+        ws.close()
+
+
+def test_a_busy_thread_beside_websockets_starts_another_worker(rt_warren, webapp):
+    """Dynamic processes scale by the requests a worker serves, not by its
+    tunnels: with the one thread held, the next request goes to a second
+    worker at once, while the first still holds its WebSocket."""
+    port = start(rt_warren, webapp, threads=1, pipeline=0,
+                 processes={"max": 2, "spare": 0, "idle_timeout": 60})
+    ws = opened(port, "/echo")
+    held = None
+    try:
+        first = pid_of(port)
+        held = Held(port)
+        assert wh.wait_for(lambda: app_status(rt_warren)["requests"]["active"] == 2, 10.0), \
+            app_status(rt_warren)
+        with hh.Conn(port, timeout=60.0) as c:
+            r = c.request("GET", "/events")
+        assert r.status == 200 and held.answer is None, (r, held.answer)
+        assert int(r.body.decode().splitlines()[0].split("=")[1]) != first
+        assert held.release() == "held pid=%d" % first
+        held = None
+        ws.send(TEXT, "ab")
+        assert ws.recv() == (True, TEXT, b"ba")
+    finally:
+        if held is not None:
+            held.release()
+        ws.close()
 
 
 def test_tunnels_are_capped_at_the_streams_the_threads_leave(rt_warren, webapp):

@@ -14,7 +14,7 @@ import struct
 import subprocess
 import time
 
-PROTO_VERSION = 3
+PROTO_VERSION = 4
 F_END, F_BODY, F_UPGRADE = 0x1, 0x2, 0x4   # proto.h flags (version 3)
 MAX_PAYLOAD = 64 * 1024
 MAX_STREAMS = 64           # WR_APP_MAX_STREAMS
@@ -223,12 +223,14 @@ class Worker:
             raise ProtocolError("worker exited before HELLO")
         mtype, stream, payload = msg
         assert (mtype, stream) == (HELLO, 0), msg
-        version, pid, streams = struct.unpack("=III", payload)
+        version, pid, streams, tunnels = struct.unpack("=IIII", payload)
         assert version == PROTO_VERSION
         assert pid == self.proc.pid
         assert 1 <= streams <= MAX_STREAMS
+        assert tunnels <= MAX_STREAMS - streams
         self.hello = (version, pid)
         self.streams = streams
+        self.tunnels = tunnels
 
     def expect_exit(self, timeout=WAIT_S):
         """The worker closes the channel without HELLO and exits."""

@@ -379,6 +379,41 @@ static void test_init_threads(void **state)
     assert_int_equal(m.n, sizeof(hello));
     memcpy(&hello, m.p, sizeof(hello));
     assert_int_equal(hello.streams, 4);
+    assert_int_equal(hello.tunnels, 0);
+    warren_done(ctx);
+    close(sv[0]);
+}
+
+/* warren_init_fd_tunnels: the HELLO offers the serving threads and, apart,
+ * the room for tunnels; together they fit the channel's streams, else
+ * EINVAL and the descriptor is closed. */
+static void test_init_tunnels(void **state)
+{
+    int sv[2];
+    warren_ctx_t *ctx;
+    msg_t m;
+    wr_app_hello_t hello;
+    static const unsigned bad[][2] = {
+        { 0, 4 }, { 1, WARREN_MAX_THREADS }, { WARREN_MAX_THREADS, 1 },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        assert_null(warren_init_fd_tunnels(sv[1], bad[i][0], bad[i][1]));
+        assert_int_equal(errno, EINVAL);
+        assert_int_equal(fcntl(sv[1], F_GETFD), -1);        /* closed */
+        close(sv[0]);
+    }
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    ctx = warren_init_fd_tunnels(sv[1], 1, WARREN_MAX_THREADS - 1);
+    assert_non_null(ctx);
+    rexpect(sv[0], &m, WR_APP_HELLO, 0);
+    assert_int_equal(m.n, sizeof(hello));
+    memcpy(&hello, m.p, sizeof(hello));
+    assert_int_equal(hello.version, WR_APP_PROTO_VERSION);
+    assert_int_equal(hello.streams, 1);
+    assert_int_equal(hello.tunnels, WARREN_MAX_THREADS - 1);
     warren_done(ctx);
     close(sv[0]);
 }
@@ -1384,6 +1419,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_env),
         cmocka_unit_test(test_init_threads),
+        cmocka_unit_test(test_init_tunnels),
         cmocka_unit_test(test_request_body),
         cmocka_unit_test(test_response_window),
         cmocka_unit_test(test_abort_mid_body),

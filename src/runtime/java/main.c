@@ -5,7 +5,7 @@
  * sources in src/runtime/java/warren/) and serves with "threads" threads,
  * each attached to the JVM; an upgraded request (WebSocket) goes on in a
  * Java thread of its own (warren/Tunnel.java), and a webapp that may
- * upgrade opens the channel with all its streams (wjv.h: WJV_STREAMS).
+ * upgrade opens the channel with room for tunnels (wjv.h: WJV_STREAMS).
  * There is no zygote (jvm.c says why): every worker starts its own JVM.
  * Only this program links libjvm.
  *
@@ -204,7 +204,7 @@ int main(void)
     wjv_options_t opt;
     wjv_jvm_t jvm;
     warren_ctx_t *ctx;
-    unsigned streams;
+    unsigned tunnels;
     int rc;
 
     wr_rt_log_init(WJV_PROGRAM, getenv(WARREN_ENV_APP_NAME));
@@ -213,14 +213,14 @@ int main(void)
     default_locale();
     if (wjv_jvm_start(&jvm, &opt) < 0)
         return WR_RT_EXIT_LANG;
-    streams = jvm.upgrades ? WJV_STREAMS : opt.threads;
-    ctx = streams > 1 ? warren_init_threads(streams) : warren_init();
+    tunnels = jvm.upgrades ? WJV_STREAMS - opt.threads : 0;
+    ctx = warren_init_tunnels(opt.threads, tunnels);
     if (ctx == NULL) {
         wjv_log("cannot reach the router: " WARREN_ENV_CHANNEL_FD ": %s", strerror(errno));
         wjv_jvm_stop(&jvm);
         return WR_RT_EXIT_NO_ROUTER;
     }
-    wjv_jvm_channel(&jvm, streams, opt.threads);
+    wjv_jvm_channel(&jvm, opt.threads + tunnels, opt.threads);
     rc = serve_threads(ctx, &jvm, &opt);
     wjv_jvm_drain(&jvm);
     warren_done(ctx);

@@ -21,12 +21,13 @@
 /*
  * An upgraded request (a WebSocket) leaves its serving thread for one of
  * its own and keeps its stream for its whole life. A webapp that may
- * upgrade (warren.Container.upgrades) asks the router for every stream
- * the channel has, so its "threads" serving threads still get requests
- * while tunnels are open; tunnels may take the streams the serving
- * threads do not need, and at least one. Any other webapp asks for its
- * "threads" only, as before, so the router's choice of workers and its
- * scaling see it as they always did.
+ * upgrade (warren.Container.upgrades) opens the channel with its "threads"
+ * and room for every tunnel the other streams allow (warren_init_tunnels),
+ * so its serving threads still get requests while tunnels are open, and
+ * the router counts the worker busy, or scales up, by its requests alone.
+ * With 64 threads a tunnel takes a serving thread's stream (at least one
+ * tunnel is always allowed). Any other webapp opens it with its "threads"
+ * alone.
  */
 #define WJV_STREAMS     WARREN_MAX_THREADS
 

@@ -33,7 +33,7 @@ public final class Container {
     }
 
     /* The webapp may upgrade requests (WebApp.upgrades): warren-java then
-     * opens the channel with all its streams, for tunnels. */
+     * opens the channel with room for tunnels beside its threads. */
     public static boolean upgrades() {
         return app.upgrades;
     }
