@@ -24,6 +24,7 @@ javac, a real warrend, and the hand-made RFC 6455 client of ws_helpers:
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -245,7 +246,8 @@ import javax.servlet.*;
 import javax.servlet.annotation.WebServlet;
 import javax.servlet.http.*;
 /* The Servlet upgrade API by hand: "Upgrade: echo" turns the request into
- * a line echo (RawEcho); /raw/plain and /raw/committed say what upgrade()
+ * a line echo (RawEcho), or at /raw/greet a greeting written from a
+ * WriteListener (Greet); /raw/plain and /raw/committed say what upgrade()
  * threw. */
 @WebServlet("/raw/*")
 public class Raw extends HttpServlet {
@@ -255,7 +257,10 @@ public class Raw extends HttpServlet {
             r.flushBuffer();
         }
         try {
-            q.upgrade(RawEcho.class);
+            if ("/greet".equals(q.getPathInfo()))
+                q.upgrade(Greet.class);
+            else
+                q.upgrade(RawEcho.class);
         } catch (ServletException | IllegalStateException e) {
             r.getWriter().print(e.getClass().getSimpleName());
             return;
@@ -298,6 +303,28 @@ public class Raw extends HttpServlet {
             }
         }
         public void destroy() { Events.add("raw destroyed"); }
+    }
+
+    /* Set in init, the WriteListener is called once init returned: it
+     * writes, then ends the tunnel. */
+    public static class Greet implements HttpUpgradeHandler {
+        public void init(WebConnection wc) {
+            try {
+                ServletOutputStream out = wc.getOutputStream();
+                out.setWriteListener(new WriteListener() {
+                    public void onWritePossible() throws IOException {
+                        Events.add("greet ready=" + out.isReady());
+                        out.write("greetings\n".getBytes(StandardCharsets.UTF_8));
+                        try { wc.close(); } catch (Exception x) { throw new IOException(x); }
+                    }
+                    public void onError(Throwable t) { Events.add("greet error"); }
+                });
+                Events.add("greet init");
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        public void destroy() { Events.add("greet destroyed"); }
     }
 }
 """
@@ -368,8 +395,7 @@ def opened(port, path):
 
 def test_echo_text_binary_fragments_ping_and_close(rt_warren, webapp):
     port = start(rt_warren, webapp)
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "\u65e5\u672c \U0001f389")               # 4-byte UTF-8 too
         assert ws.recv() == (True, TEXT, "\U0001f389 \u672c\u65e5".encode())
         parts = [os.urandom(30000) for _ in range(3)]           # one message, three frames
@@ -379,33 +405,25 @@ def test_echo_text_binary_fragments_ping_and_close(rt_warren, webapp):
         assert ws.recv_message() == (BINARY, b"".join(parts))
         reversing_echo(ws, reply_reason=b"done")     # as every runtime's echo
         assert ws.c.closed()
-    finally:
-        ws.close()
     saw(port, "open /echo")
     saw(port, "close /echo 1000")
 
 
 def test_server_closes_with_a_code_and_reason(rt_warren, webapp):
     port = start(rt_warren, webapp)
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "close-me")
         assert ws.close_code() == (4001, b"bye now")
         ws.send(CLOSE, struct.pack("!H", 4001))
         assert ws.c.closed()
-    finally:
-        ws.close()
     saw(port, "close /echo 4001")
 
 
 def test_an_exception_is_on_error_then_1011(rt_warren, webapp):
     port = start(rt_warren, webapp)
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "throw")
         assert ws.close_code()[0] == 1011
-    finally:
-        ws.close()
     saw(port, "error /echo java.lang.IllegalStateException: boom on purpose")
     saw(port, "close /echo 1011")
 
@@ -420,12 +438,9 @@ def test_client_vanishing_is_a_1006_and_the_worker_serves_on(rt_warren, webapp):
         ws.c.s.shutdown(socket.SHUT_RDWR)
         ws.close()
     saw(port, "close /echo 1006")
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "again")
         assert ws.recv() == (True, TEXT, b"niaga")
-    finally:
-        ws.close()
 
 
 def test_path_parameters_programmatic_endpoints_and_codecs(rt_warren, webapp):
@@ -435,18 +450,12 @@ def test_path_parameters_programmatic_endpoints_and_codecs(rt_warren, webapp):
             ("/shout", "hey", "config HEY"),                    # ServerApplicationConfig
             ("/listener", "yo", "listener YO"),                 # ServerContainer.addEndpoint
             ("/point", "3, -4", "(-4, 3)")]:                    # decoder and encoder
-        ws = opened(port, path)
-        try:
+        with opened(port, path) as ws:
             ws.send(TEXT, send)
             assert ws.recv() == (True, TEXT, want.encode()), path
-        finally:
-            ws.close()
     # No endpoint there: the request is an ordinary one.
-    r = WS(port, "/nowhere")
-    try:
+    with WS(port, "/nowhere") as r:
         assert r.r.status == 404
-    finally:
-        r.close()
 
 
 @pytest.mark.parametrize("headers,status", [
@@ -455,13 +464,10 @@ def test_path_parameters_programmatic_endpoints_and_codecs(rt_warren, webapp):
 ])
 def test_bad_handshakes_are_http_answers(rt_warren, webapp, headers, status):
     port = start(rt_warren, webapp)
-    ws = WS(port, "/echo", headers=headers)
-    try:
+    with WS(port, "/echo", headers=headers) as ws:
         assert ws.r.status == status, (ws.r, ws.r.body)
         if status == 426:
             assert ws.r.header("Sec-WebSocket-Version") == "13"
-    finally:
-        ws.close()
     assert "open /echo" not in events(port)
 
 
@@ -469,21 +475,17 @@ def test_whole_messages_are_bounded_by_tomcats_buffers(rt_warren, webapp):
     """An endpoint without maxMessageSize takes messages of Tomcat's 8 KiB
     buffer; a longer one closes with 1009 (max_frame_size is 1 MiB)."""
     port = start(rt_warren, webapp)
-    ws = opened(port, "/rooms/r/u")
-    try:
+    with opened(port, "/rooms/r/u") as ws:
         ws.send(TEXT, "a" * 8000)
         assert ws.recv() == (True, TEXT, b"r/u: " + b"a" * 8000)
         ws.send(TEXT, "a" * 9000)
         assert ws.close_code()[0] == 1009
-    finally:
-        ws.close()
 
 
 def test_permessage_deflate(rt_warren, webapp):
     """Tomcat offers permessage-deflate: compressed frames (RSV1) both ways."""
     port = start(rt_warren, webapp)
-    ws = WS(port, "/echo", headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
-    try:
+    with WS(port, "/echo", headers={"Sec-WebSocket-Extensions": "permessage-deflate"}) as ws:
         assert ws.r.status == 101, ws.r
         assert "permessage-deflate" in ws.r.header("Sec-WebSocket-Extensions")
         text = "squeeze me " * 50
@@ -498,22 +500,17 @@ def test_permessage_deflate(rt_warren, webapp):
             n = struct.unpack("!H", ws._take(2))[0]
         out = zlib.decompressobj(wbits=-15).decompress(ws._take(n) + b"\x00\x00\xff\xff")
         assert out == text[::-1].encode()
-    finally:
-        ws.close()
 
 
 # ------------------------------------------------------------ settings.http.websocket
 
 def test_a_frame_over_max_frame_size_is_refused(rt_warren, webapp):
     port = start(rt_warren, webapp, settings={"http": {"websocket": {"max_frame_size": 1000}}})
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "a" * 1000)
         assert ws.recv() == (True, TEXT, b"a" * 1000)
         ws.send(TEXT, "a" * 1001)
         assert ws.close_code()[0] == 1009
-    finally:
-        ws.close()
     saw(port, "close /echo 1009")
 
 
@@ -523,16 +520,13 @@ def test_a_client_that_does_not_read_holds_the_sender_back(rt_warren, webapp):
     of it arrives in order once the client reads."""
     port = start(rt_warren, webapp)
     n = 400
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "flood %d" % n)
         time.sleep(2.0)                         # time enough to send it all, unheld
         assert "flood sent %d" % n not in events(port)
         for i in range(n):
             fin, op, payload = ws.recv()
             assert (fin, op, len(payload), payload[0]) == (True, BINARY, 1 << 16, i & 0xff), i
-    finally:
-        ws.close()
     saw(port, "flood sent %d" % n)
 
 
@@ -554,34 +548,25 @@ def test_broken_frames_close_with_their_code(rt_warren, webapp):
     for frame, code in BROKEN_FRAMES:
         line = "close /echo %d" % code
         before = events(port).count(line)
-        ws = opened(port, "/echo")
-        try:
+        with opened(port, "/echo") as ws:
             ws.send(**frame)
             assert ws.close_code()[0] == code, frame
             assert wh.wait_for(ws.c.closed, 5.0), frame
-        finally:
-            ws.close()
         assert wh.wait_for(lambda: events(port).count(line) == before + 1, 10.0), \
             (frame, events(port))
-        ws = opened(port, "/echo")              # the worker goes on
-        try:
+        with opened(port, "/echo") as ws:       # the worker goes on
             ws.send(TEXT, "ok")
             assert ws.recv() == (True, TEXT, b"ko")
-        finally:
-            ws.close()
 
 
 def test_keepalive_pings_keep_a_client_past_read_timeout(rt_warren, webapp):
     port = start(rt_warren, webapp, settings={"http": {"websocket": {
         "read_timeout": 2, "keepalive_interval": 1}}})
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         pings = answer_pings(ws, 4.5)           # past read_timeout twice
         assert pings >= 3, pings
         ws.send(TEXT, "alive")
         assert recv_past_pings(ws)[1:] == (TEXT, b"evila")
-    finally:
-        ws.close()
 
 
 # ------------------------------------------------------------ threads and streams
@@ -686,8 +671,7 @@ def test_tunnels_are_capped_at_the_streams_the_threads_leave(rt_warren, webapp):
     """63 serving threads leave one of the channel's 64 streams to a
     tunnel: a second WebSocket is refused (503), the worker serves on."""
     port = start(rt_warren, webapp, threads=63)
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         second = WS(port, "/echo")
         try:
             assert second.r.status == 503, (second.r, second.r.body)
@@ -695,8 +679,6 @@ def test_tunnels_are_capped_at_the_streams_the_threads_leave(rt_warren, webapp):
             second.close()
         ws.send(TEXT, "ok")
         assert ws.recv() == (True, TEXT, b"ko")
-    finally:
-        ws.close()
     saw(port, "close /echo 1006")
     third = opened(port, "/echo")      # its place is free again
     third.close()
@@ -726,6 +708,61 @@ def test_servlet_upgrade_handler_echoes_raw_bytes(rt_warren, webapp):
         assert c.buf == b"bye\n"
     saw(port, "raw destroyed")
     assert "raw init" in events(port)
+
+
+def test_a_write_listener_is_called_once_init_returned(rt_warren, webapp):
+    port = start(rt_warren, webapp, threads=1)
+    with hh.Conn(port, timeout=10.0) as c:
+        c.send(hh.build("GET", "/raw/greet", {"Connection": "Upgrade", "Upgrade": "echo"}))
+        assert c.read_response(head_only=True).status == 101
+        while c._fill():
+            pass
+        assert c.buf == b"greetings\n"
+    saw(port, "greet destroyed")
+    seen = events(port)
+    assert seen.index("greet init") < seen.index("greet ready=true") < seen.index("greet destroyed")
+
+
+def test_a_router_restart_ends_open_websockets_and_their_worker(rt_warren, webapp):
+    """The router killed with WebSockets open: their clients' connections go
+    with it, the worker's channel ends, its tunnels are let go (the
+    endpoints hear 1006) and the worker exits; the new router's workers
+    take new WebSockets."""
+    port = start(rt_warren, webapp, threads=2)
+    socks = [opened(port, "/echo") for _ in range(2)]
+    pid = pid_of(port)
+    router = rt_warren.pid("router")
+    try:
+        os.kill(router, signal.SIGKILL)
+        assert rt_warren.wait_new("router", router, 5.0)
+        for ws in socks:
+            assert ws.c.s.recv(1) == b""
+    finally:
+        for ws in socks:
+            ws.close()
+    assert wh.wait_for(lambda: not wh.proc_alive(pid), 15.0), rt_warren.children()
+    assert rt_warren.log_has("event: close /echo 1006")
+    ws = wh.wait_for(lambda: accepted(port, "/echo"), 30.0)
+    assert ws, "no WebSocket accepted after the router's restart"
+    try:
+        ws.send(TEXT, "ab")
+        assert ws.recv() == (True, TEXT, b"ba")
+    finally:
+        ws.close()
+    assert pid_of(port) != pid
+    rt_warren.baseline("router")
+
+
+def accepted(port, path):
+    """A WebSocket on path, or None if it was not accepted (yet)."""
+    try:
+        ws = WS(port, path)
+    except (OSError, AssertionError):
+        return None
+    if ws.r.status == 101:
+        return ws
+    ws.close()
+    return None
 
 
 def raw_echo(port):
@@ -764,8 +801,7 @@ def test_upgrade_refused_on_a_plain_request_and_once_committed(rt_warren, webapp
 def test_open_websocket_outlives_a_reconfiguration(rt_warren, webapp):
     port = start(rt_warren, webapp)
     old = pid_of(port)
-    ws = opened(port, "/echo")
-    try:
+    with opened(port, "/echo") as ws:
         ws.send(TEXT, "before")
         assert ws.recv() == (True, TEXT, b"erofeb")
         s, j = rt_warren.put("/config/applications/ws/environment", {"GEN": "2"})
@@ -776,8 +812,6 @@ def test_open_websocket_outlives_a_reconfiguration(rt_warren, webapp):
         assert os.path.exists("/proc/%d" % old)
         ws.send(CLOSE, struct.pack("!H", 1000))
         assert ws.close_code()[0] == 1000
-    finally:
-        ws.close()
     # The old generation's worker leaves once its last socket closed.
     assert wh.wait_for(lambda: not os.path.exists("/proc/%d" % old)
                        or open("/proc/%d/stat" % old).read().split()[2] in "ZX", 15.0)
@@ -794,12 +828,9 @@ def test_websocket_in_an_empty_rootfs(warren_factory, webapp):
                 files[os.path.join("srv/ws", os.path.relpath(p, webapp))] = f.read()
     with ih.app_in_rootfs(warren_factory, files, "ws",
                           {"type": "java", "webapp": "/srv/ws"}) as (w, port):
-        ws = opened(port, "/echo")
-        try:
+        with opened(port, "/echo") as ws:
             ws.send(TEXT, "rootfs")
             assert ws.recv() == (True, TEXT, b"sftoor")
             ws.send(CLOSE, struct.pack("!H", 1000))
             assert ws.close_code()[0] == 1000
-        finally:
-            ws.close()
         saw(port, "close /echo 1000")

@@ -133,59 +133,44 @@ def nws(warren_factory):
 
 def test_handshake_echo_fragments_and_close(nws):
     w, port, ev = nws
-    ws = WS(port, "/chat?room=1", protocols=["v1.chat", "v2.chat"])
-    try:
+    with WS(port, "/chat?room=1", protocols=["v1.chat", "v2.chat"]) as ws:
         ws.check_accepted("v2.chat")
         assert ws.recv() == (True, TEXT, b"hi /chat?room=1 v2.chat 127.0.0.1 v13")
         reversing_echo(ws)
         assert wh.wait_for(ws.c.closed, 5.0)
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "/chat close 1000 done" in events(ev), 5.0), events(ev)
 
 
 def test_no_protocol_chosen(nws):
     w, port, ev = nws
-    ws = WS(port, "/plain")
-    try:
+    with WS(port, "/plain") as ws:
         ws.check_accepted()
         assert ws.recv() == (True, TEXT, b"hi /plain null 127.0.0.1 v13")
-    finally:
-        ws.close()
 
 
 def test_server_closes(nws):
     w, port, ev = nws
-    ws = WS(port, "/bye")
-    try:
+    with WS(port, "/bye") as ws:
         assert ws.recv() == (True, TEXT, b"hello")
         assert ws.close_code() == (4001, b"bye now")
         ws.send(CLOSE, struct.pack("!H", 4001))
         assert wh.wait_for(ws.c.closed, 5.0)
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "/bye close 4001 bye now" in events(ev), 5.0), events(ev)
 
 
 def test_reject_is_an_http_answer(nws):
     w, port, ev = nws
-    ws = WS(port, "/deny")
-    try:
+    with WS(port, "/deny") as ws:
         assert ws.r.status == 403
         assert ws.r.header("X-WebSocket-Reject-Reason") == "not you"
         assert ws.r.body == b"not you\n"
-    finally:
-        ws.close()
 
 
 def test_bad_handshake_is_400(nws):
     w, port, ev = nws
-    ws = WS(port, "/chat", headers={"Sec-WebSocket-Key": "short"})
-    try:
+    with WS(port, "/chat", headers={"Sec-WebSocket-Key": "short"}) as ws:
         assert ws.r.status == 400
         assert b"Sec-WebSocket-Key" in ws.r.body
-    finally:
-        ws.close()
 
 
 @pytest.mark.parametrize("frame,code", [
@@ -198,15 +183,12 @@ def test_bad_handshake_is_400(nws):
 ])
 def test_broken_frames_close_with_their_code(nws, frame, code):
     w, port, ev = nws
-    ws = WS(port, "/broken")
-    try:
+    with WS(port, "/broken") as ws:
         assert ws.recv()[1] == TEXT            # the greeting
         ws.send(**frame)
         got, _ = ws.close_code()
         assert got == code
         assert wh.wait_for(ws.c.closed, 5.0)
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: any(line.startswith("/broken close %d" % code)
                                    for line in events(ev)), 5.0), events(ev)
 
@@ -218,23 +200,17 @@ def test_client_vanishes(nws):
     ws.close()
     assert wh.wait_for(lambda: "/gone close 1006 " in events(ev), 5.0), events(ev)
     # The worker goes on.
-    ws = WS(port, "/after")
-    try:
+    with WS(port, "/after") as ws:
         assert ws.recv()[1] == TEXT
-    finally:
-        ws.close()
 
 
 def test_upgrade_without_listener_is_a_request(nws):
     """Node gives an upgrade request to 'request' listeners when the
     server has no 'upgrade' listener: an ordinary answer, no tunnel."""
     w, port, ev = nws
-    ws = WS(port, "/plain/x")
-    try:
+    with WS(port, "/plain/x") as ws:
         assert ws.r.status == 200
         assert ws.r.body == b"request /plain/x upgrade=websocket\n"
-    finally:
-        ws.close()
     r = hh.get(port, "/plain-get")
     assert r.status == 200 and r.body == b"plain /plain-get upgrade=-\n"
 
@@ -245,15 +221,12 @@ def test_frame_size_follows_settings(warren_factory):
     w, port, ev, appdir = start(warren_factory,
                                 settings={"http": {"websocket": {"max_frame_size": 1000}}})
     try:
-        ws = WS(port, "/small")
-        try:
+        with WS(port, "/small") as ws:
             assert ws.recv()[1] == TEXT
             ws.send(TEXT, "a" * 1000)
             assert ws.recv() == (True, TEXT, b"a" * 1000)
             ws.send(TEXT, "a" * 1001)
             assert ws.close_code()[0] == 1009
-        finally:
-            ws.close()
     finally:
         shutil.rmtree(appdir, ignore_errors=True)
 
@@ -262,21 +235,17 @@ def test_keepalive_pings_follow_settings(warren_factory):
     w, port, ev, appdir = start(warren_factory,
                                 settings={"http": {"websocket": {"keepalive_interval": 1}}})
     try:
-        ws = WS(port, "/quiet")
-        try:
+        with WS(port, "/quiet") as ws:
             assert ws.recv()[1] == TEXT
             ws.c.s.settimeout(10.0)
             assert ws.recv()[1] == PING         # unprompted, from the app
-        finally:
-            ws.close()
     finally:
         shutil.rmtree(appdir, ignore_errors=True)
 
 
 def test_ws_library_through_the_loader(nws):
     w, port, ev = nws
-    ws = WS(port, "/ws/room")
-    try:
+    with WS(port, "/ws/room") as ws:
         ws.check_accepted()
         assert ws.recv() == (True, TEXT, b"ws /ws/room 127.0.0.1")
         ws.send(TEXT, "abc")
@@ -287,8 +256,6 @@ def test_ws_library_through_the_loader(nws):
         ws.send(CLOSE, struct.pack("!H", 1000))
         assert ws.close_code()[0] == 1000
         assert wh.wait_for(ws.c.closed, 5.0)
-    finally:
-        ws.close()
     # The same app's plain requests are requests.
     r = hh.get(port, "/ws/plain")
     assert r.status == 200 and r.body == b"plain\n"
@@ -298,18 +265,12 @@ def test_ws_library_refusal(nws):
     """ws answers a handshake it refuses with a raw 400 on the socket:
     it reaches the client as an HTTP answer."""
     w, port, ev = nws
-    ws = WS(port, "/ws/x", headers={"Sec-WebSocket-Version": "7"})
-    try:
+    with WS(port, "/ws/x", headers={"Sec-WebSocket-Version": "7"}) as ws:
         assert ws.r.status in (400, 426), ws.r.status
-    finally:
-        ws.close()
 
 
 def test_loader_maps_websocket_package(nws):
     w, port, ev = nws
-    ws = WS(port, "/loaded/x")
-    try:
+    with WS(port, "/loaded/x") as ws:
         assert ws.r.status == 101
         assert ws.recv() == (True, TEXT, b"auto WebSocketServer")
-    finally:
-        ws.close()

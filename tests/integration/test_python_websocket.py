@@ -138,21 +138,17 @@ def wsa(warren_factory):
 
 def test_handshake_scope_and_echo(wsa):
     w, port, ev = wsa
-    ws = WS(port, "/chat?room=1", protocols=["v1.chat", "v2.chat"])
-    try:
+    with WS(port, "/chat?room=1", protocols=["v1.chat", "v2.chat"]) as ws:
         ws.check_accepted("v2.chat")
         assert ws.r.header("X-Scope") == "ws /chat room=1 v1.chat,v2.chat False"
         reversing_echo(ws)
         assert ws.c.closed()
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "/chat disconnect 1000" in events(ev), 5.0), events(ev)
 
 
 def test_message_size_limit(wsa):
     w, port, ev = wsa
-    ws = WS(port, "/big")
-    try:
+    with WS(port, "/big") as ws:
         data = os.urandom(MAX_MESSAGE)
         ws.send(BINARY, data)
         assert ws.recv() == (True, BINARY, data)
@@ -160,8 +156,6 @@ def test_message_size_limit(wsa):
         ws.send(CONT, b"y" * 11)
         assert ws.close_code()[0] == 1009
         assert ws.c.closed()
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "/big disconnect 1009" in events(ev), 5.0), events(ev)
 
 
@@ -178,26 +172,20 @@ def test_message_size_limit(wsa):
 def test_broken_frames_close_with_their_code(wsa, frame, code):
     w, port, ev = wsa
     path = "/broken%d" % code
-    ws = WS(port, path)
-    try:
+    with WS(port, path) as ws:
         assert ws.r.status == 101
         ws.send(**frame)
         assert ws.close_code()[0] == code
         assert ws.c.closed()
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "%s disconnect %d" % (path, code) in events(ev), 5.0), events(ev)
 
 
 def test_close_without_code(wsa):
     w, port, ev = wsa
-    ws = WS(port, "/nocode")
-    try:
+    with WS(port, "/nocode") as ws:
         ws.send(CLOSE)
         assert ws.close_code() == (None, b"")
         assert ws.c.closed()
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "/nocode disconnect 1005" in events(ev), 5.0), events(ev)
 
 
@@ -205,11 +193,8 @@ def test_close_without_code(wsa):
                                          ("/boom-before", 500)])
 def test_refusals_are_http_answers(wsa, path, status):
     w, port, ev = wsa
-    ws = WS(port, path)
-    try:
+    with WS(port, path) as ws:
         assert ws.r.status == status, (ws.r, ws.r.body)
-    finally:
-        ws.close()
 
 
 def test_denial_response_extension(wsa):
@@ -217,14 +202,11 @@ def test_denial_response_extension(wsa):
     its own status, fields and streamed body; receive() then says
     disconnect and an accept is refused; the worker serves on."""
     w, port, ev = wsa
-    ws = WS(port, "/deny")
-    try:
+    with WS(port, "/deny") as ws:
         assert ws.r.status == 401, (ws.r, ws.r.body)
         assert ws.r.header("WWW-Authenticate") == "Bearer"
         assert ws.r.header("Upgrade") is None
         assert ws.r.body == b"log in first\n"
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: events(ev)[-2:] == [
         "/deny after denial websocket.disconnect", "/deny accept refused"], 5.0), events(ev)
     # Returning in the middle of the body cuts the (chunked) answer: the
@@ -244,40 +226,28 @@ def test_denial_response_extension(wsa):
 ])
 def test_bad_handshakes(wsa, headers, status):
     w, port, ev = wsa
-    ws = WS(port, "/chat", headers=headers)
-    try:
+    with WS(port, "/chat", headers=headers) as ws:
         assert ws.r.status == status, (ws.r, ws.r.body)
         if status == 426:
             assert ws.r.header("Sec-WebSocket-Version") == "13"
-    finally:
-        ws.close()
     assert hh.get(port, "/").body == b"plain http\n"
 
 
 def test_server_side_close_and_endings(wsa):
     w, port, ev = wsa
-    ws = WS(port, "/hello-close")
-    try:
+    with WS(port, "/hello-close") as ws:
         assert ws.recv() == (True, TEXT, b"hello")
         assert ws.close_code() == (4001, b"bye now")
         assert ws.c.closed()
-    finally:
-        ws.close()
     for path, code in (("/return", 1000), ("/boom", 1011)):
-        ws = WS(port, path)
-        try:
+        with WS(port, path) as ws:
             assert ws.r.status == 101
             assert ws.close_code()[0] == code
             assert ws.c.closed()
-        finally:
-            ws.close()
     assert w.log_has("closed with 1011"), w.log()[-3000:]
-    ws = WS(port, "/close-then-boom")
-    try:
+    with WS(port, "/close-then-boom") as ws:
         assert ws.close_code()[0] == 4002
         assert ws.c.closed()
-    finally:
-        ws.close()
     assert wh.wait_for(lambda: "exception in the application after its WebSocket "
                        "closed (WebSocket GET /close-then-boom)" in w.log(), 5.0), w.log()[-2000:]
 
@@ -394,8 +364,7 @@ def test_open_websocket_outlives_a_reconfiguration(warren_factory):
     new generation; the old worker leaves once the socket closes."""
     w, port, ev, dirs = start(warren_factory)
     try:
-        ws = WS(port, "/kept")
-        try:
+        with WS(port, "/kept") as ws:
             ws.send(TEXT, "before")
             assert ws.recv() == (True, TEXT, b"erofeb")
             old = [p for p, t in w.children().items() if t == "warren: ws prototype"]
@@ -408,8 +377,6 @@ def test_open_websocket_outlives_a_reconfiguration(warren_factory):
             assert ws.recv() == (True, TEXT, b"retfa")
             ws.send(CLOSE, struct.pack("!H", 1000))
             assert ws.close_code()[0] == 1000
-        finally:
-            ws.close()
         assert wh.wait_for(lambda: "/kept disconnect 1000" in events(ev), 5.0), events(ev)
         # The old generation's prototype goes once its last socket closed.
         assert wh.wait_for(lambda: not set(old) & set(

@@ -99,6 +99,12 @@ class WS:
     def close(self):
         self.c.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def answer_pings(ws, seconds):
     """Answers the pings that come for `seconds` (nothing else may come);
