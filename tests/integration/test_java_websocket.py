@@ -38,7 +38,7 @@ import http_helpers as hh
 import iso_helpers as ih
 import java_helpers as jh
 import warren_helpers as wh
-from ws_helpers import (BINARY, CLOSE, CONT, PING, TEXT, WS, answer_pings, recv_past_pings,
+from ws_helpers import (BROKEN_FRAMES, BINARY, CLOSE, CONT, TEXT, WS, answer_pings, recv_past_pings,
                         reversing_echo)
 
 pytestmark = [jh.needs_java, pytest.mark.skipif(
@@ -528,17 +528,6 @@ def test_a_client_that_does_not_read_holds_the_sender_back(rt_warren, webapp):
             fin, op, payload = ws.recv()
             assert (fin, op, len(payload), payload[0]) == (True, BINARY, 1 << 16, i & 0xff), i
     saw(port, "flood sent %d" % n)
-
-
-BROKEN_FRAMES = [
-    (dict(op=TEXT, payload=b"\xff\xfe"), 1007),                  # not UTF-8
-    (dict(op=TEXT, payload=b"x", mask=False), 1002),            # unmasked
-    (dict(op=CONT, payload=b"x"), 1002),                        # nothing to continue
-    (dict(op=TEXT, payload=b"x", rsv=0x40), 1002),              # no extension
-    (dict(op=PING, payload=b"p", fin=False), 1002),             # fragmented control
-    (dict(op=PING, payload=b"p" * 126), 1002),                  # control over 125 bytes
-    (dict(op=3, payload=b"x"), 1002),                           # reserved opcode
-]
 
 
 def test_broken_frames_close_with_their_code(rt_warren, webapp):

@@ -12,7 +12,8 @@ import pytest
 
 import http_helpers as hh
 import warren_helpers as wh
-from ws_helpers import BINARY, CLOSE, CONT, PING, TEXT, WS, lines as events, reversing_echo
+from ws_helpers import (BROKEN_FRAMES, BINARY, CLOSE, PING, TEXT, WS, lines as events,
+                        reversing_echo)
 
 NODE = "/usr/bin/node"
 PKG = wh.NODE_PKG
@@ -173,12 +174,7 @@ def test_bad_handshake_is_400(nws):
         assert b"Sec-WebSocket-Key" in ws.r.body
 
 
-@pytest.mark.parametrize("frame,code", [
-    (dict(op=TEXT, payload=b"\xff\xfe"), 1007),                  # not UTF-8
-    (dict(op=TEXT, payload=b"x", mask=False), 1002),            # unmasked
-    (dict(op=CONT, payload=b"x"), 1002),                        # nothing to continue
-    (dict(op=TEXT, payload=b"x", rsv=0x40), 1002),              # no extension
-    (dict(op=PING, payload=b"p", fin=False), 1002),             # fragmented control
+@pytest.mark.parametrize("frame,code", BROKEN_FRAMES + [
     (dict(op=BINARY, payload=b"y" * 200001), 1009),             # over maxReceivedMessageSize
 ])
 def test_broken_frames_close_with_their_code(nws, frame, code):

@@ -14,7 +14,7 @@ import pytest
 
 import http_helpers as hh
 import warren_helpers as wh
-from ws_helpers import (BINARY, CLOSE, CONT, PING, TEXT, WS, answer_pings, lines as events,
+from ws_helpers import (BROKEN_FRAMES, BINARY, CLOSE, CONT, PING, TEXT, WS, answer_pings, lines as events,
                         recv_past_pings, reversing_echo)
 
 MAX_MESSAGE = 1 << 20
@@ -159,13 +159,7 @@ def test_message_size_limit(wsa):
     assert wh.wait_for(lambda: "/big disconnect 1009" in events(ev), 5.0), events(ev)
 
 
-@pytest.mark.parametrize("frame,code", [
-    (dict(op=TEXT, payload="x", mask=False), 1002),        # clients must mask
-    (dict(op=TEXT, payload="x", rsv=0x40), 1002),          # no extension agreed
-    (dict(op=CONT, payload="x"), 1002),                    # nothing to continue
-    (dict(op=3, payload="x"), 1002),                       # reserved opcode
-    (dict(op=PING, payload="x", fin=False), 1002),         # fragmented control
-    (dict(op=TEXT, payload=b"\xff\xfe"), 1007),            # not UTF-8
+@pytest.mark.parametrize("frame,code", BROKEN_FRAMES + [
     (dict(op=CLOSE, payload=b"\x03"), 1002),               # one-byte close
     (dict(op=CLOSE, payload=struct.pack("!H", 1005)), 1002),  # code not for the wire
 ])

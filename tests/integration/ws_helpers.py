@@ -106,6 +106,19 @@ class WS:
         self.close()
 
 
+# Frames RFC 6455 forbids, with the close code each must get (5.1-5.5,
+# 8.1); every runtime's WebSocket closes on each, then serves on.
+BROKEN_FRAMES = [
+    (dict(op=TEXT, payload=b"\xff\xfe"), 1007),                  # not UTF-8
+    (dict(op=TEXT, payload=b"x", mask=False), 1002),            # clients must mask
+    (dict(op=CONT, payload=b"x"), 1002),                        # nothing to continue
+    (dict(op=TEXT, payload=b"x", rsv=0x40), 1002),              # no extension agreed
+    (dict(op=PING, payload=b"p", fin=False), 1002),             # fragmented control
+    (dict(op=PING, payload=b"p" * 126), 1002),                  # control over 125 bytes
+    (dict(op=3, payload=b"x"), 1002),                           # reserved opcode
+]
+
+
 def answer_pings(ws, seconds):
     """Answers the pings that come for `seconds` (nothing else may come);
     how many came."""

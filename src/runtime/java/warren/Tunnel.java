@@ -51,6 +51,11 @@ final class Tunnel implements WebConnection, Runnable {
     private static boolean shared;
     private static final Set<Tunnel> open = ConcurrentHashMap.newKeySet();
     private static final byte[] NOTHING = new byte[0];
+    /* How long the channel's end waits for the tunnels' threads, so their
+     * handlers close (a WebSocket endpoint hears 1006) and are destroyed
+     * before the webapp is; one that takes longer is left behind. */
+    private static final long DRAIN_WAIT_MS = 5000;
+    private static final long DRAIN_POLL_MS = 10;
 
     final long handle;
     final WebApp app;
@@ -250,13 +255,23 @@ final class Tunnel implements WebConnection, Runnable {
 
     /* The channel ended (the worker stops): no tunnel may touch the
      * context again, which is freed next. Calls under way return, as the
-     * channel is gone. */
+     * channel is gone; then each tunnel's thread sees its client gone and
+     * ends, which this waits for (a while). */
     static void drain() {
         for (Tunnel t : open) {
             t.calls.writeLock().lock();
             t.gone = true;
             t.calls.writeLock().unlock();
             t.clientGone();
+        }
+        long end = System.nanoTime() + DRAIN_WAIT_MS * 1_000_000L;
+        while (!open.isEmpty() && System.nanoTime() < end) {
+            try {
+                Thread.sleep(DRAIN_POLL_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 
