@@ -577,7 +577,8 @@ def test_one_thread_serves_while_websockets_are_open(rt_warren, webapp):
 
 
 class Held:
-    """GET /hold in a thread of its own, until release()."""
+    """GET /hold in a thread of its own, until release() (or the with
+    block's end)."""
 
     def __init__(self, port):
         self.dir = hh.make_root("warren-jws-hold-")
@@ -590,16 +591,33 @@ class Held:
         with hh.Conn(port, timeout=60.0) as c:
             self.answer = c.request("GET", "/hold?f=" + self.flag)
 
+    def _free(self):
+        if os.path.isdir(self.dir):
+            open(self.flag, "w").close()
+            self.t.join(60.0)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
     def release(self):
-        open(self.flag, "w").close()
-        self.t.join(60.0)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """The held request's answer, once it is let go."""
+        self._free()
         assert self.answer is not None and self.answer.status == 200, self.answer
         return self.answer.body.decode()
 
+    def __enter__(self):
+        return self
 
-def app_status(w):
-    return w.get("/status/applications/ws")[1]
+    def __exit__(self, *exc):
+        self._free()
+
+
+def wait_status(w, active=None, idle=None):
+    """Waits until /status/applications/ws counts that many active requests
+    and idle processes (None: any)."""
+    def now():
+        st = w.get("/status/applications/ws")[1]
+        return st, ((active is None or st["requests"]["active"] == active)
+                    and (idle is None or st["processes"]["idle"] == idle))
+    assert wh.wait_for(lambda: now()[1], 10.0), now()[0]
 
 
 def test_a_websocket_leaves_its_worker_idle_for_status(rt_warren, webapp):
@@ -607,26 +625,14 @@ def test_a_websocket_leaves_its_worker_idle_for_status(rt_warren, webapp):
     tunnels: an open WebSocket is an active request but its worker still
     counts as idle; a request the thread serves makes it busy."""
     port = start(rt_warren, webapp, threads=1)
-    ws = opened(port, "/echo")
-    held = None
-    try:
-        assert wh.wait_for(lambda: app_status(rt_warren)["requests"]["active"] == 1, 10.0), \
-            app_status(rt_warren)
-        assert app_status(rt_warren)["processes"]["idle"] == 1, app_status(rt_warren)
-        held = Held(port)
-        assert wh.wait_for(lambda: app_status(rt_warren)["requests"]["active"] == 2, 10.0), \
-            app_status(rt_warren)
-        assert app_status(rt_warren)["processes"]["idle"] == 0, app_status(rt_warren)
-        held.release()
-        held = None
-        assert wh.wait_for(lambda: app_status(rt_warren)["processes"]["idle"] == 1, 10.0), \
-            app_status(rt_warren)
+    with opened(port, "/echo") as ws:
+        wait_status(rt_warren, active=1, idle=1)
+        with Held(port) as held:
+            wait_status(rt_warren, active=2, idle=0)
+            held.release()
+        wait_status(rt_warren, active=1, idle=1)
         ws.send(TEXT, "ab")
         assert ws.recv() == (True, TEXT, b"ba")
-    finally:
-        if held is not None:
-            held.release()
-        ws.close()
 
 
 def test_a_busy_thread_beside_websockets_starts_another_worker(rt_warren, webapp):
@@ -635,25 +641,17 @@ def test_a_busy_thread_beside_websockets_starts_another_worker(rt_warren, webapp
     worker at once, while the first still holds its WebSocket."""
     port = start(rt_warren, webapp, threads=1, pipeline=0,
                  processes={"max": 2, "spare": 0, "idle_timeout": 60})
-    ws = opened(port, "/echo")
-    held = None
-    try:
+    with opened(port, "/echo") as ws:
         first = pid_of(port)
-        held = Held(port)
-        assert wh.wait_for(lambda: app_status(rt_warren)["requests"]["active"] == 2, 10.0), \
-            app_status(rt_warren)
-        with hh.Conn(port, timeout=60.0) as c:
-            r = c.request("GET", "/events")
-        assert r.status == 200 and held.answer is None, (r, held.answer)
-        assert int(r.body.decode().splitlines()[0].split("=")[1]) != first
-        assert held.release() == "held pid=%d" % first
-        held = None
+        with Held(port) as held:
+            wait_status(rt_warren, active=2)
+            with hh.Conn(port, timeout=60.0) as c:
+                r = c.request("GET", "/events")
+            assert r.status == 200 and held.answer is None, (r, held.answer)
+            assert int(r.body.decode().splitlines()[0].split("=")[1]) != first
+            assert held.release() == "held pid=%d" % first
         ws.send(TEXT, "ab")
         assert ws.recv() == (True, TEXT, b"ba")
-    finally:
-        if held is not None:
-            held.release()
-        ws.close()
 
 
 def test_tunnels_are_capped_at_the_streams_the_threads_leave(rt_warren, webapp):
