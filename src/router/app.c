@@ -30,7 +30,9 @@
  * starves: while anyone waits, new requests queue behind them rather than
  * take a busy worker's free slot, and a worker's own thread may pass the
  * head of the queue only WR_APP_SKIPS_MAX times, so its worker drains and
- * goes to the head.
+ * goes to the head. A worker held by long requests or tunnels may never be
+ * idle: when it can serve one more at once and its thread has no waiter,
+ * the head of the queue is told (tell_head_locked) and moves to it.
  *
  * An HTTP worker ("protocol": "http") has no channel to watch: each of its
  * requests is a connection of its own (proxy.c), in the request's thread.
@@ -646,13 +648,14 @@ static void claim_locked(wr_appgen_t *g, wr_worker_t *w, wr_hconn_t *c)
 
 /* A busy worker of thread t with a free slot: one below its streams (it
  * serves at once) before a pipeline one, the least loaded first. Only
- * when nobody waits: a waiter of another thread goes first. An HTTP
- * worker's slots are every thread's, once its address is known. Locked. */
-static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
+ * when nobody waits (a waiter of another thread goes first), or for the
+ * one told to come (front). An HTTP worker's slots are every thread's,
+ * once its address is known. Locked. */
+static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t, int front)
 {
     wr_worker_t *best = NULL;
 
-    if (g->qhead != NULL)
+    if (g->qhead != NULL && !front)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
         int at_once = load_of(w) < (int) w->streams;
@@ -670,17 +673,64 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t)
  * once (fewer requests than its streams: an ASGI or threaded worker, held
  * by long requests: a WebSocket, a stream of events). A request that would
  * otherwise wait for a worker to be idle moves there instead: such a worker
- * may never be idle. Only when nobody waits. Locked.
+ * may never be idle. Only when nobody waits, or for the one told to come
+ * (front). Locked.
  */
-static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t)
+static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t, int front)
 {
-    if (g->qhead != NULL)
+    if (g->qhead != NULL && !front)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext)
         if (w->home != NULL && w->home != t && !w->retiring && !w->http
             && load_of(w) < (int) w->streams && !atomic_load(&w->home->draining))
             return w->home;
     return NULL;
+}
+
+/*
+ * Waiters of other threads while a worker at home in one can serve one
+ * more at once: it may never be idle (tunnels, long requests), so they
+ * would wait for nothing. The first is told (tell_head_locked): out of the
+ * queue, it begins again in its thread, first in line, and hops to the
+ * worker's. If another took the place meanwhile, it waits there, where
+ * that worker's next free slot takes it. Locked.
+ */
+static void tell_head_locked(wr_appgen_t *g)
+{
+    wr_waiter_t *q = g->qhead;
+    wr_handoff_t *h;
+
+    if (q == NULL || g->retired)
+        return;
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        wr_log(WR_LOG_CRIT, "out of memory telling a waiter of a free worker");
+        return;                           /* it waits on, as it would have */
+    }
+    pop_waiter_locked(g);
+    atomic_fetch_add(&g->refs, 1);
+    h->again = g;
+    h->conn_id = q->conn_id;
+    pthread_mutex_lock(&q->t->inbox_lock);
+    h->next = q->t->inbox;
+    q->t->inbox = h;
+    pthread_mutex_unlock(&q->t->inbox_lock);
+    wr_thread_wake(q->t);
+    free(q);
+}
+
+/* The connection told of a place is gone: the next waiter is, if a place
+ * is still free. */
+static void tell_next(wr_appgen_t *g)
+{
+    pthread_mutex_lock(&g->lock);
+    for (wr_worker_t *w = g->busy; w; w = w->bnext) {
+        if (w->home != NULL && !w->retiring && !w->http && load_of(w) < (int) w->streams) {
+            tell_head_locked(g);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
 }
 
 /* An idle worker, out of the idle list (dead ones are closed). Locked. */
@@ -730,6 +780,8 @@ static void refill(wr_thread_t *t, wr_worker_t *w)
         if (q == NULL && w->active == 0) {
             busy_remove(g, w);
             gone = 1;
+        } else if (q == NULL && !w->retiring && load_of(w) < (int) w->streams) {
+            tell_head_locked(g);          /* another thread's: it comes */
         }
         pthread_mutex_unlock(&g->lock);
         if (gone) {
@@ -901,14 +953,10 @@ static void http_slot_free(wr_worker_t *w, int how, int kept)
         wr_appgen_unref(g);                /* busy_add's */
 }
 
+static void dispatch(wr_hconn_t *c);
+
 void wr_app_begin(wr_hconn_t *c)
 {
-    wr_appgen_t *g = c->app;
-    wr_thread_t *to = NULL;
-    wr_worker_t *w;
-    wr_waiter_t *q;
-    int ask;
-
     /* A chunked body has no length: "more" until its last chunk. */
     if (c->chunked) {
         c->body_left = 1;
@@ -923,17 +971,32 @@ void wr_app_begin(wr_hconn_t *c)
         wr_conn_arm(c, c->app_timeout);
     else
         wr_timer_cancel(&c->t->loop, &c->timer);
+    dispatch(c);
+}
+
+/* c takes a worker, or moves to the thread of one that has room, or
+ * waits in the queue (at its head if it was told to come: front). */
+static void dispatch(wr_hconn_t *c)
+{
+    wr_appgen_t *g = c->app;
+    wr_thread_t *to = NULL;
+    wr_worker_t *w;
+    wr_waiter_t *q;
+    int ask, front = c->app_front;
+
+    c->app_front = 0;
     pthread_mutex_lock(&g->lock);
     w = g->retired ? NULL : idle_locked(g);
     if (w == NULL && !g->retired)
-        w = busy_slot_locked(g, c->t);
+        w = busy_slot_locked(g, c->t, front);
     /* A stream of HTTP/2 stays with its session's thread. */
     if (w == NULL && !g->retired && !c->hopped && !c->h2)
-        to = other_home_locked(g, c->t);
+        to = other_home_locked(g, c->t, front);
     if (to != NULL) {
         /* It waits here until this event is done with it; the thread's
          * own wake-up moves it (wr_thread_take_inbox). */
         pthread_mutex_unlock(&g->lock);
+        c->app_front = front;
         c->hop_to = to;
         c->state = WR_HC_APP_WAIT;
         c->app_next = c->t->app_waiting;
@@ -958,14 +1021,21 @@ void wr_app_begin(wr_hconn_t *c)
         wr_conn_fail(c, 503);
         return;
     }
-    q->next = NULL;
     q->t = c->t;
     q->conn_id = c->id;
-    if (g->qtail)
-        g->qtail->next = q;
-    else
+    if (front) {                          /* its turn came: it keeps it */
+        q->next = g->qhead;
         g->qhead = q;
-    g->qtail = q;
+        if (g->qtail == NULL)
+            g->qtail = q;
+    } else {
+        q->next = NULL;
+        if (g->qtail)
+            g->qtail->next = q;
+        else
+            g->qhead = q;
+        g->qtail = q;
+    }
     g->qlen++;
     /* More workers, if "processes" allows: only a dynamic pool (or one main
      * has not described yet) grows on demand; waking the control thread
@@ -1039,7 +1109,26 @@ void wr_thread_take_inbox(wr_thread_t *t)
         wr_worker_t *w = h->w;
         while (c && c->id != h->conn_id)
             c = c->app_next;
-        if (c == NULL) {                  /* that connection is gone */
+        if (h->again != NULL) {           /* told of a place (tell_head_locked) */
+            if (c != NULL && c->app == h->again) {
+                int retired;
+
+                waiting_remove(c);
+                pthread_mutex_lock(&h->again->lock);
+                retired = h->again->retired;
+                pthread_mutex_unlock(&h->again->lock);
+                if (!retired) {
+                    c->hopped = 0;        /* a hop for this turn */
+                    c->app_front = 1;
+                    dispatch(c);
+                } else if (wr_app_scale_requeue(c) < 0) {
+                    wr_conn_fail(c, 503); /* as the retirement's own notice */
+                }
+            } else if (c == NULL) {
+                tell_next(h->again);
+            }
+            wr_appgen_unref(h->again);
+        } else if (c == NULL) {           /* that connection is gone */
             handoff_back(h);
         } else {
             waiting_remove(c);

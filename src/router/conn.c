@@ -78,7 +78,7 @@ static void release_request(wr_hconn_t *c)
     c->head_in_out = c->head_saved = 0;
     c->worker_out = 0;
     c->resp_started = c->app_idem = c->app_retried = 0;
-    c->upgrade = c->upgrade_wait = c->tunnel = c->hopped = 0;
+    c->upgrade = c->upgrade_wait = c->tunnel = c->hopped = c->app_front = 0;
     c->app_timeout = 0;
     c->app_max_requests = 0;
     c->out_blocked = 0;

@@ -92,6 +92,7 @@ typedef struct wr_hconn {
     unsigned                upgrade_wait:1;/* ... and the worker's answer decides */
     unsigned                tunnel:1;      /* ... which was 101: bytes both ways */
     unsigned                hopped:1;      /* moved to another thread for this request */
+    unsigned                app_front:1;   /* told a worker has room: first in line */
     unsigned                handshake:1;   /* TLS: the handshake is not over */
     unsigned                req_counted:1; /* in count.requests already (handed on) */
     unsigned                used:1;        /* a request was read on it */

@@ -196,6 +196,10 @@ typedef struct wr_handoff {
     uint64_t           conn_id;
     int                claimed;      /* its slot is taken already (an HTTP
                                         worker serving others) */
+    struct wr_appgen  *again;        /* no worker, but a notice: a worker of
+                                        this generation at home in another
+                                        thread has room; the connection, out
+                                        of the queue, begins again (a ref) */
 } wr_handoff_t;
 
 /* A listen socket; shared by every thread's epoll (EPOLLEXCLUSIVE). */

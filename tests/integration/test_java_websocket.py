@@ -654,6 +654,34 @@ def test_a_busy_thread_beside_websockets_starts_another_worker(rt_warren, webapp
         assert ws.recv() == (True, TEXT, b"ba")
 
 
+def test_requests_queued_behind_a_busy_thread_all_get_it(rt_warren, webapp):
+    """A worker holding a WebSocket is never idle, so requests that waited
+    for its thread, whichever router thread took them, are served once it
+    is free again, one after another (not left queued for an idle worker
+    that never comes)."""
+    port = start(rt_warren, webapp, threads=1, pipeline=0)
+    answers = []
+
+    def get():
+        with hh.Conn(port, timeout=30.0) as c:
+            answers.append(c.request("GET", "/events").status)
+
+    with opened(port, "/echo") as ws:
+        with Held(port) as held:
+            wait_status(rt_warren, active=2)
+            waiting = [threading.Thread(target=get) for _ in range(16)]
+            for t in waiting:
+                t.start()
+            wait_status(rt_warren, active=18)
+            held.release()
+            for t in waiting:
+                t.join(60.0)
+        assert answers == [200] * 16
+        wait_status(rt_warren, active=1, idle=1)
+        ws.send(TEXT, "ab")
+        assert ws.recv() == (True, TEXT, b"ba")
+
+
 def test_tunnels_are_capped_at_the_streams_the_threads_leave(rt_warren, webapp):
     """63 serving threads leave one of the channel's 64 streams to a
     tunnel: a second WebSocket is refused (503), the worker serves on."""
