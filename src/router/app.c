@@ -339,7 +339,7 @@ static void give(wr_worker_t *w)
 /* Called with w's generation locked. */
 static void post_handoff(wr_thread_t *t, wr_worker_t *w, uint64_t conn_id, int claimed)
 {
-    wr_handoff_t *h = malloc(sizeof(*h));
+    wr_handoff_t *h = calloc(1, sizeof(*h));
 
     if (h == NULL) {
         wr_log(WR_LOG_CRIT, "out of memory handing a worker over");
