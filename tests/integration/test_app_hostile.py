@@ -192,3 +192,41 @@ def test_an_answer_given_up_midway_reaches_the_client_cut(warren, hostile):
     r = answer(port, "/ok")
     assert r is not None and (r.status, r.body) == (200, b"ok"), r
     assert worker_pids(w) == [pid]
+
+
+# A worker that says a hello main must refuse (src/daemon/apps.c), then
+# waits: the change that starts it fails with the reason, before the router
+# ever sees the channel.
+BAD_HELLO_APP = r'''
+import os, socket, struct, sys, time
+version, streams, tunnels = (int(a) for a in sys.argv[1:4])
+s = socket.socket(fileno=int(os.environ["WARREN_CHANNEL_FD"]))
+s.send(struct.pack("=HHII", 1, 0, 0, 16) + struct.pack("=IIII", version, os.getpid(),
+                                                        streams, tunnels))
+time.sleep(60)
+'''
+
+
+@pytest.mark.parametrize("hello,why", [
+    ((3, 1, 0), "speaks protocol version 3, not 4"),
+    ((4, 0, 0), "offers 0 concurrent requests, not 1 to 64"),
+    ((4, 65, 0), "offers 65 concurrent requests, not 1 to 64"),
+    ((4, 1, 64), "offers 1 concurrent requests and 64 tunnels, more than 64 streams"),
+    ((4, 60, 5), "offers 60 concurrent requests and 5 tunnels, more than 64 streams"),
+])
+def test_a_hello_out_of_bounds_fails_the_change(warren, hello, why):
+    d = hh.make_root("warren-hello-")
+    try:
+        hh.write(d, "hello.py", BAD_HELLO_APP.encode(), 0o755)
+        before = warren.get("/config")[1]
+        s, j = warren.put("/config", {
+            "listeners": {"127.0.0.1:%d" % wh.free_port(): {"pass": "applications/b"}},
+            "applications": {"b": {"type": "external", "executable": "/usr/bin/python3",
+                                   "arguments": [os.path.join(d, "hello.py")] +
+                                                [str(v) for v in hello],
+                                   "processes": 1}}})
+        assert s == 500, (s, j)
+        assert why in j["detail"], j
+        assert warren.get("/config")[1] == before
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
