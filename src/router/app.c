@@ -250,6 +250,13 @@ int wr_worker_queued(const wr_worker_t *w)
     return n > 0 ? n : 0;
 }
 
+/* w, at home in a thread, can serve one more request at once (not only
+ * queue it): a place for a request another thread holds. Locked. */
+static int free_at_once(const wr_worker_t *w)
+{
+    return w->home != NULL && !w->retiring && !w->http && load_of(w) < (int) w->streams;
+}
+
 /* Can w take one more stream now? Locked. */
 static int has_room(wr_appgen_t *g, const wr_worker_t *w)
 {
@@ -676,13 +683,13 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t, int front)
  * may never be idle. Only when nobody waits, or for the one told to come
  * (front). Locked.
  */
+
 static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t, int front)
 {
     if (g->qhead != NULL && !front)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext)
-        if (w->home != NULL && w->home != t && !w->retiring && !w->http
-            && load_of(w) < (int) w->streams && !atomic_load(&w->home->draining))
+        if (w->home != t && free_at_once(w) && !atomic_load(&w->home->draining))
             return w->home;
     return NULL;
 }
@@ -725,7 +732,7 @@ static void tell_next(wr_appgen_t *g)
 {
     pthread_mutex_lock(&g->lock);
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
-        if (w->home != NULL && !w->retiring && !w->http && load_of(w) < (int) w->streams) {
+        if (free_at_once(w)) {
             tell_head_locked(g);
             break;
         }
@@ -780,7 +787,7 @@ static void refill(wr_thread_t *t, wr_worker_t *w)
         if (q == NULL && w->active == 0) {
             busy_remove(g, w);
             gone = 1;
-        } else if (q == NULL && !w->retiring && load_of(w) < (int) w->streams) {
+        } else if (q == NULL && free_at_once(w)) {
             tell_head_locked(g);          /* another thread's: it comes */
         }
         pthread_mutex_unlock(&g->lock);

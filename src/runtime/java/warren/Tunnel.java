@@ -1,6 +1,8 @@
 package warren;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
@@ -55,7 +57,6 @@ final class Tunnel implements WebConnection, Runnable {
      * handlers close (a WebSocket endpoint hears 1006) and are destroyed
      * before the webapp is; one that takes longer is left behind. */
     private static final long DRAIN_WAIT_MS = 5000;
-    private static final long DRAIN_POLL_MS = 10;
 
     final long handle;
     final WebApp app;
@@ -71,6 +72,7 @@ final class Tunnel implements WebConnection, Runnable {
     private boolean initDone;           // handler.init returned (under this)
     private final Input input = new Input();
     private final Output output = new Output();
+    private volatile Thread thread;     // its own, on a shared context
 
     static void channel(int streams, int threads) {
         room = new Semaphore(Math.max(streams - threads, MIN_TUNNELS));
@@ -103,9 +105,9 @@ final class Tunnel implements WebConnection, Runnable {
             run();
             return;
         }
-        Thread t = new Thread(this, "warren-upgrade " + what);
-        t.setDaemon(true);
-        t.start();
+        thread = new Thread(this, "warren-upgrade " + what);
+        thread.setDaemon(true);
+        thread.start();
     }
 
     /* The lock a libwarren call holds: shared, unless the context is not. */
@@ -258,20 +260,22 @@ final class Tunnel implements WebConnection, Runnable {
      * channel is gone; then each tunnel's thread sees its client gone and
      * ends, which this waits for (a while). */
     static void drain() {
-        for (Tunnel t : open) {
+        List<Tunnel> ending = new ArrayList<>(open);
+        for (Tunnel t : ending) {
             t.calls.writeLock().lock();
             t.gone = true;
             t.calls.writeLock().unlock();
             t.clientGone();
         }
-        long end = System.nanoTime() + DRAIN_WAIT_MS * 1_000_000L;
-        while (!open.isEmpty() && System.nanoTime() < end) {
-            try {
-                Thread.sleep(DRAIN_POLL_MS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
+        long end = System.currentTimeMillis() + DRAIN_WAIT_MS;
+        try {
+            for (Tunnel t : ending) {
+                long left = end - System.currentTimeMillis();
+                if (t.thread != null && left > 0)
+                    t.thread.join(left);
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
