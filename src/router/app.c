@@ -62,6 +62,7 @@
  * preference adds. */
 #define WR_APP_SKIPS_MAX      8
 #define WR_HTTP_ADDR_WAIT_MS  1000   /* an HTTP worker's address, after its hello */
+#define WR_MS_PER_S           1000
 /* No "pipeline" key: the depth follows how long a request keeps its worker
  * (fast_share). Under ~1 ms the router's round trip between two requests is a
  * large part of a request's cost, and 4 queued keep the worker from ever
@@ -962,6 +963,24 @@ static void http_slot_free(wr_worker_t *w, int how, int kept)
 
 static void dispatch(wr_hconn_t *c);
 
+/* From its first begin the clock is the app's limits.timeout (none: it
+ * takes the time it takes), covering the wait for a worker and the answer.
+ * A request that begins again (moved to another thread, sent to another
+ * worker after its own died, moved to a new generation) keeps its
+ * deadline: the timeout is the client's wait, not each attempt's. */
+static void arm_deadline(wr_hconn_t *c)
+{
+    uint64_t now = wr_ev_now();
+
+    if (c->app_timeout <= 0) {
+        wr_timer_cancel(&c->t->loop, &c->timer);
+        return;
+    }
+    if (c->app_deadline == 0)
+        c->app_deadline = now + (uint64_t) c->app_timeout * WR_MS_PER_S;
+    wr_timer_set(&c->t->loop, &c->timer, c->app_deadline > now ? c->app_deadline - now : 0);
+}
+
 void wr_app_begin(wr_hconn_t *c)
 {
     /* A chunked body has no length: "more" until its last chunk. */
@@ -972,12 +991,7 @@ void wr_app_begin(wr_hconn_t *c)
     }
     if (!c->app_retried)
         c->app_idem = retry_allowed(c);
-    /* From here the clock is the app's limits.timeout (none: it takes the
-     * time it takes), covering the wait for a worker and the answer. */
-    if (c->app_timeout > 0)
-        wr_conn_arm(c, c->app_timeout);
-    else
-        wr_timer_cancel(&c->t->loop, &c->timer);
+    arm_deadline(c);
     dispatch(c);
 }
 

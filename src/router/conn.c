@@ -80,6 +80,7 @@ static void release_request(wr_hconn_t *c)
     c->resp_started = c->app_idem = c->app_retried = 0;
     c->upgrade = c->upgrade_wait = c->tunnel = c->hopped = c->app_front = 0;
     c->app_timeout = 0;
+    c->app_deadline = 0;
     c->app_max_requests = 0;
     c->out_blocked = 0;
     c->resp_unacked = 0;

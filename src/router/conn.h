@@ -72,6 +72,7 @@ typedef struct wr_hconn {
     long long               resp_length; /* the app's Content-Length still to come, or -1 */
     unsigned long long      resp_bytes;  /* body bytes the app sent (access log) */
     int                     app_timeout; /* limits.timeout, seconds; 0: none */
+    uint64_t                app_deadline; /* ms (wr_ev_now): when it passes; 0: not begun */
     long                    app_max_requests; /* limits.requests; 0: none */
     int                     out_blocked; /* the timer is send_timeout (client slow) */
     unsigned                req_done:1;  /* REQ_END (or ABORT) sent */

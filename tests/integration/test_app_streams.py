@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 
 import pytest
 
@@ -264,6 +265,31 @@ def test_limits_timeout_with_streams(vwarren, conc):
     assert new_log(vwarren).count("did not answer within") == 1
     assert wh.wait_for(lambda: workers(vwarren, conc.exe) not in ([], [pid]), WAIT)
     assert pid_of(port) != pid
+
+
+def test_limits_timeout_counts_from_the_first_attempt(vwarren, conc):
+    """limits.timeout is the client's wait, not each attempt's: a queued
+    request sent on to the next worker when its own died keeps the deadline
+    it had. Here it is held on the next worker and released there after its
+    deadline, but well before a clock restarted at the retry would run out:
+    it must get its 503 first."""
+    timeout, kill_at, release_at = 4, 2.5, 5.2    # seconds after b was sent
+    port = conc(streams=1, pipeline=1, limits={"timeout": timeout})
+    pid1 = pid_of(port)
+    a = Pending(port, "/wait?id=a").start()
+    wait_active(vwarren, 1)
+    t0 = time.monotonic()
+    b = Pending(port, "/wait?id=b").start()       # queued behind a
+    wait_active(vwarren, 2)
+    time.sleep(max(0.0, t0 + kill_at - time.monotonic()))
+    os.kill(pid1, signal.SIGKILL)
+    assert a.status() == 502
+    time.sleep(max(0.0, t0 + release_at - time.monotonic()))
+    hh.get(port, "/release?id=b")   # 404 (or 503) once b's deadline has passed
+    assert b.status() == 503
+    log = new_log(vwarren)
+    assert log.count("sending it to another worker") == 1
+    assert log.count("did not answer within") == 1
 
 
 def test_queue_full_after_every_slot(vwarren, conc):
