@@ -108,7 +108,7 @@ run_wrk() {
               "${scheme:-http}://127.0.0.1:${port[$1]}${2:-/}" 2>&1 || true)
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g')
-    printf "  round %d  %-9s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
+    printf "  round %d  %-13s %12s req/s  %s\n" "$round" "$1" "${rps:-FAILED}" "$errs"
     echo "$1 ${rps:-0}" >> "$results"
 }
 

@@ -17,6 +17,12 @@
 #   SCHEDULING [unset: Warren's default, batch]: the application's
 #               "scheduling" (normal: the workers keep SCHED_OTHER)
 #   CPU [1]: 0 skips the CPU-per-request runs; SYSCALLS [1]: 0 skips strace
+#   BOUNDS [1]: 0 skips the three bounds: in the same warrend,
+#               "warren-null" (the same hop to a C worker that does nothing,
+#               bench/null_app.c: no Python at all) and "warren-static" (the
+#               router sends the same 10 KB file itself: no hop); and
+#               "nginx-static" (Debian's nginx sends that file: what a web
+#               server with no application at all reaches on this machine)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +35,7 @@ UWSGI_MODES=${UWSGI_MODES:-http-socket http11-socket http}
 PIPELINE=${PIPELINE:-}
 LISTEN_THREADS=${LISTEN_THREADS:-}
 SCHEDULING=${SCHEDULING:-}
+BOUNDS=${BOUNDS:-1}
 PY=/usr/bin/python3          # Debian's interpreter, whatever else is on PATH
 NPROC=$(nproc)
 BODY_LEN=10240
@@ -42,6 +49,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 [ -x /usr/bin/uwsgi ] || missing+=(uwsgi)
 [ -f "$UWSGI_PLUGIN" ] || missing+=(uwsgi-plugin-python3)
 $PY -c 'import gunicorn' 2>/dev/null || missing+=(python3-gunicorn)
+[ "$BOUNDS" != 1 ] || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 install_missing "${missing[@]}"   # (uwsgi's init script is not used)
 command -v wrk >/dev/null || { echo "wrk is not available; nothing can be measured"; exit 1; }
 
@@ -67,12 +75,29 @@ start_warrend "$work/logs/warren.log"
 pipeline_key=${PIPELINE:+"\"pipeline\": $PIPELINE,"}
 scheduling_key=${SCHEDULING:+"\"scheduling\": \"$SCHEDULING\","}
 settings_key=${LISTEN_THREADS:+"\"settings\": {\"listen_threads\": $LISTEN_THREADS},"}
+bound_listeners="" bound_apps=""
+if [ "$BOUNDS" = 1 ]; then
+    # The same warrend, two more listeners: the hop to a worker with no
+    # runtime in it, and no hop at all (idle while the others are measured).
+    make -C "$top" --no-print-directory build/libwarren.a
+    cc -std=c17 -O2 -I"$top/include" "$top/bench/null_app.c" "$top/build/libwarren.a" \
+        -lpthread -o "$work/null_app"
+    mkdir -p "$work/static"
+    $PY -c "import sys; sys.stdout.buffer.write(b'x' * $BODY_LEN)" > "$work/static/index.html"
+    chmod -R a+rX "$work/null_app" "$work/static"
+    NPORT=$(free_port) SPORT=$(free_port)
+    bound_listeners=",\"127.0.0.1:$NPORT\": {\"pass\": \"applications/null\"},
+                     \"127.0.0.1:$SPORT\": {\"pass\": \"routes/static\"}"
+    bound_apps=",\"null\": {\"type\": \"external\", \"executable\": \"$work/null_app\",
+                          $pipeline_key $scheduling_key \"processes\": $PROCESSES}"
+    bound_routes="\"routes\": {\"static\": [{\"action\": {\"share\": \"$work/static\$uri\"}}]},"
+fi
 conf=$(cat <<JSON
-{$settings_key
- "listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"}},
+{$settings_key ${bound_routes:-}
+ "listeners": {"127.0.0.1:$WPORT": {"pass": "applications/py"} $bound_listeners},
  "applications": {"py": {"type": "python", "path": "$app", "module": "app",
                          $pipeline_key $scheduling_key
-                         "processes": $PROCESSES}}}
+                         "processes": $PROCESSES} $bound_apps}}
 JSON
 )
 out=$(curl -sS -X PUT --unix-socket "$sock" --data-binary "$conf" http://localhost/config 2>&1 || true)
@@ -87,6 +112,34 @@ case "$out" in
         fi;;
     *) skip warren "refused the config: $out";;
 esac
+if [ "$BOUNDS" = 1 ] && [ -n "${port[warren]:-}" ]; then
+    for b in "warren-null:$NPORT:the same hop to $PROCESSES libwarren C workers that do nothing (bench/null_app.c)" \
+             "warren-static:$SPORT:the router sends the same body as a static file (share), no worker"; do
+        IFS=: read -r name bport what <<<"$b"
+        if why=$(check_body "http://127.0.0.1:$bport/" "$BODY_LEN"); then
+            servers+=("$name"); port[$name]=$bport; pid[$name]=$WPID
+            desc[$name]="the same warrend: $what"
+        else
+            skip "$name" "not answering 200 with the $BODY_LEN-byte body: $why"
+        fi
+    done
+fi
+if [ "$BOUNDS" = 1 ] && [ -x /usr/sbin/nginx ]; then
+    XPORT=$(free_port)
+    start_nginx "$work/nginx" "
+    sendfile on;
+    tcp_nopush on;
+    server {
+        listen 127.0.0.1:$XPORT reuseport;
+        root $work/static;
+    }"
+    if why=$(check_body "http://127.0.0.1:$XPORT/" "$BODY_LEN"); then
+        servers+=(nginx-static); port[nginx-static]=$XPORT; pid[nginx-static]=$NGPID
+        desc[nginx-static]="$(/usr/sbin/nginx -v 2>&1), $NPROC workers, the same file (sendfile, keep-alive)"
+    else
+        skip nginx-static "not answering 200 with the $BODY_LEN-byte body: $why"
+    fi
+fi
 
 # ---- 4. uWSGI (Debian's binary and python3 plugin), once per socket mode
 for mode in $UWSGI_MODES; do
@@ -164,8 +217,11 @@ for line in open(sys.argv[1]):
     s, r = line.split()
     runs.setdefault(s, []).append(float(r))
 med = {s: statistics.median(v) for s, v in runs.items()}
-for s in ("warren", "uwsgi", "uwsgi-ka", "uwsgi-router", "gunicorn"):
-    print("  %-9s %10s" % (s, "%.0f" % med[s] if s in med else "not measured"))
+for s in ("warren", "uwsgi", "uwsgi-ka", "uwsgi-router", "gunicorn", "warren-null",
+          "warren-static", "nginx-static"):
+    if s.endswith(("-null", "-static")) and s not in med:
+        continue
+    print("  %-13s %10s" % (s, "%.0f" % med[s] if s in med else "not measured"))
 # uWSGI's goal holds against both of its modes; the keep-alive one is the
 # like-for-like comparison (Warren keeps connections too).
 goals = {"uwsgi": 2.0, "uwsgi-ka": 2.0, "gunicorn": 3.0}
@@ -175,6 +231,18 @@ for peer, goal in goals.items():
         print("  warren/%-8s %.2f   (goal >= %.0fx: %s)" % (peer, r, goal, "met" if r >= goal else "NOT met"))
     else:
         print("  warren/%-8s n/a    (goal >= %.0fx: not measured)" % (peer, goal))
+# The bounds: what the same router reaches with no Python behind the hop,
+# with no hop at all, and what nginx reaches sending the body as a file. The
+# goal against uWSGI needs Warren's Python app to reach 2x: where the hop
+# alone (warren-null) cannot, no runtime can; where no web server with no
+# application at all (nginx-static) can, no application server can.
+for b, what in (("warren-null", "no Python: the hop to a C worker doing nothing"),
+                ("warren-static", "no hop: the router alone"),
+                ("nginx-static", "no application: nginx sends the file")):
+    if b in med and med.get("uwsgi", 0) > 0:
+        print("  bound %-13s %.2fx uwsgi, %s   (%s)" % (b, med[b] / med["uwsgi"],
+              "%.2fx uwsgi-ka" % (med[b] / med["uwsgi-ka"]) if med.get("uwsgi-ka") else "",
+              what))
 if "warren" in med and med.get("uwsgi-router", 0) > 0:
     print("  warren/uwsgi-router %.2f   (uWSGI's own router in front of its workers; no goal)"
           % (med["warren"] / med["uwsgi-router"]))
