@@ -40,7 +40,7 @@ FUZZ_SECONDS ?= 30
 
 .PHONY: all deps run test unit fuzz integration runtime-test clean build/node/unit-http
 .SECONDARY:
-all: build/warrend build/warren build/libwarren.a build/libwarren.so build/node/unit-http $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c))
+all: build/warrend build/warren build/libwarren.a build/libwarren.so build/node/unit-http $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c)) build/bench/null_app
 
 deps:
 	@scripts/deps.sh
@@ -113,6 +113,13 @@ build/libwarren.so: $(LIBW_PIC)
 
 # Example and test applications on libwarren (tests/apps).
 build/apps/%: tests/apps/%.c build/libwarren.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< build/libwarren.a
+
+# The benchmark's worker that does nothing (bench/wsgi.sh's warren-null):
+# built with everything else, so that it cannot rot between benchmark runs.
+build/bench/%: bench/%.c build/libwarren.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< build/libwarren.a

@@ -5,7 +5,7 @@
  * router and channel cost with no language runtime at all: the ceiling any
  * runtime behind the same hop could reach on the machine.
  *
- * Build: cc -std=c17 -O2 -Iinclude bench/null_app.c build/libwarren.a -o null_app
+ * Build: make build/bench/null_app
  */
 #include <stdio.h>
 #include <string.h>
