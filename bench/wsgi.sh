@@ -125,16 +125,17 @@ if [ "$BOUNDS" = 1 ] && [ -n "${port[warren]:-}" ]; then
 fi
 if [ "$BOUNDS" = 1 ] && [ -x /usr/sbin/nginx ]; then
     XPORT=$(free_port)
+    # sendfile off: for a 10 KB file a plain write is faster here
+    # (~46k against ~32k req/s): the bound is nginx at its best.
     start_nginx "$work/nginx" "
-    sendfile on;
-    tcp_nopush on;
+    sendfile off;
     server {
         listen 127.0.0.1:$XPORT reuseport;
         root $work/static;
     }"
     if why=$(check_body "http://127.0.0.1:$XPORT/" "$BODY_LEN"); then
         servers+=(nginx-static); port[nginx-static]=$XPORT; pid[nginx-static]=$NGPID
-        desc[nginx-static]="$(/usr/sbin/nginx -v 2>&1), $NPROC workers, the same file (sendfile, keep-alive)"
+        desc[nginx-static]="$(/usr/sbin/nginx -v 2>&1), $NPROC workers, the same file (keep-alive, sendfile off)"
     else
         skip nginx-static "not answering 200 with the $BODY_LEN-byte body: $why"
     fi
