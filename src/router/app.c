@@ -27,12 +27,15 @@
  *
  * Requests of other threads never take slots of a worker at home elsewhere
  * (docs/applications.md): they wait until a worker is idle. Nothing
- * starves: while anyone waits, new requests queue behind them rather than
- * take a busy worker's free slot, and a worker's own thread may pass the
- * head of the queue only WR_APP_SKIPS_MAX times, so its worker drains and
- * goes to the head. A worker held by long requests or tunnels may never be
- * idle: when it can serve one more at once and its thread has no waiter,
- * the head of the queue is told (tell_head_locked) and moves to it.
+ * starves: while anyone waits who could take a busy worker's free slot,
+ * new requests queue behind them rather than take it, and a worker's own
+ * thread may pass the head of the queue only WR_APP_SKIPS_MAX times, so its
+ * worker drains and goes to the head. A worker held by long requests or
+ * tunnels may never be idle: when it can serve one more at once and its
+ * thread has no waiter, the first waiter that can move is told
+ * (tell_head_locked) and moves to it. An HTTP/2 stream cannot move (its
+ * session is its thread's): it waits for a worker of its thread or an idle
+ * one, and holds up nobody who could take a place it cannot.
  *
  * An HTTP worker ("protocol": "http") has no channel to watch: each of its
  * requests is a connection of its own (proxy.c), in the request's thread.
@@ -579,30 +582,58 @@ static void unhome(wr_thread_t *t, wr_worker_t *w)
     w->want_out = 0;
 }
 
+/* Could q take a place on a worker at home in thread home? A waiter of
+ * another thread moves there, but for an HTTP/2 stream: it stays with its
+ * session's thread and waits for a worker of that thread, or an idle one. */
+static int can_use(const wr_waiter_t *q, const wr_thread_t *home)
+{
+    return q->t == home || !q->stays;
+}
+
+/* The first waiter that could take a place on a worker at home in home
+ * (NULL: none). While there is one, a new request queues behind it rather
+ * than take that place; a waiter that cannot move there does not hold
+ * anyone up. Locked. */
+static wr_waiter_t *first_for_locked(const wr_appgen_t *g, const wr_thread_t *home)
+{
+    for (wr_waiter_t *q = g->qhead; q; q = q->next)
+        if (can_use(q, home))
+            return q;
+    return NULL;
+}
+
+/* *p (a link of the queue) out of it. Locked. */
+static void unlink_waiter_locked(wr_appgen_t *g, wr_waiter_t **p)
+{
+    wr_waiter_t *q = *p;
+
+    *p = q->next;
+    if (g->qtail == q) {
+        g->qtail = NULL;
+        for (wr_waiter_t *x = g->qhead; x; x = x->next)
+            g->qtail = x;
+    }
+    g->qlen--;
+}
+
 /* The first waiter of thread t, out of the queue, if t may go before the
  * head (WR_APP_SKIPS_MAX); NULL otherwise. Called with g->lock held. */
 static wr_waiter_t *take_own_waiter(wr_appgen_t *g, wr_thread_t *t)
 {
-    wr_waiter_t **p, *q;
+    wr_waiter_t **p, *q, *head = first_for_locked(g, t);
 
-    if (g->qhead != g->skip_head) {
-        g->skip_head = g->qhead;
+    if (head != g->skip_head) {
+        g->skip_head = head;
         g->skips = 0;
     }
     for (p = &g->qhead; (q = *p) != NULL; p = &q->next) {
         if (q->t != t)
             continue;
-        if (q != g->qhead && g->skips >= WR_APP_SKIPS_MAX)
+        if (q != head && g->skips >= WR_APP_SKIPS_MAX)
             return NULL;
-        if (q != g->qhead)
+        if (q != head)
             g->skips++;
-        *p = q->next;
-        if (g->qtail == q) {
-            g->qtail = NULL;
-            for (wr_waiter_t *x = g->qhead; x; x = x->next)
-                g->qtail = x;
-        }
-        g->qlen--;
+        unlink_waiter_locked(g, p);
         return q;
     }
     return NULL;
@@ -656,14 +687,15 @@ static void claim_locked(wr_appgen_t *g, wr_worker_t *w, wr_hconn_t *c)
 
 /* A busy worker of thread t with a free slot: one below its streams (it
  * serves at once) before a pipeline one, the least loaded first. Only
- * when nobody waits (a waiter of another thread goes first), or for the
- * one told to come (front). An HTTP worker's slots are every thread's,
- * once its address is known. Locked. */
+ * when no waiter could take the place (one of another thread goes first,
+ * but an HTTP/2 stream, which cannot move here), or for the one told to
+ * come (front). An HTTP worker's slots are every thread's, once its
+ * address is known: any waiter goes first. Locked. */
 static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t, int front)
 {
     wr_worker_t *best = NULL;
 
-    if (g->qhead != NULL && !front)
+    if (!front && (g->http ? g->qhead : first_for_locked(g, t)) != NULL)
         return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext) {
         int at_once = load_of(w) < (int) w->streams;
@@ -681,16 +713,15 @@ static wr_worker_t *busy_slot_locked(wr_appgen_t *g, wr_thread_t *t, int front)
  * once (fewer requests than its streams: an ASGI or threaded worker, held
  * by long requests: a WebSocket, a stream of events). A request that would
  * otherwise wait for a worker to be idle moves there instead: such a worker
- * may never be idle. Only when nobody waits, or for the one told to come
- * (front). Locked.
+ * may never be idle. Only when no waiter could take that place, or for the
+ * one told to come (front). Locked.
  */
 
 static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t, int front)
 {
-    if (g->qhead != NULL && !front)
-        return NULL;
     for (wr_worker_t *w = g->busy; w; w = w->bnext)
-        if (w->home != t && free_at_once(w) && !atomic_load(&w->home->draining))
+        if (w->home != t && free_at_once(w) && !atomic_load(&w->home->draining)
+            && (front || first_for_locked(g, w->home) == NULL))
             return w->home;
     return NULL;
 }
@@ -698,24 +729,27 @@ static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t, int front)
 /*
  * Waiters of other threads while a worker at home in one can serve one
  * more at once: it may never be idle (tunnels, long requests), so they
- * would wait for nothing. The first is told (tell_head_locked): out of the
+ * would wait for nothing. The first that can move (not an HTTP/2 stream)
+ * is told (tell_head_locked): out of the
  * queue, it begins again in its thread, first in line, and hops to the
  * worker's. If another took the place meanwhile, it waits there, where
  * that worker's next free slot takes it. Locked.
  */
 static void tell_head_locked(wr_appgen_t *g)
 {
-    wr_waiter_t *q = g->qhead;
+    wr_waiter_t **p = &g->qhead, *q;
     wr_handoff_t *h;
 
-    if (q == NULL || g->retired)
+    while (*p != NULL && (*p)->stays)     /* HTTP/2 streams cannot come */
+        p = &(*p)->next;
+    if ((q = *p) == NULL || g->retired)
         return;
     h = calloc(1, sizeof(*h));
     if (h == NULL) {
         wr_log(WR_LOG_CRIT, "out of memory telling a waiter of a free worker");
         return;                           /* it waits on, as it would have */
     }
-    pop_waiter_locked(g);
+    unlink_waiter_locked(g, p);
     atomic_fetch_add(&g->refs, 1);
     h->again = g;
     h->conn_id = q->conn_id;
@@ -1044,6 +1078,7 @@ static void dispatch(wr_hconn_t *c)
     }
     q->t = c->t;
     q->conn_id = c->id;
+    q->stays = c->h2;
     if (front) {                          /* its turn came: it keeps it */
         q->next = g->qhead;
         g->qhead = q;

@@ -134,6 +134,8 @@ typedef struct wr_waiter {
     struct wr_waiter *next;
     struct wr_thread *t;
     uint64_t          conn_id;
+    unsigned          stays:1;       /* an HTTP/2 stream: it cannot move to
+                                        another thread's worker */
 } wr_waiter_t;
 
 /* One generation of an application, shared by every thread. */

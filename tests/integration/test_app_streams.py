@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -104,22 +105,24 @@ def pid_of(port):
 
 @pytest.fixture
 def conc(vwarren):
-    """put(streams, pipeline, processes, limits): concurrent as application
-    "conc" behind a listener of one router thread; returns the port once a
-    worker answers."""
+    """put(streams, pipeline, processes, limits, threads, http2): concurrent
+    as application "conc" behind a listener of `threads` router threads (1);
+    returns the port once a worker answers."""
     d = hh.make_root("warren-conc-")
     exe = os.path.join(d, "concurrent")
     shutil.copy(CONCURRENT, exe)
     os.chmod(exe, 0o755)
 
-    def put(streams=2, pipeline=0, processes=1, limits=None):
+    def put(streams=2, pipeline=0, processes=1, limits=None, threads=1, http2=False):
         app = {"type": "external", "executable": exe, "processes": processes,
                "pipeline": pipeline, "environment": {"STREAMS": str(streams)}}
         if limits:
             app["limits"] = limits
+        settings = {"listen_threads": threads}
+        if http2:
+            settings["http"] = {"http2": True}
         port = hh.setup(vwarren, [{"action": {"pass": "applications/conc"}}],
-                        settings={"listen_threads": 1},
-                        extra={"applications": {"conc": app}})
+                        settings=settings, extra={"applications": {"conc": app}})
         assert wh.wait_for(lambda: len(workers(vwarren, exe)) == processes, WAIT)
         put.port = port
         return port
@@ -290,6 +293,52 @@ def test_limits_timeout_counts_from_the_first_attempt(vwarren, conc):
     log = new_log(vwarren)
     assert log.count("sending it to another worker") == 1
     assert log.count("did not answer within") == 1
+
+
+H2_BATCH = 40            # HTTP/2 connections opened at once, to reach both threads
+H2_BATCHES = 10
+
+
+def test_http2_stream_that_cannot_move_holds_up_nobody(vwarren, conc):
+    """Two router threads, one worker serving 4 requests at once, held by a
+    long request: it stays at home in that request's thread. An HTTP/2
+    stream of the other thread cannot move there (its session is its
+    thread's): it waits for the worker to be idle. Meanwhile the requests
+    that can take the worker's free places (its own thread's, and HTTP/1.1
+    ones of the other thread, which move) must not queue behind it: they
+    did, and every request waited for the long one to end."""
+    port = conc(streams=4, threads=2, http2=True)
+    held = Pending(port, "/wait?id=h").start()
+    wait_active(vwarren, 1)
+    curl = ["curl", "-s", "--http2-prior-knowledge", "--max-time", str(WAIT),
+            "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:%d/pid" % port]
+    waiting, done = [], []
+    for _ in range(H2_BATCHES):
+        # Connections that come while the worker's thread is busy go to the
+        # other one (EPOLLEXCLUSIVE): many at once make it likely.
+        batch = [subprocess.Popen(curl, stdout=subprocess.PIPE) for _ in range(H2_BATCH)]
+        wh.wait_for(lambda: app_status(vwarren)["requests"]["active"]
+                    == 1 + sum(p.poll() is None for p in batch), WAIT, 0.05)
+        waiting += [p for p in batch if p.poll() is None]
+        done += [p for p in batch if p.poll() is not None]
+        if waiting:
+            break
+    try:
+        if not waiting:
+            pytest.skip("every HTTP/2 connection went to the worker's thread")
+        assert [p.communicate()[0] for p in done] == [b"200"] * len(done)
+        for _ in range(8):           # new connections: either thread
+            assert hh.get(port, "/pid").status == 200
+        assert [p.poll() for p in waiting] == [None] * len(waiting)   # still waiting
+        assert hh.get(port, "/release?id=h").status == 200
+        assert held.result().status == 200
+        # Idle now, the worker goes to the HTTP/2 streams' thread.
+        assert [p.communicate(timeout=WAIT)[0] for p in waiting] == [b"200"] * len(waiting)
+    finally:
+        for p in waiting:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def test_queue_full_after_every_slot(vwarren, conc):
