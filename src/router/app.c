@@ -730,10 +730,10 @@ static wr_thread_t *other_home_locked(wr_appgen_t *g, wr_thread_t *t, int front)
  * Waiters of other threads while a worker at home in one can serve one
  * more at once: it may never be idle (tunnels, long requests), so they
  * would wait for nothing. The first that can move (not an HTTP/2 stream)
- * is told (tell_head_locked): out of the
- * queue, it begins again in its thread, first in line, and hops to the
- * worker's. If another took the place meanwhile, it waits there, where
- * that worker's next free slot takes it. Locked.
+ * is told (tell_head_locked): out of the queue, it begins again in its
+ * thread, first in line, and hops to the worker's. If another took the
+ * place meanwhile, it waits there, where that worker's next free slot
+ * takes it. Locked.
  */
 static void tell_head_locked(wr_appgen_t *g)
 {
