@@ -1444,13 +1444,7 @@ void wr_app_conn_closing(wr_hconn_t *c)
         for (p = &g->qhead; *p; p = &(*p)->next) {
             if ((*p)->t == c->t && (*p)->conn_id == c->id) {
                 wr_waiter_t *q = *p;
-                *p = q->next;
-                if (g->qtail == q) {
-                    g->qtail = NULL;
-                    for (wr_waiter_t *x = g->qhead; x; x = x->next)
-                        g->qtail = x;
-                }
-                g->qlen--;
+                unlink_waiter_locked(g, p);
                 free(q);
                 break;
             }
