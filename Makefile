@@ -40,7 +40,7 @@ FUZZ_SECONDS ?= 30
 
 .PHONY: all deps run test unit fuzz integration runtime-test clean build/node/unit-http
 .SECONDARY:
-all: build/warrend build/warren build/libwarren.a build/libwarren.so build/node/unit-http $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c)) build/bench/null_app
+all: build/warrend build/warren build/libwarren.a build/libwarren.so build/node/unit-http $(patsubst tests/apps/%.c,build/apps/%,$(wildcard tests/apps/*.c)) build/bench/null_app build/bench/channel
 
 deps:
 	@scripts/deps.sh
